@@ -1,0 +1,15 @@
+//! Small serde helpers shared by the object model.
+
+use serde::{Deserialize, Deserializer};
+
+/// Deserializes an explicit `null` (e.g. `labels:` with nothing after it) as the default value,
+/// as the Kubernetes API does for maps and lists.
+///
+/// Use with `#[serde(default, deserialize_with = "null_as_default")]`.
+pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}

@@ -1,0 +1,1 @@
+//! Object validation shared by the API server and `skiff validate`.
