@@ -1,2 +1,53 @@
 //! The `skiff` command-line interface.
-fn main() {}
+//!
+//! `skiff validate -f FILE|DIR|-` checks manifests; `skiff version` prints the version. More
+//! verbs (apply, get, etcdctl, …) arrive with the store and API server.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// skiff: an embeddable, event-sourced, deterministic Kubernetes-style control plane.
+#[derive(Debug, Parser)]
+#[command(name = "skiff", version, about)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check manifests: parse every document, validate every object, report precise errors.
+    Validate {
+        /// A manifest file, a directory of manifests (.yaml, .yml, .json), or `-` for stdin.
+        /// May be repeated.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// Descend into subdirectories of a directory given with -f.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+    },
+    /// Print the version of skiff.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let ok = match args.command {
+        Command::Validate { files, recursive } => {
+            cli::validate::run(&files, recursive, &mut std::io::stdin().lock(), &mut out)
+        }
+        Command::Version => {
+            let _ = writeln!(out, "skiff {}", env!("CARGO_PKG_VERSION"));
+            true
+        }
+    };
+    let _ = out.flush();
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

@@ -1,8 +1,120 @@
-//! [`Object`]: any served kind (in progress).
+//! [`Object`]: one value of any kind skiff serves.
 
-/// Any object of a kind skiff serves (stub).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Object {
-    /// A Pod.
-    Pod(super::Pod),
+use serde::Serialize;
+
+use super::{KindInfo, ObjectMeta, Resource};
+
+/// Calls `$callback!` with the full list of served kinds as `Variant = Type` pairs, so every
+/// match over kinds is generated from one list and no kind can be forgotten in one of them.
+macro_rules! with_kinds {
+    ($callback:ident) => {
+        $callback! {
+            Pod = Pod,
+            ReplicationController = ReplicationController,
+            Service = Service,
+            Endpoints = Endpoints,
+            Node = Node,
+            Namespace = Namespace,
+            ConfigMap = ConfigMap,
+            Secret = Secret,
+            ServiceAccount = ServiceAccount,
+            Event = Event,
+            PersistentVolume = PersistentVolume,
+            PersistentVolumeClaim = PersistentVolumeClaim,
+            ReplicaSet = ReplicaSet,
+            Deployment = Deployment,
+            DaemonSet = DaemonSet,
+            Role = Role,
+            ClusterRole = ClusterRole,
+            RoleBinding = RoleBinding,
+            ClusterRoleBinding = ClusterRoleBinding,
+            Lease = Lease,
+        }
+    };
+}
+pub(crate) use with_kinds;
+
+macro_rules! define_object {
+    ($($variant:ident = $ty:ident,)*) => {
+        /// One object of any kind skiff serves.
+        ///
+        /// Serializes as the object itself (with its `apiVersion` and `kind`), and encodes with
+        /// bincode as a variant index followed by the object.
+        #[derive(Debug, Clone, PartialEq, Serialize, bincode::Encode, bincode::Decode)]
+        #[serde(untagged)]
+        #[allow(clippy::large_enum_variant, reason = "objects are stored and moved whole; boxing buys nothing")]
+        pub enum Object {
+            $(
+                #[doc = concat!("A `", stringify!($ty), "`.")]
+                $variant(super::$ty),
+            )*
+        }
+
+        impl Object {
+            /// Where and how this object's kind is served.
+            pub fn info(&self) -> &'static KindInfo {
+                match self {
+                    $(Object::$variant(_) => &<super::$ty as super::HasKindInfo>::INFO,)*
+                }
+            }
+
+            /// The object's metadata.
+            pub fn metadata(&self) -> &ObjectMeta {
+                match self {
+                    $(Object::$variant(o) => o.metadata(),)*
+                }
+            }
+
+            /// The object's metadata, mutably.
+            pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+                match self {
+                    $(Object::$variant(o) => o.metadata_mut(),)*
+                }
+            }
+        }
+
+        $(
+            impl From<super::$ty> for Object {
+                fn from(o: super::$ty) -> Self {
+                    Object::$variant(o)
+                }
+            }
+        )*
+    };
+}
+with_kinds!(define_object);
+
+impl Object {
+    /// `kind/name` as kubectl prints it (`replicaset/frontend`).
+    pub fn kind_slash_name(&self) -> String {
+        format!("{}/{}", self.info().singular, self.metadata().name_or_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::{KINDS, Pod};
+
+    #[test]
+    fn every_served_kind_has_a_variant() {
+        macro_rules! count {
+            ($($variant:ident = $ty:ident,)*) => { [$(stringify!($ty)),*] };
+        }
+        let listed = with_kinds!(count);
+        let served: Vec<&str> = KINDS.iter().map(|k| k.kind).collect();
+        let mut listed_sorted = listed.to_vec();
+        listed_sorted.sort_unstable();
+        let mut served_sorted = served.clone();
+        served_sorted.sort_unstable();
+        assert_eq!(listed_sorted, served_sorted);
+    }
+
+    #[test]
+    fn object_serializes_as_the_bare_kind() {
+        let mut pod = Pod::default();
+        pod.metadata.name = Some("web".into());
+        let json = serde_json::to_string(&Object::from(pod)).unwrap();
+        assert!(json.starts_with(r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web"}"#), "{json}");
+    }
 }

@@ -32,6 +32,7 @@ mod value;
 mod workload;
 
 pub use any::Object;
+pub(crate) use any::with_kinds;
 pub use config::*;
 pub use coordination::*;
 pub use event::*;

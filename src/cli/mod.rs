@@ -1,0 +1,3 @@
+//! The CLI's verbs, one module each.
+
+pub mod validate;
