@@ -29,6 +29,7 @@
 //! assert_eq!(pod.spec.containers[0].image.as_deref(), Some("nginx:1.27"));
 //! ```
 
+pub mod clock;
 pub mod fuzz;
 pub mod manifest;
 pub mod object;

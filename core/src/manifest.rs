@@ -14,6 +14,11 @@
 //! [`DOCUMENTS_MAX`] and per-document YAML budgets (nodes, depth, aliases) reject hostile input
 //! quickly. Nothing here panics on any input.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "errors are the rare path, and a rich ManifestError is the point of this module"
+)]
+
 use std::cell::RefCell;
 use std::fmt;
 
@@ -115,7 +120,10 @@ pub enum ManifestErrorKind {
         served: &'static str,
     },
     /// A kind skiff does not serve.
-    #[error("kind {kind} ({api_version}) is not supported by skiff{}", unserved_note(kind, api_version))]
+    #[error(
+        "kind {kind} ({api_version}) is not supported by skiff{}",
+        unserved_note(kind, api_version)
+    )]
     UnsupportedKind {
         /// The kind.
         kind: String,
@@ -142,7 +150,9 @@ fn removed_note(given: &str) -> String {
 fn unserved_note(kind: &str, api_version: &str) -> String {
     match (removed_in(api_version), unserved_kind_version(kind)) {
         (Some(release), Some(current)) => {
-            format!(" ({api_version} was removed in Kubernetes {release}; {kind} is served upstream at {current})")
+            format!(
+                " ({api_version} was removed in Kubernetes {release}; {kind} is served upstream at {current})"
+            )
         }
         (Some(release), None) => format!(" ({api_version} was removed in Kubernetes {release})"),
         _ => String::new(),
@@ -215,26 +225,33 @@ fn split_documents(text: &str) -> Vec<Slice<'_>> {
     let mut start = 0usize;
     let mut start_line = 0u64;
     let mut offset = 0usize;
-    let mut line_no = 0u64;
-    for line in text.split_inclusive('\n') {
+    for (line_no, line) in (0u64..).zip(text.split_inclusive('\n')) {
         let end = offset + line.len();
         match marker(line) {
             Some("---") => {
-                slices.push(Slice { text: &text[start..offset], first_line: start_line });
+                slices.push(Slice {
+                    text: &text[start..offset],
+                    first_line: start_line,
+                });
                 start = offset;
                 start_line = line_no;
             }
             Some(_) => {
-                slices.push(Slice { text: &text[start..end], first_line: start_line });
+                slices.push(Slice {
+                    text: &text[start..end],
+                    first_line: start_line,
+                });
                 start = end;
                 start_line = line_no + 1;
             }
             None => {}
         }
         offset = end;
-        line_no += 1;
     }
-    slices.push(Slice { text: &text[start..], first_line: start_line });
+    slices.push(Slice {
+        text: &text[start..],
+        first_line: start_line,
+    });
     slices.retain(|s| !is_blank_document(s.text));
     slices
 }
@@ -331,9 +348,7 @@ impl<'de> Deserialize<'de> for Top {
 }
 
 /// Reads one document of text as `T`, tracking the field path of any error.
-fn deserialize_tracked<T: DeserializeOwned>(
-    text: &str,
-) -> Result<T, (serde_saphyr::Error, Option<String>)> {
+fn deserialize_tracked<T: DeserializeOwned>(text: &str) -> Result<T, Box<TrackedError>> {
     let path = RefCell::new(None);
     let result = serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
@@ -345,8 +360,11 @@ fn deserialize_tracked<T: DeserializeOwned>(
             e.into_inner()
         })
     });
-    result.map_err(|e| (e, path.into_inner()))
+    result.map_err(|e| Box::new((e, path.into_inner())))
 }
+
+/// A serde-saphyr error and the field path where it happened.
+type TrackedError = (serde_saphyr::Error, Option<String>);
 
 /// Classifies a serde-saphyr error into a [`ManifestError`], shifting its line by the slice's
 /// first line.
@@ -370,18 +388,28 @@ fn yaml_error(
         serde_saphyr::Error::SerdeUnknownField { field, .. } => {
             // serde_path_to_error's path already ends with the unknown field.
             let field_path = path.clone().unwrap_or_else(|| field.clone());
-            (ManifestErrorKind::UnknownField { field: field.clone() }, Some(field_path))
+            (
+                ManifestErrorKind::UnknownField {
+                    field: field.clone(),
+                },
+                Some(field_path),
+            )
         }
-        serde_saphyr::Error::SerdeMissingField { field, .. } => {
-            (ManifestErrorKind::MissingField { field: (*field).to_owned() }, Some(join(field)))
-        }
+        serde_saphyr::Error::SerdeMissingField { field, .. } => (
+            ManifestErrorKind::MissingField {
+                field: (*field).to_owned(),
+            },
+            Some(join(field)),
+        ),
         serde_saphyr::Error::SerdeInvalidType { .. }
         | serde_saphyr::Error::SerdeInvalidValue { .. }
         | serde_saphyr::Error::SerdeInvalidLength { .. }
         | serde_saphyr::Error::SerdeUnknownVariant { .. }
         | serde_saphyr::Error::Message { .. }
         | serde_saphyr::Error::InvalidScalar { .. } => (
-            ManifestErrorKind::InvalidValue { message: message_of(inner) },
+            ManifestErrorKind::InvalidValue {
+                message: message_of(inner),
+            },
             path,
         ),
         other => {
@@ -393,11 +421,22 @@ fn yaml_error(
             }
         }
     };
-    ManifestError { location: Location { file: file.to_owned(), document, line, column }, field, kind }
+    ManifestError {
+        location: Location {
+            file: file.to_owned(),
+            document,
+            line,
+            column,
+        },
+        field,
+        kind,
+    }
 }
 
 fn message_of(err: &serde_saphyr::Error) -> String {
-    let mut message = serde_saphyr::DefaultMessageFormatter.format_message(err).into_owned();
+    let mut message = serde_saphyr::DefaultMessageFormatter
+        .format_message(err)
+        .into_owned();
     // serde-saphyr addresses the programmer here ("set DuplicateKeyPolicy in Options"); a
     // manifest author only needs the key.
     if let Some(cut) = message.find(", set DuplicateKeyPolicy") {
@@ -406,12 +445,22 @@ fn message_of(err: &serde_saphyr::Error) -> String {
     message
 }
 
-fn located(file: &str, document: usize, first_line: u64, at: Option<&serde_saphyr::Location>) -> Location {
+fn located(
+    file: &str,
+    document: usize,
+    first_line: u64,
+    at: Option<&serde_saphyr::Location>,
+) -> Location {
     let (line, column) = match at {
         Some(loc) if loc.line() > 0 => (Some(loc.line() + first_line), Some(loc.column())),
         _ => (Some(first_line + 1), None),
     };
-    Location { file: file.to_owned(), document, line, column }
+    Location {
+        file: file.to_owned(),
+        document,
+        line,
+        column,
+    }
 }
 
 /// Reads one document's slice into a typed object.
@@ -431,7 +480,10 @@ fn parse_document(
                 kind: ManifestErrorKind::NotAnObject,
             });
         }
-        Err((e, path)) => return Err(yaml_error(&e, path, file, document, slice.first_line)),
+        Err(e) => {
+            let (e, path) = *e;
+            return Err(yaml_error(&e, path, file, document, slice.first_line));
+        }
     };
     let missing = |field: &'static str| ManifestError {
         location: located(file, document, slice.first_line, None),
@@ -444,7 +496,12 @@ fn parse_document(
         KindLookup::Served(info) => info,
         KindLookup::WrongVersion { served, .. } => {
             return Err(ManifestError {
-                location: located(file, document, slice.first_line, Some(&api_version.referenced)),
+                location: located(
+                    file,
+                    document,
+                    slice.first_line,
+                    Some(&api_version.referenced),
+                ),
                 field: Some("apiVersion".into()),
                 kind: ManifestErrorKind::WrongApiVersion {
                     kind: kind.value,
@@ -477,7 +534,7 @@ fn parse_document(
     }
     with_kinds!(parse_as)
         .map(Some)
-        .map_err(|(e, path)| yaml_error(&e, path, file, document, slice.first_line))
+        .map_err(|e| yaml_error(&e.0, e.1, file, document, slice.first_line))
 }
 
 /// Parses a manifest stream, collecting every document that parses and every error.
@@ -486,7 +543,12 @@ fn parse_document(
 pub fn parse(file: &str, text: &str) -> Parsed {
     let mut parsed = Parsed::default();
     let stream_error = |message: String| ManifestError {
-        location: Location { file: file.to_owned(), document: 0, line: None, column: None },
+        location: Location {
+            file: file.to_owned(),
+            document: 0,
+            line: None,
+            column: None,
+        },
         field: None,
         kind: ManifestErrorKind::TooLarge { message },
     };
@@ -535,19 +597,28 @@ pub fn parse_str(file: &str, text: &str) -> Result<Vec<Object>, ManifestError> {
 pub fn parse_bytes(file: &str, bytes: &[u8]) -> Parsed {
     match std::str::from_utf8(bytes) {
         Ok(text) => parse(file, text),
-        Err(e) => Parsed {
-            documents: Vec::new(),
-            errors: vec![ManifestError {
-                location: Location {
-                    file: file.to_owned(),
-                    document: 0,
-                    line: Some(1 + u64::try_from(bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count()).unwrap_or(u64::MAX)),
-                    column: None,
-                },
-                field: None,
-                kind: ManifestErrorKind::Syntax { message: format!("input is not valid UTF-8 (byte {})", e.valid_up_to()) },
-            }],
-        },
+        Err(e) => {
+            let valid = e.valid_up_to();
+            // The valid prefix is text, so counting its lines is counting `\n` in a str.
+            let line = std::str::from_utf8(&bytes[..valid]).map_or(0, |t| t.lines().count().max(1));
+            let line = u64::try_from(line).unwrap_or(u64::MAX)
+                + u64::from(bytes[..valid].ends_with(b"\n"));
+            Parsed {
+                documents: Vec::new(),
+                errors: vec![ManifestError {
+                    location: Location {
+                        file: file.to_owned(),
+                        document: 0,
+                        line: Some(line),
+                        column: None,
+                    },
+                    field: None,
+                    kind: ManifestErrorKind::Syntax {
+                        message: format!("input is not valid UTF-8 (byte {valid})"),
+                    },
+                }],
+            }
+        }
     }
 }
 

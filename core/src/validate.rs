@@ -51,7 +51,9 @@ impl fmt::Display for FieldError {
                 }
             }
             FieldErrorType::Duplicate(value) => write!(f, "Duplicate value: {value}")?,
-            FieldErrorType::TooLong(max) => write!(f, "Too long: may not be more than {max} bytes")?,
+            FieldErrorType::TooLong(max) => {
+                write!(f, "Too long: may not be more than {max} bytes")?;
+            }
             FieldErrorType::Forbidden => f.write_str("Forbidden")?,
         }
         if !self.detail.is_empty() {
