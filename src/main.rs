@@ -49,5 +49,9 @@ fn main() -> ExitCode {
         }
     };
     let _ = out.flush();
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -46,12 +46,18 @@ pub fn round_trip(object: &Object) {
     let back = manifest::parse_str("round-trip.yaml", &yaml)
         .unwrap_or_else(|e| panic!("YAML output does not parse back: {e}\n{yaml}"));
     assert_eq!(back.len(), 1, "one object in, one document out:\n{yaml}");
-    assert_eq!(&back[0], object, "YAML round trip changed the object:\n{yaml}");
+    assert_eq!(
+        &back[0], object,
+        "YAML round trip changed the object:\n{yaml}"
+    );
 
     let json = manifest::to_json(object).expect("an object serializes to JSON");
     let back = manifest::parse_str("round-trip.json", &json)
         .unwrap_or_else(|e| panic!("JSON output does not parse back: {e}\n{json}"));
-    assert_eq!(&back[0], object, "JSON round trip changed the object:\n{json}");
+    assert_eq!(
+        &back[0], object,
+        "JSON round trip changed the object:\n{json}"
+    );
 
     let config = bincode::config::standard();
     let bytes = bincode::encode_to_vec(object, config).expect("an object encodes");

@@ -30,6 +30,7 @@
 //! ```
 
 pub mod clock;
+pub mod event;
 pub mod fuzz;
 pub mod manifest;
 pub mod object;

@@ -437,10 +437,12 @@ fn message_of(err: &serde_saphyr::Error) -> String {
     let mut message = serde_saphyr::DefaultMessageFormatter
         .format_message(err)
         .into_owned();
-    // serde-saphyr addresses the programmer here ("set DuplicateKeyPolicy in Options"); a
-    // manifest author only needs the key.
-    if let Some(cut) = message.find(", set DuplicateKeyPolicy") {
-        message.truncate(cut);
+    // serde-saphyr sometimes addresses the programmer ("set DuplicateKeyPolicy in Options",
+    // "use Option<String>"); a manifest author only needs the fact.
+    for advice in [", set DuplicateKeyPolicy", "; use Option<"] {
+        if let Some(cut) = message.find(advice) {
+            message.truncate(cut);
+        }
     }
     message
 }

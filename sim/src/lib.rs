@@ -12,7 +12,10 @@ mod tests {
     /// `build.rustflags`, `cfg(madsim)` is missing and every simulation test would silently
     /// compile to nothing. Fail loudly instead.
     #[test]
-    #[allow(clippy::assertions_on_constants, reason = "the constant differs between the two builds")]
+    #[allow(
+        clippy::assertions_on_constants,
+        reason = "the constant differs between the two builds"
+    )]
     fn simulation_build_really_has_cfg_madsim() {
         if std::env::var_os("SKIFF_SIMTEST").is_some() {
             assert!(

@@ -113,7 +113,12 @@ fn validate_stream(name: &str, bytes: &[u8], out: &mut dyn Write) -> bool {
         }
     }
     let ok = parsed.errors.is_empty() && lines.iter().all(|(_, l)| !l.starts_with("error: "));
-    lines.extend(parsed.errors.iter().map(|e: &ManifestError| (e.location.document, format!("error: {e}"))));
+    lines.extend(
+        parsed
+            .errors
+            .iter()
+            .map(|e: &ManifestError| (e.location.document, format!("error: {e}"))),
+    );
     lines.sort_by_key(|(doc, _)| *doc);
     for (_, line) in lines {
         let _ = writeln!(out, "{line}");

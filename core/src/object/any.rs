@@ -87,7 +87,11 @@ with_kinds!(define_object);
 impl Object {
     /// `kind/name` as kubectl prints it (`replicaset/frontend`).
     pub fn kind_slash_name(&self) -> String {
-        format!("{}/{}", self.info().singular, self.metadata().name_or_empty())
+        format!(
+            "{}/{}",
+            self.info().singular,
+            self.metadata().name_or_empty()
+        )
     }
 }
 
@@ -115,6 +119,9 @@ mod tests {
         let mut pod = Pod::default();
         pod.metadata.name = Some("web".into());
         let json = serde_json::to_string(&Object::from(pod)).unwrap();
-        assert!(json.starts_with(r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web"}"#), "{json}");
+        assert!(
+            json.starts_with(r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web"}"#),
+            "{json}"
+        );
     }
 }
