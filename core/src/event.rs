@@ -38,6 +38,7 @@ impl Revision {
     /// # Panics
     ///
     /// At `u64::MAX` (2^64 events: an invariant of ours, never reachable from input).
+    #[must_use]
     pub fn next(self) -> Revision {
         Revision(self.0.checked_add(1).expect("revision space exhausted"))
     }
