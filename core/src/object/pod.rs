@@ -663,14 +663,15 @@ pub struct ExecAction {
 }
 
 /// An HTTP GET request (upstream `HTTPGetAction`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpGetAction {
     /// Request path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Port number or container port name (required).
-    #[serde(with = "int_or_string_serde")]
     pub port: IntOrString,
     /// Host to connect to; the pod IP when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -700,11 +701,12 @@ pub struct HttpHeader {
 }
 
 /// A TCP connection attempt (upstream `TCPSocketAction`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TcpSocketAction {
     /// Port number or container port name (required).
-    #[serde(with = "int_or_string_serde")]
     pub port: IntOrString,
     /// Host to connect to; the pod IP when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1430,60 +1432,6 @@ pub struct ContainerStateTerminated {
         skip_serializing_if = "Option::is_none"
     )]
     pub container_id: Option<String>,
-}
-
-/// Reads and writes an [`IntOrString`] the way the Kubernetes API does: a bare number or a
-/// string, no tag. Kept local so probe ports parse whatever `IntOrString`'s own serde shape is;
-/// once that is untagged too, this module can go.
-mod int_or_string_serde {
-    use std::fmt;
-
-    use serde::de::{self, Visitor};
-    use serde::{Deserializer, Serializer};
-
-    use super::IntOrString;
-
-    pub(super) fn serialize<S: Serializer>(
-        value: &IntOrString,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match value {
-            IntOrString::Int(i) => serializer.serialize_i32(*i),
-            IntOrString::String(s) => serializer.serialize_str(s),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<IntOrString, D::Error> {
-        deserializer.deserialize_any(IntOrStringVisitor)
-    }
-
-    struct IntOrStringVisitor;
-
-    impl Visitor<'_> for IntOrStringVisitor {
-        type Value = IntOrString;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a 32-bit integer or a string")
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<IntOrString, E> {
-            i32::try_from(v)
-                .map(IntOrString::Int)
-                .map_err(|_| E::custom(format!("integer {v} does not fit in 32 bits")))
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<IntOrString, E> {
-            i32::try_from(v)
-                .map(IntOrString::Int)
-                .map_err(|_| E::custom(format!("integer {v} does not fit in 32 bits")))
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<IntOrString, E> {
-            Ok(IntOrString::String(v.to_owned()))
-        }
-        fn visit_string<E: de::Error>(self, v: String) -> Result<IntOrString, E> {
-            Ok(IntOrString::String(v))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -2788,7 +2736,7 @@ spec:
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("integer 4294967296 does not fit in 32 bits"),
+            err.contains("integer 4294967296 is out of range for IntOrString: it must fit in 32 bits"),
             "unexpected error: {err}"
         );
     }
