@@ -78,13 +78,23 @@ impl Actor {
     }
 }
 
-/// What one event changed.
+/// What one event changed. Each variant carries everything the projection row needs, so
+/// replaying any suffix of the log that starts with the latest event of every key (what
+/// compaction retains) rebuilds the projection exactly.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 pub enum Change {
-    /// An object was created; carries it as stored.
+    /// An object was created; carries it as stored (its `resourceVersion` is this event's
+    /// revision). Its create revision is this event's revision and its version is 1.
     Create(Object),
     /// An object was replaced; carries the new state.
-    Update(Object),
+    Update {
+        /// The object as stored.
+        object: Object,
+        /// Revision of the event that created the key.
+        create_revision: Revision,
+        /// Number of changes since creation, this one included.
+        version: u64,
+    },
     /// An object was removed; carries its last state.
     Delete(Object),
     /// A raw value was written outside `/registry/` (`etcdctl put`).
@@ -93,6 +103,10 @@ pub enum Change {
         key: String,
         /// The value bytes.
         value: Vec<u8>,
+        /// Revision of the event that created the key.
+        create_revision: Revision,
+        /// Number of changes since creation, this one included.
+        version: u64,
     },
     /// A raw key outside `/registry/` was removed (`etcdctl del`).
     DeleteRaw {

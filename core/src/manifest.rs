@@ -515,7 +515,7 @@ fn parse_document(
         KindLookup::Unsupported => {
             return Err(ManifestError {
                 location: located(file, document, slice.first_line, Some(&kind.referenced)),
-                field: Some("kind".into()),
+                field: None,
                 kind: ManifestErrorKind::UnsupportedKind {
                     kind: kind.value,
                     api_version: api_version.value,

@@ -172,23 +172,12 @@ pub struct ServiceAccount {
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
-    pub image_pull_secrets: Vec<LocalObjectReference>,
+    pub image_pull_secrets: Vec<super::LocalObjectReference>,
     /// Whether pods running as this account get an API token mounted (pods may override).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automount_service_account_token: Option<bool>,
 }
 impl_resource!(ServiceAccount, info::SERVICE_ACCOUNT);
-
-/// A reference by name to an object in the same namespace (upstream `LocalObjectReference`).
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LocalObjectReference {
-    /// Name of the referenced object.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-}
 
 /// Bytes that YAML and JSON carry as standard base64 with padding (Go's `[]byte` encoding), as in
 /// Secret `data` and ConfigMap `binaryData`. Held decoded; stored by bincode as raw bytes.

@@ -88,25 +88,6 @@ pub struct NodeSpec {
     pub external_id: Option<String>,
 }
 
-// TEMP: moves to pod.rs on merge
-/// A node taint: pods that do not tolerate it are not scheduled (or not kept) on the node.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Taint {
-    /// The taint key.
-    pub key: String,
-    /// The taint value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
-    pub effect: String,
-    /// When a `NoExecute` taint was added.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time_added: Option<Time>,
-}
-
 /// The observed state of a [`Node`].
 #[derive(
     Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,

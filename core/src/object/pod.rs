@@ -2736,7 +2736,9 @@ spec:
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("integer 4294967296 is out of range for IntOrString: it must fit in 32 bits"),
+            err.contains(
+                "integer 4294967296 is out of range for IntOrString: it must fit in 32 bits"
+            ),
             "unexpected error: {err}"
         );
     }

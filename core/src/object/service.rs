@@ -327,7 +327,6 @@ status:
 "#;
 
     #[test]
-    #[ignore = "after merge: needs untagged IntOrString serde from intstr.rs (targetPort)"]
     fn service_accepts_every_upstream_field_and_round_trips() {
         let svc: Service = serde_saphyr::from_str(EVERY_FIELD).unwrap();
         assert_eq!(svc.spec.type_.as_deref(), Some("LoadBalancer"));
@@ -405,7 +404,6 @@ status:
     }
 
     #[test]
-    #[ignore = "after merge: needs untagged IntOrString serde from intstr.rs (targetPort)"]
     fn services_in_the_corpus_round_trip() {
         let Some(objects) = conformance_objects::<Service>() else {
             return;

@@ -87,7 +87,7 @@ pub struct PersistentVolumeSpec {
     pub volume_attributes_class_name: Option<String>,
     /// A directory on the node (single-node development and tests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_path: Option<HostPathVolumeSource>,
+    pub host_path: Option<super::HostPathVolumeSource>,
     /// A GCE persistent disk: carried verbatim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gce_persistent_disk: Option<Value>,
@@ -151,20 +151,6 @@ pub struct PersistentVolumeSpec {
     /// A CSI driver volume: carried verbatim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csi: Option<Value>,
-}
-
-/// A file or directory on the node (upstream `HostPathVolumeSource`).
-#[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct HostPathVolumeSource {
-    /// The path on the node.
-    pub path: String,
-    /// What must be at the path: `""` (no check), `DirectoryOrCreate`, `Directory`,
-    /// `FileOrCreate`, `File`, `Socket`, `CharDevice`, `BlockDevice`.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub type_: Option<String>,
 }
 
 /// The binding phase of a [`PersistentVolume`].
@@ -375,9 +361,9 @@ mod tests {
         assert_eq!(spec.access_modes, ["ReadWriteOnce"]);
         assert_eq!(
             spec.host_path,
-            Some(HostPathVolumeSource {
+            Some(crate::object::HostPathVolumeSource {
                 path: "/mnt/data".into(),
-                type_: None
+                r#type: None
             })
         );
         assert_eq!(spec.storage_class_name.as_deref(), Some("manual"));

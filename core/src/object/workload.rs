@@ -524,7 +524,6 @@ status:
 "#;
 
     #[test]
-    #[ignore = "after merge: needs untagged IntOrString serde from intstr.rs (maxSurge: 25%)"]
     fn deployment_accepts_every_upstream_field_and_round_trips() {
         let d: Deployment = serde_saphyr::from_str(DEPLOYMENT).unwrap();
         assert_eq!(d.spec.replicas, Some(3));
@@ -714,7 +713,6 @@ status:
     }
 
     #[test]
-    #[ignore = "after merge: needs untagged IntOrString serde from intstr.rs (maxSurge: 0)"]
     fn daemon_set_accepts_every_upstream_field_and_round_trips() {
         let ds: DaemonSet = serde_saphyr::from_str(
             r"
@@ -795,7 +793,6 @@ status:
     }
 
     #[test]
-    #[ignore = "after merge: needs the full PodSpec from pod.rs (templates use probes, volumes, …)"]
     fn deployments_in_the_corpus_round_trip() {
         let Some(objects) = conformance_objects::<Deployment>() else {
             return;
@@ -824,7 +821,6 @@ status:
     }
 
     #[test]
-    #[ignore = "after merge: needs the full PodSpec from pod.rs (templates use resources, …)"]
     fn replica_sets_in_the_corpus_round_trip() {
         let Some(objects) = conformance_objects::<ReplicaSet>() else {
             return;
@@ -842,7 +838,6 @@ status:
     }
 
     #[test]
-    #[ignore = "after merge: needs the full PodSpec from pod.rs (templates use ports, env, …)"]
     fn replication_controllers_in_the_corpus_round_trip() {
         let Some(objects) = conformance_objects::<ReplicationController>() else {
             return;
@@ -862,7 +857,6 @@ status:
     }
 
     #[test]
-    #[ignore = "after merge: needs the full PodSpec from pod.rs (templates use nodeSelector, …)"]
     fn daemon_sets_in_the_corpus_round_trip() {
         let Some(objects) = conformance_objects::<DaemonSet>() else {
             return;
