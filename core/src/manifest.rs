@@ -369,14 +369,20 @@ type TrackedError = (serde_saphyr::Error, Option<String>);
 /// Classifies a serde-saphyr error into a [`ManifestError`], shifting its line by the slice's
 /// first line.
 fn yaml_error(
+    text: &str,
     err: &serde_saphyr::Error,
     path: Option<String>,
     file: &str,
     document: usize,
     first_line: u64,
 ) -> ManifestError {
-    let inner = err.without_snippet();
-    let (line, column) = match inner.location() {
+    let mut inner = err;
+    while let serde_saphyr::Error::AliasError { error, .. }
+    | serde_saphyr::Error::WithSnippet { error, .. } = inner
+    {
+        inner = error;
+    }
+    let (line, column) = match err.location().or_else(|| inner.location()) {
         Some(loc) if loc.line() > 0 => (Some(loc.line() + first_line), Some(loc.column())),
         _ => (None, None),
     };
@@ -401,12 +407,25 @@ fn yaml_error(
             },
             Some(join(field)),
         ),
+        serde_saphyr::Error::InvalidScalar { ty, .. } => {
+            let found = line.and_then(|l| column.map(|c| scalar_at(text, l - first_line, c)));
+            let message = match found {
+                Some(found) if !found.is_empty() => format!("expected {ty}, found {found}"),
+                _ => format!("expected {ty}"),
+            };
+            (ManifestErrorKind::InvalidValue { message }, path)
+        }
+        serde_saphyr::Error::Budget { breach, .. } => (
+            ManifestErrorKind::TooLarge {
+                message: budget_message(breach),
+            },
+            None,
+        ),
         serde_saphyr::Error::SerdeInvalidType { .. }
         | serde_saphyr::Error::SerdeInvalidValue { .. }
         | serde_saphyr::Error::SerdeInvalidLength { .. }
         | serde_saphyr::Error::SerdeUnknownVariant { .. }
-        | serde_saphyr::Error::Message { .. }
-        | serde_saphyr::Error::InvalidScalar { .. } => (
+        | serde_saphyr::Error::Message { .. } => (
             ManifestErrorKind::InvalidValue {
                 message: message_of(inner),
             },
@@ -430,6 +449,42 @@ fn yaml_error(
         },
         field,
         kind,
+    }
+}
+
+/// The scalar as written at 1-based `line`/`column` of `text` (up to the end of the line or a
+/// comment), for messages that should show what was found.
+fn scalar_at(text: &str, line: u64, column: u64) -> String {
+    let Some(row) = usize::try_from(line)
+        .ok()
+        .and_then(|l| text.lines().nth(l.checked_sub(1)?))
+    else {
+        return String::new();
+    };
+    let start = usize::try_from(column.saturating_sub(1)).unwrap_or(usize::MAX);
+    let rest: String = row.chars().skip(start).collect();
+    let rest = rest.split(" #").next().unwrap_or("");
+    let rest = rest.trim().trim_end_matches([',', '}', ']']).trim_end();
+    // Bound what an error repeats back: a huge scalar is not more helpful.
+    rest.chars().take(80).collect()
+}
+
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach;
+    match breach {
+        BudgetBreach::Nodes { .. } => format!(
+            "document has more than {DOCUMENT_NODES_MAX} YAML nodes (each alias expansion counts)"
+        ),
+        BudgetBreach::Events { .. } => {
+            format!("document has more than {DOCUMENT_EVENTS_MAX} YAML events")
+        }
+        BudgetBreach::Depth { .. } => {
+            format!("document is nested deeper than {DOCUMENT_DEPTH_MAX} levels")
+        }
+        BudgetBreach::Aliases { .. } => {
+            format!("document has more than {DOCUMENT_ALIASES_MAX} aliases")
+        }
+        other => format!("document exceeds the parser's limits ({other:?})"),
     }
 }
 
@@ -484,7 +539,14 @@ fn parse_document(
         }
         Err(e) => {
             let (e, path) = *e;
-            return Err(yaml_error(&e, path, file, document, slice.first_line));
+            return Err(yaml_error(
+                slice.text,
+                &e,
+                path,
+                file,
+                document,
+                slice.first_line,
+            ));
         }
     };
     let missing = |field: &'static str| ManifestError {
@@ -536,7 +598,7 @@ fn parse_document(
     }
     with_kinds!(parse_as)
         .map(Some)
-        .map_err(|e| yaml_error(&e.0, e.1, file, document, slice.first_line))
+        .map_err(|e| yaml_error(slice.text, &e.0, e.1, file, document, slice.first_line))
 }
 
 /// Parses a manifest stream, collecting every document that parses and every error.
