@@ -1,5 +1,46 @@
-//! skiff-store: the event log, its redb projections, watch, compaction and snapshots, and the
-//! API server in front of them — the only public way to change the log.
+//! skiff-store: skiff's etcd — every change to cluster state is an [`Event`] appended to one
+//! durable log in redb, and the current objects are projections of that log kept in the same
+//! redb transaction.
 //!
-//! The store is being built (see ARCHITECTURE.md); this crate currently re-exports nothing but
-//! keeps its place in the dependency graph: `store → core`.
+//! - [`Store`]: open, read (current and past revisions, paged lists, indexes), write (etcd-style
+//!   transactions with resourceVersion preconditions, group-committed), watch, compact,
+//!   rebuild and verify.
+//! - [`codec`]: the versioned, checksummed record envelope.
+//! - [`key`]: upstream's registry key layout.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use skiff_core::clock::SystemClock;
+//! use skiff_core::event::Actor;
+//! use skiff_core::object::{ConfigMap, ObjectMeta};
+//! use skiff_store::{Backing, Store};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let store = Store::open(Backing::Memory, Arc::new(SystemClock::new())).unwrap();
+//! let mut cm = ConfigMap::default();
+//! cm.metadata = ObjectMeta { namespace: Some("default".into()), ..ObjectMeta::named("settings") };
+//! let stored = store.create(&Actor::new("admin"), cm.into()).await.unwrap();
+//! assert_eq!(stored.metadata().resource_version.as_deref(), Some("1"));
+//! let (head, entry) = store.get("/registry/configmaps/default/settings").unwrap();
+//! assert_eq!((head.0, entry.stored.version), (1, 1));
+//! # });
+//! ```
+//!
+//! [`Event`]: skiff_core::event::Event
+
+pub mod codec;
+pub mod error;
+pub mod key;
+pub mod request;
+mod store;
+mod tables;
+pub mod watch;
+mod writer;
+
+pub use error::{ReadError, Rejection, StoreError, WriteError};
+pub use request::{Applied, Compare, Op, Txn, TxnResponse};
+pub use store::{Backing, DB_FILE, Entry, ListOptions, ListPage, Status, Store};
+pub use watch::{Watch, WatchError};
+pub use writer::{BATCH_REQUESTS_MAX, QUEUE_REQUESTS_MAX, TXN_OPS_MAX};

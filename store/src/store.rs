@@ -1,0 +1,686 @@
+//! [`Store`]: open, read, write, watch, rebuild and verify.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, StorageBackend};
+use skiff_core::clock::Clock;
+use skiff_core::event::{Actor, Change, Event, Revision};
+use skiff_core::object::Object;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::codec::{self, Stored, StoredValue};
+use crate::error::{ReadError, StoreError, WriteError};
+use crate::request::{Op, Txn, TxnResponse};
+use crate::tables::{
+    self, BY_NAMESPACE, BY_OWNER, EVENTS, KEY_REVISIONS, META, OBJECTS, PODS_BY_NODE,
+    ProjectionTables,
+};
+use crate::watch::{Watch, WatchHub};
+use crate::writer::{QUEUE_REQUESTS_MAX, Request, Writer};
+
+/// Where a store keeps its bytes.
+pub enum Backing {
+    /// A redb file `skiff.redb` in this directory (created atomically if absent).
+    Dir(PathBuf),
+    /// A caller-supplied redb backend (the simulator's crash-faithful disk, or memory).
+    Backend(Box<dyn StorageBackend>),
+    /// In memory, gone when dropped (tests).
+    Memory,
+}
+
+/// Lets a boxed backend be handed to redb, which takes backends by value.
+#[derive(Debug)]
+struct BoxedBackend(Box<dyn StorageBackend>);
+
+impl StorageBackend for BoxedBackend {
+    fn len(&self) -> std::io::Result<u64> {
+        self.0.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.0.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.0.write(offset, data)
+    }
+    fn close(&self) -> std::io::Result<()> {
+        self.0.close()
+    }
+}
+
+/// The name of the database file inside a data directory.
+pub const DB_FILE: &str = "skiff.redb";
+
+/// A current object or raw value with its revisions, as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Its key.
+    pub key: String,
+    /// The row.
+    pub stored: Stored,
+}
+
+/// Options of [`Store::list`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Read at this revision (≥ the compacted revision); `None` for the head.
+    pub revision: Option<Revision>,
+    /// At most this many entries (0 = no limit).
+    pub limit: usize,
+    /// Start strictly after this key (from a previous page's `continue_after`).
+    pub continue_after: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListPage {
+    /// The revision the page was read at; pass it back with `continue_after` for the next page.
+    pub revision: Revision,
+    /// The entries, in key order.
+    pub entries: Vec<Entry>,
+    /// Set when more entries follow: the last key of this page.
+    pub continue_after: Option<String>,
+}
+
+/// Status of a store (what `etcdctl endpoint status` and `snapshot status` show).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The head revision.
+    pub revision: Revision,
+    /// The compacted revision.
+    pub compacted: Revision,
+    /// Events in the log.
+    pub events: u64,
+    /// Keys in the projection.
+    pub keys: u64,
+    /// Hash of the projection ([`Store::state_hash`]).
+    pub hash: u64,
+}
+
+/// The event-sourced store: one append-only log and its projections in redb.
+///
+/// # Guarantees
+///
+/// - Revisions are dense, start at 1 and are never reused; the projection's revision is always
+///   the log's head (both change in one redb transaction).
+/// - A write is acknowledged only after the fsync of the batch that contains it.
+/// - A rejected write changes nothing; a [`WriteError::Fatal`] leaves the outcome unknown and
+///   stops the store (reopen to learn what the log holds).
+/// - Watches see every event after their start, in order, without gaps or duplicates, or end
+///   with an explicit error.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    requests: mpsc::Sender<Request>,
+    hub: WatchHub,
+}
+
+fn open_database(backing: Backing) -> Result<Database, StoreError> {
+    let builder = Database::builder();
+    Ok(match backing {
+        Backing::Dir(dir) => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| StoreError::Database(format!("{}: {e}", dir.display())))?;
+            let path = dir.join(DB_FILE);
+            if !path.exists() {
+                create_atomically(&path)?;
+            }
+            builder.create(&path)?
+        }
+        Backing::Backend(backend) => builder.create_with_backend(BoxedBackend(backend))?,
+        Backing::Memory => builder.create_with_backend(redb::backends::InMemoryBackend::new())?,
+    })
+}
+
+/// Creates the database under a temporary name, syncs it, and renames it into place, so a power
+/// loss during creation never leaves an unopenable file (storage.md §4: a torn first create
+/// reads `magic number mismatch` forever).
+fn create_atomically(path: &Path) -> Result<(), StoreError> {
+    let io = |e: std::io::Error| StoreError::Database(format!("{}: {e}", path.display()));
+    let tmp = path.with_extension("redb.creating");
+    let _ = std::fs::remove_file(&tmp);
+    {
+        let db = Database::create(&tmp)?;
+        let mut txn = db.begin_write()?;
+        txn.set_durability(redb::Durability::Immediate)?;
+        init_tables(&txn)?;
+        txn.commit()?;
+    }
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+    }
+    Ok(())
+}
+
+fn init_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    drop(txn.open_table(EVENTS)?);
+    drop(ProjectionTables::open(txn)?);
+    Ok(())
+}
+
+impl Store {
+    /// Opens (or creates) a store and starts its writer task. Must be called inside a tokio
+    /// (or madsim) runtime.
+    ///
+    /// Opening checks that the projection's head is the log's last revision and that the last
+    /// event decodes; otherwise it fails with [`StoreError::Corrupt`].
+    pub fn open(backing: Backing, clock: Arc<dyn Clock>) -> Result<Store, StoreError> {
+        let db = open_database(backing)?;
+        {
+            let txn = db.begin_write()?;
+            init_tables(&txn)?;
+            txn.commit()?;
+        }
+        check_tail(&db)?;
+        let db = Arc::new(db);
+        let hub = WatchHub::new();
+        let (requests, rx) = mpsc::channel(QUEUE_REQUESTS_MAX);
+        let writer = Writer {
+            db: db.clone(),
+            clock,
+            hub: hub.clone(),
+        };
+        tokio::spawn(writer.run(rx));
+        Ok(Store { db, requests, hub })
+    }
+
+    /// Submits a transaction and waits for its commit.
+    pub async fn txn(&self, actor: &Actor, txn: Txn) -> Result<TxnResponse, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Write {
+            actor: actor.clone(),
+            txn,
+            reply,
+        };
+        self.requests
+            .send(request)
+            .await
+            .map_err(|_| StoreError::Stopped)?;
+        answer.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Commits everything queued so far, stops the writer and releases its hold on the
+    /// database. Reads through this and other clones keep working until they are dropped; the
+    /// database file is closed when the last clone is gone. Later writes fail with
+    /// [`StoreError::Stopped`].
+    pub async fn shutdown(&self) {
+        let (done, stopped) = oneshot::channel();
+        if self.requests.send(Request::Shutdown(done)).await.is_ok() {
+            let _ = stopped.await;
+        }
+    }
+
+    /// Runs one operation.
+    pub async fn op(&self, actor: &Actor, op: Op) -> Result<TxnResponse, WriteError> {
+        self.txn(actor, Txn::single(op)).await
+    }
+
+    /// Creates an object; returns it as stored (with its `resourceVersion`).
+    pub async fn create(&self, actor: &Actor, object: Object) -> Result<Object, WriteError> {
+        let response = self.op(actor, Op::Create(object)).await?;
+        Ok(stored_object(response))
+    }
+
+    /// Replaces an object, optionally only if its `resourceVersion` is `expected`.
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        object: Object,
+        expected: Option<Revision>,
+    ) -> Result<Object, WriteError> {
+        let response = self.op(actor, Op::Update { object, expected }).await?;
+        Ok(stored_object(response))
+    }
+
+    /// Deletes a key, optionally only if its modification revision is `expected`; returns the
+    /// removed value.
+    ///
+    /// # Panics
+    ///
+    /// If the writer answered a delete without the removed value (a bug of ours).
+    pub async fn delete(
+        &self,
+        actor: &Actor,
+        key: &str,
+        expected: Option<Revision>,
+    ) -> Result<StoredValue, WriteError> {
+        let response = self
+            .op(
+                actor,
+                Op::Delete {
+                    key: key.to_owned(),
+                    expected,
+                },
+            )
+            .await?;
+        let applied = response
+            .applied
+            .into_iter()
+            .next()
+            .expect("one op, one result");
+        Ok(applied.value.expect("a delete returns the removed value"))
+    }
+
+    /// Compacts history below `below`.
+    pub async fn compact(&self, actor: &Actor, below: Revision) -> Result<Revision, WriteError> {
+        Ok(self.op(actor, Op::Compact { below }).await?.revision)
+    }
+
+    /// The current value of `key` and the head revision it was read at.
+    pub fn get(&self, key: &str) -> Result<(Revision, Entry), ReadError> {
+        let read = self.db.begin_read()?;
+        let head = read_meta(&read, tables::META_HEAD)?;
+        let objects = read.open_table(OBJECTS)?;
+        let Some(bytes) = objects.get(key)? else {
+            return Err(ReadError::NotFound {
+                key: key.to_owned(),
+            });
+        };
+        let stored = tables::decode_stored_row(key, bytes.value())?;
+        Ok((
+            head,
+            Entry {
+                key: key.to_owned(),
+                stored,
+            },
+        ))
+    }
+
+    /// The value `key` had at `revision` (≥ the compacted revision, ≤ the head).
+    pub fn get_at(&self, key: &str, revision: Revision) -> Result<Entry, ReadError> {
+        let read = self.db.begin_read()?;
+        check_readable(&read, revision)?;
+        let history = read.open_table(KEY_REVISIONS)?;
+        let events = read.open_table(EVENTS)?;
+        value_at(&history, &events, key, revision)?.ok_or_else(|| ReadError::NotFound {
+            key: key.to_owned(),
+        })
+    }
+
+    /// Lists keys starting with `prefix`, in key order, consistently at one revision.
+    pub fn list(&self, prefix: &str, options: &ListOptions) -> Result<ListPage, ReadError> {
+        let read = self.db.begin_read()?;
+        let head = read_meta(&read, tables::META_HEAD)?;
+        let revision = options.revision.unwrap_or(head);
+        check_readable(&read, revision)?;
+        let start = options
+            .continue_after
+            .clone()
+            .map_or_else(|| prefix.to_owned(), |k| k + "\0");
+        if !start.starts_with(prefix) {
+            return Err(ReadError::InvalidContinue);
+        }
+        let limit = if options.limit == 0 {
+            usize::MAX
+        } else {
+            options.limit
+        };
+        let mut entries = Vec::new();
+        let mut more = false;
+        if revision == head {
+            let objects = read.open_table(OBJECTS)?;
+            for row in objects.range(start.as_str()..)? {
+                let (k, v) = row?;
+                let key = k.value();
+                if !key.starts_with(prefix) {
+                    break;
+                }
+                if entries.len() == limit {
+                    more = true;
+                    break;
+                }
+                let stored = tables::decode_stored_row(key, v.value())?;
+                entries.push(Entry {
+                    key: key.to_owned(),
+                    stored,
+                });
+            }
+        } else {
+            let history = read.open_table(KEY_REVISIONS)?;
+            let events = read.open_table(EVENTS)?;
+            let mut last_key: Option<String> = None;
+            for row in history.range((start.as_str(), 0)..)? {
+                let (k, _) = row?;
+                let (key, _) = k.value();
+                if !key.starts_with(prefix) {
+                    break;
+                }
+                if last_key.as_deref() == Some(key) {
+                    continue;
+                }
+                last_key = Some(key.to_owned());
+                if let Some(entry) = value_at(&history, &events, key, revision)? {
+                    if entries.len() == limit {
+                        more = true;
+                        break;
+                    }
+                    entries.push(entry);
+                }
+            }
+        }
+        let continue_after = if more {
+            entries.last().map(|e| e.key.clone())
+        } else {
+            None
+        };
+        Ok(ListPage {
+            revision,
+            entries,
+            continue_after,
+        })
+    }
+
+    /// Keys of pods bound to `node` (the kubelet's and node controller's index).
+    pub fn pods_on_node(&self, node: &str) -> Result<Vec<String>, ReadError> {
+        self.index_keys(PODS_BY_NODE, node)
+    }
+
+    /// Keys of objects with an owner reference to `uid` (the garbage collector's index).
+    pub fn owned_by(&self, uid: &str) -> Result<Vec<String>, ReadError> {
+        self.index_keys(BY_OWNER, uid)
+    }
+
+    /// Keys of namespaced objects in `namespace` (namespace deletion).
+    pub fn in_namespace(&self, namespace: &str) -> Result<Vec<String>, ReadError> {
+        self.index_keys(BY_NAMESPACE, namespace)
+    }
+
+    fn index_keys(
+        &self,
+        table: redb::TableDefinition<(&str, &str), ()>,
+        value: &str,
+    ) -> Result<Vec<String>, ReadError> {
+        let read = self.db.begin_read()?;
+        let index = read.open_table(table)?;
+        let mut keys = Vec::new();
+        for row in index.range((value, "")..)? {
+            let (k, _) = row?;
+            let (v, key) = k.value();
+            if v != value {
+                break;
+            }
+            keys.push(key.to_owned());
+        }
+        Ok(keys)
+    }
+
+    /// Watches every event after `from` whose key starts with `prefix` (`""` for all events).
+    pub fn watch(&self, prefix: &str, from: Revision) -> Result<Watch, ReadError> {
+        Watch::start(self.db.clone(), &self.hub, prefix.to_owned(), from)
+    }
+
+    /// Events with revisions in `from..=to` that are still in the log (all of them at or above
+    /// the compacted revision), in order.
+    pub fn events(&self, from: Revision, to: Revision) -> Result<Vec<Event>, ReadError> {
+        let read = self.db.begin_read()?;
+        let events = read.open_table(EVENTS)?;
+        let mut out = Vec::new();
+        for row in events.range(from.0..=to.0)? {
+            let (rev, bytes) = row?;
+            out.push(decode_event_row(rev.value(), bytes.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The head revision, compacted revision, sizes and hash.
+    pub fn status(&self) -> Result<Status, ReadError> {
+        let read = self.db.begin_read()?;
+        Ok(Status {
+            revision: read_meta(&read, tables::META_HEAD)?,
+            compacted: read_meta(&read, tables::META_COMPACTED)?,
+            events: read.open_table(EVENTS)?.len()?,
+            keys: read.open_table(OBJECTS)?.len()?,
+            hash: hash_projection(&read)?,
+        })
+    }
+
+    /// A hash of the whole projection (keys, rows and indexes) at the head, like etcd's
+    /// `HashKV`: equal stores have equal hashes; the simulator compares them across restarts.
+    pub fn state_hash(&self) -> Result<u64, ReadError> {
+        let read = self.db.begin_read()?;
+        hash_projection(&read)
+    }
+
+    /// Rebuilds the projection from the log into a fresh in-memory database and returns its
+    /// hash; [`Store::verify`] compares it with the live projection's.
+    pub fn rebuild_hash(&self) -> Result<u64, StoreError> {
+        let scratch =
+            Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
+        let read = self.db.begin_read().map_err(StoreError::from)?;
+        let events = read.open_table(EVENTS).map_err(StoreError::from)?;
+        let txn = scratch.begin_write()?;
+        {
+            let mut t = ProjectionTables::open(&txn)?;
+            for row in events.iter().map_err(StoreError::from)? {
+                let (rev, bytes) = row.map_err(StoreError::from)?;
+                let event = decode_event_row(rev.value(), bytes.value()).map_err(|e| match e {
+                    ReadError::Fatal(f) => f,
+                    other => StoreError::Database(other.to_string()),
+                })?;
+                tables::apply(&mut t, &event)?;
+            }
+            // The compacted revision is state of the log, not of any single retained event.
+            let compacted = read_meta(&read, tables::META_COMPACTED)
+                .map_err(|e| StoreError::Database(e.to_string()))?;
+            if compacted > Revision::ZERO {
+                t.meta.insert(tables::META_COMPACTED, compacted.0)?;
+            }
+            let head = read_meta(&read, tables::META_HEAD)
+                .map_err(|e| StoreError::Database(e.to_string()))?;
+            t.meta.insert(tables::META_HEAD, head.0)?;
+        }
+        txn.commit()?;
+        let scratch_read = scratch.begin_read()?;
+        hash_projection(&scratch_read).map_err(|e| StoreError::Database(e.to_string()))
+    }
+
+    /// Proves the projection is what the log says: rebuilds it and compares hashes.
+    pub fn verify(&self) -> Result<(), StoreError> {
+        let live = self
+            .state_hash()
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let rebuilt = self.rebuild_hash()?;
+        if live == rebuilt {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt {
+                what: "projection",
+                revision: 0,
+                reason: format!("live hash {live:#018x} differs from rebuilt {rebuilt:#018x}"),
+            })
+        }
+    }
+}
+
+fn stored_object(response: TxnResponse) -> Object {
+    match response.applied.into_iter().next().and_then(|a| a.value) {
+        Some(StoredValue::Object(object)) => object,
+        other => unreachable!("create/update returns the stored object, got {other:?}"),
+    }
+}
+
+fn read_meta(read: &redb::ReadTransaction, key: &str) -> Result<Revision, ReadError> {
+    let meta = read.open_table(META)?;
+    Ok(Revision(meta.get(key)?.map_or(0, |v| v.value())))
+}
+
+fn check_readable(read: &redb::ReadTransaction, revision: Revision) -> Result<(), ReadError> {
+    let head = read_meta(read, tables::META_HEAD)?;
+    let compacted = read_meta(read, tables::META_COMPACTED)?;
+    if revision < compacted {
+        return Err(ReadError::Compacted {
+            requested: revision,
+            compacted_revision: compacted,
+        });
+    }
+    if revision > head {
+        return Err(ReadError::FutureRevision {
+            requested: revision,
+            head,
+        });
+    }
+    Ok(())
+}
+
+fn decode_event_row(revision: u64, bytes: &[u8]) -> Result<Event, ReadError> {
+    let event = codec::decode_event(bytes).map_err(|e| StoreError::Corrupt {
+        what: "event",
+        revision,
+        reason: e.to_string(),
+    })?;
+    if event.revision.0 != revision {
+        return Err(StoreError::Corrupt {
+            what: "event",
+            revision,
+            reason: format!("record claims revision {}", event.revision),
+        }
+        .into());
+    }
+    Ok(event)
+}
+
+/// The entry of `key` as of `revision`, from its history and the log.
+fn value_at(
+    history: &impl ReadableTable<(&'static str, u64), ()>,
+    events: &impl ReadableTable<u64, &'static [u8]>,
+    key: &str,
+    revision: Revision,
+) -> Result<Option<Entry>, ReadError> {
+    let Some(row) = history.range((key, 0)..=(key, revision.0))?.next_back() else {
+        return Ok(None);
+    };
+    let rev = row?.0.value().1;
+    let Some(bytes) = events.get(rev)? else {
+        // Retained history always keeps the event a readable revision needs.
+        return Err(StoreError::Corrupt {
+            what: "event",
+            revision: rev,
+            reason: format!("history of {key} points at a missing event"),
+        }
+        .into());
+    };
+    let event = decode_event_row(rev, bytes.value())?;
+    let stored = match event.change {
+        Change::Create(object) => Stored {
+            create_revision: event.revision,
+            mod_revision: event.revision,
+            version: 1,
+            value: StoredValue::Object(object),
+        },
+        Change::Update {
+            object,
+            create_revision,
+            version,
+        } => Stored {
+            create_revision,
+            mod_revision: event.revision,
+            version,
+            value: StoredValue::Object(object),
+        },
+        Change::PutRaw {
+            value,
+            create_revision,
+            version,
+            ..
+        } => Stored {
+            create_revision,
+            mod_revision: event.revision,
+            version,
+            value: StoredValue::Raw(value),
+        },
+        Change::Delete(_) | Change::DeleteRaw { .. } | Change::Compact { .. } => return Ok(None),
+    };
+    Ok(Some(Entry {
+        key: key.to_owned(),
+        stored,
+    }))
+}
+
+/// FNV-1a, 64-bit: a stable, dependency-free hash for comparing projections (not a
+/// cryptographic digest).
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn write_len(&mut self, bytes: &[u8]) {
+        self.write(&(bytes.len() as u64).to_le_bytes());
+        self.write(bytes);
+    }
+}
+
+fn hash_projection(read: &redb::ReadTransaction) -> Result<u64, ReadError> {
+    let mut h = Fnv::new();
+    for row in read.open_table(OBJECTS)?.iter()? {
+        let (k, v) = row?;
+        h.write_len(k.value().as_bytes());
+        h.write_len(v.value());
+    }
+    for table in [PODS_BY_NODE, BY_OWNER, BY_NAMESPACE] {
+        h.write(b"|");
+        for row in read.open_table(table)?.iter()? {
+            let (k, _) = row?;
+            let (a, b) = k.value();
+            h.write_len(a.as_bytes());
+            h.write_len(b.as_bytes());
+        }
+    }
+    h.write(b"|");
+    for row in read.open_table(KEY_REVISIONS)?.iter()? {
+        let (k, _) = row?;
+        let (key, rev) = k.value();
+        h.write_len(key.as_bytes());
+        h.write(&rev.to_le_bytes());
+    }
+    h.write(b"|");
+    for row in read.open_table(META)?.iter()? {
+        let (k, v) = row?;
+        h.write_len(k.value().as_bytes());
+        h.write(&v.value().to_le_bytes());
+    }
+    Ok(h.0)
+}
+
+/// Checks, on open, that the projection's head is the log's last revision and that the last
+/// event decodes.
+fn check_tail(db: &Database) -> Result<(), StoreError> {
+    let read = db.begin_read()?;
+    let events = read.open_table(EVENTS)?;
+    let head =
+        read_meta(&read, tables::META_HEAD).map_err(|e| StoreError::Database(e.to_string()))?;
+    let last = events.last()?;
+    let last_rev = last.as_ref().map_or(0, |(k, _)| k.value());
+    if last_rev != head.0 {
+        return Err(StoreError::Corrupt {
+            what: "log",
+            revision: last_rev,
+            reason: format!("projection head {head} differs from the last event {last_rev}"),
+        });
+    }
+    if let Some((k, v)) = last {
+        decode_event_row(k.value(), v.value()).map_err(|e| match e {
+            ReadError::Fatal(f) => f,
+            other => StoreError::Database(other.to_string()),
+        })?;
+    }
+    Ok(())
+}
