@@ -7,6 +7,9 @@
 //!   rebuild and verify.
 //! - [`codec`]: the versioned, checksummed record envelope.
 //! - [`key`]: upstream's registry key layout.
+//! - [`disk`]: a crash-faithful redb backend (durable vs volatile bytes, torn writes, power
+//!   loss on the n-th I/O) that the crash tests and the simulator use, and crash-atomic database
+//!   creation.
 //!
 //! # Example
 //!
@@ -31,6 +34,7 @@
 //! [`Event`]: skiff_core::event::Event
 
 pub mod codec;
+pub mod disk;
 pub mod error;
 pub mod key;
 pub mod request;
