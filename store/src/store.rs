@@ -1,6 +1,6 @@
 //! [`Store`]: open, read, write, watch, rebuild and verify.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, StorageBackend};
@@ -23,7 +23,9 @@ use crate::writer::{QUEUE_REQUESTS_MAX, Request, Writer};
 pub enum Backing {
     /// A redb file `skiff.redb` in this directory (created atomically if absent).
     Dir(PathBuf),
-    /// A caller-supplied redb backend (the simulator's crash-faithful disk, or memory).
+    /// The crash-faithful simulated disk ([`crate::disk::SimDisk`]), created crash-atomically.
+    Sim(crate::disk::SimDisk),
+    /// Any other redb backend.
     Backend(Box<dyn StorageBackend>),
     /// In memory, gone when dropped (tests).
     Memory,
@@ -123,45 +125,21 @@ pub struct Store {
 
 fn open_database(backing: Backing) -> Result<Database, StoreError> {
     let builder = Database::builder();
+    let created = |e: crate::disk::CreateDatabaseError| {
+        let cause = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
+        StoreError::Database(format!("{e}: {cause}"))
+    };
     Ok(match backing {
         Backing::Dir(dir) => {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| StoreError::Database(format!("{}: {e}", dir.display())))?;
-            let path = dir.join(DB_FILE);
-            if !path.exists() {
-                create_atomically(&path)?;
-            }
-            builder.create(&path)?
+            crate::disk::create_database_atomically(&dir.join(DB_FILE), &builder)
+                .map_err(created)?
         }
+        Backing::Sim(disk) => disk.create_database_atomically(&builder).map_err(created)?,
         Backing::Backend(backend) => builder.create_with_backend(BoxedBackend(backend))?,
         Backing::Memory => builder.create_with_backend(redb::backends::InMemoryBackend::new())?,
     })
-}
-
-/// Creates the database under a temporary name, syncs it, and renames it into place, so a power
-/// loss during creation never leaves an unopenable file (storage.md §4: a torn first create
-/// reads `magic number mismatch` forever).
-fn create_atomically(path: &Path) -> Result<(), StoreError> {
-    let io = |e: std::io::Error| StoreError::Database(format!("{}: {e}", path.display()));
-    let tmp = path.with_extension("redb.creating");
-    let _ = std::fs::remove_file(&tmp);
-    {
-        let db = Database::create(&tmp)?;
-        let mut txn = db.begin_write()?;
-        txn.set_durability(redb::Durability::Immediate)?;
-        init_tables(&txn)?;
-        txn.commit()?;
-    }
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|f| f.sync_all())
-            .map_err(io)?;
-    }
-    Ok(())
 }
 
 fn init_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
