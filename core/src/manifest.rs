@@ -40,8 +40,10 @@ pub const DOCUMENTS_MAX: usize = 10_000;
 const DOCUMENT_NODES_MAX: usize = 100_000;
 /// Parser events allowed per document.
 const DOCUMENT_EVENTS_MAX: usize = 400_000;
-/// Nesting allowed per document: the deepest Kubernetes objects nest about 20 levels.
-const DOCUMENT_DEPTH_MAX: usize = 64;
+/// Nesting allowed per document: typed structure nests about 20 levels, and a preserved
+/// [`crate::object::Value`] up to [`crate::object::VALUE_DEPTH_MAX`] (64) below that; 128 is also
+/// serde_json's recursion limit, so YAML and JSON agree.
+const DOCUMENT_DEPTH_MAX: usize = 128;
 /// Aliases allowed per document (anchors are rare in manifests).
 const DOCUMENT_ALIASES_MAX: usize = 10_000;
 
@@ -279,33 +281,56 @@ fn options() -> serde_saphyr::Options {
     options
 }
 
-/// `apiVersion` and `kind` with their positions; every other field is ignored.
-#[derive(Default)]
-struct Header {
-    api_version: Option<Spanned<String>>,
-    kind: Option<Spanned<String>>,
+/// A string field read with its position where the dialect gives one (YAML does, through
+/// `Spanned`; JSON's deserializer does not expose positions).
+trait HeaderField: DeserializeOwned {
+    fn into_parts(self) -> (String, Option<serde_saphyr::Location>);
+}
+
+impl HeaderField for Spanned<String> {
+    fn into_parts(self) -> (String, Option<serde_saphyr::Location>) {
+        (self.value, Some(self.referenced))
+    }
+}
+
+impl HeaderField for String {
+    fn into_parts(self) -> (String, Option<serde_saphyr::Location>) {
+        (self, None)
+    }
+}
+
+/// `apiVersion` and `kind`; every other field is ignored.
+struct Header<F> {
+    api_version: Option<F>,
+    kind: Option<F>,
 }
 
 /// What the first pass finds at the top of a document.
-enum Top {
+enum Top<F> {
     /// A mapping: its header fields.
-    Map(Header),
+    Map(Header<F>),
     /// `null` (an empty document).
     Null,
     /// A sequence or a scalar.
     Other,
 }
 
-impl<'de> Deserialize<'de> for Top {
+impl<'de, F: HeaderField> Deserialize<'de> for Top<F> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct TopVisitor;
-        impl<'de> serde::de::Visitor<'de> for TopVisitor {
-            type Value = Top;
+        struct TopVisitor<F>(std::marker::PhantomData<F>);
+        impl<'de, F: HeaderField> serde::de::Visitor<'de> for TopVisitor<F> {
+            type Value = Top<F>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a mapping")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
-                let mut header = Header::default();
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Top<F>, A::Error> {
+                let mut header = Header {
+                    api_version: None,
+                    kind: None,
+                };
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "apiVersion" => header.api_version = Some(map.next_value()?),
@@ -317,33 +342,36 @@ impl<'de> Deserialize<'de> for Top {
                 }
                 Ok(Top::Map(header))
             }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Top, E> {
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Top<F>, E> {
                 Ok(Top::Null)
             }
-            fn visit_none<E: serde::de::Error>(self) -> Result<Top, E> {
+            fn visit_none<E: serde::de::Error>(self) -> Result<Top<F>, E> {
                 Ok(Top::Null)
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Top, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Top<F>, A::Error> {
                 while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
                 Ok(Top::Other)
             }
-            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Top, E> {
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Top<F>, E> {
                 Ok(Top::Other)
             }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Top, E> {
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Top<F>, E> {
                 Ok(Top::Other)
             }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Top, E> {
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Top<F>, E> {
                 Ok(Top::Other)
             }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Top, E> {
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Top<F>, E> {
                 Ok(Top::Other)
             }
-            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Top, E> {
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Top<F>, E> {
                 Ok(Top::Other)
             }
         }
-        d.deserialize_any(TopVisitor)
+        d.deserialize_any(TopVisitor(std::marker::PhantomData))
     }
 }
 
@@ -520,6 +548,114 @@ fn located(
     }
 }
 
+/// Where a document is, for errors.
+struct Ctx<'a> {
+    file: &'a str,
+    document: usize,
+    first_line: u64,
+}
+
+/// How one document's text is read. JSON documents are read by serde_json: the YAML parser
+/// accepts most JSON but not all of it (raw DEL and C1 characters, keys over 1,024 characters),
+/// and `get -o json` output must always read back.
+#[derive(Clone, Copy)]
+enum Dialect {
+    Yaml,
+    Json,
+}
+
+/// The dialect of a document, and its text without a leading `---` line for JSON.
+fn dialect_of<'a>(slice: &Slice<'a>) -> (Dialect, &'a str, u64) {
+    let (body, skipped) = match marker(slice.text) {
+        Some("---") => match slice.text.find('\n') {
+            Some(nl) => (&slice.text[nl + 1..], 1),
+            None => ("", 1),
+        },
+        _ => (slice.text, 0),
+    };
+    if body.trim_start().starts_with('{')
+        && serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok()
+    {
+        (Dialect::Json, body, slice.first_line + skipped)
+    } else {
+        (Dialect::Yaml, slice.text, slice.first_line)
+    }
+}
+
+/// Reads `text` as `T` in `dialect`, turning any error into a located [`ManifestError`].
+fn read<T: DeserializeOwned>(
+    dialect: Dialect,
+    text: &str,
+    ctx: &Ctx<'_>,
+) -> Result<T, ManifestError> {
+    match dialect {
+        Dialect::Yaml => deserialize_tracked::<T>(text).map_err(|e| {
+            let (e, path) = *e;
+            yaml_error(text, &e, path, ctx.file, ctx.document, ctx.first_line)
+        }),
+        Dialect::Json => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let value: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+            value.map_err(|e| {
+                let path = e.path().to_string();
+                let path = (path != ".").then_some(path);
+                json_error(e.inner(), path, ctx)
+            })
+        }
+    }
+}
+
+/// Classifies a serde_json error like [`yaml_error`] does a YAML one.
+fn json_error(err: &serde_json::Error, path: Option<String>, ctx: &Ctx<'_>) -> ManifestError {
+    let full = err.to_string();
+    // serde_json appends " at line L column C"; the location is reported separately.
+    let message = match full.rfind(" at line ") {
+        Some(cut) => full[..cut].to_owned(),
+        None => full,
+    };
+    let line = u64::try_from(err.line()).ok().filter(|l| *l > 0);
+    let column = u64::try_from(err.column()).ok().filter(|_| line.is_some());
+    let location = Location {
+        file: ctx.file.to_owned(),
+        document: ctx.document,
+        line: Some(line.map_or(ctx.first_line + 1, |l| l + ctx.first_line)),
+        column,
+    };
+    let quoted = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    let (kind, field) = if err.is_data() {
+        if let Some(field) = quoted("unknown field `") {
+            (
+                ManifestErrorKind::UnknownField {
+                    field: field.clone(),
+                },
+                path.or(Some(field)),
+            )
+        } else if let Some(field) = quoted("missing field `") {
+            let full_path = match &path {
+                Some(p) => format!("{p}.{field}"),
+                None => field.clone(),
+            };
+            (ManifestErrorKind::MissingField { field }, Some(full_path))
+        } else {
+            (ManifestErrorKind::InvalidValue { message }, path)
+        }
+    } else if message.contains("recursion limit") {
+        (ManifestErrorKind::TooLarge { message }, None)
+    } else {
+        (ManifestErrorKind::Syntax { message }, path)
+    };
+    ManifestError {
+        location,
+        field,
+        kind,
+    }
+}
+
 /// Reads one document's slice into a typed object.
 /// An empty document (`null`, `~`) gives `Ok(None)`.
 fn parse_document(
@@ -527,61 +663,45 @@ fn parse_document(
     document: usize,
     slice: &Slice<'_>,
 ) -> Result<Option<Object>, ManifestError> {
-    let header = match deserialize_tracked::<Top>(slice.text) {
-        Ok(Top::Map(header)) => header,
-        Ok(Top::Null) => return Ok(None),
-        Ok(Top::Other) => {
-            return Err(ManifestError {
-                location: located(file, document, slice.first_line, None),
-                field: None,
-                kind: ManifestErrorKind::NotAnObject,
-            });
-        }
-        Err(e) => {
-            let (e, path) = *e;
-            return Err(yaml_error(
-                slice.text,
-                &e,
-                path,
-                file,
-                document,
-                slice.first_line,
-            ));
-        }
+    let (dialect, text, first_line) = dialect_of(slice);
+    let ctx = Ctx {
+        file,
+        document,
+        first_line,
+    };
+    let (api_version, kind) = match dialect {
+        Dialect::Yaml => header::<Spanned<String>>(dialect, text, &ctx)?,
+        Dialect::Json => header::<String>(dialect, text, &ctx)?,
+    }
+    .map_or((None, None), |(a, k)| (Some(a), Some(k)));
+    let (Some(api_version), Some(kind)) = (api_version, kind) else {
+        return Ok(None);
     };
     let missing = |field: &'static str| ManifestError {
-        location: located(file, document, slice.first_line, None),
+        location: located(file, document, first_line, None),
         field: None,
         kind: ManifestErrorKind::MissingTypeField { field },
     };
-    let api_version = header.api_version.ok_or_else(|| missing("apiVersion"))?;
-    let kind = header.kind.ok_or_else(|| missing("kind"))?;
-    let info = match lookup_kind(&api_version.value, &kind.value) {
+    let (api_version, api_version_at) = api_version.ok_or_else(|| missing("apiVersion"))?;
+    let (kind, kind_at) = kind.ok_or_else(|| missing("kind"))?;
+    let info = match lookup_kind(&api_version, &kind) {
         KindLookup::Served(info) => info,
         KindLookup::WrongVersion { served, .. } => {
             return Err(ManifestError {
-                location: located(
-                    file,
-                    document,
-                    slice.first_line,
-                    Some(&api_version.referenced),
-                ),
+                location: located(file, document, first_line, api_version_at.as_ref()),
                 field: Some("apiVersion".into()),
                 kind: ManifestErrorKind::WrongApiVersion {
-                    kind: kind.value,
-                    given: api_version.value,
+                    kind,
+                    given: api_version,
                     served: served.api_version,
                 },
             });
         }
         KindLookup::Unsupported => {
             return Err(ManifestError {
-                location: located(file, document, slice.first_line, Some(&kind.referenced)),
+                location: located(file, document, first_line, kind_at.as_ref()),
                 field: None,
-                kind: ManifestErrorKind::UnsupportedKind {
-                    kind: kind.value,
-                    api_version: api_version.value,
-                },
+                kind: ManifestErrorKind::UnsupportedKind { kind, api_version },
             });
         }
     };
@@ -589,16 +709,42 @@ fn parse_document(
         ($($variant:ident = $ty:ident,)*) => {
             match info.kind {
                 $(
-                    stringify!($ty) => deserialize_tracked::<crate::object::$ty>(slice.text)
+                    stringify!($ty) => read::<crate::object::$ty>(dialect, text, &ctx)
                         .map(Object::$variant),
                 )*
                 other => unreachable!("lookup_kind returned unlisted kind {other}"),
             }
         };
     }
-    with_kinds!(parse_as)
-        .map(Some)
-        .map_err(|e| yaml_error(slice.text, &e.0, e.1, file, document, slice.first_line))
+    with_kinds!(parse_as).map(Some)
+}
+
+/// A header field: its value and, in YAML, where it is.
+type Located = (String, Option<serde_saphyr::Location>);
+
+/// Reads `apiVersion` and `kind`. `Ok(None)` for an empty document; each field is `None` when
+/// absent.
+#[allow(
+    clippy::type_complexity,
+    reason = "a private pair of optional located fields"
+)]
+fn header<F: HeaderField>(
+    dialect: Dialect,
+    text: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Option<(Option<Located>, Option<Located>)>, ManifestError> {
+    match read::<Top<F>>(dialect, text, ctx)? {
+        Top::Map(h) => Ok(Some((
+            h.api_version.map(HeaderField::into_parts),
+            h.kind.map(HeaderField::into_parts),
+        ))),
+        Top::Null => Ok(None),
+        Top::Other => Err(ManifestError {
+            location: located(ctx.file, ctx.document, ctx.first_line, None),
+            field: None,
+            kind: ManifestErrorKind::NotAnObject,
+        }),
+    }
 }
 
 /// Parses a manifest stream, collecting every document that parses and every error.

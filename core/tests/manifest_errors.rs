@@ -138,3 +138,9 @@ fn malformed_quantity_names_the_field() {
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\nspec:\n  containers:\n  - name: a\n    image: nginx\n    resources:\n      limits:\n        cpu: 1.5.5\n"
     ));
 }
+
+#[test]
+fn json_documents_report_json_positions_and_paths() {
+    let text = "{\n  \"apiVersion\": \"apps/v1\",\n  \"kind\": \"ReplicaSet\",\n  \"metadata\": {\"name\": \"web\"},\n  \"spec\": {\"replicas\": \"three\"}\n}\n---\n{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"p\", \"labelz\": {}}}\n";
+    insta::assert_snapshot!(errors("rs.json", text));
+}

@@ -81,7 +81,11 @@ pub struct ObjectMeta {
     )]
     pub finalizers: Vec<String>,
     /// Server-side apply bookkeeping; carried verbatim, not interpreted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub managed_fields: Option<Value>,
     /// Deprecated upstream; carried verbatim.
     #[serde(default, skip_serializing_if = "Option::is_none")]

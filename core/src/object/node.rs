@@ -77,7 +77,11 @@ pub struct NodeSpec {
     // deleted in favour of pod.rs's.
     pub taints: Vec<super::Taint>,
     /// Dynamic kubelet config source; removed upstream, carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub config_source: Option<Value>,
     /// Deprecated cloud id; carried verbatim.
     #[serde(
@@ -147,16 +151,32 @@ pub struct NodeStatus {
     )]
     pub volumes_in_use: Vec<String>,
     /// Volumes attached to the node: carried verbatim (skiff attaches none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub volumes_attached: Option<Value>,
     /// Dynamic kubelet config status; removed upstream, carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub config: Option<Value>,
     /// Runtime handlers (runtime classes) and their features: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub runtime_handlers: Option<Value>,
     /// Container runtime features: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub features: Option<Value>,
     /// Feature-gate-related features the node declares.
     #[serde(
@@ -272,7 +292,11 @@ pub struct NodeSystemInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub architecture: Option<String>,
     /// Swap capacity: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub swap: Option<Value>,
 }
 

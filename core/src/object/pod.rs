@@ -105,7 +105,11 @@ pub struct PodSpec {
     pub containers: Vec<Container>,
     /// Debugging containers added through the `ephemeralcontainers` subresource; carried
     /// verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub ephemeral_containers: Option<Value>,
     /// `Always` (the default), `OnFailure` or `Never`: whether exited containers are restarted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -152,7 +156,11 @@ pub struct PodSpec {
     pub share_process_namespace: Option<bool>,
     /// Pod-level security settings (`runAsUser`, `fsGroup`, `seccompProfile`, …); carried
     /// verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub security_context: Option<Value>,
     /// Secrets, by name in the pod's namespace, used to pull the images.
     #[serde(
@@ -181,7 +189,11 @@ pub struct PodSpec {
     )]
     pub tolerations: Vec<Toleration>,
     /// Extra `/etc/hosts` entries; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub host_aliases: Option<Value>,
     /// Name of the PriorityClass the pod's `priority` is resolved from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,10 +203,18 @@ pub struct PodSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
     /// Resolver settings merged into those `dnsPolicy` produces; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub dns_config: Option<Value>,
     /// Extra pod conditions that must be `True` for the pod to be ready; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub readiness_gates: Option<Value>,
     /// The RuntimeClass (container runtime handler) to run the pod with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,10 +227,18 @@ pub struct PodSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preemption_policy: Option<String>,
     /// Resources the RuntimeClass adds on top of the containers'; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub overhead: Option<Value>,
     /// How replicas should spread over zones or nodes; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub topology_spread_constraints: Option<Value>,
     /// Set the kernel hostname to the pod's fully qualified domain name.
     #[serde(
@@ -220,16 +248,28 @@ pub struct PodSpec {
     )]
     pub set_hostname_as_fqdn: Option<bool>,
     /// The operating system the containers need (`{name: linux}`); carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub os: Option<Value>,
     /// `false` runs the pod in its own user namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_users: Option<bool>,
     /// Gates that hold the pod back from scheduling while present; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub scheduling_gates: Option<Value>,
     /// Dynamic resource allocation claims; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub resource_claims: Option<Value>,
     /// Pod-level requests and limits shared by all containers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -319,13 +359,21 @@ pub struct Container {
     )]
     pub resources: ResourceRequirements,
     /// Whether resizing a resource in place restarts the container; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub resize_policy: Option<Value>,
     /// Per-container restart policy; on an init container `Always` makes it a sidecar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_policy: Option<String>,
     /// Exit-code rules that override `restartPolicy`; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub restart_policy_rules: Option<Value>,
     /// Volumes mounted into the container's filesystem.
     #[serde(
@@ -335,7 +383,11 @@ pub struct Container {
     )]
     pub volume_mounts: Vec<VolumeMount>,
     /// Raw block devices from volumes; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub volume_devices: Option<Value>,
     /// Restart the container when this check keeps failing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -347,7 +399,11 @@ pub struct Container {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_probe: Option<Probe>,
     /// `postStart`/`preStop` hooks and stop signal; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub lifecycle: Option<Value>,
     /// File the container may write its termination message to (default
     /// `/dev/termination-log`).
@@ -360,7 +416,11 @@ pub struct Container {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<String>,
     /// Container-level security settings (`privileged`, `capabilities`, …); carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub security_context: Option<Value>,
     /// Allocate a stdin stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -442,7 +502,11 @@ pub struct EnvVarSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_key_ref: Option<SecretKeySelector>,
     /// One key of an env file inside a volume; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub file_key_ref: Option<Value>,
 }
 
@@ -574,7 +638,11 @@ pub struct ResourceRequirements {
     )]
     pub requests: BTreeMap<String, Quantity>,
     /// Dynamic resource allocation claims the container uses; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub claims: Option<Value>,
 }
 
@@ -747,93 +815,191 @@ pub struct Volume {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub empty_dir: Option<EmptyDirVolumeSource>,
     /// Deprecated in-tree GCE disk; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub gce_persistent_disk: Option<Value>,
     /// Deprecated in-tree AWS EBS disk; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub aws_elastic_block_store: Option<Value>,
     /// Deprecated git checkout; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub git_repo: Option<Value>,
     /// The keys of a Secret as files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<SecretVolumeSource>,
     /// An NFS export; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub nfs: Option<Value>,
     /// An iSCSI disk; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub iscsi: Option<Value>,
     /// Deprecated GlusterFS mount; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub glusterfs: Option<Value>,
     /// The volume bound to a PersistentVolumeClaim of the pod's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistent_volume_claim: Option<PersistentVolumeClaimVolumeSource>,
     /// Deprecated Ceph RBD disk; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub rbd: Option<Value>,
     /// Deprecated exec-based volume plugin; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub flex_volume: Option<Value>,
     /// Deprecated in-tree OpenStack Cinder disk; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub cinder: Option<Value>,
     /// Deprecated CephFS mount; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub cephfs: Option<Value>,
     /// Deprecated Flocker dataset; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub flocker: Option<Value>,
     /// Pod fields as files; carried verbatim.
     #[serde(
         default,
         rename = "downwardAPI",
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
     )]
     pub downward_api: Option<Value>,
     /// A Fibre Channel disk; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub fc: Option<Value>,
     /// Deprecated in-tree Azure File share; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub azure_file: Option<Value>,
     /// The keys of a ConfigMap as files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_map: Option<ConfigMapVolumeSource>,
     /// Deprecated in-tree vSphere disk; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub vsphere_volume: Option<Value>,
     /// Deprecated Quobyte mount; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub quobyte: Option<Value>,
     /// Deprecated in-tree Azure disk; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub azure_disk: Option<Value>,
     /// Deprecated Photon Controller disk; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub photon_persistent_disk: Option<Value>,
     /// Secrets, ConfigMaps, downward API and tokens merged into one directory; carried
     /// verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub projected: Option<Value>,
     /// Deprecated in-tree Portworx volume; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub portworx_volume: Option<Value>,
     /// Deprecated ScaleIO volume; carried verbatim.
-    #[serde(default, rename = "scaleIO", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "scaleIO",
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub scale_io: Option<Value>,
     /// Deprecated StorageOS volume; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub storageos: Option<Value>,
     /// An inline CSI driver volume; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub csi: Option<Value>,
     /// A per-pod PersistentVolumeClaim created from a template; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub ephemeral: Option<Value>,
     /// An OCI image or artifact mounted read-only; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub image: Option<Value>,
 }
 
@@ -1245,13 +1411,25 @@ pub struct PodStatus {
     )]
     pub ephemeral_container_statuses: Vec<ContainerStatus>,
     /// Deprecated state of an in-place resize; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub resize: Option<Value>,
     /// Names of the ResourceClaims generated for the pod; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub resource_claim_statuses: Option<Value>,
     /// The claim backing extended resources through dynamic allocation; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub extended_resource_claim_status: Option<Value>,
 }
 
@@ -1346,13 +1524,25 @@ pub struct ContainerStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
     /// Mounts as the runtime reports them; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub volume_mounts: Option<Value>,
     /// Identity the first process runs as; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub user: Option<Value>,
     /// Health of allocated devices; carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub allocated_resources_status: Option<Value>,
     /// The signal sent to stop the container (`SIGTERM`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -54,7 +54,11 @@ pub struct ClusterRole {
     pub rules: Vec<PolicyRule>,
     /// Selectors of ClusterRoles whose rules a controller copies into this one: carried
     /// verbatim (skiff runs no aggregation controller).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub aggregation_rule: Option<Value>,
 }
 impl_resource!(ClusterRole, info::CLUSTER_ROLE);

@@ -80,7 +80,11 @@ pub struct PersistentVolumeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_mode: Option<String>,
     /// Nodes the volume is reachable from (a `NodeSelector`): carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub node_affinity: Option<Value>,
     /// The VolumeAttributesClass the volume belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,67 +93,152 @@ pub struct PersistentVolumeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_path: Option<super::HostPathVolumeSource>,
     /// A GCE persistent disk: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub gce_persistent_disk: Option<Value>,
     /// An AWS EBS volume: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub aws_elastic_block_store: Option<Value>,
     /// A GlusterFS volume: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub glusterfs: Option<Value>,
     /// An NFS export: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub nfs: Option<Value>,
     /// A Rados block device: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub rbd: Option<Value>,
     /// An iSCSI disk: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub iscsi: Option<Value>,
     /// A Cinder volume: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub cinder: Option<Value>,
     /// A CephFS mount: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub cephfs: Option<Value>,
     /// A Fibre Channel disk: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub fc: Option<Value>,
     /// A Flocker dataset: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub flocker: Option<Value>,
     /// An exec-plugin volume: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub flex_volume: Option<Value>,
     /// An Azure File share: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub azure_file: Option<Value>,
     /// A vSphere disk: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub vsphere_volume: Option<Value>,
     /// A Quobyte volume: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub quobyte: Option<Value>,
     /// An Azure data disk: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub azure_disk: Option<Value>,
     /// A PhotonController disk: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub photon_persistent_disk: Option<Value>,
     /// A Portworx volume: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub portworx_volume: Option<Value>,
     /// A ScaleIO volume: carried verbatim.
-    #[serde(default, rename = "scaleIO", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "scaleIO",
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub scale_io: Option<Value>,
     /// A local disk with node affinity: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub local: Option<Value>,
     /// A StorageOS volume: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub storageos: Option<Value>,
     /// A CSI driver volume: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub csi: Option<Value>,
 }
 
@@ -227,10 +316,18 @@ pub struct PersistentVolumeClaimSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_mode: Option<String>,
     /// A snapshot or claim to populate the volume from: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub data_source: Option<Value>,
     /// Any object to populate the volume from: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub data_source_ref: Option<Value>,
     /// The VolumeAttributesClass to apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -307,7 +404,11 @@ pub struct PersistentVolumeClaimStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_volume_attributes_class_name: Option<String>,
     /// Progress of a VolumeAttributesClass change: carried verbatim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object::serde_util::present"
+    )]
     pub modify_volume_status: Option<Value>,
 }
 

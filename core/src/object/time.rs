@@ -9,39 +9,18 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 /// A timestamp with second precision (upstream `metav1.Time`), e.g. `2024-05-01T12:00:00Z`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Default,
-    bincode::Encode,
-    bincode::Decode,
-)]
+///
+/// RFC 3339 text holds years 0000..=9999 only: a timestamp outside them fails to serialize
+/// (as Go's `time.Time.MarshalJSON` does) and never decodes from stored bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, bincode::Encode)]
 pub struct Time {
     /// Seconds since 1970-01-01T00:00:00Z.
     pub unix_seconds: i64,
 }
 
 /// A timestamp with microsecond precision (upstream `metav1.MicroTime`),
-/// e.g. `2024-05-01T12:00:00.123456Z`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Default,
-    bincode::Encode,
-    bincode::Decode,
-)]
+/// e.g. `2024-05-01T12:00:00.123456Z`. Years 0000..=9999 only, as [`Time`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, bincode::Encode)]
 pub struct MicroTime {
     /// Microseconds since 1970-01-01T00:00:00Z.
     pub unix_micros: i64,
@@ -50,6 +29,19 @@ pub struct MicroTime {
 /// Earliest and latest years accepted, as RFC 3339 allows (four-digit years).
 const YEAR_MIN: i64 = 0;
 const YEAR_MAX: i64 = 9999;
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z in Unix seconds.
+const UNIX_SECONDS_MIN: i64 = -62_167_219_200;
+const UNIX_SECONDS_MAX: i64 = 253_402_300_799;
+
+fn in_range(unix_seconds: i64) -> Result<(), String> {
+    if (UNIX_SECONDS_MIN..=UNIX_SECONDS_MAX).contains(&unix_seconds) {
+        Ok(())
+    } else {
+        Err(format!(
+            "timestamp {unix_seconds} s is outside years {YEAR_MIN:04}..={YEAR_MAX}"
+        ))
+    }
+}
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
 fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
@@ -213,15 +205,40 @@ impl fmt::Display for MicroTime {
 
 impl Serialize for Time {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        in_range(self.unix_seconds).map_err(serde::ser::Error::custom)?;
         s.collect_str(self)
     }
 }
 
 impl Serialize for MicroTime {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        in_range(self.unix_micros.div_euclid(1_000_000)).map_err(serde::ser::Error::custom)?;
         s.collect_str(self)
     }
 }
+
+macro_rules! decode_in_range {
+    ($ty:ident, $field:ident, $to_seconds:expr) => {
+        impl<C> bincode::Decode<C> for $ty {
+            fn decode<D: bincode::de::Decoder<Context = C>>(
+                decoder: &mut D,
+            ) -> Result<Self, bincode::error::DecodeError> {
+                let $field: i64 = bincode::Decode::decode(decoder)?;
+                in_range($to_seconds($field)).map_err(bincode::error::DecodeError::OtherString)?;
+                Ok(Self { $field })
+            }
+        }
+        impl<'de, C> bincode::BorrowDecode<'de, C> for $ty {
+            fn borrow_decode<D: bincode::de::BorrowDecoder<'de, Context = C>>(
+                decoder: &mut D,
+            ) -> Result<Self, bincode::error::DecodeError> {
+                bincode::Decode::decode(decoder)
+            }
+        }
+    };
+}
+decode_in_range!(Time, unix_seconds, |s: i64| s);
+decode_in_range!(MicroTime, unix_micros, |m: i64| m.div_euclid(1_000_000));
 
 impl<'de> Deserialize<'de> for Time {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -16,9 +16,11 @@ use bincode::error::DecodeError;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-/// Deepest nesting a decoded [`Value`] may have. Kubernetes objects nest a few dozen levels at
-/// most; serde_json's own recursion limit is 128.
-pub const VALUE_DEPTH_MAX: u32 = 128;
+/// Deepest nesting a decoded [`Value`] may have. Preserved fields nest a few levels in practice;
+/// the bound leaves room under the manifest parser's document depth (128, which is also
+/// serde_json's recursion limit) for the object's own structure around the value, so every
+/// value bincode accepts also parses back from YAML and JSON.
+pub const VALUE_DEPTH_MAX: u32 = 64;
 
 /// An opaque JSON-compatible value. Maps are ordered (`BTreeMap`) so encoding is deterministic.
 #[derive(Debug, Clone, PartialEq, bincode::Encode)]
@@ -275,7 +277,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "OtherString(\"value nested deeper than 128 levels\")"
+            "OtherString(\"value nested deeper than 64 levels\")"
         );
     }
 
