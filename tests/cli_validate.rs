@@ -14,7 +14,12 @@ fn skiff(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("the skiff binary runs");
     if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
     }
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
@@ -53,7 +58,10 @@ fn errors_from_stdin_are_located_and_fail_the_run() {
 #[test]
 fn a_missing_path_is_an_error() {
     let out = skiff(&["validate", "-f", "no/such/file.yaml"], None);
-    assert_eq!(stdout(&out), "error: the path \"no/such/file.yaml\" does not exist\n");
+    assert_eq!(
+        stdout(&out),
+        "error: the path \"no/such/file.yaml\" does not exist\n"
+    );
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -71,7 +79,11 @@ fn conformance_manifests_are_accepted_or_rejected_only_as_unsupported() {
         return;
     };
     let out = skiff(&["validate", "-f", dir.to_str().unwrap()], None);
-    assert_eq!(out.status.code(), Some(1), "some files are of unserved kinds");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "some files are of unserved kinds"
+    );
     let text = stdout(&out);
     let mut ok = 0;
     for line in text.lines() {
@@ -86,11 +98,18 @@ fn conformance_manifests_are_accepted_or_rejected_only_as_unsupported() {
         }
     }
     assert_eq!(ok, 64, "objects of served kinds accepted:\n{text}");
-    assert!(out.stderr.is_empty(), "nothing on stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "nothing on stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn version_prints_the_crate_version() {
     let out = skiff(&["version"], None);
-    assert_eq!(stdout(&out), format!("skiff {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout(&out),
+        format!("skiff {}\n", env!("CARGO_PKG_VERSION"))
+    );
 }

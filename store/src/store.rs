@@ -126,7 +126,9 @@ pub struct Store {
 fn open_database(backing: Backing) -> Result<Database, StoreError> {
     let builder = Database::builder();
     let created = |e: crate::disk::CreateDatabaseError| {
-        let cause = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
+        let cause = std::error::Error::source(&e)
+            .map(ToString::to_string)
+            .unwrap_or_default();
         StoreError::Database(format!("{e}: {cause}"))
     };
     Ok(match backing {
