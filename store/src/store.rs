@@ -118,9 +118,9 @@ pub struct Status {
 ///   with an explicit error.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
-    requests: mpsc::Sender<Request>,
-    hub: WatchHub,
+    pub(crate) db: Arc<Database>,
+    pub(crate) requests: mpsc::Sender<Request>,
+    pub(crate) hub: WatchHub,
 }
 
 fn open_database(backing: Backing) -> Result<Database, StoreError> {
@@ -491,12 +491,15 @@ fn stored_object(response: TxnResponse) -> Object {
     }
 }
 
-fn read_meta(read: &redb::ReadTransaction, key: &str) -> Result<Revision, ReadError> {
+pub(crate) fn read_meta(read: &redb::ReadTransaction, key: &str) -> Result<Revision, ReadError> {
     let meta = read.open_table(META)?;
     Ok(Revision(meta.get(key)?.map_or(0, |v| v.value())))
 }
 
-fn check_readable(read: &redb::ReadTransaction, revision: Revision) -> Result<(), ReadError> {
+pub(crate) fn check_readable(
+    read: &redb::ReadTransaction,
+    revision: Revision,
+) -> Result<(), ReadError> {
     let head = read_meta(read, tables::META_HEAD)?;
     let compacted = read_meta(read, tables::META_COMPACTED)?;
     if revision < compacted {
@@ -514,7 +517,7 @@ fn check_readable(read: &redb::ReadTransaction, revision: Revision) -> Result<()
     Ok(())
 }
 
-fn decode_event_row(revision: u64, bytes: &[u8]) -> Result<Event, ReadError> {
+pub(crate) fn decode_event_row(revision: u64, bytes: &[u8]) -> Result<Event, ReadError> {
     let event = codec::decode_event(bytes).map_err(|e| StoreError::Corrupt {
         what: "event",
         revision,
@@ -532,7 +535,7 @@ fn decode_event_row(revision: u64, bytes: &[u8]) -> Result<Event, ReadError> {
 }
 
 /// The entry of `key` as of `revision`, from its history and the log.
-fn value_at(
+pub(crate) fn value_at(
     history: &impl ReadableTable<(&'static str, u64), ()>,
     events: &impl ReadableTable<u64, &'static [u8]>,
     key: &str,
@@ -608,7 +611,7 @@ impl Fnv {
     }
 }
 
-fn hash_projection(read: &redb::ReadTransaction) -> Result<u64, ReadError> {
+pub(crate) fn hash_projection(read: &redb::ReadTransaction) -> Result<u64, ReadError> {
     let mut h = Fnv::new();
     for row in read.open_table(OBJECTS)?.iter()? {
         let (k, v) = row?;
@@ -642,7 +645,7 @@ fn hash_projection(read: &redb::ReadTransaction) -> Result<u64, ReadError> {
 
 /// Checks, on open, that the projection's head is the log's last revision and that the last
 /// event decodes.
-fn check_tail(db: &Database) -> Result<(), StoreError> {
+pub(crate) fn check_tail(db: &Database) -> Result<(), StoreError> {
     let read = db.begin_read()?;
     let events = read.open_table(EVENTS)?;
     let head =
