@@ -1492,7 +1492,10 @@ pub mod syntax {
 
     /// upstream `RegexError`: `msg (e.g. 'a',  or 'b', regex used for validation is 're')`
     /// (the doubled space is upstream's, from `', '` followed by `' or '`).
-    fn regex_error(message: &str, regex: &str, examples: &[&str]) -> String {
+    pub(crate) fn regex_error(message: &str, regex: &str, examples: &[&str]) -> String {
+        if examples.is_empty() {
+            return format!("{message} (regex used for validation is '{regex}')");
+        }
         let mut text = format!("{message} (e.g. ");
         for (i, example) in examples.iter().enumerate() {
             if i > 0 {

@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+pub(crate) use crate::selector::syntax::regex_error;
 use crate::selector::syntax::{
     validate_dns1123_label, validate_dns1123_subdomain, validate_label_key, validate_label_value,
 };
@@ -62,27 +63,6 @@ pub(crate) fn max_len(bytes_max: usize) -> String {
 /// upstream `InclusiveRangeError`.
 pub(crate) fn inclusive_range(lo: i64, hi: i64) -> String {
     format!("must be between {lo} and {hi}, inclusive")
-}
-
-/// upstream `RegexError`: `msg (e.g. 'a',  or 'b', regex used for validation is 're')` (the
-/// doubled space is upstream's).
-pub(crate) fn regex_error(message: &str, regex: &str, examples: &[&str]) -> String {
-    if examples.is_empty() {
-        return format!("{message} (regex used for validation is '{regex}')");
-    }
-    let mut text = format!("{message} (e.g. ");
-    for (i, example) in examples.iter().enumerate() {
-        if i > 0 {
-            text.push_str(" or ");
-        }
-        text.push('\'');
-        text.push_str(example);
-        text.push_str("', ");
-    }
-    text.push_str("regex used for validation is '");
-    text.push_str(regex);
-    text.push_str("')");
-    text
 }
 
 /// upstream `IsDNS1035Label`: `[a-z]([-a-z0-9]*[a-z0-9])?`, at most 63 bytes (Service names).
