@@ -35,5 +35,6 @@ pub mod fuzz;
 pub mod manifest;
 pub mod object;
 pub mod quantity;
+pub mod rng;
 pub mod selector;
 pub mod validate;

@@ -56,12 +56,12 @@
 //! ```
 
 mod create;
-mod rng;
+
 mod sim;
 
 pub use create::{CREATING_SUFFIX, CreateDatabaseError, create_database_atomically};
-pub use rng::SplitMix64;
 pub use sim::{
     CrashReport, DiskCounters, DiskViolation, Generation, IMAGE_BYTES_MAX, PowerLoss, SECTOR_BYTES,
     SIMULATED_POWER_LOSS, SimDisk, SimDiskBackend,
 };
+pub use skiff_core::rng::SplitMix64;

@@ -7,7 +7,7 @@ use std::io;
 use std::mem;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::rng::SplitMix64;
+use skiff_core::rng::SplitMix64;
 
 /// The message of every I/O error that a simulated power loss causes: the error of the armed
 /// operation and the errors of every handle of an older [`Generation`].

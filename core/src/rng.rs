@@ -1,4 +1,5 @@
-//! A tiny seeded PRNG, so that every random choice of the fault model comes from one `u64` seed.
+//! A tiny seeded PRNG, so that every random choice (fault injection, uids, tie-breaks) comes
+//! from one injected `u64` seed (DESIGN.md, "Determinism rules").
 
 /// SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators", 2014):
 /// one 64-bit state word, full period 2^64, and good enough statistics for choosing faults.
