@@ -5,6 +5,8 @@
 //! - [`Store`]: open, read (current and past revisions, paged lists, indexes), write (etcd-style
 //!   transactions with resourceVersion preconditions, group-committed), watch, compact,
 //!   rebuild and verify.
+//! - [`apiserver`]: upstream's object life cycle over the store (uids, generateName,
+//!   generation, graceful deletion, finalizers, validation, `Status` errors).
 //! - [`codec`]: the versioned, checksummed record envelope.
 //! - [`key`]: upstream's registry key layout.
 //! - [`disk`]: a crash-faithful redb backend (durable vs volatile bytes, torn writes, power
@@ -33,6 +35,7 @@
 //!
 //! [`Event`]: skiff_core::event::Event
 
+pub mod apiserver;
 pub mod codec;
 pub mod disk;
 pub mod error;

@@ -84,7 +84,45 @@ macro_rules! define_object {
 }
 with_kinds!(define_object);
 
+/// Kinds with a `status` subresource: status is written only through it, and `generation`
+/// counts changes of everything else.
+macro_rules! with_status_kinds {
+    ($callback:ident, $($args:tt)*) => {
+        $callback!($($args)*; Pod, ReplicaSet, ReplicationController, Deployment, DaemonSet,
+            Service, Node, Namespace, PersistentVolume, PersistentVolumeClaim)
+    };
+}
+
+macro_rules! clear_status_arms {
+    ($object:expr; $($variant:ident),*) => {
+        match $object {
+            $(Object::$variant(o) => drop(std::mem::take(&mut o.status)),)*
+            _ => {}
+        }
+    };
+}
+
+macro_rules! copy_status_arms {
+    ($into:expr, $from:expr; $($variant:ident),*) => {
+        match ($into, $from) {
+            $((Object::$variant(a), Object::$variant(b)) => a.status.clone_from(&b.status),)*
+            _ => {}
+        }
+    };
+}
+
 impl Object {
+    /// Resets the status of a kind with a status subresource (others are unchanged).
+    pub fn clear_status(&mut self) {
+        with_status_kinds!(clear_status_arms, self);
+    }
+
+    /// Copies `from`'s status into `self` when both are the same kind with a status
+    /// subresource.
+    pub fn copy_status_from(&mut self, from: &Object) {
+        with_status_kinds!(copy_status_arms, self, from);
+    }
+
     /// `kind/name` as kubectl prints it (`replicaset/frontend`).
     pub fn kind_slash_name(&self) -> String {
         format!(

@@ -1,0 +1,490 @@
+//! The API server (seed §4): the only component that changes the store, and the only public
+//! holder of its write path once the wire protocol lands. This first slice gives every write
+//! upstream's object life-cycle semantics; authentication, RBAC, admission defaults and the wire
+//! protocol build on it.
+//!
+//! - **create**: namespace defaulting, `generateName`, `uid`, `creationTimestamp` from the
+//!   [`Clock`], `generation` 1, validation (422 with field causes), `AlreadyExists` (409).
+//! - **update**: the `resourceVersion` (and `uid`) precondition (409 Conflict in upstream's
+//!   words), immutable metadata kept from the stored object, status kept (it changes only
+//!   through `update_status`), `generation` bumped when the desired state changes.
+//! - **update_status**: only status changes.
+//! - **delete**: finalizers and, for pods bound to a node, a grace period turn a delete into
+//!   setting `deletionTimestamp`; the last finalizer removed by an update then deletes the
+//!   object. `propagationPolicy` Orphan and Foreground are recorded as the upstream finalizers
+//!   for the garbage collector.
+
+mod status;
+
+use std::sync::{Arc, Mutex};
+
+use skiff_core::clock::Clock;
+use skiff_core::event::{Actor, Revision};
+use skiff_core::object::{KindInfo, Object, Time};
+use skiff_core::rng::SplitMix64;
+use skiff_core::validate::validate_object;
+
+use crate::codec::StoredValue;
+use crate::error::{ReadError, Rejection, WriteError};
+use crate::key::registry_key;
+use crate::store::{ListOptions, Store};
+
+pub use status::{ApiError, Cause, Reason, Status};
+
+/// Characters upstream's `generateName` suffix uses (no vowels, no look-alikes).
+const NAME_SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+/// Length of the `generateName` suffix (upstream `randomLength`).
+const NAME_SUFFIX_LEN: usize = 5;
+/// Creates retried with a fresh suffix when a generated name is taken.
+const GENERATE_NAME_ATTEMPTS_MAX: usize = 8;
+/// Default pod grace period (upstream `DefaultTerminationGracePeriodSeconds`).
+pub const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS: i64 = 30;
+/// Finalizer that makes the garbage collector delete dependents first (upstream).
+pub const FINALIZER_FOREGROUND: &str = "foregroundDeletion";
+/// Finalizer that makes the garbage collector orphan dependents (upstream).
+pub const FINALIZER_ORPHAN: &str = "orphan";
+
+/// How dependents are handled when an owner is deleted (upstream `DeletionPropagation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Propagation {
+    /// Delete the owner now; the garbage collector deletes dependents afterwards.
+    #[default]
+    Background,
+    /// Keep the owner (with `deletionTimestamp`) until its blocking dependents are gone.
+    Foreground,
+    /// Delete the owner; its dependents lose their owner reference.
+    Orphan,
+}
+
+/// Options of a delete (upstream `DeleteOptions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteOptions {
+    /// Grace period; `None` uses the object's own (pods: `terminationGracePeriodSeconds`).
+    pub grace_period_seconds: Option<i64>,
+    /// Delete only if the stored object has this uid.
+    pub uid: Option<String>,
+    /// Delete only if the stored object has this resourceVersion.
+    pub resource_version: Option<String>,
+    /// Dependent handling.
+    pub propagation: Propagation,
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Deleted {
+    /// The object is gone; this was its last state.
+    Gone(Object),
+    /// Deletion started: the object now carries `deletionTimestamp` and waits for its
+    /// finalizers or its grace period.
+    Pending(Object),
+}
+
+/// A list result (upstream `<Kind>List`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectList {
+    /// The revision the list was read at.
+    pub resource_version: Revision,
+    /// The objects, in key order.
+    pub items: Vec<Object>,
+    /// Continue token for the next page, when there is one.
+    pub continue_token: Option<String>,
+}
+
+/// The API server over one store.
+pub struct ApiServer {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    rng: Mutex<SplitMix64>,
+}
+
+fn rejected(e: WriteError, info: &KindInfo, name: &str) -> ApiError {
+    match e {
+        WriteError::Fatal(f) => ApiError::Fatal(f),
+        WriteError::Rejected(Rejection::AlreadyExists { .. }) => {
+            Status::already_exists(info.plural, name).into()
+        }
+        WriteError::Rejected(Rejection::NotFound { .. }) => {
+            Status::not_found(info.plural, name).into()
+        }
+        WriteError::Rejected(Rejection::Conflict { .. }) => Status::conflict(
+            info.plural,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
+        .into(),
+        WriteError::Rejected(other) => Status::bad_request(other.to_string()).into(),
+    }
+}
+
+fn read_failed(e: ReadError, info: &KindInfo, name: &str) -> ApiError {
+    match e {
+        ReadError::NotFound { .. } => Status::not_found(info.plural, name).into(),
+        ReadError::Compacted {
+            requested,
+            compacted_revision,
+        } => Status {
+            reason: Reason::Expired,
+            message: format!("too old resource version: {requested} ({compacted_revision})"),
+            name: None,
+            kind: Some(info.plural.to_owned()),
+            causes: Vec::new(),
+        }
+        .into(),
+        ReadError::Fatal(f) => ApiError::Fatal(f),
+        other => Status::bad_request(other.to_string()).into(),
+    }
+}
+
+/// The object without metadata and status: what `generation` counts changes of.
+fn desired_state(object: &Object) -> Object {
+    let mut copy = object.clone();
+    *copy.metadata_mut() = skiff_core::object::ObjectMeta::default();
+    copy.clear_status();
+    copy
+}
+
+impl ApiServer {
+    /// An API server over `store`, reading time from `clock` and drawing uids and generated
+    /// names from a generator seeded with `seed`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, seed: u64) -> Self {
+        Self {
+            store,
+            clock,
+            rng: Mutex::new(SplitMix64::new(seed)),
+        }
+    }
+
+    /// The store behind this server (reads only; writes go through the server).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn rng(&self) -> std::sync::MutexGuard<'_, SplitMix64> {
+        self.rng
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A random RFC 4122 version-4 uid.
+    fn new_uid(&self) -> String {
+        let mut rng = self.rng();
+        let (a, b) = (rng.next_u64(), rng.next_u64());
+        let a = (a & !0xF000) | 0x4000; // version 4
+        let b = (b & !(0xC << 60)) | (0x8 << 60); // variant 10
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xFFFF,
+            a & 0xFFFF,
+            b >> 48,
+            b & 0xFFFF_FFFF_FFFF
+        )
+    }
+
+    fn name_suffix(&self) -> String {
+        let mut rng = self.rng();
+        (0..NAME_SUFFIX_LEN)
+            .map(|_| {
+                let i = usize::try_from(rng.below(NAME_SUFFIX_ALPHABET.len() as u64)).unwrap_or(0);
+                char::from(NAME_SUFFIX_ALPHABET[i])
+            })
+            .collect()
+    }
+
+    /// Creates an object. `namespace` is the request's namespace (the URL's, for HTTP): it
+    /// fills an empty `metadata.namespace` and must agree with a set one.
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        namespace: Option<&str>,
+        mut object: Object,
+    ) -> Result<Object, ApiError> {
+        let info = object.info();
+        {
+            let meta = object.metadata_mut();
+            if info.namespaced {
+                let given = meta.namespace.clone().filter(|n| !n.is_empty());
+                match (given, namespace) {
+                    (Some(a), Some(b)) if a != b => {
+                        return Err(Status::bad_request(format!(
+                            "the namespace of the provided object ({a}) does not match the namespace sent on the request ({b})"
+                        ))
+                        .into());
+                    }
+                    (None, request) => {
+                        meta.namespace = Some(request.unwrap_or("default").to_owned());
+                    }
+                    _ => {}
+                }
+            }
+            meta.uid = Some(self.new_uid());
+            meta.creation_timestamp = Some(self.clock.now_time());
+            meta.resource_version = None;
+            meta.generation = Some(1);
+            meta.deletion_timestamp = None;
+            meta.deletion_grace_period_seconds = None;
+        }
+        let generate = object
+            .metadata()
+            .name
+            .as_deref()
+            .is_none_or(str::is_empty)
+            .then(|| object.metadata().generate_name.clone())
+            .flatten();
+        let attempts = if generate.is_some() {
+            GENERATE_NAME_ATTEMPTS_MAX
+        } else {
+            1
+        };
+        for attempt in 0..attempts {
+            if let Some(prefix) = &generate {
+                object.metadata_mut().name = Some(format!("{prefix}{}", self.name_suffix()));
+            }
+            let name = object.metadata().name_or_empty().to_owned();
+            let errors = validate_object(&object);
+            if !errors.is_empty() {
+                return Err(Status::invalid(info.kind, info.plural, &name, &errors).into());
+            }
+            match self.store.create(actor, object.clone()).await {
+                Ok(stored) => return Ok(stored),
+                Err(WriteError::Rejected(Rejection::AlreadyExists { .. }))
+                    if generate.is_some() && attempt + 1 < attempts => {}
+                Err(e) => return Err(rejected(e, info, &name)),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Reads one object.
+    pub fn get(&self, info: &KindInfo, namespace: &str, name: &str) -> Result<Object, ApiError> {
+        let key = registry_key(info, namespace, name);
+        match self.store.get(&key) {
+            Ok((_, entry)) => match entry.stored.value {
+                StoredValue::Object(object) => Ok(object),
+                StoredValue::Raw(_) => Err(Status::not_found(info.plural, name).into()),
+            },
+            Err(e) => Err(read_failed(e, info, name)),
+        }
+    }
+
+    /// Lists objects of a kind, in one namespace or (with `None`) in all.
+    pub fn list(
+        &self,
+        info: &KindInfo,
+        namespace: Option<&str>,
+        options: &ListOptions,
+    ) -> Result<ObjectList, ApiError> {
+        let prefix = match (info.namespaced, namespace) {
+            (true, Some(ns)) => format!("{}{ns}/", info.registry_prefix),
+            _ => info.registry_prefix.to_owned(),
+        };
+        let page = self
+            .store
+            .list(&prefix, options)
+            .map_err(|e| read_failed(e, info, ""))?;
+        let items = page
+            .entries
+            .into_iter()
+            .filter_map(|e| match e.stored.value {
+                StoredValue::Object(o) if o.info().kind == info.kind => Some(o),
+                _ => None,
+            })
+            .collect();
+        Ok(ObjectList {
+            resource_version: page.revision,
+            items,
+            continue_token: page.continue_after,
+        })
+    }
+
+    /// Replaces an object's desired state (and metadata labels, annotations, finalizers,
+    /// owner references). A non-empty `metadata.resourceVersion` is a precondition.
+    pub async fn update(&self, actor: &Actor, object: Object) -> Result<Object, ApiError> {
+        self.write_update(actor, object, false).await
+    }
+
+    /// Replaces an object's status only (the `status` subresource).
+    pub async fn update_status(&self, actor: &Actor, object: Object) -> Result<Object, ApiError> {
+        self.write_update(actor, object, true).await
+    }
+
+    async fn write_update(
+        &self,
+        actor: &Actor,
+        mut object: Object,
+        status_only: bool,
+    ) -> Result<Object, ApiError> {
+        let info = object.info();
+        let name = object.metadata().name_or_empty().to_owned();
+        let namespace = object.metadata().namespace_or_empty().to_owned();
+        let current = self.get(info, &namespace, &name)?;
+        let expected =
+            match object.metadata().resource_version.as_deref() {
+                None | Some("") => None,
+                Some(rv) => Some(Revision::parse(rv).ok_or_else(|| {
+                    Status::bad_request(format!("invalid resourceVersion {rv:?}"))
+                })?),
+            };
+        let old = current.metadata();
+        if let Some(uid) = object.metadata().uid.as_deref()
+            && !uid.is_empty()
+            && Some(uid) != old.uid.as_deref()
+        {
+            return Err(Status::conflict(
+                info.plural,
+                &name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    old.uid.as_deref().unwrap_or("")
+                ),
+            )
+            .into());
+        }
+        if status_only {
+            let mut next = current.clone();
+            next.copy_status_from(&object);
+            object = next;
+        } else {
+            object.copy_status_from(&current);
+            let meta = object.metadata_mut();
+            // Immutable or server-owned metadata comes from the stored object.
+            meta.uid.clone_from(&old.uid);
+            meta.creation_timestamp = old.creation_timestamp;
+            meta.deletion_timestamp = old.deletion_timestamp;
+            meta.deletion_grace_period_seconds = old.deletion_grace_period_seconds;
+            meta.generate_name.clone_from(&old.generate_name);
+            let generation = old.generation.unwrap_or(1);
+            meta.generation = Some(generation);
+            if desired_state(&object) != desired_state(&current) {
+                object.metadata_mut().generation = Some(generation + 1);
+            }
+        }
+        let errors = validate_object(&object);
+        if !errors.is_empty() {
+            return Err(Status::invalid(info.kind, info.plural, &name, &errors).into());
+        }
+        // A terminating object whose last finalizer was just removed is deleted.
+        if object.metadata().deletion_timestamp.is_some()
+            && object.metadata().finalizers.is_empty()
+            && !status_only
+        {
+            let key = registry_key(info, &namespace, &name);
+            let deleted = self
+                .store
+                .delete(actor, &key, expected)
+                .await
+                .map_err(|e| rejected(e, info, &name))?;
+            return match deleted {
+                StoredValue::Object(o) => Ok(o),
+                StoredValue::Raw(_) => Err(Status::not_found(info.plural, &name).into()),
+            };
+        }
+        self.store
+            .update(actor, object, expected)
+            .await
+            .map_err(|e| rejected(e, info, &name))
+    }
+
+    /// Deletes an object, gracefully where upstream would.
+    pub async fn delete(
+        &self,
+        actor: &Actor,
+        info: &KindInfo,
+        namespace: &str,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<Deleted, ApiError> {
+        let current = self.get(info, namespace, name)?;
+        let meta = current.metadata();
+        if let Some(uid) = &options.uid
+            && Some(uid.as_str()) != meta.uid.as_deref()
+        {
+            return Err(Status::conflict(
+                info.plural,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta.uid.as_deref().unwrap_or("")
+                ),
+            )
+            .into());
+        }
+        let expected =
+            match &options.resource_version {
+                Some(rv) => Some(Revision::parse(rv).ok_or_else(|| {
+                    Status::bad_request(format!("invalid resourceVersion {rv:?}"))
+                })?),
+                None => None,
+            };
+        let mut next = current.clone();
+        let mut finalizers = meta.finalizers.clone();
+        match options.propagation {
+            Propagation::Orphan => finalizers.push(FINALIZER_ORPHAN.to_owned()),
+            Propagation::Foreground => finalizers.push(FINALIZER_FOREGROUND.to_owned()),
+            Propagation::Background => {}
+        }
+        finalizers.dedup();
+        let grace = match &current {
+            Object::Pod(pod) if pod.spec.node_name.as_deref().is_some_and(|n| !n.is_empty()) => {
+                options
+                    .grace_period_seconds
+                    .or(pod.spec.termination_grace_period_seconds)
+                    .unwrap_or(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS)
+                    .max(0)
+            }
+            _ => 0,
+        };
+        // Orphan propagation needs the garbage collector to act only when there are
+        // dependents; with none, deleting now is what upstream's GC would end with.
+        let orphan_only = options.propagation == Propagation::Orphan
+            && meta.finalizers.iter().all(|f| f == FINALIZER_ORPHAN)
+            && self
+                .store
+                .owned_by(meta.uid.as_deref().unwrap_or(""))
+                .map_err(|e| read_failed(e, info, name))?
+                .is_empty();
+        if (finalizers.is_empty() || orphan_only) && grace == 0 {
+            let key = registry_key(info, namespace, name);
+            let removed = self
+                .store
+                .delete(actor, &key, expected)
+                .await
+                .map_err(|e| rejected(e, info, name))?;
+            return match removed {
+                StoredValue::Object(o) => Ok(Deleted::Gone(o)),
+                StoredValue::Raw(_) => Err(Status::not_found(info.plural, name).into()),
+            };
+        }
+        {
+            let meta = next.metadata_mut();
+            if meta.deletion_timestamp.is_none() {
+                let now = self.clock.now_time();
+                meta.deletion_timestamp = Some(Time::from_unix_seconds(now.unix_seconds + grace));
+                meta.deletion_grace_period_seconds = Some(grace);
+            } else if let Some(old) = meta.deletion_grace_period_seconds
+                && grace < old
+            {
+                // A shorter grace period shortens a deletion already under way (upstream).
+                let now = self.clock.now_time();
+                meta.deletion_timestamp = Some(Time::from_unix_seconds(now.unix_seconds + grace));
+                meta.deletion_grace_period_seconds = Some(grace);
+            }
+            meta.finalizers = finalizers;
+        }
+        let stored = self
+            .store
+            .update(actor, next, expected.or(Some(stored_revision(&current))))
+            .await
+            .map_err(|e| rejected(e, info, name))?;
+        Ok(Deleted::Pending(stored))
+    }
+}
+
+fn stored_revision(object: &Object) -> Revision {
+    object
+        .metadata()
+        .resource_version
+        .as_deref()
+        .and_then(Revision::parse)
+        .expect("stored objects carry their revision")
+}
