@@ -9,6 +9,7 @@
 //!   generation, graceful deletion, finalizers, validation, `Status` errors).
 //! - [`codec`]: the versioned, checksummed record envelope.
 //! - [`key`]: upstream's registry key layout.
+//! - [`wire`]: the wire protocol's frames and messages.
 //! - [`disk`]: a crash-faithful redb backend (durable vs volatile bytes, torn writes, power
 //!   loss on the n-th I/O) that the crash tests and the simulator use, and crash-atomic database
 //!   creation.
@@ -44,6 +45,7 @@ pub mod request;
 mod store;
 mod tables;
 pub mod watch;
+pub mod wire;
 mod writer;
 
 pub use error::{ReadError, Rejection, StoreError, WriteError};

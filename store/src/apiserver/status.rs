@@ -6,7 +6,7 @@ use skiff_core::validate::FieldError;
 use crate::error::StoreError;
 
 /// Upstream `metav1.StatusReason` values skiff returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 #[non_exhaustive]
 pub enum Reason {
     /// 401.
@@ -65,7 +65,7 @@ impl Reason {
 }
 
 /// One cause of an `Invalid` status (upstream `StatusCause`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub struct Cause {
     /// `FieldValueInvalid`, `FieldValueRequired`, … (upstream `CauseType`).
     pub reason: String,
@@ -76,7 +76,7 @@ pub struct Cause {
 }
 
 /// A refused request, as upstream's `metav1.Status` with `status: Failure`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, bincode::Encode, bincode::Decode)]
 #[error("{message}")]
 pub struct Status {
     /// Why.
