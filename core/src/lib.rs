@@ -7,6 +7,7 @@
 //! - [`quantity`]: exact resource quantities (`500m`, `1Gi`) with upstream canonical formatting.
 //! - [`selector`]: label selectors, structured and in `kubectl -l` string syntax.
 //! - [`validate`]: the object validation the API server runs.
+//! - [`status`]: refusals shaped like upstream's `metav1.Status` (code, reason, message, causes).
 //!
 //! # Example
 //!
@@ -37,4 +38,5 @@ pub mod object;
 pub mod quantity;
 pub mod rng;
 pub mod selector;
+pub mod status;
 pub mod validate;

@@ -71,8 +71,9 @@ pub fn frame(payload: &[u8]) -> Result<Vec<u8>, FrameError> {
             announced: payload.len() as u64,
         });
     }
-    let len = u32::try_from(payload.len())
-        .map_err(|_| FrameError::TooLarge { announced: payload.len() as u64 })?;
+    let len = u32::try_from(payload.len()).map_err(|_| FrameError::TooLarge {
+        announced: payload.len() as u64,
+    })?;
     let mut out = Vec::with_capacity(LENGTH_PREFIX_BYTES + payload.len());
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(payload);

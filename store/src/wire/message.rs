@@ -18,7 +18,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// What a client sends.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
-#[allow(clippy::large_enum_variant, reason = "messages are encoded and dropped at once")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "messages are encoded and dropped at once"
+)]
 pub enum ClientMessage {
     /// The first message: protocol version and bearer token.
     Hello {
@@ -171,7 +174,10 @@ pub enum WatchEvent {
 
 /// What a server sends.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
-#[allow(clippy::large_enum_variant, reason = "messages are encoded and dropped at once")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "messages are encoded and dropped at once"
+)]
 pub enum ServerMessage {
     /// Handshake accepted.
     Welcome {
