@@ -6,6 +6,7 @@
 //!   name the file, document, line, column and field path.
 //! - [`quantity`]: exact resource quantities (`500m`, `1Gi`) with upstream canonical formatting.
 //! - [`selector`]: label selectors, structured and in `kubectl -l` string syntax.
+//! - [`client`]: the API as every component uses it (the `Client` trait and its vocabulary).
 //! - [`validate`]: the object validation the API server runs.
 //! - [`status`]: refusals shaped like upstream's `metav1.Status` (code, reason, message, causes).
 //!
@@ -30,6 +31,7 @@
 //! assert_eq!(pod.spec.containers[0].image.as_deref(), Some("nginx:1.27"));
 //! ```
 
+pub mod client;
 pub mod clock;
 pub mod event;
 pub mod fuzz;

@@ -29,6 +29,7 @@ use crate::error::{ReadError, Rejection, WriteError};
 use crate::key::registry_key;
 use crate::store::{ListOptions, Store};
 
+pub use skiff_core::client::{DeleteOptions, Deleted, ObjectList, Propagation};
 pub use status::{ApiError, Cause, Reason, Status};
 
 /// Characters upstream's `generateName` suffix uses (no vowels, no look-alikes).
@@ -43,52 +44,6 @@ pub const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS: i64 = 30;
 pub const FINALIZER_FOREGROUND: &str = "foregroundDeletion";
 /// Finalizer that makes the garbage collector orphan dependents (upstream).
 pub const FINALIZER_ORPHAN: &str = "orphan";
-
-/// How dependents are handled when an owner is deleted (upstream `DeletionPropagation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Propagation {
-    /// Delete the owner now; the garbage collector deletes dependents afterwards.
-    #[default]
-    Background,
-    /// Keep the owner (with `deletionTimestamp`) until its blocking dependents are gone.
-    Foreground,
-    /// Delete the owner; its dependents lose their owner reference.
-    Orphan,
-}
-
-/// Options of a delete (upstream `DeleteOptions`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DeleteOptions {
-    /// Grace period; `None` uses the object's own (pods: `terminationGracePeriodSeconds`).
-    pub grace_period_seconds: Option<i64>,
-    /// Delete only if the stored object has this uid.
-    pub uid: Option<String>,
-    /// Delete only if the stored object has this resourceVersion.
-    pub resource_version: Option<String>,
-    /// Dependent handling.
-    pub propagation: Propagation,
-}
-
-/// What a delete did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Deleted {
-    /// The object is gone; this was its last state.
-    Gone(Object),
-    /// Deletion started: the object now carries `deletionTimestamp` and waits for its
-    /// finalizers or its grace period.
-    Pending(Object),
-}
-
-/// A list result (upstream `<Kind>List`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ObjectList {
-    /// The revision the list was read at.
-    pub resource_version: Revision,
-    /// The objects, in key order.
-    pub items: Vec<Object>,
-    /// Continue token for the next page, when there is one.
-    pub continue_token: Option<String>,
-}
 
 /// The API server over one store.
 pub struct ApiServer {
@@ -291,7 +246,7 @@ impl ApiServer {
             })
             .collect();
         Ok(ObjectList {
-            resource_version: page.revision,
+            resource_version: page.revision.0,
             items,
             continue_token: page.continue_after,
         })

@@ -8,10 +8,11 @@
 //! watch ends with an error.
 
 use bincode::{Decode, Encode};
+use skiff_core::client::{DeleteOptions, Deleted, ListParams, ObjectList, WatchEvent};
 use skiff_core::object::Object;
 
 use super::frame::{FRAME_BYTES_MAX, FrameError};
-use crate::apiserver::Status;
+use skiff_core::status::Status;
 
 /// Version of this protocol; a server refuses other versions in the handshake.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -42,34 +43,6 @@ pub enum ClientMessage {
         /// The watch's request id.
         id: u64,
     },
-}
-
-/// Options of a list (upstream `ListOptions`, as strings the server parses).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode)]
-pub struct ListParams {
-    /// `kubectl -l` syntax; empty selects everything.
-    pub label_selector: String,
-    /// `metadata.name=x,spec.nodeName=y`; empty selects everything.
-    pub field_selector: String,
-    /// Page size; 0 for no limit.
-    pub limit: u64,
-    /// Continue token of the previous page.
-    pub continue_token: Option<String>,
-    /// Read at this resourceVersion (must be ≥ the compacted revision).
-    pub resource_version: Option<String>,
-}
-
-/// Options of a delete (upstream `DeleteOptions`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode)]
-pub struct DeleteParams {
-    /// Grace period in seconds.
-    pub grace_period_seconds: Option<i64>,
-    /// uid precondition.
-    pub uid: Option<String>,
-    /// resourceVersion precondition.
-    pub resource_version: Option<String>,
-    /// `Background`, `Foreground` or `Orphan`.
-    pub propagation_policy: Option<String>,
 }
 
 /// One API call. Resources are named by their plural (`pods`, `replicasets`).
@@ -119,7 +92,7 @@ pub enum Request {
         /// Name.
         name: String,
         /// Grace period, preconditions, propagation.
-        params: DeleteParams,
+        options: DeleteOptions,
     },
     /// Watch objects after a resourceVersion.
     Watch {
@@ -138,38 +111,11 @@ pub enum Response {
     /// The object created, read or updated.
     Object(Object),
     /// A list page.
-    List {
-        /// The revision it was read at.
-        resource_version: u64,
-        /// The objects.
-        items: Vec<Object>,
-        /// Token for the next page.
-        continue_token: Option<String>,
-    },
-    /// A delete: `gone` when removed now, else the object with `deletionTimestamp` set.
-    Deleted {
-        /// Removed now (true) or deletion pending (false).
-        gone: bool,
-        /// The object.
-        object: Object,
-    },
+    List(ObjectList),
+    /// What a delete did.
+    Deleted(Deleted),
     /// The watch is established; events follow as [`ServerMessage::WatchEvent`].
     WatchStarted,
-}
-
-/// One event of a watch stream (upstream `WatchEvent` types).
-#[derive(Debug, Clone, PartialEq, Encode, Decode)]
-pub enum WatchEvent {
-    /// The object appeared (or started matching the selectors).
-    Added(Object),
-    /// The object changed.
-    Modified(Object),
-    /// The object was deleted (or stopped matching); its last state.
-    Deleted(Object),
-    /// Progress: every event up to this resourceVersion has been sent.
-    Bookmark(u64),
-    /// The watch ended (e.g. 410 Expired after compaction); no more events for this id.
-    Error(Status),
 }
 
 /// What a server sends.

@@ -9,10 +9,7 @@ mod frame;
 mod message;
 
 pub use frame::{FRAME_BYTES_MAX, FrameError, LENGTH_PREFIX_BYTES, Split, frame, split_frame};
-pub use message::{
-    ClientMessage, DeleteParams, ListParams, PROTOCOL_VERSION, Request, Response, ServerMessage,
-    WatchEvent,
-};
+pub use message::{ClientMessage, PROTOCOL_VERSION, Request, Response, ServerMessage};
 
 /// Decodes every whole frame at the start of arbitrary bytes as both a client and a server
 /// message, as a server and a client would. The body of the `wire_frame` fuzz target: it must

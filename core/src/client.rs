@@ -1,0 +1,158 @@
+//! The API as controllers, kubelets and the CLI see it: a [`Client`] trait with one in-process
+//! implementation (over the API server, in skiff-store) and one remote (over the wire
+//! protocol). Controllers depend only on this trait, so a reconcile loop cannot reach the log
+//! (DESIGN.md: `controllers` never depends on `store`).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::object::{KindInfo, Object};
+use crate::status::Status;
+
+/// A boxed, sendable future: keeps [`Client`] usable as `dyn Client`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How dependents are handled when an owner is deleted (upstream `DeletionPropagation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, bincode::Encode, bincode::Decode)]
+pub enum Propagation {
+    /// Delete the owner now; the garbage collector deletes dependents afterwards.
+    #[default]
+    Background,
+    /// Keep the owner (with `deletionTimestamp`) until its blocking dependents are gone.
+    Foreground,
+    /// Delete the owner; its dependents lose their owner reference.
+    Orphan,
+}
+
+/// Options of a delete (upstream `DeleteOptions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct DeleteOptions {
+    /// Grace period; `None` uses the object's own (pods: `terminationGracePeriodSeconds`).
+    pub grace_period_seconds: Option<i64>,
+    /// Delete only if the stored object has this uid.
+    pub uid: Option<String>,
+    /// Delete only if the stored object has this resourceVersion.
+    pub resource_version: Option<String>,
+    /// Dependent handling.
+    pub propagation: Propagation,
+}
+
+/// Options of a list or watch (upstream `ListOptions`; selectors in their string syntax).
+#[derive(Debug, Clone, PartialEq, Eq, Default, bincode::Encode, bincode::Decode)]
+pub struct ListParams {
+    /// `kubectl -l` syntax; empty selects everything.
+    pub label_selector: String,
+    /// `metadata.name=x,spec.nodeName=y`; empty selects everything.
+    pub field_selector: String,
+    /// Page size; 0 for no limit.
+    pub limit: u64,
+    /// Continue token of the previous page.
+    pub continue_token: Option<String>,
+    /// List: read at this resourceVersion. Watch: start after it.
+    pub resource_version: Option<String>,
+}
+
+/// A list page (upstream `<Kind>List`).
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+pub struct ObjectList {
+    /// The revision the list was read at: watch from here to see every later change.
+    pub resource_version: u64,
+    /// The objects, in key order.
+    pub items: Vec<Object>,
+    /// Continue token for the next page, when there is one.
+    pub continue_token: Option<String>,
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+pub enum Deleted {
+    /// The object is gone; this was its last state.
+    Gone(Object),
+    /// Deletion started: the object carries `deletionTimestamp` and waits for its finalizers
+    /// or its grace period.
+    Pending(Object),
+}
+
+/// One event of a watch (upstream `WatchEvent` types).
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+pub enum WatchEvent {
+    /// The object appeared (or started matching the selectors).
+    Added(Object),
+    /// The object changed.
+    Modified(Object),
+    /// The object was deleted (or stopped matching); its last state.
+    Deleted(Object),
+    /// Progress: every event up to this resourceVersion has been delivered.
+    Bookmark(u64),
+    /// The watch ended (e.g. 410 Expired after compaction); relist and watch again.
+    Error(Status),
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The API refused the request (404, 409, 422, …).
+    #[error(transparent)]
+    Status(#[from] Status),
+    /// The call did not reach the API or its answer was lost (connection refused or reset,
+    /// server stopped); a write's outcome is then unknown.
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+/// A stream of watch events; `None` when the stream ended (after an `Error` event or when the
+/// connection closed).
+pub trait WatchStream: Send {
+    /// The next event.
+    fn next(&mut self) -> BoxFuture<'_, Option<WatchEvent>>;
+}
+
+/// The Kubernetes API, as every component uses it.
+///
+/// # Correctness (for implementers)
+///
+/// - Writes are acknowledged only once durable; a [`ClientError::Transport`] on a write means
+///   its outcome is unknown, never that it did not happen.
+/// - A watch started at a list's `resource_version` delivers every later change of matching
+///   objects exactly once, in order, or ends with [`WatchEvent::Error`].
+pub trait Client: Send + Sync {
+    /// Creates `object` in `namespace` (or its own).
+    fn create(
+        &self,
+        namespace: Option<&str>,
+        object: Object,
+    ) -> BoxFuture<'_, Result<Object, ClientError>>;
+    /// Reads one object.
+    fn get(
+        &self,
+        resource: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Object, ClientError>>;
+    /// Lists objects of a kind, in one namespace or all.
+    fn list(
+        &self,
+        resource: &'static KindInfo,
+        namespace: Option<&str>,
+        params: ListParams,
+    ) -> BoxFuture<'_, Result<ObjectList, ClientError>>;
+    /// Replaces an object (its `resourceVersion`, when set, is a precondition).
+    fn update(&self, object: Object) -> BoxFuture<'_, Result<Object, ClientError>>;
+    /// Replaces an object's status.
+    fn update_status(&self, object: Object) -> BoxFuture<'_, Result<Object, ClientError>>;
+    /// Deletes an object.
+    fn delete(
+        &self,
+        resource: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+        options: DeleteOptions,
+    ) -> BoxFuture<'_, Result<Deleted, ClientError>>;
+    /// Watches objects of a kind after `params.resource_version`.
+    fn watch(
+        &self,
+        resource: &'static KindInfo,
+        namespace: Option<&str>,
+        params: ListParams,
+    ) -> BoxFuture<'_, Result<Box<dyn WatchStream>, ClientError>>;
+}
