@@ -14,8 +14,10 @@
 //!   object. `propagationPolicy` Orphan and Foreground are recorded as the upstream finalizers
 //!   for the garbage collector.
 
+mod handler;
 mod status;
 
+pub use handler::{ApiHandler, LocalClient};
 use std::sync::{Arc, Mutex};
 
 use skiff_core::clock::Clock;
@@ -71,7 +73,7 @@ fn rejected(e: WriteError, info: &KindInfo, name: &str) -> ApiError {
     }
 }
 
-fn read_failed(e: ReadError, info: &KindInfo, name: &str) -> ApiError {
+pub(crate) fn read_failed(e: ReadError, info: &KindInfo, name: &str) -> ApiError {
     match e {
         ReadError::NotFound { .. } => Status::not_found(info.plural, name).into(),
         ReadError::Compacted {

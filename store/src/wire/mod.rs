@@ -5,9 +5,11 @@
 //! This module holds the framing and the messages; [`decode_frame`] is the body of the
 //! `wire_frame` fuzz target. The server and client loops build on it.
 
+mod conn;
 mod frame;
 mod message;
 
+pub use conn::{Handler, OUTBOX_FRAMES_MAX, WATCH_BUFFER_EVENTS_MAX, WireClient, serve};
 pub use frame::{FRAME_BYTES_MAX, FrameError, LENGTH_PREFIX_BYTES, Split, frame, split_frame};
 pub use message::{ClientMessage, PROTOCOL_VERSION, Request, Response, ServerMessage};
 
