@@ -15,6 +15,8 @@ mod cli;
 #[derive(Debug, Parser)]
 #[command(name = "skiff", version, about)]
 struct Args {
+    #[command(flatten)]
+    connect: cli::connect::ConnectArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,6 +35,11 @@ enum Command {
     },
     /// Print the version of skiff.
     Version,
+    /// Run the embedded cluster: the store in a data dir and the API server on loopback.
+    Up(cli::up::UpArgs),
+    /// kubectl-style verbs against `skiff up`.
+    #[command(flatten)]
+    Kube(cli::kube::Verb),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +50,8 @@ fn main() -> ExitCode {
         Command::Validate { files, recursive } => {
             cli::validate::run(&files, recursive, &mut std::io::stdin().lock(), &mut out)
         }
+        Command::Up(up) => cli::up::run(args.connect.data_dir.clone(), up),
+        Command::Kube(verb) => cli::kube::run(&args.connect, verb, &mut out),
         Command::Version => {
             let _ = writeln!(out, "skiff {}", env!("CARGO_PKG_VERSION"));
             true

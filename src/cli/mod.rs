@@ -1,3 +1,7 @@
 //! The CLI's verbs, one module each.
 
+pub mod connect;
+pub mod kube;
+pub mod print;
+pub mod up;
 pub mod validate;

@@ -10,9 +10,9 @@ use skiff_core::validate::validate_object;
 /// Manifest file extensions read from a directory, as kubectl does.
 const MANIFEST_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 
-/// Expands the `-f` arguments into files: a file as is, a directory into its manifest files
+/// Expands the `-f` arguments into files (shared by every verb that takes -f): a file as is, a directory into its manifest files
 /// (sorted, so output is stable), `-` into standard input.
-fn expand(paths: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>, String> {
+pub fn expand(paths: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {

@@ -1,0 +1,101 @@
+//! How CLI verbs find the server: a client config file written by `skiff up`
+//! (`<data-dir>/config.json`: server address and bearer token), or `--server`/`--token`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use skiff_store::wire::WireClient;
+
+/// The client config `skiff up` writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientConfig {
+    /// `host:port` of the wire protocol.
+    pub server: String,
+    /// The admin bearer token.
+    pub token: String,
+}
+
+/// Name of the client config inside a data dir.
+pub const CONFIG_FILE: &str = "config.json";
+
+/// Where to connect, from flags or the config file.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectArgs {
+    /// The server's `host:port` (default: from `<data-dir>/config.json`).
+    #[arg(long, global = true)]
+    pub server: Option<String>,
+    /// Bearer token (default: from `<data-dir>/config.json`).
+    #[arg(long, global = true)]
+    pub token: Option<String>,
+    /// The data dir: where `skiff up` keeps state and writes `config.json` for the other verbs.
+    #[arg(long, global = true, default_value = ".skiff")]
+    pub data_dir: PathBuf,
+}
+
+impl ClientConfig {
+    /// Reads the config file of `data_dir`.
+    pub fn load(data_dir: &Path) -> Result<Self, String> {
+        let path = data_dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "{}: {e} (is `skiff up` running with --data-dir {}?)",
+                path.display(),
+                data_dir.display()
+            )
+        })?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Writes the config file of `data_dir` (owner-readable only: it holds the admin token).
+    pub fn save(&self, data_dir: &Path) -> Result<PathBuf, String> {
+        let path = data_dir.join(CONFIG_FILE);
+        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        write_private(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path)
+    }
+}
+
+/// Writes a file readable by its owner only.
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::write(path, text)
+    }
+}
+
+impl ConnectArgs {
+    /// Connects to the server these arguments name.
+    pub async fn connect(&self) -> Result<WireClient, String> {
+        let config = if let (Some(server), Some(token)) = (&self.server, &self.token) {
+            ClientConfig {
+                server: server.clone(),
+                token: token.clone(),
+            }
+        } else {
+            let mut config = ClientConfig::load(&self.data_dir)?;
+            if let Some(server) = &self.server {
+                config.server.clone_from(server);
+            }
+            if let Some(token) = &self.token {
+                config.token.clone_from(token);
+            }
+            config
+        };
+        WireClient::connect(&config.server, &config.token)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

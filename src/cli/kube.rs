@@ -1,0 +1,403 @@
+//! kubectl-style verbs against `skiff up` (seed §9–§11): `get`, `create`, `apply`, `replace`,
+//! `delete`, `scale`, `run`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use skiff_core::client::{Client, ClientError, DeleteOptions, Deleted, ListParams, Propagation};
+use skiff_core::clock::{Clock, SystemClock};
+use skiff_core::manifest::{self, Document};
+use skiff_core::object::{Container, KindInfo, Object, Pod, resolve_resource};
+
+use super::connect::ConnectArgs;
+use super::print::{resource_name, table};
+
+/// Output formats of `get`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// The table with extra columns.
+    Wide,
+    /// YAML documents.
+    Yaml,
+    /// JSON.
+    Json,
+    /// `kind/name` per line.
+    Name,
+}
+
+/// A kubectl-style verb.
+#[derive(Debug, clap::Subcommand)]
+pub enum Verb {
+    /// List objects of a kind, or show one (`get pods`, `get rs web -o yaml`).
+    Get {
+        /// Kind, plural or short name (`pods`, `po`, `replicaset`, `rs`).
+        kind: String,
+        /// One object's name.
+        name: Option<String>,
+        /// Namespace.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+        /// Every namespace.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// Label selector (`app=web,tier!=db`).
+        #[arg(short = 'l', long)]
+        selector: Option<String>,
+        /// Output format.
+        #[arg(short, long, value_enum)]
+        output: Option<Output>,
+    },
+    /// Create objects from manifests.
+    Create {
+        /// Manifest file or `-`.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Create or update objects from manifests.
+    Apply {
+        /// Manifest file or `-`.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Replace objects with the manifests' content.
+    Replace {
+        /// Manifest file or `-`.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Delete objects named in manifests or on the command line.
+    Delete {
+        /// Kind and name (`pod nginx`), unless -f is given.
+        args: Vec<String>,
+        /// Manifest file or `-`.
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+        /// Namespace.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+        /// Seconds to wait before a pod is killed.
+        #[arg(long)]
+        grace_period: Option<i64>,
+        /// `background`, `foreground` or `orphan`.
+        #[arg(long, default_value = "background")]
+        cascade: String,
+    },
+    /// Set the replicas of a ReplicaSet, ReplicationController or Deployment.
+    Scale {
+        /// Kind and name (`rs web`), unless -f is given.
+        args: Vec<String>,
+        /// The new replica count.
+        #[arg(long, required = true)]
+        replicas: i32,
+        /// Manifest naming the object.
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+        /// Namespace.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+    },
+    /// Run a pod with one container (`run nginx --image=nginx`).
+    Run {
+        /// The pod's name.
+        name: String,
+        /// The container image.
+        #[arg(long, required = true)]
+        image: String,
+        /// Namespace.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+    },
+}
+
+fn kind(name: &str) -> Result<&'static KindInfo, String> {
+    resolve_resource(name)
+        .ok_or_else(|| format!("the server doesn't have a resource type \"{name}\""))
+}
+
+fn read_manifests(files: &[PathBuf]) -> Result<Vec<Document>, String> {
+    let mut documents = Vec::new();
+    for path in &super::validate::expand(files, false)? {
+        let (name, bytes) = if path.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                .map_err(|e| e.to_string())?;
+            ("-".to_owned(), bytes)
+        } else {
+            (
+                path.display().to_string(),
+                std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?,
+            )
+        };
+        let parsed = manifest::parse_bytes(&name, &bytes);
+        if let Some(e) = parsed.errors.first() {
+            return Err(e.to_string());
+        }
+        documents.extend(parsed.documents);
+    }
+    Ok(documents)
+}
+
+#[allow(
+    clippy::too_many_lines,
+    reason = "one short arm per verb reads best as one dispatch"
+)]
+async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Result<(), String> {
+    let client = connect.connect().await?;
+    match verb {
+        Verb::Get {
+            kind: k,
+            name,
+            namespace,
+            all_namespaces,
+            selector,
+            output,
+        } => {
+            let info = kind(&k)?;
+            let ns = if info.namespaced {
+                namespace.as_str()
+            } else {
+                ""
+            };
+            let objects = if let Some(name) = &name {
+                vec![
+                    client
+                        .get(info, ns, name)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                ]
+            } else {
+                let params = ListParams {
+                    label_selector: selector.unwrap_or_default(),
+                    ..ListParams::default()
+                };
+                let scope = if all_namespaces || !info.namespaced {
+                    None
+                } else {
+                    Some(ns)
+                };
+                client
+                    .list(info, scope, params)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .items
+            };
+            match output {
+                Some(Output::Yaml) => {
+                    for (i, o) in objects.iter().enumerate() {
+                        if i > 0 {
+                            let _ = writeln!(out, "---");
+                        }
+                        let _ = write!(out, "{}", manifest::to_yaml(o)?);
+                    }
+                }
+                Some(Output::Json) => {
+                    for o in &objects {
+                        let _ = writeln!(out, "{}", manifest::to_json(o)?);
+                    }
+                }
+                Some(Output::Name) => {
+                    for o in &objects {
+                        let _ = writeln!(out, "{}", resource_name(o));
+                    }
+                }
+                Some(Output::Wide) | None => {
+                    if objects.is_empty() {
+                        let _ = writeln!(out, "No resources found in {namespace} namespace.");
+                    } else {
+                        let now = SystemClock::new().now_time();
+                        let wide = output == Some(Output::Wide);
+                        let _ = write!(out, "{}", table(info, &objects, now, wide, all_namespaces));
+                    }
+                }
+            }
+        }
+        Verb::Create { files } => {
+            for doc in read_manifests(&files)? {
+                let created = client
+                    .create(None, doc.object)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = writeln!(out, "{} created", resource_name(&created));
+            }
+        }
+        Verb::Apply { files } => {
+            for doc in read_manifests(&files)? {
+                let object = doc.object;
+                let info = object.info();
+                let ns = object.metadata().namespace.clone().unwrap_or_else(|| {
+                    if info.namespaced {
+                        "default".into()
+                    } else {
+                        String::new()
+                    }
+                });
+                let name = object.metadata().name_or_empty().to_owned();
+                match client.get(info, &ns, &name).await {
+                    Err(ClientError::Status(s)) if s.code() == 404 => {
+                        let created = client
+                            .create(None, object)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let _ = writeln!(out, "{} created", resource_name(&created));
+                    }
+                    Err(e) => return Err(e.to_string()),
+                    Ok(current) => {
+                        // What the server would store: the manifest with the server-owned
+                        // metadata and the status of the current object.
+                        let mut next = object;
+                        {
+                            let (meta, old) = (next.metadata_mut(), current.metadata());
+                            meta.namespace.clone_from(&old.namespace);
+                            meta.uid.clone_from(&old.uid);
+                            meta.resource_version.clone_from(&old.resource_version);
+                            meta.creation_timestamp = old.creation_timestamp;
+                            meta.generation = old.generation;
+                            meta.deletion_timestamp = old.deletion_timestamp;
+                            meta.deletion_grace_period_seconds = old.deletion_grace_period_seconds;
+                            meta.managed_fields.clone_from(&old.managed_fields);
+                        }
+                        next.copy_status_from(&current);
+                        if next == current {
+                            let _ = writeln!(out, "{} unchanged", resource_name(&current));
+                        } else {
+                            let updated = client.update(next).await.map_err(|e| e.to_string())?;
+                            let _ = writeln!(out, "{} configured", resource_name(&updated));
+                        }
+                    }
+                }
+            }
+        }
+        Verb::Replace { files } => {
+            for doc in read_manifests(&files)? {
+                let mut object = doc.object;
+                object.metadata_mut().resource_version = None;
+                let replaced = client.update(object).await.map_err(|e| e.to_string())?;
+                let _ = writeln!(out, "{} replaced", resource_name(&replaced));
+            }
+        }
+        Verb::Delete {
+            args,
+            files,
+            namespace,
+            grace_period,
+            cascade,
+        } => {
+            let propagation = match cascade.as_str() {
+                "background" | "true" => Propagation::Background,
+                "foreground" => Propagation::Foreground,
+                "orphan" | "false" => Propagation::Orphan,
+                other => {
+                    return Err(format!(
+                        "invalid --cascade {other:?}: must be background, foreground or orphan"
+                    ));
+                }
+            };
+            let options = DeleteOptions {
+                grace_period_seconds: grace_period,
+                propagation,
+                ..DeleteOptions::default()
+            };
+            let mut targets = Vec::new();
+            for doc in read_manifests(&files)? {
+                let info = doc.object.info();
+                let ns = doc
+                    .object
+                    .metadata()
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| namespace.clone());
+                targets.push((info, ns, doc.object.metadata().name_or_empty().to_owned()));
+            }
+            if files.is_empty() {
+                let [k, name] = args.as_slice() else {
+                    return Err("delete needs KIND NAME or -f FILE".into());
+                };
+                targets.push((kind(k)?, namespace.clone(), name.clone()));
+            }
+            for (info, ns, name) in targets {
+                let ns = if info.namespaced { ns } else { String::new() };
+                match client
+                    .delete(info, &ns, &name, options.clone())
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    Deleted::Gone(_) | Deleted::Pending(_) => {
+                        let _ = writeln!(out, "{} \"{name}\" deleted", info.singular);
+                    }
+                }
+            }
+        }
+        Verb::Scale {
+            args,
+            replicas,
+            files,
+            namespace,
+        } => {
+            let (info, ns, name) = if let Some(doc) = read_manifests(&files)?.into_iter().next() {
+                let ns = doc
+                    .object
+                    .metadata()
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| namespace.clone());
+                (
+                    doc.object.info(),
+                    ns,
+                    doc.object.metadata().name_or_empty().to_owned(),
+                )
+            } else {
+                let [k, name] = args.as_slice() else {
+                    return Err("scale needs KIND NAME or -f FILE".into());
+                };
+                (kind(k)?, namespace.clone(), name.clone())
+            };
+            let mut object = client
+                .get(info, &ns, &name)
+                .await
+                .map_err(|e| e.to_string())?;
+            match &mut object {
+                Object::ReplicaSet(o) => o.spec.replicas = Some(replicas),
+                Object::ReplicationController(o) => o.spec.replicas = Some(replicas),
+                Object::Deployment(o) => o.spec.replicas = Some(replicas),
+                other => return Err(format!("{} cannot be scaled", other.info().plural)),
+            }
+            let scaled = client.update(object).await.map_err(|e| e.to_string())?;
+            let _ = writeln!(out, "{} scaled", resource_name(&scaled));
+        }
+        Verb::Run {
+            name,
+            image,
+            namespace,
+        } => {
+            let mut pod = Pod::new(name.clone(), vec![Container::new(name.clone(), image)]);
+            pod.metadata.labels.insert("run".into(), name);
+            let created = client
+                .create(Some(&namespace), pod.into())
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = writeln!(out, "{} created", resource_name(&created));
+        }
+    }
+    Ok(())
+}
+
+/// Runs one verb against the server; returns false (after printing the error) on failure.
+pub fn run(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> bool {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return false;
+        }
+    };
+    match runtime.block_on(run_verb(connect, verb, out)) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("Error from server: {e}");
+            false
+        }
+    }
+}
