@@ -290,11 +290,12 @@ impl Authenticator {
     }
 
     /// Authenticates by an HTTP `Authorization` header value. As upstream's bearer-token
-    /// authenticator: only `Bearer <token>` (scheme case-insensitive) carries a token; any
-    /// other header, or none, is a request without credentials.
+    /// authenticator (`request/bearertoken`): the value is trimmed and split at spaces; only
+    /// `Bearer <token>` (scheme case-insensitive) carries a token, the second word; any other
+    /// header, or none, is a request without credentials.
     pub fn authenticate_header(&self, authorization: Option<&str>) -> Result<UserInfo, Status> {
         let token = authorization.and_then(|value| {
-            let mut parts = value.splitn(3, ' ');
+            let mut parts = value.trim().splitn(3, ' ');
             let scheme = parts.next()?;
             let token = parts.next()?;
             scheme.eq_ignore_ascii_case("bearer").then_some(token)
