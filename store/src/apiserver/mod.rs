@@ -14,6 +14,8 @@
 //!   object. `propagationPolicy` Orphan and Foreground are recorded as the upstream finalizers
 //!   for the garbage collector.
 
+pub mod authn;
+pub mod authz;
 mod handler;
 mod status;
 
