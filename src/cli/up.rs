@@ -2,12 +2,13 @@
 //! loopback behind the wire protocol, and a client config for the CLI. Ctrl-C stops it cleanly;
 //! starting it again resumes from the log.
 
-use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use skiff_core::clock::{Clock, SystemClock, unix_micros};
 use skiff_core::rng::SplitMix64;
+use skiff_store::apiserver::authn::Authenticator;
 use skiff_store::apiserver::{ApiHandler, ApiServer};
 use skiff_store::wire::serve;
 use skiff_store::{Backing, Store};
@@ -26,21 +27,44 @@ pub struct UpArgs {
     pub listen: String,
 }
 
-/// The admin token of `data_dir`, created on first start and reused after.
-fn admin_token(data_dir: &Path, clock: &dyn Clock) -> Result<String, String> {
-    let path = data_dir.join(TOKEN_FILE);
-    if let Ok(token) = std::fs::read_to_string(&path) {
-        let token = token.trim().to_owned();
-        if !token.is_empty() {
-            return Ok(token);
+/// Name of the token-signing key file inside the data dir.
+pub const KEY_FILE: &str = "signing.key";
+
+/// A secret of `words` random 64-bit words in hex, read from `data_dir/file` or created there on
+/// first start (owner-readable only). The generator is seeded from the clock and the process id:
+/// fine for a loopback development cluster, not a substitute for an OS CSPRNG.
+fn secret(data_dir: &Path, file: &str, words: usize, clock: &dyn Clock) -> Result<String, String> {
+    let path = data_dir.join(file);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let text = text.trim().to_owned();
+        if text.len() == words * 16 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(text);
         }
     }
-    let seed =
-        unix_micros(clock.wall()).unsigned_abs() ^ u64::from(std::process::id()).rotate_left(32);
+    let seed = unix_micros(clock.wall()).unsigned_abs()
+        ^ u64::from(std::process::id()).rotate_left(32)
+        ^ file
+            .bytes()
+            .fold(0_u64, |h, b| h.rotate_left(8) ^ u64::from(b));
     let mut rng = SplitMix64::new(seed);
-    let token = format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64());
-    write_private(&path, &token).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(token)
+    let mut text = String::with_capacity(words * 16);
+    for _ in 0..words {
+        let _ = write!(text, "{:016x}", rng.next_u64());
+    }
+    write_private(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(text)
+}
+
+/// The authenticator of `data_dir`: its signing key and admin token, created on first start and
+/// reused after (so issued tokens stay valid across restarts).
+fn authenticator(data_dir: &Path, clock: &dyn Clock) -> Result<Authenticator, String> {
+    let key_hex = secret(data_dir, KEY_FILE, 4, clock)?;
+    let mut key = [0_u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&key_hex[i * 2..i * 2 + 2], 16).map_err(|e| e.to_string())?;
+    }
+    let token = secret(data_dir, TOKEN_FILE, 2, clock)?;
+    Ok(Authenticator::with_key(key, token))
 }
 
 async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
@@ -48,7 +72,8 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let store = Store::open(Backing::Dir(data_dir.clone()), clock.clone())
         .map_err(|e| format!("opening {}: {e}", data_dir.display()))?;
-    let token = admin_token(&data_dir, &*clock)?;
+    let authn = authenticator(&data_dir, &*clock)?;
+    let token = authn.admin_token().to_owned();
     let seed = unix_micros(clock.wall()).unsigned_abs();
     let api = Arc::new(ApiServer::new(store.clone(), clock, seed));
     let listener = TcpListener::bind(&args.listen)
@@ -71,8 +96,7 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
         data_dir.display(),
         config.display()
     );
-    let tokens = BTreeMap::from([(token, "admin".to_owned())]);
-    let handler = Arc::new(ApiHandler::new(api, tokens));
+    let handler = Arc::new(ApiHandler::new(api, authn));
     tokio::select! {
         biased;
         signal = tokio::signal::ctrl_c() => {

@@ -1,12 +1,12 @@
 //! The wire protocol end to end over loopback TCP: a real server, a real client, the real API.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use skiff_core::client::{Client, ClientError, DeleteOptions, Deleted, ListParams, WatchEvent};
 use skiff_core::clock::ManualClock;
 use skiff_core::object::{ConfigMap, Object, ObjectMeta, info};
 use skiff_core::status::Reason;
+use skiff_store::apiserver::authn::Authenticator;
 use skiff_store::apiserver::{ApiHandler, ApiServer};
 use skiff_store::wire::{ClientMessage, WireClient, serve};
 use skiff_store::{Backing, Store};
@@ -17,10 +17,10 @@ async fn start() -> String {
     let clock = Arc::new(ManualClock::new(1_700_000_000));
     let store = Store::open(Backing::Memory, clock.clone()).unwrap();
     let api = Arc::new(ApiServer::new(store, clock, 7));
-    let tokens = BTreeMap::from([("admin-token".to_owned(), "admin".to_owned())]);
+    let authn = Authenticator::with_key([7; 32], "admin-token");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(serve(listener, Arc::new(ApiHandler::new(api, tokens))));
+    tokio::spawn(serve(listener, Arc::new(ApiHandler::new(api, authn))));
     addr
 }
 
@@ -165,4 +165,37 @@ async fn a_wrong_protocol_version_is_refused() {
         status.message,
         "protocol version 99 is not supported; this server speaks 1"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_authorized_per_user() {
+    let addr = start().await;
+    let authn = Authenticator::with_key([7; 32], "admin-token");
+    let node = WireClient::connect(&addr, &authn.issue_node_token("worker-1"))
+        .await
+        .unwrap();
+    assert_eq!(node.user(), "system:node:worker-1");
+    let err = node
+        .create(Some("default"), cm("x", "web"))
+        .await
+        .unwrap_err();
+    let ClientError::Status(status) = err else {
+        panic!("a status")
+    };
+    assert_eq!(status.reason, Reason::Forbidden);
+    assert_eq!(
+        status.message,
+        "configmaps is forbidden: User \"system:node:worker-1\" cannot create resource \"configmaps\" in API group \"\" in the namespace \"default\": can only read resources of this type"
+    );
+    let sa = WireClient::connect(
+        &addr,
+        &authn.issue_service_account_token("default", "builder"),
+    )
+    .await
+    .unwrap();
+    let err = sa
+        .list(&info::CONFIG_MAP, Some("default"), ListParams::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Status(s) if s.code() == 403));
 }

@@ -2,7 +2,6 @@
 //! [`crate::wire::Handler`], and [`LocalClient`] implements [`Client`] in-process — the same
 //! calls, with or without a network in between.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use skiff_core::client::{
@@ -10,11 +9,14 @@ use skiff_core::client::{
     WatchStream,
 };
 use skiff_core::event::{Actor, Change, Revision};
-use skiff_core::object::{KindInfo, Object, resolve_resource};
+use skiff_core::object::{KindInfo, Object, Pod, info, resolve_resource};
 use skiff_core::selector::Selector;
 use skiff_core::status::{Reason, Status};
 
+use super::authn::{Authenticator, UserInfo};
+use super::authz::{Attributes, Authorizer, RbacSnapshot, RequestContext};
 use super::{ApiError, ApiServer};
+use crate::codec::StoredValue;
 use crate::store::ListOptions;
 use crate::watch::{Watch, WatchError};
 use crate::wire::{Handler, Request, Response};
@@ -178,33 +180,153 @@ impl WatchStream for KindWatch {
     }
 }
 
-/// Serves the wire protocol with an [`ApiServer`], authenticating with a token table.
+/// Serves the wire protocol with an [`ApiServer`]: every request is authenticated by bearer
+/// token and authorized (Node authorizer, then RBAC over the bootstrap policy and the stored
+/// roles and bindings) before it reaches the server.
 pub struct ApiHandler {
     api: Arc<ApiServer>,
-    tokens: BTreeMap<String, String>,
+    authn: Authenticator,
 }
 
 impl ApiHandler {
-    /// A handler accepting the given `token → user` pairs.
-    pub fn new(api: Arc<ApiServer>, tokens: BTreeMap<String, String>) -> Self {
-        Self { api, tokens }
+    /// A handler over `api` authenticating with `authn`.
+    pub fn new(api: Arc<ApiServer>, authn: Authenticator) -> Self {
+        Self { api, authn }
+    }
+
+    /// Authorizes `request` for `user`, as upstream's filter chain does before the handler.
+    fn authorize(&self, user: &UserInfo, request: &Request) -> Result<(), Status> {
+        let (verb, info, namespace, name, subresource, object) = match request {
+            Request::Create { namespace, object } => {
+                let ns = namespace
+                    .clone()
+                    .or_else(|| object.metadata().namespace.clone());
+                ("create", object.info(), ns, None, None, Some(object))
+            }
+            Request::Get {
+                resource: r,
+                namespace,
+                name,
+            } => (
+                "get",
+                resource(r)?,
+                Some(namespace.clone()),
+                Some(name.clone()),
+                None,
+                None,
+            ),
+            Request::List {
+                resource: r,
+                namespace,
+                ..
+            } => ("list", resource(r)?, namespace.clone(), None, None, None),
+            Request::Watch {
+                resource: r,
+                namespace,
+                ..
+            } => ("watch", resource(r)?, namespace.clone(), None, None, None),
+            Request::Update { object } | Request::UpdateStatus { object } => {
+                let sub = matches!(request, Request::UpdateStatus { .. }).then_some("status");
+                (
+                    "update",
+                    object.info(),
+                    object.metadata().namespace.clone(),
+                    object.metadata().name.clone(),
+                    sub,
+                    Some(object),
+                )
+            }
+            Request::Delete {
+                resource: r,
+                namespace,
+                name,
+                ..
+            } => (
+                "delete",
+                resource(r)?,
+                Some(namespace.clone()),
+                Some(name.clone()),
+                None,
+                None,
+            ),
+        };
+        let mut attrs = Attributes::resource(user, verb, info);
+        if let Some(ns) = namespace
+            .as_deref()
+            .filter(|n| !n.is_empty() && info.namespaced)
+        {
+            attrs = attrs.namespace(ns);
+        } else if info.namespaced && verb == "create" {
+            attrs = attrs.namespace("default");
+        }
+        if let Some(name) = name.as_deref().filter(|n| !n.is_empty()) {
+            attrs = attrs.name(name);
+        }
+        if let Some(sub) = subresource {
+            attrs = attrs.subresource(sub);
+        }
+        let old = match (verb, &name) {
+            ("update" | "delete", Some(name)) => self
+                .api
+                .get(info, namespace.as_deref().unwrap_or(""), name)
+                .ok(),
+            _ => None,
+        };
+        let store = self.api.store();
+        let pods_on_node = |node: &str| -> Vec<Pod> {
+            let keys = store.pods_on_node(node).unwrap_or_default();
+            keys.iter()
+                .filter_map(|key| match store.get(key) {
+                    Ok((_, entry)) => match entry.stored.value {
+                        StoredValue::Object(Object::Pod(pod)) => Some(pod),
+                        _ => None,
+                    },
+                    Err(_) => None,
+                })
+                .collect()
+        };
+        let mut ctx = RequestContext::with_pods(&pods_on_node);
+        if let Some(object) = object {
+            ctx = ctx.object(object);
+        }
+        if let Some(old) = &old {
+            ctx = ctx.old_object(old);
+        }
+        let authorizer = Authorizer::new(self.api.rbac_snapshot().map_err(to_status)?);
+        authorizer.authorize(&attrs, &ctx)
+    }
+}
+
+impl ApiServer {
+    /// The roles and bindings in force: upstream's bootstrap policy plus every stored Role,
+    /// ClusterRole, RoleBinding and ClusterRoleBinding.
+    pub fn rbac_snapshot(&self) -> Result<RbacSnapshot, ApiError> {
+        let mut objects = Vec::new();
+        for info in [
+            &info::ROLE,
+            &info::CLUSTER_ROLE,
+            &info::ROLE_BINDING,
+            &info::CLUSTER_ROLE_BINDING,
+        ] {
+            objects.extend(self.list(info, None, &ListOptions::default())?.items);
+        }
+        Ok(RbacSnapshot::with_bootstrap_policy(&objects))
     }
 }
 
 impl Handler for ApiHandler {
-    fn authenticate(&self, token: &str) -> Result<String, Status> {
-        self.tokens.get(token).cloned().ok_or_else(|| Status {
-            reason: Reason::Unauthorized,
-            message: "Unauthorized".into(),
-            name: None,
-            kind: None,
-            causes: Vec::new(),
-        })
+    fn authenticate(&self, token: &str) -> Result<UserInfo, Status> {
+        self.authn.authenticate(Some(token))
     }
 
-    fn call(&self, user: &str, request: Request) -> BoxFuture<'_, Result<Response, Status>> {
-        let actor = Actor::new(user);
+    fn call<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        request: Request,
+    ) -> BoxFuture<'a, Result<Response, Status>> {
         Box::pin(async move {
+            self.authorize(user, &request)?;
+            let actor = Actor::new(user.name.clone());
             let api = &self.api;
             match request {
                 Request::Create { namespace, object } => api
@@ -252,12 +374,13 @@ impl Handler for ApiHandler {
         })
     }
 
-    fn watch(
-        &self,
-        _user: &str,
+    fn watch<'a>(
+        &'a self,
+        user: &'a UserInfo,
         request: Request,
-    ) -> BoxFuture<'_, Result<Box<dyn WatchStream>, Status>> {
+    ) -> BoxFuture<'a, Result<Box<dyn WatchStream>, Status>> {
         Box::pin(async move {
+            self.authorize(user, &request)?;
             let Request::Watch {
                 resource: r,
                 namespace,

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::frame::{FrameError, Split, split_frame};
 use super::message::{ClientMessage, PROTOCOL_VERSION, Request, Response, ServerMessage};
+use crate::apiserver::authn::UserInfo;
 
 /// Frames queued for a connection's writer before senders wait (backpressure).
 pub const OUTBOX_FRAMES_MAX: usize = 1024;
@@ -97,16 +98,20 @@ async fn writer_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<Vec
 
 /// What the server needs from the API behind it.
 pub trait Handler: Send + Sync + 'static {
-    /// Maps a bearer token to the caller's user name, or refuses (401).
-    fn authenticate(&self, token: &str) -> Result<String, Status>;
+    /// Maps a bearer token to the caller, or refuses (401).
+    fn authenticate(&self, token: &str) -> Result<UserInfo, Status>;
     /// Serves one non-watch request as `user`.
-    fn call(&self, user: &str, request: Request) -> BoxFuture<'_, Result<Response, Status>>;
-    /// Starts a watch as `user`.
-    fn watch(
-        &self,
-        user: &str,
+    fn call<'a>(
+        &'a self,
+        user: &'a UserInfo,
         request: Request,
-    ) -> BoxFuture<'_, Result<Box<dyn WatchStream>, Status>>;
+    ) -> BoxFuture<'a, Result<Response, Status>>;
+    /// Starts a watch as `user`.
+    fn watch<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        request: Request,
+    ) -> BoxFuture<'a, Result<Box<dyn WatchStream>, Status>>;
 }
 
 /// Accepts connections forever, serving each on its own task.
@@ -171,7 +176,7 @@ async fn serve_connection(stream: TcpStream, handler: Arc<dyn Handler>) -> Resul
         &outbox,
         &ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
-            user: user.clone(),
+            user: user.name.clone(),
         },
     )
     .await?;
@@ -219,7 +224,7 @@ async fn serve_connection(stream: TcpStream, handler: Arc<dyn Handler>) -> Resul
 
 async fn run_watch(
     handler: Arc<dyn Handler>,
-    user: String,
+    user: UserInfo,
     id: u64,
     request: Request,
     outbox: mpsc::Sender<Vec<u8>>,
