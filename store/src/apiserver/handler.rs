@@ -2,7 +2,8 @@
 //! [`crate::wire::Handler`], and [`LocalClient`] implements [`Client`] in-process — the same
 //! calls, with or without a network in between.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use skiff_core::client::{
     BoxFuture, Client, ClientError, DeleteOptions, Deleted, ListParams, ObjectList, WatchEvent,
@@ -17,7 +18,7 @@ use super::authn::{Authenticator, UserInfo};
 use super::authz::{Attributes, Authorizer, RbacSnapshot, RequestContext};
 use super::{ApiError, ApiServer};
 use crate::codec::StoredValue;
-use crate::store::ListOptions;
+use crate::store::{ListOptions, Store};
 use crate::watch::{Watch, WatchError};
 use crate::wire::{Handler, Request, Response};
 
@@ -292,8 +293,68 @@ impl ApiHandler {
         if let Some(old) = &old {
             ctx = ctx.old_object(old);
         }
-        let authorizer = Authorizer::new(self.api.rbac_snapshot().map_err(to_status)?);
-        authorizer.authorize(&attrs, &ctx)
+        self.api
+            .authorizer()
+            .map_err(to_status)?
+            .authorize(&attrs, &ctx)
+    }
+}
+
+/// The authorizer for the roles and bindings in force, rebuilt only after one of them changed.
+///
+/// A task watches the log for writes under the four RBAC prefixes and bumps a generation; the
+/// next request rebuilds the snapshot. Like upstream's informer-fed authorizer, a request that
+/// races a role change may be judged by the previous roles for a moment.
+pub(crate) struct RbacCache {
+    generation: AtomicU64,
+    current: Mutex<Option<(u64, Arc<Authorizer>)>>,
+}
+
+/// Registry prefixes whose changes invalidate the RBAC snapshot.
+const RBAC_PREFIXES: [&str; 4] = [
+    info::ROLE.registry_prefix,
+    info::CLUSTER_ROLE.registry_prefix,
+    info::ROLE_BINDING.registry_prefix,
+    info::CLUSTER_ROLE_BINDING.registry_prefix,
+];
+
+impl RbacCache {
+    /// A cache whose invalidation task follows `store` from its head. Needs a runtime.
+    pub(crate) fn start(store: &Store) -> Arc<Self> {
+        let cache = Arc::new(Self {
+            generation: AtomicU64::new(0),
+            current: Mutex::new(None),
+        });
+        let from = store.status().map_or(Revision::ZERO, |s| s.revision);
+        let (store, weak) = (store.clone(), Arc::downgrade(&cache));
+        tokio::spawn(async move {
+            let mut from = from;
+            loop {
+                let Ok(mut watch) = store.watch("", from) else {
+                    return;
+                };
+                loop {
+                    match watch.next().await {
+                        Ok(event) => {
+                            let Some(cache) = weak.upgrade() else { return };
+                            let key = crate::tables::event_key(&event.change).unwrap_or_default();
+                            if RBAC_PREFIXES.iter().any(|p| key.starts_with(p)) {
+                                cache.generation.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                        Err(WatchError::Overflowed { resume_from }) => {
+                            // Events were skipped: assume a role changed among them.
+                            let Some(cache) = weak.upgrade() else { return };
+                            cache.generation.fetch_add(1, Ordering::SeqCst);
+                            from = resume_from;
+                            break;
+                        }
+                        Err(_) => return,
+                    }
+                }
+            }
+        });
+        cache
     }
 }
 
@@ -311,6 +372,24 @@ impl ApiServer {
             objects.extend(self.list(info, None, &ListOptions::default())?.items);
         }
         Ok(RbacSnapshot::with_bootstrap_policy(&objects))
+    }
+
+    /// The authorizer for the current roles and bindings, cached until one of them changes.
+    pub fn authorizer(&self) -> Result<Arc<Authorizer>, ApiError> {
+        let generation = self.rbac.generation.load(Ordering::SeqCst);
+        let mut current = self
+            .rbac
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((built_at, authorizer)) = current.as_ref()
+            && *built_at == generation
+        {
+            return Ok(authorizer.clone());
+        }
+        let authorizer = Arc::new(Authorizer::new(self.rbac_snapshot()?));
+        *current = Some((generation, authorizer.clone()));
+        Ok(authorizer)
     }
 }
 

@@ -54,6 +54,7 @@ pub struct ApiServer {
     store: Store,
     clock: Arc<dyn Clock>,
     rng: Mutex<SplitMix64>,
+    rbac: Arc<handler::RbacCache>,
 }
 
 fn rejected(e: WriteError, info: &KindInfo, name: &str) -> ApiError {
@@ -106,10 +107,12 @@ impl ApiServer {
     /// An API server over `store`, reading time from `clock` and drawing uids and generated
     /// names from a generator seeded with `seed`.
     pub fn new(store: Store, clock: Arc<dyn Clock>, seed: u64) -> Self {
+        let rbac = handler::RbacCache::start(&store);
         Self {
             store,
             clock,
             rng: Mutex::new(SplitMix64::new(seed)),
+            rbac,
         }
     }
 
