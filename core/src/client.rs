@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::event::Event;
 use crate::object::{KindInfo, Object};
 use crate::status::Status;
 
@@ -148,6 +149,14 @@ pub trait Client: Send + Sync {
         name: &str,
         options: DeleteOptions,
     ) -> BoxFuture<'_, Result<Deleted, ClientError>>;
+    /// The object's own history from the log: every retained event that created, changed or
+    /// deleted it, oldest first (skiff's addition to the Kubernetes API; `describe` shows it).
+    fn history(
+        &self,
+        resource: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Vec<Event>, ClientError>>;
     /// Watches objects of a kind after `params.resource_version`.
     fn watch(
         &self,

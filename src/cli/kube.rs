@@ -47,6 +47,16 @@ pub enum Verb {
         #[arg(short, long, value_enum)]
         output: Option<Output>,
     },
+    /// Show one object in detail, with its own history from the event log.
+    Describe {
+        /// Kind, plural or short name.
+        kind: String,
+        /// The object's name.
+        name: String,
+        /// Namespace.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+    },
     /// Create objects from manifests.
     Create {
         /// Manifest file or `-`.
@@ -210,6 +220,27 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Res
                     }
                 }
             }
+        }
+        Verb::Describe {
+            kind: k,
+            name,
+            namespace,
+        } => {
+            let info = kind(&k)?;
+            let ns = if info.namespaced {
+                namespace.as_str()
+            } else {
+                ""
+            };
+            let object = client
+                .get(info, ns, &name)
+                .await
+                .map_err(|e| e.to_string())?;
+            let history = client
+                .history(info, ns, &name)
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = write!(out, "{}", super::describe::render(&object, &history));
         }
         Verb::Create { files } => {
             for doc in read_manifests(&files)? {

@@ -1,6 +1,7 @@
 //! The CLI's verbs, one module each.
 
 pub mod connect;
+pub mod describe;
 pub mod kube;
 pub mod print;
 pub mod up;

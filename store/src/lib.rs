@@ -40,6 +40,7 @@ pub mod apiserver;
 pub mod codec;
 pub mod disk;
 pub mod error;
+pub mod history;
 pub mod key;
 pub mod request;
 mod store;

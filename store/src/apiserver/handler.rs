@@ -9,7 +9,7 @@ use skiff_core::client::{
     BoxFuture, Client, ClientError, DeleteOptions, Deleted, ListParams, ObjectList, WatchEvent,
     WatchStream,
 };
-use skiff_core::event::{Actor, Change, Revision};
+use skiff_core::event::{Actor, Change, Event, Revision};
 use skiff_core::object::{KindInfo, Object, Pod, info, resolve_resource};
 use skiff_core::selector::Selector;
 use skiff_core::status::{Reason, Status};
@@ -58,6 +58,25 @@ fn unsupported_field_selector(params: &ListParams) -> Result<(), Status> {
 }
 
 impl ApiServer {
+    /// The object's retained history from the log, oldest first.
+    pub fn history(
+        &self,
+        info: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<Event>, Status> {
+        let ns = if info.namespaced { namespace } else { "" };
+        let key = crate::key::registry_key(info, ns, name);
+        let events = self
+            .store()
+            .history(&key)
+            .map_err(|e| to_status(super::read_failed(e, info, name)))?;
+        if events.is_empty() {
+            return Err(Status::not_found(info.plural, name));
+        }
+        Ok(events)
+    }
+
     /// Lists with wire parameters (label selector applied to each object).
     pub fn list_params(
         &self,
@@ -189,6 +208,86 @@ pub struct ApiHandler {
     authn: Authenticator,
 }
 
+/// What a request acts on, for authorization.
+struct Target<'a> {
+    verb: &'static str,
+    info: &'static KindInfo,
+    namespace: Option<String>,
+    name: Option<String>,
+    subresource: Option<&'static str>,
+    object: Option<&'a Object>,
+}
+
+fn target(request: &Request) -> Result<Target<'_>, Status> {
+    let named = |verb, r: &str, namespace: &str, name: &str| -> Result<Target<'_>, Status> {
+        Ok(Target {
+            verb,
+            info: resource(r)?,
+            namespace: Some(namespace.to_owned()),
+            name: Some(name.to_owned()),
+            subresource: None,
+            object: None,
+        })
+    };
+    let all = |verb, r: &str, namespace: &Option<String>| -> Result<Target<'_>, Status> {
+        Ok(Target {
+            verb,
+            info: resource(r)?,
+            namespace: namespace.clone(),
+            name: None,
+            subresource: None,
+            object: None,
+        })
+    };
+    match request {
+        Request::Create { namespace, object } => Ok(Target {
+            verb: "create",
+            info: object.info(),
+            namespace: namespace
+                .clone()
+                .or_else(|| object.metadata().namespace.clone()),
+            name: None,
+            subresource: None,
+            object: Some(object),
+        }),
+        // Reading an object's history is reading the object.
+        Request::Get {
+            resource: r,
+            namespace,
+            name,
+        }
+        | Request::History {
+            resource: r,
+            namespace,
+            name,
+        } => named("get", r, namespace, name),
+        Request::Delete {
+            resource: r,
+            namespace,
+            name,
+            ..
+        } => named("delete", r, namespace, name),
+        Request::List {
+            resource: r,
+            namespace,
+            ..
+        } => all("list", r, namespace),
+        Request::Watch {
+            resource: r,
+            namespace,
+            ..
+        } => all("watch", r, namespace),
+        Request::Update { object } | Request::UpdateStatus { object } => Ok(Target {
+            verb: "update",
+            info: object.info(),
+            namespace: object.metadata().namespace.clone(),
+            name: object.metadata().name.clone(),
+            subresource: matches!(request, Request::UpdateStatus { .. }).then_some("status"),
+            object: Some(object),
+        }),
+    }
+}
+
 impl ApiHandler {
     /// A handler over `api` authenticating with `authn`.
     pub fn new(api: Arc<ApiServer>, authn: Authenticator) -> Self {
@@ -197,60 +296,14 @@ impl ApiHandler {
 
     /// Authorizes `request` for `user`, as upstream's filter chain does before the handler.
     fn authorize(&self, user: &UserInfo, request: &Request) -> Result<(), Status> {
-        let (verb, info, namespace, name, subresource, object) = match request {
-            Request::Create { namespace, object } => {
-                let ns = namespace
-                    .clone()
-                    .or_else(|| object.metadata().namespace.clone());
-                ("create", object.info(), ns, None, None, Some(object))
-            }
-            Request::Get {
-                resource: r,
-                namespace,
-                name,
-            } => (
-                "get",
-                resource(r)?,
-                Some(namespace.clone()),
-                Some(name.clone()),
-                None,
-                None,
-            ),
-            Request::List {
-                resource: r,
-                namespace,
-                ..
-            } => ("list", resource(r)?, namespace.clone(), None, None, None),
-            Request::Watch {
-                resource: r,
-                namespace,
-                ..
-            } => ("watch", resource(r)?, namespace.clone(), None, None, None),
-            Request::Update { object } | Request::UpdateStatus { object } => {
-                let sub = matches!(request, Request::UpdateStatus { .. }).then_some("status");
-                (
-                    "update",
-                    object.info(),
-                    object.metadata().namespace.clone(),
-                    object.metadata().name.clone(),
-                    sub,
-                    Some(object),
-                )
-            }
-            Request::Delete {
-                resource: r,
-                namespace,
-                name,
-                ..
-            } => (
-                "delete",
-                resource(r)?,
-                Some(namespace.clone()),
-                Some(name.clone()),
-                None,
-                None,
-            ),
-        };
+        let Target {
+            verb,
+            info,
+            namespace,
+            name,
+            subresource,
+            object,
+        } = target(request)?;
         let mut attrs = Attributes::resource(user, verb, info);
         if let Some(ns) = namespace
             .as_deref()
@@ -448,6 +501,13 @@ impl Handler for ApiHandler {
                     .await
                     .map(Response::Deleted)
                     .map_err(to_status),
+                Request::History {
+                    resource: r,
+                    namespace,
+                    name,
+                } => api
+                    .history(resource(&r)?, &namespace, &name)
+                    .map(Response::History),
                 Request::Watch { .. } => Err(Status::bad_request("watch is a streaming request")),
             }
         })
@@ -568,6 +628,19 @@ impl Client for LocalClient {
                 .await
                 .map_err(client_err)
         })
+    }
+
+    fn history(
+        &self,
+        resource: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Vec<Event>, ClientError>> {
+        let result = self
+            .api
+            .history(resource, namespace, name)
+            .map_err(ClientError::Status);
+        Box::pin(async move { result })
     }
 
     fn watch(

@@ -13,6 +13,7 @@ use skiff_core::client::{
     BoxFuture, Client, ClientError, DeleteOptions, Deleted, ListParams, ObjectList, WatchEvent,
     WatchStream,
 };
+use skiff_core::event::Event;
 use skiff_core::object::{KindInfo, Object};
 use skiff_core::status::Status;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -519,6 +520,25 @@ impl Client for WireClient {
         Box::pin(async move {
             match self.call(request).await? {
                 Response::Deleted(d) => Ok(d),
+                other => Err(unexpected(&other)),
+            }
+        })
+    }
+
+    fn history(
+        &self,
+        resource: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Vec<Event>, ClientError>> {
+        let request = Request::History {
+            resource: resource.plural.to_owned(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        };
+        Box::pin(async move {
+            match self.call(request).await? {
+                Response::History(events) => Ok(events),
                 other => Err(unexpected(&other)),
             }
         })

@@ -9,6 +9,7 @@
 
 use bincode::{Decode, Encode};
 use skiff_core::client::{DeleteOptions, Deleted, ListParams, ObjectList, WatchEvent};
+use skiff_core::event::Event;
 use skiff_core::object::Object;
 
 use super::frame::{FRAME_BYTES_MAX, FrameError};
@@ -94,6 +95,15 @@ pub enum Request {
         /// Grace period, preconditions, propagation.
         options: DeleteOptions,
     },
+    /// An object's history from the log.
+    History {
+        /// Plural resource name.
+        resource: String,
+        /// Namespace (`""` for cluster-scoped).
+        namespace: String,
+        /// Name.
+        name: String,
+    },
     /// Watch objects after a resourceVersion.
     Watch {
         /// Plural resource name.
@@ -114,6 +124,8 @@ pub enum Response {
     List(ObjectList),
     /// What a delete did.
     Deleted(Deleted),
+    /// An object's history, oldest first.
+    History(Vec<Event>),
     /// The watch is established; events follow as [`ServerMessage::WatchEvent`].
     WatchStarted,
 }
