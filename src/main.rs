@@ -31,6 +31,11 @@ enum Command {
         #[arg(short = 'R', long)]
         recursive: bool,
     },
+    /// Measure performance on this machine (like `etcdctl check perf`).
+    Bench {
+        #[command(subcommand)]
+        target: cli::bench::BenchTarget,
+    },
     /// Print the version of skiff.
     Version,
 }
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
         Command::Validate { files, recursive } => {
             cli::validate::run(&files, recursive, &mut std::io::stdin().lock(), &mut out)
         }
+        Command::Bench { target } => cli::bench::run(target, &mut out),
         Command::Version => {
             let _ = writeln!(out, "skiff {}", env!("CARGO_PKG_VERSION"));
             true
