@@ -178,7 +178,7 @@ impl<'a, W: Write> Report<'a, W> {
             if !self.header_done {
                 let _ = writeln!(
                     self.out,
-                    "{:<28} {:<28} {:>12} {:<6} NOTE",
+                    "{:<38} {:<28} {:>12} {:<6} NOTE",
                     "METRIC", "PARAMS", "VALUE", "UNIT"
                 );
                 self.header_done = true;
@@ -191,7 +191,7 @@ impl<'a, W: Write> Report<'a, W> {
                 .join(" ");
             let _ = writeln!(
                 self.out,
-                "{:<28} {:<28} {:>12} {:<6} {}",
+                "{:<38} {:<28} {:>12} {:<6} {}",
                 m.metric, params, m.value, m.unit, m.note
             );
         }
@@ -199,12 +199,13 @@ impl<'a, W: Write> Report<'a, W> {
         self.figures.push(m);
     }
 
-    /// The value of a metric recorded earlier whose params include all of `params`.
+    /// The value of a metric recorded earlier with exactly these params.
     pub(crate) fn value(&self, metric: &str, params: &[(&str, Param)]) -> Option<f64> {
         self.figures
             .iter()
             .find(|m| {
                 m.metric == metric
+                    && m.params.len() == params.len()
                     && params
                         .iter()
                         .all(|(k, v)| m.params.get(k).is_some_and(|p| p == v))

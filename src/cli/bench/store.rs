@@ -6,7 +6,8 @@
 //!    writers over a preloaded keyspace (like etcd's put benchmark: 100,000 keys, task `t`'s
 //!    `j`-th put goes to key `(t + j·T) mod keys`); throughput, latency p50/p99, process CPU
 //!    per op, and what the rest of the machine used meanwhile. A bare 4 KiB write + fdatasync
-//!    probe runs just before, as the durability floor to compare with.
+//!    probe runs just before, as the durability floor to compare with. The same runs on the
+//!    in-memory backend (`disk=memory`, no fsync) give the CPU ceiling of the write path.
 //! 2. **Point get** — random keys of the same store, warm.
 //! 3. **Watch** — one sequential putter paced at a fixed rate, 1 and 100 in-process watchers
 //!    of the prefix; latency from just before the put is sent until each watcher has the
@@ -15,7 +16,8 @@
 //! 4. **Reopen after a crash** — a child process loads N events and reports them
 //!    acknowledged, then is killed with SIGKILL; this process times `Store::open`. (Dropping a
 //!    store without `shutdown` is not a crash: redb's `Drop` closes the file cleanly.) Two
-//!    more rounds crash right after a one-event commit.
+//!    more rounds crash right after a one-event commit, and a last one right after an open
+//!    that wrote nothing (`reopen_after_crash_before_first_write`).
 //! 5. **Prefix list** — `list("/registry/pods/", limit 1000)` over the N-key store.
 //! 6. **Clean reopen** and **RSS** at the end.
 
@@ -50,6 +52,9 @@ pub struct CrashChildArgs {
     /// Instead of loading, create one pod with this name.
     #[arg(long)]
     extra: Option<String>,
+    /// Only open the store (no write) before being killed.
+    #[arg(long)]
+    open_only: bool,
 }
 
 /// Sizes and durations of one run.
@@ -59,6 +64,7 @@ struct Plan {
     events: u64,
     put_keys: u64,
     put_writers: [usize; 3],
+    memory_writers: [usize; 2],
     put_warm: Duration,
     put_run: Duration,
     fsync_ops: usize,
@@ -80,6 +86,7 @@ impl Plan {
                     events: 0,
                     put_keys: 1_024,
                     put_writers: [1, 16, 256],
+                    memory_writers: [1, 256],
                     put_warm: Duration::from_millis(100),
                     put_run: Duration::from_millis(400),
                     fsync_ops: 20,
@@ -88,7 +95,7 @@ impl Plan {
                     watch_puts: 50,
                     watch_rate: 500.0,
                     range_iters: 10,
-                    reopen_rounds: 1,
+                    reopen_rounds: 3,
                 },
             )
         } else {
@@ -99,6 +106,7 @@ impl Plan {
                     events: 0,
                     put_keys: 102_400,
                     put_writers: [1, 16, 256],
+                    memory_writers: [1, 256],
                     put_warm: Duration::from_secs(1),
                     put_run: Duration::from_secs(10),
                     fsync_ops: 1_000,
@@ -384,6 +392,78 @@ async fn put_run(
     Ok(run)
 }
 
+/// Closed-loop put runs with each writer count; `memory` marks runs on the in-memory backend.
+async fn put_phase(
+    store: &Store,
+    template: &Arc<Pod>,
+    plan: &Plan,
+    writer_counts: &[usize],
+    memory: Option<&'static str>,
+    report: &mut Report<'_, impl Write>,
+) -> Result<(), String> {
+    for &writers in writer_counts {
+        progress(&format!(
+            "put: {writers} writer(s) for {:?} after {:?} warm-up{}",
+            plan.put_run,
+            plan.put_warm,
+            memory.map_or(String::new(), |m| format!(", {m}"))
+        ));
+        let mut run = put_run(store, template, writers, plan.put_keys, plan).await?;
+        let mut params = vec![("writers", Param::from(writers))];
+        if let Some(m) = memory {
+            params.push(("disk", m.into()));
+        }
+        #[allow(clippy::cast_precision_loss, reason = "op counts")]
+        let ops = run.ops as f64;
+        let throughput = ops / plan.put_run.as_secs_f64();
+        let what = if memory.is_some() {
+            "no fsync: the CPU ceiling"
+        } else {
+            "durable (acknowledged after fsync)"
+        };
+        report.metric(
+            "put_throughput",
+            &params,
+            throughput,
+            "ops/s",
+            format!("{} ops, {what}", run.ops),
+        );
+        report.metric(
+            "put_latency_p50",
+            &params,
+            us(run.latencies.p50()),
+            "µs",
+            "",
+        );
+        report.metric(
+            "put_latency_p99",
+            &params,
+            us(run.latencies.p99()),
+            "µs",
+            "",
+        );
+        if run.ops > 0 {
+            report.metric(
+                "put_cpu_per_op",
+                &params,
+                us(run.cpu.own) / ops,
+                "µs",
+                "CPU of this process (client and store) per put",
+            );
+        }
+        if let Some(other) = run.cpu.other_cores {
+            report.metric(
+                "other_cpu",
+                &params,
+                other,
+                "cores",
+                "CPU used by other processes during the run",
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A bare 4 KiB write + `fdatasync` per op, one thread: the durability floor.
 /// `append` grows the file (its size must be synced too); otherwise it overwrites a
 /// preallocated, synced file, which is what a redb commit mostly does.
@@ -546,7 +626,12 @@ async fn watch_phase(
 
 /// Spawns the crash child, waits until it reports its writes acknowledged, kills it
 /// (SIGKILL) and returns the acknowledged head revision and the child's load time.
-fn crash_round(dir: &Path, events: u64, extra: Option<&str>) -> Result<(u64, f64), String> {
+fn crash_round(
+    dir: &Path,
+    events: u64,
+    extra: Option<&str>,
+    open_only: bool,
+) -> Result<(u64, f64), String> {
     let exe = std::env::current_exe().map_err(err)?;
     let mut command = Command::new(exe);
     command
@@ -555,6 +640,9 @@ fn crash_round(dir: &Path, events: u64, extra: Option<&str>) -> Result<(u64, f64
         .args(["--events", &events.to_string()]);
     if let Some(name) = extra {
         command.args(["--extra", name]);
+    }
+    if open_only {
+        command.arg("--open-only");
     }
     let mut child = command
         .stdin(Stdio::null())
@@ -592,7 +680,9 @@ pub(crate) fn crash_child(args: &CrashChildArgs, out: &mut impl Write) -> Result
         let store = Store::open(Backing::Dir(args.data_dir.clone()), clock).map_err(err)?;
         let template = Arc::new(template_pod());
         let started = now();
-        let head = if let Some(name) = &args.extra {
+        let head = if args.open_only {
+            "0".to_owned()
+        } else if let Some(name) = &args.extra {
             let created = store
                 .create(
                     &Actor::new("bench"),
@@ -729,60 +819,11 @@ async fn phases(
         );
         report.metric("fsync_4k_latency_p99", &params, us(probe.p99()), "µs", "");
     }
-    for writers in plan.put_writers {
-        progress(&format!(
-            "put: {writers} writer(s) for {:?} after {:?} warm-up",
-            plan.put_run, plan.put_warm
-        ));
-        let mut run = put_run(&store, &template, writers, plan.put_keys, plan).await?;
-        let params = [("writers", Param::from(writers))];
-        #[allow(clippy::cast_precision_loss, reason = "op counts")]
-        let ops = run.ops as f64;
-        let throughput = ops / plan.put_run.as_secs_f64();
-        report.metric(
-            "put_throughput",
-            &params,
-            throughput,
-            "ops/s",
-            format!("{} ops, durable (acknowledged after fsync)", run.ops),
-        );
-        report.metric(
-            "put_latency_p50",
-            &params,
-            us(run.latencies.p50()),
-            "µs",
-            "",
-        );
-        report.metric(
-            "put_latency_p99",
-            &params,
-            us(run.latencies.p99()),
-            "µs",
-            "",
-        );
-        if run.ops > 0 {
-            report.metric(
-                "put_cpu_per_op",
-                &params,
-                us(run.cpu.own) / ops,
-                "µs",
-                "CPU of this process (client and store) per put",
-            );
-        }
-        if let Some(other) = run.cpu.other_cores {
-            report.metric(
-                "other_cpu",
-                &params,
-                other,
-                "cores",
-                "CPU used by other processes during the run",
-            );
-        }
-    }
+    put_phase(&store, &template, plan, &plan.put_writers, None, report).await?;
 
     // 2. Point get, warm.
     progress(&format!("get: {} random keys", plan.gets));
-    let keys: Vec<String> = (0..plan.put_keys.min(4096))
+    let keys: Vec<String> = (0..plan.put_keys)
         .map(|i| {
             let (ns, name) = put_key(i);
             format!("/registry/pods/{ns}/{name}")
@@ -822,6 +863,17 @@ async fn phases(
     store.shutdown().await;
     drop(store);
     let memory = Store::open(Backing::Memory, clock.clone()).map_err(err)?;
+    progress(&format!("put: preloading {} keys in memory", plan.put_keys));
+    load(&memory, &template, plan.put_keys, put_key).await?;
+    put_phase(
+        &memory,
+        &template,
+        plan,
+        &plan.memory_writers,
+        Some("memory"),
+        report,
+    )
+    .await?;
     watch_phase(&memory, &template, "memory", plan, report).await?;
     memory.shutdown().await;
     drop(memory);
@@ -832,7 +884,7 @@ async fn phases(
         "crash: a child process loads {} events, then is killed",
         plan.events
     ));
-    let (acked, load_ms) = crash_round(&crash_dir, plan.events, None)?;
+    let (acked, load_ms) = crash_round(&crash_dir, plan.events, None, false)?;
     #[allow(clippy::cast_precision_loss, reason = "an event count")]
     let load_rate = plan.events as f64 / (load_ms / 1e3);
     report.metric(
@@ -849,7 +901,7 @@ async fn phases(
             acked
         } else {
             drop(store.take());
-            crash_round(&crash_dir, 0, Some(&format!("extra-{round}")))?.0
+            crash_round(&crash_dir, 0, Some(&format!("extra-{round}")), false)?.0
         };
         let (opened, took) = timed_open(&crash_dir, &clock)?;
         let (head, _) = opened
@@ -880,7 +932,23 @@ async fn phases(
         "ms",
         note,
     );
-    drop(store);
+    // A crash after an open that wrote nothing: the open's own commit (which creates missing
+    // tables) runs without quick-repair, and every redb commit drops the saved allocator state
+    // unless it saves it again, so this reopen pays a full repair.
+    if let Some(open) = store.take() {
+        drop(open);
+    }
+    crash_round(&crash_dir, 0, None, true)?;
+    let (opened, took) = timed_open(&crash_dir, &clock)?;
+    report.metric(
+        "reopen_after_crash_before_first_write",
+        &[("events", plan.events.into())],
+        ms(took),
+        "ms",
+        "killed right after Store::open, before any write",
+    );
+    opened.shutdown().await;
+    drop(opened);
 
     // 5. Prefix list of 1,000 keys over N keys.
     let range_dir = if plan.keys == plan.events {
@@ -894,9 +962,13 @@ async fn phases(
         range_dir
     };
     let mut clean_reopens = Vec::new();
-    let mut store = None;
+    let mut store: Option<Store> = None;
     for _ in 0..plan.reopen_rounds {
-        drop(store.take());
+        // Without `shutdown` the writer task still holds the database and closes it only when
+        // it next runs: an immediate reopen would find it open.
+        if let Some(open) = store.take() {
+            open.shutdown().await;
+        }
         let (opened, took) = timed_open(&range_dir, &clock)?;
         clean_reopens.push(ms(took));
         store = Some(opened);
@@ -1031,7 +1103,10 @@ fn checks(plan: &Plan, report: &mut Report<'_, impl Write>) {
             )
         },
         {
-            let v = get("range_keys_only_limit_1000", &[]);
+            let v = get(
+                "range_keys_only_limit_1000",
+                &[("keys", plan.keys.into()), ("keys_only", false.into())],
+            );
             (
                 format!("range_keys_only_limit_1000 keys={}", plan.keys),
                 "<= 5 ms at 1M keys".into(),
@@ -1040,7 +1115,7 @@ fn checks(plan: &Plan, report: &mut Report<'_, impl Write>) {
             )
         },
         {
-            let v = get("reopen_after_crash", &[]);
+            let v = get("reopen_after_crash", &[("events", plan.events.into())]);
             (
                 format!("reopen_after_crash events={}", plan.events),
                 "<= 100 ms at 1M events".into(),
