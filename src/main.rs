@@ -33,6 +33,11 @@ enum Command {
         #[arg(short = 'R', long)]
         recursive: bool,
     },
+    /// Measure performance on this machine (like `etcdctl check perf`).
+    Bench {
+        #[command(subcommand)]
+        target: cli::bench::BenchTarget,
+    },
     /// Print the version of skiff.
     Version,
     /// Run the embedded cluster: the store in a data dir and the API server on loopback.
@@ -52,6 +57,7 @@ fn main() -> ExitCode {
         }
         Command::Up(up) => cli::up::run(args.connect.data_dir.clone(), up),
         Command::Kube(verb) => cli::kube::run(&args.connect, verb, &mut out),
+        Command::Bench { target } => cli::bench::run(target, &mut out),
         Command::Version => {
             let _ = writeln!(out, "skiff {}", env!("CARGO_PKG_VERSION"));
             true

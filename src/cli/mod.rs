@@ -1,5 +1,6 @@
 //! The CLI's verbs, one module each.
 
+pub mod bench;
 pub mod connect;
 pub mod describe;
 pub mod kube;

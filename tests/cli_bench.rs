@@ -1,0 +1,114 @@
+//! `skiff bench store --quick`: the real binary runs a tiny configuration; every `--json` line
+//! parses and the project's metric names are there.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Output};
+
+fn skiff(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(args)
+        .output()
+        .expect("the skiff binary runs")
+}
+
+#[test]
+fn quick_store_bench_prints_json_lines_with_the_metric_names() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().to_str().unwrap();
+    let out = skiff(&[
+        "bench",
+        "store",
+        "--quick",
+        "--json",
+        "--keys",
+        "2000",
+        "--events",
+        "2000",
+        "--data-dir",
+        dir,
+    ]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "status {}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut seen = BTreeSet::new();
+    for line in stdout.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        let object = v.as_object().expect("an object per line");
+        // Field order exactly as DESIGN.md shows it.
+        let fields: Vec<&str> = object.keys().map(String::as_str).collect();
+        let expected: &[&str] = if object.contains_key("params") {
+            &["bench", "metric", "params", "value", "unit"]
+        } else {
+            &["bench", "metric", "value", "unit"]
+        };
+        let mut sorted = expected.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(fields, sorted, "{line}");
+        assert!(
+            line.starts_with("{\"bench\":\"store\",\"metric\":\""),
+            "{line}"
+        );
+        let order: Vec<usize> = expected
+            .iter()
+            .map(|f| line.find(&format!("\"{f}\":")).unwrap())
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "field order: {line}");
+        assert!(v["value"].is_number(), "{line}");
+        assert!(v["unit"].is_string(), "{line}");
+        let metric = v["metric"].as_str().unwrap().to_owned();
+        let params = &v["params"];
+        let param = |name: &str| params.get(name).map(ToString::to_string);
+        let id = match metric.as_str() {
+            "put_throughput" | "put_latency_p50" | "put_latency_p99" => {
+                format!("{metric} writers={}", param("writers").unwrap())
+            }
+            "watch_latency_p99" => format!(
+                "{metric} watchers={} disk={}",
+                param("watchers").unwrap(),
+                param("disk").unwrap()
+            ),
+            "reopen_after_crash" => format!("{metric} events={}", param("events").unwrap()),
+            "range_keys_only_limit_1000" => format!("{metric} keys={}", param("keys").unwrap()),
+            _ => metric.clone(),
+        };
+        seen.insert(id);
+    }
+    for required in [
+        "put_throughput writers=1",
+        "put_throughput writers=16",
+        "put_throughput writers=256",
+        "put_latency_p50 writers=1",
+        "put_latency_p99 writers=256",
+        "get_latency_p50",
+        "range_keys_only_limit_1000 keys=2000",
+        "watch_latency_p99 watchers=1 disk=\"dir\"",
+        "watch_latency_p99 watchers=100 disk=\"dir\"",
+        "watch_latency_p99 watchers=100 disk=\"memory\"",
+        "reopen_after_crash events=2000",
+        "fsync_4k_latency_p50",
+        "rss",
+    ] {
+        assert!(
+            seen.contains(required),
+            "{required} missing from:\n{stdout}"
+        );
+    }
+    // The scratch databases are gone.
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn bad_sizes_are_refused_clearly() {
+    let out = skiff(&["bench", "store", "--quick", "--keys", "0"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--keys and --events must be at least 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
