@@ -128,6 +128,10 @@ pub enum ReadError {
     /// A continue token that was not issued by this store.
     #[error("invalid continue token")]
     InvalidContinue,
+    /// A field selector names a field the listed or watched kind does not support (HTTP 400,
+    /// upstream `field label not supported: spec.foo`).
+    #[error(transparent)]
+    InvalidSelector(#[from] skiff_core::object::UnsupportedField),
     /// The store failed.
     #[error(transparent)]
     Fatal(#[from] StoreError),

@@ -38,6 +38,7 @@
 
 pub mod apiserver;
 pub mod codec;
+pub mod compactor;
 pub mod disk;
 pub mod error;
 pub mod history;
@@ -49,8 +50,11 @@ pub mod watch;
 pub mod wire;
 mod writer;
 
+pub use compactor::{CompactionPolicy, Compactor};
 pub use error::{ReadError, Rejection, StoreError, WriteError};
 pub use request::{Applied, Compare, Op, Txn, TxnResponse};
-pub use store::{Backing, DB_FILE, Entry, ListOptions, ListPage, Status, Store};
-pub use watch::{Watch, WatchError};
+pub use store::{
+    Backing, DB_FILE, Entry, ListOptions, ListPage, OpenOptions, Status, Store, TAIL_SCAN_EVENTS,
+};
+pub use watch::{Watch, WatchError, WatchEvent, WatchOptions};
 pub use writer::{BATCH_REQUESTS_MAX, QUEUE_REQUESTS_MAX, TXN_OPS_MAX};

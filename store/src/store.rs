@@ -3,20 +3,24 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, StorageBackend};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, StorageBackend,
+};
 use skiff_core::clock::Clock;
 use skiff_core::event::{Actor, Change, Event, Revision};
-use skiff_core::object::Object;
+use skiff_core::object::{KindInfo, Object, check_field_selector, info};
+use skiff_core::selector::{FieldSelector, Selector};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{self, Stored, StoredValue};
 use crate::error::{ReadError, StoreError, WriteError};
+use crate::key::kind_of_key;
 use crate::request::{Op, Txn, TxnResponse};
 use crate::tables::{
     self, BY_NAMESPACE, BY_OWNER, EVENTS, KEY_REVISIONS, META, OBJECTS, PODS_BY_NODE,
     ProjectionTables,
 };
-use crate::watch::{Watch, WatchHub};
+use crate::watch::{Watch, WatchHub, WatchOptions};
 use crate::writer::{QUEUE_REQUESTS_MAX, Request, Writer};
 
 /// Where a store keeps its bytes.
@@ -69,6 +73,24 @@ pub struct Entry {
 }
 
 /// Options of [`Store::list`].
+///
+/// # Selectors
+///
+/// `label_selector` and `field_selector` keep only the objects that satisfy both (upstream
+/// `labelSelector`/`fieldSelector`); `None` selects everything. Field selectors may name only
+/// the fields the listed kind supports ([`skiff_core::object::kind_fields`], decided by the
+/// kind whose registry prefix `prefix` lies under) plus `metadata.name` and
+/// `metadata.namespace`; a prefix spanning several kinds supports only those two. Anything
+/// else fails with [`ReadError::InvalidSelector`] before any row is read. Raw values (outside
+/// `/registry/`) match only selectors that select everything.
+///
+/// # Limits and continuation with selectors
+///
+/// `limit` counts *matching* entries: the scan goes on past non-matching keys until it has
+/// `limit` matches (upstream etcd3 store does the same, fetching more chunks until the limit is
+/// met). `continue_after` is set exactly when another matching entry follows at the page's
+/// revision, so the last page is never empty; finding that out may scan to the next match. A
+/// continuation must pass back the same selectors and the page's `revision`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListOptions {
     /// Read at this revision (≥ the compacted revision); `None` for the head.
@@ -77,6 +99,10 @@ pub struct ListOptions {
     pub limit: usize,
     /// Start strictly after this key (from a previous page's `continue_after`).
     pub continue_after: Option<String>,
+    /// Only objects whose labels match.
+    pub label_selector: Option<Selector>,
+    /// Only objects whose fields match.
+    pub field_selector: Option<FieldSelector>,
 }
 
 /// One page of a list.
@@ -86,9 +112,25 @@ pub struct ListPage {
     pub revision: Revision,
     /// The entries, in key order.
     pub entries: Vec<Entry>,
-    /// Set when more entries follow: the last key of this page.
+    /// Set when more (matching) entries follow: the last key of this page.
     pub continue_after: Option<String>,
 }
+
+/// Options of [`Store::open_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// When the last [`TAIL_SCAN_EVENTS`] records hold one that is missing or does not decode,
+    /// delete every event from the first bad one to the head and rebuild the projection from
+    /// what remains (in one transaction), instead of failing with [`StoreError::Corrupt`].
+    /// Acknowledged writes after the bad record are lost: this is the operator's choice.
+    pub truncate_corrupt_tail: bool,
+}
+
+/// Events checked on open, counting back from the head. A torn or corrupt write lands at the
+/// tail; older damage is found by [`Store::verify_log`], which reads the whole log. 1,024
+/// decodes cost about a millisecond.
+pub const TAIL_SCAN_EVENTS: u64 = 1024;
+const _: () = assert!(TAIL_SCAN_EVENTS > 0);
 
 /// Status of a store (what `etcdctl endpoint status` and `snapshot status` show).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +163,8 @@ pub struct Store {
     pub(crate) db: Arc<Database>,
     pub(crate) requests: mpsc::Sender<Request>,
     pub(crate) hub: WatchHub,
+    /// The writer's clock: watch bookmarks and the compactor read time through it.
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 fn open_database(backing: Backing) -> Result<Database, StoreError> {
@@ -154,9 +198,29 @@ impl Store {
     /// Opens (or creates) a store and starts its writer task. Must be called inside a tokio
     /// (or madsim) runtime.
     ///
-    /// Opening checks that the projection's head is the log's last revision and that the last
-    /// event decodes; otherwise it fails with [`StoreError::Corrupt`].
+    /// Opening checks the tail of the log (see [`Store::open_with`]) and fails with
+    /// [`StoreError::Corrupt`] naming the first bad revision.
     pub fn open(backing: Backing, clock: Arc<dyn Clock>) -> Result<Store, StoreError> {
+        Self::open_with(backing, clock, OpenOptions::default())
+    }
+
+    /// Opens (or creates) a store with options and starts its writer task. Must be called
+    /// inside a tokio (or madsim) runtime.
+    ///
+    /// Opening checks the last [`TAIL_SCAN_EVENTS`] revisions up to the projection's head:
+    /// each must be present, decode, carry its own revision, and not lie beyond the head.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`] with `what: "event"` and the lowest bad revision found; with
+    /// [`OpenOptions::truncate_corrupt_tail`], the log is cut there instead, unless that would
+    /// cut at or below the compacted revision (the history to rebuild from is gone), or older
+    /// damage shows once the tail is cut (reported the same way).
+    pub fn open_with(
+        backing: Backing,
+        clock: Arc<dyn Clock>,
+        options: OpenOptions,
+    ) -> Result<Store, StoreError> {
         let db = open_database(backing)?;
         {
             let mut txn = db.begin_write()?;
@@ -166,17 +230,27 @@ impl Store {
             init_tables(&txn)?;
             txn.commit()?;
         }
+        if options.truncate_corrupt_tail
+            && let Some(bad) = first_bad_in_tail(&db)?
+        {
+            truncate_log(&db, &bad)?;
+        }
         check_tail(&db)?;
         let db = Arc::new(db);
         let hub = WatchHub::new();
         let (requests, rx) = mpsc::channel(QUEUE_REQUESTS_MAX);
         let writer = Writer {
             db: db.clone(),
-            clock,
+            clock: clock.clone(),
             hub: hub.clone(),
         };
         tokio::spawn(writer.run(rx));
-        Ok(Store { db, requests, hub })
+        Ok(Store {
+            db,
+            requests,
+            hub,
+            clock,
+        })
     }
 
     /// Submits a transaction and waits for its commit.
@@ -292,8 +366,17 @@ impl Store {
         })
     }
 
-    /// Lists keys starting with `prefix`, in key order, consistently at one revision.
+    /// Lists keys starting with `prefix`, in key order, consistently at one revision, keeping
+    /// those that match the options' selectors (see [`ListOptions`]).
+    ///
+    /// A pods list whose field selector pins `spec.nodeName` to a node reads the
+    /// `pods_by_node` index instead of every pod (at the head; past revisions scan history).
     pub fn list(&self, prefix: &str, options: &ListOptions) -> Result<ListPage, ReadError> {
+        let filter = Filter::new(
+            prefix,
+            options.label_selector.as_ref(),
+            options.field_selector.as_ref(),
+        )?;
         let read = self.db.begin_read()?;
         let head = read_meta(&read, tables::META_HEAD)?;
         let revision = options.revision.unwrap_or(head);
@@ -312,47 +395,14 @@ impl Store {
         };
         let mut entries = Vec::new();
         let mut more = false;
-        if revision == head {
-            let objects = read.open_table(OBJECTS)?;
-            for row in objects.range(start.as_str()..)? {
-                let (k, v) = row?;
-                let key = k.value();
-                if !key.starts_with(prefix) {
-                    break;
-                }
-                if entries.len() == limit {
-                    more = true;
-                    break;
-                }
-                let stored = tables::decode_stored_row(key, v.value())?;
-                entries.push(Entry {
-                    key: key.to_owned(),
-                    stored,
-                });
+        scan(&read, prefix, &start, revision, head, &filter, |entry| {
+            if entries.len() == limit {
+                more = true;
+                return false;
             }
-        } else {
-            let history = read.open_table(KEY_REVISIONS)?;
-            let events = read.open_table(EVENTS)?;
-            let mut last_key: Option<String> = None;
-            for row in history.range((start.as_str(), 0)..)? {
-                let (k, _) = row?;
-                let (key, _) = k.value();
-                if !key.starts_with(prefix) {
-                    break;
-                }
-                if last_key.as_deref() == Some(key) {
-                    continue;
-                }
-                last_key = Some(key.to_owned());
-                if let Some(entry) = value_at(&history, &events, key, revision)? {
-                    if entries.len() == limit {
-                        more = true;
-                        break;
-                    }
-                    entries.push(entry);
-                }
-            }
-        }
+            entries.push(entry);
+            true
+        })?;
         let continue_after = if more {
             entries.last().map(|e| e.key.clone())
         } else {
@@ -401,7 +451,22 @@ impl Store {
 
     /// Watches every event after `from` whose key starts with `prefix` (`""` for all events).
     pub fn watch(&self, prefix: &str, from: Revision) -> Result<Watch, ReadError> {
-        Watch::start(self.db.clone(), &self.hub, prefix.to_owned(), from)
+        self.watch_with(WatchOptions {
+            prefix: prefix.to_owned(),
+            from,
+            ..WatchOptions::default()
+        })
+    }
+
+    /// Watches with selectors and progress bookmarks (see [`WatchOptions`] and
+    /// [`Watch::next_event`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError::InvalidSelector`] for a field the watched kind does not support,
+    /// [`ReadError::Compacted`] / [`ReadError::FutureRevision`] for a start outside the log.
+    pub fn watch_with(&self, options: WatchOptions) -> Result<Watch, ReadError> {
+        Watch::start(self.db.clone(), &self.hub, self.clock.clone(), options)
     }
 
     /// Events with revisions in `from..=to` that are still in the log (all of them at or above
@@ -443,30 +508,32 @@ impl Store {
             Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
         let read = self.db.begin_read().map_err(StoreError::from)?;
         let events = read.open_table(EVENTS).map_err(StoreError::from)?;
+        let compacted = read_meta(&read, tables::META_COMPACTED).map_err(fatal)?;
+        let head = read_meta(&read, tables::META_HEAD).map_err(fatal)?;
         let txn = scratch.begin_write()?;
         {
             let mut t = ProjectionTables::open(&txn)?;
-            for row in events.iter().map_err(StoreError::from)? {
-                let (rev, bytes) = row.map_err(StoreError::from)?;
-                let event = decode_event_row(rev.value(), bytes.value()).map_err(|e| match e {
-                    ReadError::Fatal(f) => f,
-                    other => StoreError::Database(other.to_string()),
-                })?;
-                tables::apply(&mut t, &event)?;
-            }
-            // The compacted revision is state of the log, not of any single retained event.
-            let compacted = read_meta(&read, tables::META_COMPACTED)
-                .map_err(|e| StoreError::Database(e.to_string()))?;
-            if compacted > Revision::ZERO {
-                t.meta.insert(tables::META_COMPACTED, compacted.0)?;
-            }
-            let head = read_meta(&read, tables::META_HEAD)
-                .map_err(|e| StoreError::Database(e.to_string()))?;
-            t.meta.insert(tables::META_HEAD, head.0)?;
+            replay(&mut t, &events, compacted, head)?;
         }
         txn.commit()?;
         let scratch_read = scratch.begin_read()?;
-        hash_projection(&scratch_read).map_err(|e| StoreError::Database(e.to_string()))
+        hash_projection(&scratch_read).map_err(fatal)
+    }
+
+    /// Reads the whole log and checks every record: retained events below the compacted
+    /// revision decode, and from the compacted revision to the head every revision is present,
+    /// decodes and carries its own revision, with nothing beyond the head. Open checks only the
+    /// last [`TAIL_SCAN_EVENTS`]; this is the full scan (`etcdctl check datascale`'s cousin).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`] with `what: "event"` naming the lowest bad revision.
+    pub fn verify_log(&self) -> Result<(), StoreError> {
+        let read = self.db.begin_read()?;
+        match first_bad_record(&read, None)? {
+            Some(bad) => Err(bad.into_error()),
+            None => Ok(()),
+        }
     }
 
     /// Proves the projection is what the log says: rebuilds it and compares hashes.
@@ -646,27 +713,331 @@ pub(crate) fn hash_projection(read: &redb::ReadTransaction) -> Result<u64, ReadE
     Ok(h.0)
 }
 
-/// Checks, on open, that the projection's head is the log's last revision and that the last
-/// event decodes.
+/// Checks, on open, the last [`TAIL_SCAN_EVENTS`] revisions of the log up to the projection's
+/// head (see [`Store::open_with`]).
 pub(crate) fn check_tail(db: &Database) -> Result<(), StoreError> {
-    let read = db.begin_read()?;
-    let events = read.open_table(EVENTS)?;
-    let head =
-        read_meta(&read, tables::META_HEAD).map_err(|e| StoreError::Database(e.to_string()))?;
-    let last = events.last()?;
-    let last_rev = last.as_ref().map_or(0, |(k, _)| k.value());
-    if last_rev != head.0 {
-        return Err(StoreError::Corrupt {
-            what: "log",
-            revision: last_rev,
-            reason: format!("projection head {head} differs from the last event {last_rev}"),
-        });
+    match first_bad_in_tail(db)? {
+        Some(bad) => Err(bad.into_error()),
+        None => Ok(()),
     }
-    if let Some((k, v)) = last {
-        decode_event_row(k.value(), v.value()).map_err(|e| match e {
-            ReadError::Fatal(f) => f,
-            other => StoreError::Database(other.to_string()),
-        })?;
+}
+
+/// A read error that can only be fatal here (the revision and key checks do not apply).
+pub(crate) fn fatal(e: ReadError) -> StoreError {
+    match e {
+        ReadError::Fatal(f) => f,
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
+/// Replays every event of `events` into empty projection tables, then records the compacted
+/// revision (state of the log, not of any single retained event) and the head. The one
+/// definition of "the projection the log implies": [`Store::rebuild_hash`] and the truncation
+/// on open both use it, so `verify` after a truncation compares like with like.
+pub(crate) fn replay(
+    t: &mut ProjectionTables<'_>,
+    events: &impl ReadableTable<u64, &'static [u8]>,
+    compacted: Revision,
+    head: Revision,
+) -> Result<(), StoreError> {
+    for row in events.iter()? {
+        let (rev, bytes) = row?;
+        let event = decode_event_row(rev.value(), bytes.value()).map_err(fatal)?;
+        tables::apply(t, &event)?;
+    }
+    if compacted > Revision::ZERO {
+        t.meta.insert(tables::META_COMPACTED, compacted.0)?;
+    }
+    t.meta.insert(tables::META_HEAD, head.0)?;
+    Ok(())
+}
+
+/// A log record that is missing, does not decode, or should not be there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadRecord {
+    pub revision: u64,
+    pub reason: String,
+}
+
+impl BadRecord {
+    pub(crate) fn into_error(self) -> StoreError {
+        StoreError::Corrupt {
+            what: "event",
+            revision: self.revision,
+            reason: self.reason,
+        }
+    }
+}
+
+/// Why the record stored under `revision` is bad, if it is.
+fn record_problem(revision: u64, bytes: &[u8], head: u64) -> Option<String> {
+    match codec::decode_event(bytes) {
+        Err(e) => Some(e.to_string()),
+        Ok(event) if event.revision.0 != revision => {
+            Some(format!("record claims revision {}", event.revision))
+        }
+        Ok(_) if revision > head => Some(format!("beyond the projection head {head}")),
+        Ok(_) => None,
+    }
+}
+
+/// The lowest bad record: within the last `window` revisions up to the head (or the last
+/// event, if that is higher), or — with no window — in the whole log, retained history below
+/// the compacted revision included. From the compacted revision (or 1) up, the log is dense.
+pub(crate) fn first_bad_record(
+    read: &redb::ReadTransaction,
+    window: Option<u64>,
+) -> Result<Option<BadRecord>, StoreError> {
+    let events = read.open_table(EVENTS)?;
+    let head = read_meta(read, tables::META_HEAD).map_err(fatal)?.0;
+    let compacted = read_meta(read, tables::META_COMPACTED).map_err(fatal)?.0;
+    let floor = compacted.max(1);
+    let top = head.max(events.last()?.map_or(0, |(k, _)| k.value()));
+    let from = if let Some(window) = window {
+        assert!(window > 0, "empty tail window");
+        top.saturating_sub(window - 1).max(floor)
+    } else {
+        for row in events.range(..floor)? {
+            let (rev, bytes) = row?;
+            if let Some(reason) = record_problem(rev.value(), bytes.value(), head) {
+                return Ok(Some(BadRecord {
+                    revision: rev.value(),
+                    reason,
+                }));
+            }
+        }
+        floor
+    };
+    let missing = |revision: u64| BadRecord {
+        revision,
+        reason: "missing from the log".into(),
+    };
+    let mut expected = from;
+    for row in events.range(from..)? {
+        let (rev, bytes) = row?;
+        if rev.value() != expected {
+            return Ok(Some(missing(expected)));
+        }
+        if let Some(reason) = record_problem(expected, bytes.value(), head) {
+            return Ok(Some(BadRecord {
+                revision: expected,
+                reason,
+            }));
+        }
+        expected += 1;
+    }
+    if expected <= head {
+        return Ok(Some(missing(expected)));
+    }
+    Ok(None)
+}
+
+/// The lowest bad record among the last [`TAIL_SCAN_EVENTS`] revisions.
+pub(crate) fn first_bad_in_tail(db: &Database) -> Result<Option<BadRecord>, StoreError> {
+    let read = db.begin_read()?;
+    first_bad_record(&read, Some(TAIL_SCAN_EVENTS))
+}
+
+/// Deletes the events from `bad.revision` up and rebuilds the projection from what remains, in
+/// one durable transaction. Refuses to cut at or below the compacted revision: what compaction
+/// retained rebuilds the state at the compacted revision, not before it.
+fn truncate_log(db: &Database, bad: &BadRecord) -> Result<(), StoreError> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    txn.set_quick_repair(true);
+    {
+        let compacted = {
+            let meta = txn.open_table(META)?;
+            meta.get(tables::META_COMPACTED)?.map_or(0, |v| v.value())
+        };
+        if bad.revision <= compacted {
+            return Err(StoreError::Corrupt {
+                what: "event",
+                revision: bad.revision,
+                reason: format!(
+                    "{}; cannot truncate at or below the compacted revision {compacted}",
+                    bad.reason
+                ),
+            });
+        }
+        let head = Revision(bad.revision - 1);
+        let mut events = txn.open_table(EVENTS)?;
+        let doomed = events
+            .range(bad.revision..)?
+            .map(|row| row.map(|(rev, _)| rev.value()))
+            .collect::<Result<Vec<u64>, _>>()?;
+        for rev in &doomed {
+            events.remove(*rev)?;
+        }
+        txn.delete_table(OBJECTS)?;
+        txn.delete_table(KEY_REVISIONS)?;
+        txn.delete_table(PODS_BY_NODE)?;
+        txn.delete_table(BY_OWNER)?;
+        txn.delete_table(BY_NAMESPACE)?;
+        txn.delete_table(META)?;
+        let mut t = ProjectionTables::open(&txn)?;
+        replay(&mut t, &events, Revision(compacted), head)?;
+        assert_eq!(t.head()?, head, "rebuilt head after truncation");
+        tracing::warn!(
+            from = bad.revision,
+            removed = doomed.len(),
+            reason = %bad.reason,
+            "truncated a corrupt log tail and rebuilt the projection"
+        );
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// Label and field selectors, checked against the kind a prefix names: what list and watch
+/// keep.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Filter {
+    kind: Option<&'static KindInfo>,
+    labels: Option<Selector>,
+    fields: Option<FieldSelector>,
+}
+
+impl Filter {
+    /// Checks the field selector's fields against the kind `prefix` lies under.
+    pub(crate) fn new(
+        prefix: &str,
+        labels: Option<&Selector>,
+        fields: Option<&FieldSelector>,
+    ) -> Result<Self, ReadError> {
+        let kind = kind_of_key(prefix);
+        if let Some(fields) = fields {
+            check_field_selector(kind, fields)?;
+        }
+        Ok(Self {
+            kind,
+            labels: labels.cloned(),
+            fields: fields.cloned(),
+        })
+    }
+
+    /// True when nothing is filtered out.
+    pub(crate) fn selects_everything(&self) -> bool {
+        self.labels.as_ref().is_none_or(Selector::is_empty)
+            && self.fields.as_ref().is_none_or(FieldSelector::is_empty)
+    }
+
+    /// Whether an object passes both selectors.
+    pub(crate) fn matches_object(&self, object: &Object) -> bool {
+        self.labels
+            .as_ref()
+            .is_none_or(|s| s.matches(&object.metadata().labels))
+            && self
+                .fields
+                .as_ref()
+                .is_none_or(|f| object.matches_fields(f))
+    }
+
+    /// Whether a stored value passes: objects by their labels and fields; raw values only when
+    /// nothing is filtered.
+    pub(crate) fn matches(&self, value: &StoredValue) -> bool {
+        match value {
+            StoredValue::Object(object) => self.matches_object(object),
+            StoredValue::Raw(_) => self.selects_everything(),
+        }
+    }
+
+    /// The node a pods filter pins `spec.nodeName` to, if it pins a non-empty one: the
+    /// `pods_by_node` index holds exactly those pods (unscheduled pods are not indexed).
+    fn indexed_node(&self) -> Option<&str> {
+        if self.kind != Some(&info::POD) {
+            return None;
+        }
+        self.fields
+            .as_ref()?
+            .requires_exact_match("spec.nodeName")
+            .filter(|node| !node.is_empty())
+    }
+}
+
+/// Visits, in key order, the entries under `prefix` from `start` on that exist at `revision`
+/// and pass `filter`, until `visit` returns false. One read transaction: consistent at one
+/// revision.
+pub(crate) fn scan(
+    read: &redb::ReadTransaction,
+    prefix: &str,
+    start: &str,
+    revision: Revision,
+    head: Revision,
+    filter: &Filter,
+    mut visit: impl FnMut(Entry) -> bool,
+) -> Result<(), ReadError> {
+    assert!(
+        start.starts_with(prefix),
+        "scan start {start} outside {prefix}"
+    );
+    if revision == head {
+        let objects = read.open_table(OBJECTS)?;
+        if let Some(node) = filter.indexed_node() {
+            let index = read.open_table(PODS_BY_NODE)?;
+            for row in index.range((node, start)..)? {
+                let (k, _) = row?;
+                let (indexed, key) = k.value();
+                if indexed != node || !key.starts_with(prefix) {
+                    break;
+                }
+                let Some(bytes) = objects.get(key)? else {
+                    return Err(StoreError::Corrupt {
+                        what: "index",
+                        revision: head.0,
+                        reason: format!("pods_by_node names {key}, which is not in the projection"),
+                    }
+                    .into());
+                };
+                let stored = tables::decode_stored_row(key, bytes.value())?;
+                if filter.matches(&stored.value)
+                    && !visit(Entry {
+                        key: key.to_owned(),
+                        stored,
+                    })
+                {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        for row in objects.range(start..)? {
+            let (k, v) = row?;
+            let key = k.value();
+            if !key.starts_with(prefix) {
+                break;
+            }
+            let stored = tables::decode_stored_row(key, v.value())?;
+            if filter.matches(&stored.value)
+                && !visit(Entry {
+                    key: key.to_owned(),
+                    stored,
+                })
+            {
+                break;
+            }
+        }
+    } else {
+        let history = read.open_table(KEY_REVISIONS)?;
+        let events = read.open_table(EVENTS)?;
+        let mut last_key: Option<String> = None;
+        for row in history.range((start, 0)..)? {
+            let (k, _) = row?;
+            let (key, _) = k.value();
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if last_key.as_deref() == Some(key) {
+                continue;
+            }
+            last_key = Some(key.to_owned());
+            if let Some(entry) = value_at(&history, &events, key, revision)?
+                && filter.matches(&entry.stored.value)
+                && !visit(entry)
+            {
+                break;
+            }
+        }
     }
     Ok(())
 }

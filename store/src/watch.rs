@@ -5,16 +5,27 @@
 //! watcher that falls further behind than the ring is cut off with
 //! [`WatchError::Overflowed`] naming the last revision it received; it resumes from there
 //! (catch-up then reads the log). The writer never waits for a watcher.
+//!
+//! A watch can filter by label and field selectors and ask for progress bookmarks
+//! ([`WatchOptions`]); [`Watch::next_event`] then says what each event means to this watcher
+//! ([`WatchEvent`]): as upstream's watch cache does, an update that makes an object start
+//! matching arrives as [`WatchEvent::Added`] and one that makes it stop matching as
+//! [`WatchEvent::Deleted`].
 
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use redb::{Database, ReadableDatabase};
-use skiff_core::event::{Event, Revision};
+use skiff_core::clock::Clock;
+use skiff_core::event::{Change, Event, Revision};
+use skiff_core::selector::{FieldSelector, Selector};
 use tokio::sync::broadcast;
 
 use crate::codec;
 use crate::error::{ReadError, StoreError};
-use crate::tables::{self, EVENTS, META};
+use crate::store::{Filter, check_readable, read_meta, scan};
+use crate::tables::{self, EVENTS};
 
 /// Live events buffered for slow watchers before they are cut off. upstream etcd buffers 1024
 /// events per watch stream (`chanBufLen`) and syncs at most 512 watchers per round
@@ -23,6 +34,10 @@ pub const WATCH_BUFFER_EVENTS: usize = 16_384;
 /// Events read from the log per catch-up step, so catch-up never holds a read transaction for
 /// long or buffers an unbounded history.
 pub const CATCH_UP_CHUNK_EVENTS: u64 = 512;
+/// Live events taken from the ring in one go once one has arrived (the same bound as a
+/// catch-up step).
+const LIVE_DRAIN_EVENTS: usize = 512;
+const _: () = assert!(LIVE_DRAIN_EVENTS > 0 && CATCH_UP_CHUNK_EVENTS > 0);
 
 /// Why a watch ended.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,8 +106,97 @@ impl WatchHub {
     }
 }
 
+/// Upstream's watch cache sends a bookmark about once a minute to each watcher that asked for
+/// them (`allowWatchBookmarks`); the default of [`WatchOptions::bookmark_interval`].
+pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// What to watch (see [`crate::Store::watch_with`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchOptions {
+    /// Only keys starting with this (`""` for every key, and for compaction records).
+    pub prefix: String,
+    /// Start after this revision (≥ the compacted revision, ≤ the head).
+    pub from: Revision,
+    /// Only objects whose labels match; checked like [`crate::ListOptions::label_selector`].
+    pub label_selector: Option<Selector>,
+    /// Only objects whose fields match; the fields must be supported by the kind `prefix`
+    /// names, as for [`crate::ListOptions::field_selector`].
+    pub field_selector: Option<FieldSelector>,
+    /// Send [`WatchEvent::Bookmark`]s.
+    pub bookmarks: bool,
+    /// At most one bookmark per this much of the store's clock's monotonic time; the first
+    /// comes no sooner than this after the watch starts.
+    pub bookmark_interval: Duration,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            from: Revision::ZERO,
+            label_selector: None,
+            field_selector: None,
+            bookmarks: false,
+            bookmark_interval: BOOKMARK_INTERVAL,
+        }
+    }
+}
+
+/// One thing a watch reports, from the watcher's point of view (upstream `watch.Event` types).
+#[derive(Debug, Clone, PartialEq)]
+pub enum WatchEvent {
+    /// The key now exists and matches: a create, a raw put of a new key, or an update that
+    /// made the object start matching the selectors.
+    Added(Arc<Event>),
+    /// The key existed and matched before and after.
+    Modified(Arc<Event>),
+    /// The key is gone for this watcher: a delete, or an update that made the object stop
+    /// matching. In the latter case the event carries the new state (the one that no longer
+    /// matches); upstream sends the previous object instead, with the new resourceVersion.
+    Deleted(Arc<Event>),
+    /// The log recorded a compaction (only to watches of every key without selectors).
+    Compaction(Arc<Event>),
+    /// Progress: every event at or below this revision has been delivered or filtered out,
+    /// and no event delivered later is at or below it (etcd's "Bookmarkable"). Resume from it.
+    Bookmark(Revision),
+}
+
+impl WatchEvent {
+    /// The revision this reports.
+    pub fn revision(&self) -> Revision {
+        match self {
+            WatchEvent::Added(e)
+            | WatchEvent::Modified(e)
+            | WatchEvent::Deleted(e)
+            | WatchEvent::Compaction(e) => e.revision,
+            WatchEvent::Bookmark(revision) => *revision,
+        }
+    }
+
+    /// The log event behind it (none for a bookmark).
+    pub fn event(&self) -> Option<&Arc<Event>> {
+        match self {
+            WatchEvent::Added(e)
+            | WatchEvent::Modified(e)
+            | WatchEvent::Deleted(e)
+            | WatchEvent::Compaction(e) => Some(e),
+            WatchEvent::Bookmark(_) => None,
+        }
+    }
+}
+
+/// When the next bookmark may go out.
+struct Bookmarks {
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+    /// The highest revision reported: the last delivered event or bookmark.
+    reported: Revision,
+    /// Clock time (monotonic) before which no bookmark is sent.
+    next_due: Duration,
+}
+
 /// A stream of events whose key starts with a prefix (`""` for every event, compactions
-/// included).
+/// included), optionally filtered by selectors and interleaved with progress bookmarks.
 pub struct Watch {
     db: Arc<Database>,
     prefix: String,
@@ -100,47 +204,69 @@ pub struct Watch {
     last: Revision,
     /// The head revision when the watch started: catch-up reads the log up to it.
     caught_up_to: Revision,
-    pending: std::collections::VecDeque<Arc<Event>>,
+    pending: VecDeque<Arc<Event>>,
     live: broadcast::Receiver<Arc<Event>>,
     failed: Option<WatchError>,
+    filter: Filter,
+    /// With selectors: the keys whose state as of `last` matches them, to tell a matching
+    /// update (Modified) from one that starts (Added) or stops (Deleted) matching. `None` when
+    /// the filter selects everything.
+    matching: Option<BTreeSet<String>>,
+    bookmarks: Option<Bookmarks>,
 }
 
 impl Watch {
-    /// Starts a watch after `from`, subscribing before reading the head so no event falls
-    /// between catch-up and live.
+    /// Starts a watch after `options.from`, subscribing before reading the head so no event
+    /// falls between catch-up and live. A selective watch reads which keys match at `from`
+    /// in the same read transaction.
     pub(crate) fn start(
         db: Arc<Database>,
         hub: &WatchHub,
-        prefix: String,
-        from: Revision,
+        clock: Arc<dyn Clock>,
+        options: WatchOptions,
     ) -> Result<Watch, ReadError> {
+        let WatchOptions {
+            prefix,
+            from,
+            label_selector,
+            field_selector,
+            bookmarks,
+            bookmark_interval,
+        } = options;
+        let filter = Filter::new(&prefix, label_selector.as_ref(), field_selector.as_ref())?;
         let live = hub
             .subscribe()
             .ok_or(ReadError::Fatal(StoreError::Stopped))?;
         let read = db.begin_read()?;
-        let meta = read.open_table(META)?;
-        let head = Revision(meta.get(tables::META_HEAD)?.map_or(0, |v| v.value()));
-        let compacted = Revision(meta.get(tables::META_COMPACTED)?.map_or(0, |v| v.value()));
-        if from < compacted {
-            return Err(ReadError::Compacted {
-                requested: from,
-                compacted_revision: compacted,
-            });
-        }
-        if from > head {
-            return Err(ReadError::FutureRevision {
-                requested: from,
-                head,
-            });
-        }
+        let head = read_meta(&read, tables::META_HEAD)?;
+        check_readable(&read, from)?;
+        let matching = if filter.selects_everything() {
+            None
+        } else {
+            let mut keys = BTreeSet::new();
+            scan(&read, &prefix, &prefix, from, head, &filter, |entry| {
+                keys.insert(entry.key);
+                true
+            })?;
+            Some(keys)
+        };
+        let bookmarks = bookmarks.then(|| Bookmarks {
+            next_due: clock.elapsed().saturating_add(bookmark_interval),
+            clock,
+            interval: bookmark_interval,
+            reported: from,
+        });
         Ok(Watch {
             db,
             prefix,
             last: from,
             caught_up_to: head,
-            pending: std::collections::VecDeque::new(),
+            pending: VecDeque::new(),
             live,
             failed: None,
+            filter,
+            matching,
+            bookmarks,
         })
     }
 
@@ -150,11 +276,93 @@ impl Watch {
         self.last
     }
 
-    fn matches(&self, event: &Event) -> bool {
-        if self.prefix.is_empty() {
-            return true;
+    /// What `event` (the next one in the log) means to this watcher, if anything; keeps the
+    /// set of matching keys up to date.
+    fn classify(&mut self, event: Arc<Event>) -> Option<WatchEvent> {
+        if let Change::Compact { .. } = event.change {
+            return (self.prefix.is_empty() && self.matching.is_none())
+                .then_some(WatchEvent::Compaction(event));
         }
-        tables::event_key(&event.change).is_some_and(|k| k.starts_with(&self.prefix))
+        let key = tables::event_key(&event.change)?;
+        if !key.starts_with(&self.prefix) {
+            return None;
+        }
+        let Some(matching) = &mut self.matching else {
+            return Some(match &event.change {
+                Change::Create(_) | Change::PutRaw { version: 1, .. } => WatchEvent::Added(event),
+                Change::Update { .. } | Change::PutRaw { .. } => WatchEvent::Modified(event),
+                Change::Delete(_) | Change::DeleteRaw { .. } => WatchEvent::Deleted(event),
+                Change::Compact { .. } => unreachable!("handled above"),
+            });
+        };
+        let (was, now) = match &event.change {
+            Change::Create(object) => {
+                let now = self.filter.matches_object(object);
+                let was = if now {
+                    !matching.insert(key.clone())
+                } else {
+                    matching.contains(&key)
+                };
+                assert!(
+                    !was,
+                    "watch saw {key} alive before its create at {}",
+                    event.revision
+                );
+                (was, now)
+            }
+            Change::Update { object, .. } => {
+                let now = self.filter.matches_object(object);
+                let was = if now {
+                    !matching.insert(key)
+                } else {
+                    matching.remove(&key)
+                };
+                (was, now)
+            }
+            Change::Delete(object) => {
+                let was = matching.remove(&key);
+                // The delete carries the last state, which this watch tracked: pair assertion.
+                assert_eq!(
+                    was,
+                    self.filter.matches_object(object),
+                    "matching set disagrees with the deleted state of {key} at {}",
+                    event.revision
+                );
+                (was, false)
+            }
+            // A selective filter never matches raw values.
+            Change::PutRaw { .. } | Change::DeleteRaw { .. } => (false, false),
+            Change::Compact { .. } => unreachable!("handled above"),
+        };
+        match (was, now) {
+            (false, true) => Some(WatchEvent::Added(event)),
+            (true, true) => Some(WatchEvent::Modified(event)),
+            (true, false) => Some(WatchEvent::Deleted(event)),
+            (false, false) => None,
+        }
+    }
+
+    /// A bookmark at `last`, if filtered events moved it past what was reported and the
+    /// interval has passed.
+    fn bookmark_due(&mut self) -> Option<Revision> {
+        let bookmarks = self.bookmarks.as_mut()?;
+        if self.last <= bookmarks.reported {
+            return None;
+        }
+        let now = bookmarks.clock.elapsed();
+        if now < bookmarks.next_due {
+            return None;
+        }
+        bookmarks.reported = self.last;
+        bookmarks.next_due = now.saturating_add(bookmarks.interval);
+        Some(self.last)
+    }
+
+    /// How long to wait for a live event before a bookmark falls due, if one will.
+    fn bookmark_wait(&self) -> Option<Duration> {
+        let bookmarks = self.bookmarks.as_ref()?;
+        (self.last > bookmarks.reported)
+            .then(|| bookmarks.next_due.saturating_sub(bookmarks.clock.elapsed()))
     }
 
     fn catch_up_chunk(&mut self) -> Result<(), WatchError> {
@@ -192,8 +400,26 @@ impl Watch {
         Ok(())
     }
 
-    /// The next matching event. Returns `Err` once, after which the watch is finished.
+    /// The next matching event, as the log holds it (bookmarks skipped; an event that made an
+    /// object stop matching is returned like any other — use [`Watch::next_event`] to tell).
+    /// Returns `Err` once, after which the watch is finished.
     pub async fn next(&mut self) -> Result<Arc<Event>, WatchError> {
+        loop {
+            if let Some(event) = self.next_event().await?.event() {
+                return Ok(event.clone());
+            }
+        }
+    }
+
+    /// The next thing this watcher should see: a change from its point of view, or a
+    /// bookmark (if asked for). Returns `Err` once, after which the watch is finished.
+    ///
+    /// # Guarantees
+    ///
+    /// Revisions strictly increase; every event after the start that passes the prefix and
+    /// selectors is reported exactly once, in order; a bookmark is never at or below an
+    /// event reported after it, and bookmarks are at least the bookmark interval apart.
+    pub async fn next_event(&mut self) -> Result<WatchEvent, WatchError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
@@ -204,7 +430,7 @@ impl Watch {
         result
     }
 
-    async fn next_inner(&mut self) -> Result<Arc<Event>, WatchError> {
+    async fn next_inner(&mut self) -> Result<WatchEvent, WatchError> {
         loop {
             while let Some(event) = self.pending.pop_front() {
                 assert_eq!(
@@ -214,20 +440,56 @@ impl Watch {
                     self.last
                 );
                 self.last = event.revision;
-                if self.matches(&event) {
-                    return Ok(event);
+                if let Some(out) = self.classify(event) {
+                    if let Some(bookmarks) = &mut self.bookmarks {
+                        bookmarks.reported = self.last;
+                    }
+                    return Ok(out);
                 }
+            }
+            if let Some(revision) = self.bookmark_due() {
+                return Ok(WatchEvent::Bookmark(revision));
             }
             if self.last < self.caught_up_to {
                 self.catch_up_chunk()?;
                 continue;
             }
-            match self.live.recv().await {
+            let received = match self.bookmark_wait() {
+                None => self.live.recv().await,
+                Some(wait) => {
+                    let received = tokio::select! {
+                        biased;
+                        received = self.live.recv() => Some(received),
+                        () = tokio::time::sleep(wait) => None,
+                    };
+                    // Woken for a bookmark: check the clock again.
+                    let Some(received) = received else { continue };
+                    received
+                }
+            };
+            match received {
                 Ok(event) => {
                     if event.revision <= self.last {
                         continue; // already delivered by catch-up
                     }
                     self.pending.push_back(event);
+                    // Take what else is already published, so a bookmark reports the latest
+                    // progress rather than the first filtered event of a burst.
+                    while self.pending.len() < LIVE_DRAIN_EVENTS {
+                        match self.live.try_recv() {
+                            Ok(event) => self.pending.push_back(event),
+                            Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                                return Err(WatchError::Overflowed {
+                                    resume_from: self.last,
+                                });
+                            }
+                            // Closed is reported by the next `recv`, after these are delivered.
+                            Err(
+                                broadcast::error::TryRecvError::Empty
+                                | broadcast::error::TryRecvError::Closed,
+                            ) => break,
+                        }
+                    }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     return Err(WatchError::Overflowed {

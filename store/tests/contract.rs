@@ -2,14 +2,21 @@
 //! pattern): each check takes a fresh store and asserts exact outcomes. Run here on memory and on
 //! a real data directory.
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use skiff_core::clock::ManualClock;
+use skiff_core::clock::{Clock, ManualClock};
 use skiff_core::event::{Actor, Change, Revision};
-use skiff_core::object::{ConfigMap, Container, Object, ObjectMeta, OwnerReference, Pod};
+use skiff_core::object::{
+    ConfigMap, Container, Object, ObjectMeta, OwnerReference, Pod, UnsupportedField,
+};
+use skiff_core::selector::{FieldSelector, Selector};
 use skiff_store::codec::StoredValue;
 use skiff_store::{
-    Backing, Compare, ListOptions, Op, ReadError, Rejection, Store, Txn, WatchError, WriteError,
+    Backing, CompactionPolicy, Compare, DB_FILE, ListOptions, ListPage, Op, OpenOptions, ReadError,
+    Rejection, Store, StoreError, TAIL_SCAN_EVENTS, Txn, Watch, WatchError, WatchEvent,
+    WatchOptions, WriteError,
 };
 
 fn admin() -> Actor {
@@ -386,7 +393,11 @@ async fn watches_are_ordered_gap_free_and_resumable(store: Store) {
 
 async fn slow_watchers_are_cut_off_and_resume_without_gaps(store: Store) {
     let mut slow = store.watch("", Revision(0)).unwrap();
-    let total = skiff_store::watch::WATCH_BUFFER_EVENTS as u64 + 128;
+    // The writer acknowledges a batch before it publishes it, so when the last write returns
+    // its 128 events may not be in the ring yet: only what was published before must overflow
+    // it. With just one batch over the ring, a reader that started before that last publish
+    // never lagged and this loop waited forever for the cut-off (seen on a loaded machine).
+    let total = skiff_store::watch::WATCH_BUFFER_EVENTS as u64 + 2 * 128;
     for chunk in 0..total / 128 {
         let txn = Txn {
             success: (0..128)
@@ -442,6 +453,445 @@ async fn concurrent_conditional_updates_have_exactly_one_winner(store: Store) {
     assert_eq!(store.status().unwrap().revision, Revision(2));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Selectors, bookmarks, compaction policy.
+// ---------------------------------------------------------------------------------------------
+
+const PODS: &str = "/registry/pods/";
+
+fn app_pod(name: &str, node: Option<&str>, app: &str) -> Object {
+    let mut pod = pod(name, node, None);
+    pod.metadata_mut().labels.insert("app".into(), app.into());
+    pod
+}
+
+fn pod_key(name: &str) -> String {
+    format!("/registry/pods/default/{name}")
+}
+
+fn names(page: &ListPage) -> Vec<&str> {
+    page.entries
+        .iter()
+        .map(|e| e.key.rsplit('/').next().unwrap())
+        .collect()
+}
+
+fn labels(selector: &str) -> Selector {
+    Selector::parse(selector).unwrap()
+}
+
+fn fields(selector: &str) -> FieldSelector {
+    FieldSelector::parse(selector).unwrap()
+}
+
+fn unsupported<T>(result: Result<T, ReadError>) -> String {
+    match result {
+        Err(ReadError::InvalidSelector(UnsupportedField { field })) => field,
+        Err(other) => panic!("expected an unsupported field, got {other}"),
+        Ok(_) => panic!("expected an unsupported field, the selector was accepted"),
+    }
+}
+
+/// What a watch event is, as (kind, revision), for exact comparisons.
+fn seen(event: &WatchEvent) -> (&'static str, u64) {
+    let kind = match event {
+        WatchEvent::Added(_) => "added",
+        WatchEvent::Modified(_) => "modified",
+        WatchEvent::Deleted(_) => "deleted",
+        WatchEvent::Compaction(_) => "compaction",
+        WatchEvent::Bookmark(_) => "bookmark",
+    };
+    (kind, event.revision().0)
+}
+
+async fn take(watch: &mut Watch, n: usize) -> Vec<(&'static str, u64)> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(seen(&watch.next_event().await.unwrap()));
+    }
+    out
+}
+
+/// Waits until `probe` (an unfiltered watch started at the head, so fed live) has seen
+/// `revision`: every watcher's ring then holds it too.
+async fn published(probe: &mut Watch, revision: u64) {
+    while probe.next().await.unwrap().revision.0 < revision {}
+}
+
+/// Pods a..e (revisions 1..=5: nodes n1, n2, none, n1, n1; apps web, web, db, db, web), a
+/// configmap (6) and a raw value (7).
+async fn seed_pods(store: &Store) {
+    for object in [
+        app_pod("a", Some("n1"), "web"),
+        app_pod("b", Some("n2"), "web"),
+        app_pod("c", None, "db"),
+        app_pod("d", Some("n1"), "db"),
+        app_pod("e", Some("n1"), "web"),
+        cm("x", "1"),
+    ] {
+        store.create(&admin(), object).await.unwrap();
+    }
+    let raw = Op::PutRaw {
+        key: "/foo".into(),
+        value: b"v".to_vec(),
+    };
+    store.op(&admin(), raw).await.unwrap();
+}
+
+async fn lists_filter_by_label_and_field_selectors(store: Store) {
+    Box::pin(seed_pods(&store)).await;
+    let list = |prefix: &str, options: ListOptions| store.list(prefix, &options).unwrap();
+    let web = ListOptions {
+        label_selector: Some(labels("app=web")),
+        ..ListOptions::default()
+    };
+    assert_eq!(names(&list(PODS, web.clone())), ["a", "b", "e"]);
+    // Raw values never match a selector that filters; one that selects everything keeps them.
+    assert_eq!(names(&list("/", web)), ["a", "b", "e"]);
+    let everything = ListOptions {
+        label_selector: Some(Selector::everything()),
+        ..ListOptions::default()
+    };
+    assert_eq!(list("/", everything).entries.len(), 7);
+    // spec.nodeName=n1 reads the pods_by_node index; limits count matches.
+    let on_n1 = ListOptions {
+        field_selector: Some(fields("spec.nodeName=n1")),
+        limit: 2,
+        ..ListOptions::default()
+    };
+    let first = list(PODS, on_n1.clone());
+    assert_eq!(
+        (names(&first), first.continue_after.clone()),
+        (vec!["a", "d"], Some(pod_key("d")))
+    );
+    let rest = list(
+        PODS,
+        ListOptions {
+            revision: Some(first.revision),
+            continue_after: first.continue_after.clone(),
+            ..on_n1.clone()
+        },
+    );
+    assert_eq!(
+        (names(&rest), rest.continue_after.clone()),
+        (vec!["e"], None)
+    );
+    // No empty last page: c, d, e follow b but none matches.
+    let on_n2 = ListOptions {
+        field_selector: Some(fields("spec.nodeName=n2")),
+        limit: 1,
+        ..ListOptions::default()
+    };
+    let page = list(PODS, on_n2);
+    assert_eq!(
+        (names(&page), page.continue_after.clone()),
+        (vec!["b"], None)
+    );
+    let web_on_n1 = ListOptions {
+        label_selector: Some(labels("app=web")),
+        field_selector: Some(fields("spec.nodeName==n1")),
+        limit: 1,
+        ..ListOptions::default()
+    };
+    let page = list(PODS, web_on_n1.clone());
+    assert_eq!(
+        (names(&page), page.continue_after.clone()),
+        (vec!["a"], Some(pod_key("a")))
+    );
+    let page = list(
+        PODS,
+        ListOptions {
+            continue_after: page.continue_after,
+            ..web_on_n1
+        },
+    );
+    assert_eq!(
+        (names(&page), page.continue_after.clone()),
+        (vec!["e"], None)
+    );
+    // Unscheduled pods (not in the index) and negative terms scan.
+    let unscheduled = ListOptions {
+        field_selector: Some(fields("spec.nodeName=")),
+        ..ListOptions::default()
+    };
+    assert_eq!(names(&list(PODS, unscheduled)), ["c"]);
+    let not_n1 = ListOptions {
+        field_selector: Some(fields("spec.nodeName!=n1")),
+        ..ListOptions::default()
+    };
+    assert_eq!(names(&list(PODS, not_n1)), ["b", "c"]);
+}
+
+async fn field_selectors_read_history_and_name_only_supported_fields(store: Store) {
+    Box::pin(seed_pods(&store)).await;
+    let list = |prefix: &str, options: ListOptions| store.list(prefix, &options).unwrap();
+    // Past revisions read history with the same selectors.
+    store
+        .update(&admin(), app_pod("d", Some("n2"), "db"), None)
+        .await
+        .unwrap();
+    let on_n1 = ListOptions {
+        field_selector: Some(fields("spec.nodeName=n1")),
+        ..ListOptions::default()
+    };
+    assert_eq!(names(&list(PODS, on_n1.clone())), ["a", "e"]);
+    let before = ListOptions {
+        revision: Some(Revision(7)),
+        ..on_n1
+    };
+    assert_eq!(names(&list(PODS, before)), ["a", "d", "e"]);
+    // Fields every kind has work across kinds; others only where the prefix names the kind.
+    let named_b = ListOptions {
+        field_selector: Some(fields("metadata.name=b")),
+        ..ListOptions::default()
+    };
+    assert_eq!(names(&list("/registry/", named_b)), ["b"]);
+    let bad = |prefix: &str, selector: &str| {
+        let options = ListOptions {
+            field_selector: Some(fields(selector)),
+            ..ListOptions::default()
+        };
+        store.list(prefix, &options)
+    };
+    assert_eq!(unsupported(bad(PODS, "spec.foo=x")), "spec.foo");
+    assert_eq!(
+        bad(PODS, "spec.foo=x").unwrap_err().to_string(),
+        "field label not supported: spec.foo"
+    );
+    assert_eq!(
+        unsupported(bad("/registry/configmaps/", "spec.nodeName=n1")),
+        "spec.nodeName"
+    );
+    assert_eq!(
+        unsupported(bad("/registry/", "spec.nodeName=n1")),
+        "spec.nodeName"
+    );
+}
+
+fn web_pods(from: u64) -> WatchOptions {
+    WatchOptions {
+        prefix: PODS.into(),
+        from: Revision(from),
+        label_selector: Some(labels("app=web")),
+        ..WatchOptions::default()
+    }
+}
+
+/// Revisions 2..=9 of the watch checks, after pod `a` (n1, web) at revision 1.
+async fn write_pod_history(store: &Store) {
+    let writes = [
+        Op::Create(app_pod("b", None, "db")), // 2: not web
+        Op::Update {
+            object: app_pod("a", Some("n2"), "web"), // 3: web → web
+            expected: None,
+        },
+        Op::Update {
+            object: app_pod("b", Some("n1"), "web"), // 4: db → web
+            expected: None,
+        },
+        Op::Update {
+            object: app_pod("a", Some("n2"), "db"), // 5: web → db
+            expected: None,
+        },
+        Op::Update {
+            object: app_pod("a", Some("n3"), "db"), // 6: db → db
+            expected: None,
+        },
+        Op::Delete {
+            key: pod_key("b"), // 7: web, deleted
+            expected: None,
+        },
+        Op::Delete {
+            key: pod_key("a"), // 8: db, deleted
+            expected: None,
+        },
+        Op::Create(app_pod("c", Some("n1"), "web")), // 9: web
+    ];
+    for op in writes {
+        store.op(&admin(), op).await.unwrap();
+    }
+}
+
+async fn selector_watches_turn_updates_into_added_and_deleted(store: Store) {
+    store
+        .create(&admin(), app_pod("a", Some("n1"), "web"))
+        .await
+        .unwrap();
+    let mut live = store.watch_with(web_pods(1)).unwrap();
+    Box::pin(write_pod_history(&store)).await;
+    let transitions = [
+        ("modified", 3),
+        ("added", 4),
+        ("deleted", 5),
+        ("deleted", 7),
+        ("added", 9),
+    ];
+    assert_eq!(take(&mut live, 5).await, transitions);
+    // From the log (catch-up) the same, with the matching set read at the start revision.
+    let mut from_start = store.watch_with(web_pods(0)).unwrap();
+    let mut expected = vec![("added", 1)];
+    expected.extend(transitions);
+    assert_eq!(take(&mut from_start, 6).await, expected);
+    let mut from_four = store.watch_with(web_pods(4)).unwrap();
+    assert_eq!(
+        take(&mut from_four, 3).await,
+        [("deleted", 5), ("deleted", 7), ("added", 9)]
+    );
+    let bad = WatchOptions {
+        prefix: PODS.into(),
+        field_selector: Some(fields("spec.foo=x")),
+        ..WatchOptions::default()
+    };
+    assert_eq!(unsupported(store.watch_with(bad)), "spec.foo");
+}
+
+async fn field_and_plain_watches_report_what_changed_for_them(store: Store) {
+    store
+        .create(&admin(), app_pod("a", Some("n1"), "web"))
+        .await
+        .unwrap();
+    Box::pin(write_pod_history(&store)).await;
+    let on_n1 = WatchOptions {
+        prefix: PODS.into(),
+        field_selector: Some(fields("spec.nodeName=n1")),
+        ..WatchOptions::default()
+    };
+    let mut on_n1 = store.watch_with(on_n1).unwrap();
+    assert_eq!(
+        take(&mut on_n1, 5).await,
+        [
+            ("added", 1),
+            ("deleted", 3),
+            ("added", 4),
+            ("deleted", 7),
+            ("added", 9)
+        ]
+    );
+    let mut all_pods = store.watch(PODS, Revision(0)).unwrap();
+    assert_eq!(
+        take(&mut all_pods, 9).await,
+        [
+            ("added", 1),
+            ("added", 2),
+            ("modified", 3),
+            ("modified", 4),
+            ("modified", 5),
+            ("modified", 6),
+            ("deleted", 7),
+            ("deleted", 8),
+            ("added", 9)
+        ]
+    );
+    // `next` keeps returning the log's events, whatever they mean to the watcher.
+    let mut plain = store.watch_with(web_pods(0)).unwrap();
+    let mut revisions = Vec::new();
+    for _ in 0..6 {
+        revisions.push(plain.next().await.unwrap().revision.0);
+    }
+    assert_eq!(revisions, [1, 3, 4, 5, 7, 9]);
+}
+
+async fn bookmarks_report_progress_past_filtered_events(store: Store, clock: Arc<ManualClock>) {
+    let mut probe = store.watch("", Revision(0)).unwrap();
+    let options = WatchOptions {
+        prefix: PODS.into(),
+        label_selector: Some(labels("app=web")),
+        bookmarks: true,
+        bookmark_interval: Duration::from_secs(10),
+        ..WatchOptions::default()
+    };
+    let mut watch = store.watch_with(options.clone()).unwrap();
+    let mut plain = store
+        .watch_with(WatchOptions {
+            bookmarks: false,
+            ..options
+        })
+        .unwrap();
+    let actor = admin();
+    let create = |name: &str, app: &str| store.create(&actor, app_pod(name, None, app));
+    for name in ["x1", "x2", "x3"] {
+        create(name, "db").await.unwrap();
+    }
+    published(&mut probe, 3).await;
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(take(&mut watch, 1).await, [("bookmark", 3)]);
+    // Within the interval: the filtered 4 gets no bookmark before the matching 5.
+    create("x4", "db").await.unwrap();
+    create("w5", "web").await.unwrap();
+    published(&mut probe, 5).await;
+    assert_eq!(take(&mut watch, 1).await, [("added", 5)]);
+    create("x6", "db").await.unwrap();
+    create("x7", "db").await.unwrap();
+    published(&mut probe, 7).await;
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(take(&mut watch, 1).await, [("bookmark", 7)]);
+    // No progress past the last report: no bookmark, however long it has been.
+    create("w8", "web").await.unwrap();
+    published(&mut probe, 8).await;
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(take(&mut watch, 1).await, [("added", 8)]);
+    // A watch that did not ask sees only the changes.
+    assert_eq!(take(&mut plain, 2).await, [("added", 5), ("added", 8)]);
+}
+
+async fn compaction_follows_the_retention_window(store: Store, clock: Arc<ManualClock>) {
+    let retention = Duration::from_secs(5 * 60);
+    let minutes = |m: u64| Duration::from_secs(m * 60);
+    for name in ["c1", "c2", "c3"] {
+        store.create(&admin(), cm(name, "x")).await.unwrap();
+    }
+    clock.advance(minutes(2));
+    for name in ["c4", "c5"] {
+        store.create(&admin(), cm(name, "x")).await.unwrap();
+    }
+    clock.advance(minutes(4));
+    // Now T+6m; the window starts at T+1m: revisions 1..=3 (at T) are out, 3 the newest.
+    assert_eq!(
+        store
+            .compaction_target(clock.now_micro_time(), retention)
+            .unwrap(),
+        Some(Revision(3))
+    );
+    assert_eq!(
+        store.compact_expired(retention).await.unwrap(),
+        Some(Revision(3))
+    );
+    let record = &store.events(Revision(6), Revision(6)).unwrap()[0];
+    assert_eq!(
+        (&record.actor, &record.change),
+        (
+            &Actor::new("system:compactor"),
+            &Change::Compact { below: Revision(3) }
+        )
+    );
+    assert!(matches!(
+        store.get_at(&key("c1"), Revision(2)),
+        Err(ReadError::Compacted {
+            requested: Revision(2),
+            compacted_revision: Revision(3)
+        })
+    ));
+    assert_eq!(store.compact_expired(retention).await.unwrap(), None);
+    clock.advance(minutes(5));
+    // T+11m: 4 and 5 (T+2m) are out, the record 6 (T+6m) is not.
+    assert_eq!(
+        store.compact_expired(retention).await.unwrap(),
+        Some(Revision(5))
+    );
+    clock.advance(minutes(6));
+    // T+17m: records 6 (T+6m) and 7 (T+11m) are out.
+    assert_eq!(
+        store.compact_expired(retention).await.unwrap(),
+        Some(Revision(7))
+    );
+    clock.advance(minutes(6));
+    // T+23m: only record 8 is out; compacting past it would only drop the last record.
+    assert_eq!(store.compact_expired(retention).await.unwrap(), None);
+    assert_eq!(store.status().unwrap().compacted, Revision(7));
+    assert_eq!(store.status().unwrap().revision, Revision(8));
+    store.verify().unwrap();
+}
+
 fn clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(1_700_000_000))
 }
@@ -455,6 +905,22 @@ macro_rules! suite {
                 for backing in [Backing::Memory, Backing::Dir(dir.path().to_owned())] {
                     let store = Store::open(backing, super::clock()).unwrap();
                     super::$check(store).await;
+                }
+            }
+        )*
+    };
+}
+
+macro_rules! suite_with_clock {
+    ($($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let dir = tempfile::tempdir().unwrap();
+                for backing in [Backing::Memory, Backing::Dir(dir.path().to_owned())] {
+                    let clock = super::clock();
+                    let store = Store::open(backing, clock.clone()).unwrap();
+                    super::$check(store, clock).await;
                 }
             }
         )*
@@ -475,6 +941,15 @@ mod on_memory_and_disk {
         watches_are_ordered_gap_free_and_resumable,
         slow_watchers_are_cut_off_and_resume_without_gaps,
         concurrent_conditional_updates_have_exactly_one_winner,
+        lists_filter_by_label_and_field_selectors,
+        field_selectors_read_history_and_name_only_supported_fields,
+        selector_watches_turn_updates_into_added_and_deleted,
+        field_and_plain_watches_report_what_changed_for_them,
+    );
+
+    suite_with_clock!(
+        bookmarks_report_progress_past_filtered_events,
+        compaction_follows_the_retention_window,
     );
 }
 
@@ -500,4 +975,193 @@ async fn reopening_keeps_every_acknowledged_write() {
     assert_eq!(store.status().unwrap().revision, Revision(22));
     assert_eq!(value_of(&store, "c3"), "y");
     store.verify().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compactor_task_compacts_expired_history_as_system_compactor() {
+    let clock = clock();
+    let store = Store::open(Backing::Memory, clock.clone()).unwrap();
+    store.create(&admin(), cm("c1", "x")).await.unwrap();
+    store.create(&admin(), cm("c2", "x")).await.unwrap();
+    clock.advance(Duration::from_secs(10 * 60));
+    store.create(&admin(), cm("c3", "x")).await.unwrap();
+    let mut probe = store.watch("", Revision(3)).unwrap();
+    // tokio's test-util (paused time) is not enabled in the workspace: a short real interval
+    // drives the task, the manual clock decides what is expired.
+    let compactor = store.start_compactor(CompactionPolicy {
+        interval: Duration::from_millis(5),
+        retention: Duration::from_secs(5 * 60),
+    });
+    let event = tokio::time::timeout(Duration::from_secs(60), probe.next())
+        .await
+        .expect("the compactor ran within a minute")
+        .unwrap();
+    assert_eq!(
+        (event.revision, &event.actor, &event.change),
+        (
+            Revision(4),
+            &Actor::new("system:compactor"),
+            &Change::Compact { below: Revision(2) }
+        )
+    );
+    compactor.stop().await;
+    assert_eq!(store.status().unwrap().compacted, Revision(2));
+    store.verify().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Corrupt records in a real database file.
+// ---------------------------------------------------------------------------------------------
+
+const EVENTS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
+
+/// Opens the closed store's file with redb directly and overwrites (or, with `None`, removes)
+/// the `events` record of `revision`.
+fn tamper(dir: &Path, revision: u64, bytes: Option<&[u8]>) {
+    let db = redb::Database::open(dir.join(DB_FILE)).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut events = txn.open_table(EVENTS).unwrap();
+        match bytes {
+            Some(bytes) => drop(events.insert(revision, bytes).unwrap()),
+            None => drop(events.remove(revision).unwrap()),
+        }
+    }
+    txn.commit().unwrap();
+}
+
+/// A closed store in `dir` with configmaps `c1..=cN` at revisions 1..=N.
+async fn closed_store(dir: &Path, n: u64) {
+    let store = Store::open(Backing::Dir(dir.to_owned()), clock()).unwrap();
+    let names: Vec<String> = (1..=n).map(|i| format!("c{i}")).collect();
+    for chunk in names.chunks(128) {
+        let txn = Txn {
+            success: chunk.iter().map(|n| Op::Create(cm(n, "x"))).collect(),
+            ..Txn::default()
+        };
+        store.txn(&admin(), txn).await.unwrap();
+    }
+    store.shutdown().await;
+}
+
+fn corrupt(result: Result<Store, StoreError>) -> (u64, String) {
+    match result {
+        Err(
+            e @ StoreError::Corrupt {
+                what: "event",
+                revision,
+                ..
+            },
+        ) => (revision, e.to_string()),
+        Err(other) => panic!("expected a corrupt event, got {other}"),
+        Ok(_) => panic!("expected a corrupt event, the store opened"),
+    }
+}
+
+fn reopen(dir: &Path, truncate_corrupt_tail: bool) -> Result<Store, StoreError> {
+    Store::open_with(
+        Backing::Dir(dir.to_owned()),
+        clock(),
+        OpenOptions {
+            truncate_corrupt_tail,
+        },
+    )
+}
+
+#[tokio::test]
+async fn corrupt_tail_record_is_named_on_open_and_can_be_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    closed_store(dir.path(), 10).await;
+    tamper(dir.path(), 8, Some(b"garbage"));
+    assert_eq!(
+        corrupt(reopen(dir.path(), false)),
+        (
+            8,
+            "corrupt record event at revision 8: unknown record format 103 (expected 1)".into()
+        )
+    );
+    let store = reopen(dir.path(), true).unwrap();
+    let status = store.status().unwrap();
+    assert_eq!(
+        (status.revision, status.events, status.keys),
+        (Revision(7), 7, 7)
+    );
+    let listed: Vec<String> = store
+        .list("/registry/configmaps/", &ListOptions::default())
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(
+        listed,
+        (1..=7).map(|i| key(&format!("c{i}"))).collect::<Vec<_>>()
+    );
+    store.verify().unwrap();
+    store.verify_log().unwrap();
+    let created = store.create(&admin(), cm("c8", "y")).await.unwrap();
+    assert_eq!(created.metadata().resource_version.as_deref(), Some("8"));
+    let hash = store.state_hash().unwrap();
+    store.shutdown().await;
+    drop(store);
+    let store = Store::open(Backing::Dir(dir.path().to_owned()), clock()).unwrap();
+    assert_eq!(store.state_hash().unwrap(), hash);
+    store.verify().unwrap();
+}
+
+#[tokio::test]
+async fn missing_tail_record_is_named_and_truncation_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    closed_store(dir.path(), 10).await;
+    tamper(dir.path(), 10, None);
+    assert_eq!(
+        corrupt(reopen(dir.path(), false)),
+        (
+            10,
+            "corrupt record event at revision 10: missing from the log".into()
+        )
+    );
+    let store = reopen(dir.path(), true).unwrap();
+    assert_eq!(store.status().unwrap().revision, Revision(9));
+    store.verify().unwrap();
+    store.verify_log().unwrap();
+}
+
+#[tokio::test]
+async fn truncation_never_cuts_into_compacted_history() {
+    let dir = tempfile::tempdir().unwrap();
+    closed_store(dir.path(), 10).await;
+    {
+        let store = Store::open(Backing::Dir(dir.path().to_owned()), clock()).unwrap();
+        store.compact(&admin(), Revision(8)).await.unwrap();
+        store.shutdown().await;
+    }
+    tamper(dir.path(), 8, Some(b"garbage"));
+    assert_eq!(
+        corrupt(reopen(dir.path(), true)),
+        (
+            8,
+            "corrupt record event at revision 8: unknown record format 103 (expected 1); \
+             cannot truncate at or below the compacted revision 8"
+                .into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn damage_beyond_the_tail_window_is_found_by_verify_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = TAIL_SCAN_EVENTS + 100;
+    closed_store(dir.path(), events).await;
+    tamper(dir.path(), 5, Some(b"garbage"));
+    // Open reads only the tail: revision 5 is outside it.
+    let store = Store::open(Backing::Dir(dir.path().to_owned()), clock()).unwrap();
+    assert_eq!(store.status().unwrap().revision, Revision(events));
+    match store.verify_log() {
+        Err(e @ StoreError::Corrupt { revision: 5, .. }) => assert_eq!(
+            e.to_string(),
+            "corrupt record event at revision 5: unknown record format 103 (expected 1)"
+        ),
+        other => panic!("expected revision 5 to be corrupt, got {other:?}"),
+    }
 }

@@ -17,6 +17,7 @@ mod any;
 mod config;
 mod coordination;
 mod event;
+mod fields;
 mod intstr;
 mod meta;
 mod node;
@@ -36,6 +37,9 @@ pub(crate) use any::with_kinds;
 pub use config::*;
 pub use coordination::*;
 pub use event::*;
+pub use fields::{
+    COMMON_FIELDS, UnsupportedField, check_field_selector, field_supported, kind_fields,
+};
 pub use intstr::IntOrString;
 pub use meta::{ObjectMeta, OwnerReference, TypeMeta};
 pub use node::*;
