@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use skiff_core::client::{
     BoxFuture, Client, ClientError, DeleteOptions, Deleted, ListParams, ObjectList, WatchEvent,
@@ -11,7 +12,7 @@ use skiff_core::client::{
 };
 use skiff_core::event::{Actor, Change, Event, Revision};
 use skiff_core::object::{KindInfo, Object, Pod, info, resolve_resource};
-use skiff_core::selector::Selector;
+use skiff_core::selector::{FieldSelector, Selector};
 use skiff_core::status::{Reason, Status};
 
 use super::authn::{Authenticator, UserInfo};
@@ -19,7 +20,7 @@ use super::authz::{Attributes, Authorizer, RbacSnapshot, RequestContext};
 use super::{ApiError, ApiServer};
 use crate::codec::StoredValue;
 use crate::store::{ListOptions, Store};
-use crate::watch::{Watch, WatchError};
+use crate::watch::{Watch, WatchError, WatchEvent as StoreWatchEvent, WatchOptions};
 use crate::wire::{Handler, Request, Response};
 
 fn to_status(e: ApiError) -> Status {
@@ -43,20 +44,6 @@ fn resource(name: &str) -> Result<&'static KindInfo, Status> {
     })
 }
 
-fn label_selector(params: &ListParams) -> Result<Selector, Status> {
-    Selector::parse(&params.label_selector)
-        .map_err(|e| Status::bad_request(format!("unable to parse requirement: {e}")))
-}
-
-fn unsupported_field_selector(params: &ListParams) -> Result<(), Status> {
-    if params.field_selector.is_empty() {
-        Ok(())
-    } else {
-        // Field selectors arrive with the store's selector support.
-        Err(Status::bad_request("field selectors are not supported yet"))
-    }
-}
-
 impl ApiServer {
     /// The object's retained history from the log, oldest first.
     pub fn history(
@@ -77,52 +64,42 @@ impl ApiServer {
         Ok(events)
     }
 
-    /// Lists with wire parameters (label selector applied to each object).
+    /// Lists with wire parameters: label and field selectors, paging, a past revision.
     pub fn list_params(
         &self,
         info: &'static KindInfo,
         namespace: Option<&str>,
         params: &ListParams,
     ) -> Result<ObjectList, Status> {
-        unsupported_field_selector(params)?;
-        let selector = label_selector(params)?;
-        let revision =
-            match params.resource_version.as_deref() {
-                None | Some("" | "0") => None,
-                Some(rv) => Some(Revision::parse(rv).ok_or_else(|| {
-                    Status::bad_request(format!("invalid resourceVersion {rv:?}"))
-                })?),
-            };
+        let (label_selector, field_selector) = selectors(params)?;
         let options = ListOptions {
-            revision,
+            revision: resource_version(params)?,
             limit: usize::try_from(params.limit).unwrap_or(usize::MAX),
             continue_after: params.continue_token.clone(),
+            label_selector,
+            field_selector,
         };
-        let mut list = self.list(info, namespace, &options).map_err(to_status)?;
-        list.items
-            .retain(|o| selector.matches(&o.metadata().labels));
-        Ok(list)
+        self.list(info, namespace, &options).map_err(to_status)
     }
 
-    /// Watches objects of a kind after `params.resource_version` (label selector applied to
-    /// each event's object).
+    /// Watches objects of a kind after `params.resource_version` (the head when unset), with
+    /// label and field selectors; an object that starts or stops matching arrives as ADDED or
+    /// DELETED, and progress bookmarks come at most every [`BOOKMARK_INTERVAL`].
     pub fn watch_params(
         &self,
         info: &'static KindInfo,
         namespace: Option<&str>,
         params: &ListParams,
     ) -> Result<Box<dyn WatchStream>, Status> {
-        unsupported_field_selector(params)?;
-        let selector = label_selector(params)?;
-        let from = match params.resource_version.as_deref() {
-            None | Some("" | "0") => {
+        let (label_selector, field_selector) = selectors(params)?;
+        let from = match resource_version(params)? {
+            Some(rv) => rv,
+            None => {
                 self.store()
                     .status()
                     .map_err(|e| to_status(super::read_failed(e, info, "")))?
                     .revision
             }
-            Some(rv) => Revision::parse(rv)
-                .ok_or_else(|| Status::bad_request(format!("invalid resourceVersion {rv:?}")))?,
         };
         let prefix = match (info.namespaced, namespace) {
             (true, Some(ns)) => format!("{}{ns}/", info.registry_prefix),
@@ -130,23 +107,68 @@ impl ApiServer {
         };
         let watch = self
             .store()
-            .watch(&prefix, from)
+            .watch_with(WatchOptions {
+                prefix,
+                from,
+                label_selector,
+                field_selector,
+                bookmarks: true,
+                bookmark_interval: BOOKMARK_INTERVAL,
+            })
             .map_err(|e| to_status(super::read_failed(e, info, "")))?;
         Ok(Box::new(KindWatch {
             watch,
             info,
-            selector,
             done: false,
         }))
     }
+}
+
+/// How often a watch with nothing to deliver reports progress (upstream sends a bookmark about
+/// once a minute).
+pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
+
+fn resource_version(params: &ListParams) -> Result<Option<Revision>, Status> {
+    match params.resource_version.as_deref() {
+        None | Some("" | "0") => Ok(None),
+        Some(rv) => Revision::parse(rv)
+            .map(Some)
+            .ok_or_else(|| Status::bad_request(format!("invalid resourceVersion {rv:?}"))),
+    }
+}
+
+fn selectors(params: &ListParams) -> Result<(Option<Selector>, Option<FieldSelector>), Status> {
+    let labels = if params.label_selector.is_empty() {
+        None
+    } else {
+        Some(
+            Selector::parse(&params.label_selector)
+                .map_err(|e| Status::bad_request(format!("unable to parse requirement: {e}")))?,
+        )
+    };
+    let fields = if params.field_selector.is_empty() {
+        None
+    } else {
+        Some(
+            FieldSelector::parse(&params.field_selector)
+                .map_err(|e| Status::bad_request(format!("invalid field selector: {e}")))?,
+        )
+    };
+    Ok((labels, fields))
 }
 
 /// A store watch seen as a stream of one kind's watch events.
 struct KindWatch {
     watch: Watch,
     info: &'static KindInfo,
-    selector: Selector,
     done: bool,
+}
+
+fn object_of(change: &Change) -> Option<&Object> {
+    match change {
+        Change::Create(o) | Change::Update { object: o, .. } | Change::Delete(o) => Some(o),
+        _ => None,
+    }
 }
 
 impl WatchStream for KindWatch {
@@ -156,42 +178,42 @@ impl WatchStream for KindWatch {
                 return None;
             }
             loop {
-                let event = match self.watch.next().await {
+                let event = match self.watch.next_event().await {
                     Ok(event) => event,
                     Err(e) => {
                         self.done = true;
-                        let status = match e {
+                        let (reason, message) = match e {
                             WatchError::Compacted {
                                 requested,
                                 compacted_revision,
-                            } => Status {
-                                reason: Reason::Expired,
-                                message: format!(
+                            } => (
+                                Reason::Expired,
+                                format!(
                                     "too old resource version: {requested} ({compacted_revision})"
                                 ),
-                                name: None,
-                                kind: Some(self.info.plural.to_owned()),
-                                causes: Vec::new(),
-                            },
-                            other => Status {
-                                reason: Reason::InternalError,
-                                message: other.to_string(),
-                                name: None,
-                                kind: Some(self.info.plural.to_owned()),
-                                causes: Vec::new(),
-                            },
+                            ),
+                            other => (Reason::InternalError, other.to_string()),
                         };
-                        return Some(WatchEvent::Error(status));
+                        return Some(WatchEvent::Error(Status {
+                            reason,
+                            message,
+                            name: None,
+                            kind: Some(self.info.plural.to_owned()),
+                            causes: Vec::new(),
+                        }));
                     }
                 };
-                let (object, make): (&Object, fn(Object) -> WatchEvent) = match &event.change {
-                    Change::Create(o) => (o, WatchEvent::Added),
-                    Change::Update { object, .. } => (object, WatchEvent::Modified),
-                    Change::Delete(o) => (o, WatchEvent::Deleted),
-                    _ => continue,
+                let (event, make): (_, fn(Object) -> WatchEvent) = match event {
+                    StoreWatchEvent::Bookmark(revision) => {
+                        return Some(WatchEvent::Bookmark(revision.0));
+                    }
+                    StoreWatchEvent::Added(e) => (e, WatchEvent::Added),
+                    StoreWatchEvent::Modified(e) => (e, WatchEvent::Modified),
+                    StoreWatchEvent::Deleted(e) => (e, WatchEvent::Deleted),
+                    StoreWatchEvent::Compaction(_) => continue,
                 };
-                if object.info().kind == self.info.kind
-                    && self.selector.matches(&object.metadata().labels)
+                if let Some(object) = object_of(&event.change)
+                    && object.info().kind == self.info.kind
                 {
                     return Some(make(object.clone()));
                 }
