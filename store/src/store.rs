@@ -459,7 +459,11 @@ impl Store {
             }
             let head = read_meta(&read, tables::META_HEAD)
                 .map_err(|e| StoreError::Database(e.to_string()))?;
-            t.meta.insert(tables::META_HEAD, head.0)?;
+            // Like the live table, which has no `head` row before the first event: an empty
+            // store must verify too (found by store_crash.rs, a power loss before any write).
+            if head > Revision::ZERO {
+                t.meta.insert(tables::META_HEAD, head.0)?;
+            }
         }
         txn.commit()?;
         let scratch_read = scratch.begin_read()?;
