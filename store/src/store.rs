@@ -748,7 +748,13 @@ pub(crate) fn replay(
     if compacted > Revision::ZERO {
         t.meta.insert(tables::META_COMPACTED, compacted.0)?;
     }
-    t.meta.insert(tables::META_HEAD, head.0)?;
+    // Like the live table, which has no `head` row before the first event: an empty store
+    // must verify too (found by store_crash.rs: a power loss before any write).
+    if head > Revision::ZERO {
+        t.meta.insert(tables::META_HEAD, head.0)?;
+    } else {
+        t.meta.remove(tables::META_HEAD)?;
+    }
     Ok(())
 }
 

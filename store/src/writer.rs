@@ -341,20 +341,23 @@ impl Writer {
 
     /// Commits one batch; on a fatal error every request of the batch has been answered.
     fn commit_batch(&self, batch: Vec<Write>) -> Result<(), StoreError> {
-        let mut outcomes: Vec<(Write, Result<TxnResponse, WriteError>)> =
-            Vec::with_capacity(batch.len());
+        let mut outcomes: Vec<Result<TxnResponse, WriteError>> = Vec::with_capacity(batch.len());
         let mut events: Vec<Arc<Event>> = Vec::new();
-        let result = self.write_batch(batch, &mut outcomes, &mut events);
+        let result = self.write_batch(&batch, &mut outcomes, &mut events);
         match result {
             Ok(()) => {
-                for (request, outcome) in outcomes {
+                assert_eq!(outcomes.len(), batch.len(), "one outcome per request");
+                for (request, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = request.reply.send(outcome);
                 }
                 self.hub.publish(events);
                 Ok(())
             }
             Err(fatal) => {
-                for (request, _) in outcomes {
+                // Every request of the batch, also those not yet planned when an I/O error
+                // struck before the commit (redb grows the file while inserting): answering
+                // them by dropping their reply would tell them `Stopped` instead.
+                for request in batch {
                     let _ = request
                         .reply
                         .send(Err(WriteError::Fatal(StoreError::CommitUnknown(
@@ -368,8 +371,8 @@ impl Writer {
 
     fn write_batch(
         &self,
-        batch: Vec<Write>,
-        outcomes: &mut Vec<(Write, Result<TxnResponse, WriteError>)>,
+        batch: &[Write],
+        outcomes: &mut Vec<Result<TxnResponse, WriteError>>,
         events: &mut Vec<Arc<Event>>,
     ) -> Result<(), StoreError> {
         let mut txn = self.db.begin_write()?;
@@ -414,7 +417,7 @@ impl Writer {
                         })
                     }
                 };
-                outcomes.push((request, outcome));
+                outcomes.push(outcome);
             }
         }
         if let Some(below) = compact_to {
