@@ -84,7 +84,7 @@ impl ApiServer {
 
     /// Watches objects of a kind after `params.resource_version` (the head when unset), with
     /// label and field selectors; an object that starts or stops matching arrives as ADDED or
-    /// DELETED, and progress bookmarks come at most every [`BOOKMARK_INTERVAL`].
+    /// DELETED, and progress bookmarks come at most once a minute.
     pub fn watch_params(
         &self,
         info: &'static KindInfo,
