@@ -36,6 +36,8 @@
 pub mod codec;
 pub mod disk;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod key;
 pub mod request;
 mod store;
