@@ -9,8 +9,10 @@
 //!
 //! Decoding checks the format, the checksum and that bincode consumed every byte (bincode 2
 //! otherwise silently ignores trailing bytes, and misreads a record written by an older schema
-//! with an appended byte: storage.md §5). A record that fails any check is reported with its
-//! revision; the store refuses to open rather than guess.
+//! with an appended byte: storage.md §5), and that the payload is the one encoding of its value
+//! (bincode also reads integers in wider varint forms than it writes, and maps out of order), so
+//! equal records are equal bytes. A record that fails any check is reported with its revision;
+//! the store refuses to open rather than guess.
 
 use bincode::{Decode, Encode};
 use skiff_core::event::{Event, Revision};
@@ -84,6 +86,27 @@ pub enum DecodeError {
     /// bincode stopped before the end of the payload.
     #[error("{0} trailing bytes after the payload")]
     TrailingBytes(usize),
+    /// The payload decodes, but is not how its value encodes (found by the `log_record` fuzz
+    /// target: a varint length written in a wider form than needed).
+    #[error("payload is not in canonical form")]
+    NonCanonical,
+}
+
+/// A bincode writer that only checks the bytes it is given are the next ones of `expected`.
+struct SameBytes<'a> {
+    expected: &'a [u8],
+}
+
+impl bincode::enc::write::Writer for SameBytes<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        match self.expected.strip_prefix(bytes) {
+            Some(rest) => {
+                self.expected = rest;
+                Ok(())
+            }
+            None => Err(bincode::error::EncodeError::Other("differs")),
+        }
+    }
 }
 
 fn encode_with<T: Encode>(format: u8, value: &T) -> Vec<u8> {
@@ -95,7 +118,7 @@ fn encode_with<T: Encode>(format: u8, value: &T) -> Vec<u8> {
     out
 }
 
-fn decode_with<T: Decode<()>>(format: u8, bytes: &[u8]) -> Result<T, DecodeError> {
+fn decode_with<T: Decode<()> + Encode>(format: u8, bytes: &[u8]) -> Result<T, DecodeError> {
     if bytes.len() < HEADER_LEN {
         return Err(DecodeError::Truncated(bytes.len()));
     }
@@ -115,6 +138,13 @@ fn decode_with<T: Decode<()>>(format: u8, bytes: &[u8]) -> Result<T, DecodeError
         .map_err(|e| DecodeError::Payload(e.to_string()))?;
     if used != payload.len() {
         return Err(DecodeError::TrailingBytes(payload.len() - used));
+    }
+    // Re-encode into a comparing writer: no allocation, and it stops at the first difference.
+    let mut same = SameBytes { expected: payload };
+    if bincode::encode_into_writer(&value, &mut same, config()).is_err()
+        || !same.expected.is_empty()
+    {
+        return Err(DecodeError::NonCanonical);
     }
     Ok(value)
 }
@@ -184,6 +214,20 @@ mod tests {
         let crc = crc32fast::hash(&bytes[HEADER_LEN..]);
         bytes[1..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
         assert_eq!(decode_event(&bytes), Err(DecodeError::TrailingBytes(1)));
+    }
+
+    /// Regression (fuzz/regressions/log_record/noncanonical-varint-length): bincode read a
+    /// length written as a u16 varint (`251, 10, 0`) where it writes one byte (`10`); the record
+    /// decoded, but re-encoded to other bytes.
+    #[test]
+    fn regression_log_record_non_canonical_varint_is_rejected() {
+        let mut bytes = encode_event(&event());
+        // The revision (7) is the payload's first varint; write it the wide way.
+        assert_eq!(bytes[HEADER_LEN], 7);
+        bytes.splice(HEADER_LEN..=HEADER_LEN, [251, 7, 0]);
+        let crc = crc32fast::hash(&bytes[HEADER_LEN..]);
+        bytes[1..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode_event(&bytes), Err(DecodeError::NonCanonical));
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub mod codec;
 pub mod compactor;
 pub mod disk;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod history;
 pub mod key;
 pub mod request;

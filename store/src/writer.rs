@@ -116,7 +116,23 @@ fn plan(t: &ProjectionTables<'_>, txn: &Txn) -> Result<(bool, Vec<Planned>), Wri
     }
     let mut keys = BTreeSet::new();
     let mut planned = Vec::with_capacity(ops.len());
+    // Operations are checked against the state before the transaction, but a compaction must
+    // also not go below an earlier one of the same transaction: the compacted revision never
+    // decreases (found by the store_ops fuzz target).
+    let mut compacted_here = None;
     for op in ops {
+        if let Op::Compact { below } = op {
+            if let Some(earlier) = compacted_here
+                && *below <= earlier
+            {
+                return Err(Rejection::BadCompaction {
+                    requested: *below,
+                    reason: format!("compacted to {earlier} earlier in this transaction"),
+                }
+                .into());
+            }
+            compacted_here = Some(*below);
+        }
         let key = match op {
             Op::Create(o) | Op::Update { object: o, .. } => {
                 object_key(o).map_err(Rejection::Invalid)?
