@@ -15,6 +15,9 @@ mod cli;
 #[derive(Debug, Parser)]
 #[command(name = "skiff", version, about)]
 struct Args {
+    /// The data dir: where the store keeps `skiff.redb` (`skiff etcdctl` reads and writes it).
+    #[arg(long, global = true, default_value = ".skiff")]
+    data_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,6 +34,9 @@ enum Command {
         #[arg(short = 'R', long)]
         recursive: bool,
     },
+    /// etcdctl on the data dir: get, put, del, watch, compaction, defrag,
+    /// snapshot save|restore|status, endpoint health|status.
+    Etcdctl(cli::etcdctl::EtcdctlArgs),
     /// Print the version of skiff.
     Version,
 }
@@ -47,6 +53,13 @@ fn main() -> ExitCode {
             let _ = writeln!(out, "skiff {}", env!("CARGO_PKG_VERSION"));
             true
         }
+        Command::Etcdctl(etcdctl) => cli::etcdctl::run(
+            &args.data_dir,
+            &etcdctl,
+            &mut std::io::stdin().lock(),
+            &mut out,
+            &mut std::io::stderr().lock(),
+        ),
     };
     let _ = out.flush();
     if ok {

@@ -1,3 +1,4 @@
 //! The CLI's verbs, one module each.
 
+pub mod etcdctl;
 pub mod validate;

@@ -38,6 +38,7 @@ pub mod disk;
 pub mod error;
 pub mod key;
 pub mod request;
+pub mod snapshot;
 mod store;
 mod tables;
 pub mod watch;
