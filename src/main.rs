@@ -38,6 +38,9 @@ enum Command {
         #[command(subcommand)]
         target: cli::bench::BenchTarget,
     },
+    /// etcdctl on the data dir: get, put, del, watch, compaction, defrag,
+    /// snapshot save|restore|status, endpoint health|status.
+    Etcdctl(cli::etcdctl::EtcdctlArgs),
     /// Print the version of skiff.
     Version,
     /// Run the embedded cluster: the store in a data dir and the API server on loopback.
@@ -62,6 +65,13 @@ fn main() -> ExitCode {
             let _ = writeln!(out, "skiff {}", env!("CARGO_PKG_VERSION"));
             true
         }
+        Command::Etcdctl(etcdctl) => cli::etcdctl::run(
+            &args.connect.data_dir,
+            &etcdctl,
+            &mut std::io::stdin().lock(),
+            &mut out,
+            &mut std::io::stderr().lock(),
+        ),
     };
     let _ = out.flush();
     if ok {

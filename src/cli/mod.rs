@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod connect;
 pub mod describe;
+pub mod etcdctl;
 pub mod kube;
 pub mod print;
 pub mod up;

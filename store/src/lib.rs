@@ -46,6 +46,7 @@ pub mod fuzz;
 pub mod history;
 pub mod key;
 pub mod request;
+pub mod snapshot;
 mod store;
 mod tables;
 pub mod watch;

@@ -1,0 +1,1330 @@
+//! `skiff etcdctl`: etcdctl's commands on a skiff data directory (seed §2–§3: `get / --prefix
+//! --keys-only`, `put`, `snapshot save`, `endpoint health`), with etcdctl's flags and output
+//! shapes.
+//!
+//! The store is opened in this process, so every command needs the data directory to itself:
+//! a second process is refused by the database lock. `watch` therefore replays history (with
+//! `--rev`) and then waits for writes made through this process, which there are none of until
+//! the API server serves the store; `--max-events` ends it. `defrag` works on a stopped store,
+//! as `etcdutl defrag --data-dir` does.
+//!
+//! Values under `/registry/` are typed objects: `get` prints them as JSON, and `put` accepts
+//! only a manifest (JSON or YAML) whose kind, namespace and name are the ones the key names and
+//! that passes validation. Elsewhere values are raw bytes, as in etcd.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use clap::{Subcommand, ValueEnum};
+use serde::Serialize;
+use skiff_core::clock::{Clock, SystemClock};
+use skiff_core::event::{Actor, Change, Revision};
+use skiff_core::manifest;
+use skiff_core::object::Object;
+use skiff_core::validate::validate_object;
+use skiff_store::codec::{RECORD_BYTES_MAX, StoredValue};
+use skiff_store::key::{REGISTRY_PREFIX, kind_of_key, object_key};
+use skiff_store::snapshot::SnapshotStatus;
+use skiff_store::{
+    Backing, Compare, DB_FILE, Entry, ListOptions, Op, ReadError, Rejection, Status, Store,
+    TXN_OPS_MAX, Txn, WatchError, WriteError,
+};
+
+/// The arguments of `skiff etcdctl` (the data dir is skiff's global `--data-dir`).
+#[derive(Debug, clap::Args)]
+pub struct EtcdctlArgs {
+    /// The output format.
+    #[arg(short = 'w', long = "write-out", global = true, value_enum, default_value_t = WriteOut::Simple)]
+    pub write_out: WriteOut,
+    /// Accepted so etcdctl command lines run unchanged; a local data directory needs no TLS.
+    #[arg(long = "cacert", id = "tls_cacert", global = true, hide = true)]
+    pub tls_cacert: Option<String>,
+    /// Accepted so etcdctl command lines run unchanged; a local data directory needs no TLS.
+    #[arg(long = "cert", id = "tls_cert", global = true, hide = true)]
+    pub tls_cert: Option<String>,
+    /// Accepted so etcdctl command lines run unchanged; a local data directory needs no TLS.
+    #[arg(long = "key", id = "tls_key", global = true, hide = true)]
+    pub tls_key: Option<String>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: EtcdctlCommand,
+}
+
+/// etcdctl's `--write-out` formats that skiff prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WriteOut {
+    /// etcdctl's default: plain lines.
+    Simple,
+    /// One JSON document, shaped like etcdctl's.
+    Json,
+    /// A table (status commands).
+    Table,
+}
+
+/// The commands of `skiff etcdctl`.
+#[derive(Debug, Subcommand)]
+pub enum EtcdctlCommand {
+    /// Gets a key, or the keys with a prefix.
+    Get {
+        /// The key (or prefix, with --prefix).
+        key: String,
+        /// Get the keys that start with KEY.
+        #[arg(long)]
+        prefix: bool,
+        /// Print only the keys.
+        #[arg(long)]
+        keys_only: bool,
+        /// Print only the values (simple format).
+        #[arg(long)]
+        print_value_only: bool,
+        /// At most this many keys (0: no limit).
+        #[arg(long, default_value_t = 0)]
+        limit: u64,
+        /// Read at this revision (0: the current one).
+        #[arg(long, default_value_t = 0)]
+        rev: u64,
+    },
+    /// Puts a value under a key (read from standard input when VALUE is absent).
+    Put {
+        /// The key.
+        key: String,
+        /// The value: raw bytes, or under /registry/ a manifest (JSON or YAML) of one object.
+        value: Option<String>,
+    },
+    /// Deletes a key, or the keys with a prefix; prints how many were deleted.
+    Del {
+        /// The key (or prefix, with --prefix).
+        key: String,
+        /// Delete the keys that start with KEY.
+        #[arg(long)]
+        prefix: bool,
+    },
+    /// Watches the events on a key, or on the keys with a prefix.
+    Watch {
+        /// The key (or prefix, with --prefix).
+        key: String,
+        /// Watch the keys that start with KEY.
+        #[arg(long)]
+        prefix: bool,
+        /// Start at this revision, replaying history from it (0: from now).
+        #[arg(long, default_value_t = 0)]
+        rev: u64,
+        /// Stop after this many events.
+        #[arg(long)]
+        max_events: Option<u64>,
+    },
+    /// Discards the history before a revision.
+    Compaction {
+        /// The revision: reads below it fail afterwards.
+        revision: u64,
+        /// Accepted for etcdctl compatibility: skiff always compacts physically.
+        #[arg(long)]
+        physical: bool,
+    },
+    /// Returns the space freed by deletes and compactions to the filesystem (store stopped).
+    Defrag,
+    /// Saves, restores and inspects snapshots.
+    Snapshot {
+        /// The snapshot command.
+        #[command(subcommand)]
+        command: SnapshotCommand,
+    },
+    /// Checks the store: health and status.
+    Endpoint {
+        /// The endpoint command.
+        #[command(subcommand)]
+        command: EndpointCommand,
+    },
+}
+
+/// `skiff etcdctl snapshot …`.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Writes a consistent snapshot of the store to FILE.
+    Save {
+        /// The snapshot file.
+        file: PathBuf,
+    },
+    /// Creates the data directory (--data-dir, absent or empty) from a snapshot.
+    Restore {
+        /// The snapshot file.
+        file: PathBuf,
+    },
+    /// Checks a snapshot and prints its hash, revision, key count and size.
+    Status {
+        /// The snapshot file.
+        file: PathBuf,
+    },
+}
+
+/// `skiff etcdctl endpoint …`.
+#[derive(Debug, Subcommand)]
+pub enum EndpointCommand {
+    /// Opens the store and proves its projection is what its log says.
+    Health,
+    /// Prints the store's revision, size, key count and hash.
+    Status,
+}
+
+/// The actor every write of this command is recorded under.
+fn actor() -> Actor {
+    Actor::new("etcdctl")
+}
+
+/// Runs `skiff etcdctl`; results go to `out`, errors to `err` (prefixed `Error: `, as etcdctl
+/// does). Returns true on success.
+pub fn run(
+    data_dir: &Path,
+    args: &EtcdctlArgs,
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> bool {
+    let result = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(dispatch(data_dir, args, stdin, out)),
+        Err(e) => Err(format!("cannot start the runtime: {e}")),
+    };
+    let _ = out.flush();
+    match result {
+        Ok(()) => true,
+        Err(message) => {
+            let _ = writeln!(err, "Error: {message}");
+            false
+        }
+    }
+}
+
+async fn dispatch(
+    dir: &Path,
+    args: &EtcdctlArgs,
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let w = args.write_out;
+    match &args.command {
+        EtcdctlCommand::Get {
+            key,
+            prefix,
+            keys_only,
+            print_value_only,
+            limit,
+            rev,
+        } => {
+            let options = GetOptions {
+                prefix: *prefix,
+                keys_only: *keys_only,
+                print_value_only: *print_value_only,
+                limit: *limit,
+                rev: *rev,
+            };
+            with_store(dir, false, |store| async move {
+                get(&store, key, &options, w, out)
+            })
+            .await
+        }
+        EtcdctlCommand::Put { key, value } => {
+            let value = match value {
+                Some(v) => v.clone().into_bytes(),
+                None => read_value(stdin)?,
+            };
+            with_store(dir, true, |store| async move {
+                put(&store, key, value, w, out).await
+            })
+            .await
+        }
+        EtcdctlCommand::Del { key, prefix } => {
+            with_store(dir, true, |store| async move {
+                del(&store, key, *prefix, w, out).await
+            })
+            .await
+        }
+        EtcdctlCommand::Watch {
+            key,
+            prefix,
+            rev,
+            max_events,
+        } => {
+            with_store(dir, false, |store| async move {
+                watch(&store, key, *prefix, *rev, *max_events, w, out).await
+            })
+            .await
+        }
+        EtcdctlCommand::Compaction { revision, .. } => {
+            with_store(dir, false, |store| async move {
+                let r = store
+                    .compact(&actor(), Revision(*revision))
+                    .await
+                    .map_err(write_error)?;
+                match w {
+                    WriteOut::Json => print_json(out, &HeaderOnly::at(r))?,
+                    _ => line(out, &format!("compacted revision {revision}"))?,
+                }
+                Ok(())
+            })
+            .await
+        }
+        EtcdctlCommand::Defrag => match Store::defrag(dir) {
+            Ok(_) => line(
+                out,
+                &format!("Finished defragmenting skiff store[{}]", dir.display()),
+            ),
+            Err(e) => Err(format!(
+                "Failed to defragment skiff store[{}] ({}){}",
+                dir.display(),
+                chain(&e),
+                in_use_hint(&chain(&e))
+            )),
+        },
+        EtcdctlCommand::Snapshot { command } => snapshot(dir, command, w, out).await,
+        EtcdctlCommand::Endpoint { command } => endpoint(dir, command, w, out).await,
+    }
+}
+
+/// Opens the store in `dir` (creating it only if `create`), runs `f`, then shuts the store
+/// down so everything is committed and the database is closed.
+async fn with_store<F, Fut>(dir: &Path, create: bool, f: F) -> Result<(), String>
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let store = open(dir, create)?;
+    let result = f(store.clone()).await;
+    store.shutdown().await;
+    result
+}
+
+fn open(dir: &Path, create: bool) -> Result<Store, String> {
+    if !create && !dir.join(DB_FILE).exists() {
+        return Err(format!(
+            "no skiff store in {} ({DB_FILE} not found); pass --data-dir",
+            dir.display()
+        ));
+    }
+    Store::open(
+        Backing::Dir(dir.to_path_buf()),
+        Arc::new(SystemClock::new()),
+    )
+    .map_err(|e| {
+        format!(
+            "cannot open the store in {}: {e}{}",
+            dir.display(),
+            in_use_hint(&e.to_string())
+        )
+    })
+}
+
+/// What to say when redb's lock refused the database: another process has it open.
+fn in_use_hint(message: &str) -> &'static str {
+    if message.contains("already open") {
+        " (another process, such as skiff up or a running etcdctl watch, is using this data dir)"
+    } else {
+        ""
+    }
+}
+
+/// An error with its causes, joined as etcdctl joins wrapped errors.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+fn line(out: &mut dyn Write, text: &str) -> Result<(), String> {
+    writeln!(out, "{text}").map_err(|e| format!("writing output: {e}"))
+}
+
+fn print_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), String> {
+    let text = serde_json::to_string(value).map_err(|e| format!("encoding JSON: {e}"))?;
+    line(out, &text)
+}
+
+/// etcd's error texts for revisions out of range (mvcc `ErrCompacted`, `ErrFutureRev`), with
+/// the values.
+fn read_error(e: ReadError) -> String {
+    match e {
+        ReadError::Compacted {
+            requested,
+            compacted_revision,
+        } => format!(
+            "mvcc: required revision has been compacted (requested {requested}, compacted revision {compacted_revision})"
+        ),
+        ReadError::FutureRevision { requested, head } => format!(
+            "mvcc: required revision is a future revision (requested {requested}, head {head})"
+        ),
+        other => chain(&other),
+    }
+}
+
+fn watch_error(e: WatchError) -> String {
+    match e {
+        WatchError::Compacted {
+            requested,
+            compacted_revision,
+        } => read_error(ReadError::Compacted {
+            requested,
+            compacted_revision,
+        }),
+        other => format!("watch ended: {other}"),
+    }
+}
+
+fn write_error(e: WriteError) -> String {
+    match e {
+        WriteError::Rejected(r) => r.to_string(),
+        WriteError::Fatal(f) => chain(&f),
+    }
+}
+
+/// Reads a value from standard input, bounded by the largest record the store keeps.
+fn read_value(stdin: &mut dyn Read) -> Result<Vec<u8>, String> {
+    let mut value = Vec::new();
+    let max = u64::try_from(RECORD_BYTES_MAX).unwrap_or(u64::MAX);
+    stdin
+        .take(max + 1)
+        .read_to_end(&mut value)
+        .map_err(|e| format!("reading the value from standard input: {e}"))?;
+    if value.len() > RECORD_BYTES_MAX {
+        return Err(format!(
+            "the value is larger than the limit of {RECORD_BYTES_MAX} bytes"
+        ));
+    }
+    Ok(value)
+}
+
+/// The head revision, read cheaply (one row).
+fn head(store: &Store) -> Result<Revision, String> {
+    let options = ListOptions {
+        limit: 1,
+        ..ListOptions::default()
+    };
+    Ok(store.list("", &options).map_err(read_error)?.revision)
+}
+
+/// A value as `get` and `watch` print it: raw bytes as they are, objects as one line of JSON
+/// (what the Kubernetes API server writes to etcd with the JSON codec).
+fn value_bytes(value: &StoredValue) -> Result<Vec<u8>, String> {
+    match value {
+        StoredValue::Raw(bytes) => Ok(bytes.clone()),
+        StoredValue::Object(object) => object_json(object).map(String::into_bytes),
+    }
+}
+
+fn object_json(object: &Object) -> Result<String, String> {
+    serde_json::to_string(object)
+        .map_err(|e| format!("encoding {} as JSON: {e}", object.kind_slash_name()))
+}
+
+// ---- JSON shapes (etcd's etcdserverpb messages as etcdctl -w json prints them; zero values
+// are omitted as Go's encoding of those messages omits them) ----
+
+#[derive(Serialize)]
+struct Header {
+    revision: u64,
+}
+
+#[derive(Serialize)]
+struct HeaderOnly {
+    header: Header,
+}
+
+impl HeaderOnly {
+    fn at(revision: Revision) -> Self {
+        HeaderOnly {
+            header: Header {
+                revision: revision.0,
+            },
+        }
+    }
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Serialize)]
+struct KeyValue {
+    key: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    create_revision: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    mod_revision: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RangeResponse {
+    header: Header,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    kvs: Vec<KeyValue>,
+    #[serde(skip_serializing_if = "is_false")]
+    more: bool,
+    #[serde(skip_serializing_if = "is_zero")]
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct DeleteRangeResponse {
+    header: Header,
+    #[serde(skip_serializing_if = "is_zero")]
+    deleted: u64,
+}
+
+// ---- get ----
+
+struct GetOptions {
+    prefix: bool,
+    keys_only: bool,
+    print_value_only: bool,
+    limit: u64,
+    rev: u64,
+}
+
+fn get(
+    store: &Store,
+    key: &str,
+    options: &GetOptions,
+    w: WriteOut,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    if w == WriteOut::Table {
+        return Err("table output is not supported by get; use simple or json".into());
+    }
+    let revision = (options.rev > 0).then_some(Revision(options.rev));
+    let head = head(store)?;
+    let (entries, more, count) = if options.prefix {
+        let limit = usize::try_from(options.limit).unwrap_or(usize::MAX);
+        let page = store
+            .list(
+                key,
+                &ListOptions {
+                    revision,
+                    limit,
+                    continue_after: None,
+                    ..ListOptions::default()
+                },
+            )
+            .map_err(read_error)?;
+        let mut count = page.entries.len() as u64;
+        if let Some(after) = &page.continue_after
+            && w == WriteOut::Json
+        {
+            // etcd's count is every key in the range, not only those returned.
+            let rest = store
+                .list(
+                    key,
+                    &ListOptions {
+                        revision: Some(page.revision),
+                        limit: 0,
+                        continue_after: Some(after.clone()),
+                        ..ListOptions::default()
+                    },
+                )
+                .map_err(read_error)?;
+            count += rest.entries.len() as u64;
+        }
+        (page.entries, page.continue_after.is_some(), count)
+    } else {
+        let found = match revision {
+            None => store.get(key).map(|(_, entry)| entry),
+            Some(r) => store.get_at(key, r),
+        };
+        match found {
+            Ok(entry) => (vec![entry], false, 1),
+            Err(ReadError::NotFound { .. }) => (Vec::new(), false, 0),
+            Err(e) => return Err(read_error(e)),
+        }
+    };
+    match w {
+        WriteOut::Json => {
+            let kvs = entries
+                .iter()
+                .map(|e| entry_json(e, options.keys_only))
+                .collect::<Result<Vec<_>, _>>()?;
+            print_json(
+                out,
+                &RangeResponse {
+                    header: Header { revision: head.0 },
+                    kvs,
+                    more,
+                    count,
+                },
+            )
+        }
+        WriteOut::Simple | WriteOut::Table => {
+            for entry in &entries {
+                write_kv(out, entry, options.keys_only, options.print_value_only)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn entry_json(entry: &Entry, keys_only: bool) -> Result<KeyValue, String> {
+    Ok(KeyValue {
+        key: BASE64.encode(entry.key.as_bytes()),
+        create_revision: entry.stored.create_revision.0,
+        mod_revision: entry.stored.mod_revision.0,
+        version: entry.stored.version,
+        value: if keys_only {
+            None
+        } else {
+            Some(BASE64.encode(value_bytes(&entry.stored.value)?))
+        },
+    })
+}
+
+/// etcdctl's simple format: the key on one line, the value on the next (an empty line with
+/// --keys-only, as etcdctl prints the empty value it asked for).
+fn write_kv(
+    out: &mut dyn Write,
+    entry: &Entry,
+    keys_only: bool,
+    value_only: bool,
+) -> Result<(), String> {
+    let value = if keys_only {
+        Vec::new()
+    } else {
+        value_bytes(&entry.stored.value)?
+    };
+    let io = |e: std::io::Error| format!("writing output: {e}");
+    if !value_only {
+        writeln!(out, "{}", entry.key).map_err(io)?;
+    }
+    out.write_all(&value).map_err(io)?;
+    out.write_all(b"\n").map_err(io)
+}
+
+// ---- put ----
+
+/// The object a `put` under `/registry/` may store: one manifest object whose key is `key`
+/// and that passes validation.
+fn registry_object(key: &str, value: Vec<u8>) -> Result<Object, String> {
+    if kind_of_key(key).is_none() {
+        return Err(format!(
+            "no kind is stored under {key}: {REGISTRY_PREFIX} holds only typed objects at their registry keys"
+        ));
+    }
+    let text = String::from_utf8(value).map_err(|_| {
+        format!("the value for {key} is not UTF-8 text; under {REGISTRY_PREFIX} it must be a manifest (JSON or YAML)")
+    })?;
+    let mut objects = manifest::parse_str(key, &text).map_err(|e| e.to_string())?;
+    if objects.len() != 1 {
+        return Err(format!(
+            "the value for {key} must be one object, found {}",
+            objects.len()
+        ));
+    }
+    let mut object = objects.remove(0);
+    // As the API server takes the namespace from the request path, a manifest without one
+    // takes it from the key.
+    let info = object.info();
+    if info.namespaced
+        && object
+            .metadata()
+            .namespace
+            .as_deref()
+            .unwrap_or("")
+            .is_empty()
+        && let Some((namespace, _)) = key
+            .strip_prefix(info.registry_prefix)
+            .and_then(|rest| rest.split_once('/'))
+    {
+        object.metadata_mut().namespace = Some(namespace.to_owned());
+    }
+    let own_key = object_key(&object)?;
+    if own_key != key {
+        return Err(format!(
+            "{} belongs at {own_key}, not at {key}",
+            object.kind_slash_name()
+        ));
+    }
+    let errors = validate_object(&object);
+    if !errors.is_empty() {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        return Err(format!(
+            "{} is invalid: {}",
+            object.kind_slash_name(),
+            list.join("; ")
+        ));
+    }
+    Ok(object)
+}
+
+async fn put(
+    store: &Store,
+    key: &str,
+    value: Vec<u8>,
+    w: WriteOut,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let response = if key.starts_with(REGISTRY_PREFIX) {
+        let object = registry_object(key, value)?;
+        // etcd's put overwrites: update when the key exists, create otherwise, atomically.
+        let txn = Txn {
+            compare: vec![Compare::Exists(key.to_owned())],
+            success: vec![Op::Update {
+                object: object.clone(),
+                expected: None,
+            }],
+            failure: vec![Op::Create(object)],
+        };
+        store.txn(&actor(), txn).await
+    } else {
+        let op = Op::PutRaw {
+            key: key.to_owned(),
+            value,
+        };
+        store.op(&actor(), op).await
+    }
+    .map_err(write_error)?;
+    match w {
+        WriteOut::Json => print_json(out, &HeaderOnly::at(response.revision)),
+        _ => line(out, "OK"),
+    }
+}
+
+// ---- del ----
+
+async fn del(
+    store: &Store,
+    key: &str,
+    prefix: bool,
+    w: WriteOut,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let mut deleted: u64 = 0;
+    let mut revision = head(store)?;
+    if prefix {
+        // One transaction holds at most TXN_OPS_MAX operations; a larger range is deleted in
+        // pages, each atomic (etcd deletes a range in one revision).
+        loop {
+            let options = ListOptions {
+                limit: TXN_OPS_MAX,
+                ..ListOptions::default()
+            };
+            let page = store.list(key, &options).map_err(read_error)?;
+            if page.entries.is_empty() {
+                break;
+            }
+            let n = page.entries.len() as u64;
+            let txn = Txn {
+                compare: Vec::new(),
+                success: page
+                    .entries
+                    .into_iter()
+                    .map(|e| Op::Delete {
+                        key: e.key,
+                        expected: Some(e.stored.mod_revision),
+                    })
+                    .collect(),
+                failure: Vec::new(),
+            };
+            revision = store
+                .txn(&actor(), txn)
+                .await
+                .map_err(write_error)?
+                .revision;
+            deleted += n;
+        }
+    } else {
+        match store.delete(&actor(), key, None).await {
+            Ok(_) => {
+                deleted = 1;
+                revision = head(store)?;
+            }
+            Err(WriteError::Rejected(Rejection::NotFound { .. })) => {}
+            Err(e) => return Err(write_error(e)),
+        }
+    }
+    match w {
+        WriteOut::Json => print_json(
+            out,
+            &DeleteRangeResponse {
+                header: Header {
+                    revision: revision.0,
+                },
+                deleted,
+            },
+        ),
+        _ => line(out, &deleted.to_string()),
+    }
+}
+
+// ---- watch ----
+
+#[derive(Serialize)]
+struct WatchEvent {
+    /// etcd's `mvccpb.Event_EventType`: PUT is 0 (omitted), DELETE is 1.
+    #[serde(rename = "type", skip_serializing_if = "is_zero")]
+    kind: u64,
+    kv: KeyValue,
+}
+
+#[derive(Serialize)]
+#[allow(
+    non_snake_case,
+    reason = "etcdctl prints clientv3.WatchResponse's Go field names"
+)]
+struct WatchResponse {
+    Header: Header,
+    Events: Vec<WatchEvent>,
+    CompactRevision: u64,
+    Canceled: bool,
+    Created: bool,
+}
+
+/// One event as `watch` prints it: PUT or DELETE, the key, the row after the event.
+struct Printed {
+    delete: bool,
+    key: String,
+    create_revision: u64,
+    version: u64,
+    value: Vec<u8>,
+}
+
+fn printed(change: &Change, revision: Revision) -> Result<Option<Printed>, String> {
+    let object_event = |object: &Object, create: Revision, version: u64, delete: bool| {
+        let key = object_key(object)?;
+        Ok::<_, String>(Some(Printed {
+            delete,
+            key,
+            create_revision: if delete { 0 } else { create.0 },
+            version: if delete { 0 } else { version },
+            value: if delete {
+                Vec::new()
+            } else {
+                object_json(object)?.into_bytes()
+            },
+        }))
+    };
+    match change {
+        Change::Create(object) => object_event(object, revision, 1, false),
+        Change::Update {
+            object,
+            create_revision,
+            version,
+        } => object_event(object, *create_revision, *version, false),
+        Change::Delete(object) => object_event(object, Revision::ZERO, 0, true),
+        Change::PutRaw {
+            key,
+            value,
+            create_revision,
+            version,
+        } => Ok(Some(Printed {
+            delete: false,
+            key: key.clone(),
+            create_revision: create_revision.0,
+            version: *version,
+            value: value.clone(),
+        })),
+        Change::DeleteRaw { key } => Ok(Some(Printed {
+            delete: true,
+            key: key.clone(),
+            create_revision: 0,
+            version: 0,
+            value: Vec::new(),
+        })),
+        Change::Compact { .. } => Ok(None),
+    }
+}
+
+async fn watch(
+    store: &Store,
+    key: &str,
+    prefix: bool,
+    rev: u64,
+    max_events: Option<u64>,
+    w: WriteOut,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    if w == WriteOut::Table {
+        return Err("table output is not supported by watch; use simple or json".into());
+    }
+    // etcd's --rev is the first revision delivered; the store's watch starts after `from`.
+    let from = if rev == 0 {
+        head(store)?
+    } else {
+        Revision(rev - 1)
+    };
+    let mut replay = Vec::new();
+    let mut watch = match store.watch(key, from) {
+        Ok(watch) => watch,
+        // etcd serves a watch from the compacted revision itself, whose event compaction
+        // keeps; the store's watch starts after one, so that event is read from the log.
+        Err(ReadError::Compacted {
+            compacted_revision, ..
+        }) if compacted_revision == Revision(rev) => {
+            replay = store
+                .events(compacted_revision, compacted_revision)
+                .map_err(read_error)?;
+            store.watch(key, compacted_revision).map_err(read_error)?
+        }
+        Err(ReadError::Compacted {
+            compacted_revision, ..
+        }) => {
+            return Err(read_error(ReadError::Compacted {
+                requested: Revision(rev),
+                compacted_revision,
+            }));
+        }
+        Err(e) => return Err(read_error(e)),
+    };
+    let mut replay = replay.into_iter();
+    let mut seen: u64 = 0;
+    while max_events.is_none_or(|max| seen < max) {
+        let event = match replay.next() {
+            Some(event) => event,
+            None => Arc::unwrap_or_clone(watch.next().await.map_err(watch_error)?),
+        };
+        let Some(p) = printed(&event.change, event.revision)? else {
+            continue;
+        };
+        if !prefix && p.key != key {
+            continue;
+        }
+        print_event(out, &p, event.revision, w)?;
+        seen += 1;
+    }
+    Ok(())
+}
+
+/// Prints one watch event as etcdctl does: `PUT`/`DELETE`, key, value lines, or one JSON
+/// watch response per event.
+fn print_event(
+    out: &mut dyn Write,
+    p: &Printed,
+    revision: Revision,
+    w: WriteOut,
+) -> Result<(), String> {
+    let io = |e: std::io::Error| format!("writing output: {e}");
+    match w {
+        WriteOut::Json => print_json(
+            out,
+            &WatchResponse {
+                Header: Header {
+                    revision: revision.0,
+                },
+                Events: vec![WatchEvent {
+                    kind: u64::from(p.delete),
+                    kv: KeyValue {
+                        key: BASE64.encode(p.key.as_bytes()),
+                        create_revision: p.create_revision,
+                        mod_revision: revision.0,
+                        version: p.version,
+                        value: (!p.value.is_empty()).then(|| BASE64.encode(&p.value)),
+                    },
+                }],
+                CompactRevision: 0,
+                Canceled: false,
+                Created: false,
+            },
+        )?,
+        WriteOut::Simple | WriteOut::Table => {
+            let kind = if p.delete { "DELETE" } else { "PUT" };
+            writeln!(out, "{kind}\n{}", p.key).map_err(io)?;
+            out.write_all(&p.value).map_err(io)?;
+            out.write_all(b"\n").map_err(io)?;
+        }
+    }
+    // A watch streams: each event is visible as soon as it is printed.
+    out.flush().map_err(io)
+}
+
+// ---- snapshot ----
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SnapshotStatusJson {
+    hash: u64,
+    revision: u64,
+    total_key: u64,
+    total_size: u64,
+}
+
+async fn snapshot(
+    dir: &Path,
+    command: &SnapshotCommand,
+    w: WriteOut,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    match command {
+        SnapshotCommand::Save { file } => {
+            let db = dir.join(DB_FILE);
+            if let (Ok(a), Ok(b)) = (std::fs::canonicalize(file), std::fs::canonicalize(&db))
+                && a == b
+            {
+                return Err(format!(
+                    "refusing to write a snapshot over the store's own database {}",
+                    db.display()
+                ));
+            }
+            with_store(dir, false, |store| async move {
+                store.snapshot_save(file).map_err(|e| chain(&e))?;
+                line(out, &format!("Snapshot saved at {}", file.display()))
+            })
+            .await
+        }
+        SnapshotCommand::Restore { file } => {
+            let status = Store::restore(file, dir).map_err(|e| chain(&e))?;
+            line(
+                out,
+                &format!(
+                    "Snapshot restored into {} at revision {} (hash {:x})",
+                    dir.display(),
+                    status.revision,
+                    status.hash
+                ),
+            )
+        }
+        SnapshotCommand::Status { file } => {
+            let SnapshotStatus { status, size_bytes } =
+                Store::snapshot_status(file).map_err(|e| chain(&e))?;
+            match w {
+                WriteOut::Json => print_json(
+                    out,
+                    &SnapshotStatusJson {
+                        hash: status.hash,
+                        revision: status.revision.0,
+                        total_key: status.keys,
+                        total_size: size_bytes,
+                    },
+                ),
+                WriteOut::Simple | WriteOut::Table => {
+                    let row = vec![
+                        format!("{:x}", status.hash),
+                        status.revision.to_string(),
+                        status.keys.to_string(),
+                        human_bytes(size_bytes),
+                    ];
+                    if w == WriteOut::Table {
+                        write_table(
+                            out,
+                            &["HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"],
+                            &[Align::Left, Align::Right, Align::Right, Align::Left],
+                            row,
+                        )
+                    } else {
+                        line(out, &row.join(", "))
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---- endpoint ----
+
+#[derive(Serialize)]
+struct HealthJson {
+    endpoint: String,
+    health: bool,
+    took: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusJson {
+    header: Header,
+    version: &'static str,
+    db_size: u64,
+    compact_revision: u64,
+    keys: u64,
+    events: u64,
+    hash: u64,
+}
+
+#[derive(Serialize)]
+#[allow(
+    non_snake_case,
+    reason = "etcdctl prints its epStatus struct's Go field names"
+)]
+struct EndpointStatusJson {
+    Endpoint: String,
+    Status: StatusJson,
+}
+
+async fn endpoint(
+    dir: &Path,
+    command: &EndpointCommand,
+    w: WriteOut,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    match command {
+        EndpointCommand::Health => endpoint_health(dir, w, out).await,
+        EndpointCommand::Status => endpoint_status(dir, w, out).await,
+    }
+}
+
+async fn endpoint_health(dir: &Path, w: WriteOut, out: &mut dyn Write) -> Result<(), String> {
+    let endpoint = dir.display().to_string();
+    let clock = SystemClock::new();
+    let start = clock.elapsed();
+    let checked = check_health(dir).await;
+    let took = format!("{:?}", clock.elapsed().saturating_sub(start));
+    let error = checked.as_ref().err().cloned();
+    match (w, &checked) {
+        (WriteOut::Json, _) => print_json(
+            out,
+            &[HealthJson {
+                endpoint,
+                health: checked.is_ok(),
+                took,
+                error,
+            }],
+        )?,
+        (WriteOut::Table, _) => write_table(
+            out,
+            &["ENDPOINT", "HEALTH", "TOOK", "ERROR"],
+            &[Align::Left; 4],
+            vec![
+                endpoint,
+                checked.is_ok().to_string(),
+                took,
+                error.unwrap_or_default(),
+            ],
+        )?,
+        (WriteOut::Simple, Ok(revision)) => line(
+            out,
+            &format!(
+                "{endpoint} is healthy: verified the projection against the log at revision {revision}: took = {took}"
+            ),
+        )?,
+        (WriteOut::Simple, Err(e)) => line(out, &format!("{endpoint} is unhealthy: {e}"))?,
+    }
+    checked
+        .map(|_| ())
+        .map_err(|_| "unhealthy store".to_owned())
+}
+
+async fn endpoint_status(dir: &Path, w: WriteOut, out: &mut dyn Write) -> Result<(), String> {
+    let endpoint = dir.display().to_string();
+    let (status, db_size) = with_status(dir).await?;
+    let version = env!("CARGO_PKG_VERSION");
+    if w == WriteOut::Json {
+        return print_json(
+            out,
+            &[EndpointStatusJson {
+                Endpoint: endpoint,
+                Status: StatusJson {
+                    header: Header {
+                        revision: status.revision.0,
+                    },
+                    version,
+                    db_size,
+                    compact_revision: status.compacted.0,
+                    keys: status.keys,
+                    events: status.events,
+                    hash: status.hash,
+                },
+            }],
+        );
+    }
+    let row = vec![
+        endpoint,
+        version.to_owned(),
+        human_bytes(db_size),
+        status.revision.to_string(),
+        status.compacted.to_string(),
+        status.keys.to_string(),
+        status.events.to_string(),
+        format!("{:x}", status.hash),
+    ];
+    if w == WriteOut::Table {
+        write_table(
+            out,
+            &[
+                "ENDPOINT",
+                "VERSION",
+                "DB SIZE",
+                "REVISION",
+                "COMPACT REVISION",
+                "KEYS",
+                "EVENTS",
+                "HASH",
+            ],
+            &[
+                Align::Left,
+                Align::Left,
+                Align::Right,
+                Align::Right,
+                Align::Right,
+                Align::Right,
+                Align::Right,
+                Align::Left,
+            ],
+            row,
+        )
+    } else {
+        line(out, &row.join(", "))
+    }
+}
+
+/// Opens the store and verifies it; the head revision when healthy.
+async fn check_health(dir: &Path) -> Result<Revision, String> {
+    let store = open(dir, false)?;
+    let result = store
+        .verify()
+        .map_err(|e| chain(&e))
+        .and_then(|()| head(&store));
+    store.shutdown().await;
+    result
+}
+
+async fn with_status(dir: &Path) -> Result<(Status, u64), String> {
+    let store = open(dir, false)?;
+    let status = store.status().map_err(read_error);
+    store.shutdown().await;
+    drop(store);
+    let db = dir.join(DB_FILE);
+    let size = std::fs::metadata(&db)
+        .map_err(|e| format!("{}: {e}", db.display()))?
+        .len();
+    Ok((status?, size))
+}
+
+// ---- formatting ----
+
+/// Sizes as etcdctl prints them (go-humanize `Bytes`: powers of 1000, one decimal below 10).
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a displayed size needs three significant digits"
+)]
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    if n < 10 {
+        return format!("{n} B");
+    }
+    let mut exp = 0;
+    let mut scale: u64 = 1;
+    while exp + 1 < UNITS.len() && n / scale >= 1000 {
+        scale *= 1000;
+        exp += 1;
+    }
+    let value = ((n as f64 / scale as f64) * 10.0 + 0.5).floor() / 10.0;
+    if value < 10.0 {
+        format!("{value:.1} {}", UNITS[exp])
+    } else {
+        format!("{value:.0} {}", UNITS[exp])
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// Writes a one-row table.
+fn write_table(
+    out: &mut dyn Write,
+    headers: &[&str],
+    align: &[Align],
+    row: Vec<String>,
+) -> Result<(), String> {
+    out.write_all(table(headers, align, &[row]).as_bytes())
+        .map_err(|e| format!("writing output: {e}"))
+}
+
+/// A table as etcdctl draws one: `+---+` rules, centered headers, one row per line.
+fn table(headers: &[&str], align: &[Align], rows: &[Vec<String>]) -> String {
+    use std::fmt::Write as _;
+    assert_eq!(headers.len(), align.len(), "one alignment per column");
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        assert_eq!(row.len(), headers.len(), "one cell per column");
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let rule: String = widths.iter().fold("+".to_owned(), |mut s, w| {
+        s.push_str(&"-".repeat(w + 2));
+        s.push('+');
+        s
+    });
+    let mut text = format!("{rule}\n|");
+    for (h, w) in headers.iter().zip(&widths) {
+        let gap = w - h.chars().count();
+        let left = gap / 2;
+        let _ = write!(text, " {}{h}{} |", " ".repeat(left), " ".repeat(gap - left));
+    }
+    let _ = write!(text, "\n{rule}\n");
+    for row in rows {
+        text.push('|');
+        for ((cell, w), a) in row.iter().zip(&widths).zip(align) {
+            let pad = " ".repeat(w - cell.chars().count());
+            let _ = match a {
+                Align::Left => write!(text, " {cell}{pad} |"),
+                Align::Right => write!(text, " {pad}{cell} |"),
+            };
+        }
+        text.push('\n');
+    }
+    text.push_str(&rule);
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_print_as_etcdctl_prints_them() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(9), "9 B");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1000), "1.0 kB");
+        assert_eq!(human_bytes(24_576), "25 kB");
+        assert_eq!(human_bytes(2_097_152), "2.1 MB");
+    }
+
+    #[test]
+    fn tables_draw_as_etcdctl_draws_them() {
+        let text = table(
+            &["HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"],
+            &[Align::Left, Align::Right, Align::Right, Align::Left],
+            &[vec![
+                "c55e8b8".into(),
+                "9".into(),
+                "13".into(),
+                "25 kB".into(),
+            ]],
+        );
+        assert_eq!(
+            text,
+            "+---------+----------+------------+------------+\n\
+             |  HASH   | REVISION | TOTAL KEYS | TOTAL SIZE |\n\
+             +---------+----------+------------+------------+\n\
+             | c55e8b8 |        9 |         13 | 25 kB      |\n\
+             +---------+----------+------------+------------+\n"
+        );
+    }
+}
