@@ -56,6 +56,68 @@ pub struct Stored {
     pub value: StoredValue,
 }
 
+/// The fixed leading fields of a projection record: everything but the value. Decoding only
+/// these (see [`decode_stored_header`]) skips the object, which is most of a row's cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Decode)]
+pub struct StoredHeader {
+    /// See [`Stored::create_revision`].
+    pub create_revision: Revision,
+    /// See [`Stored::mod_revision`].
+    pub mod_revision: Revision,
+    /// See [`Stored::version`].
+    pub version: u64,
+    /// The value's variant index: 0 for [`StoredValue::Object`], 1 for [`StoredValue::Raw`].
+    variant: u32,
+}
+
+impl StoredHeader {
+    /// Whether the row holds an object (rather than raw bytes).
+    pub fn is_object(&self) -> bool {
+        self.variant == 0
+    }
+}
+
+/// A projection row borrowed from its parts: encodes to exactly the bytes of the equivalent
+/// [`Stored`] (same format), without cloning the object into a `Stored` first.
+struct StoredRef<'a> {
+    create_revision: Revision,
+    mod_revision: Revision,
+    version: u64,
+    value: StoredValueRef<'a>,
+}
+
+/// A borrowed [`StoredValue`].
+#[derive(Clone, Copy)]
+pub enum StoredValueRef<'a> {
+    /// [`StoredValue::Object`].
+    Object(&'a Object),
+    /// [`StoredValue::Raw`].
+    Raw(&'a [u8]),
+}
+
+impl Encode for StoredRef<'_> {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        encoder: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        // Field by field in `Stored`'s declaration order, the variant index as derived enums
+        // encode it (u32): byte-identical to encoding the owned `Stored` (tested below).
+        self.create_revision.encode(encoder)?;
+        self.mod_revision.encode(encoder)?;
+        self.version.encode(encoder)?;
+        match self.value {
+            StoredValueRef::Object(object) => {
+                0u32.encode(encoder)?;
+                object.encode(encoder)
+            }
+            StoredValueRef::Raw(bytes) => {
+                1u32.encode(encoder)?;
+                bytes.encode(encoder)
+            }
+        }
+    }
+}
+
 /// Why a record did not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -95,7 +157,8 @@ fn encode_with<T: Encode>(format: u8, value: &T) -> Vec<u8> {
     out
 }
 
-fn decode_with<T: Decode<()>>(format: u8, bytes: &[u8]) -> Result<T, DecodeError> {
+/// Checks the envelope (length, format, checksum) and returns the payload.
+fn checked_payload(format: u8, bytes: &[u8]) -> Result<&[u8], DecodeError> {
     if bytes.len() < HEADER_LEN {
         return Err(DecodeError::Truncated(bytes.len()));
     }
@@ -111,6 +174,11 @@ fn decode_with<T: Decode<()>>(format: u8, bytes: &[u8]) -> Result<T, DecodeError
     if stored != computed {
         return Err(DecodeError::Checksum { stored, computed });
     }
+    Ok(payload)
+}
+
+fn decode_with<T: Decode<()>>(format: u8, bytes: &[u8]) -> Result<T, DecodeError> {
+    let payload = checked_payload(format, bytes)?;
     let (value, used) = bincode::decode_from_slice(payload, config())
         .map_err(|e| DecodeError::Payload(e.to_string()))?;
     if used != payload.len() {
@@ -132,6 +200,41 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
 /// Encodes a projection record.
 pub fn encode_stored(stored: &Stored) -> Vec<u8> {
     encode_with(STORED_FORMAT, stored)
+}
+
+/// Encodes a projection record from its parts: the same bytes as [`encode_stored`] of the
+/// equivalent [`Stored`], without building (and cloning the object into) one.
+pub fn encode_stored_parts(
+    create_revision: Revision,
+    mod_revision: Revision,
+    version: u64,
+    value: StoredValueRef<'_>,
+) -> Vec<u8> {
+    encode_with(
+        STORED_FORMAT,
+        &StoredRef {
+            create_revision,
+            mod_revision,
+            version,
+            value,
+        },
+    )
+}
+
+/// Decodes only the revisions and the value's kind of a projection record, after checking its
+/// format and checksum (the value's own encoding is not checked: [`decode_stored`] does that).
+/// Never panics.
+pub fn decode_stored_header(bytes: &[u8]) -> Result<StoredHeader, DecodeError> {
+    let payload = checked_payload(STORED_FORMAT, bytes)?;
+    let (header, _): (StoredHeader, usize) = bincode::decode_from_slice(payload, config())
+        .map_err(|e| DecodeError::Payload(e.to_string()))?;
+    if header.variant > 1 {
+        return Err(DecodeError::Payload(format!(
+            "unexpected value variant {}",
+            header.variant
+        )));
+    }
+    Ok(header)
 }
 
 /// Decodes a projection record. Never panics.
@@ -184,6 +287,48 @@ mod tests {
         let crc = crc32fast::hash(&bytes[HEADER_LEN..]);
         bytes[1..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
         assert_eq!(decode_event(&bytes), Err(DecodeError::TrailingBytes(1)));
+    }
+
+    #[test]
+    fn stored_parts_and_header_agree_with_the_owned_row() {
+        let Change::Create(object) = event().change else {
+            unreachable!()
+        };
+        let rows = [
+            Stored {
+                create_revision: Revision(3),
+                mod_revision: Revision(300),
+                version: 7,
+                value: StoredValue::Object(object),
+            },
+            Stored {
+                create_revision: Revision(1),
+                mod_revision: Revision(1 << 40),
+                version: 1,
+                value: StoredValue::Raw(b"raw bytes".to_vec()),
+            },
+        ];
+        for stored in rows {
+            let value = match &stored.value {
+                StoredValue::Object(o) => StoredValueRef::Object(o),
+                StoredValue::Raw(r) => StoredValueRef::Raw(r),
+            };
+            let bytes = encode_stored_parts(
+                stored.create_revision,
+                stored.mod_revision,
+                stored.version,
+                value,
+            );
+            assert_eq!(bytes, encode_stored(&stored));
+            let header = decode_stored_header(&bytes).unwrap();
+            assert_eq!(header.create_revision, stored.create_revision);
+            assert_eq!(header.mod_revision, stored.mod_revision);
+            assert_eq!(header.version, stored.version);
+            assert_eq!(
+                header.is_object(),
+                matches!(stored.value, StoredValue::Object(_))
+            );
+        }
     }
 
     #[test]

@@ -20,11 +20,11 @@ use skiff_core::event::{Actor, Change, Event, Revision};
 use skiff_core::object::Object;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::{self, Stored, StoredValue};
+use crate::codec::{self, StoredValue};
 use crate::error::{Rejection, StoreError, WriteError};
 use crate::key::{REGISTRY_PREFIX, object_key};
 use crate::request::{Applied, Compare, Op, Txn, TxnResponse};
-use crate::tables::{self, EVENTS, ProjectionTables};
+use crate::tables::{self, EVENTS, IndexEntries, ProjectionTables};
 use crate::watch::WatchHub;
 
 /// Requests queued for the writer before callers wait for room (backpressure).
@@ -56,12 +56,15 @@ pub(crate) struct Write {
 }
 
 /// A change planned for one operation, before it has a revision.
+/// Each carries what applying it needs from the row planning read (the old row's index
+/// entries), so the row is read and decoded once per write.
 enum Planned {
     Create(Object),
     Update {
         object: Object,
         create_revision: Revision,
         version: u64,
+        old_index: IndexEntries,
     },
     Delete(StoredValue, String),
     PutRaw {
@@ -75,18 +78,22 @@ enum Planned {
 
 fn compare_holds(t: &ProjectionTables<'_>, compare: &Compare) -> Result<bool, StoreError> {
     Ok(match compare {
-        Compare::Exists(key) => t.get(key)?.is_some(),
-        Compare::Absent(key) => t.get(key)?.is_none(),
-        Compare::ModRevision(key, rev) => t.get(key)?.is_some_and(|s| s.mod_revision == *rev),
+        Compare::Exists(key) => t.exists(key)?,
+        Compare::Absent(key) => !t.exists(key)?,
+        Compare::ModRevision(key, rev) => t.header(key)?.is_some_and(|s| s.mod_revision == *rev),
     })
 }
 
-fn check_expected(key: &str, stored: &Stored, expected: Option<Revision>) -> Result<(), Rejection> {
+fn check_expected(
+    key: &str,
+    mod_revision: Revision,
+    expected: Option<Revision>,
+) -> Result<(), Rejection> {
     match expected {
-        Some(expected) if expected != stored.mod_revision => Err(Rejection::Conflict {
+        Some(expected) if expected != mod_revision => Err(Rejection::Conflict {
             key: key.to_owned(),
             expected,
-            actual: stored.mod_revision,
+            actual: mod_revision,
         }),
         _ => Ok(()),
     }
@@ -137,7 +144,7 @@ fn plan(t: &ProjectionTables<'_>, txn: &Txn) -> Result<(bool, Vec<Planned>), Wri
 fn plan_op(t: &ProjectionTables<'_>, op: &Op, key: String) -> Result<Planned, WriteError> {
     Ok(match op {
         Op::Create(object) => {
-            if t.get(&key)?.is_some() {
+            if t.exists(&key)? {
                 return Err(Rejection::AlreadyExists { key }.into());
             }
             Planned::Create(object.clone())
@@ -146,18 +153,19 @@ fn plan_op(t: &ProjectionTables<'_>, op: &Op, key: String) -> Result<Planned, Wr
             let Some(stored) = t.get(&key)? else {
                 return Err(Rejection::NotFound { key }.into());
             };
-            check_expected(&key, &stored, *expected)?;
+            check_expected(&key, stored.mod_revision, *expected)?;
             Planned::Update {
                 object: object.clone(),
                 create_revision: stored.create_revision,
                 version: stored.version + 1,
+                old_index: tables::index_entries(&stored.value),
             }
         }
         Op::Delete { key, expected } => {
             let Some(stored) = t.get(key)? else {
                 return Err(Rejection::NotFound { key: key.clone() }.into());
             };
-            check_expected(key, &stored, *expected)?;
+            check_expected(key, stored.mod_revision, *expected)?;
             Planned::Delete(stored.value, key.clone())
         }
         Op::PutRaw { key, value } => {
@@ -170,11 +178,8 @@ fn plan_op(t: &ProjectionTables<'_>, op: &Op, key: String) -> Result<Planned, Wr
             if key.is_empty() {
                 return Err(Rejection::Invalid("empty key".into()).into());
             }
-            match t.get(key)? {
-                Some(Stored {
-                    value: StoredValue::Object(_),
-                    ..
-                }) => {
+            match t.header(key)? {
+                Some(stored) if stored.is_object() => {
                     return Err(Rejection::Invalid(format!("{key} holds an object")).into());
                 }
                 Some(stored) => Planned::PutRaw {
@@ -213,8 +218,9 @@ fn plan_op(t: &ProjectionTables<'_>, op: &Op, key: String) -> Result<Planned, Wr
     })
 }
 
-/// Turns a planned change into the event's change, stamping `resourceVersion`.
-fn realize(planned: Planned, revision: Revision) -> (Change, Applied) {
+/// Turns a planned change into the event's change, stamping `resourceVersion`, with the index
+/// entries of the key's row before the change (empty when absent or raw).
+fn realize(planned: Planned, revision: Revision) -> (Change, Applied, IndexEntries) {
     let stamp = |mut object: Object| {
         object.metadata_mut().resource_version = Some(revision.to_string());
         object
@@ -228,12 +234,13 @@ fn realize(planned: Planned, revision: Revision) -> (Change, Applied) {
                 key,
                 value: Some(StoredValue::Object(object.clone())),
             };
-            (Change::Create(object), applied)
+            (Change::Create(object), applied, IndexEntries::default())
         }
         Planned::Update {
             object,
             create_revision,
             version,
+            old_index,
         } => {
             let object = stamp(object);
             let key = object_key(&object).expect("key checked in plan");
@@ -249,9 +256,11 @@ fn realize(planned: Planned, revision: Revision) -> (Change, Applied) {
                     version,
                 },
                 applied,
+                old_index,
             )
         }
         Planned::Delete(value, key) => {
+            let old_index = tables::index_entries(&value);
             let change = match &value {
                 StoredValue::Object(object) => Change::Delete(object.clone()),
                 StoredValue::Raw(_) => Change::DeleteRaw { key: key.clone() },
@@ -263,6 +272,7 @@ fn realize(planned: Planned, revision: Revision) -> (Change, Applied) {
                     key,
                     value: Some(value),
                 },
+                old_index,
             )
         }
         Planned::PutRaw {
@@ -282,7 +292,7 @@ fn realize(planned: Planned, revision: Revision) -> (Change, Applied) {
                 create_revision: create_revision.unwrap_or(revision),
                 version,
             };
-            (change, applied)
+            (change, applied, IndexEntries::default())
         }
         Planned::Compact(below) => (
             Change::Compact { below },
@@ -291,6 +301,7 @@ fn realize(planned: Planned, revision: Revision) -> (Change, Applied) {
                 key: String::new(),
                 value: None,
             },
+            IndexEntries::default(),
         ),
     }
 }
@@ -391,7 +402,7 @@ impl Writer {
                         let mut applied = Vec::with_capacity(planned.len());
                         for p in planned {
                             let revision = head.next();
-                            let (change, done) = realize(p, revision);
+                            let (change, done, old_index) = realize(p, revision);
                             if let Change::Compact { below } = change {
                                 compact_to = Some(below);
                             }
@@ -402,7 +413,7 @@ impl Writer {
                                 change,
                             };
                             log.insert(revision.0, codec::encode_event(&event).as_slice())?;
-                            tables::apply(&mut t, &event)?;
+                            tables::apply_known(&mut t, &event, Some(old_index))?;
                             head = revision;
                             applied.push(done);
                             events.push(Arc::new(event));
