@@ -223,18 +223,21 @@ fn put(
     key: &str,
     row: Row<'_>,
     prior: Option<IndexEntries>,
+    encoded: Option<Vec<u8>>,
 ) -> Result<(), StoreError> {
     let old = prior_entries(t, key, prior)?;
     let new = match row.value {
         StoredValueRef::Object(object) => object_index_entries(object),
         StoredValueRef::Raw(_) => IndexEntries::default(),
     };
-    let bytes = codec::encode_stored_parts(
-        row.create_revision,
-        row.mod_revision,
-        row.version,
-        row.value,
-    );
+    let bytes = encoded.unwrap_or_else(|| {
+        codec::encode_stored_parts(
+            row.create_revision,
+            row.mod_revision,
+            row.version,
+            row.value,
+        )
+    });
     t.objects.insert(key, bytes.as_slice())?;
     update_indexes(t, key, &old, &new)?;
     t.key_revisions.insert((key, row.mod_revision.0), ())?;
@@ -276,7 +279,7 @@ pub(crate) fn apply(t: &mut ProjectionTables<'_>, event: &Event) -> Result<(), S
 /// [`apply`], given the index entries of the changed key's current row when the caller already
 /// knows them (the writer decoded the row while planning; empty when the key is absent or
 /// raw), which saves reading and decoding that row again.
-pub(crate) fn apply_known(
+fn apply_known(
     t: &mut ProjectionTables<'_>,
     event: &Event,
     prior: Option<IndexEntries>,
@@ -287,6 +290,30 @@ pub(crate) fn apply_known(
         "event {} applied at or below head {head}",
         event.revision
     );
+    apply_event(t, event, prior, None)?;
+    t.meta.insert(META_HEAD, event.revision.0)?;
+    Ok(())
+}
+
+/// The writer's [`apply`]: given the old row's index entries (`prior`) and, when it already
+/// encoded it with the event record, the new projection row (`row`, exactly the bytes
+/// [`codec::encode_stored`] gives). It does not touch `meta`'s head: the writer, which checked
+/// the revision (pair assertion with [`apply`]), writes the head once per batch.
+pub(crate) fn apply_change(
+    t: &mut ProjectionTables<'_>,
+    event: &Event,
+    prior: IndexEntries,
+    row: Option<Vec<u8>>,
+) -> Result<(), StoreError> {
+    apply_event(t, event, Some(prior), row)
+}
+
+fn apply_event(
+    t: &mut ProjectionTables<'_>,
+    event: &Event,
+    prior: Option<IndexEntries>,
+    encoded: Option<Vec<u8>>,
+) -> Result<(), StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         what: "event",
         revision: event.revision.0,
@@ -301,7 +328,7 @@ pub(crate) fn apply_known(
                 version: 1,
                 value: StoredValueRef::Object(object),
             };
-            put(t, &key, row, prior)?;
+            put(t, &key, row, prior, encoded)?;
         }
         Change::Update {
             object,
@@ -315,7 +342,7 @@ pub(crate) fn apply_known(
                 version: *version,
                 value: StoredValueRef::Object(object),
             };
-            put(t, &key, row, prior)?;
+            put(t, &key, row, prior, encoded)?;
         }
         Change::Delete(object) => {
             let key = object_key(object).map_err(corrupt)?;
@@ -333,14 +360,13 @@ pub(crate) fn apply_known(
                 version: *version,
                 value: StoredValueRef::Raw(value),
             };
-            put(t, key, row, prior)?;
+            put(t, key, row, prior, encoded)?;
         }
         Change::DeleteRaw { key } => remove(t, key, event.revision, prior)?,
         Change::Compact { below } => {
             t.meta.insert(META_COMPACTED, below.0)?;
         }
     }
-    t.meta.insert(META_HEAD, event.revision.0)?;
     Ok(())
 }
 

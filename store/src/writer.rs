@@ -57,19 +57,21 @@ pub(crate) struct Write {
 
 /// A change planned for one operation, before it has a revision.
 /// Each carries what applying it needs from the row planning read (the old row's index
-/// entries), so the row is read and decoded once per write.
+/// entries), so the row is read and decoded once per write. Objects and raw values stay in
+/// their [`Op`] until [`realize`] moves them out (no copy).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "planned changes live for one batch; a delete's removed value is moved, not copied"
+)]
 enum Planned {
-    Create(Object),
+    Create,
     Update {
-        object: Object,
         create_revision: Revision,
         version: u64,
         old_index: IndexEntries,
     },
     Delete(StoredValue, String),
     PutRaw {
-        key: String,
-        value: Vec<u8>,
         create_revision: Option<Revision>,
         version: u64,
     },
@@ -101,7 +103,11 @@ fn check_expected(
 
 /// Checks every operation of the branch against the current state and plans its change.
 /// Nothing is written here.
-fn plan(t: &ProjectionTables<'_>, txn: &Txn) -> Result<(bool, Vec<Planned>), WriteError> {
+fn plan(
+    t: &ProjectionTables<'_>,
+    txn: &Txn,
+    head: Revision,
+) -> Result<(bool, Vec<Planned>), WriteError> {
     let mut succeeded = true;
     for c in &txn.compare {
         if !compare_holds(t, c)? {
@@ -136,26 +142,31 @@ fn plan(t: &ProjectionTables<'_>, txn: &Txn) -> Result<(bool, Vec<Planned>), Wri
                 Rejection::Invalid(format!("duplicate key {key} in one transaction")).into(),
             );
         }
-        planned.push(plan_op(t, op, key)?);
+        planned.push(plan_op(t, op, key, head)?);
     }
     Ok((succeeded, planned))
 }
 
-fn plan_op(t: &ProjectionTables<'_>, op: &Op, key: String) -> Result<Planned, WriteError> {
+/// `head` is the batch's head so far (the `meta` row is written once per batch).
+fn plan_op(
+    t: &ProjectionTables<'_>,
+    op: &Op,
+    key: String,
+    head: Revision,
+) -> Result<Planned, WriteError> {
     Ok(match op {
-        Op::Create(object) => {
+        Op::Create(_) => {
             if t.exists(&key)? {
                 return Err(Rejection::AlreadyExists { key }.into());
             }
-            Planned::Create(object.clone())
+            Planned::Create
         }
-        Op::Update { object, expected } => {
+        Op::Update { expected, .. } => {
             let Some(stored) = t.get(&key)? else {
                 return Err(Rejection::NotFound { key }.into());
             };
             check_expected(&key, stored.mod_revision, *expected)?;
             Planned::Update {
-                object: object.clone(),
                 create_revision: stored.create_revision,
                 version: stored.version + 1,
                 old_index: tables::index_entries(&stored.value),
@@ -168,7 +179,7 @@ fn plan_op(t: &ProjectionTables<'_>, op: &Op, key: String) -> Result<Planned, Wr
             check_expected(key, stored.mod_revision, *expected)?;
             Planned::Delete(stored.value, key.clone())
         }
-        Op::PutRaw { key, value } => {
+        Op::PutRaw { key, .. } => {
             if key.starts_with(REGISTRY_PREFIX) {
                 return Err(Rejection::Invalid(format!(
                     "raw values cannot be written under {REGISTRY_PREFIX}: {key} must hold a decodable object"
@@ -183,21 +194,16 @@ fn plan_op(t: &ProjectionTables<'_>, op: &Op, key: String) -> Result<Planned, Wr
                     return Err(Rejection::Invalid(format!("{key} holds an object")).into());
                 }
                 Some(stored) => Planned::PutRaw {
-                    key: key.clone(),
-                    value: value.clone(),
                     create_revision: Some(stored.create_revision),
                     version: stored.version + 1,
                 },
                 None => Planned::PutRaw {
-                    key: key.clone(),
-                    value: value.clone(),
                     create_revision: None,
                     version: 1,
                 },
             }
         }
         Op::Compact { below } => {
-            let head = t.head()?;
             let compacted = t.compacted()?;
             if *below <= compacted {
                 return Err(Rejection::BadCompaction {
@@ -218,15 +224,20 @@ fn plan_op(t: &ProjectionTables<'_>, op: &Op, key: String) -> Result<Planned, Wr
     })
 }
 
-/// Turns a planned change into the event's change, stamping `resourceVersion`, with the index
-/// entries of the key's row before the change (empty when absent or raw).
-fn realize(planned: Planned, revision: Revision) -> (Change, Applied, IndexEntries) {
+/// Turns a planned change and the operation it was planned from into the event's change,
+/// stamping `resourceVersion`, with the index entries of the key's row before the change
+/// (empty when absent or raw). The operation's object or value moves into the event; the
+/// reply gets the one copy.
+fn realize(planned: Planned, op: Op, revision: Revision) -> (Change, Applied, IndexEntries) {
     let stamp = |mut object: Object| {
         object.metadata_mut().resource_version = Some(revision.to_string());
         object
     };
     match planned {
-        Planned::Create(object) => {
+        Planned::Create => {
+            let Op::Create(object) = op else {
+                unreachable!("a create is planned from a create")
+            };
             let object = stamp(object);
             let key = object_key(&object).expect("key checked in plan");
             let applied = Applied {
@@ -237,11 +248,13 @@ fn realize(planned: Planned, revision: Revision) -> (Change, Applied, IndexEntri
             (Change::Create(object), applied, IndexEntries::default())
         }
         Planned::Update {
-            object,
             create_revision,
             version,
             old_index,
         } => {
+            let Op::Update { object, .. } = op else {
+                unreachable!("an update is planned from an update")
+            };
             let object = stamp(object);
             let key = object_key(&object).expect("key checked in plan");
             let applied = Applied {
@@ -276,11 +289,12 @@ fn realize(planned: Planned, revision: Revision) -> (Change, Applied, IndexEntri
             )
         }
         Planned::PutRaw {
-            key,
-            value,
             create_revision,
             version,
         } => {
+            let Op::PutRaw { key, value } = op else {
+                unreachable!("a raw put is planned from a raw put")
+            };
             let applied = Applied {
                 revision,
                 key: key.clone(),
@@ -393,16 +407,22 @@ impl Writer {
         {
             let mut t = ProjectionTables::open(&txn)?;
             let mut log = txn.open_table(EVENTS)?;
-            let mut head = t.head()?;
-            for request in batch {
-                let outcome = match plan(&t, &request.txn) {
+            let first_head = t.head()?;
+            let mut head = first_head;
+            for mut request in batch {
+                let outcome = match plan(&t, &request.txn, head) {
                     Err(WriteError::Fatal(e)) => return Err(e),
                     Err(rejected) => Err(rejected),
                     Ok((succeeded, planned)) => {
                         let mut applied = Vec::with_capacity(planned.len());
-                        for p in planned {
+                        let ops = std::mem::take(if succeeded {
+                            &mut request.txn.success
+                        } else {
+                            &mut request.txn.failure
+                        });
+                        for (p, op) in planned.into_iter().zip(ops) {
                             let revision = head.next();
-                            let (change, done, old_index) = realize(p, revision);
+                            let (change, done, old_index) = realize(p, op, revision);
                             if let Change::Compact { below } = change {
                                 compact_to = Some(below);
                             }
@@ -412,8 +432,9 @@ impl Writer {
                                 actor: request.actor.clone(),
                                 change,
                             };
-                            log.insert(revision.0, codec::encode_event(&event).as_slice())?;
-                            tables::apply_known(&mut t, &event, Some(old_index))?;
+                            let (record, row) = codec::encode_event_and_row(&event);
+                            log.insert(revision.0, record.as_slice())?;
+                            tables::apply_change(&mut t, &event, old_index, row)?;
                             head = revision;
                             applied.push(done);
                             events.push(Arc::new(event));
@@ -426,6 +447,10 @@ impl Writer {
                     }
                 };
                 outcomes.push((request, outcome));
+            }
+            // Once per batch rather than per event (tables::apply writes it per event).
+            if head != first_head {
+                t.meta.insert(tables::META_HEAD, head.0)?;
             }
         }
         if let Some(below) = compact_to {
