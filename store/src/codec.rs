@@ -15,7 +15,7 @@
 //! the store refuses to open rather than guess.
 
 use bincode::{Decode, Encode};
-use skiff_core::event::{Event, Revision};
+use skiff_core::event::{Change, Event, Revision};
 use skiff_core::object::Object;
 
 /// Format of event records. Bump on any change to [`Event`]'s encoding and migrate by format.
@@ -56,6 +56,68 @@ pub struct Stored {
     pub version: u64,
     /// The value.
     pub value: StoredValue,
+}
+
+/// The fixed leading fields of a projection record: everything but the value. Decoding only
+/// these (see [`decode_stored_header`]) skips the object, which is most of a row's cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Decode)]
+pub struct StoredHeader {
+    /// See [`Stored::create_revision`].
+    pub create_revision: Revision,
+    /// See [`Stored::mod_revision`].
+    pub mod_revision: Revision,
+    /// See [`Stored::version`].
+    pub version: u64,
+    /// The value's variant index: 0 for [`StoredValue::Object`], 1 for [`StoredValue::Raw`].
+    variant: u32,
+}
+
+impl StoredHeader {
+    /// Whether the row holds an object (rather than raw bytes).
+    pub fn is_object(&self) -> bool {
+        self.variant == 0
+    }
+}
+
+/// A projection row borrowed from its parts: encodes to exactly the bytes of the equivalent
+/// [`Stored`] (same format), without cloning the object into a `Stored` first.
+struct StoredRef<'a> {
+    create_revision: Revision,
+    mod_revision: Revision,
+    version: u64,
+    value: StoredValueRef<'a>,
+}
+
+/// A borrowed [`StoredValue`].
+#[derive(Clone, Copy)]
+pub enum StoredValueRef<'a> {
+    /// [`StoredValue::Object`].
+    Object(&'a Object),
+    /// [`StoredValue::Raw`].
+    Raw(&'a [u8]),
+}
+
+impl Encode for StoredRef<'_> {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        encoder: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        // Field by field in `Stored`'s declaration order, the variant index as derived enums
+        // encode it (u32): byte-identical to encoding the owned `Stored` (tested below).
+        self.create_revision.encode(encoder)?;
+        self.mod_revision.encode(encoder)?;
+        self.version.encode(encoder)?;
+        match self.value {
+            StoredValueRef::Object(object) => {
+                0u32.encode(encoder)?;
+                object.encode(encoder)
+            }
+            StoredValueRef::Raw(bytes) => {
+                1u32.encode(encoder)?;
+                bytes.encode(encoder)
+            }
+        }
+    }
 }
 
 /// Why a record did not decode.
@@ -109,16 +171,31 @@ impl bincode::enc::write::Writer for SameBytes<'_> {
     }
 }
 
+/// Appends to a `Vec` directly (bincode's `std::io::Write` adapter costs more per call).
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl bincode::enc::write::Writer for VecWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// Initial capacity of an encoded record: a typical object (about 1 KiB) fits without growing.
+const RECORD_CAPACITY: usize = 1536;
+
 fn encode_with<T: Encode>(format: u8, value: &T) -> Vec<u8> {
-    let mut out = vec![format, 0, 0, 0, 0];
-    bincode::encode_into_std_write(value, &mut out, config())
+    let mut out = Vec::with_capacity(RECORD_CAPACITY);
+    out.extend_from_slice(&[format, 0, 0, 0, 0]);
+    bincode::encode_into_writer(value, VecWriter(&mut out), config())
         .expect("encoding to a Vec never fails for our types");
     let crc = crc32fast::hash(&out[HEADER_LEN..]);
     out[1..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
     out
 }
 
-fn decode_with<T: Decode<()> + Encode>(format: u8, bytes: &[u8]) -> Result<T, DecodeError> {
+/// Checks the envelope (length, format, checksum) and returns the payload.
+fn checked_payload(format: u8, bytes: &[u8]) -> Result<&[u8], DecodeError> {
     if bytes.len() < HEADER_LEN {
         return Err(DecodeError::Truncated(bytes.len()));
     }
@@ -134,6 +211,11 @@ fn decode_with<T: Decode<()> + Encode>(format: u8, bytes: &[u8]) -> Result<T, De
     if stored != computed {
         return Err(DecodeError::Checksum { stored, computed });
     }
+    Ok(payload)
+}
+
+fn decode_with<T: Decode<()> + Encode>(format: u8, bytes: &[u8]) -> Result<T, DecodeError> {
+    let payload = checked_payload(format, bytes)?;
     let (value, used) = bincode::decode_from_slice(payload, config())
         .map_err(|e| DecodeError::Payload(e.to_string()))?;
     if used != payload.len() {
@@ -154,6 +236,53 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
     encode_with(EVENT_FORMAT, event)
 }
 
+/// Encodes an event record and, for a create or an update, the projection row it leaves
+/// ([`encode_stored`] of that row), encoding the object once for both: bincode encodes a
+/// struct or enum as the concatenation of its fields after the variant index, so the object's
+/// bytes are the same in both records. Byte-identical to encoding each (tested below).
+pub fn encode_event_and_row(event: &Event) -> (Vec<u8>, Option<Vec<u8>>) {
+    let (variant, object, create_revision, version) = match &event.change {
+        Change::Create(object) => (0u32, object, event.revision, 1),
+        Change::Update {
+            object,
+            create_revision,
+            version,
+        } => (1u32, object, *create_revision, *version),
+        _ => return (encode_event(event), None),
+    };
+    let mut body = Vec::with_capacity(RECORD_CAPACITY);
+    append(&mut body, object);
+    let mut record = Vec::with_capacity(HEADER_LEN + 96 + body.len());
+    record.extend_from_slice(&[EVENT_FORMAT, 0, 0, 0, 0]);
+    append(
+        &mut record,
+        (event.revision, event.at, &event.actor, variant),
+    );
+    record.extend_from_slice(&body);
+    if variant == 1 {
+        append(&mut record, (create_revision, version));
+    }
+    seal(&mut record);
+    let mut row = Vec::with_capacity(HEADER_LEN + 32 + body.len());
+    row.extend_from_slice(&[STORED_FORMAT, 0, 0, 0, 0]);
+    append(&mut row, (create_revision, event.revision, version, 0u32));
+    row.extend_from_slice(&body);
+    seal(&mut row);
+    (record, Some(row))
+}
+
+/// Appends `value`'s bincode encoding to `out`.
+fn append<T: Encode>(out: &mut Vec<u8>, value: T) {
+    bincode::encode_into_writer(value, VecWriter(out), config())
+        .expect("encoding to a Vec never fails for our types");
+}
+
+/// Writes the payload's checksum into the header.
+fn seal(out: &mut [u8]) {
+    let crc = crc32fast::hash(&out[HEADER_LEN..]);
+    out[1..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+}
+
 /// Decodes an event record: the body of the `log_record` fuzz target. Never panics.
 pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
     decode_with(EVENT_FORMAT, bytes)
@@ -162,6 +291,41 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
 /// Encodes a projection record.
 pub fn encode_stored(stored: &Stored) -> Vec<u8> {
     encode_with(STORED_FORMAT, stored)
+}
+
+/// Encodes a projection record from its parts: the same bytes as [`encode_stored`] of the
+/// equivalent [`Stored`], without building (and cloning the object into) one.
+pub fn encode_stored_parts(
+    create_revision: Revision,
+    mod_revision: Revision,
+    version: u64,
+    value: StoredValueRef<'_>,
+) -> Vec<u8> {
+    encode_with(
+        STORED_FORMAT,
+        &StoredRef {
+            create_revision,
+            mod_revision,
+            version,
+            value,
+        },
+    )
+}
+
+/// Decodes only the revisions and the value's kind of a projection record, after checking its
+/// format and checksum (the value's own encoding is not checked: [`decode_stored`] does that).
+/// Never panics.
+pub fn decode_stored_header(bytes: &[u8]) -> Result<StoredHeader, DecodeError> {
+    let payload = checked_payload(STORED_FORMAT, bytes)?;
+    let (header, _): (StoredHeader, usize) = bincode::decode_from_slice(payload, config())
+        .map_err(|e| DecodeError::Payload(e.to_string()))?;
+    if header.variant > 1 {
+        return Err(DecodeError::Payload(format!(
+            "unexpected value variant {}",
+            header.variant
+        )));
+    }
+    Ok(header)
 }
 
 /// Decodes a projection record. Never panics.
@@ -228,6 +392,84 @@ mod tests {
         let crc = crc32fast::hash(&bytes[HEADER_LEN..]);
         bytes[1..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
         assert_eq!(decode_event(&bytes), Err(DecodeError::NonCanonical));
+    }
+
+    #[test]
+    fn stored_parts_and_header_agree_with_the_owned_row() {
+        let Change::Create(object) = event().change else {
+            unreachable!()
+        };
+        let rows = [
+            Stored {
+                create_revision: Revision(3),
+                mod_revision: Revision(300),
+                version: 7,
+                value: StoredValue::Object(object),
+            },
+            Stored {
+                create_revision: Revision(1),
+                mod_revision: Revision(1 << 40),
+                version: 1,
+                value: StoredValue::Raw(b"raw bytes".to_vec()),
+            },
+        ];
+        for stored in rows {
+            let value = match &stored.value {
+                StoredValue::Object(o) => StoredValueRef::Object(o),
+                StoredValue::Raw(r) => StoredValueRef::Raw(r),
+            };
+            let bytes = encode_stored_parts(
+                stored.create_revision,
+                stored.mod_revision,
+                stored.version,
+                value,
+            );
+            assert_eq!(bytes, encode_stored(&stored));
+            let header = decode_stored_header(&bytes).unwrap();
+            assert_eq!(header.create_revision, stored.create_revision);
+            assert_eq!(header.mod_revision, stored.mod_revision);
+            assert_eq!(header.version, stored.version);
+            assert_eq!(
+                header.is_object(),
+                matches!(stored.value, StoredValue::Object(_))
+            );
+        }
+    }
+
+    #[test]
+    fn event_and_row_encoded_together_match_separate_encodings() {
+        let created = event();
+        let Change::Create(object) = created.change.clone() else {
+            unreachable!()
+        };
+        let updated = Event {
+            revision: Revision(300),
+            change: Change::Update {
+                object: object.clone(),
+                create_revision: Revision(7),
+                version: 4,
+            },
+            ..created.clone()
+        };
+        let raw = Event {
+            change: Change::DeleteRaw { key: "k".into() },
+            ..created.clone()
+        };
+        let rows = [(&created, Revision(7), 1), (&updated, Revision(7), 4)];
+        for (event, create_revision, version) in rows {
+            let (record, row) = encode_event_and_row(event);
+            assert_eq!(record, encode_event(event));
+            let stored = Stored {
+                create_revision,
+                mod_revision: event.revision,
+                version,
+                value: StoredValue::Object(object.clone()),
+            };
+            assert_eq!(row.unwrap(), encode_stored(&stored));
+        }
+        let (record, row) = encode_event_and_row(&raw);
+        assert_eq!(record, encode_event(&raw));
+        assert!(row.is_none());
     }
 
     #[test]

@@ -103,6 +103,11 @@ pub struct ListOptions {
     pub label_selector: Option<Selector>,
     /// Only objects whose fields match.
     pub field_selector: Option<FieldSelector>,
+    /// Keys and revisions only (etcd's `--keys-only`): every entry's `stored` carries its
+    /// revisions and version but an empty value, `StoredValue::Raw(vec![])`, whatever the key
+    /// holds. Without selectors the values are not decoded at all (each row's checksum is still
+    /// checked); selectors still decode the values they need to test.
+    pub keys_only: bool,
 }
 
 /// One page of a list.
@@ -395,14 +400,22 @@ impl Store {
         };
         let mut entries = Vec::new();
         let mut more = false;
-        scan(&read, prefix, &start, revision, head, &filter, |entry| {
+        let visit = |mut entry: Entry| {
             if entries.len() == limit {
                 more = true;
                 return false;
             }
+            if options.keys_only {
+                entry.stored.value = StoredValue::Raw(Vec::new());
+            }
             entries.push(entry);
             true
-        })?;
+        };
+        if options.keys_only && revision == head && filter.selects_everything() {
+            scan_keys_only(&read, prefix, &start, visit)?;
+        } else {
+            scan(&read, prefix, &start, revision, head, &filter, visit)?;
+        }
         let continue_after = if more {
             entries.last().map(|e| e.key.clone())
         } else {
@@ -959,6 +972,38 @@ impl Filter {
             .requires_exact_match("spec.nodeName")
             .filter(|node| !node.is_empty())
     }
+}
+
+/// [`scan`] at the head with no filter, decoding only each row's revisions: the entries carry
+/// an empty value (`StoredValue::Raw(vec![])`).
+fn scan_keys_only(
+    read: &redb::ReadTransaction,
+    prefix: &str,
+    start: &str,
+    mut visit: impl FnMut(Entry) -> bool,
+) -> Result<(), ReadError> {
+    let objects = read.open_table(OBJECTS)?;
+    for row in objects.range(start..)? {
+        let (k, v) = row?;
+        let key = k.value();
+        if !key.starts_with(prefix) {
+            break;
+        }
+        let header = tables::decode_stored_header_row(key, v.value())?;
+        let entry = Entry {
+            key: key.to_owned(),
+            stored: Stored {
+                create_revision: header.create_revision,
+                mod_revision: header.mod_revision,
+                version: header.version,
+                value: StoredValue::Raw(Vec::new()),
+            },
+        };
+        if !visit(entry) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Visits, in key order, the entries under `prefix` from `start` on that exist at `revision`

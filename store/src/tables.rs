@@ -16,7 +16,7 @@ use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use skiff_core::event::{Change, Event, Revision};
 use skiff_core::object::Object;
 
-use crate::codec::{self, Stored, StoredValue};
+use crate::codec::{self, Stored, StoredHeader, StoredValue, StoredValueRef};
 use crate::error::StoreError;
 use crate::key::object_key;
 
@@ -73,6 +73,19 @@ impl<'txn> ProjectionTables<'txn> {
         }
     }
 
+    /// Whether `key` has a row (nothing decoded).
+    pub(crate) fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.objects.get(key)?.is_some())
+    }
+
+    /// The revisions and value kind of `key`'s row, without decoding the value.
+    pub(crate) fn header(&self, key: &str) -> Result<Option<StoredHeader>, StoreError> {
+        match self.objects.get(key)? {
+            None => Ok(None),
+            Some(bytes) => decode_stored_header_row(key, bytes.value()).map(Some),
+        }
+    }
+
     /// The last applied revision.
     pub(crate) fn head(&self) -> Result<Revision, StoreError> {
         Ok(Revision(self.meta.get(META_HEAD)?.map_or(0, |v| v.value())))
@@ -95,21 +108,36 @@ pub(crate) fn decode_stored_row(key: &str, bytes: &[u8]) -> Result<Stored, Store
     })
 }
 
+/// Decodes a projection row's header, reporting corruption with the key.
+pub(crate) fn decode_stored_header_row(
+    key: &str,
+    bytes: &[u8],
+) -> Result<StoredHeader, StoreError> {
+    codec::decode_stored_header(bytes).map_err(|e| StoreError::Corrupt {
+        what: "object",
+        revision: 0,
+        reason: format!("{key}: {e}"),
+    })
+}
+
 /// Index entries of one stored value: (node, key), (owner uid, key), (namespace, key).
-struct IndexEntries {
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct IndexEntries {
     node: Option<String>,
     owners: Vec<String>,
     namespace: Option<String>,
 }
 
-fn index_entries(value: &StoredValue) -> IndexEntries {
-    let StoredValue::Object(object) = value else {
-        return IndexEntries {
-            node: None,
-            owners: Vec::new(),
-            namespace: None,
-        };
-    };
+/// Index entries of a stored value (raw values have none).
+pub(crate) fn index_entries(value: &StoredValue) -> IndexEntries {
+    match value {
+        StoredValue::Object(object) => object_index_entries(object),
+        StoredValue::Raw(_) => IndexEntries::default(),
+    }
+}
+
+/// Index entries of an object.
+pub(crate) fn object_index_entries(object: &Object) -> IndexEntries {
     let node = match object {
         Object::Pod(pod) => pod.spec.node_name.clone().filter(|n| !n.is_empty()),
         _ => None,
@@ -130,57 +158,100 @@ fn index_entries(value: &StoredValue) -> IndexEntries {
     }
 }
 
-fn remove_indexes(
+/// Brings the index rows of `key` from `old` to `new`, touching only the rows that differ
+/// (an update usually leaves every index entry as it was).
+fn update_indexes(
     t: &mut ProjectionTables<'_>,
     key: &str,
-    value: &StoredValue,
+    old: &IndexEntries,
+    new: &IndexEntries,
 ) -> Result<(), StoreError> {
-    let entries = index_entries(value);
-    if let Some(node) = &entries.node {
-        t.pods_by_node.remove((node.as_str(), key))?;
+    if old.node != new.node {
+        if let Some(node) = &old.node {
+            t.pods_by_node.remove((node.as_str(), key))?;
+        }
+        if let Some(node) = &new.node {
+            t.pods_by_node.insert((node.as_str(), key), ())?;
+        }
     }
-    for owner in &entries.owners {
-        t.by_owner.remove((owner.as_str(), key))?;
+    if old.owners != new.owners {
+        for owner in old.owners.iter().filter(|o| !new.owners.contains(o)) {
+            t.by_owner.remove((owner.as_str(), key))?;
+        }
+        for owner in new.owners.iter().filter(|o| !old.owners.contains(o)) {
+            t.by_owner.insert((owner.as_str(), key), ())?;
+        }
     }
-    if let Some(ns) = &entries.namespace {
-        t.by_namespace.remove((ns.as_str(), key))?;
+    if old.namespace != new.namespace {
+        if let Some(ns) = &old.namespace {
+            t.by_namespace.remove((ns.as_str(), key))?;
+        }
+        if let Some(ns) = &new.namespace {
+            t.by_namespace.insert((ns.as_str(), key), ())?;
+        }
     }
     Ok(())
 }
 
-fn insert_indexes(
+/// The index entries of `key`'s current row: given by the caller (`prior`, when it already
+/// decoded the row), else read and decoded.
+fn prior_entries(
+    t: &ProjectionTables<'_>,
+    key: &str,
+    prior: Option<IndexEntries>,
+) -> Result<IndexEntries, StoreError> {
+    match prior {
+        Some(entries) => Ok(entries),
+        None => Ok(t
+            .get(key)?
+            .map(|old| index_entries(&old.value))
+            .unwrap_or_default()),
+    }
+}
+
+/// A row to write: its revisions and a borrowed value.
+#[derive(Clone, Copy)]
+struct Row<'a> {
+    create_revision: Revision,
+    mod_revision: Revision,
+    version: u64,
+    value: StoredValueRef<'a>,
+}
+
+fn put(
     t: &mut ProjectionTables<'_>,
     key: &str,
-    value: &StoredValue,
+    row: Row<'_>,
+    prior: Option<IndexEntries>,
+    encoded: Option<Vec<u8>>,
 ) -> Result<(), StoreError> {
-    let entries = index_entries(value);
-    if let Some(node) = &entries.node {
-        t.pods_by_node.insert((node.as_str(), key), ())?;
-    }
-    for owner in &entries.owners {
-        t.by_owner.insert((owner.as_str(), key), ())?;
-    }
-    if let Some(ns) = &entries.namespace {
-        t.by_namespace.insert((ns.as_str(), key), ())?;
-    }
+    let old = prior_entries(t, key, prior)?;
+    let new = match row.value {
+        StoredValueRef::Object(object) => object_index_entries(object),
+        StoredValueRef::Raw(_) => IndexEntries::default(),
+    };
+    let bytes = encoded.unwrap_or_else(|| {
+        codec::encode_stored_parts(
+            row.create_revision,
+            row.mod_revision,
+            row.version,
+            row.value,
+        )
+    });
+    t.objects.insert(key, bytes.as_slice())?;
+    update_indexes(t, key, &old, &new)?;
+    t.key_revisions.insert((key, row.mod_revision.0), ())?;
     Ok(())
 }
 
-fn put(t: &mut ProjectionTables<'_>, key: &str, stored: &Stored) -> Result<(), StoreError> {
-    if let Some(old) = t.get(key)? {
-        remove_indexes(t, key, &old.value)?;
-    }
-    t.objects
-        .insert(key, codec::encode_stored(stored).as_slice())?;
-    insert_indexes(t, key, &stored.value)?;
-    t.key_revisions.insert((key, stored.mod_revision.0), ())?;
-    Ok(())
-}
-
-fn remove(t: &mut ProjectionTables<'_>, key: &str, revision: Revision) -> Result<(), StoreError> {
-    if let Some(old) = t.get(key)? {
-        remove_indexes(t, key, &old.value)?;
-    }
+fn remove(
+    t: &mut ProjectionTables<'_>,
+    key: &str,
+    revision: Revision,
+    prior: Option<IndexEntries>,
+) -> Result<(), StoreError> {
+    let old = prior_entries(t, key, prior)?;
+    update_indexes(t, key, &old, &IndexEntries::default())?;
     t.objects.remove(key)?;
     t.key_revisions.insert((key, revision.0), ())?;
     Ok(())
@@ -202,12 +273,47 @@ pub(crate) fn event_key(change: &Change) -> Option<String> {
 /// Applies one event to the projection. The event must be the next one: its revision is
 /// exactly head + 1 (pair assertion with the writer, which checked it before appending).
 pub(crate) fn apply(t: &mut ProjectionTables<'_>, event: &Event) -> Result<(), StoreError> {
+    apply_known(t, event, None)
+}
+
+/// [`apply`], given the index entries of the changed key's current row when the caller already
+/// knows them (the writer decoded the row while planning; empty when the key is absent or
+/// raw), which saves reading and decoding that row again.
+fn apply_known(
+    t: &mut ProjectionTables<'_>,
+    event: &Event,
+    prior: Option<IndexEntries>,
+) -> Result<(), StoreError> {
     let head = t.head()?;
     assert!(
         event.revision > head,
         "event {} applied at or below head {head}",
         event.revision
     );
+    apply_event(t, event, prior, None)?;
+    t.meta.insert(META_HEAD, event.revision.0)?;
+    Ok(())
+}
+
+/// The writer's [`apply`]: given the old row's index entries (`prior`) and, when it already
+/// encoded it with the event record, the new projection row (`row`, exactly the bytes
+/// [`codec::encode_stored`] gives). It does not touch `meta`'s head: the writer, which checked
+/// the revision (pair assertion with [`apply`]), writes the head once per batch.
+pub(crate) fn apply_change(
+    t: &mut ProjectionTables<'_>,
+    event: &Event,
+    prior: IndexEntries,
+    row: Option<Vec<u8>>,
+) -> Result<(), StoreError> {
+    apply_event(t, event, Some(prior), row)
+}
+
+fn apply_event(
+    t: &mut ProjectionTables<'_>,
+    event: &Event,
+    prior: Option<IndexEntries>,
+    encoded: Option<Vec<u8>>,
+) -> Result<(), StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         what: "event",
         revision: event.revision.0,
@@ -216,13 +322,13 @@ pub(crate) fn apply(t: &mut ProjectionTables<'_>, event: &Event) -> Result<(), S
     match &event.change {
         Change::Create(object) => {
             let key = object_key(object).map_err(corrupt)?;
-            let stored = Stored {
+            let row = Row {
                 create_revision: event.revision,
                 mod_revision: event.revision,
                 version: 1,
-                value: StoredValue::Object(object.clone()),
+                value: StoredValueRef::Object(object),
             };
-            put(t, &key, &stored)?;
+            put(t, &key, row, prior, encoded)?;
         }
         Change::Update {
             object,
@@ -230,17 +336,17 @@ pub(crate) fn apply(t: &mut ProjectionTables<'_>, event: &Event) -> Result<(), S
             version,
         } => {
             let key = object_key(object).map_err(corrupt)?;
-            let stored = Stored {
+            let row = Row {
                 create_revision: *create_revision,
                 mod_revision: event.revision,
                 version: *version,
-                value: StoredValue::Object(object.clone()),
+                value: StoredValueRef::Object(object),
             };
-            put(t, &key, &stored)?;
+            put(t, &key, row, prior, encoded)?;
         }
         Change::Delete(object) => {
             let key = object_key(object).map_err(corrupt)?;
-            remove(t, &key, event.revision)?;
+            remove(t, &key, event.revision, prior)?;
         }
         Change::PutRaw {
             key,
@@ -248,20 +354,19 @@ pub(crate) fn apply(t: &mut ProjectionTables<'_>, event: &Event) -> Result<(), S
             create_revision,
             version,
         } => {
-            let stored = Stored {
+            let row = Row {
                 create_revision: *create_revision,
                 mod_revision: event.revision,
                 version: *version,
-                value: StoredValue::Raw(value.clone()),
+                value: StoredValueRef::Raw(value),
             };
-            put(t, key, &stored)?;
+            put(t, key, row, prior, encoded)?;
         }
-        Change::DeleteRaw { key } => remove(t, key, event.revision)?,
+        Change::DeleteRaw { key } => remove(t, key, event.revision, prior)?,
         Change::Compact { below } => {
             t.meta.insert(META_COMPACTED, below.0)?;
         }
     }
-    t.meta.insert(META_HEAD, event.revision.0)?;
     Ok(())
 }
 

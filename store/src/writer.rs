@@ -20,11 +20,11 @@ use skiff_core::event::{Actor, Change, Event, Revision};
 use skiff_core::object::Object;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::{self, Stored, StoredValue};
+use crate::codec::{self, StoredValue};
 use crate::error::{Rejection, StoreError, WriteError};
 use crate::key::{REGISTRY_PREFIX, object_key};
 use crate::request::{Applied, Compare, Op, Txn, TxnResponse};
-use crate::tables::{self, EVENTS, ProjectionTables};
+use crate::tables::{self, EVENTS, IndexEntries, ProjectionTables};
 use crate::watch::WatchHub;
 
 /// Requests queued for the writer before callers wait for room (backpressure).
@@ -56,17 +56,22 @@ pub(crate) struct Write {
 }
 
 /// A change planned for one operation, before it has a revision.
+/// Each carries what applying it needs from the row planning read (the old row's index
+/// entries), so the row is read and decoded once per write. Objects and raw values stay in
+/// their [`Op`] until [`realize`] moves them out (no copy).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "planned changes live for one batch; a delete's removed value is moved, not copied"
+)]
 enum Planned {
-    Create(Object),
+    Create,
     Update {
-        object: Object,
         create_revision: Revision,
         version: u64,
+        old_index: IndexEntries,
     },
     Delete(StoredValue, String),
     PutRaw {
-        key: String,
-        value: Vec<u8>,
         create_revision: Option<Revision>,
         version: u64,
     },
@@ -75,18 +80,22 @@ enum Planned {
 
 fn compare_holds(t: &ProjectionTables<'_>, compare: &Compare) -> Result<bool, StoreError> {
     Ok(match compare {
-        Compare::Exists(key) => t.get(key)?.is_some(),
-        Compare::Absent(key) => t.get(key)?.is_none(),
-        Compare::ModRevision(key, rev) => t.get(key)?.is_some_and(|s| s.mod_revision == *rev),
+        Compare::Exists(key) => t.exists(key)?,
+        Compare::Absent(key) => !t.exists(key)?,
+        Compare::ModRevision(key, rev) => t.header(key)?.is_some_and(|s| s.mod_revision == *rev),
     })
 }
 
-fn check_expected(key: &str, stored: &Stored, expected: Option<Revision>) -> Result<(), Rejection> {
+fn check_expected(
+    key: &str,
+    mod_revision: Revision,
+    expected: Option<Revision>,
+) -> Result<(), Rejection> {
     match expected {
-        Some(expected) if expected != stored.mod_revision => Err(Rejection::Conflict {
+        Some(expected) if expected != mod_revision => Err(Rejection::Conflict {
             key: key.to_owned(),
             expected,
-            actual: stored.mod_revision,
+            actual: mod_revision,
         }),
         _ => Ok(()),
     }
@@ -94,7 +103,11 @@ fn check_expected(key: &str, stored: &Stored, expected: Option<Revision>) -> Res
 
 /// Checks every operation of the branch against the current state and plans its change.
 /// Nothing is written here.
-fn plan(t: &ProjectionTables<'_>, txn: &Txn) -> Result<(bool, Vec<Planned>), WriteError> {
+fn plan(
+    t: &ProjectionTables<'_>,
+    txn: &Txn,
+    head: Revision,
+) -> Result<(bool, Vec<Planned>), WriteError> {
     let mut succeeded = true;
     for c in &txn.compare {
         if !compare_holds(t, c)? {
@@ -145,38 +158,44 @@ fn plan(t: &ProjectionTables<'_>, txn: &Txn) -> Result<(bool, Vec<Planned>), Wri
                 Rejection::Invalid(format!("duplicate key {key} in one transaction")).into(),
             );
         }
-        planned.push(plan_op(t, op, key)?);
+        planned.push(plan_op(t, op, key, head)?);
     }
     Ok((succeeded, planned))
 }
 
-fn plan_op(t: &ProjectionTables<'_>, op: &Op, key: String) -> Result<Planned, WriteError> {
+/// `head` is the batch's head so far (the `meta` row is written once per batch).
+fn plan_op(
+    t: &ProjectionTables<'_>,
+    op: &Op,
+    key: String,
+    head: Revision,
+) -> Result<Planned, WriteError> {
     Ok(match op {
-        Op::Create(object) => {
-            if t.get(&key)?.is_some() {
+        Op::Create(_) => {
+            if t.exists(&key)? {
                 return Err(Rejection::AlreadyExists { key }.into());
             }
-            Planned::Create(object.clone())
+            Planned::Create
         }
-        Op::Update { object, expected } => {
+        Op::Update { expected, .. } => {
             let Some(stored) = t.get(&key)? else {
                 return Err(Rejection::NotFound { key }.into());
             };
-            check_expected(&key, &stored, *expected)?;
+            check_expected(&key, stored.mod_revision, *expected)?;
             Planned::Update {
-                object: object.clone(),
                 create_revision: stored.create_revision,
                 version: stored.version + 1,
+                old_index: tables::index_entries(&stored.value),
             }
         }
         Op::Delete { key, expected } => {
             let Some(stored) = t.get(key)? else {
                 return Err(Rejection::NotFound { key: key.clone() }.into());
             };
-            check_expected(key, &stored, *expected)?;
+            check_expected(key, stored.mod_revision, *expected)?;
             Planned::Delete(stored.value, key.clone())
         }
-        Op::PutRaw { key, value } => {
+        Op::PutRaw { key, .. } => {
             if key.starts_with(REGISTRY_PREFIX) {
                 return Err(Rejection::Invalid(format!(
                     "raw values cannot be written under {REGISTRY_PREFIX}: {key} must hold a decodable object"
@@ -186,29 +205,21 @@ fn plan_op(t: &ProjectionTables<'_>, op: &Op, key: String) -> Result<Planned, Wr
             if key.is_empty() {
                 return Err(Rejection::Invalid("empty key".into()).into());
             }
-            match t.get(key)? {
-                Some(Stored {
-                    value: StoredValue::Object(_),
-                    ..
-                }) => {
+            match t.header(key)? {
+                Some(stored) if stored.is_object() => {
                     return Err(Rejection::Invalid(format!("{key} holds an object")).into());
                 }
                 Some(stored) => Planned::PutRaw {
-                    key: key.clone(),
-                    value: value.clone(),
                     create_revision: Some(stored.create_revision),
                     version: stored.version + 1,
                 },
                 None => Planned::PutRaw {
-                    key: key.clone(),
-                    value: value.clone(),
                     create_revision: None,
                     version: 1,
                 },
             }
         }
         Op::Compact { below } => {
-            let head = t.head()?;
             let compacted = t.compacted()?;
             if *below <= compacted {
                 return Err(Rejection::BadCompaction {
@@ -229,14 +240,20 @@ fn plan_op(t: &ProjectionTables<'_>, op: &Op, key: String) -> Result<Planned, Wr
     })
 }
 
-/// Turns a planned change into the event's change, stamping `resourceVersion`.
-fn realize(planned: Planned, revision: Revision) -> (Change, Applied) {
+/// Turns a planned change and the operation it was planned from into the event's change,
+/// stamping `resourceVersion`, with the index entries of the key's row before the change
+/// (empty when absent or raw). The operation's object or value moves into the event; the
+/// reply gets the one copy.
+fn realize(planned: Planned, op: Op, revision: Revision) -> (Change, Applied, IndexEntries) {
     let stamp = |mut object: Object| {
         object.metadata_mut().resource_version = Some(revision.to_string());
         object
     };
     match planned {
-        Planned::Create(object) => {
+        Planned::Create => {
+            let Op::Create(object) = op else {
+                unreachable!("a create is planned from a create")
+            };
             let object = stamp(object);
             let key = object_key(&object).expect("key checked in plan");
             let applied = Applied {
@@ -244,13 +261,16 @@ fn realize(planned: Planned, revision: Revision) -> (Change, Applied) {
                 key,
                 value: Some(StoredValue::Object(object.clone())),
             };
-            (Change::Create(object), applied)
+            (Change::Create(object), applied, IndexEntries::default())
         }
         Planned::Update {
-            object,
             create_revision,
             version,
+            old_index,
         } => {
+            let Op::Update { object, .. } = op else {
+                unreachable!("an update is planned from an update")
+            };
             let object = stamp(object);
             let key = object_key(&object).expect("key checked in plan");
             let applied = Applied {
@@ -265,9 +285,11 @@ fn realize(planned: Planned, revision: Revision) -> (Change, Applied) {
                     version,
                 },
                 applied,
+                old_index,
             )
         }
         Planned::Delete(value, key) => {
+            let old_index = tables::index_entries(&value);
             let change = match &value {
                 StoredValue::Object(object) => Change::Delete(object.clone()),
                 StoredValue::Raw(_) => Change::DeleteRaw { key: key.clone() },
@@ -279,14 +301,16 @@ fn realize(planned: Planned, revision: Revision) -> (Change, Applied) {
                     key,
                     value: Some(value),
                 },
+                old_index,
             )
         }
         Planned::PutRaw {
-            key,
-            value,
             create_revision,
             version,
         } => {
+            let Op::PutRaw { key, value } = op else {
+                unreachable!("a raw put is planned from a raw put")
+            };
             let applied = Applied {
                 revision,
                 key: key.clone(),
@@ -298,7 +322,7 @@ fn realize(planned: Planned, revision: Revision) -> (Change, Applied) {
                 create_revision: create_revision.unwrap_or(revision),
                 version,
             };
-            (change, applied)
+            (change, applied, IndexEntries::default())
         }
         Planned::Compact(below) => (
             Change::Compact { below },
@@ -307,6 +331,7 @@ fn realize(planned: Planned, revision: Revision) -> (Change, Applied) {
                 key: String::new(),
                 value: None,
             },
+            IndexEntries::default(),
         ),
     }
 }
@@ -356,10 +381,10 @@ impl Writer {
     }
 
     /// Commits one batch; on a fatal error every request of the batch has been answered.
-    fn commit_batch(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+    fn commit_batch(&self, mut batch: Vec<Write>) -> Result<(), StoreError> {
         let mut outcomes: Vec<Result<TxnResponse, WriteError>> = Vec::with_capacity(batch.len());
         let mut events: Vec<Arc<Event>> = Vec::new();
-        let result = self.write_batch(&batch, &mut outcomes, &mut events);
+        let result = self.write_batch(&mut batch, &mut outcomes, &mut events);
         match result {
             Ok(()) => {
                 assert_eq!(outcomes.len(), batch.len(), "one outcome per request");
@@ -387,7 +412,7 @@ impl Writer {
 
     fn write_batch(
         &self,
-        batch: &[Write],
+        batch: &mut [Write],
         outcomes: &mut Vec<Result<TxnResponse, WriteError>>,
         events: &mut Vec<Arc<Event>>,
     ) -> Result<(), StoreError> {
@@ -401,16 +426,22 @@ impl Writer {
         {
             let mut t = ProjectionTables::open(&txn)?;
             let mut log = txn.open_table(EVENTS)?;
-            let mut head = t.head()?;
-            for request in batch {
-                let outcome = match plan(&t, &request.txn) {
+            let first_head = t.head()?;
+            let mut head = first_head;
+            for request in batch.iter_mut() {
+                let outcome = match plan(&t, &request.txn, head) {
                     Err(WriteError::Fatal(e)) => return Err(e),
                     Err(rejected) => Err(rejected),
                     Ok((succeeded, planned)) => {
                         let mut applied = Vec::with_capacity(planned.len());
-                        for p in planned {
+                        let ops = std::mem::take(if succeeded {
+                            &mut request.txn.success
+                        } else {
+                            &mut request.txn.failure
+                        });
+                        for (p, op) in planned.into_iter().zip(ops) {
                             let revision = head.next();
-                            let (change, done) = realize(p, revision);
+                            let (change, done, old_index) = realize(p, op, revision);
                             if let Change::Compact { below } = change {
                                 compact_to = Some(below);
                             }
@@ -420,8 +451,9 @@ impl Writer {
                                 actor: request.actor.clone(),
                                 change,
                             };
-                            log.insert(revision.0, codec::encode_event(&event).as_slice())?;
-                            tables::apply(&mut t, &event)?;
+                            let (record, row) = codec::encode_event_and_row(&event);
+                            log.insert(revision.0, record.as_slice())?;
+                            tables::apply_change(&mut t, &event, old_index, row)?;
                             head = revision;
                             applied.push(done);
                             events.push(Arc::new(event));
@@ -435,6 +467,10 @@ impl Writer {
                 };
                 outcomes.push(outcome);
             }
+            // Once per batch rather than per event (tables::apply writes it per event).
+            if head != first_head {
+                t.meta.insert(tables::META_HEAD, head.0)?;
+            }
         }
         if let Some(below) = compact_to {
             let removed = tables::compact_history(&txn, below)?;
@@ -443,5 +479,127 @@ impl Writer {
         txn.commit()
             .map_err(|e| StoreError::CommitUnknown(e.to_string()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use skiff_core::clock::ManualClock;
+    use skiff_core::event::Actor;
+    use skiff_core::object::{Container, Object, OwnerReference, Pod};
+
+    use crate::codec::StoredValue;
+    use crate::{Backing, ListOptions, Store};
+
+    fn pod(node: Option<&str>, owner: &str) -> Object {
+        let mut pod = Pod::new("p", vec![Container::new("c", "nginx")]);
+        pod.metadata.namespace = Some("default".into());
+        pod.spec.node_name = node.map(str::to_owned);
+        pod.metadata.owner_references.push(OwnerReference {
+            api_version: "apps/v1".into(),
+            kind: "ReplicaSet".into(),
+            name: "rs".into(),
+            uid: owner.into(),
+            controller: Some(true),
+            block_owner_deletion: None,
+        });
+        pod.into()
+    }
+
+    /// The writer passes the old row's index entries down and touches only the rows that
+    /// change: the indexes must still equal what a rebuild from the log gives.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn index_rows_follow_updates_and_match_a_rebuild() {
+        let store =
+            Store::open(Backing::Memory, Arc::new(ManualClock::new(1_700_000_000))).unwrap();
+        let admin = Actor::new("admin");
+        let key = "/registry/pods/default/p";
+        store.create(&admin, pod(Some("n1"), "u1")).await.unwrap();
+        assert_eq!(store.pods_on_node("n1").unwrap(), [key]);
+        store
+            .update(&admin, pod(Some("n1"), "u1"), None)
+            .await
+            .unwrap();
+        assert_eq!(store.pods_on_node("n1").unwrap(), [key]);
+        assert_eq!(store.owned_by("u1").unwrap(), [key]);
+        store
+            .update(&admin, pod(Some("n2"), "u2"), None)
+            .await
+            .unwrap();
+        assert!(store.pods_on_node("n1").unwrap().is_empty());
+        assert!(store.owned_by("u1").unwrap().is_empty());
+        assert_eq!(store.pods_on_node("n2").unwrap(), [key]);
+        assert_eq!(store.owned_by("u2").unwrap(), [key]);
+        assert_eq!(store.in_namespace("default").unwrap(), [key]);
+        store.update(&admin, pod(None, "u2"), None).await.unwrap();
+        assert!(store.pods_on_node("n2").unwrap().is_empty());
+        assert_eq!(store.state_hash().unwrap(), store.rebuild_hash().unwrap());
+        store.delete(&admin, key, None).await.unwrap();
+        assert!(store.owned_by("u2").unwrap().is_empty());
+        assert!(store.in_namespace("default").unwrap().is_empty());
+        assert_eq!(store.state_hash().unwrap(), store.rebuild_hash().unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keys_only_lists_carry_revisions_without_values() {
+        let store =
+            Store::open(Backing::Memory, Arc::new(ManualClock::new(1_700_000_000))).unwrap();
+        let admin = Actor::new("admin");
+        for (i, node) in ["n1", "n2", "n1"].iter().enumerate() {
+            let mut object = pod(Some(node), "u");
+            object.metadata_mut().name = Some(format!("p{i}"));
+            store.create(&admin, object.clone()).await.unwrap();
+            store.update(&admin, object, None).await.unwrap();
+        }
+        let prefix = "/registry/pods/";
+        let full = store.list(prefix, &ListOptions::default()).unwrap();
+        let keys = ListOptions {
+            keys_only: true,
+            ..ListOptions::default()
+        };
+        let page = store.list(prefix, &keys).unwrap();
+        assert_eq!(page.revision, full.revision);
+        assert_eq!(page.entries.len(), 3);
+        for (k, f) in page.entries.iter().zip(&full.entries) {
+            assert_eq!(k.key, f.key);
+            assert_eq!(k.stored.create_revision, f.stored.create_revision);
+            assert_eq!(k.stored.mod_revision, f.stored.mod_revision);
+            assert_eq!(k.stored.version, 2);
+            assert_eq!(k.stored.value, StoredValue::Raw(Vec::new()));
+        }
+        // Paging and selectors work the same with keys only.
+        let first = store
+            .list(
+                prefix,
+                &ListOptions {
+                    limit: 2,
+                    ..keys.clone()
+                },
+            )
+            .unwrap();
+        assert_eq!(first.entries.len(), 2);
+        assert_eq!(
+            first.continue_after.as_deref(),
+            Some(full.entries[1].key.as_str())
+        );
+        let on_n1 = ListOptions {
+            field_selector: Some(
+                skiff_core::selector::FieldSelector::parse("spec.nodeName=n1").unwrap(),
+            ),
+            ..keys
+        };
+        let page = store.list(prefix, &on_n1).unwrap();
+        let names: Vec<&str> = page.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            names,
+            ["/registry/pods/default/p0", "/registry/pods/default/p2"]
+        );
+        assert!(
+            page.entries
+                .iter()
+                .all(|e| e.stored.value == StoredValue::Raw(Vec::new()))
+        );
     }
 }

@@ -78,6 +78,7 @@ impl ApiServer {
             continue_after: params.continue_token.clone(),
             label_selector,
             field_selector,
+            keys_only: false,
         };
         self.list(info, namespace, &options).map_err(to_status)
     }
