@@ -6,6 +6,8 @@
 //!   name the file, document, line, column and field path.
 //! - [`quantity`]: exact resource quantities (`500m`, `1Gi`) with upstream canonical formatting.
 //! - [`selector`]: label selectors, structured and in `kubectl -l` string syntax.
+//! - [`defaults`]: the defaults the API server fills in before validation (upstream's v1
+//!   defaulters).
 //! - [`validate`]: the object validation the API server runs.
 //!
 //! # Example
@@ -30,6 +32,7 @@
 //! ```
 
 pub mod clock;
+pub mod defaults;
 pub mod event;
 pub mod fuzz;
 pub mod manifest;
