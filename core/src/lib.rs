@@ -7,6 +7,8 @@
 //! - [`quantity`]: exact resource quantities (`500m`, `1Gi`) with upstream canonical formatting.
 //! - [`selector`]: label selectors, structured and in `kubectl -l` string syntax.
 //! - [`client`]: the API as every component uses it (the `Client` trait and its vocabulary).
+//! - [`defaults`]: the defaults the API server fills in before validation (upstream's v1
+//!   defaulters).
 //! - [`validate`]: the object validation the API server runs.
 //! - [`status`]: refusals shaped like upstream's `metav1.Status` (code, reason, message, causes).
 //!
@@ -33,6 +35,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod defaults;
 pub mod event;
 pub mod fuzz;
 pub mod manifest;

@@ -76,6 +76,11 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
     let token = authn.admin_token().to_owned();
     let seed = unix_micros(clock.wall()).unsigned_abs();
     let api = Arc::new(ApiServer::new(store.clone(), clock, seed));
+    // The system namespaces, their default service accounts and the `kubernetes` Service;
+    // idempotent, so a restart finds them already there.
+    api.bootstrap()
+        .await
+        .map_err(|e| format!("bootstrap: {e}"))?;
     let listener = TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("listen on {}: {e}", args.listen))?;

@@ -11,10 +11,14 @@ use skiff_store::{Backing, Store};
 
 const START_UNIX_SECONDS: u64 = 1_700_000_000;
 
-fn server() -> (ApiServer, ManualClock) {
+/// A server over a fresh store, bootstrapped as a cluster starts (the `default` namespace and
+/// its ServiceAccount exist).
+async fn server() -> (ApiServer, ManualClock) {
     let clock = ManualClock::new(START_UNIX_SECONDS);
     let store = Store::open(Backing::Memory, Arc::new(clock.clone())).unwrap();
-    (ApiServer::new(store, Arc::new(clock.clone()), 42), clock)
+    let api = ApiServer::new(store, Arc::new(clock.clone()), 42);
+    api.bootstrap().await.unwrap();
+    (api, clock)
 }
 
 fn admin() -> Actor {
@@ -35,7 +39,7 @@ fn status_of(
 
 #[tokio::test]
 async fn create_fills_uid_timestamp_generation_and_default_namespace() {
-    let (api, _) = server();
+    let (api, _) = server().await;
     let created = api.create(&admin(), None, pod("nginx")).await.unwrap();
     let meta = created.metadata();
     assert_eq!(meta.namespace.as_deref(), Some("default"));
@@ -44,7 +48,8 @@ async fn create_fills_uid_timestamp_generation_and_default_namespace() {
         Some(Time::from_unix_seconds(1_700_000_000))
     );
     assert_eq!(meta.generation, Some(1));
-    assert_eq!(meta.resource_version.as_deref(), Some("1"));
+    let head = api.store().status().unwrap().revision;
+    assert_eq!(meta.resource_version, Some(head.to_string()));
     let uid = meta.uid.clone().unwrap();
     assert_eq!(uid.len(), 36);
     assert_eq!(&uid[14..15], "4", "a version-4 uid: {uid}");
@@ -54,7 +59,7 @@ async fn create_fills_uid_timestamp_generation_and_default_namespace() {
 
 #[tokio::test]
 async fn generate_name_appends_a_five_character_suffix() {
-    let (api, _) = server();
+    let (api, _) = server().await;
     let mut object = pod("");
     object.metadata_mut().name = None;
     object.metadata_mut().generate_name = Some("web-".into());
@@ -78,7 +83,7 @@ async fn generate_name_appends_a_five_character_suffix() {
 
 #[tokio::test]
 async fn errors_carry_upstream_codes_and_messages() {
-    let (api, _) = server();
+    let (api, _) = server().await;
     api.create(&admin(), None, pod("nginx")).await.unwrap();
     assert_eq!(
         status_of(api.create(&admin(), None, pod("nginx")).await),
@@ -115,7 +120,7 @@ async fn errors_carry_upstream_codes_and_messages() {
 
 #[tokio::test]
 async fn stale_resource_version_is_a_conflict_and_loses_nothing() {
-    let (api, _) = server();
+    let (api, _) = server().await;
     let created = api.create(&admin(), None, pod("nginx")).await.unwrap();
     let mut first = created.clone();
     first.metadata_mut().labels.insert("a".into(), "1".into());
@@ -132,7 +137,7 @@ async fn stale_resource_version_is_a_conflict_and_loses_nothing() {
 
 #[tokio::test]
 async fn generation_counts_desired_state_changes_only() {
-    let (api, _) = server();
+    let (api, _) = server().await;
     let created = api.create(&admin(), None, pod("nginx")).await.unwrap();
     let mut relabeled = created.clone();
     relabeled
@@ -169,7 +174,7 @@ async fn generation_counts_desired_state_changes_only() {
 
 #[tokio::test]
 async fn deleting_an_unscheduled_pod_is_immediate() {
-    let (api, _) = server();
+    let (api, _) = server().await;
     api.create(&admin(), None, pod("nginx")).await.unwrap();
     let deleted = api
         .delete(
@@ -187,7 +192,7 @@ async fn deleting_an_unscheduled_pod_is_immediate() {
 
 #[tokio::test]
 async fn deleting_a_bound_pod_starts_its_grace_period() {
-    let (api, clock) = server();
+    let (api, clock) = server().await;
     let mut bound = pod("nginx");
     if let Object::Pod(p) = &mut bound {
         p.spec.node_name = Some("worker-1".into());
@@ -233,7 +238,7 @@ async fn deleting_a_bound_pod_starts_its_grace_period() {
 
 #[tokio::test]
 async fn finalizers_hold_deletion_until_removed() {
-    let (api, _) = server();
+    let (api, _) = server().await;
     let mut cm = ConfigMap {
         metadata: ObjectMeta::named("held"),
         ..ConfigMap::default()
@@ -260,7 +265,7 @@ async fn finalizers_hold_deletion_until_removed() {
 
 #[tokio::test]
 async fn foreground_propagation_is_recorded_as_a_finalizer() {
-    let (api, _) = server();
+    let (api, _) = server().await;
     let ns = Namespace {
         metadata: ObjectMeta::named("team"),
         ..Namespace::default()

@@ -13,7 +13,11 @@
 //!   setting `deletionTimestamp`; the last finalizer removed by an update then deletes the
 //!   object. `propagationPolicy` Orphan and Foreground are recorded as the upstream finalizers
 //!   for the garbage collector.
+//! - **admission** (`admission.rs`): defaults (`skiff_core::defaults`), then NamespaceLifecycle,
+//!   ServiceAccount, Priority and DefaultTolerationSeconds, and the Service IP and node port
+//!   allocators, whose allocations commit in the Service's own transaction.
 
+mod admission;
 pub mod authn;
 pub mod authz;
 mod handler;
@@ -23,6 +27,7 @@ pub use handler::{ApiHandler, LocalClient};
 use std::sync::{Arc, Mutex};
 
 use skiff_core::clock::Clock;
+use skiff_core::defaults::{default_object, prepare_for_create};
 use skiff_core::event::{Actor, Revision};
 use skiff_core::object::{KindInfo, Object, Time};
 use skiff_core::rng::SplitMix64;
@@ -33,6 +38,11 @@ use crate::error::{ReadError, Rejection, WriteError};
 use crate::key::registry_key;
 use crate::store::{ListOptions, Store};
 
+pub use admission::{
+    DEFAULT_SERVICE_ACCOUNT_NAME, IMMORTAL_NAMESPACES, NODE_PORT_KEY_PREFIX,
+    SERVICE_CLUSTER_IP_RANGE, SERVICE_IP_KEY_PREFIX, SERVICE_NODE_PORT_RANGE, SYSTEM_NAMESPACES,
+    TOLERATION_SECONDS_DEFAULT,
+};
 pub use skiff_core::client::{DeleteOptions, Deleted, ObjectList, Propagation};
 pub use status::{ApiError, Cause, Reason, Status};
 
@@ -55,6 +65,7 @@ pub struct ApiServer {
     clock: Arc<dyn Clock>,
     rng: Mutex<SplitMix64>,
     rbac: Arc<handler::RbacCache>,
+    admission: admission::Admission,
 }
 
 fn rejected(e: WriteError, info: &KindInfo, name: &str) -> ApiError {
@@ -113,6 +124,7 @@ impl ApiServer {
             clock,
             rng: Mutex::new(SplitMix64::new(seed)),
             rbac,
+            admission: admission::Admission::default(),
         }
     }
 
@@ -186,6 +198,9 @@ impl ApiServer {
             meta.deletion_timestamp = None;
             meta.deletion_grace_period_seconds = None;
         }
+        prepare_for_create(&mut object);
+        default_object(&mut object);
+        self.admit(&mut object, None)?;
         let generate = object
             .metadata()
             .name
@@ -207,11 +222,13 @@ impl ApiServer {
             if !errors.is_empty() {
                 return Err(Status::invalid(info.kind, info.plural, &name, &errors).into());
             }
-            match self.store.create(actor, object.clone()).await {
+            match Box::pin(self.commit_create(actor, object.clone())).await {
                 Ok(stored) => return Ok(stored),
-                Err(WriteError::Rejected(Rejection::AlreadyExists { .. }))
-                    if generate.is_some() && attempt + 1 < attempts => {}
-                Err(e) => return Err(rejected(e, info, &name)),
+                Err(ApiError::Rejected(status))
+                    if status.reason == Reason::AlreadyExists
+                        && generate.is_some()
+                        && attempt + 1 < attempts => {}
+                Err(e) => return Err(e),
             }
         }
         unreachable!("the last attempt returns")
@@ -280,6 +297,7 @@ impl ApiServer {
         let name = object.metadata().name_or_empty().to_owned();
         let namespace = object.metadata().namespace_or_empty().to_owned();
         let current = self.get(info, &namespace, &name)?;
+        default_object(&mut object);
         let expected =
             match object.metadata().resource_version.as_deref() {
                 None | Some("") => None,
@@ -317,6 +335,7 @@ impl ApiServer {
             meta.generate_name.clone_from(&old.generate_name);
             let generation = old.generation.unwrap_or(1);
             meta.generation = Some(generation);
+            self.admit(&mut object, Some(&current))?;
             if desired_state(&object) != desired_state(&current) {
                 object.metadata_mut().generation = Some(generation + 1);
             }
@@ -328,12 +347,10 @@ impl ApiServer {
         // A terminating object whose last finalizer was just removed is deleted.
         if object.metadata().deletion_timestamp.is_some()
             && object.metadata().finalizers.is_empty()
+            && !admission::holds_deletion(&object)
             && !status_only
         {
-            let key = registry_key(info, &namespace, &name);
-            let deleted = self
-                .store
-                .delete(actor, &key, expected)
+            let deleted = Box::pin(self.remove(actor, &current, expected))
                 .await
                 .map_err(|e| rejected(e, info, &name))?;
             return match deleted {
@@ -341,10 +358,7 @@ impl ApiServer {
                 StoredValue::Raw(_) => Err(Status::not_found(info.plural, &name).into()),
             };
         }
-        self.store
-            .update(actor, object, expected)
-            .await
-            .map_err(|e| rejected(e, info, &name))
+        Box::pin(self.commit_update(actor, &current, object, expected)).await
     }
 
     /// Deletes an object, gracefully where upstream would.
@@ -357,6 +371,7 @@ impl ApiServer {
         options: &DeleteOptions,
     ) -> Result<Deleted, ApiError> {
         let current = self.get(info, namespace, name)?;
+        admission::admit_delete(&current)?;
         let meta = current.metadata();
         if let Some(uid) = &options.uid
             && Some(uid.as_str()) != meta.uid.as_deref()
@@ -405,11 +420,11 @@ impl ApiServer {
                 .owned_by(meta.uid.as_deref().unwrap_or(""))
                 .map_err(|e| read_failed(e, info, name))?
                 .is_empty();
-        if (finalizers.is_empty() || orphan_only) && grace == 0 {
-            let key = registry_key(info, namespace, name);
-            let removed = self
-                .store
-                .delete(actor, &key, expected)
+        if (finalizers.is_empty() || orphan_only)
+            && grace == 0
+            && !admission::holds_deletion(&current)
+        {
+            let removed = Box::pin(self.remove(actor, &current, expected))
                 .await
                 .map_err(|e| rejected(e, info, name))?;
             return match removed {
@@ -433,6 +448,7 @@ impl ApiServer {
             }
             meta.finalizers = finalizers;
         }
+        admission::mark_terminating(&mut next);
         let stored = self
             .store
             .update(actor, next, expected.or(Some(stored_revision(&current))))
