@@ -53,6 +53,18 @@ pub struct ListParams {
     pub resource_version: Option<String>,
 }
 
+/// A pod's binding to a node (upstream `Binding`, posted to `pods/<name>/binding`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct Binding {
+    /// The node the pod is bound to.
+    pub node: String,
+    /// Bind only if the stored pod has this uid (a pod deleted and recreated under the same
+    /// name is another pod).
+    pub uid: Option<String>,
+    /// Bind only if the stored pod has this resourceVersion.
+    pub resource_version: Option<String>,
+}
+
 /// A list page (upstream `<Kind>List`).
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 pub struct ObjectList {
@@ -149,6 +161,15 @@ pub trait Client: Send + Sync {
         name: &str,
         options: DeleteOptions,
     ) -> BoxFuture<'_, Result<Deleted, ClientError>>;
+    /// Binds a pod that has no node yet (the `pods/binding` subresource, what the scheduler
+    /// posts): sets `spec.nodeName` and the `PodScheduled=True` condition in one write. A pod
+    /// already bound, or being deleted, is a Conflict.
+    fn bind(
+        &self,
+        namespace: &str,
+        name: &str,
+        binding: Binding,
+    ) -> BoxFuture<'_, Result<Object, ClientError>>;
     /// The object's own history from the log: every retained event that created, changed or
     /// deleted it, oldest first (skiff's addition to the Kubernetes API; `describe` shows it).
     fn history(

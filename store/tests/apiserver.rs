@@ -284,3 +284,56 @@ async fn foreground_propagation_is_recorded_as_a_finalizer() {
     };
     assert_eq!(pending.metadata().finalizers, ["foregroundDeletion"]);
 }
+
+#[tokio::test]
+async fn binding_sets_node_and_pod_scheduled_once() {
+    let (api, _) = server().await;
+    let created = api.create(&admin(), None, pod("web")).await.unwrap();
+    let uid = created.metadata().uid.clone();
+    let binding = skiff_store::apiserver::Binding {
+        node: "node-1".into(),
+        uid: uid.clone(),
+        resource_version: None,
+    };
+    let bound = api
+        .bind(
+            &Actor::new("system:kube-scheduler"),
+            "default",
+            "web",
+            &binding,
+        )
+        .await
+        .unwrap();
+    let Object::Pod(bound) = bound else {
+        unreachable!()
+    };
+    assert_eq!(bound.spec.node_name.as_deref(), Some("node-1"));
+    let scheduled: Vec<(&str, &str)> = bound
+        .status
+        .conditions
+        .iter()
+        .map(|c| (c.r#type.as_str(), c.status.as_str()))
+        .collect();
+    assert_eq!(scheduled, [("PodScheduled", "True")]);
+    let again = skiff_store::apiserver::Binding {
+        node: "node-2".into(),
+        uid,
+        resource_version: None,
+    };
+    assert_eq!(
+        status_of(api.bind(&admin(), "default", "web", &again).await),
+        (
+            409,
+            "Operation cannot be fulfilled on pods \"web\": pod web is already assigned to node \"node-1\"".to_owned()
+        )
+    );
+    let stale = skiff_store::apiserver::Binding {
+        node: "node-2".into(),
+        uid: Some("not-the-uid".into()),
+        resource_version: None,
+    };
+    assert_eq!(
+        status_of(api.bind(&admin(), "default", "web", &stale).await).0,
+        409
+    );
+}

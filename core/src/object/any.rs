@@ -79,10 +79,59 @@ macro_rules! define_object {
                     Object::$variant(o)
                 }
             }
+
+            impl TypedObject for super::$ty {
+                fn from_ref(object: &Object) -> Option<&Self> {
+                    match object {
+                        Object::$variant(o) => Some(o),
+                        #[allow(unreachable_patterns, reason = "one arm per kind")]
+                        _ => None,
+                    }
+                }
+
+                fn from_mut(object: &mut Object) -> Option<&mut Self> {
+                    match object {
+                        Object::$variant(o) => Some(o),
+                        #[allow(unreachable_patterns, reason = "one arm per kind")]
+                        _ => None,
+                    }
+                }
+
+                fn from_object(object: Object) -> Result<Self, Object> {
+                    match object {
+                        Object::$variant(o) => Ok(o),
+                        #[allow(unreachable_patterns, reason = "one arm per kind")]
+                        other => Err(other),
+                    }
+                }
+            }
         )*
     };
 }
 with_kinds!(define_object);
+
+/// A served kind, convertible to and from [`Object`] without cloning: what typed caches and
+/// controllers use to read objects of one kind out of a mixed collection.
+///
+/// ```
+/// use skiff_core::object::{Object, Pod, Service, TypedObject};
+///
+/// let object = Object::from(Pod::default());
+/// assert!(Pod::from_ref(&object).is_some());
+/// assert!(Service::from_ref(&object).is_none());
+/// ```
+pub trait TypedObject: Resource + Into<Object> {
+    /// The object as this kind, if it is one.
+    fn from_ref(object: &Object) -> Option<&Self>;
+    /// The object as this kind, mutably, if it is one.
+    fn from_mut(object: &mut Object) -> Option<&mut Self>;
+    /// The object as this kind, or the object back if it is another kind.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the object is moved back whole, as it came"
+    )]
+    fn from_object(object: Object) -> Result<Self, Object>;
+}
 
 /// Kinds with a `status` subresource: status is written only through it, and `generation`
 /// counts changes of everything else.

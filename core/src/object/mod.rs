@@ -32,8 +32,8 @@ mod type_field;
 mod value;
 mod workload;
 
-pub use any::Object;
 pub(crate) use any::with_kinds;
+pub use any::{Object, TypedObject};
 pub use config::*;
 pub use coordination::*;
 pub use event::*;

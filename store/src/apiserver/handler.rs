@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use skiff_core::client::{
-    BoxFuture, Client, ClientError, DeleteOptions, Deleted, ListParams, ObjectList, WatchEvent,
-    WatchStream,
+    Binding, BoxFuture, Client, ClientError, DeleteOptions, Deleted, ListParams, ObjectList,
+    WatchEvent, WatchStream,
 };
 use skiff_core::event::{Actor, Change, Event, Revision};
 use skiff_core::object::{KindInfo, Object, Pod, info, resolve_resource};
@@ -290,6 +290,16 @@ fn target(request: &Request) -> Result<Target<'_>, Status> {
             name,
             ..
         } => named("delete", r, namespace, name),
+        Request::Bind {
+            namespace, name, ..
+        } => Ok(Target {
+            verb: "create",
+            info: &info::POD,
+            namespace: Some(namespace.clone()),
+            name: Some(name.clone()),
+            subresource: Some("binding"),
+            object: None,
+        }),
         Request::List {
             resource: r,
             namespace,
@@ -524,6 +534,15 @@ impl Handler for ApiHandler {
                     .await
                     .map(Response::Deleted)
                     .map_err(to_status),
+                Request::Bind {
+                    namespace,
+                    name,
+                    binding,
+                } => api
+                    .bind(&actor, &namespace, &name, &binding)
+                    .await
+                    .map(Response::Object)
+                    .map_err(to_status),
                 Request::History {
                     resource: r,
                     namespace,
@@ -648,6 +667,21 @@ impl Client for LocalClient {
         Box::pin(async move {
             self.api
                 .delete(&self.actor, resource, &namespace, &name, &options)
+                .await
+                .map_err(client_err)
+        })
+    }
+
+    fn bind(
+        &self,
+        namespace: &str,
+        name: &str,
+        binding: Binding,
+    ) -> BoxFuture<'_, Result<Object, ClientError>> {
+        let (namespace, name) = (namespace.to_owned(), name.to_owned());
+        Box::pin(async move {
+            self.api
+                .bind(&self.actor, &namespace, &name, &binding)
                 .await
                 .map_err(client_err)
         })

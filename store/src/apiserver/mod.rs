@@ -43,7 +43,7 @@ pub use admission::{
     SERVICE_CLUSTER_IP_RANGE, SERVICE_IP_KEY_PREFIX, SERVICE_NODE_PORT_RANGE, SYSTEM_NAMESPACES,
     TOLERATION_SECONDS_DEFAULT,
 };
-pub use skiff_core::client::{DeleteOptions, Deleted, ObjectList, Propagation};
+pub use skiff_core::client::{Binding, DeleteOptions, Deleted, ObjectList, Propagation};
 pub use status::{ApiError, Cause, Reason, Status};
 
 /// Characters upstream's `generateName` suffix uses (no vowels, no look-alikes).
@@ -455,6 +455,80 @@ impl ApiServer {
             .await
             .map_err(|e| rejected(e, info, name))?;
         Ok(Deleted::Pending(stored))
+    }
+}
+
+impl ApiServer {
+    /// Binds a pod to a node (the `pods/binding` subresource): sets `spec.nodeName` and the
+    /// `PodScheduled=True` condition in one write, as upstream's binding storage does. The
+    /// write is a compare-and-swap on the pod's revision, so two schedulers racing for one
+    /// pod cannot both win.
+    pub async fn bind(
+        &self,
+        actor: &Actor,
+        namespace: &str,
+        name: &str,
+        binding: &Binding,
+    ) -> Result<Object, ApiError> {
+        let info = &skiff_core::object::info::POD;
+        let current = self.get(info, namespace, name)?;
+        let Object::Pod(pod) = &current else {
+            return Err(Status::not_found(info.plural, name).into());
+        };
+        let conflict =
+            |cause: String| -> ApiError { Status::conflict(info.plural, name, &cause).into() };
+        if let Some(uid) = &binding.uid
+            && Some(uid.as_str()) != pod.metadata.uid.as_deref()
+        {
+            return Err(conflict(format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                pod.metadata.uid.as_deref().unwrap_or("")
+            )));
+        }
+        if let Some(rv) = &binding.resource_version
+            && Some(rv.as_str()) != pod.metadata.resource_version.as_deref()
+        {
+            return Err(conflict(
+                "the object has been modified; please apply your changes to the latest version and try again".to_owned(),
+            ));
+        }
+        if binding.node.is_empty() {
+            return Err(Status::invalid(
+                "Binding",
+                "bindings",
+                name,
+                &[skiff_core::validate::FieldError::required(
+                    "target.name",
+                    "",
+                )],
+            )
+            .into());
+        }
+        if pod.metadata.deletion_timestamp.is_some() {
+            return Err(conflict(format!(
+                "pod {name} is being deleted, cannot be assigned to a host"
+            )));
+        }
+        if let Some(node) = pod.spec.node_name.as_deref().filter(|n| !n.is_empty()) {
+            return Err(conflict(format!(
+                "pod {name} is already assigned to node \"{node}\""
+            )));
+        }
+        let mut next = pod.clone();
+        next.spec.node_name = Some(binding.node.clone());
+        let status = &mut next.status;
+        let now = self.clock.now_time();
+        status.conditions.retain(|c| c.r#type != "PodScheduled");
+        status.conditions.push(skiff_core::object::PodCondition {
+            r#type: "PodScheduled".to_owned(),
+            status: "True".to_owned(),
+            last_transition_time: Some(now),
+            ..Default::default()
+        });
+        self.store
+            .update(actor, Object::Pod(next), Some(stored_revision(&current)))
+            .await
+            .map_err(|e| rejected(e, info, name))
     }
 }
 

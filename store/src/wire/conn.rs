@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use skiff_core::client::{
-    BoxFuture, Client, ClientError, DeleteOptions, Deleted, ListParams, ObjectList, WatchEvent,
-    WatchStream,
+    Binding, BoxFuture, Client, ClientError, DeleteOptions, Deleted, ListParams, ObjectList,
+    WatchEvent, WatchStream,
 };
 use skiff_core::event::Event;
 use skiff_core::object::{KindInfo, Object};
@@ -520,6 +520,25 @@ impl Client for WireClient {
         Box::pin(async move {
             match self.call(request).await? {
                 Response::Deleted(d) => Ok(d),
+                other => Err(unexpected(&other)),
+            }
+        })
+    }
+
+    fn bind(
+        &self,
+        namespace: &str,
+        name: &str,
+        binding: Binding,
+    ) -> BoxFuture<'_, Result<Object, ClientError>> {
+        let request = Request::Bind {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            binding,
+        };
+        Box::pin(async move {
+            match self.call(request).await? {
+                Response::Object(o) => Ok(o),
                 other => Err(unexpected(&other)),
             }
         })

@@ -8,7 +8,7 @@
 //! watch ends with an error.
 
 use bincode::{Decode, Encode};
-use skiff_core::client::{DeleteOptions, Deleted, ListParams, ObjectList, WatchEvent};
+use skiff_core::client::{Binding, DeleteOptions, Deleted, ListParams, ObjectList, WatchEvent};
 use skiff_core::event::Event;
 use skiff_core::object::Object;
 
@@ -94,6 +94,15 @@ pub enum Request {
         name: String,
         /// Grace period, preconditions, propagation.
         options: DeleteOptions,
+    },
+    /// Bind a pod to a node (the `pods/binding` subresource).
+    Bind {
+        /// Namespace of the pod.
+        namespace: String,
+        /// Name of the pod.
+        name: String,
+        /// Node and preconditions.
+        binding: Binding,
     },
     /// An object's history from the log.
     History {

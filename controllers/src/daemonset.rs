@@ -1,0 +1,3 @@
+//! DaemonSet controller: one pod per eligible node.
+//!
+//! Being built: see ARCHITECTURE.md.

@@ -1,0 +1,3 @@
+//! Endpoints controller: Services and ready pods to Endpoints.
+//!
+//! Being built: see ARCHITECTURE.md.

@@ -1,0 +1,3 @@
+//! ServiceAccount controller: a `default` ServiceAccount in every namespace.
+//!
+//! Being built: see ARCHITECTURE.md.
