@@ -10,7 +10,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use skiff_core::client::{Binding, DeleteOptions};
+use skiff_core::client::{Binding, ClientError, DeleteOptions};
+
+use crate::view::{ObjectKey, View};
 use skiff_core::clock::unix_micros;
 use skiff_core::object::{
     Event, EventSource, KindInfo, MicroTime, Object, ObjectMeta, ObjectReference, Time,
@@ -190,4 +192,54 @@ pub fn event(
         ..Event::default()
     };
     Action::Create(ev.into())
+}
+
+/// What a controller's view holds of one kind: all objects, or those matching the selectors
+/// (the kubelet watches pods with `spec.nodeName=<itself>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    /// The kind.
+    pub resource: &'static KindInfo,
+    /// Label selector (`kubectl -l` syntax); empty for all.
+    pub label_selector: String,
+    /// Field selector (`spec.nodeName=n1`); empty for all.
+    pub field_selector: String,
+}
+
+impl Watched {
+    /// Every object of a kind.
+    pub fn all(resource: &'static KindInfo) -> Self {
+        Self {
+            resource,
+            label_selector: String::new(),
+            field_selector: String::new(),
+        }
+    }
+}
+
+/// A controller as the runtime loop runs it: which kinds it watches, which keys a change
+/// concerns, and the reconcile of one key.
+///
+/// The reconcile itself is pure: given the same view, key, `now` and controller state it
+/// returns the same output. State a controller keeps between reconciles (the node lifecycle
+/// controller's own observation times, the scheduler's backoff queue and assumed pods) lives
+/// in the implementing struct, is changed only by `reconcile` and `action_failed`, and is
+/// plain data a test can set up.
+pub trait Controller: Send {
+    /// The controller's name: its Lease for leader election, its event source component.
+    fn name(&self) -> &'static str;
+    /// The kinds the view must hold.
+    fn watches(&self) -> Vec<Watched>;
+    /// The keys to reconcile after `object` changed (added, modified or deleted): the object
+    /// itself, its owner, the Services selecting it, …
+    fn keys_for(&self, view: &View, object: &Object) -> Vec<ObjectKey>;
+    /// Every key a periodic resync reconciles.
+    fn resync_keys(&self, view: &View) -> Vec<ObjectKey>;
+    /// Reconciles one key at `now`.
+    fn reconcile(&mut self, view: &View, key: &ObjectKey, now: SystemTime) -> Output;
+    /// An action this controller asked for failed (a Conflict, a transport error): forget
+    /// what was assumed about it. The key is reconciled again with backoff either way.
+    fn action_failed(&mut self, key: &ObjectKey, action: &Action, error: &ClientError) {
+        let _ = (key, action, error);
+    }
 }
