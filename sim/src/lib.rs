@@ -1,7 +1,41 @@
-//! skiff-sim: the whole cluster under the madsim deterministic simulator.
+//! skiff-sim: the whole cluster under the madsim deterministic simulator — a control plane
+//! (store on a crash-faithful simulated disk, API server, wire server, controllers), worker
+//! nodes and clients, all over the real wire protocol on simulated TCP, with five kinds of
+//! faults and one checker per invariant.
 //!
 //! Built with `--cfg madsim` through the cargo aliases in `.cargo/config.toml` (`cargo simtest`,
-//! `cargo sim`). The harness is being built (see ARCHITECTURE.md).
+//! `cargo sim`). In the normal build only the pure parts compile (options, checkers, oracle,
+//! trace, report), so their unit tests run in `cargo test` too.
+//!
+//! - [`options`]: everything a run does, derived from one seed.
+//! - [`check`]: the invariant checkers and the [`check::Violation`] they report.
+//! - [`oracle`]: what the clients were acknowledged.
+//! - [`trace`]: the trace hash that proves a seed replays exactly.
+//! - [`report`]: the end-of-run report (text and `--json` lines).
+//! - `cluster`, `faults`, `workload`, `worker`, `run` (simulator build only): the harness.
+//!
+//! ```
+//! use skiff_sim::options::{Options, Overrides};
+//! let options = Options::from_seed(42, &Overrides::default());
+//! assert_eq!(options, Options::from_seed(42, &Overrides::default()));
+//! assert!(options.repro_command().starts_with("cargo sim --seed 42 "));
+//! ```
+
+pub mod check;
+pub mod options;
+pub mod oracle;
+pub mod report;
+pub mod trace;
+
+#[cfg(madsim)]
+pub mod cluster;
+#[cfg(madsim)]
+pub mod faults;
+#[cfg(madsim)]
+pub mod run;
+pub mod watcher;
+pub mod worker;
+pub mod workload;
 
 /// True when this crate was compiled for the simulator (`--cfg madsim`).
 pub const SIMULATED: bool = cfg!(madsim);

@@ -1,0 +1,288 @@
+//! `cargo sim`: the deterministic chaos simulator (README's main job). One seed runs a whole
+//! cluster — control plane, workers, clients — under madsim with crashes, partitions, packet
+//! loss, clock skew and disk power loss, checks every invariant, and prints a report.
+//!
+//! ```text
+//! cargo sim --seed 42                      # 1 control plane + 5 workers, all faults, 30 min
+//! cargo sim --seeds 1..20 --duration 2m    # a sweep, one child process per seed
+//! cargo sim --seed 42 --check-determinism  # twice in child processes, trace hashes compared
+//! ```
+
+fn main() {
+    std::process::exit(cli::main());
+}
+
+#[cfg(not(madsim))]
+mod cli {
+    pub fn main() -> i32 {
+        eprintln!(
+            "skiff-sim runs only in the simulator build: use `cargo sim -- …` (it builds with \
+             --cfg madsim into target/sim)"
+        );
+        2
+    }
+}
+
+#[cfg(madsim)]
+mod cli {
+    use std::collections::VecDeque;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use clap::Parser;
+    use skiff_sim::options::{Options, Overrides, parse_duration, parse_faults};
+    use skiff_sim::run::{RunFlags, run};
+
+    /// Sweep children running at once (the CI machine has 2 cores).
+    const SWEEP_JOBS_MAX: usize = 2;
+
+    #[derive(Debug, Parser)]
+    #[command(name = "skiff-sim", about = "skiff's deterministic chaos simulator")]
+    struct Args {
+        /// The seed of one run.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// A sweep `A..B` (B excluded), each seed in its own child process.
+        #[arg(long)]
+        seeds: Option<String>,
+        /// Worker nodes.
+        #[arg(long, default_value_t = 5)]
+        workers: u32,
+        /// Simulated length of the safety phase (90s, 15m, 2h).
+        #[arg(long, default_value = "30m")]
+        duration: String,
+        /// Fault kinds: crash,partition,loss,skew,disk, `all` or `none`.
+        #[arg(long, default_value = "all")]
+        faults: String,
+        /// Draw workers, duration and faults from the seed too (VOPR swarm).
+        #[arg(long)]
+        swarm: bool,
+        /// Write the harness trace (decisions and violations) to this file.
+        #[arg(long)]
+        trace: Option<std::path::PathBuf>,
+        /// Benchmark JSON lines instead of the text report.
+        #[arg(long)]
+        json: bool,
+        /// Run the seed twice in child processes and compare trace hashes.
+        #[arg(long)]
+        check_determinism: bool,
+        /// No progress lines.
+        #[arg(long)]
+        quiet: bool,
+    }
+
+    fn overrides(args: &Args) -> Result<Overrides, String> {
+        if args.swarm {
+            return Ok(Overrides::default());
+        }
+        Ok(Overrides {
+            workers: Some(args.workers),
+            duration: Some(parse_duration(&args.duration)?),
+            faults: Some(parse_faults(&args.faults)?),
+        })
+    }
+
+    pub fn main() -> i32 {
+        let args = Args::parse();
+        let overrides = match overrides(&args) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        };
+        if let Some(range) = &args.seeds {
+            return sweep(range, &args);
+        }
+        if args.check_determinism {
+            return check_determinism(args.seed);
+        }
+        one(&args, Options::from_seed(args.seed, &overrides))
+    }
+
+    /// Runs one seed on a fresh thread (madsim's own `Builder::run` does the same: std's
+    /// per-thread hash keys then start from the seed).
+    fn one(args: &Args, options: Options) -> i32 {
+        let flags = RunFlags {
+            keep_trace: args.trace.is_some(),
+            progress: !args.quiet && !args.json,
+        };
+        let wall = Instant::now();
+        let seed = options.seed;
+        let outcome = std::thread::spawn(move || {
+            let runtime =
+                madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            runtime.block_on(run(options, flags))
+        })
+        .join();
+        let wall = wall.elapsed();
+        let (mut report, trace) = match outcome {
+            Ok(r) => r,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "a node panicked".to_owned());
+                let repro =
+                    Options::from_seed(seed, &overrides(args).unwrap_or_default()).repro_command();
+                if args.json {
+                    println!(
+                        r#"{{"bench":"sim","metric":"violations","params":{{"seed":{seed}}},"value":1,"unit":"count"}}"#
+                    );
+                } else {
+                    println!("FAILED (crash): seed {seed}: {message}\nreproduce: {repro}");
+                }
+                return 1;
+            }
+        };
+        report.wall = Some(wall);
+        if let Some(path) = &args.trace {
+            let mut text = trace.lines().join("\n");
+            text.push('\n');
+            if let Err(e) = std::fs::write(path, text) {
+                eprintln!("error: {}: {e}", path.display());
+            }
+        }
+        if args.json {
+            for line in report.json_lines() {
+                println!("{line}");
+            }
+        } else {
+            print!("{}", report.text());
+        }
+        i32::from(!report.violations.is_empty())
+    }
+
+    /// Re-executes this binary with the same flags but one `--seed`.
+    fn child(seed: u64, extra: &[&str]) -> std::io::Result<Child> {
+        let exe = std::env::current_exe()?;
+        let mut args: Vec<String> = Vec::new();
+        let mut skip = false;
+        for a in std::env::args().skip(1) {
+            if skip {
+                skip = false;
+                continue;
+            }
+            match a.as_str() {
+                "--seeds" | "--seed" => skip = true,
+                "--check-determinism" => {}
+                _ if a.starts_with("--seeds=") || a.starts_with("--seed=") => {}
+                _ => args.push(a),
+            }
+        }
+        Command::new(exe)
+            .args(&args)
+            .args(["--seed", &seed.to_string(), "--quiet"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+    }
+
+    fn sweep(range: &str, args: &Args) -> i32 {
+        let Some((a, b)) = range.split_once("..") else {
+            eprintln!("error: --seeds takes A..B");
+            return 2;
+        };
+        let (Ok(a), Ok(b)) = (a.trim().parse::<u64>(), b.trim().parse::<u64>()) else {
+            eprintln!("error: --seeds takes two integers A..B");
+            return 2;
+        };
+        let wall = Instant::now();
+        let mut queue: VecDeque<u64> = (a..b).collect();
+        let mut running: Vec<(u64, Child)> = Vec::new();
+        let mut failed = Vec::new();
+        let extra: &[&str] = if args.json { &[] } else { &["--json"] };
+        while !queue.is_empty() || !running.is_empty() {
+            while running.len() < SWEEP_JOBS_MAX
+                && let Some(seed) = queue.pop_front()
+            {
+                match child(seed, extra) {
+                    Ok(c) => running.push((seed, c)),
+                    Err(e) => {
+                        eprintln!("error: seed {seed}: {e}");
+                        failed.push(seed);
+                    }
+                }
+            }
+            let (seed, c) = running.remove(0);
+            let output = c.wait_with_output();
+            match output {
+                Ok(out) => {
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    if args.json {
+                        print!("{text}");
+                    } else {
+                        let violations = text
+                            .lines()
+                            .find(|l| l.contains(r#""metric":"violations""#))
+                            .and_then(|l| l.split(r#""value":"#).nth(1))
+                            .and_then(|v| v.split(',').next())
+                            .unwrap_or("?")
+                            .to_owned();
+                        let hash = text
+                            .lines()
+                            .find(|l| l.contains(r#""metric":"trace_hash""#))
+                            .and_then(|l| l.split(r#""value":""#).nth(1))
+                            .and_then(|v| v.split('"').next())
+                            .unwrap_or("?")
+                            .to_owned();
+                        println!("seed {seed}: violations {violations}, trace {hash}");
+                    }
+                    if !out.status.success() {
+                        failed.push(seed);
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: seed {seed}: {e}");
+                    failed.push(seed);
+                }
+            }
+        }
+        eprintln!(
+            "sweep {a}..{b}: {} seeds, {} failed{} in {:.1} s wall",
+            b.saturating_sub(a),
+            failed.len(),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({failed:?})")
+            },
+            wall.elapsed().as_secs_f64()
+        );
+        i32::from(!failed.is_empty())
+    }
+
+    fn check_determinism(seed: u64) -> i32 {
+        let mut hashes = Vec::new();
+        for _ in 0..2 {
+            let out = match child(seed, &["--json"]).and_then(Child::wait_with_output) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return 2;
+                }
+            };
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let hash = text
+                .lines()
+                .find(|l| l.contains(r#""metric":"trace_hash""#))
+                .and_then(|l| l.split(r#""value":""#).nth(1))
+                .and_then(|v| v.split('"').next())
+                .map(str::to_owned);
+            hashes.push(hash);
+        }
+        let _ = Duration::ZERO;
+        match (&hashes[0], &hashes[1]) {
+            (Some(a), Some(b)) if a == b => {
+                println!("deterministic: seed {seed} gave trace hash {a} twice");
+                0
+            }
+            (a, b) => {
+                println!("NOT deterministic: seed {seed} gave trace hashes {a:?} and {b:?}");
+                1
+            }
+        }
+    }
+}
