@@ -306,7 +306,7 @@ mod tests {
         );
         assert!(text.contains("  revisions          FAILED (1)\n"), "{text}");
         assert_eq!(
-            report.json_lines()[1],
+            report.json_lines()[0],
             r#"{"bench":"sim","metric":"violations","params":{"seed":7,"workers":2,"duration_s":120,"faults":"crash,disk"},"value":1,"unit":"count"}"#
         );
     }

@@ -45,6 +45,11 @@ pub struct RunFlags {
     pub keep_trace: bool,
     /// Print progress lines (simulated time) on stderr.
     pub progress: bool,
+    /// Hold watches to upstream's `DELETED` resourceVersion (the revision of the delete)
+    /// instead of what skiff's store delivers today (see
+    /// [`crate::check::watch_order::DeletedRevision`]): a run with deletes then fails, which
+    /// is how the tests prove an end-to-end divergence is found.
+    pub upstream_deleted_revision: bool,
 }
 
 struct Harness {
@@ -336,6 +341,10 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
         next_progress: Duration::ZERO,
         flags,
     };
+    if flags.upstream_deleted_revision {
+        h.checkers.watches.deleted_revision =
+            crate::check::watch_order::DeletedRevision::OfTheDelete;
+    }
     let mut injector = Injector::new(&options, start);
     h.trace.decision(0, &format!("start: {options}"));
 
