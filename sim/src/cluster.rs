@@ -99,146 +99,57 @@ fn base_clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock::new())
 }
 
+/// What every node's `init` needs to reach the control plane.
+#[derive(Clone)]
+struct Common {
+    server: String,
+    admin_token: String,
+    oracle: Arc<Mutex<Oracle>>,
+    watch_log: Arc<Mutex<WatchLog>>,
+}
+
 impl Cluster {
     /// Builds and boots every node. Must run inside the madsim runtime.
+    ///
+    /// # Panics
+    ///
+    /// With more than 255 workers (one /24 of addresses).
     pub fn start(options: &Options) -> Cluster {
         let handle = Handle::current();
         let authn = Authenticator::new(options.seed);
-        let admin_token = authn.admin_token().to_owned();
         let cp_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-        let server = format!("{cp_ip}:{API_PORT}");
+        let common = Common {
+            server: format!("{cp_ip}:{API_PORT}"),
+            admin_token: authn.admin_token().to_owned(),
+            oracle: Arc::new(Mutex::new(Oracle::default())),
+            watch_log: Arc::new(Mutex::new(WatchLog::default())),
+        };
         let disk = SimDisk::new();
         let shared = ControlPlaneShared::default();
-        let oracle = Arc::new(Mutex::new(Oracle::default()));
-        let watch_log = Arc::new(Mutex::new(WatchLog::default()));
         let workload = Arc::new(Mutex::new(WorkloadState::new(
             options.seed,
             options.workload,
             options.op_interval,
         )));
-        let mut nodes = Vec::new();
-
-        let cp_clock = SkewedClock::new(base_clock(), Skew::default());
-        let cp = {
-            let (disk, clock, shared, authn) = (
-                disk.clone(),
-                cp_clock.clone(),
-                shared.clone(),
-                authn.clone(),
-            );
-            let (seed, compaction) = (options.seed, options.compaction);
-            handle
-                .create_node()
-                .name("control-plane")
-                .ip(cp_ip)
-                .restart_on_panic_matching(SIMULATED_POWER_LOSS)
-                .init(move || {
-                    control_plane(
-                        disk.clone(),
-                        clock.clone(),
-                        shared.clone(),
-                        authn.clone(),
-                        seed,
-                        compaction,
-                    )
-                })
-                .build()
-        };
-        nodes.push(SimNode {
-            name: "control-plane".into(),
-            role: Role::ControlPlane,
-            id: cp.id(),
-            clock: cp_clock,
-            up: true,
-        });
-
+        let mut nodes = vec![start_control_plane(
+            &handle, options, cp_ip, &disk, &shared, &authn,
+        )];
         let mut worker_stats = BTreeMap::new();
         for i in 1..=options.workers {
-            let name = format!("worker-{i}");
-            let clock = SkewedClock::new(base_clock(), Skew::default());
-            let config = WorkerConfig {
-                name: name.clone(),
-                server: server.clone(),
-                token: authn.issue_node_token(&name),
-                clock: clock.clone(),
-                cpu_milli: WORKER_CPU_MILLI,
-                memory_bytes: WORKER_MEMORY_BYTES,
-            };
+            let octet = u8::try_from(i).expect("at most 255 workers");
             let stats = Arc::new(Mutex::new(WorkerStats::default()));
-            worker_stats.insert(name.clone(), stats.clone());
-            let (oracle, watch_log, admin_token, server) = (
-                oracle.clone(),
-                watch_log.clone(),
-                admin_token.clone(),
-                server.clone(),
-            );
-            let watcher = i == 1;
-            let octets = u8::try_from(i).expect("at most 255 workers");
-            let node = handle
-                .create_node()
-                .name(&name)
-                .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, octets)))
-                .init(move || {
-                    let (config, oracle, stats) = (config.clone(), oracle.clone(), stats.clone());
-                    let (watch_log, token, server) =
-                        (watch_log.clone(), admin_token.clone(), server.clone());
-                    async move {
-                        if watcher {
-                            for kind in [&info::POD, &info::CONFIG_MAP] {
-                                tokio::spawn(crate::watcher::run(
-                                    server.clone(),
-                                    token.clone(),
-                                    kind,
-                                    watch_log.clone(),
-                                ));
-                            }
-                        }
-                        crate::worker::run(config, oracle, stats).await;
-                    }
-                })
-                .build();
-            nodes.push(SimNode {
-                name,
-                role: Role::Worker,
-                id: node.id(),
-                clock,
-                up: true,
-            });
+            let node = start_worker(&handle, &common, &authn, octet, stats.clone());
+            worker_stats.insert(node.name.clone(), stats);
+            nodes.push(node);
         }
-
-        let client_clock = SkewedClock::new(base_clock(), Skew::default());
-        let client = {
-            let (oracle, workload, token, server) =
-                (oracle.clone(), workload.clone(), admin_token, server);
-            handle
-                .create_node()
-                .name("client")
-                .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)))
-                .init(move || {
-                    crate::workload::run(
-                        server.clone(),
-                        token.clone(),
-                        workload.clone(),
-                        oracle.clone(),
-                    )
-                })
-                .build()
-        };
-        nodes.push(SimNode {
-            name: "client".into(),
-            role: Role::Client,
-            id: client.id(),
-            clock: client_clock,
-            up: true,
-        });
-
+        nodes.push(start_client(&handle, &common, &workload));
         Cluster {
             handle,
             nodes,
             disk,
             control_plane: shared,
-            oracle,
-            watch_log,
+            oracle: common.oracle,
+            watch_log: common.watch_log,
             workload,
             worker_stats,
         }
@@ -252,6 +163,118 @@ impl Cluster {
     /// Boots of the control plane so far.
     pub fn boots(&self) -> u64 {
         self.control_plane.boots.load(Ordering::SeqCst)
+    }
+}
+
+fn start_control_plane(
+    handle: &Handle,
+    options: &Options,
+    ip: IpAddr,
+    disk: &SimDisk,
+    shared: &ControlPlaneShared,
+    authn: &Authenticator,
+) -> SimNode {
+    let clock = SkewedClock::new(base_clock(), Skew::default());
+    let (disk, node_clock, shared, authn) =
+        (disk.clone(), clock.clone(), shared.clone(), authn.clone());
+    let (seed, compaction) = (options.seed, options.compaction);
+    let node = handle
+        .create_node()
+        .name("control-plane")
+        .ip(ip)
+        .restart_on_panic_matching(SIMULATED_POWER_LOSS)
+        .init(move || {
+            control_plane(
+                disk.clone(),
+                node_clock.clone(),
+                shared.clone(),
+                authn.clone(),
+                seed,
+                compaction,
+            )
+        })
+        .build();
+    SimNode {
+        name: "control-plane".into(),
+        role: Role::ControlPlane,
+        id: node.id(),
+        clock,
+        up: true,
+    }
+}
+
+fn start_worker(
+    handle: &Handle,
+    common: &Common,
+    authn: &Authenticator,
+    octet: u8,
+    stats: Arc<Mutex<WorkerStats>>,
+) -> SimNode {
+    let name = format!("worker-{octet}");
+    let clock = SkewedClock::new(base_clock(), Skew::default());
+    let config = WorkerConfig {
+        name: name.clone(),
+        server: common.server.clone(),
+        token: authn.issue_node_token(&name),
+        clock: clock.clone(),
+        cpu_milli: WORKER_CPU_MILLI,
+        memory_bytes: WORKER_MEMORY_BYTES,
+    };
+    let common = common.clone();
+    // The first worker also runs the watcher client.
+    let watcher = octet == 1;
+    let node = handle
+        .create_node()
+        .name(&name)
+        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, octet)))
+        .init(move || {
+            let (config, stats, common) = (config.clone(), stats.clone(), common.clone());
+            async move {
+                if watcher {
+                    for kind in [&info::POD, &info::CONFIG_MAP] {
+                        tokio::spawn(crate::watcher::run(
+                            common.server.clone(),
+                            common.admin_token.clone(),
+                            kind,
+                            common.watch_log.clone(),
+                        ));
+                    }
+                }
+                crate::worker::run(config, common.oracle, stats).await;
+            }
+        })
+        .build();
+    SimNode {
+        name,
+        role: Role::Worker,
+        id: node.id(),
+        clock,
+        up: true,
+    }
+}
+
+fn start_client(handle: &Handle, common: &Common, workload: &Arc<Mutex<WorkloadState>>) -> SimNode {
+    let clock = SkewedClock::new(base_clock(), Skew::default());
+    let (common, workload) = (common.clone(), workload.clone());
+    let node = handle
+        .create_node()
+        .name("client")
+        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)))
+        .init(move || {
+            crate::workload::run(
+                common.server.clone(),
+                common.admin_token.clone(),
+                workload.clone(),
+                common.oracle.clone(),
+            )
+        })
+        .build();
+    SimNode {
+        name: "client".into(),
+        role: Role::Client,
+        id: node.id(),
+        clock,
+        up: true,
     }
 }
 

@@ -182,9 +182,13 @@ fn weight(rng: &mut SplitMix64, max: u64) -> u32 {
 
 impl Options {
     /// Every option drawn from `seed`, then `overrides` applied.
+    ///
+    /// # Panics
+    ///
+    /// Never: every drawn number is within the bounds it is converted to.
     pub fn from_seed(seed: u64, overrides: &Overrides) -> Options {
         // A generator of its own, so the options never depend on how madsim uses the seed.
-        let mut rng = SplitMix64::new(seed ^ 0x5eed_0f_0971_0a5);
+        let mut rng = SplitMix64::new(seed ^ 0x0005_eed0_f097_10a5);
         let workers = u32::try_from(between(&mut rng, 1, u64::from(SWARM_WORKERS_MAX)))
             .expect("small worker count");
         let duration = Duration::from_secs(between(&mut rng, 120, 1800));
@@ -298,9 +302,9 @@ pub fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();
     if d.subsec_millis() != 0 || secs == 0 {
         format!("{}ms", d.as_millis())
-    } else if secs % 3600 == 0 {
+    } else if secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
-    } else if secs % 60 == 0 {
+    } else if secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")

@@ -105,6 +105,7 @@ impl Report {
     }
 
     /// The human-readable report.
+    #[allow(clippy::too_many_lines, reason = "one line of output after another")]
     pub fn text(&self) -> String {
         let mut s = String::new();
         if let Some(o) = &self.options {

@@ -68,6 +68,8 @@ struct Harness {
     renewals_after_heal: BTreeMap<String, u64>,
     next_progress: Duration,
     flags: RunFlags,
+    /// The garbage collector runs (the orphan checker is on).
+    gc: bool,
 }
 
 fn summary(event: &Event) -> String {
@@ -298,7 +300,7 @@ impl Harness {
                         .map_err(|e| e.to_string())
                 });
             projection::check("at the end", hashes, &mut out);
-            if self.cluster_has_gc()
+            if self.gc
                 && let Ok(page) = store.list("/registry/", &ListOptions::default())
             {
                 let objects: Vec<Object> = page
@@ -313,10 +315,6 @@ impl Harness {
             }
         }
         self.push(out);
-    }
-
-    fn cluster_has_gc(&self) -> bool {
-        false
     }
 }
 
@@ -340,6 +338,7 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
         renewals_after_heal: BTreeMap::new(),
         next_progress: Duration::ZERO,
         flags,
+        gc: false,
     };
     if flags.upstream_deleted_revision {
         h.checkers.watches.deleted_revision =
@@ -358,44 +357,11 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
         h.progress("safety", &injector);
     }
 
-    // Liveness.
-    let mut converged_after = None;
-    if !h.failed() {
-        let heal = Instant::now();
-        injector.heal_all(&mut h.cluster, &mut h.trace, heal);
-        h.read_log();
-        h.heal_revision = Some(h.checkers.revisions.last());
-        let deadline = heal + options.converge_within;
-        loop {
-            tokio::time::sleep(LIVENESS_POLL).await;
-            h.read_log();
-            h.progress("liveness", &injector);
-            if h.failed() {
-                break;
-            }
-            let missing = h.not_converged();
-            if missing.is_empty() {
-                converged_after = Some(Instant::now().duration_since(heal));
-                let at = h.now_ms();
-                h.trace.decision(at, "converged");
-                break;
-            }
-            if Instant::now() >= deadline {
-                h.push(vec![Violation::NotConverged {
-                    detail: format!(
-                        "{} after {} s: {}",
-                        missing.len(),
-                        options.converge_within.as_secs(),
-                        missing.join("; ")
-                    ),
-                }]);
-                break;
-            }
-        }
-        if !h.failed() {
-            h.final_checks();
-        }
-    }
+    let converged_after = if h.failed() {
+        None
+    } else {
+        liveness(&mut h, &mut injector, &options).await
+    };
 
     let oracle = lock(&h.cluster.oracle).clone();
     let mut report = Report {
@@ -438,4 +404,44 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
         "vacuous until the node lifecycle controller runs",
     );
     (report, h.trace)
+}
+
+/// The liveness phase: heal, then wait for convergence; returns the time it took.
+async fn liveness(h: &mut Harness, injector: &mut Injector, options: &Options) -> Option<Duration> {
+    let heal = Instant::now();
+    injector.heal_all(&mut h.cluster, &mut h.trace, heal);
+    h.read_log();
+    h.heal_revision = Some(h.checkers.revisions.last());
+    let deadline = heal + options.converge_within;
+    let mut converged_after = None;
+    loop {
+        tokio::time::sleep(LIVENESS_POLL).await;
+        h.read_log();
+        h.progress("liveness", injector);
+        if h.failed() {
+            break;
+        }
+        let missing = h.not_converged();
+        if missing.is_empty() {
+            converged_after = Some(Instant::now().duration_since(heal));
+            let at = h.now_ms();
+            h.trace.decision(at, "converged");
+            break;
+        }
+        if Instant::now() >= deadline {
+            h.push(vec![Violation::NotConverged {
+                detail: format!(
+                    "{} after {} s: {}",
+                    missing.len(),
+                    options.converge_within.as_secs(),
+                    missing.join("; ")
+                ),
+            }]);
+            break;
+        }
+    }
+    if !h.failed() {
+        h.final_checks();
+    }
+    converged_after
 }

@@ -44,6 +44,10 @@ impl Default for Fnv64 {
 
 /// The hash of one event as committed: its bincode encoding (the store's own encoding of the
 /// same value), so two logs with equal hashes hold equal events.
+///
+/// # Panics
+///
+/// If bincode cannot encode an event (it always can: the store wrote it the same way).
 pub fn event_hash(event: &Event) -> u64 {
     let bytes = bincode::encode_to_vec(event, bincode::config::standard())
         .expect("an event always encodes");

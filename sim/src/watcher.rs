@@ -43,27 +43,23 @@ pub async fn run(
             tokio::time::sleep(RETRY_BACKOFF_MAX).await;
             continue;
         };
-        let from = match resume {
-            Some(rv) => rv,
-            None => match timed(client.list(resource, None, ListParams::default())).await {
-                Ok(list) => list.resource_version,
-                Err(_) => {
-                    tokio::time::sleep(RETRY_BACKOFF_MAX).await;
-                    continue;
-                }
-            },
+        let from = if let Some(rv) = resume {
+            rv
+        } else {
+            let Ok(list) = timed(client.list(resource, None, ListParams::default())).await else {
+                tokio::time::sleep(RETRY_BACKOFF_MAX).await;
+                continue;
+            };
+            list.resource_version
         };
         let params = ListParams {
             resource_version: Some(from.to_string()),
             ..ListParams::default()
         };
-        let mut stream = match timed(client.watch(resource, None, params)).await {
-            Ok(s) => s,
-            Err(_) => {
-                resume = None;
-                tokio::time::sleep(RETRY_BACKOFF_MAX).await;
-                continue;
-            }
+        let Ok(mut stream) = timed(client.watch(resource, None, params)).await else {
+            resume = None;
+            tokio::time::sleep(RETRY_BACKOFF_MAX).await;
+            continue;
         };
         let session = {
             let mut log = lock(&log);

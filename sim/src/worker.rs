@@ -204,13 +204,10 @@ async fn renew(
 pub async fn run(config: WorkerConfig, oracle: Arc<Mutex<Oracle>>, stats: Arc<Mutex<WorkerStats>>) {
     let mut backoff = RETRY_BACKOFF_MIN;
     loop {
-        let client = match connect(&config.server, &config.token).await {
-            Ok(c) => c,
-            Err(_) => {
-                sleep_local(&config.clock, backoff).await;
-                backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
-                continue;
-            }
+        let Ok(client) = connect(&config.server, &config.token).await else {
+            sleep_local(&config.clock, backoff).await;
+            backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+            continue;
         };
         lock(&stats).connects += 1;
         if register(&client, &config, &oracle).await.is_err() {

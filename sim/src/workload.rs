@@ -277,7 +277,7 @@ pub async fn run(
             match run_op(&client, &examples, op, &oracle).await {
                 Ok(name) => *lock(&state).stats.ops.entry(name).or_default() += 1,
                 Err(ClientError::Status(_)) => {
-                    *lock(&state).stats.ops.entry("refused").or_default() += 1
+                    *lock(&state).stats.ops.entry("refused").or_default() += 1;
                 }
                 Err(ClientError::Transport(_)) => {
                     *lock(&state).stats.ops.entry("unknown").or_default() += 1;

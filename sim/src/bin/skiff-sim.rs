@@ -37,6 +37,7 @@ mod cli {
     const SWEEP_JOBS_MAX: usize = 2;
 
     #[derive(Debug, Parser)]
+    #[allow(clippy::struct_excessive_bools, reason = "command-line switches")]
     #[command(name = "skiff-sim", about = "skiff's deterministic chaos simulator")]
     struct Args {
         /// The seed of one run.
