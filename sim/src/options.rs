@@ -101,6 +101,12 @@ pub struct WorkloadMix {
     pub scale: u32,
     /// Delete one of the objects created so far.
     pub delete: u32,
+    /// Create a Deployment (the example's) or change its image (a rollout).
+    pub deployment: u32,
+    /// Create a DaemonSet.
+    pub daemon_set: u32,
+    /// Cordon or uncordon a node; sometimes drain it (cordon, then delete its pods).
+    pub cordon_drain: u32,
 }
 
 impl WorkloadMix {
@@ -112,6 +118,9 @@ impl WorkloadMix {
             + self.service
             + self.scale
             + self.delete
+            + self.deployment
+            + self.daemon_set
+            + self.cordon_drain
     }
 }
 
@@ -210,6 +219,9 @@ impl Options {
             service: weight(&mut rng, 3),
             scale: weight(&mut rng, 5),
             delete: weight(&mut rng, 6),
+            deployment: weight(&mut rng, 3),
+            daemon_set: weight(&mut rng, 2),
+            cordon_drain: weight(&mut rng, 2),
         };
         if workload.total() == 0 {
             workload.config_map = 1;
@@ -249,7 +261,7 @@ impl fmt::Display for Options {
             f,
             "seed {} · {} workers · {} safety + ≤{} liveness · faults {} (every ~{}s, episodes ≤{}s, \
              loss ≤{}%, skew ≤{}ms/±{}ppm) · workload rs {} pod {} cm {} svc {} scale {} delete {} \
-             every ~{}ms · compaction {}",
+             deploy {} ds {} cordon {} every ~{}ms · compaction {}",
             self.seed,
             self.workers,
             format_duration(self.duration),
@@ -266,6 +278,9 @@ impl fmt::Display for Options {
             w.service,
             w.scale,
             w.delete,
+            w.deployment,
+            w.daemon_set,
+            w.cordon_drain,
             self.op_interval.as_millis(),
             if self.compaction { "on" } else { "off" },
         )

@@ -226,8 +226,9 @@ impl Harness {
                 &format!("control-plane boot {boots}: log re-read to head {head}"),
             );
         }
-        let acks = lock(&self.cluster.oracle).acks.clone();
-        self.checkers.acked.check(&acks, &mut out);
+        self.checkers
+            .acked
+            .check(&lock(&self.cluster.oracle).acks, &mut out);
         self.checkers
             .watches
             .check(&lock(&self.cluster.watch_log), &mut out);

@@ -7,10 +7,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use skiff_core::client::ListParams;
 use skiff_core::client::{Client, ClientError, DeleteOptions, Deleted};
-use skiff_core::object::{ConfigMap, KindInfo, Object, ObjectMeta, Pod, ReplicaSet, info};
+use skiff_core::object::{
+    ConfigMap, DaemonSet, Deployment, KindInfo, Object, ObjectMeta, Pod, ReplicaSet, info,
+};
 use skiff_core::quantity::Quantity;
 use skiff_core::rng::SplitMix64;
+use skiff_core::selector::LabelSelector;
 use skiff_store::wire::WireClient;
 
 use crate::options::WorkloadMix;
@@ -20,6 +24,7 @@ use crate::worker::{RETRY_BACKOFF_MAX, connect, lock, timed};
 const REPLICA_SET_YAML: &str = include_str!("../../examples/replicaset-definition.yaml");
 const POD_YAML: &str = include_str!("../../examples/pod-definition.yaml");
 const SERVICE_YAML: &str = include_str!("../../examples/service-definition.yaml");
+const DEPLOYMENT_YAML: &str = include_str!("../../examples/deployment-definition.yaml");
 
 /// Objects of one kind the workload keeps at most (deletes and name reuse keep it bounded).
 pub const OBJECTS_PER_KIND_MAX: u64 = 40;
@@ -32,6 +37,7 @@ pub struct Examples {
     replica_set: ReplicaSet,
     pod: Pod,
     service: Object,
+    deployment: Deployment,
 }
 
 impl Examples {
@@ -53,10 +59,15 @@ impl Examples {
         let Object::Pod(pod) = one("pod-definition.yaml", POD_YAML) else {
             panic!("examples/pod-definition.yaml is not a Pod")
         };
+        let Object::Deployment(deployment) = one("deployment-definition.yaml", DEPLOYMENT_YAML)
+        else {
+            panic!("examples/deployment-definition.yaml is not a Deployment")
+        };
         Self {
             replica_set,
             pod,
             service: one("service-definition.yaml", SERVICE_YAML),
+            deployment,
         }
     }
 }
@@ -100,6 +111,9 @@ enum Op {
     Service(u64),
     Scale(u64, u64),
     Delete(u64, u64),
+    Deployment(u64, u64),
+    DaemonSet(u64),
+    CordonDrain(u64, u64),
 }
 
 fn choose(state: &mut WorkloadState) -> (Op, Duration) {
@@ -116,6 +130,9 @@ fn choose(state: &mut WorkloadState) -> (Op, Duration) {
         (m.service, Op::Service(n)),
         (m.scale, Op::Scale(n, x)),
         (m.delete, Op::Delete(n, x)),
+        (m.deployment, Op::Deployment(n, x)),
+        (m.daemon_set, Op::DaemonSet(n)),
+        (m.cordon_drain, Op::CordonDrain(n, x)),
     ] {
         let w = u64::from(weight);
         if pick < w {
@@ -180,6 +197,85 @@ fn service(examples: &Examples, n: u64) -> Object {
     svc
 }
 
+fn deployment(examples: &Examples, n: u64, x: u64) -> Object {
+    let mut d = examples.deployment.clone();
+    let app = format!("web-{n}");
+    d.metadata = in_default(d.metadata, format!("myapp-deployment-{n}"));
+    d.metadata.labels.insert("app".to_owned(), app.clone());
+    if let Some(selector) = &mut d.spec.selector {
+        selector.match_labels.insert("app".to_owned(), app.clone());
+    }
+    d.spec
+        .template
+        .metadata
+        .labels
+        .insert("app".to_owned(), app);
+    d.spec.replicas = Some(i32::try_from(1 + x % REPLICAS_MAX).unwrap_or(1));
+    d.into()
+}
+
+fn daemon_set(examples: &Examples, n: u64) -> Object {
+    let app = format!("agent-{n}");
+    let mut ds = DaemonSet {
+        metadata: in_default(ObjectMeta::default(), format!("node-agent-{n}")),
+        ..DaemonSet::default()
+    };
+    ds.spec.selector = Some(LabelSelector {
+        match_labels: BTreeMap::from([("app".to_owned(), app.clone())]),
+        ..LabelSelector::default()
+    });
+    ds.spec.template.metadata.labels = BTreeMap::from([("app".to_owned(), app)]);
+    ds.spec.template.spec = examples.pod.spec.clone();
+    ds.into()
+}
+
+/// Cordons or uncordons `worker-<k>`; when `drain`, also deletes the pods bound to it
+/// (`kubectl drain` without the eviction API).
+async fn cordon_drain(
+    client: &WireClient,
+    k: u64,
+    drain: bool,
+    oracle: &Mutex<Oracle>,
+) -> Result<&'static str, ClientError> {
+    let name = format!("worker-{k}");
+    let Object::Node(mut node) = timed(client.get(&info::NODE, "", &name)).await? else {
+        return Ok("noop");
+    };
+    let cordoned = node.spec.unschedulable == Some(true);
+    node.spec.unschedulable = if cordoned && !drain { None } else { Some(true) };
+    let r = timed(client.update(node.into())).await;
+    lock(oracle).record(AckOp::Update, &r);
+    r?;
+    if !drain {
+        return Ok(if cordoned { "uncordon" } else { "cordon" });
+    }
+    let params = ListParams {
+        field_selector: format!("spec.nodeName={name}"),
+        ..ListParams::default()
+    };
+    let pods = timed(client.list(&info::POD, None, params)).await?;
+    for pod in pods.items {
+        let meta = pod.metadata();
+        let r = timed(client.delete(
+            &info::POD,
+            meta.namespace_or_empty(),
+            meta.name_or_empty(),
+            DeleteOptions::default(),
+        ))
+        .await;
+        record_delete(oracle, &r);
+    }
+    Ok("drain")
+}
+
+fn record_delete(oracle: &Mutex<Oracle>, r: &Result<Deleted, ClientError>) {
+    match r {
+        Ok(Deleted::Gone(o)) => lock(oracle).record(AckOp::Delete, &Ok(o.clone())),
+        Ok(Deleted::Pending(o)) => lock(oracle).record(AckOp::Update, &Ok(o.clone())),
+        Err(e) => lock(oracle).record(AckOp::Delete, &Err(e.clone())),
+    }
+}
+
 async fn run_op(
     client: &WireClient,
     examples: &Examples,
@@ -240,21 +336,46 @@ async fn run_op(
             }
         }
         Op::Delete(n, x) => {
-            let (resource, name): (&'static KindInfo, String) = match x % 4 {
+            let (resource, name): (&'static KindInfo, String) = match x % 6 {
                 0 => (&info::REPLICA_SET, format!("myapp-replicaset-{}", n % 8)),
                 1 => (&info::POD, format!("nginx-{n}")),
                 2 => (&info::SERVICE, format!("myapp-service-{}", n % 8)),
+                3 => (&info::DEPLOYMENT, format!("myapp-deployment-{}", n % 4)),
+                4 => (&info::DAEMON_SET, format!("node-agent-{}", n % 2)),
                 _ => (&info::CONFIG_MAP, format!("settings-{n}")),
             };
             let r =
                 timed(client.delete(resource, "default", &name, DeleteOptions::default())).await;
-            match &r {
-                Ok(Deleted::Gone(o)) => lock(oracle).record(AckOp::Delete, &Ok(o.clone())),
-                Ok(Deleted::Pending(o)) => lock(oracle).record(AckOp::Update, &Ok(o.clone())),
-                Err(e) => lock(oracle).record(AckOp::Delete, &Err(e.clone())),
-            }
+            record_delete(oracle, &r);
             r.map(|_| "delete")
         }
+        Op::Deployment(n, x) => {
+            let name = format!("myapp-deployment-{}", n % 4);
+            match timed(client.get(&info::DEPLOYMENT, "default", &name)).await {
+                Ok(Object::Deployment(mut d)) => {
+                    // A rollout: a new image tag changes the template.
+                    for c in &mut d.spec.template.spec.containers {
+                        c.image = Some(format!("nginx:1.{}", 20 + x % 8));
+                    }
+                    let r = timed(client.update(d.into())).await;
+                    record(AckOp::Update, &r);
+                    r.map(|_| "rollout")
+                }
+                Ok(_) => Ok("noop"),
+                Err(ClientError::Status(_)) => {
+                    let r = timed(client.create(None, deployment(examples, n % 4, x))).await;
+                    record(AckOp::Create, &r);
+                    r.map(|_| "create-deployment")
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Op::DaemonSet(n) => {
+            let r = timed(client.create(None, daemon_set(examples, n % 2))).await;
+            record(AckOp::Create, &r);
+            r.map(|_| "create-daemonset")
+        }
+        Op::CordonDrain(n, x) => cordon_drain(client, 1 + n % 8, x % 3 == 0, oracle).await,
     }
 }
 

@@ -19,10 +19,10 @@ use super::{Violation, object_of};
 pub const NAME: &str = "node-capacity";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Amounts {
-    cpu_milli: i64,
-    memory_bytes: i64,
-    pods: i64,
+pub(crate) struct Amounts {
+    pub(crate) cpu_milli: i64,
+    pub(crate) memory_bytes: i64,
+    pub(crate) pods: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -53,7 +53,7 @@ fn container_requests(c: &Container) -> (i64, i64) {
 
 /// A pod's effective request: the sum over its containers, or the largest init container if
 /// that is more (upstream `computePodResourceRequest`).
-fn pod_requests(pod: &Pod) -> Amounts {
+pub(crate) fn pod_requests(pod: &Pod) -> Amounts {
     let (mut cpu, mut memory) = (0, 0);
     for c in &pod.spec.containers {
         let (a, b) = container_requests(c);
@@ -72,7 +72,7 @@ fn pod_requests(pod: &Pod) -> Amounts {
     }
 }
 
-fn node_allocatable(node: &Node) -> Amounts {
+pub(crate) fn node_allocatable(node: &Node) -> Amounts {
     let source = if node.status.allocatable.is_empty() {
         &node.status.capacity
     } else {
@@ -91,7 +91,7 @@ fn node_allocatable(node: &Node) -> Amounts {
     }
 }
 
-fn is_terminal(pod: &Pod) -> bool {
+pub(crate) fn is_terminal(pod: &Pod) -> bool {
     matches!(pod.status.phase.as_deref(), Some("Succeeded" | "Failed"))
 }
 
