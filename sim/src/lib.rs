@@ -25,6 +25,7 @@ pub mod check;
 pub mod liveness;
 pub mod options;
 pub mod oracle;
+pub mod reconnect;
 pub mod report;
 pub mod trace;
 
