@@ -130,6 +130,15 @@ async fn register(
     if let Err(ClientError::Transport(e)) = created {
         return Err(ClientError::Transport(e));
     }
+    ensure_ready(client, config, oracle).await
+}
+
+/// Reads the Node and posts Ready (with capacity) if the stored status says otherwise.
+async fn ensure_ready(
+    client: &WireClient,
+    config: &WorkerConfig,
+    oracle: &Mutex<Oracle>,
+) -> Result<(), ClientError> {
     let current = timed(client.get(&info::NODE, "", &config.name)).await?;
     let Object::Node(mut node) = current else {
         return Err(ClientError::Transport(
@@ -216,7 +225,11 @@ pub async fn run(config: WorkerConfig, oracle: Arc<Mutex<Oracle>>, stats: Arc<Mu
             continue;
         }
         loop {
-            match renew(&client, &config, &oracle).await {
+            // Like upstream's kubelet, which fetches its Node every status period and posts
+            // its own status when the stored one differs (the node lifecycle controller may
+            // have marked it Unknown during a partition).
+            let status = ensure_ready(&client, &config, &oracle).await;
+            match status.and(renew(&client, &config, &oracle).await) {
                 Ok(()) => {
                     backoff = RETRY_BACKOFF_MIN;
                     lock(&stats).renewals += 1;
