@@ -329,11 +329,14 @@ fn foreground_owner(view: &View, owner: &Object) -> Output {
 }
 
 /// An owner deleted with orphan propagation: its dependents lose their references to it,
-/// then it loses its finalizer.
+/// then it loses its finalizer. Dependents being deleted themselves are not updated (they are
+/// going; and skiff's API server removes a terminating object that an update leaves without
+/// finalizers).
 fn orphaning_owner(view: &View, owner: &Object) -> Output {
     let uid = owner.metadata().uid.as_deref().unwrap_or("");
     let actions: Vec<Action> = view
         .owned_by(uid)
+        .filter(|d| d.metadata().deletion_timestamp.is_none())
         .map(|d| {
             let mut updated = d.clone();
             updated

@@ -60,13 +60,18 @@
 //!    from when this controller first saw it.
 //!
 //! State kept between passes ([`State`]) is plain data; a controller restart forgets it, which
-//! (as upstream) gives every node a fresh grace period and removes and re-queues its NoExecute
-//! taint.
+//! (as upstream) gives every node a fresh grace period. Upstream also removes the NoExecute
+//! taints of every node it sees for the first time (and so restarts all eviction timers after
+//! a restart); skiff keeps them, so that a controller restart changes nothing for pods already
+//! counting down.
+//!
+//! When the write adding a NoExecute taint fails ([`Controller::action_failed`]), the zone's
+//! token is given back and the node goes to the front of its queue.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
-use skiff_core::client::DeleteOptions;
+use skiff_core::client::{ClientError, DeleteOptions};
 use skiff_core::clock::unix_micros;
 use skiff_core::object::{
     HasKindInfo, Lease, MicroTime, Node, NodeCondition, Object, Pod, PodCondition, Taint, Time,
@@ -164,6 +169,9 @@ pub struct NodeHealth {
     pub lease_renew_time: Option<Option<MicroTime>>,
     /// Since when the node waits in its zone's queue for a NoExecute taint.
     pub taint_queued_micros: Option<i64>,
+    /// The last pass took a token to add the node's NoExecute taint (given back if that
+    /// write fails).
+    pub token_taken: bool,
 }
 
 /// A zone's state (upstream `ZoneState`).
@@ -417,8 +425,6 @@ struct NodePass<'a> {
     ready: Option<NodeCondition>,
     /// Ready as the view had it before this pass (a fake Unknown when never posted).
     observed_ready_status: String,
-    /// First pass to see the node.
-    first_seen: bool,
 }
 
 /// One pass of the node lifecycle controller over the view at `now` (see the module
@@ -429,6 +435,9 @@ pub fn monitor(view: &View, state: &mut State, config: &Config, now: SystemTime)
     state
         .nodes
         .retain(|name, _| view.get::<Node>("", name).is_some());
+    for health in state.nodes.values_mut() {
+        health.token_taken = false;
+    }
     let mut passes: Vec<NodePass<'_>> = view
         .list::<Node>()
         .map(|node| update_health(view, state, config, node, now_us, now))
@@ -547,7 +556,6 @@ fn update_health<'a>(
         status_write,
         ready,
         observed_ready_status,
-        first_seen,
     }
 }
 
@@ -802,9 +810,8 @@ fn plan_taints(
         .nodes
         .get_mut(node.metadata.name_or_empty())
         .expect("every listed node has health");
-    if pass.first_seen || full_disruption {
-        // upstream markNodeAsReachable on a newly seen node, and for every node when
-        // entering master disruption mode.
+    if full_disruption {
+        // upstream markNodeAsReachable for every node in master disruption mode.
         taints.retain(|t| !is_own_no_execute(t));
     }
     let (want, other) = match pass.ready.as_ref().map(|c| c.status.as_str()) {
@@ -886,6 +893,7 @@ fn take_tokens(
             }
             if let Some(h) = state.nodes.get_mut(name) {
                 h.taint_queued_micros = None;
+                h.token_taken = true;
             }
         }
     }
@@ -1064,5 +1072,22 @@ impl Controller for NodeLifecycleController {
             return Output::none();
         }
         monitor(view, &mut self.state, &self.config, now)
+    }
+
+    fn action_failed(&mut self, _key: &ObjectKey, action: &Action, _error: &ClientError) {
+        let Action::Update(Object::Node(node)) = action else {
+            return;
+        };
+        let Some(health) = self.state.nodes.get_mut(node.metadata.name_or_empty()) else {
+            return;
+        };
+        if !health.token_taken {
+            return;
+        }
+        health.token_taken = false;
+        health.taint_queued_micros = Some(i64::MIN);
+        if let Some(zone) = self.state.zones.get_mut(&zone_of(node)) {
+            zone.bucket.nano_tokens = zone.bucket.nano_tokens.saturating_add(TOKEN).min(TOKEN);
+        }
     }
 }

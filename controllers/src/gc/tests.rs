@@ -277,6 +277,27 @@ fn orphan_owner_strips_references_from_dependents_then_its_finalizer() {
 }
 
 #[test]
+fn orphaning_skips_dependents_that_are_being_deleted() {
+    let owner = deleting(rs("web").into(), FINALIZER_ORPHAN);
+    let mut leaving = pod("web-1", vec![rs_ref("web", None)]);
+    leaving.metadata.deletion_timestamp = Some(Time::from_unix_seconds(30));
+    let view = view_of([owner.clone(), leaving.into()]);
+    let mut gc = GarbageCollector::default();
+    let mut expected = owner;
+    expected.metadata_mut().finalizers.clear();
+    assert_eq!(
+        run(
+            &view,
+            &gc_key(&info::REPLICA_SET, "default", "web"),
+            &mut gc,
+            0.0
+        )
+        .actions,
+        vec![Action::Update(expected)]
+    );
+}
+
+#[test]
 fn objects_already_being_deleted_are_left_alone() {
     let mut p = pod("web-1", vec![rs_ref("gone", None)]);
     p.metadata.deletion_timestamp = Some(Time::from_unix_seconds(1));

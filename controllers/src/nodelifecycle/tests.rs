@@ -814,6 +814,7 @@ fn controller_knowing(view: &View, now: SystemTime) -> NodeLifecycleController {
                 ready_transition_micros: unix_micros(now),
                 lease_renew_time: None,
                 taint_queued_micros: None,
+                token_taken: false,
             },
         );
     }
@@ -1124,4 +1125,69 @@ proptest! {
             prop_assert_eq!(&a.state, &b.state);
         }
     }
+}
+
+#[test]
+fn failed_taint_write_gives_the_token_back_and_keeps_the_node_first_in_line() {
+    let mut view = view_of([
+        node("bad1", "a", Some(("False", 0))).into(),
+        node("bad2", "a", Some(("False", 0))).into(),
+        node("ok1", "a", Some(("True", 0))).into(),
+    ]);
+    let mut c = NodeLifecycleController::default();
+    renew_healthy(&mut view, 0.0);
+    let out = c.reconcile(&view, &monitor_key(), at(0.0));
+    let update_of = |name: &str| {
+        out.actions
+            .iter()
+            .find(|a| matches!(a, Action::Update(Object::Node(n)) if n.metadata.name_or_empty() == name))
+            .unwrap()
+            .clone()
+    };
+    let (failed, unrelated) = (update_of("bad1"), update_of("bad2"));
+    let reset = ClientError::Transport("connection reset".into());
+    c.action_failed(&monitor_key(), &failed, &reset);
+    // Everything but bad1's write landed; bad1 is tainted again at once, before bad2.
+    let landed: Vec<Action> = out
+        .actions
+        .iter()
+        .filter(|a| **a != failed)
+        .cloned()
+        .collect();
+    apply(&mut view, &landed);
+    every_pass_for(&mut c, &mut view, 0.5, 0.5, 1.0);
+    assert_eq!(no_execute_tainted(&view), ["bad1"]);
+    // A failed write that took no token (bad2's NoSchedule taint) gives nothing back.
+    c.action_failed(&monitor_key(), &unrelated, &reset);
+    every_pass_for(&mut c, &mut view, 1.0, 1.0, 1.0);
+    assert_eq!(no_execute_tainted(&view), ["bad1"]);
+    every_pass_for(&mut c, &mut view, 10.5, 10.5, 1.0);
+    assert_eq!(no_execute_tainted(&view), ["bad1", "bad2"]);
+}
+
+#[test]
+fn controller_restart_keeps_taints_and_eviction_timers() {
+    // A fresh controller (no memory) over a node tainted 250 s ago by its predecessor.
+    let n = unreachable_node_since(0);
+    let p = pod_not_ready("web", "n1", default_tolerations());
+    let mut view = view_of([
+        n.into(),
+        node("n2", "", Some(("True", 250))).into(),
+        p.clone().into(),
+    ]);
+    let mut c = NodeLifecycleController::default();
+    renew_healthy(&mut view, 250.0);
+    let out = c.reconcile(&view, &monitor_key(), at(250.0));
+    assert_eq!(
+        out,
+        Output {
+            actions: vec![],
+            requeue_after: Some(Duration::from_secs(5)),
+        }
+    );
+    renew_healthy(&mut view, 300.0);
+    assert_eq!(
+        c.reconcile(&view, &monitor_key(), at(300.0)).actions,
+        eviction(&p, at(300.0))
+    );
 }
