@@ -36,11 +36,27 @@ impl Applied {
     }
 }
 
+/// The annotation holding the manifest last applied (kubectl's name), so that applying the
+/// same manifest again is recognised as unchanged even though the server added defaults.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The manifest as JSON, without its own last-applied annotation: what [`LAST_APPLIED`] holds.
+fn last_applied(object: &Object) -> String {
+    let mut copy = object.clone();
+    copy.metadata_mut().annotations.remove(LAST_APPLIED);
+    serde_json::to_string(&copy).unwrap_or_default()
+}
+
 /// Creates `object`, or replaces the desired state of the stored object of the same kind,
 /// namespace and name. The update carries the stored resourceVersion, so a concurrent change
 /// between the read and the write is a Conflict, never a lost update.
-pub async fn apply(client: &dyn Client, object: Object) -> Result<Applied, ClientError> {
+pub async fn apply(client: &dyn Client, mut object: Object) -> Result<Applied, ClientError> {
     let info = object.info();
+    let applied = last_applied(&object);
+    object
+        .metadata_mut()
+        .annotations
+        .insert(LAST_APPLIED.to_owned(), applied.clone());
     let ns = match object.metadata().namespace.clone() {
         Some(ns) if !ns.is_empty() => ns,
         _ if info.namespaced => "default".to_owned(),
@@ -56,6 +72,9 @@ pub async fn apply(client: &dyn Client, object: Object) -> Result<Applied, Clien
         }
         Err(e) => Err(e),
         Ok(current) => {
+            if current.metadata().annotations.get(LAST_APPLIED) == Some(&applied) {
+                return Ok(Applied::Unchanged(current));
+            }
             let mut next = object;
             {
                 let (meta, old) = (next.metadata_mut(), current.metadata());
