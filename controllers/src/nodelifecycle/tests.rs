@@ -1191,3 +1191,69 @@ fn controller_restart_keeps_taints_and_eviction_timers() {
         eviction(&p, at(300.0))
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The skew invariant: whatever the kubelet's clock says (any offset, stepping at every
+    /// renewal), a kubelet that renews at least every 35 s is never marked Unknown (passes
+    /// every 5 s observe a renewal at most 5 s late, so at most 40 s apart).
+    #[test]
+    fn renewing_kubelet_is_never_marked_unknown_whatever_its_clock(
+        gaps in proptest::collection::vec(1..=35u64, 1..40),
+        skews in proptest::collection::vec(-315_360_000_000_000..315_360_000_000_000i64, 40),
+    ) {
+        let mut view = view_of([
+            node("n1", "", Some(("True", 0))).into(),
+            node("n2", "", Some(("True", 0))).into(),
+        ]);
+        let mut c = NodeLifecycleController::default();
+        let mut renewals = Vec::new();
+        let mut t = 0;
+        for gap in &gaps {
+            t += gap;
+            renewals.push(t);
+        }
+        let end = t;
+        let mut next = 0;
+        let mut last_renew = None;
+        let mut pass = 0;
+        while pass <= end {
+            while next < renewals.len() && renewals[next] <= pass {
+                let mut renew = (i64::try_from(BASE + renewals[next]).unwrap()) * 1_000_000
+                    + skews[next % skews.len()];
+                if Some(renew) == last_renew {
+                    renew += 1;
+                }
+                last_renew = Some(renew);
+                view.insert(lease("n1", renew).into());
+                view.insert(lease("n2", renew).into());
+                next += 1;
+            }
+            #[allow(clippy::cast_precision_loss, reason = "small test times")]
+            let out = c.reconcile(&view, &monitor_key(), at(pass as f64));
+            prop_assert_eq!(out.actions, vec![], "at {} s", pass);
+            pass += 5;
+        }
+    }
+
+    /// The rate limit: however many nodes of a zone are not Ready, NoExecute taints are
+    /// added to at most 1 + elapsed × 0.1/s of them.
+    #[test]
+    fn noexecute_tainting_never_exceeds_the_zone_rate(
+        ready in 0..8usize,
+        not_ready in 1..12usize,
+        seconds in 1..120u32,
+    ) {
+        let mut view = view_of(zone_with(ready, not_ready, "a"));
+        let mut c = NodeLifecycleController::default();
+        every_pass_for(&mut c, &mut view, 0.0, f64::from(seconds), 0.5);
+        let tainted = no_execute_tainted(&view).len();
+        let allowed = 1 + usize::try_from(seconds / 10).unwrap();
+        prop_assert!(tainted <= allowed, "{} tainted in {} s", tainted, seconds);
+        if ready > 0 && not_ready <= 2 {
+            // A Normal zone taints at exactly that rate.
+            prop_assert_eq!(tainted, allowed.min(not_ready));
+        }
+    }
+}
