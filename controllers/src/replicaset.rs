@@ -43,6 +43,8 @@ pub mod podutil;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod testsupport;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
@@ -134,9 +136,8 @@ pub fn replication_controller_selector(rc: &ReplicationController) -> Option<Sel
 /// The shared sync of upstream `syncReplicaSet`: claim, manage, count.
 fn sync(owner: &Owner<'_>, pods: &[&Pod], related: &[&Pod], now: SystemTime) -> Synced {
     let active = pods.iter().copied().filter(|p| podutil::is_pod_active(p));
-    let claimed = podutil::claim(owner.info, owner.meta, &owner.selector, active);
-    let owned = claimed.owned;
-    let mut actions = claimed.actions;
+    let podutil::Claimed { owned, mut actions } =
+        podutil::claim(owner.info, owner.meta, &owner.selector, active);
 
     let want = usize::try_from(owner.replicas.max(0)).unwrap_or(0);
     let settled = owned.len() == want;

@@ -322,10 +322,16 @@ fn compare_times(a: Option<i64>, b: Option<i64>, now_micros: i64, pa: &Pod, pb: 
 /// upstream `ActivePodsWithRanks.Less` with `PodDeletionCost` and `LogarithmicScaleDown` (both
 /// on by default): `Less` when `a` should be deleted before `b`.
 ///
-/// 1. unassigned before assigned; 2. Pending before Unknown before Running; 3. not ready before
-/// ready; 4. lower `pod-deletion-cost` first; 5. higher rank (more active related pods on the
-/// same node) first; 6. both ready: ready for a shorter time first; 7. more restarts first
-/// (regular containers, then sidecars); 8. newer first, missing creation time first.
+///
+/// 1. unassigned before assigned;
+/// 2. Pending before Unknown before Running;
+/// 3. not ready before ready;
+/// 4. lower `pod-deletion-cost` first;
+/// 5. higher rank (more active related pods on the same node) first;
+/// 6. both ready: ready for a shorter time first;
+/// 7. more restarts first (regular containers, then sidecars);
+/// 8. newer first, missing creation time first.
+///
 /// Times in 6 and 8 compare by their log2 bucket relative to `now`, ties broken by uid.
 pub fn compare_for_deletion(a: (&Pod, usize), b: (&Pod, usize), now: SystemTime) -> Ordering {
     let ((pa, ra), (pb, rb)) = (a, b);
