@@ -1125,7 +1125,11 @@ pub fn reconcile_deployment(view: &View, key: &ObjectKey, now: SystemTime) -> Ou
     let Some(selector) = deployment_selector(d) else {
         return Output::none();
     };
-    if d.spec.selector.as_ref().is_some_and(|s| s.is_empty()) {
+    if d.spec
+        .selector
+        .as_ref()
+        .is_some_and(skiff_core::selector::LabelSelector::is_empty)
+    {
         // upstream: "This deployment is selecting all pods. A non-empty selector is required."
         let generation = d.metadata.generation.unwrap_or(0);
         if d.status.observed_generation.unwrap_or(0) < generation {

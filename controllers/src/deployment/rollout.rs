@@ -3,6 +3,7 @@
 //! `history.go`, `rollback.go`, `objectpauser.go`, `objectresumer.go`), with kubectl's wording.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use skiff_core::object::{Deployment, ReplicaSet};
 
@@ -100,7 +101,7 @@ pub fn rollout_history(replica_sets: &[&ReplicaSet]) -> String {
         + 2;
     let mut out = format!("{:<width$}CHANGE-CAUSE\n", "REVISION");
     for (r, cause) in causes {
-        out.push_str(&format!("{:<width$}{cause}\n", r.to_string()));
+        let _ = writeln!(out, "{:<width$}{cause}", r.to_string());
     }
     out
 }
@@ -115,7 +116,7 @@ pub enum Rollback {
     /// rolled back`).
     RolledBack {
         /// The Deployment with the revision's template and annotations.
-        action: Action,
+        action: Box<Action>,
         /// What kubectl prints.
         message: String,
     },
@@ -172,7 +173,7 @@ pub fn rollback_to(
     next.spec.template = template;
     next.metadata.annotations = annotations;
     Ok(Rollback::RolledBack {
-        action: Action::Update(next.into()),
+        action: Box::new(Action::Update(next.into())),
         message: format!("deployment.apps/{name} rolled back"),
     })
 }
