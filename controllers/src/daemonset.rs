@@ -341,7 +341,7 @@ fn is_updated(pod: &Pod, hash: &str, generation: Option<&str>) -> bool {
 }
 
 /// upstream `podByCreationTimestampAndPhase`: bound pods first, then older, then by name.
-fn by_creation_and_phase(a: &&Pod, b: &&Pod) -> std::cmp::Ordering {
+fn by_creation_and_phase(a: &Pod, b: &Pod) -> std::cmp::Ordering {
     let bound = |p: &Pod| p.spec.node_name.as_deref().is_some_and(|n| !n.is_empty());
     bound(b)
         .cmp(&bound(a))
@@ -419,12 +419,12 @@ impl Sync<'_> {
             {
                 match pod.status.phase.as_deref() {
                     Some("Failed" | "Succeeded") => {
-                        delete.push(pod.metadata.name_or_empty().to_owned())
+                        delete.push(pod.metadata.name_or_empty().to_owned());
                     }
                     _ => running.push(pod),
                 }
             }
-            running.sort_by(by_creation_and_phase);
+            running.sort_by(|a, b| by_creation_and_phase(a, b));
             if !surge {
                 delete.extend(
                     running
@@ -526,46 +526,70 @@ impl Sync<'_> {
             }
         }
         let (max_surge, max_unavailable) = surge_and_unavailable(self.ds, desired);
-        let name = |p: &Pod| p.metadata.name_or_empty().to_owned();
         if max_surge == 0 {
-            let mut unavailable = 0;
-            let mut replacements = Vec::new();
-            let mut candidates = Vec::new();
-            for pods in per_node.values() {
-                let Some((new, old)) = self.split_on_node(pods) else {
-                    unavailable += 1;
-                    continue;
-                };
-                match (new, old) {
-                    (None, None) | (Some(_), Some(_)) => unavailable += 1,
-                    (Some(new), None) => {
-                        if !self.available(new) {
-                            unavailable += 1;
-                        }
+            self.rolling_without_surge(&per_node, max_unavailable)
+        } else {
+            self.rolling_with_surge(&per_node, desired, max_surge)
+        }
+    }
+
+    /// upstream `rollingUpdate` without surge: delete old pods while fewer than
+    /// `maxUnavailable` nodes are unavailable, unavailable old pods first.
+    fn rolling_without_surge(
+        &self,
+        per_node: &BTreeMap<&str, Vec<&Pod>>,
+        max_unavailable: i32,
+    ) -> (Vec<String>, Vec<String>) {
+        let name = |p: &Pod| p.metadata.name_or_empty().to_owned();
+        let mut unavailable = 0;
+        let mut replacements = Vec::new();
+        let mut candidates = Vec::new();
+        for pods in per_node.values() {
+            let Some((new, old)) = self.split_on_node(pods) else {
+                unavailable += 1;
+                continue;
+            };
+            match (new, old) {
+                (None, None) | (Some(_), Some(_)) => unavailable += 1,
+                (Some(new), None) => {
+                    if !self.available(new) {
+                        unavailable += 1;
                     }
-                    (None, Some(old)) => {
-                        if !self.available(old) {
-                            replacements.push(name(old));
-                            unavailable += 1;
-                        } else if unavailable < max_unavailable {
-                            candidates.push(name(old));
-                        }
+                }
+                (None, Some(old)) => {
+                    if !self.available(old) {
+                        replacements.push(name(old));
+                        unavailable += 1;
+                    } else if unavailable < max_unavailable {
+                        candidates.push(name(old));
                     }
                 }
             }
-            let room = usize::try_from((max_unavailable - unavailable).max(0))
-                .unwrap_or(0)
-                .min(candidates.len());
-            replacements.extend(candidates.into_iter().take(room));
-            return (Vec::new(), replacements);
         }
+        let room = usize::try_from((max_unavailable - unavailable).max(0))
+            .unwrap_or(0)
+            .min(candidates.len());
+        replacements.extend(candidates.into_iter().take(room));
+        (Vec::new(), replacements)
+    }
+
+    /// upstream `rollingUpdate` with surge: a new pod beside each old one (at most
+    /// `maxSurge` at a time; at once where the old pod is unavailable), the old one deleted
+    /// once the new one is available.
+    fn rolling_with_surge(
+        &self,
+        per_node: &BTreeMap<&str, Vec<&Pod>>,
+        desired: i32,
+        max_surge: i32,
+    ) -> (Vec<String>, Vec<String>) {
+        let name = |p: &Pod| p.metadata.name_or_empty().to_owned();
         let mut delete = Vec::new();
         let mut not_run_delete = Vec::new();
         let mut candidates = Vec::new();
         let mut allowed = Vec::new();
         let mut surging = 0;
         let mut available = 0;
-        for (node_name, pods) in &per_node {
+        for (node_name, pods) in per_node {
             let Some((new, old)) = self.split_on_node(pods) else {
                 surging += 1;
                 continue;
@@ -674,7 +698,7 @@ impl Sync<'_> {
             let Some(pods) = pods else { continue };
             current += 1;
             let mut sorted = pods.clone();
-            sorted.sort_by(by_creation_and_phase);
+            sorted.sort_by(|a, b| by_creation_and_phase(a, b));
             let pod = sorted[0];
             match podutil::availability(pod, self.min_ready(), self.now) {
                 Availability::NotReady => {}

@@ -199,7 +199,8 @@ impl Sim {
                     p.metadata.generation = None;
                     p.status.phase = Some("Pending".to_owned());
                     if self.pods_become_ready {
-                        *p = running(p.clone(), "n1", Some(0));
+                        let node = crate::daemonset::target_node(p).unwrap_or("n1").to_owned();
+                        *p = running(p.clone(), &node, Some(0));
                         p.status.conditions[0].last_transition_time = Some(now_time);
                     }
                 }
