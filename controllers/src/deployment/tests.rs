@@ -874,3 +874,68 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 }
+
+#[test]
+fn rolling_update_25_percent_alternates_surge_and_retire_steps() {
+    // 4 replicas, maxSurge 1 (25% rounded up), maxUnavailable 1 (25% rounded down), pods
+    // ready as soon as they exist. After each Deployment sync: (new, old) spec sizes.
+    let (mut sim, mut d) = settled_view(&deployment(4));
+    d.spec.template = image(&d.spec.template, "nginx:2");
+    d.metadata.generation = Some(2);
+    sim.view.insert(d.into());
+    let mut steps: Vec<(i32, i32)> = Vec::new();
+    for _ in 0..30 {
+        let out = reconcile_deployment(&sim.view, &key("web"), sim.now);
+        sim.apply(&out.actions);
+        let size = |revision: &str| {
+            sim.view
+                .list_in::<ReplicaSet>("default")
+                .find(|rs| rs.metadata.annotations[REVISION] == revision)
+                .map_or(0, |rs| rs.spec.replicas.unwrap_or(1))
+        };
+        let step = (size("2"), size("1"));
+        if steps.last() != Some(&step) {
+            steps.push(step);
+        }
+        let names: Vec<String> = sim
+            .view
+            .list_in::<ReplicaSet>("default")
+            .map(|rs| rs.metadata.name.clone().unwrap())
+            .collect();
+        for name in names {
+            let out = reconcile_replica_set(&sim.view, &key(&name), sim.now);
+            sim.apply(&out.actions);
+        }
+        sim.now += Duration::from_secs(1);
+    }
+    // Never more than 5 pods wanted, never fewer than 3 available.
+    assert_eq!(
+        steps,
+        [(1, 3), (2, 3), (2, 2), (3, 2), (3, 1), (4, 1), (4, 0)]
+    );
+}
+
+#[test]
+fn min_ready_seconds_is_carried_to_the_new_replica_set() {
+    let mut d = deployment(2);
+    let rs = owned_rs(&d, &d.spec.template, 1, 2, 2, 100);
+    d.metadata.annotations = labels(&[(REVISION, "1")]);
+    d.spec.min_ready_seconds = Some(15);
+    let view = view_of([d.clone().into(), rs.clone().into()]);
+    let out = reconcile_deployment(&view, &key("web"), now());
+    let mut expected = rs;
+    expected.spec.min_ready_seconds = Some(15);
+    assert_eq!(out.actions[0], Action::Update(expected.into()));
+}
+
+#[test]
+fn a_deployment_being_deleted_only_writes_status() {
+    let (mut d, old) = mid_rollout();
+    d.metadata.deletion_timestamp = Some(ago(1));
+    let view = view_of([d.clone().into(), old.into()]);
+    let out = reconcile_deployment(&view, &key("web"), now());
+    assert_eq!(
+        crate::replicaset::testsupport::described(&out),
+        ["update-status deployment/default/web"]
+    );
+}
