@@ -796,6 +796,50 @@ pub fn reconcile_daemon_set(view: &View, key: &ObjectKey, now: SystemTime) -> Ou
     }
 }
 
+/// `kubectl rollout status` for one look at a DaemonSet (upstream kubectl
+/// `DaemonSetStatusViewer.Status`): the line to print and whether the rollout is done.
+///
+/// # Errors
+///
+/// kubectl's `rollout status is only available for RollingUpdate strategy type` for any
+/// other strategy.
+pub fn rollout_status(ds: &DaemonSet) -> Result<(String, bool), String> {
+    if !is_rolling(ds) {
+        return Err("rollout status is only available for RollingUpdate strategy type".to_owned());
+    }
+    let name = ds.metadata.name_or_empty();
+    let s = &ds.status;
+    if ds.metadata.generation.unwrap_or(0) > s.observed_generation.unwrap_or(0) {
+        return Ok((
+            "Waiting for daemon set spec update to be observed...\n".to_owned(),
+            false,
+        ));
+    }
+    let desired = s.desired_number_scheduled;
+    let updated = s.updated_number_scheduled.unwrap_or(0);
+    let available = s.number_available.unwrap_or(0);
+    if updated < desired {
+        return Ok((
+            format!(
+                "Waiting for daemon set {name:?} rollout to finish: {updated} out of {desired} new pods have been updated...\n"
+            ),
+            false,
+        ));
+    }
+    if available < desired {
+        return Ok((
+            format!(
+                "Waiting for daemon set {name:?} rollout to finish: {available} of {desired} updated pods are available...\n"
+            ),
+            false,
+        ));
+    }
+    Ok((
+        format!("daemon set {name:?} successfully rolled out\n"),
+        true,
+    ))
+}
+
 fn daemon_set_keys(view: &View, pod: &Pod) -> Vec<ObjectKey> {
     let namespace = pod.metadata.namespace_or_empty();
     if let Some(r) = pod.metadata.controller_ref() {

@@ -11,7 +11,7 @@ use skiff_core::selector::LabelSelector;
 
 use super::{
     CONTROLLER_REVISION_HASH, DaemonSetController, add_daemon_tolerations, node_should_run,
-    reconcile_daemon_set, revision_hash, target_node, tolerates,
+    reconcile_daemon_set, revision_hash, rollout_status, target_node, tolerates,
 };
 use crate::reconcile::{Action, Controller, Output};
 use crate::replicaset::podutil;
@@ -637,5 +637,50 @@ proptest! {
             .collect();
         prop_assert_eq!(updated, want.clone());
         prop_assert_eq!(sim.view.list::<Pod>().count(), want.len());
+        let stored = sim.view.get::<DaemonSet>("default", "agent").unwrap();
+        prop_assert_eq!(
+            rollout_status(stored),
+            Ok((String::from("daemon set \"agent\" successfully rolled out\n"), true))
+        );
     }
+}
+
+#[test]
+fn daemon_set_rollout_status_uses_kubectl_wording() {
+    let mut ds = daemon_set();
+    ds.metadata.generation = Some(2);
+    ds.status.observed_generation = Some(1);
+    assert_eq!(
+        rollout_status(&ds),
+        Ok((
+            "Waiting for daemon set spec update to be observed...\n".into(),
+            false
+        ))
+    );
+    ds.status.observed_generation = Some(2);
+    ds.status.desired_number_scheduled = 3;
+    ds.status.updated_number_scheduled = Some(1);
+    assert_eq!(
+        rollout_status(&ds).unwrap().0,
+        "Waiting for daemon set \"agent\" rollout to finish: 1 out of 3 new pods have been updated...\n"
+    );
+    ds.status.updated_number_scheduled = Some(3);
+    ds.status.number_available = Some(2);
+    assert_eq!(
+        rollout_status(&ds).unwrap().0,
+        "Waiting for daemon set \"agent\" rollout to finish: 2 of 3 updated pods are available...\n"
+    );
+    ds.status.number_available = Some(3);
+    assert_eq!(
+        rollout_status(&ds),
+        Ok((
+            "daemon set \"agent\" successfully rolled out\n".into(),
+            true
+        ))
+    );
+    ds.spec.update_strategy.type_ = Some("OnDelete".into());
+    assert_eq!(
+        rollout_status(&ds),
+        Err("rollout status is only available for RollingUpdate strategy type".into())
+    );
 }
