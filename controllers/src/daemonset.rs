@@ -566,7 +566,7 @@ impl Sync<'_> {
                 }
             }
         }
-        let room = usize::try_from((max_unavailable - unavailable).max(0))
+        let room = usize::try_from(max_unavailable.saturating_sub(unavailable).max(0))
             .unwrap_or(0)
             .min(candidates.len());
         replacements.extend(candidates.into_iter().take(room));
@@ -588,7 +588,7 @@ impl Sync<'_> {
         let mut candidates = Vec::new();
         let mut allowed = Vec::new();
         let mut surging = 0;
-        let mut available = 0;
+        let mut available: i32 = 0;
         for (node_name, pods) in per_node {
             let Some((new, old)) = self.split_on_node(pods) else {
                 surging += 1;
@@ -629,11 +629,11 @@ impl Sync<'_> {
                 }
             }
         }
-        let deletable = usize::try_from((available - desired).max(0))
+        let deletable = usize::try_from(available.saturating_sub(desired).max(0))
             .unwrap_or(0)
             .min(not_run_delete.len());
         delete.extend(not_run_delete.into_iter().take(deletable));
-        let room = usize::try_from((max_surge - surging).max(0))
+        let room = usize::try_from(max_surge.saturating_sub(surging).max(0))
             .unwrap_or(0)
             .min(candidates.len());
         allowed.extend(candidates.into_iter().take(room));

@@ -113,13 +113,22 @@ pub struct DeploymentController;
 // Defaults and fenceposts.
 // ---------------------------------------------------------------------------------------------
 
-/// `spec.replicas`, 1 when unset (upstream defaulting).
+/// The largest replica count the arithmetic here takes from an object: counts are clamped to
+/// `0..=COUNT_MAX` so sums and differences of a few of them cannot overflow `i32` (validation
+/// rejects negative counts; counts near `i32::MAX` are not a cluster skiff can run).
+pub const COUNT_MAX: i32 = 1 << 29;
+
+fn clamp(n: i32) -> i32 {
+    n.clamp(0, COUNT_MAX)
+}
+
+/// `spec.replicas`, 1 when unset (upstream defaulting), clamped to `0..=COUNT_MAX`.
 pub fn replicas(d: &Deployment) -> i32 {
-    d.spec.replicas.unwrap_or(1)
+    clamp(d.spec.replicas.unwrap_or(1))
 }
 
 fn rs_replicas(rs: &ReplicaSet) -> i32 {
-    rs.spec.replicas.unwrap_or(1)
+    clamp(rs.spec.replicas.unwrap_or(1))
 }
 
 /// True for the `RollingUpdate` strategy (the default).
@@ -148,6 +157,7 @@ pub fn resolve_fenceposts(
     let unavailable = default_quarter(max_unavailable)
         .scaled_value(desired, false)
         .unwrap_or(0);
+    let (surge, unavailable) = (clamp(surge), clamp(unavailable));
     if surge == 0 && unavailable == 0 {
         (0, 1)
     } else {
@@ -338,11 +348,14 @@ impl Plan<'_> {
     }
 
     fn sum_spec(&self, set: &[usize]) -> i32 {
-        set.iter().map(|&i| self.spec(i)).sum()
+        set.iter()
+            .fold(0i32, |sum, &i| sum.saturating_add(self.spec(i)))
     }
 
     fn sum_status(&self, set: &[usize], f: impl Fn(&ReplicaSet) -> Option<i32>) -> i32 {
-        set.iter().map(|&i| f(&self.rss[i].rs).unwrap_or(0)).sum()
+        set.iter().fold(0i32, |sum, &i| {
+            sum.saturating_add(clamp(f(&self.rss[i].rs).unwrap_or(0)))
+        })
     }
 
     /// upstream `FindNewReplicaSet` / `FindOldReplicaSets`: the oldest ReplicaSet whose
@@ -489,7 +502,7 @@ impl Plan<'_> {
             .filter_map(|&i| revision(&self.rss[i].rs))
             .max()
             .unwrap_or(0);
-        let new_revision = max_old + 1;
+        let new_revision = max_old.saturating_add(1);
         if let Some(i) = new {
             let annotations_changed = self.set_new_rs_annotations(i, new_revision, true);
             let min_ready = self.d.spec.min_ready_seconds.unwrap_or(0);
@@ -535,7 +548,8 @@ impl Plan<'_> {
         if self.view.get::<ReplicaSet>(&namespace, &name).is_some() {
             // upstream: AlreadyExists for a ReplicaSet that is not this template's is a hash
             // collision: bump collisionCount and retry with the next hash.
-            self.d.status.collision_count = Some(self.d.status.collision_count.unwrap_or(0) + 1);
+            self.d.status.collision_count =
+                Some(self.d.status.collision_count.unwrap_or(0).saturating_add(1));
             return (None, old);
         }
         let mut template = self.d.spec.template.clone();
@@ -707,8 +721,8 @@ impl Plan<'_> {
                 .annotations
                 .get(MAX_REPLICAS)
                 .and_then(|v| v.parse::<i32>().ok())
-                .filter(|&v| v != 0)
-                .unwrap_or_else(|| self.d.status.replicas.unwrap_or(0));
+                .filter(|&v| v > 0)
+                .unwrap_or_else(|| clamp(self.d.status.replicas.unwrap_or(0)));
             if before == 0 {
                 0
             } else {
@@ -774,7 +788,7 @@ impl Plan<'_> {
         let mut status = DeploymentStatus {
             observed_generation: (generation != 0).then_some(generation),
             replicas: opt(self.sum_status(&all, |rs| Some(rs.status.replicas))),
-            updated_replicas: opt(new.map_or(0, |i| self.rss[i].rs.status.replicas)),
+            updated_replicas: opt(new.map_or(0, |i| clamp(self.rss[i].rs.status.replicas))),
             ready_replicas: opt(self.sum_status(&all, |rs| rs.status.ready_replicas)),
             available_replicas: opt(available),
             unavailable_replicas: opt(unavailable),
@@ -1090,7 +1104,7 @@ pub fn deployment_complete(d: &Deployment, status: &DeploymentStatus) -> bool {
 /// replicas than the Deployment's current status says.
 fn deployment_progressing(d: &Deployment, status: &DeploymentStatus) -> bool {
     let old = &d.status;
-    let v = Option::unwrap_or;
+    let v = |n: Option<i32>, _: i32| clamp(n.unwrap_or(0));
     let old_old = v(old.replicas, 0) - v(old.updated_replicas, 0);
     let new_old = v(status.replicas, 0) - v(status.updated_replicas, 0);
     v(status.updated_replicas, 0) > v(old.updated_replicas, 0)

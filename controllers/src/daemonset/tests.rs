@@ -684,3 +684,18 @@ fn daemon_set_rollout_status_uses_kubectl_wording() {
         Err("rollout status is only available for RollingUpdate strategy type".into())
     );
 }
+
+#[test]
+fn extreme_rolling_update_budgets_do_not_overflow() {
+    for (surge, unavailable) in [(i32::MIN, i32::MIN), (i32::MAX, i32::MAX), (0, i32::MIN)] {
+        let mut ds = daemon_set();
+        ds.spec.min_ready_seconds = Some(i32::MAX);
+        ds.spec.update_strategy.rolling_update = Some(RollingUpdateDaemonSet {
+            max_unavailable: Some(IntOrString::Int(unavailable)),
+            max_surge: Some(IntOrString::Int(surge)),
+        });
+        let old = daemon_pod(&ds, "old", "n1", false, Some(100));
+        let view = view_of([ds.clone().into(), node("n1", &[], &[]).into(), old.into()]);
+        let _ = reconcile_daemon_set(&view, &key(), now());
+    }
+}

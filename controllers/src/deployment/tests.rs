@@ -939,3 +939,32 @@ fn a_deployment_being_deleted_only_writes_status() {
         ["update-status deployment/default/web"]
     );
 }
+
+#[test]
+fn extreme_replica_counts_do_not_overflow() {
+    for replicas in [i32::MAX, i32::MIN, -1] {
+        let (mut d, mut old) = mid_rollout();
+        d.spec.replicas = Some(replicas);
+        old.spec.replicas = Some(i32::MAX);
+        old.status.replicas = i32::MAX;
+        old.status.available_replicas = Some(i32::MAX);
+        old.metadata
+            .annotations
+            .insert(MAX_REPLICAS.into(), "-7".into());
+        let (base, _) = mid_rollout();
+        let mut other = owned_rs(
+            &base,
+            &image(&d.spec.template, "x"),
+            i64::MAX,
+            i32::MAX,
+            3,
+            5,
+        );
+        other.status.replicas = i32::MIN;
+        d.status.replicas = Some(i32::MIN);
+        let view = view_of([d.clone().into(), old.into(), other.into()]);
+        let _ = reconcile_deployment(&view, &key("web"), now());
+        d.spec.paused = Some(true);
+        let _ = reconcile_deployment(&view_of([d.into()]), &key("web"), now());
+    }
+}

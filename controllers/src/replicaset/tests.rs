@@ -787,3 +787,18 @@ proptest! {
         prop_assert_eq!(stored.status.observed_generation, Some(1));
     }
 }
+
+#[test]
+fn extreme_counts_and_times_do_not_overflow() {
+    for (replicas, min_ready) in [(i32::MAX, i32::MAX), (i32::MIN, i32::MIN), (-1, -1)] {
+        let mut rs = replica_set("web", "web", replicas);
+        rs.spec.min_ready_seconds = Some(min_ready);
+        let mut p = running(rs_pod(pod("a", &[("app", "web")], 5), &rs), "n1", Some(1));
+        p.status.conditions[0].last_transition_time = Some(
+            skiff_core::object::Time::from_unix_seconds(i64::MAX / 2_000_000),
+        );
+        let view = view_of([rs.into(), p.into()]);
+        let out = reconcile_replica_set(&view, &key("web"), now());
+        assert!(out.actions.len() <= 502);
+    }
+}
