@@ -542,6 +542,13 @@ impl Plan<'_> {
         if !create {
             return (None, old);
         }
+        let created = self.create_new(&old, new_revision);
+        (created, old)
+    }
+
+    /// The creating half of upstream `getNewReplicaSet`: the new ReplicaSet (`None` on a
+    /// hash collision, with `collisionCount` raised).
+    fn create_new(&mut self, old: &[usize], new_revision: i64) -> Option<usize> {
         let hash = pod_template_hash(&self.d.spec.template, self.d.status.collision_count);
         let name = format!("{}-{hash}", self.d.metadata.name_or_empty());
         let namespace = self.d.metadata.namespace_or_empty().to_owned();
@@ -550,7 +557,7 @@ impl Plan<'_> {
             // collision: bump collisionCount and retry with the next hash.
             self.d.status.collision_count =
                 Some(self.d.status.collision_count.unwrap_or(0).saturating_add(1));
-            return (None, old);
+            return None;
         }
         let mut template = self.d.spec.template.clone();
         template
@@ -581,7 +588,7 @@ impl Plan<'_> {
         rs.spec.template = template;
         self.rss.push(Working { rs, created: true });
         let i = self.rss.len() - 1;
-        let mut all = old.clone();
+        let mut all = old.to_vec();
         all.push(i);
         let count = self.new_rs_new_replicas(&all, i);
         self.rss[i].rs.spec.replicas = Some(count);
@@ -598,7 +605,7 @@ impl Plan<'_> {
             );
             set_condition(&mut self.d.status, cond);
         }
-        (Some(i), old)
+        Some(i)
     }
 
     /// upstream `isScalingEvent`.
