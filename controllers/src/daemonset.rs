@@ -12,8 +12,8 @@
 //!      node selector and required node affinity, and the node's `NoSchedule`/`NoExecute`
 //!      taints against the template's tolerations plus the DaemonSet defaults, see
 //!      [`add_daemon_tolerations`]) and has none: create one;
-//!    - the pod may keep running (only `NoExecute` taints count): delete `Failed` and
-//!      `Succeeded` pods; without surge, keep the oldest running pod and delete the rest;
+//!    - the pod may keep running (only `NoExecute` taints count): delete `Succeeded` pods,
+//!      and `Failed` ones unless the node is backing off ([`FailedPodBackoff`]); without surge, keep the oldest running pod and delete the rest;
 //!      with surge, keep the oldest new and oldest old pod while the new one is not yet
 //!      available;
 //!    - it may not: delete its pods.
@@ -46,8 +46,8 @@
 //! - No ControllerRevisions (skiff does not serve them): the revision hash is
 //!   [`crate::deployment::pod_template_hash`] of the template and `collisionCount`, so a
 //!   DaemonSet cannot be rolled back to an earlier revision by `rollout undo`.
-//! - A failed daemon pod is deleted at once (upstream backs off per node to avoid fighting a
-//!   kubelet that keeps rejecting it). No events.
+//! - No events. The failed-pod backoff ([`FailedPodBackoff`]) requeues for the time left
+//!   rather than for the whole delay.
 //! - Upstream's per-node work follows its lister's (random) order; skiff's follows node names.
 
 #[cfg(test)]
@@ -78,9 +78,85 @@ pub const TEMPLATE_GENERATION_ANNOTATION: &str = "deprecated.daemonset.template.
 /// upstream's DaemonSet controller `BurstReplicas`.
 pub const DAEMON_BURST_REPLICAS: usize = 250;
 
-/// The DaemonSet controller (upstream `daemonset-controller`). Holds no state.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DaemonSetController;
+/// The DaemonSet controller (upstream `daemonset-controller`). Its only state is the
+/// failed-pod backoff, changed only by `reconcile`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DaemonSetController {
+    /// Per node, how soon a failed daemon pod may be deleted again.
+    pub backoff: FailedPodBackoff,
+}
+
+/// upstream `failedPodsBackoff` (`flowcontrol.NewBackOff(1s, 15m)`, no jitter): per
+/// DaemonSet uid, observed generation and node, the delay before another failed daemon pod
+/// there is deleted, doubling from 1 s to 15 min, forgotten after 30 min without a failure.
+/// Without it the controller would fight a kubelet that keeps rejecting the pod.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FailedPodBackoff {
+    entries: BTreeMap<String, BackoffEntry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct BackoffEntry {
+    delay: Duration,
+    last_update: SystemTime,
+}
+
+/// The first failed-pod delay (upstream `failedPodsBackoff`'s initial duration).
+pub const FAILED_POD_BACKOFF_INITIAL: Duration = Duration::from_secs(1);
+/// The longest failed-pod delay (15 minutes).
+pub const FAILED_POD_BACKOFF_MAX: Duration = Duration::from_secs(15 * 60);
+
+impl FailedPodBackoff {
+    fn expired(entry: &BackoffEntry, now: SystemTime) -> bool {
+        now.duration_since(entry.last_update)
+            .is_ok_and(|d| d > 2 * FAILED_POD_BACKOFF_MAX)
+    }
+
+    /// upstream `IsInBackOffSinceUpdate`: the time left when `key` is still backing off.
+    pub fn remaining(&self, key: &str, now: SystemTime) -> Option<Duration> {
+        let entry = self.entries.get(key)?;
+        if Self::expired(entry, now) {
+            return None;
+        }
+        let since = now.duration_since(entry.last_update).unwrap_or_default();
+        entry.delay.checked_sub(since).filter(|d| !d.is_zero())
+    }
+
+    /// upstream `Next`: start at the initial delay (or after expiry), else double it up to the
+    /// maximum; remember `now`.
+    pub fn next(&mut self, key: &str, now: SystemTime) {
+        let delay = match self.entries.get(key) {
+            Some(e) if !Self::expired(e, now) => (e.delay * 2).min(FAILED_POD_BACKOFF_MAX),
+            _ => FAILED_POD_BACKOFF_INITIAL,
+        };
+        self.entries.insert(
+            key.to_owned(),
+            BackoffEntry {
+                delay,
+                last_update: now,
+            },
+        );
+    }
+
+    /// The current delay of `key`, if it has one.
+    pub fn delay(&self, key: &str) -> Option<Duration> {
+        self.entries.get(key).map(|e| e.delay)
+    }
+
+    /// upstream `GC`: forgets expired entries.
+    pub fn gc(&mut self, now: SystemTime) {
+        self.entries.retain(|_, e| !Self::expired(e, now));
+    }
+}
+
+/// upstream `failedPodsBackoffKey`: `<uid>/<observedGeneration>/<node>`.
+fn backoff_key(ds: &DaemonSet, node: &str) -> String {
+    format!(
+        "{}/{}/{node}",
+        ds.metadata.uid.as_deref().unwrap_or(""),
+        ds.status.observed_generation.unwrap_or(0)
+    )
+}
 
 // ---------------------------------------------------------------------------------------------
 // Taints, tolerations, node affinity.
@@ -382,6 +458,15 @@ pub fn surge_and_unavailable(ds: &DaemonSet, desired: i32) -> (i32, i32) {
     }
 }
 
+/// What `manage` decided: nodes needing a pod, pods to delete, and when a backed-off node
+/// may be looked at again.
+#[derive(Debug, Default)]
+struct Managed {
+    create: Vec<String>,
+    delete: Vec<String>,
+    requeue_after: Option<Duration>,
+}
+
 struct Sync<'a> {
     ds: &'a DaemonSet,
     hash: String,
@@ -401,7 +486,8 @@ impl Sync<'_> {
     }
 
     /// upstream `podsShouldBeOnNode`.
-    fn should_be_on_node(&self, node: &Node, create: &mut Vec<String>, delete: &mut Vec<String>) {
+    fn should_be_on_node(&self, node: &Node, backoff: &mut FailedPodBackoff, out: &mut Managed) {
+        let (create, delete) = (&mut out.create, &mut out.delete);
         let (should_run, should_continue) = node_should_run(self.ds, node);
         let name = node.metadata.name_or_empty();
         let pods = self.by_node.get(name);
@@ -418,9 +504,18 @@ impl Sync<'_> {
                 .filter(|p| p.metadata.deletion_timestamp.is_none())
             {
                 match pod.status.phase.as_deref() {
-                    Some("Failed" | "Succeeded") => {
+                    Some("Failed") => {
+                        // upstream: back off per node before deleting another failed pod.
+                        let key = backoff_key(self.ds, name);
+                        if let Some(left) = backoff.remaining(&key, self.now) {
+                            out.requeue_after =
+                                Some(out.requeue_after.map_or(left, |d| d.min(left)));
+                            continue;
+                        }
+                        backoff.next(&key, self.now);
                         delete.push(pod.metadata.name_or_empty().to_owned());
                     }
+                    Some("Succeeded") => delete.push(pod.metadata.name_or_empty().to_owned()),
                     _ => running.push(pod),
                 }
             }
@@ -464,12 +559,16 @@ impl Sync<'_> {
     }
 
     /// upstream `manage`: (nodes needing a pod, pods to delete).
-    fn manage(&self) -> (Vec<String>, Vec<String>) {
-        let mut create = Vec::new();
-        let mut delete = Vec::new();
+    fn manage(&self, backoff: &mut FailedPodBackoff) -> Managed {
+        let mut out = Managed::default();
         for node in &self.nodes {
-            self.should_be_on_node(node, &mut create, &mut delete);
+            self.should_be_on_node(node, backoff, &mut out);
         }
+        let Managed {
+            create,
+            mut delete,
+            requeue_after,
+        } = out;
         // upstream getUnscheduledPodsWithoutNode.
         for (node, pods) in &self.by_node {
             if self
@@ -485,7 +584,11 @@ impl Sync<'_> {
                     .map(|p| p.metadata.name_or_empty().to_owned()),
             );
         }
-        (create, delete)
+        Managed {
+            create,
+            delete,
+            requeue_after,
+        }
     }
 
     /// upstream `findUpdatedPodsOnNode`: `None` when the node has more than one new or more
@@ -729,8 +832,20 @@ impl Sync<'_> {
     }
 }
 
-/// Reconciles the DaemonSet at `key` (pure: view and `now` in, actions out).
+/// Reconciles the DaemonSet at `key` with no failed-pod history (pure: view and `now` in,
+/// actions out): [`reconcile_daemon_set_with`] and a fresh [`FailedPodBackoff`].
 pub fn reconcile_daemon_set(view: &View, key: &ObjectKey, now: SystemTime) -> Output {
+    reconcile_daemon_set_with(view, key, now, &mut FailedPodBackoff::default())
+}
+
+/// Reconciles the DaemonSet at `key`, consulting and updating the failed-pod `backoff` (the
+/// controller's only state): same view, `now` and backoff give the same output and backoff.
+pub fn reconcile_daemon_set_with(
+    view: &View,
+    key: &ObjectKey,
+    now: SystemTime,
+    backoff: &mut FailedPodBackoff,
+) -> Output {
     let Some(ds) = view.get::<DaemonSet>(&key.namespace, &key.name) else {
         return Output::none();
     };
@@ -764,9 +879,16 @@ pub fn reconcile_daemon_set(view: &View, key: &ObjectKey, now: SystemTime) -> Ou
         by_node,
         now,
     };
-    let (status, requeue_after) = sync.status();
+    let (status, mut requeue_after) = sync.status();
     let mut actions = claimed.actions;
-    let (create, delete) = sync.manage();
+    let Managed {
+        create,
+        delete,
+        requeue_after: backed_off,
+    } = sync.manage(backoff);
+    if let Some(left) = backed_off {
+        requeue_after = Some(requeue_after.map_or(left, |d| d.min(left)));
+    }
     if create.is_empty() && delete.is_empty() {
         if is_rolling(ds) {
             let (create, delete) = sync.rolling_update();
@@ -898,6 +1020,7 @@ impl Controller for DaemonSetController {
     }
 
     fn reconcile(&mut self, view: &View, key: &ObjectKey, now: SystemTime) -> Output {
-        reconcile_daemon_set(view, key, now)
+        self.backoff.gc(now);
+        reconcile_daemon_set_with(view, key, now, &mut self.backoff)
     }
 }

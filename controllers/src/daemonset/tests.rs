@@ -10,8 +10,9 @@ use skiff_core::object::{
 use skiff_core::selector::LabelSelector;
 
 use super::{
-    CONTROLLER_REVISION_HASH, DaemonSetController, add_daemon_tolerations, node_should_run,
-    reconcile_daemon_set, revision_hash, rollout_status, target_node, tolerates,
+    CONTROLLER_REVISION_HASH, DaemonSetController, FailedPodBackoff, add_daemon_tolerations,
+    node_should_run, reconcile_daemon_set, reconcile_daemon_set_with, revision_hash,
+    rollout_status, target_node, tolerates,
 };
 use crate::reconcile::{Action, Controller, Output};
 use crate::replicaset::podutil;
@@ -535,7 +536,7 @@ fn toleration_operators_follow_upstream() {
 fn node_changes_concern_every_daemon_set_and_pods_their_owner() {
     let ds = daemon_set();
     let view = view_of([ds.clone().into(), node("n1", &[], &[]).into()]);
-    let c = DaemonSetController;
+    let c = DaemonSetController::default();
     assert_eq!(c.keys_for(&view, &node("n9", &[], &[]).into()), [key()]);
     let p = daemon_pod(&ds, "a", "n1", true, None);
     assert_eq!(c.keys_for(&view, &p.into()), [key()]);
@@ -698,4 +699,39 @@ fn extreme_rolling_update_budgets_do_not_overflow() {
         let view = view_of([ds.clone().into(), node("n1", &[], &[]).into(), old.into()]);
         let _ = reconcile_daemon_set(&view, &key(), now());
     }
+}
+
+#[test]
+fn failed_daemon_pods_on_a_node_are_deleted_with_exponential_backoff() {
+    let ds = daemon_set();
+    let mut failed = daemon_pod(&ds, "failed", "n1", true, None);
+    failed.status.phase = Some("Failed".into());
+    let view = view_of([
+        ds.clone().into(),
+        node("n1", &[], &[]).into(),
+        failed.clone().into(),
+    ]);
+    let mut backoff = FailedPodBackoff::default();
+    let out = reconcile_daemon_set_with(&view, &key(), now(), &mut backoff);
+    assert_eq!(out.actions[0], delete_of(&failed));
+    assert_eq!(
+        backoff.delay("uid-agent/0/n1"),
+        Some(Duration::from_secs(1))
+    );
+    // The replacement failed too, 400 ms later: not deleted, look again when the second is up.
+    let soon = now() + Duration::from_millis(400);
+    let out = reconcile_daemon_set_with(&view, &key(), soon, &mut backoff);
+    assert!(!out.actions.contains(&delete_of(&failed)));
+    assert_eq!(out.requeue_after, Some(Duration::from_millis(600)));
+    // After the delay: deleted, and the delay doubles.
+    let later = now() + Duration::from_millis(1_500);
+    let out = reconcile_daemon_set_with(&view, &key(), later, &mut backoff);
+    assert_eq!(out.actions[0], delete_of(&failed));
+    assert_eq!(
+        backoff.delay("uid-agent/0/n1"),
+        Some(Duration::from_secs(2))
+    );
+    // Forgotten after twice the maximum without failures.
+    backoff.gc(later + Duration::from_secs(31 * 60));
+    assert_eq!(backoff, FailedPodBackoff::default());
 }
