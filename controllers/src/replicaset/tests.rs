@@ -802,3 +802,25 @@ fn extreme_counts_and_times_do_not_overflow() {
         assert!(out.actions.len() <= 502);
     }
 }
+
+#[test]
+fn replication_manager_maps_orphans_by_the_defaulted_selector() {
+    let rc = rc("myapp-rc", 1);
+    let view = view_of([rc.clone().into()]);
+    let manager = ReplicationManager;
+    let orphan: Object = pod("o", &[("app", "myapp"), ("type", "front-end")], 5).into();
+    assert_eq!(manager.keys_for(&view, &orphan), [key("myapp-rc")]);
+    let partial: Object = pod("p", &[("app", "myapp")], 5).into();
+    assert!(manager.keys_for(&view, &partial).is_empty());
+    let owned: Object = owned_by(
+        pod("q", &[("app", "other")], 5),
+        &rc.metadata,
+        "ReplicationController",
+        "v1",
+    )
+    .into();
+    assert_eq!(manager.keys_for(&view, &owned), [key("myapp-rc")]);
+    assert_eq!(manager.resync_keys(&view), [key("myapp-rc")]);
+    assert_eq!(manager.name(), "replicationcontroller");
+    assert_eq!(ReplicaSetController.name(), "replicaset-controller");
+}
