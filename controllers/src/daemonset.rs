@@ -473,10 +473,19 @@ struct Sync<'a> {
     nodes: Vec<&'a Node>,
     /// Owned pods by target node (terminal pods being deleted left out).
     by_node: BTreeMap<String, Vec<&'a Pod>>,
+    /// [`node_should_run`] of every node, computed once.
+    eligible: BTreeMap<&'a str, (bool, bool)>,
     now: SystemTime,
 }
 
 impl Sync<'_> {
+    fn eligibility(&self, node: &Node) -> (bool, bool) {
+        self.eligible
+            .get(node.metadata.name_or_empty())
+            .copied()
+            .unwrap_or_else(|| node_should_run(self.ds, node))
+    }
+
     fn min_ready(&self) -> i32 {
         self.ds.spec.min_ready_seconds.unwrap_or(0)
     }
@@ -488,7 +497,7 @@ impl Sync<'_> {
     /// upstream `podsShouldBeOnNode`.
     fn should_be_on_node(&self, node: &Node, backoff: &mut FailedPodBackoff, out: &mut Managed) {
         let (create, delete) = (&mut out.create, &mut out.delete);
-        let (should_run, should_continue) = node_should_run(self.ds, node);
+        let (should_run, should_continue) = self.eligibility(node);
         let name = node.metadata.name_or_empty();
         let pods = self.by_node.get(name);
         let surge = surge_and_unavailable(self.ds, 1).0 > 0;
@@ -623,7 +632,7 @@ impl Sync<'_> {
             .collect();
         let mut desired = 0;
         for node in &self.nodes {
-            if node_should_run(self.ds, node).0 {
+            if self.eligibility(node).0 {
                 desired += 1;
                 per_node.entry(node.metadata.name_or_empty()).or_default();
             }
@@ -706,7 +715,7 @@ impl Sync<'_> {
                 self.nodes
                     .iter()
                     .find(|n| n.metadata.name_or_empty() == *node_name)
-                    .is_some_and(|n| node_should_run(self.ds, n).0)
+                    .is_some_and(|n| self.eligibility(n).0)
             };
             match (new, old) {
                 (_, None) => {}
@@ -786,7 +795,7 @@ impl Sync<'_> {
         let mut requeue: Option<Duration> = None;
         let generation = template_generation(self.ds);
         for node in &self.nodes {
-            let (should_run, _) = node_should_run(self.ds, node);
+            let (should_run, _) = self.eligibility(node);
             let pods = self
                 .by_node
                 .get(node.metadata.name_or_empty())
@@ -872,11 +881,17 @@ pub fn reconcile_daemon_set_with(
             by_node.entry(node.to_owned()).or_default().push(pod);
         }
     }
+    let nodes: Vec<&Node> = view.list::<Node>().collect();
+    let eligible = nodes
+        .iter()
+        .map(|n| (n.metadata.name_or_empty(), node_should_run(ds, n)))
+        .collect();
     let sync = Sync {
         ds,
         hash: revision_hash(ds),
-        nodes: view.list::<Node>().collect(),
+        nodes,
         by_node,
+        eligible,
         now,
     };
     let (status, mut requeue_after) = sync.status();
