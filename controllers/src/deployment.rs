@@ -53,8 +53,9 @@
 //!
 //! # Simplifications
 //!
-//! - No events (`ScalingReplicaSet`, `SelectingAll`) and no `ReplicaFailure` mirroring from
-//!   ReplicaSets (skiff's ReplicaSet controller never sets that condition).
+//! - Events: `ScalingReplicaSet` (`Scaled up replica set web-6d8f5b8cc7 from 0 to 1`, after
+//!   all other writes); not `SelectingAll` or `ReplicaSetCreateError`. No `ReplicaFailure`
+//!   mirroring from ReplicaSets (skiff's ReplicaSet controller never sets that condition).
 //! - The deprecated `deprecated.deployment.rollback.to` annotation is not acted on: rollback
 //!   is the client-side update kubectl does ([`rollout::rollback_to`]).
 
@@ -74,7 +75,7 @@ use skiff_core::object::{
 };
 use skiff_core::selector::Selector;
 
-use crate::reconcile::{Action, Controller, Output, Watched, time_of};
+use crate::reconcile::{Action, Controller, EventType, Output, Watched, event, time_of};
 use crate::replicaset::podutil;
 use crate::view::{ObjectKey, View};
 
@@ -333,6 +334,8 @@ struct Plan<'v> {
     touched: Vec<usize>,
     releases: Vec<Action>,
     deletes: Vec<Action>,
+    /// Messages of the `ScalingReplicaSet` events, in order.
+    events: Vec<String>,
     now: SystemTime,
 }
 
@@ -393,11 +396,19 @@ impl Plan<'_> {
 
     /// upstream `scaleReplicaSet`: true when the size changed.
     fn scale(&mut self, i: usize, to: i32) -> bool {
-        let size_changed = self.spec(i) != to;
+        let from = self.spec(i);
+        let size_changed = from != to;
         let annotations_changed = self.set_replicas_annotations(i);
         if size_changed || annotations_changed {
             self.rss[i].rs.spec.replicas = Some(to);
             self.touch(i);
+        }
+        if size_changed {
+            let direction = if from < to { "up" } else { "down" };
+            let name = self.rss[i].rs.metadata.name_or_empty();
+            self.events.push(format!(
+                "Scaled {direction} replica set {name} from {from} to {to}"
+            ));
         }
         size_changed
     }
@@ -592,6 +603,10 @@ impl Plan<'_> {
         all.push(i);
         let count = self.new_rs_new_replicas(&all, i);
         self.rss[i].rs.spec.replicas = Some(count);
+        if count > 0 {
+            self.events
+                .push(format!("Scaled up replica set {name} from 0 to {count}"));
+        }
         self.set_new_rs_annotations(i, new_revision, false);
         self.set_deployment_revision(&new_revision.to_string());
         if progress_deadline(&self.d).is_some() {
@@ -1176,6 +1191,7 @@ pub fn reconcile_deployment(view: &View, key: &ObjectKey, now: SystemTime) -> Ou
         touched: Vec::new(),
         releases: Vec::new(),
         deletes: Vec::new(),
+        events: Vec::new(),
         now,
     };
     // Adoptions become part of the ReplicaSet's single Update; releases are written as is.
@@ -1257,6 +1273,19 @@ fn finish(original: &Deployment, plan: Plan<'_>) -> Output {
             .annotations
             .clone_from(&original.metadata.annotations);
         actions.push(Action::UpdateStatus(d.into()));
+    }
+    // Events last: a failed event write must not hold back the writes that matter. Each is
+    // stamped a microsecond apart so events of one reconcile get distinct names.
+    let involved: Object = original.clone().into();
+    for (offset, message) in (0u64..).zip(plan.events) {
+        actions.push(event(
+            &involved,
+            EventType::Normal,
+            "ScalingReplicaSet",
+            message,
+            "deployment-controller",
+            plan.now + Duration::from_micros(offset),
+        ));
     }
     Output {
         actions,

@@ -109,6 +109,18 @@ fn cond(type_: &str, status: &str, reason: &str, message: &str, at: Time) -> Dep
     }
 }
 
+/// The `ScalingReplicaSet` event the Deployment controller writes, `offset` µs after now.
+fn scaling_event(d: &Deployment, message: &str, offset: u64) -> Action {
+    crate::reconcile::event(
+        &d.clone().into(),
+        crate::reconcile::EventType::Normal,
+        "ScalingReplicaSet",
+        message,
+        "deployment-controller",
+        now() + Duration::from_micros(offset),
+    )
+}
+
 fn at_now() -> Time {
     ago(0)
 }
@@ -201,6 +213,7 @@ fn first_sync_creates_revision_1_replica_set_named_by_the_template_hash() {
                 Action::Create(rs.into()),
                 Action::Update(revised.into()),
                 Action::UpdateStatus(status.into()),
+                scaling_event(&d, &format!("Scaled up replica set {name} from 0 to 3"), 0),
             ],
             // Look again just after the 600 s progress deadline would pass.
             requeue_after: Some(Duration::from_secs(601)),
@@ -285,6 +298,19 @@ fn rolling_update_25_percent_surges_one_new_pod_and_retires_one_old_at_once() {
             Action::Update(scaled_old.into()),
             Action::Update(revised.into()),
             Action::UpdateStatus(status.into()),
+            scaling_event(
+                &d,
+                &format!("Scaled up replica set {new_name} from 0 to 1"),
+                0
+            ),
+            scaling_event(
+                &d,
+                &format!(
+                    "Scaled down replica set {} from 4 to 3",
+                    old.metadata.name.as_deref().unwrap()
+                ),
+                1
+            ),
         ]
     );
 }
@@ -323,7 +349,18 @@ fn recreate_scales_old_to_zero_waits_for_old_pods_then_creates_the_new_set_at_fu
         .annotations
         .insert(MAX_REPLICAS.into(), "4".into());
     assert_eq!(out.actions[0], Action::Update(zero.clone().into()));
-    assert_eq!(out.actions.len(), 2);
+    assert_eq!(out.actions.len(), 3);
+    assert_eq!(
+        out.actions[2],
+        scaling_event(
+            &d,
+            &format!(
+                "Scaled down replica set {} from 4 to 0",
+                old.metadata.name.as_deref().unwrap()
+            ),
+            0
+        )
+    );
 
     // Step 2: scaled to 0 but a pod still terminating: only status.
     let mut draining = zero.clone();
@@ -352,11 +389,20 @@ fn recreate_scales_old_to_zero_waits_for_old_pods_then_creates_the_new_set_at_fu
         other => panic!("expected a create, got {}", other.describe()),
     }
     assert_eq!(
-        crate::replicaset::testsupport::described(&out)[1..],
+        crate::replicaset::testsupport::described(&out)[1..3],
         [
             "update deployment/default/web",
             "update-status deployment/default/web"
         ]
+    );
+    let new_name = format!("web-{}", pod_template_hash(&d.spec.template, None));
+    assert_eq!(
+        out.actions[3..],
+        [scaling_event(
+            &d,
+            &format!("Scaled up replica set {new_name} from 0 to 4"),
+            0
+        )]
     );
 }
 
@@ -400,7 +446,11 @@ fn resuming_marks_progressing_resumed_and_starts_the_rollout() {
     );
     let view = view_of([d.clone().into(), old.into()]);
     let out = reconcile_deployment(&view, &key("web"), now());
-    let Some(Action::UpdateStatus(Object::Deployment(status))) = out.actions.last() else {
+    let Some(Action::UpdateStatus(Object::Deployment(status))) = out
+        .actions
+        .iter()
+        .find(|a| matches!(a, Action::UpdateStatus(_)))
+    else {
         panic!("no status");
     };
     // Resumed (Unknown, kept transition time), then replaced by the new ReplicaSet's creation.
@@ -511,8 +561,29 @@ fn a_scaling_event_scales_active_replica_sets_proportionally() {
     };
     assert_eq!(out.actions[..2], [scaled(&old, 17), scaled(&new, 8)]);
     assert_eq!(
-        crate::replicaset::testsupport::described(&out)[2..],
-        ["update-status deployment/default/web"]
+        out.actions[3..],
+        [
+            scaling_event(
+                &d,
+                &format!(
+                    "Scaled up replica set {} from 6 to 17",
+                    old.metadata.name.as_deref().unwrap()
+                ),
+                0
+            ),
+            scaling_event(
+                &d,
+                &format!(
+                    "Scaled up replica set {} from 4 to 8",
+                    new.metadata.name.as_deref().unwrap()
+                ),
+                1
+            ),
+        ]
+    );
+    assert_eq!(
+        crate::replicaset::testsupport::described(&out)[2],
+        "update-status deployment/default/web"
     );
 }
 
