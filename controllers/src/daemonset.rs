@@ -13,9 +13,9 @@
 //!      taints against the template's tolerations plus the DaemonSet defaults, see
 //!      [`add_daemon_tolerations`]) and has none: create one;
 //!    - the pod may keep running (only `NoExecute` taints count): delete `Succeeded` pods,
-//!      and `Failed` ones unless the node is backing off ([`FailedPodBackoff`]); without surge, keep the oldest running pod and delete the rest;
-//!      with surge, keep the oldest new and oldest old pod while the new one is not yet
-//!      available;
+//!      and `Failed` ones unless the node is backing off ([`FailedPodBackoff`]); without
+//!      surge, keep the oldest running pod and delete the rest; with surge, keep the oldest
+//!      new and oldest old pod while the new one is not yet available;
 //!    - it may not: delete its pods.
 //!
 //!    Pods that target a node that does not exist and are not bound are deleted too.
@@ -46,7 +46,8 @@
 //! - No ControllerRevisions (skiff does not serve them): the revision hash is
 //!   [`crate::deployment::pod_template_hash`] of the template and `collisionCount`, so a
 //!   DaemonSet cannot be rolled back to an earlier revision by `rollout undo`.
-//! - No events. The failed-pod backoff ([`FailedPodBackoff`]) requeues for the time left
+//! - No events (upstream's pod control writes `SuccessfulCreate` with the created pod's
+//!   name, which a reconcile cannot know). The failed-pod backoff ([`FailedPodBackoff`]) requeues for the time left
 //!   rather than for the whole delay.
 //! - Upstream's per-node work follows its lister's (random) order; skiff's follows node names.
 
