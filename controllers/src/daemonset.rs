@@ -581,11 +581,7 @@ impl Sync<'_> {
         } = out;
         // upstream getUnscheduledPodsWithoutNode.
         for (node, pods) in &self.by_node {
-            if self
-                .nodes
-                .iter()
-                .any(|n| n.metadata.name_or_empty() == node)
-            {
+            if self.eligible.contains_key(node.as_str()) {
                 continue;
             }
             delete.extend(
@@ -712,12 +708,7 @@ impl Sync<'_> {
             {
                 available += 1;
             }
-            let should_run = || {
-                self.nodes
-                    .iter()
-                    .find(|n| n.metadata.name_or_empty() == *node_name)
-                    .is_some_and(|n| self.eligibility(n).0)
-            };
+            let should_run = || self.eligible.get(node_name).is_some_and(|e| e.0);
             match (new, old) {
                 (_, None) => {}
                 (None, Some(old)) => {
