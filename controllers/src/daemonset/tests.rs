@@ -269,15 +269,19 @@ fn taints_keep_daemon_pods_off_unless_tolerated_by_the_template_or_the_defaults(
         no_network.into(),
     ]);
     let out = reconcile_daemon_set(&view, &key(), now());
-    let targets: Vec<&str> = out
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Create(Object::Pod(p)) => target_node(p),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(targets, ["cordoned", "infra", "not-ready"]);
+    // gpu: untolerated taint; no-net: network-unavailable is tolerated only with hostNetwork.
+    assert_eq!(
+        out.actions,
+        vec![
+            expected_pod(&ds, "cordoned"),
+            expected_pod(&ds, "infra"),
+            expected_pod(&ds, "not-ready"),
+            with_status(&ds, |s| {
+                s.desired_number_scheduled = 3;
+                s.number_unavailable = Some(3);
+            }),
+        ]
+    );
 }
 
 #[test]
@@ -394,10 +398,15 @@ fn rolling_update_replaces_one_available_old_pod_at_a_time_by_default() {
     ]);
     let out = reconcile_daemon_set(&view_of(objects), &key(), now());
     assert_eq!(
-        described(&out),
-        [
-            "delete pod/default/old-n1",
-            "update-status daemonset/default/agent"
+        out.actions,
+        vec![
+            delete_of(&old("n1")),
+            with_status(&ds, |s| {
+                s.desired_number_scheduled = 3;
+                s.current_number_scheduled = 3;
+                s.number_ready = 3;
+                s.number_available = Some(3);
+            }),
         ]
     );
     // n1's pod gone: manage creates the new one; the rolling update waits for it.
