@@ -106,6 +106,25 @@ pub fn rollout_history(replica_sets: &[&ReplicaSet]) -> String {
     out
 }
 
+/// `kubectl rollout history --revision=N`: the pod template of revision `revision` (the
+/// latest ReplicaSet carrying it), which the CLI prints under `deployment.apps/<name> with
+/// revision #N`.
+///
+/// # Errors
+///
+/// kubectl's `unable to find the specified revision`.
+pub fn history_revision<'a>(
+    replica_sets: &[&'a ReplicaSet],
+    revision_number: i64,
+) -> Result<&'a skiff_core::object::PodTemplateSpec, String> {
+    replica_sets
+        .iter()
+        .rev()
+        .find(|rs| revision(rs) == Some(revision_number))
+        .map(|rs| &rs.spec.template)
+        .ok_or_else(|| "unable to find the specified revision".to_owned())
+}
+
 /// What `kubectl rollout undo` decided.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rollback {

@@ -11,7 +11,9 @@ use skiff_core::object::{
 };
 use skiff_core::selector::LabelSelector;
 
-use super::rollout::{Rollback, rollback_to, rollout_history, rollout_status, set_paused};
+use super::rollout::{
+    Rollback, history_revision, rollback_to, rollout_history, rollout_status, set_paused,
+};
 use super::{
     DESIRED_REPLICAS, DeploymentController, MAX_REPLICAS, POD_TEMPLATE_HASH, REVISION,
     pod_template_hash, reconcile_deployment, resolve_fenceposts,
@@ -740,6 +742,11 @@ fn rollout_history_lists_revisions_with_change_causes() {
         "REVISION  CHANGE-CAUSE\n1         kubectl set image deployment/web web=nginx:1\n12        <none>\n"
     );
     assert_eq!(rollout_history(&[]), "No rollout history found.");
+    assert_eq!(history_revision(&[&r12, &r1], 12), Ok(&r12.spec.template));
+    assert_eq!(
+        history_revision(&[&r12, &r1], 3),
+        Err("unable to find the specified revision".to_owned())
+    );
 }
 
 #[test]
