@@ -778,7 +778,9 @@ impl Plan<'_> {
         if diff <= 0 {
             return;
         }
-        cleanable.sort_by(|&a, &b| by_revision(&self.rss[a].rs, &self.rss[b].rs));
+        podutil::merge_sort_by(&mut cleanable, |&a, &b| {
+            by_revision(&self.rss[a].rs, &self.rss[b].rs)
+        });
         for &i in cleanable.iter().take(usize::try_from(diff).unwrap_or(0)) {
             let rs = &self.rss[i].rs;
             if rs.status.replicas != 0

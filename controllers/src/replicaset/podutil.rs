@@ -387,11 +387,51 @@ pub fn compare_for_deletion(a: (&Pod, usize), b: (&Pod, usize), now: SystemTime)
     compare_times(created(pa), created(pb), now_micros, pa, pb)
 }
 
+/// A stable merge sort that never panics, whatever `compare` answers.
+///
+/// Upstream's orderings are not always total (the log2-bucket rule of
+/// [`compare_for_deletion`] breaks ties by uid only between distinct times, so it is not
+/// transitive in corner cases; `ReplicaSetsByRevision` mixes two keys), and Rust's
+/// `sort_by` may panic on an ordering that is not total. This sort gives a deterministic
+/// order for any comparator, and the same order as `sort_by` for a total one.
+pub fn merge_sort_by<T: Copy>(items: &mut [T], mut compare: impl FnMut(&T, &T) -> Ordering) {
+    let n = items.len();
+    if n < 2 {
+        return;
+    }
+    let mut buffer: Vec<T> = items.to_vec();
+    let mut width = 1;
+    while width < n {
+        let mut start = 0;
+        while start < n {
+            let mid = (start + width).min(n);
+            let end = (start + 2 * width).min(n);
+            let (mut i, mut j, mut k) = (start, mid, start);
+            while i < mid && j < end {
+                if compare(&items[j], &items[i]) == Ordering::Less {
+                    buffer[k] = items[j];
+                    j += 1;
+                } else {
+                    buffer[k] = items[i];
+                    i += 1;
+                }
+                k += 1;
+            }
+            buffer[k..k + (mid - i)].copy_from_slice(&items[i..mid]);
+            k += mid - i;
+            buffer[k..k + (end - j)].copy_from_slice(&items[j..end]);
+            start = end;
+        }
+        items.copy_from_slice(&buffer);
+        width *= 2;
+    }
+}
+
 /// upstream `getPodsToDelete`: the `count` pods of `pods` to delete first. When every pod goes
 /// no sorting is needed; otherwise the pods are ranked by the number of active `related` pods
 /// on their node (upstream `getPodsRankedByRelatedPodsOnSameNode`) and sorted by
-/// [`compare_for_deletion`]. The sort is stable over `pods`' order (upstream's `sort.Sort` is
-/// not, so its ties are unspecified; skiff's follow name order).
+/// [`compare_for_deletion`] with [`merge_sort_by`]. The sort is stable over `pods`' order
+/// (upstream's `sort.Sort` is not, so its ties are unspecified; skiff's follow name order).
 pub fn pods_to_delete<'a>(
     pods: &[&'a Pod],
     related: &[&Pod],
@@ -414,6 +454,6 @@ pub fn pods_to_delete<'a>(
             (*p, on_node.get(node).copied().unwrap_or(0))
         })
         .collect();
-    ranked.sort_by(|a, b| compare_for_deletion(*a, *b, now));
+    merge_sort_by(&mut ranked, |a, b| compare_for_deletion(*a, *b, now));
     ranked.into_iter().take(count).map(|(p, _)| p).collect()
 }

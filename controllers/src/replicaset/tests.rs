@@ -824,3 +824,30 @@ fn replication_manager_maps_orphans_by_the_defaulted_selector() {
     assert_eq!(manager.name(), "replicationcontroller");
     assert_eq!(ReplicaSetController.name(), "replicaset-controller");
 }
+
+proptest! {
+    #[test]
+    fn merge_sort_matches_the_standard_stable_sort_and_survives_any_comparator(
+        items in prop::collection::vec((0u8..6, 0u16..1000), 0..200),
+        seed in any::<u64>(),
+    ) {
+        let mut ours = items.clone();
+        podutil::merge_sort_by(&mut ours, |a, b| a.0.cmp(&b.0));
+        let mut std = items.clone();
+        std.sort_by_key(|a| a.0);
+        prop_assert_eq!(ours, std);
+        // A comparator that is no order at all: no panic, every item kept.
+        let mut rng = skiff_core::rng::SplitMix64::new(seed);
+        let mut chaos = items.clone();
+        podutil::merge_sort_by(&mut chaos, |_, _| match rng.below(3) {
+            0 => std::cmp::Ordering::Less,
+            1 => std::cmp::Ordering::Equal,
+            _ => std::cmp::Ordering::Greater,
+        });
+        let mut a = chaos;
+        let mut b = items;
+        a.sort_unstable();
+        b.sort_unstable();
+        prop_assert_eq!(a, b);
+    }
+}
