@@ -36,6 +36,47 @@ pub const WORKER_CPU_MILLI: i64 = 4_000;
 /// Memory each worker offers.
 pub const WORKER_MEMORY_BYTES: u64 = 8 << 30;
 
+/// Which components of the cluster the harness runs (they land one by one; checkers and
+/// liveness conditions that need a missing one are off).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Components {
+    /// Controllers run by the control plane's controller manager, by name.
+    pub controller_manager: Vec<&'static str>,
+    /// The scheduler runs on the control plane.
+    pub scheduler: bool,
+    /// Workers run the kubelet (otherwise the minimal worker agent).
+    pub kubelet: bool,
+    /// Workers run kube-proxy.
+    pub proxy: bool,
+}
+
+impl Components {
+    /// What this build of the harness wires in.
+    pub fn wired() -> Self {
+        Self::default()
+    }
+
+    /// Whether the controller manager runs controller `name`.
+    pub fn runs(&self, name: &str) -> bool {
+        self.controller_manager.contains(&name)
+    }
+
+    /// Every component's name, for the report.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut names = self.controller_manager.clone();
+        if self.scheduler {
+            names.push("scheduler");
+        }
+        if self.kubelet {
+            names.push("kubelet");
+        }
+        if self.proxy {
+            names.push("kube-proxy");
+        }
+        names
+    }
+}
+
 /// What a node is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -93,6 +134,8 @@ pub struct Cluster {
     pub workload: Arc<Mutex<WorkloadState>>,
     /// Per-worker counters, by node name.
     pub worker_stats: BTreeMap<String, Arc<Mutex<WorkerStats>>>,
+    /// What runs.
+    pub components: Components,
 }
 
 fn base_clock() -> Arc<dyn Clock> {
@@ -152,6 +195,7 @@ impl Cluster {
             watch_log: common.watch_log,
             workload,
             worker_stats,
+            components: Components::wired(),
         }
     }
 

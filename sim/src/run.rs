@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use crate::check::{LogCheckers, Violation, change_name, object_of, orphans, projection};
 use crate::cluster::{Cluster, Role};
 use crate::faults::Injector;
+use crate::liveness::{Wanted, unconverged};
 use crate::options::{FaultKind, Options};
 use crate::report::{Found, PodCounts, Report};
 use crate::trace::{Trace, event_hash};
@@ -68,8 +69,6 @@ struct Harness {
     renewals_after_heal: BTreeMap<String, u64>,
     next_progress: Duration,
     flags: RunFlags,
-    /// The garbage collector runs (the orphan checker is on).
-    gc: bool,
 }
 
 fn summary(event: &Event) -> String {
@@ -285,7 +284,29 @@ impl Harness {
                 ));
             }
         }
+        let components = &self.cluster.components;
+        let wanted = Wanted {
+            replica_sets: components.runs("replicaset-controller")
+                && components.scheduler
+                && components.kubelet,
+            endpoints: components.runs("endpoint-controller"),
+            no_pending: components.scheduler,
+        };
+        if wanted != Wanted::default() || self.gc() {
+            let objects = all_objects(&store);
+            missing.extend(unconverged(&objects, wanted));
+            if self.gc() {
+                let mut orphaned = Vec::new();
+                orphans::check(&objects, &mut orphaned);
+                missing.extend(orphaned.iter().map(ToString::to_string));
+            }
+        }
         missing
+    }
+
+    /// The garbage collector runs (the orphan checker is on).
+    fn gc(&self) -> bool {
+        self.cluster.components.runs("garbage-collector-controller")
     }
 
     fn final_checks(&mut self) {
@@ -301,22 +322,28 @@ impl Harness {
                         .map_err(|e| e.to_string())
                 });
             projection::check("at the end", hashes, &mut out);
-            if self.gc
-                && let Ok(page) = store.list("/registry/", &ListOptions::default())
-            {
-                let objects: Vec<Object> = page
-                    .entries
-                    .into_iter()
-                    .filter_map(|e| match e.stored.value {
-                        StoredValue::Object(o) => Some(o),
-                        StoredValue::Raw(_) => None,
-                    })
-                    .collect();
-                orphans::check(&objects, &mut out);
+            if self.gc() {
+                orphans::check(&all_objects(&store), &mut out);
             }
         }
         self.push(out);
     }
+}
+
+/// Every object in the store at its head.
+fn all_objects(store: &skiff_store::Store) -> Vec<Object> {
+    store
+        .list("/registry/", &ListOptions::default())
+        .map(|page| {
+            page.entries
+                .into_iter()
+                .filter_map(|e| match e.stored.value {
+                    StoredValue::Object(o) => Some(o),
+                    StoredValue::Raw(_) => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Runs one simulation. Must be called inside a madsim runtime (the bin and the tests create
@@ -339,7 +366,6 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
         renewals_after_heal: BTreeMap::new(),
         next_progress: Duration::ZERO,
         flags,
-        gc: false,
     };
     if flags.upstream_deleted_revision {
         h.checkers.watches.deleted_revision =
@@ -385,25 +411,35 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
         options: Some(options),
         ..Report::default()
     };
-    report
-        .checkers_off
-        .insert(crate::check::orphans::NAME, "needs the garbage collector");
-    report.checkers_off.insert(
-        crate::check::leader::NAME,
-        "needs leader-elected controllers",
-    );
-    report.checkers_off.insert(
-        crate::check::capacity::NAME,
-        "vacuous until the scheduler runs",
-    );
-    report.checkers_off.insert(
-        crate::check::binding::NAME,
-        "vacuous until the scheduler runs",
-    );
-    report.checkers_off.insert(
-        crate::check::node_lease::NAME,
-        "vacuous until the node lifecycle controller runs",
-    );
+    let components = &h.cluster.components;
+    report.controllers = components.names();
+    if !components.runs("garbage-collector-controller") {
+        report
+            .checkers_off
+            .insert(crate::check::orphans::NAME, "needs the garbage collector");
+    }
+    if components.controller_manager.is_empty() && !components.scheduler {
+        report.checkers_off.insert(
+            crate::check::leader::NAME,
+            "needs leader-elected controllers",
+        );
+    }
+    if !components.scheduler {
+        report.checkers_off.insert(
+            crate::check::capacity::NAME,
+            "vacuous until the scheduler runs",
+        );
+        report.checkers_off.insert(
+            crate::check::binding::NAME,
+            "vacuous until the scheduler runs",
+        );
+    }
+    if !components.runs("node-controller") {
+        report.checkers_off.insert(
+            crate::check::node_lease::NAME,
+            "vacuous until the node lifecycle controller runs",
+        );
+    }
     (report, h.trace)
 }
 

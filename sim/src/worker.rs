@@ -228,8 +228,8 @@ pub async fn run(config: WorkerConfig, oracle: Arc<Mutex<Oracle>>, stats: Arc<Mu
             // Like upstream's kubelet, which fetches its Node every status period and posts
             // its own status when the stored one differs (the node lifecycle controller may
             // have marked it Unknown during a partition).
-            let status = ensure_ready(&client, &config, &oracle).await;
-            match status.and(renew(&client, &config, &oracle).await) {
+            let posted = ensure_ready(&client, &config, &oracle).await;
+            match posted.and(renew(&client, &config, &oracle).await) {
                 Ok(()) => {
                     backoff = RETRY_BACKOFF_MIN;
                     lock(&stats).renewals += 1;
