@@ -1,4 +1,63 @@
-//! kube-proxy (seed §8): Services and Endpoints to iptables-style rules and an in-process
-//! dataplane; node IPAM and cluster DNS.
+//! kube-proxy (seed §8) and pod networking (seed §8: "every pod can reach every other pod").
 //!
-//! Being built: see ARCHITECTURE.md.
+//! kube-proxy watches Services and Endpoints and, on every node, turns them into rules that
+//! send traffic for a service's virtual IP to one of its pods. Upstream writes those rules into
+//! iptables (`pkg/proxy/iptables/proxier.go`); skiff computes the same rule set as a pure
+//! function and then both prints it and executes it in process:
+//!
+//! - [`rules`]: Services + Endpoints + node → a [`RuleSet`] (the filter and nat tables with
+//!   upstream's chains: `KUBE-SERVICES`, `KUBE-SVC-<hash>`, `KUBE-EXT-<hash>`,
+//!   `KUBE-SEP-<hash>`, `KUBE-NODEPORTS`, `KUBE-MARK-MASQ`, `KUBE-POSTROUTING`, …).
+//! - [`iptables`]: the rule set rendered in `iptables-save` syntax, as upstream's proxier hands
+//!   it to `iptables-restore` (`skiff proxy-rules --node N` prints it).
+//! - [`dataplane`]: an in-process packet walker over those same rules: a connection to a
+//!   ClusterIP:port or a NodePort resolves to a backend pod through the `statistic` chains,
+//!   drawing from an injected [`skiff_core::rng::SplitMix64`]. The simulator and `exec` use it,
+//!   so what the text shows is exactly what traffic does.
+//! - [`ipam`]: the node IPAM controller (a podCIDR per node out of the cluster CIDR) and pod IP
+//!   allocation inside a node's podCIDR.
+//! - [`dns`]: cluster DNS, `<svc>.<ns>.svc.cluster.local` (and the shorter forms a pod's search
+//!   path allows) to the service's ClusterIP.
+//!
+//! The seed's example, traffic to `10.96.0.12` landing on the pod `10.32.0.15`:
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use skiff_controllers::proxy::{self, dataplane::{Dataplane, Protocol}};
+//! use skiff_core::manifest;
+//! use skiff_core::object::{Endpoints, Object, Service};
+//! use skiff_core::rng::SplitMix64;
+//!
+//! let objects = manifest::parse_str("web.yaml", "
+//! apiVersion: v1
+//! kind: Service
+//! metadata: {name: web, namespace: default}
+//! spec:
+//!   clusterIP: 10.96.0.12
+//!   ports: [{name: http, port: 80, targetPort: 8080}]
+//! ---
+//! apiVersion: v1
+//! kind: Endpoints
+//! metadata: {name: web, namespace: default}
+//! subsets:
+//! - addresses: [{ip: 10.32.0.15}]
+//!   ports: [{name: http, port: 8080}]
+//! ").unwrap();
+//! let [Object::Service(service), Object::Endpoints(endpoints)] = &objects[..] else { panic!() };
+//! let rules = proxy::rules([&service], [&endpoints], "node01");
+//! assert!(rules.to_iptables_save().contains("-j DNAT --to-destination 10.32.0.15:8080"));
+//! let dataplane = Dataplane::from_rules(&rules);
+//! let mut rng = SplitMix64::new(1);
+//! assert_eq!(
+//!     dataplane.resolve(Ipv4Addr::new(10, 96, 0, 12), 80, Protocol::Tcp, &mut rng),
+//!     Some((Ipv4Addr::new(10, 32, 0, 15), 8080))
+//! );
+//! ```
+
+pub mod dataplane;
+pub mod dns;
+pub mod ipam;
+pub mod iptables;
+pub mod rules;
+
+pub use rules::{Config, RuleSet, rules, rules_with};

@@ -1,0 +1,782 @@
+//! Services + Endpoints → the rule set upstream's iptables proxier programs on a node
+//! (`pkg/proxy/iptables/proxier.go`, `syncProxyRules`), as plain data.
+//!
+//! The rule set is pure: the same services, endpoints, node and [`Config`] always give the
+//! same [`RuleSet`], in a fixed order (services by namespace and name, ports in spec order,
+//! endpoints by their `ip:port` text as upstream sorts them). [`RuleSet::to_iptables_save`]
+//! prints it; [`super::dataplane::Dataplane`] executes it.
+//!
+//! What is followed from upstream (iptables mode, Cluster traffic policy):
+//! - per service port with endpoints: a `KUBE-SERVICES` rule for the cluster IP jumping to
+//!   `KUBE-SVC-<hash>`; in that chain a masquerade rule for traffic from outside the cluster
+//!   CIDR, then one rule per endpoint, all but the last with `-m statistic --mode random
+//!   --probability 1/(n−i)` printed `%0.10f`, each jumping to `KUBE-SEP-<hash>`, whose rules
+//!   mark hairpin traffic for masquerade and DNAT to `podIP:port`;
+//! - node ports (types NodePort and LoadBalancer) and external IPs go through
+//!   `KUBE-EXT-<hash>`, which marks for masquerade and jumps to the `KUBE-SVC` chain;
+//!   `KUBE-NODEPORTS` is reached from the last rule of `KUBE-SERVICES`
+//!   (`-m addrtype --dst-type LOCAL`);
+//! - a service port without endpoints gets no nat rules but a `REJECT` in the filter table's
+//!   `KUBE-SERVICES` (cluster IP) and `KUBE-EXTERNAL-SERVICES` (node port, external IPs), with
+//!   the comment `"<ns>/<svc>:<port> has no endpoints"`;
+//! - headless services (`clusterIP: None`), ExternalName services and IPv6 addresses get no
+//!   rules.
+//!
+//! Knowingly simplified: `internalTrafficPolicy: Local` and `externalTrafficPolicy: Local`
+//! are treated as `Cluster` (no `KUBE-SVL-` chains), `sessionAffinity: ClientIP` adds no
+//! `-m recent` rules, load balancer ingress IPs and source ranges (`KUBE-FW-`) are not
+//! programmed, and only ready addresses are used (upstream's terminating-endpoint fallback is
+//! not modelled).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use sha2::{Digest, Sha256};
+use skiff_core::object::{Endpoints, Service};
+
+use super::ipam::{DEFAULT_CLUSTER_CIDR, Ipv4Cidr};
+
+/// The nat chain every service rule hangs off (jumped to from `PREROUTING` and `OUTPUT`).
+pub const KUBE_SERVICES: &str = "KUBE-SERVICES";
+/// The nat chain of node ports (reached from the last rule of `KUBE-SERVICES`).
+pub const KUBE_NODEPORTS: &str = "KUBE-NODEPORTS";
+/// The nat chain that marks a packet for masquerading.
+pub const KUBE_MARK_MASQ: &str = "KUBE-MARK-MASQ";
+/// The nat chain that masquerades marked packets (jumped to from `POSTROUTING`).
+pub const KUBE_POSTROUTING: &str = "KUBE-POSTROUTING";
+/// The filter chain rejecting node ports and external IPs without endpoints.
+pub const KUBE_EXTERNAL_SERVICES: &str = "KUBE-EXTERNAL-SERVICES";
+/// The filter chain accepting forwarded service traffic.
+pub const KUBE_FORWARD: &str = "KUBE-FORWARD";
+/// The filter chain for load balancer source ranges (declared, empty: skiff runs no LB).
+pub const KUBE_PROXY_FIREWALL: &str = "KUBE-PROXY-FIREWALL";
+
+/// The masquerade mark: bit 14 (`--iptables-masquerade-bit` default 14), `0x4000`.
+pub const MASQUERADE_MARK: u32 = 1 << 14;
+
+/// A transport protocol of a service port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    /// `TCP` (the default).
+    Tcp,
+    /// `UDP`.
+    Udp,
+    /// `SCTP`.
+    Sctp,
+}
+
+impl Protocol {
+    /// Parses an API protocol (`TCP`, `UDP`, `SCTP`; `None` is TCP, upstream's default).
+    pub fn from_api(protocol: Option<&str>) -> Option<Self> {
+        match protocol.unwrap_or("TCP") {
+            "TCP" => Some(Self::Tcp),
+            "UDP" => Some(Self::Udp),
+            "SCTP" => Some(Self::Sctp),
+            _ => None,
+        }
+    }
+
+    /// The lowercase name iptables and the chain-name hash use (`tcp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+            Self::Sctp => "sctp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Upstream `ServicePortName`: `<ns>/<name>` plus `:<port name>` when the port is named.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServicePortName {
+    /// The service's namespace.
+    pub namespace: String,
+    /// The service's name.
+    pub name: String,
+    /// The port's name (`""` for an unnamed port).
+    pub port: String,
+}
+
+impl fmt::Display for ServicePortName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)?;
+        if !self.port.is_empty() {
+            write!(f, ":{}", self.port)?;
+        }
+        Ok(())
+    }
+}
+
+/// RFC 4648 base32 (standard alphabet) of `bytes`, without padding. Written here rather than
+/// pulled in as a crate: it is a dozen lines.
+fn base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
+    let mut buffer: u32 = 0;
+    let mut bits = 0u32;
+    for &b in bytes {
+        buffer = (buffer << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+        }
+        buffer &= (1 << bits) - 1;
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+/// The first 16 characters of base32(sha256(`text`)): upstream's chain-name hash, which keeps
+/// chain names within iptables' 28-character limit.
+fn hash16(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut encoded = base32(&digest);
+    encoded.truncate(16);
+    encoded
+}
+
+/// The hash shared by a service port's `KUBE-SVC-`, `KUBE-EXT-`, `KUBE-SVL-` and `KUBE-FW-`
+/// chains: over `<ns>/<svc>:<port>` followed by the lowercase protocol (upstream
+/// `servicePortChainNameBase`).
+pub fn service_port_chain_base(name: &ServicePortName, protocol: Protocol) -> String {
+    hash16(&format!("{name}{protocol}"))
+}
+
+/// `KUBE-SVC-<hash>`: the chain choosing among a service port's endpoints.
+pub fn service_chain(name: &ServicePortName, protocol: Protocol) -> String {
+    format!("KUBE-SVC-{}", service_port_chain_base(name, protocol))
+}
+
+/// `KUBE-EXT-<hash>`: the chain node-port and external-IP traffic enters.
+pub fn external_chain(name: &ServicePortName, protocol: Protocol) -> String {
+    format!("KUBE-EXT-{}", service_port_chain_base(name, protocol))
+}
+
+/// `KUBE-SEP-<hash>`: one endpoint's chain; the hash also covers the endpoint's `ip:port`
+/// (upstream `servicePortEndpointChainName`: name + protocol + endpoint, concatenated).
+pub fn endpoint_chain(
+    name: &ServicePortName,
+    protocol: Protocol,
+    endpoint: SocketAddrV4,
+) -> String {
+    format!(
+        "KUBE-SEP-{}",
+        hash16(&format!("{name}{protocol}{endpoint}"))
+    )
+}
+
+/// How the proxier is configured (upstream `KubeProxyConfiguration`, the parts that change the
+/// rules).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The pods' CIDR (`--cluster-cidr`): traffic to a cluster IP from outside it is marked for
+    /// masquerade. `None` (upstream: no local-traffic detector) omits those rules.
+    pub cluster_cidr: Option<Ipv4Cidr>,
+    /// `--masquerade-all`: mark every packet to a cluster IP for masquerade.
+    pub masquerade_all: bool,
+}
+
+impl Default for Config {
+    /// kubeadm with flannel's pod network: cluster CIDR `10.244.0.0/16`, no masquerade-all.
+    fn default() -> Self {
+        Self {
+            cluster_cidr: Some(DEFAULT_CLUSTER_CIDR),
+            masquerade_all: false,
+        }
+    }
+}
+
+/// One match of a rule, printed in upstream's argument order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// `-m <proto> -p <proto>`.
+    Protocol(Protocol),
+    /// `-d <ip>`.
+    Destination(Ipv4Addr),
+    /// `--dport <port>` (follows a [`Match::Protocol`]).
+    DestinationPort(u16),
+    /// `-s <ip>`.
+    Source(Ipv4Addr),
+    /// `! -s <cidr>`.
+    NotSource(Ipv4Cidr),
+    /// `-m addrtype --dst-type LOCAL`: the destination is one of the node's own addresses.
+    DestinationLocal,
+    /// `-m statistic --mode random --probability 1/n`, for the rule that picks one of the
+    /// `n` endpoints still left.
+    RandomOneIn(u32),
+    /// `-m mark --mark <m>/<m>` (or `-m mark ! --mark <m>/<m>` when negated).
+    Mark {
+        /// The mark bits.
+        mark: u32,
+        /// `!`: the bits are not all set.
+        negated: bool,
+    },
+    /// `-m conntrack --ctstate <states>`.
+    ConntrackState(&'static str),
+}
+
+/// What a rule does when it matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `-j <chain>`: evaluate a user chain, then carry on here unless it decided.
+    Jump(String),
+    /// `-j DNAT --to-destination <ip>:<port>`.
+    Dnat(SocketAddrV4),
+    /// `-j MARK --or-mark <m>`.
+    OrMark(u32),
+    /// `-j MARK --xor-mark <m>`.
+    XorMark(u32),
+    /// `-j MASQUERADE`.
+    Masquerade,
+    /// `-j RETURN`.
+    Return,
+    /// `-j REJECT`.
+    Reject,
+    /// `-j DROP`.
+    Drop,
+    /// `-j ACCEPT`.
+    Accept,
+}
+
+/// One `-A` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// `-m comment --comment <text>`, first as upstream writes it.
+    pub comment: Option<String>,
+    /// Matches, in order.
+    pub matches: Vec<Match>,
+    /// What happens on a match.
+    pub target: Target,
+}
+
+/// A user chain and its rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    /// The chain's name.
+    pub name: String,
+    /// Its rules, in order.
+    pub rules: Vec<Rule>,
+}
+
+/// One iptables table: its chains in declaration order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// `filter` or `nat`.
+    pub name: &'static str,
+    /// The chains, in declaration order.
+    pub chains: Vec<Chain>,
+}
+
+impl Table {
+    fn new(name: &'static str, fixed: &[&str]) -> Self {
+        Self {
+            name,
+            chains: fixed
+                .iter()
+                .map(|c| Chain {
+                    name: (*c).to_owned(),
+                    rules: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The chain named `name`.
+    pub fn chain(&self, name: &str) -> Option<&Chain> {
+        self.chains.iter().find(|c| c.name == name)
+    }
+
+    fn push(&mut self, chain: &str, rule: Rule) {
+        if let Some(c) = self.chains.iter_mut().find(|c| c.name == chain) {
+            c.rules.push(rule);
+        } else {
+            self.chains.push(Chain {
+                name: chain.to_owned(),
+                rules: vec![rule],
+            });
+        }
+    }
+
+    fn declare(&mut self, chain: &str) {
+        if self.chain(chain).is_none() {
+            self.chains.push(Chain {
+                name: chain.to_owned(),
+                rules: Vec::new(),
+            });
+        }
+    }
+}
+
+/// The rules kube-proxy programs on one node: the filter and nat tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSet {
+    /// The node the rules are for.
+    pub node: String,
+    /// The filter table (rejects for services without endpoints, forwarding accepts).
+    pub filter: Table,
+    /// The nat table (service → endpoint translation).
+    pub nat: Table,
+}
+
+/// One backend of a service port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Backend(SocketAddrV4);
+
+/// The ready endpoints of the service port `port_name`/`protocol`, sorted by their `ip:port`
+/// text (upstream sorts by `String()` so that rules are stable), without duplicates.
+fn backends(endpoints: Option<&Endpoints>, port_name: &str, protocol: Protocol) -> Vec<Backend> {
+    let mut found = BTreeMap::new();
+    for subset in endpoints.into_iter().flat_map(|e| &e.subsets) {
+        for port in &subset.ports {
+            if port.name.as_deref().unwrap_or("") != port_name
+                || Protocol::from_api(port.protocol.as_deref()) != Some(protocol)
+            {
+                continue;
+            }
+            let Ok(number) = u16::try_from(port.port) else {
+                continue;
+            };
+            if number == 0 {
+                continue;
+            }
+            for address in &subset.addresses {
+                if let Ok(ip) = address.ip.parse::<Ipv4Addr>() {
+                    let socket = SocketAddrV4::new(ip, number);
+                    found.insert(socket.to_string(), Backend(socket));
+                }
+            }
+        }
+    }
+    found.into_values().collect()
+}
+
+fn rule(comment: Option<String>, matches: Vec<Match>, target: Target) -> Rule {
+    Rule {
+        comment,
+        matches,
+        target,
+    }
+}
+
+/// The rule set for `node` with the default [`Config`] (cluster CIDR `10.244.0.0/16`).
+pub fn rules<'a>(
+    services: impl IntoIterator<Item = &'a Service>,
+    endpoints: impl IntoIterator<Item = &'a Endpoints>,
+    node: &str,
+) -> RuleSet {
+    rules_with(&Config::default(), services, endpoints, node)
+}
+
+/// The rule set for `node`: upstream's `syncProxyRules` as a pure function.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one pass per service port, in upstream's order, reads best as one function"
+)]
+pub fn rules_with<'a>(
+    config: &Config,
+    services: impl IntoIterator<Item = &'a Service>,
+    endpoints: impl IntoIterator<Item = &'a Endpoints>,
+    node: &str,
+) -> RuleSet {
+    let mut filter = Table::new(
+        "filter",
+        &[
+            KUBE_NODEPORTS,
+            KUBE_SERVICES,
+            KUBE_EXTERNAL_SERVICES,
+            KUBE_FORWARD,
+            KUBE_PROXY_FIREWALL,
+        ],
+    );
+    let mut nat = Table::new(
+        "nat",
+        &[
+            KUBE_SERVICES,
+            KUBE_NODEPORTS,
+            KUBE_POSTROUTING,
+            KUBE_MARK_MASQ,
+        ],
+    );
+
+    // The fixed rules (upstream writes these on every sync).
+    filter.push(
+        KUBE_FORWARD,
+        rule(None, vec![Match::ConntrackState("INVALID")], Target::Drop),
+    );
+    filter.push(
+        KUBE_FORWARD,
+        rule(
+            Some("kubernetes forwarding rules".into()),
+            vec![Match::Mark {
+                mark: MASQUERADE_MARK,
+                negated: false,
+            }],
+            Target::Accept,
+        ),
+    );
+    filter.push(
+        KUBE_FORWARD,
+        rule(
+            Some("kubernetes forwarding conntrack rule".into()),
+            vec![Match::ConntrackState("RELATED,ESTABLISHED")],
+            Target::Accept,
+        ),
+    );
+    nat.push(
+        KUBE_POSTROUTING,
+        rule(
+            None,
+            vec![Match::Mark {
+                mark: MASQUERADE_MARK,
+                negated: true,
+            }],
+            Target::Return,
+        ),
+    );
+    nat.push(
+        KUBE_POSTROUTING,
+        rule(None, Vec::new(), Target::XorMark(MASQUERADE_MARK)),
+    );
+    nat.push(
+        KUBE_POSTROUTING,
+        rule(
+            Some("kubernetes service traffic requiring SNAT".into()),
+            Vec::new(),
+            Target::Masquerade,
+        ),
+    );
+    nat.push(
+        KUBE_MARK_MASQ,
+        rule(None, Vec::new(), Target::OrMark(MASQUERADE_MARK)),
+    );
+
+    let endpoints: BTreeMap<(&str, &str), &Endpoints> = endpoints
+        .into_iter()
+        .map(|e| {
+            (
+                (e.metadata.namespace_or_empty(), e.metadata.name_or_empty()),
+                e,
+            )
+        })
+        .collect();
+    let services: BTreeMap<(&str, &str), &Service> = services
+        .into_iter()
+        .map(|s| {
+            (
+                (s.metadata.namespace_or_empty(), s.metadata.name_or_empty()),
+                s,
+            )
+        })
+        .collect();
+
+    // Endpoint chains are declared after all service chains of a service port, and an
+    // endpoint shared by two service ports still has one chain per service port.
+    let mut declared_endpoint_chains = BTreeSet::new();
+    for ((namespace, name), service) in services {
+        if service.spec.type_.as_deref() == Some("ExternalName") {
+            continue;
+        }
+        let Some(cluster_ip) = service
+            .spec
+            .cluster_ip
+            .as_deref()
+            .and_then(|ip| ip.parse::<Ipv4Addr>().ok())
+        else {
+            // Headless (`None`), unset, or IPv6: nothing to proxy.
+            continue;
+        };
+        let uses_node_ports = matches!(
+            service.spec.type_.as_deref(),
+            Some("NodePort" | "LoadBalancer")
+        );
+        let external_ips: Vec<Ipv4Addr> = service
+            .spec
+            .external_ips
+            .iter()
+            .filter_map(|ip| ip.parse().ok())
+            .collect();
+        for port in &service.spec.ports {
+            let Some(protocol) = Protocol::from_api(port.protocol.as_deref()) else {
+                continue;
+            };
+            let Ok(service_port) = u16::try_from(port.port) else {
+                continue;
+            };
+            let node_port = port
+                .node_port
+                .filter(|_| uses_node_ports)
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p != 0);
+            let spn = ServicePortName {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+                port: port.name.clone().unwrap_or_default(),
+            };
+            let backends = backends(
+                endpoints.get(&(namespace, name)).copied(),
+                &spn.port,
+                protocol,
+            );
+            let svc_chain = service_chain(&spn, protocol);
+            let ext_chain = external_chain(&spn, protocol);
+            let uses_external_chain = node_port.is_some() || !external_ips.is_empty();
+            let cluster_ip_match = vec![
+                Match::Protocol(protocol),
+                Match::Destination(cluster_ip),
+                Match::DestinationPort(service_port),
+            ];
+            let no_endpoints = format!("{spn} has no endpoints");
+
+            // Capture the cluster IP.
+            if backends.is_empty() {
+                filter.push(
+                    KUBE_SERVICES,
+                    rule(
+                        Some(no_endpoints.clone()),
+                        cluster_ip_match.clone(),
+                        Target::Reject,
+                    ),
+                );
+            } else {
+                nat.push(
+                    KUBE_SERVICES,
+                    rule(
+                        Some(format!("{spn} cluster IP")),
+                        cluster_ip_match.clone(),
+                        Target::Jump(svc_chain.clone()),
+                    ),
+                );
+            }
+
+            // Capture external IPs.
+            for &external_ip in &external_ips {
+                let matches = vec![
+                    Match::Protocol(protocol),
+                    Match::Destination(external_ip),
+                    Match::DestinationPort(service_port),
+                ];
+                if backends.is_empty() {
+                    filter.push(
+                        KUBE_EXTERNAL_SERVICES,
+                        rule(Some(no_endpoints.clone()), matches, Target::Reject),
+                    );
+                } else {
+                    nat.push(
+                        KUBE_SERVICES,
+                        rule(
+                            Some(format!("{spn} external IP")),
+                            matches,
+                            Target::Jump(ext_chain.clone()),
+                        ),
+                    );
+                }
+            }
+
+            // Capture node ports.
+            if let Some(node_port) = node_port {
+                if backends.is_empty() {
+                    filter.push(
+                        KUBE_EXTERNAL_SERVICES,
+                        rule(
+                            Some(no_endpoints.clone()),
+                            vec![
+                                Match::DestinationLocal,
+                                Match::Protocol(protocol),
+                                Match::DestinationPort(node_port),
+                            ],
+                            Target::Reject,
+                        ),
+                    );
+                } else {
+                    nat.push(
+                        KUBE_NODEPORTS,
+                        rule(
+                            Some(spn.to_string()),
+                            vec![Match::Protocol(protocol), Match::DestinationPort(node_port)],
+                            Target::Jump(ext_chain.clone()),
+                        ),
+                    );
+                }
+            }
+
+            if backends.is_empty() {
+                continue;
+            }
+
+            // The cluster-policy chain: masquerade off-cluster traffic, then pick an endpoint.
+            nat.declare(&svc_chain);
+            if config.masquerade_all {
+                nat.push(
+                    &svc_chain,
+                    rule(
+                        Some(format!("{spn} cluster IP")),
+                        cluster_ip_match.clone(),
+                        Target::Jump(KUBE_MARK_MASQ.into()),
+                    ),
+                );
+            } else if let Some(cidr) = config.cluster_cidr {
+                let mut matches = cluster_ip_match.clone();
+                matches.push(Match::NotSource(cidr));
+                nat.push(
+                    &svc_chain,
+                    rule(
+                        Some(format!("{spn} cluster IP")),
+                        matches,
+                        Target::Jump(KUBE_MARK_MASQ.into()),
+                    ),
+                );
+            }
+            let n = u32::try_from(backends.len()).unwrap_or(u32::MAX);
+            for (i, backend) in (0u32..).zip(&backends) {
+                let matches = if i + 1 < n {
+                    vec![Match::RandomOneIn(n - i)]
+                } else {
+                    Vec::new()
+                };
+                nat.push(
+                    &svc_chain,
+                    rule(
+                        Some(format!("{spn} -> {}", backend.0)),
+                        matches,
+                        Target::Jump(endpoint_chain(&spn, protocol, backend.0)),
+                    ),
+                );
+            }
+
+            // The external chain: traffic from outside may cross nodes, so masquerade it.
+            if uses_external_chain {
+                nat.declare(&ext_chain);
+                nat.push(
+                    &ext_chain,
+                    rule(
+                        Some(format!(
+                            "masquerade traffic for {spn} external destinations"
+                        )),
+                        Vec::new(),
+                        Target::Jump(KUBE_MARK_MASQ.into()),
+                    ),
+                );
+                nat.push(
+                    &ext_chain,
+                    rule(None, Vec::new(), Target::Jump(svc_chain.clone())),
+                );
+            }
+
+            // One chain per endpoint: hairpin masquerade, then DNAT.
+            for backend in &backends {
+                let chain = endpoint_chain(&spn, protocol, backend.0);
+                if !declared_endpoint_chains.insert(chain.clone()) {
+                    continue;
+                }
+                nat.push(
+                    &chain,
+                    rule(
+                        Some(spn.to_string()),
+                        vec![Match::Source(*backend.0.ip())],
+                        Target::Jump(KUBE_MARK_MASQ.into()),
+                    ),
+                );
+                nat.push(
+                    &chain,
+                    rule(
+                        Some(spn.to_string()),
+                        vec![Match::Protocol(protocol)],
+                        Target::Dnat(backend.0),
+                    ),
+                );
+            }
+        }
+    }
+
+    // Must stay the last rule of KUBE-SERVICES: anything addressed to the node itself is
+    // checked against the node ports.
+    nat.push(
+        KUBE_SERVICES,
+        rule(
+            Some(
+                "kubernetes service nodeports; NOTE: this must be the last rule in this chain"
+                    .into(),
+            ),
+            vec![Match::DestinationLocal],
+            Target::Jump(KUBE_NODEPORTS.into()),
+        ),
+    );
+
+    RuleSet {
+        node: node.to_owned(),
+        filter,
+        nat,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spn(ns: &str, name: &str, port: &str) -> ServicePortName {
+        ServicePortName {
+            namespace: ns.into(),
+            name: name.into(),
+            port: port.into(),
+        }
+    }
+
+    #[test]
+    fn base32_matches_rfc_4648_test_vectors() {
+        // RFC 4648 §10 (without the padding).
+        assert_eq!(base32(b""), "");
+        assert_eq!(base32(b"f"), "MY");
+        assert_eq!(base32(b"fo"), "MZXQ");
+        assert_eq!(base32(b"foo"), "MZXW6");
+        assert_eq!(base32(b"foob"), "MZXW6YQ");
+        assert_eq!(base32(b"fooba"), "MZXW6YTB");
+        assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
+    }
+
+    #[test]
+    fn kube_dns_service_chain_name_matches_upstream() {
+        // upstream-semantics.md §11: `kube-system/kube-dns:dns` + `udp` → KUBE-SVC-TCOU7JCQXEZGVUNU.
+        assert_eq!(
+            service_chain(&spn("kube-system", "kube-dns", "dns"), Protocol::Udp),
+            "KUBE-SVC-TCOU7JCQXEZGVUNU"
+        );
+        assert_eq!(
+            external_chain(&spn("kube-system", "kube-dns", "dns"), Protocol::Udp),
+            "KUBE-EXT-TCOU7JCQXEZGVUNU"
+        );
+    }
+
+    #[test]
+    fn unnamed_ports_have_no_colon_and_chain_names_stay_within_28_characters() {
+        let name = spn("default", "web", "");
+        assert_eq!(name.to_string(), "default/web");
+        let chain = endpoint_chain(
+            &name,
+            Protocol::Tcp,
+            SocketAddrV4::new(Ipv4Addr::new(10, 244, 1, 5), 8080),
+        );
+        assert_eq!(chain.len(), 25);
+        assert!(service_chain(&name, Protocol::Tcp).len() <= 28);
+        assert_ne!(
+            service_chain(&name, Protocol::Tcp),
+            service_chain(&name, Protocol::Udp)
+        );
+    }
+
+    #[test]
+    fn protocol_defaults_to_tcp_and_rejects_unknown_names() {
+        assert_eq!(Protocol::from_api(None), Some(Protocol::Tcp));
+        assert_eq!(Protocol::from_api(Some("UDP")), Some(Protocol::Udp));
+        assert_eq!(Protocol::from_api(Some("udp")), None);
+    }
+}
