@@ -61,3 +61,6 @@ pub mod iptables;
 pub mod rules;
 
 pub use rules::{Config, RuleSet, rules, rules_with};
+
+#[cfg(test)]
+mod tests;

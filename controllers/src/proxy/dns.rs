@@ -171,6 +171,7 @@ mod tests {
         ]
     }
 
+    #[allow(clippy::unnecessary_wraps, reason = "compared with resolve's Option")]
     fn ip(a: u8, b: u8, c: u8, d: u8) -> Option<Ipv4Addr> {
         Some(Ipv4Addr::new(a, b, c, d))
     }
