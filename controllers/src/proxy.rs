@@ -44,7 +44,7 @@
 //!   ports: [{name: http, port: 8080}]
 //! ").unwrap();
 //! let [Object::Service(service), Object::Endpoints(endpoints)] = &objects[..] else { panic!() };
-//! let rules = proxy::rules([&service], [&endpoints], "node01");
+//! let rules = proxy::rules([service], [endpoints], "node01");
 //! assert!(rules.to_iptables_save().contains("-j DNAT --to-destination 10.32.0.15:8080"));
 //! let dataplane = Dataplane::from_rules(&rules);
 //! let mut rng = SplitMix64::new(1);
