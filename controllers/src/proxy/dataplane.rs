@@ -138,7 +138,9 @@ impl Dataplane {
             Match::Destination(ip) => packet.dst == *ip,
             Match::DestinationPort(port) => packet.dport == *port,
             Match::Source(ip) => packet.src == *ip,
+            Match::SourceIn(cidr) => cidr.contains(packet.src),
             Match::NotSource(cidr) => !cidr.contains(packet.src),
+            Match::SourceLocal => self.local.contains(&packet.src),
             Match::DestinationLocal => self.local.contains(&packet.dst),
             Match::RandomOneIn(n) => {
                 // 31 random bits, as `get_random_u32() & 0x7FFFFFFF`.

@@ -44,7 +44,9 @@ fn write_rule(out: &mut String, chain: &str, rule: &Rule) {
             Match::Destination(ip) => write!(out, " -d {ip}"),
             Match::DestinationPort(port) => write!(out, " --dport {port}"),
             Match::Source(ip) => write!(out, " -s {ip}"),
+            Match::SourceIn(cidr) => write!(out, " -s {cidr}"),
             Match::NotSource(cidr) => write!(out, " ! -s {cidr}"),
+            Match::SourceLocal => write!(out, " -m addrtype --src-type LOCAL"),
             Match::DestinationLocal => write!(out, " -m addrtype --dst-type LOCAL"),
             Match::RandomOneIn(n) => write!(
                 out,

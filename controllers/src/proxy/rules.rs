@@ -22,13 +22,19 @@
 //! - headless services (`clusterIP: None`), ExternalName services and IPv6 addresses get no
 //!   rules.
 //!
-//! Knowingly simplified: `internalTrafficPolicy: Local` and `externalTrafficPolicy: Local`
-//! are treated as `Cluster` (no `KUBE-SVL-` chains), `sessionAffinity: ClientIP` adds no
-//! `-m recent` rules, load balancer ingress IPs and source ranges (`KUBE-FW-`) are not
-//! programmed, and only ready addresses are used (upstream's terminating-endpoint fallback is
-//! not modelled).
+//! - traffic policies (upstream `CategorizeEndpoints`): `internalTrafficPolicy: Local` sends
+//!   cluster-IP traffic through `KUBE-SVL-<hash>`, which picks only among the endpoints on this
+//!   node (`nodeName`), and drops it (`"… has no local endpoints"`) when there are none;
+//!   `externalTrafficPolicy: Local` does the same for node ports and external IPs, while pods
+//!   and the node itself still reach such a service through the Cluster chain, and the
+//!   `healthCheckNodePort` is accepted in the filter table.
+//!
+//! Knowingly simplified: `sessionAffinity: ClientIP` adds no `-m recent` rules, load balancer
+//! ingress IPs and source ranges (`KUBE-FW-`) are not programmed, topology hints are ignored,
+//! and only ready addresses are used (upstream's terminating-endpoint fallback is not
+//! modelled).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -157,6 +163,12 @@ pub fn service_chain(name: &ServicePortName, protocol: Protocol) -> String {
     format!("KUBE-SVC-{}", service_port_chain_base(name, protocol))
 }
 
+/// `KUBE-SVL-<hash>`: the chain choosing among a service port's endpoints on this node
+/// (traffic policy `Local`).
+pub fn local_chain(name: &ServicePortName, protocol: Protocol) -> String {
+    format!("KUBE-SVL-{}", service_port_chain_base(name, protocol))
+}
+
 /// `KUBE-EXT-<hash>`: the chain node-port and external-IP traffic enters.
 pub fn external_chain(name: &ServicePortName, protocol: Protocol) -> String {
     format!("KUBE-EXT-{}", service_port_chain_base(name, protocol))
@@ -207,8 +219,12 @@ pub enum Match {
     DestinationPort(u16),
     /// `-s <ip>`.
     Source(Ipv4Addr),
+    /// `-s <cidr>`.
+    SourceIn(Ipv4Cidr),
     /// `! -s <cidr>`.
     NotSource(Ipv4Cidr),
+    /// `-m addrtype --src-type LOCAL`: the source is one of the node's own addresses.
+    SourceLocal,
     /// `-m addrtype --dst-type LOCAL`: the destination is one of the node's own addresses.
     DestinationLocal,
     /// `-m statistic --mode random --probability 1/n`, for the rule that picks one of the
@@ -328,14 +344,23 @@ pub struct RuleSet {
     pub nat: Table,
 }
 
-/// One backend of a service port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Backend(SocketAddrV4);
+/// One ready endpoint of a service port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Backend {
+    address: SocketAddrV4,
+    /// On the node the rules are for (upstream `Endpoint.IsLocal`).
+    local: bool,
+}
 
 /// The ready endpoints of the service port `port_name`/`protocol`, sorted by their `ip:port`
 /// text (upstream sorts by `String()` so that rules are stable), without duplicates.
-fn backends(endpoints: Option<&Endpoints>, port_name: &str, protocol: Protocol) -> Vec<Backend> {
-    let mut found = BTreeMap::new();
+fn backends(
+    endpoints: Option<&Endpoints>,
+    port_name: &str,
+    protocol: Protocol,
+    node: &str,
+) -> Vec<Backend> {
+    let mut found: BTreeMap<String, Backend> = BTreeMap::new();
     for subset in endpoints.into_iter().flat_map(|e| &e.subsets) {
         for port in &subset.ports {
             if port.name.as_deref().unwrap_or("") != port_name
@@ -352,7 +377,12 @@ fn backends(endpoints: Option<&Endpoints>, port_name: &str, protocol: Protocol) 
             for address in &subset.addresses {
                 if let Ok(ip) = address.ip.parse::<Ipv4Addr>() {
                     let socket = SocketAddrV4::new(ip, number);
-                    found.insert(socket.to_string(), Backend(socket));
+                    let local = address.node_name.as_deref() == Some(node);
+                    let entry = found.entry(socket.to_string()).or_insert(Backend {
+                        address: socket,
+                        local,
+                    });
+                    entry.local |= local;
                 }
             }
         }
@@ -365,6 +395,324 @@ fn rule(comment: Option<String>, matches: Vec<Match>, target: Target) -> Rule {
         comment,
         matches,
         target,
+    }
+}
+
+/// One service port, as the proxier sees it.
+struct PortRules<'a> {
+    spn: ServicePortName,
+    protocol: Protocol,
+    cluster_ip: Ipv4Addr,
+    service_port: u16,
+    node_port: Option<u16>,
+    external_ips: &'a [Ipv4Addr],
+    /// `internalTrafficPolicy: Local`.
+    internal_local: bool,
+    /// `externalTrafficPolicy: Local` (only counts when the port is externally accessible).
+    external_local: bool,
+    health_check_node_port: Option<u16>,
+}
+
+impl PortRules<'_> {
+    /// Upstream `syncProxyRules` for one service port (after `CategorizeEndpoints`).
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one pass in upstream's order reads best as one function"
+    )]
+    fn write(&self, config: &Config, backends: &[Backend], filter: &mut Table, nat: &mut Table) {
+        let Self {
+            spn,
+            protocol,
+            cluster_ip,
+            service_port,
+            ..
+        } = self;
+        let protocol = *protocol;
+        let externally_accessible = self.node_port.is_some() || !self.external_ips.is_empty();
+        let external_local = self.external_local && externally_accessible;
+        // upstream `UsesClusterEndpoints`: even with external policy Local, cluster endpoints
+        // are needed to short-circuit pod traffic to external destinations.
+        let uses_cluster = !self.internal_local || externally_accessible;
+        let uses_local = self.internal_local || external_local;
+        let cluster_endpoints: Vec<Backend> = if uses_cluster {
+            backends.to_vec()
+        } else {
+            Vec::new()
+        };
+        let local_endpoints: Vec<Backend> = if uses_local {
+            backends.iter().copied().filter(|b| b.local).collect()
+        } else {
+            Vec::new()
+        };
+        let has_endpoints = !backends.is_empty();
+        let has_internal = if self.internal_local {
+            !local_endpoints.is_empty()
+        } else {
+            has_endpoints
+        };
+        let has_external = if external_local {
+            !local_endpoints.is_empty()
+        } else {
+            has_endpoints
+        };
+
+        let svc_chain = service_chain(spn, protocol);
+        let local_policy_chain = local_chain(spn, protocol);
+        let ext_chain = external_chain(spn, protocol);
+        let internal_chain = if self.internal_local {
+            &local_policy_chain
+        } else {
+            &svc_chain
+        };
+        let external_policy_chain = if external_local {
+            &local_policy_chain
+        } else {
+            &svc_chain
+        };
+        let uses_external_chain = has_endpoints && externally_accessible;
+
+        let filter_target = |has: bool| {
+            if !has_endpoints {
+                Some((format!("{spn} has no endpoints"), Target::Reject))
+            } else if !has {
+                Some((format!("{spn} has no local endpoints"), Target::Drop))
+            } else {
+                None
+            }
+        };
+        let cluster_ip_match = vec![
+            Match::Protocol(protocol),
+            Match::Destination(*cluster_ip),
+            Match::DestinationPort(*service_port),
+        ];
+
+        // Capture the cluster IP.
+        if has_internal {
+            nat.push(
+                KUBE_SERVICES,
+                rule(
+                    Some(format!("{spn} cluster IP")),
+                    cluster_ip_match.clone(),
+                    Target::Jump(internal_chain.clone()),
+                ),
+            );
+        } else if let Some((comment, target)) = filter_target(has_internal) {
+            filter.push(
+                KUBE_SERVICES,
+                rule(Some(comment), cluster_ip_match.clone(), target),
+            );
+        }
+
+        // Capture external IPs.
+        for &external_ip in self.external_ips {
+            let matches = vec![
+                Match::Protocol(protocol),
+                Match::Destination(external_ip),
+                Match::DestinationPort(*service_port),
+            ];
+            if has_endpoints {
+                nat.push(
+                    KUBE_SERVICES,
+                    rule(
+                        Some(format!("{spn} external IP")),
+                        matches.clone(),
+                        Target::Jump(ext_chain.clone()),
+                    ),
+                );
+            }
+            if let Some((comment, target)) = filter_target(has_external) {
+                filter.push(KUBE_EXTERNAL_SERVICES, rule(Some(comment), matches, target));
+            }
+        }
+
+        // Capture node ports.
+        if let Some(node_port) = self.node_port {
+            if has_endpoints {
+                nat.push(
+                    KUBE_NODEPORTS,
+                    rule(
+                        Some(spn.to_string()),
+                        vec![Match::Protocol(protocol), Match::DestinationPort(node_port)],
+                        Target::Jump(ext_chain.clone()),
+                    ),
+                );
+            }
+            if let Some((comment, target)) = filter_target(has_external) {
+                filter.push(
+                    KUBE_EXTERNAL_SERVICES,
+                    rule(
+                        Some(comment),
+                        vec![
+                            Match::DestinationLocal,
+                            Match::Protocol(protocol),
+                            Match::DestinationPort(node_port),
+                        ],
+                        target,
+                    ),
+                );
+            }
+        }
+
+        // Accept the load balancer's health checks.
+        if let Some(port) = self.health_check_node_port.filter(|_| external_local) {
+            filter.push(
+                KUBE_NODEPORTS,
+                rule(
+                    Some(format!("{spn} health check node port")),
+                    vec![Match::Protocol(Protocol::Tcp), Match::DestinationPort(port)],
+                    Target::Accept,
+                ),
+            );
+        }
+
+        if !has_endpoints {
+            return;
+        }
+
+        // Declare the chains in use: policy chains, then the external chain.
+        if !cluster_endpoints.is_empty() {
+            nat.declare(&svc_chain);
+        }
+        if !local_endpoints.is_empty() {
+            nat.declare(&local_policy_chain);
+        }
+        if uses_external_chain {
+            nat.declare(&ext_chain);
+        }
+
+        // Internal traffic: masquerade what comes from outside the cluster.
+        if has_internal {
+            if config.masquerade_all {
+                nat.push(
+                    internal_chain,
+                    rule(
+                        Some(format!("{spn} cluster IP")),
+                        cluster_ip_match.clone(),
+                        Target::Jump(KUBE_MARK_MASQ.into()),
+                    ),
+                );
+            } else if let Some(cidr) = config.cluster_cidr {
+                let mut matches = cluster_ip_match.clone();
+                matches.push(Match::NotSource(cidr));
+                nat.push(
+                    internal_chain,
+                    rule(
+                        Some(format!("{spn} cluster IP")),
+                        matches,
+                        Target::Jump(KUBE_MARK_MASQ.into()),
+                    ),
+                );
+            }
+        }
+
+        // External traffic.
+        if uses_external_chain {
+            if external_local {
+                // Keep the client's address; pods and the node itself still go the cluster
+                // way (as if out to a load balancer and back).
+                if let Some(cidr) = config.cluster_cidr {
+                    nat.push(
+                        &ext_chain,
+                        rule(
+                            Some(format!("pod traffic for {spn} external destinations")),
+                            vec![Match::SourceIn(cidr)],
+                            Target::Jump(svc_chain.clone()),
+                        ),
+                    );
+                }
+                nat.push(
+                    &ext_chain,
+                    rule(
+                        Some(format!(
+                            "masquerade LOCAL traffic for {spn} external destinations"
+                        )),
+                        vec![Match::SourceLocal],
+                        Target::Jump(KUBE_MARK_MASQ.into()),
+                    ),
+                );
+                nat.push(
+                    &ext_chain,
+                    rule(
+                        Some(format!(
+                            "route LOCAL traffic for {spn} external destinations"
+                        )),
+                        vec![Match::SourceLocal],
+                        Target::Jump(svc_chain.clone()),
+                    ),
+                );
+            } else {
+                // Traffic from outside may cross nodes: masquerade it.
+                nat.push(
+                    &ext_chain,
+                    rule(
+                        Some(format!(
+                            "masquerade traffic for {spn} external destinations"
+                        )),
+                        Vec::new(),
+                        Target::Jump(KUBE_MARK_MASQ.into()),
+                    ),
+                );
+            }
+            if has_external {
+                nat.push(
+                    &ext_chain,
+                    rule(
+                        None,
+                        Vec::new(),
+                        Target::Jump(external_policy_chain.clone()),
+                    ),
+                );
+            }
+        }
+
+        // The policy chains pick an endpoint.
+        for (chain, endpoints) in [
+            (&svc_chain, &cluster_endpoints),
+            (&local_policy_chain, &local_endpoints),
+        ] {
+            let n = u32::try_from(endpoints.len()).unwrap_or(u32::MAX);
+            for (i, backend) in (0u32..).zip(endpoints.iter()) {
+                let matches = if i + 1 < n {
+                    vec![Match::RandomOneIn(n - i)]
+                } else {
+                    Vec::new()
+                };
+                nat.push(
+                    chain,
+                    rule(
+                        Some(format!("{spn} -> {}", backend.address)),
+                        matches,
+                        Target::Jump(endpoint_chain(spn, protocol, backend.address)),
+                    ),
+                );
+            }
+        }
+
+        // One chain per reachable endpoint: hairpin masquerade, then DNAT.
+        let reachable: BTreeMap<String, SocketAddrV4> = cluster_endpoints
+            .iter()
+            .chain(&local_endpoints)
+            .map(|b| (b.address.to_string(), b.address))
+            .collect();
+        for address in reachable.into_values() {
+            let chain = endpoint_chain(spn, protocol, address);
+            nat.push(
+                &chain,
+                rule(
+                    Some(spn.to_string()),
+                    vec![Match::Source(*address.ip())],
+                    Target::Jump(KUBE_MARK_MASQ.into()),
+                ),
+            );
+            nat.push(
+                &chain,
+                rule(
+                    Some(spn.to_string()),
+                    vec![Match::Protocol(protocol)],
+                    Target::Dnat(address),
+                ),
+            );
+        }
     }
 }
 
@@ -479,9 +827,6 @@ pub fn rules_with<'a>(
         })
         .collect();
 
-    // Endpoint chains are declared after all service chains of a service port, and an
-    // endpoint shared by two service ports still has one chain per service port.
-    let mut declared_endpoint_chains = BTreeSet::new();
     for ((namespace, name), service) in services {
         if service.spec.type_.as_deref() == Some("ExternalName") {
             continue;
@@ -522,179 +867,28 @@ pub fn rules_with<'a>(
                 name: name.to_owned(),
                 port: port.name.clone().unwrap_or_default(),
             };
+            let port_rules = PortRules {
+                spn,
+                protocol,
+                cluster_ip,
+                service_port,
+                node_port,
+                external_ips: &external_ips,
+                internal_local: service.spec.internal_traffic_policy.as_deref() == Some("Local"),
+                external_local: service.spec.external_traffic_policy.as_deref() == Some("Local"),
+                health_check_node_port: service
+                    .spec
+                    .health_check_node_port
+                    .and_then(|p| u16::try_from(p).ok())
+                    .filter(|p| *p != 0),
+            };
             let backends = backends(
                 endpoints.get(&(namespace, name)).copied(),
-                &spn.port,
+                &port_rules.spn.port,
                 protocol,
+                node,
             );
-            let svc_chain = service_chain(&spn, protocol);
-            let ext_chain = external_chain(&spn, protocol);
-            let uses_external_chain = node_port.is_some() || !external_ips.is_empty();
-            let cluster_ip_match = vec![
-                Match::Protocol(protocol),
-                Match::Destination(cluster_ip),
-                Match::DestinationPort(service_port),
-            ];
-            let no_endpoints = format!("{spn} has no endpoints");
-
-            // Capture the cluster IP.
-            if backends.is_empty() {
-                filter.push(
-                    KUBE_SERVICES,
-                    rule(
-                        Some(no_endpoints.clone()),
-                        cluster_ip_match.clone(),
-                        Target::Reject,
-                    ),
-                );
-            } else {
-                nat.push(
-                    KUBE_SERVICES,
-                    rule(
-                        Some(format!("{spn} cluster IP")),
-                        cluster_ip_match.clone(),
-                        Target::Jump(svc_chain.clone()),
-                    ),
-                );
-            }
-
-            // Capture external IPs.
-            for &external_ip in &external_ips {
-                let matches = vec![
-                    Match::Protocol(protocol),
-                    Match::Destination(external_ip),
-                    Match::DestinationPort(service_port),
-                ];
-                if backends.is_empty() {
-                    filter.push(
-                        KUBE_EXTERNAL_SERVICES,
-                        rule(Some(no_endpoints.clone()), matches, Target::Reject),
-                    );
-                } else {
-                    nat.push(
-                        KUBE_SERVICES,
-                        rule(
-                            Some(format!("{spn} external IP")),
-                            matches,
-                            Target::Jump(ext_chain.clone()),
-                        ),
-                    );
-                }
-            }
-
-            // Capture node ports.
-            if let Some(node_port) = node_port {
-                if backends.is_empty() {
-                    filter.push(
-                        KUBE_EXTERNAL_SERVICES,
-                        rule(
-                            Some(no_endpoints.clone()),
-                            vec![
-                                Match::DestinationLocal,
-                                Match::Protocol(protocol),
-                                Match::DestinationPort(node_port),
-                            ],
-                            Target::Reject,
-                        ),
-                    );
-                } else {
-                    nat.push(
-                        KUBE_NODEPORTS,
-                        rule(
-                            Some(spn.to_string()),
-                            vec![Match::Protocol(protocol), Match::DestinationPort(node_port)],
-                            Target::Jump(ext_chain.clone()),
-                        ),
-                    );
-                }
-            }
-
-            if backends.is_empty() {
-                continue;
-            }
-
-            // The cluster-policy chain: masquerade off-cluster traffic, then pick an endpoint.
-            nat.declare(&svc_chain);
-            if config.masquerade_all {
-                nat.push(
-                    &svc_chain,
-                    rule(
-                        Some(format!("{spn} cluster IP")),
-                        cluster_ip_match.clone(),
-                        Target::Jump(KUBE_MARK_MASQ.into()),
-                    ),
-                );
-            } else if let Some(cidr) = config.cluster_cidr {
-                let mut matches = cluster_ip_match.clone();
-                matches.push(Match::NotSource(cidr));
-                nat.push(
-                    &svc_chain,
-                    rule(
-                        Some(format!("{spn} cluster IP")),
-                        matches,
-                        Target::Jump(KUBE_MARK_MASQ.into()),
-                    ),
-                );
-            }
-            let n = u32::try_from(backends.len()).unwrap_or(u32::MAX);
-            for (i, backend) in (0u32..).zip(&backends) {
-                let matches = if i + 1 < n {
-                    vec![Match::RandomOneIn(n - i)]
-                } else {
-                    Vec::new()
-                };
-                nat.push(
-                    &svc_chain,
-                    rule(
-                        Some(format!("{spn} -> {}", backend.0)),
-                        matches,
-                        Target::Jump(endpoint_chain(&spn, protocol, backend.0)),
-                    ),
-                );
-            }
-
-            // The external chain: traffic from outside may cross nodes, so masquerade it.
-            if uses_external_chain {
-                nat.declare(&ext_chain);
-                nat.push(
-                    &ext_chain,
-                    rule(
-                        Some(format!(
-                            "masquerade traffic for {spn} external destinations"
-                        )),
-                        Vec::new(),
-                        Target::Jump(KUBE_MARK_MASQ.into()),
-                    ),
-                );
-                nat.push(
-                    &ext_chain,
-                    rule(None, Vec::new(), Target::Jump(svc_chain.clone())),
-                );
-            }
-
-            // One chain per endpoint: hairpin masquerade, then DNAT.
-            for backend in &backends {
-                let chain = endpoint_chain(&spn, protocol, backend.0);
-                if !declared_endpoint_chains.insert(chain.clone()) {
-                    continue;
-                }
-                nat.push(
-                    &chain,
-                    rule(
-                        Some(spn.to_string()),
-                        vec![Match::Source(*backend.0.ip())],
-                        Target::Jump(KUBE_MARK_MASQ.into()),
-                    ),
-                );
-                nat.push(
-                    &chain,
-                    rule(
-                        Some(spn.to_string()),
-                        vec![Match::Protocol(protocol)],
-                        Target::Dnat(backend.0),
-                    ),
-                );
-            }
+            port_rules.write(config, &backends, &mut filter, &mut nat);
         }
     }
 

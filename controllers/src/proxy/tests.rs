@@ -365,3 +365,108 @@ fn a_named_target_port_reaches_each_pod_on_its_own_port() {
         ]
     );
 }
+
+/// A LoadBalancer service with `externalTrafficPolicy: Local` and a ClusterIP service with
+/// `internalTrafficPolicy: Local`, each with one pod on node01 and one on node02.
+const LOCAL_POLICIES: &str = "
+apiVersion: v1
+kind: Service
+metadata: {name: edge, namespace: default}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  healthCheckNodePort: 32001
+  selector: {app: edge}
+  clusterIP: 10.96.2.2
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30443}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: edge, namespace: default}
+subsets:
+- addresses: [{ip: 10.244.1.5, nodeName: node01}, {ip: 10.244.2.5, nodeName: node02}]
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: cache, namespace: default}
+spec:
+  internalTrafficPolicy: Local
+  selector: {app: cache}
+  clusterIP: 10.96.2.3
+  ports: [{port: 6379}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: cache, namespace: default}
+subsets:
+- addresses: [{ip: 10.244.1.6, nodeName: node01}, {ip: 10.244.2.6, nodeName: node02}]
+  ports: [{port: 6379}]
+";
+
+#[test]
+fn local_traffic_policies_on_a_node_with_local_endpoints() {
+    insta::assert_snapshot!(rule_set(LOCAL_POLICIES).to_iptables_save());
+}
+
+#[test]
+fn local_traffic_policies_on_a_node_without_local_endpoints() {
+    let (services, endpoints) = objects(LOCAL_POLICIES);
+    insta::assert_snapshot!(rules(&services, &endpoints, "node03").to_iptables_save());
+}
+
+#[test]
+fn local_policies_keep_traffic_on_the_node_and_drop_it_where_there_is_no_local_pod() {
+    let (services, endpoints) = objects(LOCAL_POLICIES);
+    let node01 = Dataplane::from_rules(&rules(&services, &endpoints, "node01"))
+        .with_local_addresses([ip(192, 168, 0, 11)]);
+    let node03 = Dataplane::from_rules(&rules(&services, &endpoints, "node03"))
+        .with_local_addresses([ip(192, 168, 0, 13)]);
+    let mut rng = SplitMix64::new(17);
+    let packet = |src, dst, dport| Packet {
+        src,
+        dst,
+        dport,
+        protocol: Protocol::Tcp,
+    };
+    for _ in 0..20 {
+        // From outside, a node port with policy Local answers only with the node's own pod,
+        // keeping the client's address.
+        assert_eq!(
+            node01.trace(
+                &packet(ip(203, 0, 113, 9), ip(192, 168, 0, 11), 30443),
+                &mut rng
+            ),
+            Verdict::Dnat {
+                to: SocketAddrV4::new(ip(10, 244, 1, 5), 8080),
+                endpoint_chain: "KUBE-SEP-GSSKEFALTDOBLQZJ".into(),
+                masquerade: false,
+            }
+        );
+        // internalTrafficPolicy Local: only the pod on this node.
+        assert_eq!(
+            node01.resolve(ip(10, 96, 2, 3), 6379, Protocol::Tcp, &mut rng),
+            Some((ip(10, 244, 1, 6), 6379))
+        );
+    }
+    // No local pod: outside traffic to the node port is dropped, the cluster IP of the
+    // internal-Local service too; a pod on node03 still reaches the node port (short-circuit).
+    assert_eq!(
+        node03.trace(
+            &packet(ip(203, 0, 113, 9), ip(192, 168, 0, 13), 30443),
+            &mut rng
+        ),
+        Verdict::Dropped
+    );
+    assert_eq!(
+        node03.trace(&packet(ip(10, 244, 3, 2), ip(10, 96, 2, 3), 6379), &mut rng),
+        Verdict::Dropped
+    );
+    assert!(matches!(
+        node03.trace(
+            &packet(ip(10, 244, 3, 2), ip(192, 168, 0, 13), 30443),
+            &mut rng
+        ),
+        Verdict::Dnat { .. }
+    ));
+}
