@@ -11,6 +11,10 @@
 //! when below it; the bits come from the injected [`SplitMix64`], so a seed replays every
 //! choice.
 //!
+//! [`ClusterNetwork`] puts every node's dataplane together with node and pod addresses and
+//! cluster DNS: a connection from a pod, a node or an outside client, by name or address, ends
+//! at a pod (what the simulator and `exec` use).
+//!
 //! Connection tracking is not modelled: every call is a new connection.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -236,6 +240,242 @@ impl Dataplane {
             Verdict::Dnat { to, .. } => Some((*to.ip(), to.port())),
             Verdict::Rejected { .. } | Verdict::Dropped | Verdict::NotAService => None,
         }
+    }
+}
+
+/// Why a connection could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectError {
+    /// The name is neither an IPv4 address nor a name cluster DNS answers (curl: "Could not
+    /// resolve host").
+    UnknownHost(String),
+    /// A service without endpoints refused it (`REJECT`: "Connection refused").
+    Refused {
+        /// The rule's comment (`default/web:http has no endpoints`).
+        reason: String,
+    },
+    /// A rule dropped it (no local endpoints for a Local traffic policy): the client times
+    /// out.
+    Dropped,
+    /// No node owns the address (it is in no node's podCIDR and no pod has it).
+    NoRoute(Ipv4Addr),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownHost(host) => write!(f, "Could not resolve host: {host}"),
+            Self::Refused { reason } => write!(f, "Connection refused ({reason})"),
+            Self::Dropped => f.write_str("Connection timed out"),
+            Self::NoRoute(ip) => write!(f, "No route to host {ip}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Where a connection starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A pod: its node, its IP and its namespace (for DNS short names).
+    Pod {
+        /// The node the pod runs on.
+        node: String,
+        /// The pod's IP.
+        ip: Ipv4Addr,
+        /// The pod's namespace.
+        namespace: String,
+    },
+    /// A node itself (hostNetwork, `curl` on the node).
+    Node(String),
+    /// A client outside the cluster at this address (it can reach node ports and external
+    /// IPs only).
+    External(Ipv4Addr),
+}
+
+/// Where a connection landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// The backend's address after any DNAT.
+    pub to: SocketAddrV4,
+    /// The pod with that IP, when the view has one.
+    pub pod: Option<crate::view::ObjectKey>,
+    /// The node the backend lives on.
+    pub node: String,
+    /// The node whose rules translated it, when a service did.
+    pub translated_by: Option<String>,
+    /// Masqueraded: the backend sees the node's address, not the client's.
+    pub masquerade: bool,
+}
+
+/// The cluster's network as pods see it (seed §8): every node's kube-proxy rules, node
+/// addresses, pod addresses and cluster DNS, so a connection by name or address ends at a pod
+/// exactly as the rules printed by `skiff proxy-rules` say.
+///
+/// A packet is handled by the rules of the node it is on: a pod's or node's own connection by
+/// its node's rules (PREROUTING/OUTPUT there), a connection to another node's address by that
+/// node's rules once routed there, an outside client's by the node it addresses.
+#[derive(Debug, Clone)]
+pub struct ClusterNetwork {
+    nodes: BTreeMap<String, Dataplane>,
+    node_addresses: BTreeMap<Ipv4Addr, String>,
+    node_cidrs: Vec<(super::ipam::Ipv4Cidr, String)>,
+    pods: BTreeMap<Ipv4Addr, (crate::view::ObjectKey, String)>,
+    services: Vec<skiff_core::object::Service>,
+    dns: super::dns::ClusterDns,
+}
+
+impl ClusterNetwork {
+    /// The network of the Nodes, Pods, Services and Endpoints in `view`.
+    pub fn from_view(
+        view: &crate::view::View,
+        config: &super::rules::Config,
+        dns: super::dns::ClusterDns,
+    ) -> Self {
+        use skiff_core::object::{Endpoints, Node, Pod, Service};
+        let services: Vec<Service> = view.list::<Service>().cloned().collect();
+        let endpoints: Vec<&Endpoints> = view.list::<Endpoints>().collect();
+        let mut nodes = BTreeMap::new();
+        let mut node_addresses = BTreeMap::new();
+        let mut node_cidrs = Vec::new();
+        for node in view.list::<Node>() {
+            let name = node.metadata.name_or_empty().to_owned();
+            let addresses: Vec<Ipv4Addr> = node
+                .status
+                .addresses
+                .iter()
+                .filter(|a| a.type_ == "InternalIP" || a.type_ == "ExternalIP")
+                .filter_map(|a| a.address.parse().ok())
+                .collect();
+            for a in &addresses {
+                node_addresses.entry(*a).or_insert_with(|| name.clone());
+            }
+            if let Some(cidr) = node
+                .spec
+                .pod_cidr
+                .as_deref()
+                .and_then(|c| c.parse::<super::ipam::Ipv4Cidr>().ok())
+            {
+                node_cidrs.push((cidr, name.clone()));
+            }
+            let rules =
+                super::rules::rules_with(config, &services, endpoints.iter().copied(), &name);
+            nodes.insert(
+                name,
+                Dataplane::from_rules(&rules).with_local_addresses(addresses),
+            );
+        }
+        let mut pods = BTreeMap::new();
+        for pod in view.list::<Pod>() {
+            let (Some(ip), Some(node)) = (
+                pod.status
+                    .pod_ip
+                    .as_deref()
+                    .and_then(|ip| ip.parse::<Ipv4Addr>().ok()),
+                pod.spec.node_name.as_deref(),
+            ) else {
+                continue;
+            };
+            pods.entry(ip).or_insert_with(|| {
+                (
+                    crate::view::ObjectKey::new(
+                        pod.metadata.namespace_or_empty(),
+                        pod.metadata.name_or_empty(),
+                    ),
+                    node.to_owned(),
+                )
+            });
+        }
+        Self {
+            nodes,
+            node_addresses,
+            node_cidrs,
+            pods,
+            services,
+            dns,
+        }
+    }
+
+    /// The dataplane of one node.
+    pub fn node(&self, name: &str) -> Option<&Dataplane> {
+        self.nodes.get(name)
+    }
+
+    /// Opens a connection from `origin` to `host:port` (`host` an IPv4 address or a name
+    /// cluster DNS resolves from the origin's namespace).
+    pub fn connect(
+        &self,
+        origin: &Origin,
+        host: &str,
+        port: u16,
+        protocol: Protocol,
+        rng: &mut SplitMix64,
+    ) -> Result<Connection, ConnectError> {
+        let namespace = match origin {
+            Origin::Pod { namespace, .. } => namespace.as_str(),
+            Origin::Node(_) | Origin::External(_) => "default",
+        };
+        let dst = match host.parse::<Ipv4Addr>() {
+            Ok(ip) => ip,
+            Err(_) => self
+                .dns
+                .resolve(host, namespace, &self.services)
+                .ok_or_else(|| ConnectError::UnknownHost(host.to_owned()))?,
+        };
+        let (src, own_node) = match origin {
+            Origin::Pod { node, ip, .. } => (*ip, Some(node.as_str())),
+            Origin::Node(node) => (
+                self.nodes
+                    .get(node)
+                    .and_then(|d| d.local_addresses().iter().next().copied())
+                    .unwrap_or(Ipv4Addr::UNSPECIFIED),
+                Some(node.as_str()),
+            ),
+            Origin::External(ip) => (*ip, None),
+        };
+        // The rules of the node the packet is on: the addressed node for node addresses,
+        // else the origin's own node.
+        let handler = self
+            .node_addresses
+            .get(&dst)
+            .map(String::as_str)
+            .or(own_node);
+        let packet = Packet {
+            src,
+            dst,
+            dport: port,
+            protocol,
+        };
+        let (to, translated_by, masquerade) =
+            match handler.and_then(|n| Some((n, self.nodes.get(n)?))) {
+                Some((name, dataplane)) => match dataplane.trace(&packet, rng) {
+                    Verdict::Dnat { to, masquerade, .. } => (to, Some(name.to_owned()), masquerade),
+                    Verdict::Rejected { comment } => {
+                        return Err(ConnectError::Refused {
+                            reason: comment.unwrap_or_default(),
+                        });
+                    }
+                    Verdict::Dropped => return Err(ConnectError::Dropped),
+                    Verdict::NotAService => (SocketAddrV4::new(dst, port), None, false),
+                },
+                None => (SocketAddrV4::new(dst, port), None, false),
+            };
+        let (pod, node) = if let Some((key, node)) = self.pods.get(to.ip()) {
+            (Some(key.clone()), node.clone())
+        } else if let Some(node) = self.node_addresses.get(to.ip()) {
+            (None, node.clone())
+        } else if let Some((_, node)) = self.node_cidrs.iter().find(|(c, _)| c.contains(*to.ip())) {
+            (None, node.clone())
+        } else {
+            return Err(ConnectError::NoRoute(*to.ip()));
+        };
+        Ok(Connection {
+            to,
+            pod,
+            node,
+            translated_by,
+            masquerade,
+        })
     }
 }
 

@@ -7,8 +7,12 @@ use skiff_core::manifest;
 use skiff_core::object::{Endpoints, Object, Service};
 use skiff_core::rng::SplitMix64;
 
-use super::dataplane::{Dataplane, Packet, Protocol, Verdict};
+use super::dataplane::{
+    ClusterNetwork, ConnectError, Connection, Dataplane, Origin, Packet, Protocol, Verdict,
+};
+use super::dns::ClusterDns;
 use super::{RuleSet, rules};
+use crate::view::{ObjectKey, View};
 
 /// Services and Endpoints from a multi-document manifest.
 fn objects(yaml: &str) -> (Vec<Service>, Vec<Endpoints>) {
@@ -469,4 +473,168 @@ fn local_policies_keep_traffic_on_the_node_and_drop_it_where_there_is_no_local_p
         ),
         Verdict::Dnat { .. }
     ));
+}
+
+/// Two nodes with podCIDRs and addresses, three pods, the `shop` NodePort service backed by
+/// two of them and `web` without endpoints, all in a view as the simulator holds them.
+fn cluster() -> ClusterNetwork {
+    let yaml = "
+apiVersion: v1
+kind: Node
+metadata: {name: node01}
+spec: {podCIDR: 10.244.1.0/24}
+status:
+  addresses: [{type: InternalIP, address: 192.168.0.11}, {type: Hostname, address: node01}]
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node02}
+spec: {podCIDR: 10.244.2.0/24}
+status:
+  addresses: [{type: InternalIP, address: 192.168.0.12}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: shop-a, namespace: default}
+spec: {nodeName: node01, containers: [{name: c, image: shop}]}
+status: {podIP: 10.244.1.5}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: shop-b, namespace: default}
+spec: {nodeName: node02, containers: [{name: c, image: shop}]}
+status: {podIP: 10.244.2.9}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: default}
+spec: {nodeName: node02, containers: [{name: c, image: busybox}]}
+status: {podIP: 10.244.2.3}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: 10.96.0.12
+  ports: [{name: http, port: 80, targetPort: 8080}]
+";
+    let mut view = View::new();
+    for object in manifest::parse_str("cluster.yaml", yaml)
+        .unwrap()
+        .into_iter()
+        .chain(manifest::parse_str("shop.yaml", NODE_PORT).unwrap())
+    {
+        view.insert(object);
+    }
+    ClusterNetwork::from_view(&view, &super::Config::default(), ClusterDns::default())
+}
+
+fn client() -> Origin {
+    Origin::Pod {
+        node: "node02".into(),
+        ip: ip(10, 244, 2, 3),
+        namespace: "default".into(),
+    }
+}
+
+#[test]
+fn a_pod_reaches_a_service_by_name_and_lands_on_a_backend_pod() {
+    let network = cluster();
+    let mut rng = SplitMix64::new(2);
+    let mut landed = std::collections::BTreeSet::new();
+    for host in [
+        "shop",
+        "shop.default",
+        "shop.default.svc.cluster.local",
+        "10.96.1.7",
+    ] {
+        for _ in 0..10 {
+            let c = network
+                .connect(&client(), host, 80, Protocol::Tcp, &mut rng)
+                .unwrap();
+            assert_eq!(c.translated_by.as_deref(), Some("node02"));
+            assert!(!c.masquerade);
+            landed.insert((c.pod.unwrap().name, c.node, c.to));
+        }
+    }
+    assert_eq!(
+        landed.into_iter().collect::<Vec<_>>(),
+        [
+            (
+                "shop-a".to_owned(),
+                "node01".to_owned(),
+                SocketAddrV4::new(ip(10, 244, 1, 5), 8080)
+            ),
+            (
+                "shop-b".to_owned(),
+                "node02".to_owned(),
+                SocketAddrV4::new(ip(10, 244, 2, 9), 8080)
+            ),
+        ]
+    );
+}
+
+#[test]
+fn every_pod_reaches_every_pod_by_ip_across_nodes() {
+    let network = cluster();
+    let mut rng = SplitMix64::new(2);
+    assert_eq!(
+        network.connect(&client(), "10.244.1.5", 8080, Protocol::Tcp, &mut rng),
+        Ok(Connection {
+            to: SocketAddrV4::new(ip(10, 244, 1, 5), 8080),
+            pod: Some(ObjectKey::new("default", "shop-a")),
+            node: "node01".into(),
+            translated_by: None,
+            masquerade: false,
+        })
+    );
+    // An address of node01's range that no pod holds still routes to node01.
+    assert_eq!(
+        network
+            .connect(&client(), "10.244.1.77", 80, Protocol::Tcp, &mut rng)
+            .map(|c| (c.pod, c.node)),
+        Ok((None, "node01".into()))
+    );
+    assert_eq!(
+        network.connect(&client(), "10.9.9.9", 80, Protocol::Tcp, &mut rng),
+        Err(ConnectError::NoRoute(ip(10, 9, 9, 9)))
+    );
+}
+
+#[test]
+fn an_outside_client_reaches_node_ports_on_any_node_but_not_cluster_ips() {
+    let network = cluster();
+    let mut rng = SplitMix64::new(4);
+    let outside = Origin::External(ip(203, 0, 113, 50));
+    for (node_ip, node) in [("192.168.0.11", "node01"), ("192.168.0.12", "node02")] {
+        let c = network
+            .connect(&outside, node_ip, 30080, Protocol::Tcp, &mut rng)
+            .unwrap();
+        assert_eq!(c.translated_by.as_deref(), Some(node));
+        assert!(c.masquerade);
+        assert_eq!(c.to.port(), 8080);
+    }
+    assert_eq!(
+        network.connect(&outside, "10.96.1.7", 80, Protocol::Tcp, &mut rng),
+        Err(ConnectError::NoRoute(ip(10, 96, 1, 7)))
+    );
+}
+
+#[test]
+fn unknown_names_and_services_without_endpoints_fail_like_curl_says() {
+    let network = cluster();
+    let mut rng = SplitMix64::new(4);
+    let unknown = network
+        .connect(&client(), "nope", 80, Protocol::Tcp, &mut rng)
+        .unwrap_err();
+    assert_eq!(unknown.to_string(), "Could not resolve host: nope");
+    let refused = network
+        .connect(&client(), "web", 80, Protocol::Tcp, &mut rng)
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "Connection refused (default/web:http has no endpoints)"
+    );
+    assert!(network.node("node01").is_some());
+    assert!(network.node("node09").is_none());
 }
