@@ -638,3 +638,118 @@ fn unknown_names_and_services_without_endpoints_fail_like_curl_says() {
     assert!(network.node("node01").is_some());
     assert!(network.node("node09").is_none());
 }
+
+mod properties {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+    use skiff_core::object::{EndpointAddress, EndpointPort, EndpointSubset, ServicePort};
+
+    use super::*;
+
+    fn service(ports: &[(Option<String>, i32, Option<i32>)], type_: &str) -> Service {
+        let mut s = Service::default();
+        s.metadata.name = Some("svc".into());
+        s.metadata.namespace = Some("ns".into());
+        s.spec.type_ = Some(type_.into());
+        s.spec.cluster_ip = Some("10.96.5.5".into());
+        s.spec.ports = ports
+            .iter()
+            .map(|(name, port, node_port)| ServicePort {
+                name: name.clone(),
+                port: *port,
+                node_port: *node_port,
+                ..ServicePort::default()
+            })
+            .collect();
+        s
+    }
+
+    fn endpoints(addresses: &[(String, i32)], port_name: Option<String>) -> Endpoints {
+        let mut e = Endpoints::default();
+        e.metadata.name = Some("svc".into());
+        e.metadata.namespace = Some("ns".into());
+        e.subsets = addresses
+            .iter()
+            .map(|(ip, port)| EndpointSubset {
+                addresses: vec![EndpointAddress {
+                    ip: ip.clone(),
+                    ..EndpointAddress::default()
+                }],
+                ports: vec![EndpointPort {
+                    name: port_name.clone(),
+                    port: *port,
+                    ..EndpointPort::default()
+                }],
+                ..EndpointSubset::default()
+            })
+            .collect();
+        e
+    }
+
+    proptest! {
+        /// Every connection lands on one of the service's endpoints, and every endpoint gets
+        /// some of them.
+        #[test]
+        fn connections_land_on_every_endpoint_and_nowhere_else(
+            hosts in proptest::collection::btree_set((1u8..=250, 1u8..=250), 1..8),
+            port in 1i32..=65535,
+            seed in any::<u64>(),
+        ) {
+            let addresses: Vec<(String, i32)> = hosts
+                .iter()
+                .map(|(a, b)| (format!("10.244.{a}.{b}"), port))
+                .collect();
+            let svc = service(&[(Some("p".into()), 80, None)], "ClusterIP");
+            let eps = endpoints(&addresses, Some("p".into()));
+            let dataplane = Dataplane::from_rules(&rules([&svc], [&eps], "n"));
+            let expected: BTreeSet<(Ipv4Addr, u16)> = hosts
+                .iter()
+                .map(|(a, b)| (ip(10, 244, *a, *b), u16::try_from(port).unwrap()))
+                .collect();
+            let mut rng = SplitMix64::new(seed);
+            let mut seen = BTreeSet::new();
+            for _ in 0..600 {
+                let landed = dataplane.resolve(ip(10, 96, 5, 5), 80, Protocol::Tcp, &mut rng);
+                prop_assert!(landed.is_some_and(|l| expected.contains(&l)), "{landed:?}");
+                seen.extend(landed);
+            }
+            prop_assert_eq!(seen, expected);
+        }
+
+        /// Whatever the input (bad IPs, ports out of range, unknown types), the rules are
+        /// well formed: every jump goes to a declared chain and chain names fit iptables.
+        #[test]
+        fn rules_are_well_formed_for_any_input(
+            ports in proptest::collection::vec(
+                (proptest::option::of("[a-z]{0,3}"), -5i32..70_000, proptest::option::of(-5i32..70_000)),
+                0..4,
+            ),
+            addresses in proptest::collection::vec(
+                (prop_oneof!["10\\.244\\.[0-9]{1,3}\\.[0-9]{1,3}", "[0-9a-f:.]{0,8}"], -5i32..70_000),
+                0..5,
+            ),
+            port_name in proptest::option::of("[a-z]{0,3}"),
+            type_ in prop_oneof!["ClusterIP", "NodePort", "LoadBalancer", "ExternalName", "Bogus"],
+        ) {
+            let svc = service(&ports, &type_);
+            let eps = endpoints(&addresses, port_name);
+            let set = rules([&svc], [&eps], "n");
+            for table in [&set.filter, &set.nat] {
+                let declared: BTreeSet<&str> =
+                    table.chains.iter().map(|c| c.name.as_str()).collect();
+                prop_assert_eq!(declared.len(), table.chains.len(), "a chain declared twice");
+                for chain in &table.chains {
+                    prop_assert!(chain.name.len() <= 28, "{}", chain.name);
+                    for rule in &chain.rules {
+                        if let super::super::rules::Target::Jump(to) = &rule.target {
+                            prop_assert!(declared.contains(to.as_str()), "jump to undeclared {to}");
+                        }
+                    }
+                }
+            }
+            let text = set.to_iptables_save();
+            prop_assert!(text.ends_with("COMMIT\n"));
+        }
+    }
+}
