@@ -665,7 +665,7 @@ mod properties {
         s
     }
 
-    fn endpoints(addresses: &[(String, i32)], port_name: Option<String>) -> Endpoints {
+    fn endpoints(addresses: &[(String, i32)], port_name: Option<&str>) -> Endpoints {
         let mut e = Endpoints::default();
         e.metadata.name = Some("svc".into());
         e.metadata.namespace = Some("ns".into());
@@ -677,7 +677,7 @@ mod properties {
                     ..EndpointAddress::default()
                 }],
                 ports: vec![EndpointPort {
-                    name: port_name.clone(),
+                    name: port_name.map(str::to_owned),
                     port: *port,
                     ..EndpointPort::default()
                 }],
@@ -701,7 +701,7 @@ mod properties {
                 .map(|(a, b)| (format!("10.244.{a}.{b}"), port))
                 .collect();
             let svc = service(&[(Some("p".into()), 80, None)], "ClusterIP");
-            let eps = endpoints(&addresses, Some("p".into()));
+            let eps = endpoints(&addresses, Some("p"));
             let dataplane = Dataplane::from_rules(&rules([&svc], [&eps], "n"));
             let expected: BTreeSet<(Ipv4Addr, u16)> = hosts
                 .iter()
@@ -733,7 +733,7 @@ mod properties {
             type_ in prop_oneof!["ClusterIP", "NodePort", "LoadBalancer", "ExternalName", "Bogus"],
         ) {
             let svc = service(&ports, &type_);
-            let eps = endpoints(&addresses, port_name);
+            let eps = endpoints(&addresses, port_name.as_deref());
             let set = rules([&svc], [&eps], "n");
             for table in [&set.filter, &set.nat] {
                 let declared: BTreeSet<&str> =
