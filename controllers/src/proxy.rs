@@ -62,5 +62,113 @@ pub mod rules;
 
 pub use rules::{Config, RuleSet, rules, rules_with};
 
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::SystemTime;
+
+use skiff_core::object::{Endpoints, HasKindInfo, Node, Object, Service};
+
+use crate::reconcile::{Controller, Output, Watched};
+use crate::view::{ObjectKey, View};
+
+/// kube-proxy on one node as the runtime loop runs it: it watches Services, Endpoints and
+/// Nodes, and on every change recomputes its node's [`RuleSet`] (upstream `syncProxyRules`)
+/// and publishes it through a [`RulesHandle`]. It writes nothing to the API: its output is
+/// the rules, which the in-process dataplane then follows.
+#[derive(Debug)]
+pub struct KubeProxy {
+    node: String,
+    config: Config,
+    published: Arc<RwLock<Arc<RuleSet>>>,
+    syncs: u64,
+}
+
+/// A reader of the rules a [`KubeProxy`] last programmed (what `iptables-save` would show on
+/// its node).
+#[derive(Debug, Clone)]
+pub struct RulesHandle(Arc<RwLock<Arc<RuleSet>>>);
+
+impl RulesHandle {
+    /// The current rules.
+    pub fn current(&self) -> Arc<RuleSet> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl KubeProxy {
+    /// kube-proxy for `node`; until its first sync it publishes the rules of an empty cluster.
+    pub fn new(node: impl Into<String>, config: Config) -> Self {
+        let node = node.into();
+        let empty = rules_with(&config, [], [], &node);
+        Self {
+            node,
+            config,
+            published: Arc::new(RwLock::new(Arc::new(empty))),
+            syncs: 0,
+        }
+    }
+
+    /// A reader of the published rules.
+    pub fn handle(&self) -> RulesHandle {
+        RulesHandle(self.published.clone())
+    }
+
+    /// How many times the rules were recomputed.
+    pub fn syncs(&self) -> u64 {
+        self.syncs
+    }
+
+    fn key(&self) -> ObjectKey {
+        ObjectKey::new("", self.node.clone())
+    }
+}
+
+impl Controller for KubeProxy {
+    fn name(&self) -> &'static str {
+        "kube-proxy"
+    }
+
+    fn watches(&self) -> Vec<Watched> {
+        vec![
+            Watched::all(&Service::INFO),
+            Watched::all(&Endpoints::INFO),
+            Watched {
+                resource: &Node::INFO,
+                label_selector: String::new(),
+                field_selector: format!("metadata.name={}", self.node),
+            },
+        ]
+    }
+
+    /// Every change concerns the one key: this node's rule set.
+    fn keys_for(&self, _view: &View, _object: &Object) -> Vec<ObjectKey> {
+        vec![self.key()]
+    }
+
+    fn resync_keys(&self, _view: &View) -> Vec<ObjectKey> {
+        vec![self.key()]
+    }
+
+    fn reconcile(&mut self, view: &View, _key: &ObjectKey, _now: SystemTime) -> Output {
+        let next = rules_with(
+            &self.config,
+            view.list::<Service>(),
+            view.list::<Endpoints>(),
+            &self.node,
+        );
+        self.syncs += 1;
+        let mut published = self
+            .published
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if **published != next {
+            *published = Arc::new(next);
+        }
+        Output::none()
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -639,6 +639,29 @@ fn unknown_names_and_services_without_endpoints_fail_like_curl_says() {
     assert!(network.node("node09").is_none());
 }
 
+#[test]
+fn kube_proxy_publishes_its_nodes_rules_on_every_change() {
+    use crate::reconcile::Controller;
+    let mut proxy = super::KubeProxy::new("node01", super::Config::default());
+    let handle = proxy.handle();
+    let empty = handle.current();
+    assert_eq!(*empty, rules([], [], "node01"));
+    let mut view = View::new();
+    for object in manifest::parse_str("web.yaml", &web(2)).unwrap() {
+        let keys = proxy.keys_for(&view, &object);
+        assert_eq!(keys, [ObjectKey::new("", "node01")]);
+        view.insert(object);
+    }
+    let now = std::time::SystemTime::UNIX_EPOCH;
+    assert_eq!(
+        proxy.reconcile(&view, &ObjectKey::new("", "node01"), now),
+        crate::reconcile::Output::none()
+    );
+    assert_eq!(*handle.current(), rule_set(&web(2)));
+    assert_eq!(proxy.syncs(), 1);
+    assert_eq!(proxy.watches()[2].field_selector, "metadata.name=node01");
+}
+
 mod properties {
     use std::collections::BTreeSet;
 
