@@ -155,8 +155,9 @@ impl Dataplane {
                 mark: bits,
                 negated,
             } => (mark & bits == *bits) != *negated,
+            Match::DestinationIn(cidr) => cidr.contains(packet.dst),
             // Every walk is a connection's first packet: conntrack state NEW.
-            Match::ConntrackState(_) => false,
+            Match::ConntrackState { negated, .. } => *negated,
         }
     }
 

@@ -156,6 +156,12 @@ pub const DEFAULT_CLUSTER_CIDR: Ipv4Cidr = Ipv4Cidr {
     prefix: 16,
 };
 
+/// `127.0.0.0/8`, the loopback network.
+pub const LOOPBACK: Ipv4Cidr = Ipv4Cidr {
+    network: Ipv4Addr::new(127, 0, 0, 0),
+    prefix: 8,
+};
+
 /// Upstream's default `--node-cidr-mask-size` for IPv4: each node gets a /24.
 pub const DEFAULT_NODE_CIDR_MASK_SIZE: u8 = 24;
 

@@ -61,7 +61,15 @@ fn write_rule(out: &mut String, chain: &str, rule: &Rule) {
                 mark,
                 negated: true,
             } => write!(out, " -m mark ! --mark {mark:#x}/{mark:#x}"),
-            Match::ConntrackState(states) => write!(out, " -m conntrack --ctstate {states}"),
+            Match::ConntrackState {
+                states,
+                negated: false,
+            } => write!(out, " -m conntrack --ctstate {states}"),
+            Match::ConntrackState {
+                states,
+                negated: true,
+            } => write!(out, " -m conntrack ! --ctstate {states}"),
+            Match::DestinationIn(cidr) => write!(out, " -d {cidr}"),
         };
     }
     let _ = match &rule.target {

@@ -41,7 +41,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use sha2::{Digest, Sha256};
 use skiff_core::object::{Endpoints, Service};
 
-use super::ipam::{DEFAULT_CLUSTER_CIDR, Ipv4Cidr};
+use super::ipam::{DEFAULT_CLUSTER_CIDR, Ipv4Cidr, LOOPBACK};
 
 /// The nat chain every service rule hangs off (jumped to from `PREROUTING` and `OUTPUT`).
 pub const KUBE_SERVICES: &str = "KUBE-SERVICES";
@@ -55,6 +55,8 @@ pub const KUBE_POSTROUTING: &str = "KUBE-POSTROUTING";
 pub const KUBE_EXTERNAL_SERVICES: &str = "KUBE-EXTERNAL-SERVICES";
 /// The filter chain accepting forwarded service traffic.
 pub const KUBE_FORWARD: &str = "KUBE-FORWARD";
+/// The filter chain guarding node ports on localhost (`route_localnet`).
+pub const KUBE_FIREWALL: &str = "KUBE-FIREWALL";
 /// The filter chain for load balancer source ranges (declared, empty: skiff runs no LB).
 pub const KUBE_PROXY_FIREWALL: &str = "KUBE-PROXY-FIREWALL";
 
@@ -237,8 +239,15 @@ pub enum Match {
         /// `!`: the bits are not all set.
         negated: bool,
     },
-    /// `-m conntrack --ctstate <states>`.
-    ConntrackState(&'static str),
+    /// `-m conntrack --ctstate <states>` (or `! --ctstate` when negated).
+    ConntrackState {
+        /// Comma-separated states (`RELATED,ESTABLISHED`).
+        states: &'static str,
+        /// `!`: the connection is in none of them.
+        negated: bool,
+    },
+    /// `-d <cidr>`.
+    DestinationIn(Ipv4Cidr),
 }
 
 /// What a rule does when it matches.
@@ -742,6 +751,7 @@ pub fn rules_with<'a>(
             KUBE_NODEPORTS,
             KUBE_SERVICES,
             KUBE_EXTERNAL_SERVICES,
+            KUBE_FIREWALL,
             KUBE_FORWARD,
             KUBE_PROXY_FIREWALL,
         ],
@@ -758,8 +768,30 @@ pub fn rules_with<'a>(
 
     // The fixed rules (upstream writes these on every sync).
     filter.push(
+        KUBE_FIREWALL,
+        rule(
+            Some("block incoming localnet connections".into()),
+            vec![
+                Match::DestinationIn(LOOPBACK),
+                Match::NotSource(LOOPBACK),
+                Match::ConntrackState {
+                    states: "RELATED,ESTABLISHED,DNAT",
+                    negated: true,
+                },
+            ],
+            Target::Drop,
+        ),
+    );
+    filter.push(
         KUBE_FORWARD,
-        rule(None, vec![Match::ConntrackState("INVALID")], Target::Drop),
+        rule(
+            None,
+            vec![Match::ConntrackState {
+                states: "INVALID",
+                negated: false,
+            }],
+            Target::Drop,
+        ),
     );
     filter.push(
         KUBE_FORWARD,
@@ -776,7 +808,10 @@ pub fn rules_with<'a>(
         KUBE_FORWARD,
         rule(
             Some("kubernetes forwarding conntrack rule".into()),
-            vec![Match::ConntrackState("RELATED,ESTABLISHED")],
+            vec![Match::ConntrackState {
+                states: "RELATED,ESTABLISHED",
+                negated: false,
+            }],
             Target::Accept,
         ),
     );
