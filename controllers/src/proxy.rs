@@ -5,7 +5,7 @@
 //! iptables (`pkg/proxy/iptables/proxier.go`); skiff computes the same rule set as a pure
 //! function and then both prints it and executes it in process:
 //!
-//! - [`rules`]: Services + Endpoints + node → a [`RuleSet`] (the filter and nat tables with
+//! - [`rules()`]: Services + Endpoints + node → a [`RuleSet`] (the filter and nat tables with
 //!   upstream's chains: `KUBE-SERVICES`, `KUBE-SVC-<hash>`, `KUBE-EXT-<hash>`,
 //!   `KUBE-SEP-<hash>`, `KUBE-NODEPORTS`, `KUBE-MARK-MASQ`, `KUBE-POSTROUTING`, …).
 //! - [`iptables`]: the rule set rendered in `iptables-save` syntax, as upstream's proxier hands

@@ -6,7 +6,7 @@
 //! endpoints by their `ip:port` text as upstream sorts them). [`RuleSet::to_iptables_save`]
 //! prints it; [`super::dataplane::Dataplane`] executes it.
 //!
-//! What is followed from upstream (iptables mode, Cluster traffic policy):
+//! What is followed from upstream (iptables mode):
 //! - per service port with endpoints: a `KUBE-SERVICES` rule for the cluster IP jumping to
 //!   `KUBE-SVC-<hash>`; in that chain a masquerade rule for traffic from outside the cluster
 //!   CIDR, then one rule per endpoint, all but the last with `-m statistic --mode random
@@ -20,14 +20,15 @@
 //!   `KUBE-SERVICES` (cluster IP) and `KUBE-EXTERNAL-SERVICES` (node port, external IPs), with
 //!   the comment `"<ns>/<svc>:<port> has no endpoints"`;
 //! - headless services (`clusterIP: None`), ExternalName services and IPv6 addresses get no
-//!   rules.
-//!
+//!   rules;
 //! - traffic policies (upstream `CategorizeEndpoints`): `internalTrafficPolicy: Local` sends
 //!   cluster-IP traffic through `KUBE-SVL-<hash>`, which picks only among the endpoints on this
 //!   node (`nodeName`), and drops it (`"… has no local endpoints"`) when there are none;
 //!   `externalTrafficPolicy: Local` does the same for node ports and external IPs, while pods
 //!   and the node itself still reach such a service through the Cluster chain, and the
-//!   `healthCheckNodePort` is accepted in the filter table.
+//!   `healthCheckNodePort` is accepted in the filter table;
+//! - the fixed chains and rules of every sync: `KUBE-MARK-MASQ` (`--or-mark 0x4000`),
+//!   `KUBE-POSTROUTING` (masquerade marked packets), `KUBE-FORWARD`, `KUBE-FIREWALL`.
 //!
 //! Knowingly simplified: `sessionAffinity: ClientIP` adds no `-m recent` rules, load balancer
 //! ingress IPs and source ranges (`KUBE-FW-`) are not programmed, topology hints are ignored,
