@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
 
 use skiff_core::rng::SplitMix64;
 
@@ -73,6 +74,48 @@ pub struct Dataplane {
     nat: BTreeMap<String, Vec<Rule>>,
     filter: BTreeMap<String, Vec<Rule>>,
     local: BTreeSet<Ipv4Addr>,
+}
+
+/// One packet's walk: the packet, its mark, and what the matches may read or change.
+struct Walk<'a> {
+    packet: &'a Packet,
+    mark: u32,
+    rng: &'a mut SplitMix64,
+    recent: &'a mut RecentLists,
+    now: Duration,
+}
+
+/// A node's `xt_recent` lists: for each list name (an endpoint chain), the source addresses
+/// seen and when last (`--set`). ClientIP session affinity reads them with `--rcheck
+/// --seconds N --reap`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecentLists {
+    lists: BTreeMap<String, BTreeMap<Ipv4Addr, Duration>>,
+}
+
+impl RecentLists {
+    /// `--set`: records `src` in list `name` at `now`.
+    pub fn set(&mut self, name: &str, src: Ipv4Addr, now: Duration) {
+        self.lists
+            .entry(name.to_owned())
+            .or_default()
+            .insert(src, now);
+    }
+
+    /// `--rcheck --seconds <window> --reap`: whether `src` was recorded in list `name`
+    /// within `window` before `now`; entries older than the window are dropped.
+    pub fn check(&mut self, name: &str, src: Ipv4Addr, now: Duration, window: Duration) -> bool {
+        let Some(list) = self.lists.get_mut(name) else {
+            return false;
+        };
+        list.retain(|_, seen| now.saturating_sub(*seen) <= window);
+        list.contains_key(&src)
+    }
+
+    /// How many addresses list `name` holds.
+    pub fn len(&self, name: &str) -> usize {
+        self.lists.get(name).map_or(0, BTreeMap::len)
+    }
 }
 
 enum Step {
@@ -136,7 +179,8 @@ impl Dataplane {
         &self.local
     }
 
-    fn matches(&self, m: &Match, packet: &Packet, mark: u32, rng: &mut SplitMix64) -> bool {
+    fn matches(&self, m: &Match, walk: &mut Walk<'_>) -> bool {
+        let packet = walk.packet;
         match m {
             Match::Protocol(p) => packet.protocol == *p,
             Match::Destination(ip) => packet.dst == *ip,
@@ -146,18 +190,28 @@ impl Dataplane {
             Match::NotSource(cidr) => !cidr.contains(packet.src),
             Match::SourceLocal => self.local.contains(&packet.src),
             Match::DestinationLocal => self.local.contains(&packet.dst),
+            Match::DestinationIn(cidr) => cidr.contains(packet.dst),
             Match::RandomOneIn(n) => {
                 // 31 random bits, as `get_random_u32() & 0x7FFFFFFF`.
-                let draw = u32::try_from(rng.next_u64() >> 33).unwrap_or(u32::MAX);
+                let draw = u32::try_from(walk.rng.next_u64() >> 33).unwrap_or(u32::MAX);
                 draw < threshold(*n)
             }
             Match::Mark {
                 mark: bits,
                 negated,
-            } => (mark & bits == *bits) != *negated,
-            Match::DestinationIn(cidr) => cidr.contains(packet.dst),
+            } => (walk.mark & bits == *bits) != *negated,
             // Every walk is a connection's first packet: conntrack state NEW.
             Match::ConntrackState { negated, .. } => *negated,
+            Match::RecentCheck { name, seconds } => walk.recent.check(
+                name,
+                packet.src,
+                walk.now,
+                Duration::from_secs(u64::from(*seconds)),
+            ),
+            Match::RecentSet { name } => {
+                walk.recent.set(name, packet.src, walk.now);
+                true
+            }
         }
     }
 
@@ -165,30 +219,26 @@ impl Dataplane {
         &self,
         table: &BTreeMap<String, Vec<Rule>>,
         chain: &str,
-        packet: &Packet,
-        mark: &mut u32,
-        rng: &mut SplitMix64,
+        walk: &mut Walk<'_>,
         depth: usize,
     ) -> Step {
         if depth > MAX_DEPTH {
             return Step::Fallthrough;
         }
         for rule in table.get(chain).into_iter().flatten() {
-            if !rule
-                .matches
-                .iter()
-                .all(|m| self.matches(m, packet, *mark, rng))
-            {
+            // Matches are checked in order and stop at the first miss (a later `statistic`
+            // draws, or a `recent --set` records, only when the earlier ones matched).
+            if !rule.matches.iter().all(|m| self.matches(m, walk)) {
                 continue;
             }
             match &rule.target {
                 Target::Jump(next) => {
-                    if let Step::Decided(t) = self.walk(table, next, packet, mark, rng, depth + 1) {
+                    if let Step::Decided(t) = self.walk(table, next, walk, depth + 1) {
                         return Step::Decided(t);
                     }
                 }
-                Target::OrMark(bits) => *mark |= bits,
-                Target::XorMark(bits) => *mark ^= bits,
+                Target::OrMark(bits) => walk.mark |= bits,
+                Target::XorMark(bits) => walk.mark ^= bits,
                 Target::Return => return Step::Fallthrough,
                 Target::Dnat(to) => return Step::Decided(Terminal::Dnat(*to, chain.to_owned())),
                 Target::Reject => return Step::Decided(Terminal::Reject(rule.comment.clone())),
@@ -199,21 +249,40 @@ impl Dataplane {
         Step::Fallthrough
     }
 
-    /// Walks a connection's first packet through the rules.
+    /// Walks a connection's first packet through the rules, with no memory of earlier
+    /// connections (session affinity starts afresh).
     pub fn trace(&self, packet: &Packet, rng: &mut SplitMix64) -> Verdict {
-        let mut mark = 0u32;
+        self.trace_with(packet, rng, &mut RecentLists::default(), Duration::ZERO)
+    }
+
+    /// Walks a connection's first packet at `now` (monotonic), reading and updating the
+    /// node's `-m recent` lists (ClientIP session affinity).
+    pub fn trace_with(
+        &self,
+        packet: &Packet,
+        rng: &mut SplitMix64,
+        recent: &mut RecentLists,
+        now: Duration,
+    ) -> Verdict {
+        let mut walk = Walk {
+            packet,
+            mark: 0,
+            rng,
+            recent,
+            now,
+        };
         if let Step::Decided(Terminal::Dnat(to, endpoint_chain)) =
-            self.walk(&self.nat, KUBE_SERVICES, packet, &mut mark, rng, 0)
+            self.walk(&self.nat, KUBE_SERVICES, &mut walk, 0)
         {
             return Verdict::Dnat {
                 to,
                 endpoint_chain,
-                masquerade: mark & super::rules::MASQUERADE_MARK != 0,
+                masquerade: walk.mark & super::rules::MASQUERADE_MARK != 0,
             };
         }
         for chain in [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES] {
-            let mut mark = 0u32;
-            match self.walk(&self.filter, chain, packet, &mut mark, rng, 0) {
+            walk.mark = 0;
+            match self.walk(&self.filter, chain, &mut walk, 0) {
                 Step::Decided(Terminal::Reject(comment)) => return Verdict::Rejected { comment },
                 Step::Decided(Terminal::Drop) => return Verdict::Dropped,
                 Step::Decided(_) | Step::Fallthrough => {}
@@ -292,6 +361,13 @@ pub enum Origin {
     /// A client outside the cluster at this address (it can reach node ports and external
     /// IPs only).
     External(Ipv4Addr),
+}
+
+/// The nodes' kernel state that outlives a connection: each node's `-m recent` lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkState {
+    /// The `-m recent` lists, by node.
+    pub recent: BTreeMap<String, RecentLists>,
 }
 
 /// Where a connection landed.
@@ -412,6 +488,33 @@ impl ClusterNetwork {
         protocol: Protocol,
         rng: &mut SplitMix64,
     ) -> Result<Connection, ConnectError> {
+        self.connect_with(
+            origin,
+            host,
+            port,
+            protocol,
+            rng,
+            &mut NetworkState::default(),
+            Duration::ZERO,
+        )
+    }
+
+    /// [`ClusterNetwork::connect`] at `now` (monotonic), with the nodes' kernel state that
+    /// outlives one connection (the `-m recent` lists of ClientIP session affinity).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "a connection's five facts plus the state and time it runs against"
+    )]
+    pub fn connect_with(
+        &self,
+        origin: &Origin,
+        host: &str,
+        port: u16,
+        protocol: Protocol,
+        rng: &mut SplitMix64,
+        state: &mut NetworkState,
+        now: Duration,
+    ) -> Result<Connection, ConnectError> {
         let namespace = match origin {
             Origin::Pod { namespace, .. } => namespace.as_str(),
             Origin::Node(_) | Origin::External(_) => "default",
@@ -449,7 +552,12 @@ impl ClusterNetwork {
         };
         let (to, translated_by, masquerade) =
             match handler.and_then(|n| Some((n, self.nodes.get(n)?))) {
-                Some((name, dataplane)) => match dataplane.trace(&packet, rng) {
+                Some((name, dataplane)) => match dataplane.trace_with(
+                    &packet,
+                    rng,
+                    state.recent.entry(name.to_owned()).or_default(),
+                    now,
+                ) {
                     Verdict::Dnat { to, masquerade, .. } => (to, Some(name.to_owned()), masquerade),
                     Verdict::Rejected { comment } => {
                         return Err(ConnectError::Refused {

@@ -70,6 +70,11 @@ fn write_rule(out: &mut String, chain: &str, rule: &Rule) {
                 negated: true,
             } => write!(out, " -m conntrack ! --ctstate {states}"),
             Match::DestinationIn(cidr) => write!(out, " -d {cidr}"),
+            Match::RecentCheck { name, seconds } => write!(
+                out,
+                " -m recent --name {name} --rcheck --seconds {seconds} --reap"
+            ),
+            Match::RecentSet { name } => write!(out, " -m recent --name {name} --set"),
         };
     }
     let _ = match &rule.target {

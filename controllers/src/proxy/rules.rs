@@ -30,7 +30,11 @@
 //! - the fixed chains and rules of every sync: `KUBE-MARK-MASQ` (`--or-mark 0x4000`),
 //!   `KUBE-POSTROUTING` (masquerade marked packets), `KUBE-FORWARD`, `KUBE-FIREWALL`.
 //!
-//! Knowingly simplified: `sessionAffinity: ClientIP` adds no `-m recent` rules, load balancer
+//! - `sessionAffinity: ClientIP`: each endpoint chain records the client (`-m recent --set`)
+//!   and the policy chain first sends a client seen within the timeout back to its endpoint
+//!   (`-m recent --rcheck --seconds 10800 --reap`).
+//!
+//! Knowingly simplified: load balancer
 //! ingress IPs and source ranges (`KUBE-FW-`) are not programmed, topology hints are ignored,
 //! and only ready addresses are used (upstream's terminating-endpoint fallback is not
 //! modelled).
@@ -249,6 +253,19 @@ pub enum Match {
     },
     /// `-d <cidr>`.
     DestinationIn(Ipv4Cidr),
+    /// `-m recent --name <list> --rcheck --seconds <s> --reap`: the source was recorded in
+    /// the list within the last `s` seconds (ClientIP session affinity).
+    RecentCheck {
+        /// The list (the endpoint's chain name).
+        name: String,
+        /// The affinity timeout.
+        seconds: u32,
+    },
+    /// `-m recent --name <list> --set`: record the source in the list (always matches).
+    RecentSet {
+        /// The list (the endpoint's chain name).
+        name: String,
+    },
 }
 
 /// What a rule does when it matches.
@@ -421,6 +438,33 @@ struct PortRules<'a> {
     /// `externalTrafficPolicy: Local` (only counts when the port is externally accessible).
     external_local: bool,
     health_check_node_port: Option<u16>,
+    /// `sessionAffinity: ClientIP`: its timeout in seconds.
+    affinity_seconds: Option<u32>,
+}
+
+/// Upstream's default ClientIP affinity timeout: 3 hours (`DefaultClientIPServiceAffinitySeconds`).
+pub const DEFAULT_AFFINITY_SECONDS: u32 = 10_800;
+
+/// The ClientIP affinity timeout of a service, when it has ClientIP affinity: its
+/// `sessionAffinityConfig.clientIP.timeoutSeconds` (1 to 86400), or 10800.
+fn affinity_seconds(service: &Service) -> Option<u32> {
+    use skiff_core::object::Value;
+    if service.spec.session_affinity.as_deref() != Some("ClientIP") {
+        return None;
+    }
+    let configured = match &service.spec.session_affinity_config {
+        Some(Value::Map(config)) => match config.get("clientIP") {
+            Some(Value::Map(client_ip)) => match client_ip.get("timeoutSeconds") {
+                Some(Value::Int(seconds)) => u32::try_from(*seconds)
+                    .ok()
+                    .filter(|s| (1..=86_400).contains(s)),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    };
+    Some(configured.unwrap_or(DEFAULT_AFFINITY_SECONDS))
 }
 
 impl PortRules<'_> {
@@ -680,6 +724,23 @@ impl PortRules<'_> {
             (&svc_chain, &cluster_endpoints),
             (&local_policy_chain, &local_endpoints),
         ] {
+            // ClientIP affinity first: a client seen recently goes back to its endpoint.
+            if let Some(seconds) = self.affinity_seconds {
+                for backend in endpoints {
+                    let sep = endpoint_chain(spn, protocol, backend.address);
+                    nat.push(
+                        chain,
+                        rule(
+                            Some(format!("{spn} -> {}", backend.address)),
+                            vec![Match::RecentCheck {
+                                name: sep.clone(),
+                                seconds,
+                            }],
+                            Target::Jump(sep),
+                        ),
+                    );
+                }
+            }
             let n = u32::try_from(endpoints.len()).unwrap_or(u32::MAX);
             for (i, backend) in (0u32..).zip(endpoints.iter()) {
                 let matches = if i + 1 < n {
@@ -714,13 +775,16 @@ impl PortRules<'_> {
                     Target::Jump(KUBE_MARK_MASQ.into()),
                 ),
             );
+            let mut matches = Vec::new();
+            if self.affinity_seconds.is_some() {
+                matches.push(Match::RecentSet {
+                    name: chain.clone(),
+                });
+            }
+            matches.push(Match::Protocol(protocol));
             nat.push(
                 &chain,
-                rule(
-                    Some(spn.to_string()),
-                    vec![Match::Protocol(protocol)],
-                    Target::Dnat(address),
-                ),
+                rule(Some(spn.to_string()), matches, Target::Dnat(address)),
             );
         }
     }
@@ -917,6 +981,7 @@ pub fn rules_with<'a>(
                     .health_check_node_port
                     .and_then(|p| u16::try_from(p).ok())
                     .filter(|p| *p != 0),
+                affinity_seconds: affinity_seconds(service),
             };
             let backends = backends(
                 endpoints.get(&(namespace, name)).copied(),

@@ -639,6 +639,96 @@ fn unknown_names_and_services_without_endpoints_fail_like_curl_says() {
     assert!(network.node("node09").is_none());
 }
 
+/// The seed's web service with ClientIP session affinity (10 minutes) and two pods.
+fn sticky_web() -> String {
+    web(2).replace(
+        "  clusterIP: 10.96.0.12\n",
+        "  clusterIP: 10.96.0.12\n  sessionAffinity: ClientIP\n  \
+         sessionAffinityConfig: {clientIP: {timeoutSeconds: 600}}\n",
+    )
+}
+
+#[test]
+fn cluster_ip_with_client_ip_session_affinity() {
+    insta::assert_snapshot!(rule_set(&sticky_web()).to_iptables_save());
+}
+
+#[test]
+fn client_ip_affinity_keeps_a_client_on_its_pod_until_the_timeout() {
+    use super::dataplane::RecentLists;
+    use std::time::Duration;
+    let dataplane = Dataplane::from_rules(&rule_set(&sticky_web()));
+    let mut rng = SplitMix64::new(8);
+    let mut recent = RecentLists::default();
+    let mut connect = |src: Ipv4Addr, at: u64, rng: &mut SplitMix64| {
+        let packet = Packet {
+            src,
+            dst: ip(10, 96, 0, 12),
+            dport: 80,
+            protocol: Protocol::Tcp,
+        };
+        match dataplane.trace_with(&packet, rng, &mut recent, Duration::from_secs(at)) {
+            Verdict::Dnat { to, .. } => *to.ip(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // Each client sticks to the pod it first got, connection after connection (every
+    // connection renews the entry, so 20 connections 100 s apart stay within 600 s).
+    let mut firsts = std::collections::BTreeSet::new();
+    for client in 1..=8u8 {
+        let src = ip(10, 244, 3, client);
+        let first = connect(src, 0, &mut rng);
+        firsts.insert(first);
+        for i in 1..20 {
+            assert_eq!(connect(src, i * 100, &mut rng), first, "client {client}");
+        }
+    }
+    // Different clients are spread over both pods.
+    assert_eq!(
+        firsts.into_iter().collect::<Vec<_>>(),
+        [ip(10, 32, 0, 15), ip(10, 32, 0, 16)]
+    );
+    // After the timeout a client is balanced afresh: over many clients that come back
+    // late, some land on the other pod.
+    let mut moved = 0;
+    for client in 1..=40u8 {
+        let src = ip(10, 244, 4, client);
+        let first = connect(src, 10_000, &mut rng);
+        if connect(src, 10_000 + 601, &mut rng) != first {
+            moved += 1;
+        }
+    }
+    assert_eq!(moved, 18);
+    // Without memory (`trace`), there is no affinity at all.
+    let plain: std::collections::BTreeSet<_> = (0..40)
+        .map(|_| dataplane.resolve(ip(10, 96, 0, 12), 80, Protocol::Tcp, &mut rng))
+        .collect();
+    assert_eq!(plain.len(), 2);
+}
+
+#[test]
+fn affinity_timeout_is_read_from_the_session_affinity_config() {
+    let text = rule_set(&sticky_web()).to_iptables_save();
+    assert!(text.contains("--rcheck --seconds 600 --reap"), "{text}");
+    let default = rule_set(&web(1).replace(
+        "  clusterIP: 10.96.0.12\n",
+        "  clusterIP: 10.96.0.12\n  sessionAffinity: ClientIP\n",
+    ))
+    .to_iptables_save();
+    assert!(
+        default.contains("--rcheck --seconds 10800 --reap"),
+        "{default}"
+    );
+    let out_of_range = rule_set(&web(1).replace(
+        "  clusterIP: 10.96.0.12\n",
+        "  clusterIP: 10.96.0.12\n  sessionAffinity: ClientIP\n  \
+         sessionAffinityConfig: {clientIP: {timeoutSeconds: 90000}}\n",
+    ))
+    .to_iptables_save();
+    assert!(out_of_range.contains("--rcheck --seconds 10800 --reap"));
+    assert!(!rule_set(&web(1)).to_iptables_save().contains("recent"));
+}
+
 #[test]
 fn kube_proxy_publishes_its_nodes_rules_on_every_change() {
     use crate::reconcile::Controller;
@@ -775,4 +865,55 @@ mod properties {
             prop_assert!(text.ends_with("COMMIT\n"));
         }
     }
+}
+
+#[test]
+fn the_cluster_network_remembers_affinity_per_node_between_connections() {
+    use super::dataplane::NetworkState;
+    use std::time::Duration;
+    let mut view = View::new();
+    for object in manifest::parse_str("sticky.yaml", &sticky_web())
+        .unwrap()
+        .into_iter()
+        .chain(
+            manifest::parse_str(
+                "node.yaml",
+                "apiVersion: v1\nkind: Node\nmetadata: {name: node01}\nspec: {podCIDR: 10.32.0.0/24}\n",
+            )
+            .unwrap(),
+        )
+    {
+        view.insert(object);
+    }
+    let network =
+        ClusterNetwork::from_view(&view, &super::Config::default(), ClusterDns::default());
+    let origin = Origin::Pod {
+        node: "node01".into(),
+        ip: ip(10, 32, 0, 40),
+        namespace: "default".into(),
+    };
+    let mut rng = SplitMix64::new(21);
+    let mut state = NetworkState::default();
+    let landed: std::collections::BTreeSet<_> = (0..30)
+        .map(|i| {
+            network
+                .connect_with(
+                    &origin,
+                    "web",
+                    80,
+                    Protocol::Tcp,
+                    &mut rng,
+                    &mut state,
+                    Duration::from_secs(i),
+                )
+                .unwrap()
+                .to
+        })
+        .collect();
+    assert_eq!(landed.len(), 1, "{landed:?}");
+    let lists = &state.recent["node01"];
+    assert_eq!(
+        lists.len("KUBE-SEP-JKFI6KFFS2B7Z7MS") + lists.len("KUBE-SEP-5FBFWA6JHNLKTP7R"),
+        1
+    );
 }
