@@ -71,9 +71,11 @@ pub enum Verdict {
 /// (`-m addrtype --dst-type LOCAL`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dataplane {
-    nat: BTreeMap<String, Vec<Rule>>,
-    filter: BTreeMap<String, Vec<Rule>>,
+    nat: BTreeMap<String, CompiledChain>,
+    filter: BTreeMap<String, CompiledChain>,
     local: BTreeSet<Ipv4Addr>,
+    /// `threshold(n)` of every `1/n` the rules use.
+    thresholds: BTreeMap<u32, u32>,
 }
 
 /// One packet's walk: the packet, its mark, and what the matches may read or change.
@@ -132,11 +134,84 @@ enum Terminal {
     Accept,
 }
 
-fn chains(table: &Table) -> BTreeMap<String, Vec<Rule>> {
+/// The exact `(protocol, destination, port)` a rule requires, when it requires all three
+/// (every cluster-IP and external-IP rule of `KUBE-SERVICES`).
+fn exact_key(rule: &Rule) -> Option<(Protocol, Ipv4Addr, u16)> {
+    let mut protocol = None;
+    let mut destination = None;
+    let mut port = None;
+    for m in &rule.matches {
+        match m {
+            Match::Protocol(p) => protocol = Some(*p),
+            Match::Destination(ip) => destination = Some(*ip),
+            Match::DestinationPort(p) => port = Some(*p),
+            _ => {}
+        }
+    }
+    Some((protocol?, destination?, port?))
+}
+
+/// A chain ready to walk: its rules, and an index so that a packet only looks at the rules
+/// that can match its `(protocol, destination, port)` (the ones keyed by exactly it, plus
+/// every rule not keyed), still in rule order. With thousands of services this skips the
+/// linear scan of `KUBE-SERVICES` without changing which rule matches first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CompiledChain {
+    rules: Vec<Rule>,
+    keyed: BTreeMap<(Protocol, Ipv4Addr, u16), Vec<usize>>,
+    unkeyed: Vec<usize>,
+}
+
+impl CompiledChain {
+    fn new(rules: &[Rule]) -> Self {
+        let mut keyed: BTreeMap<_, Vec<usize>> = BTreeMap::new();
+        let mut unkeyed = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            match exact_key(rule) {
+                Some(key) => keyed.entry(key).or_default().push(i),
+                None => unkeyed.push(i),
+            }
+        }
+        Self {
+            rules: rules.to_vec(),
+            keyed,
+            unkeyed,
+        }
+    }
+
+    /// The indexes of the rules that may match `packet`, in rule order.
+    fn candidates(&self, packet: &Packet) -> Vec<usize> {
+        let keyed = self
+            .keyed
+            .get(&(packet.protocol, packet.dst, packet.dport))
+            .map_or(&[][..], Vec::as_slice);
+        let mut out = Vec::with_capacity(keyed.len() + self.unkeyed.len());
+        let (mut a, mut b) = (keyed.iter().peekable(), self.unkeyed.iter().peekable());
+        loop {
+            match (a.peek(), b.peek()) {
+                (Some(&&x), Some(&&y)) if x < y => {
+                    out.push(x);
+                    a.next();
+                }
+                (_, Some(&&y)) => {
+                    out.push(y);
+                    b.next();
+                }
+                (Some(&&x), None) => {
+                    out.push(x);
+                    a.next();
+                }
+                (None, None) => return out,
+            }
+        }
+    }
+}
+
+fn chains(table: &Table) -> BTreeMap<String, CompiledChain> {
     table
-        .chains
+        .chains()
         .iter()
-        .map(|c| (c.name.clone(), c.rules.clone()))
+        .map(|c| (c.name.clone(), CompiledChain::new(&c.rules)))
         .collect()
 }
 
@@ -158,10 +233,23 @@ fn threshold(n: u32) -> u32 {
 impl Dataplane {
     /// The dataplane of `rules`, with no local addresses yet (node ports need them).
     pub fn from_rules(rules: &RuleSet) -> Self {
+        let thresholds = rules
+            .nat
+            .chains()
+            .iter()
+            .chain(rules.filter.chains())
+            .flat_map(|c| &c.rules)
+            .flat_map(|r| &r.matches)
+            .filter_map(|m| match m {
+                Match::RandomOneIn(n) => Some((*n, threshold(*n))),
+                _ => None,
+            })
+            .collect();
         Self {
             nat: chains(&rules.nat),
             filter: chains(&rules.filter),
             local: BTreeSet::new(),
+            thresholds,
         }
     }
 
@@ -194,7 +282,11 @@ impl Dataplane {
             Match::RandomOneIn(n) => {
                 // 31 random bits, as `get_random_u32() & 0x7FFFFFFF`.
                 let draw = u32::try_from(walk.rng.next_u64() >> 33).unwrap_or(u32::MAX);
-                draw < threshold(*n)
+                draw < self
+                    .thresholds
+                    .get(n)
+                    .copied()
+                    .unwrap_or_else(|| threshold(*n))
             }
             Match::Mark {
                 mark: bits,
@@ -217,7 +309,7 @@ impl Dataplane {
 
     fn walk(
         &self,
-        table: &BTreeMap<String, Vec<Rule>>,
+        table: &BTreeMap<String, CompiledChain>,
         chain: &str,
         walk: &mut Walk<'_>,
         depth: usize,
@@ -225,7 +317,14 @@ impl Dataplane {
         if depth > MAX_DEPTH {
             return Step::Fallthrough;
         }
-        for rule in table.get(chain).into_iter().flatten() {
+        let Some(compiled) = table.get(chain) else {
+            return Step::Fallthrough;
+        };
+        for rule in compiled
+            .candidates(walk.packet)
+            .into_iter()
+            .map(|i| &compiled.rules[i])
+        {
             // Matches are checked in order and stop at the first miss (a later `statistic`
             // draws, or a `recent --set` records, only when the earlier ones matched).
             if !rule.matches.iter().all(|m| self.matches(m, walk)) {
@@ -591,6 +690,46 @@ impl ClusterNetwork {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn candidates_keep_rule_order_and_skip_only_rules_keyed_to_another_address() {
+        use crate::proxy::rules::Rule;
+        let keyed = |d: u8, port: u16| Rule {
+            comment: None,
+            matches: vec![
+                Match::Protocol(Protocol::Tcp),
+                Match::Destination(Ipv4Addr::new(10, 96, 0, d)),
+                Match::DestinationPort(port),
+            ],
+            target: Target::Return,
+        };
+        let any = Rule {
+            comment: None,
+            matches: vec![Match::DestinationLocal],
+            target: Target::Return,
+        };
+        let chain = CompiledChain::new(&[
+            keyed(1, 80),
+            any.clone(),
+            keyed(2, 80),
+            keyed(1, 80),
+            keyed(1, 443),
+            any,
+        ]);
+        let packet = |d: u8, port: u16, protocol| Packet {
+            src: Ipv4Addr::UNSPECIFIED,
+            dst: Ipv4Addr::new(10, 96, 0, d),
+            dport: port,
+            protocol,
+        };
+        assert_eq!(
+            chain.candidates(&packet(1, 80, Protocol::Tcp)),
+            [0, 1, 3, 5]
+        );
+        assert_eq!(chain.candidates(&packet(2, 80, Protocol::Tcp)), [1, 2, 5]);
+        assert_eq!(chain.candidates(&packet(1, 80, Protocol::Udp)), [1, 5]);
+        assert_eq!(chain.candidates(&packet(1, 443, Protocol::Tcp)), [1, 4, 5]);
+    }
 
     #[test]
     fn thresholds_are_what_iptables_stores_for_the_printed_probability() {

@@ -92,11 +92,11 @@ fn write_rule(out: &mut String, chain: &str, rule: &Rule) {
 }
 
 fn write_table(out: &mut String, table: &Table) {
-    let _ = writeln!(out, "*{}", table.name);
-    for chain in &table.chains {
+    let _ = writeln!(out, "*{}", table.name());
+    for chain in table.chains() {
         let _ = writeln!(out, ":{} - [0:0]", chain.name);
     }
-    for chain in &table.chains {
+    for chain in table.chains() {
         for rule in &chain.rules {
             write_rule(out, &chain.name, rule);
         }

@@ -312,51 +312,60 @@ pub struct Chain {
 }
 
 /// One iptables table: its chains in declaration order.
+///
+/// # Invariants
+/// Chain names are unique; `index` maps each name to its position in `chains`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
-    /// `filter` or `nat`.
-    pub name: &'static str,
-    /// The chains, in declaration order.
-    pub chains: Vec<Chain>,
+    name: &'static str,
+    chains: Vec<Chain>,
+    index: BTreeMap<String, usize>,
 }
 
 impl Table {
     fn new(name: &'static str, fixed: &[&str]) -> Self {
-        Self {
+        let mut table = Self {
             name,
-            chains: fixed
-                .iter()
-                .map(|c| Chain {
-                    name: (*c).to_owned(),
-                    rules: Vec::new(),
-                })
-                .collect(),
+            chains: Vec::new(),
+            index: BTreeMap::new(),
+        };
+        for chain in fixed {
+            table.declare(chain);
         }
+        table
+    }
+
+    /// `filter` or `nat`.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The chains, in declaration order.
+    pub fn chains(&self) -> &[Chain] {
+        &self.chains
     }
 
     /// The chain named `name`.
     pub fn chain(&self, name: &str) -> Option<&Chain> {
-        self.chains.iter().find(|c| c.name == name)
+        self.index.get(name).map(|&i| &self.chains[i])
+    }
+
+    /// The position of `chain`, declaring it (empty, last) if it is new.
+    fn declare(&mut self, chain: &str) -> usize {
+        if let Some(&i) = self.index.get(chain) {
+            return i;
+        }
+        self.chains.push(Chain {
+            name: chain.to_owned(),
+            rules: Vec::new(),
+        });
+        self.index.insert(chain.to_owned(), self.chains.len() - 1);
+        self.chains.len() - 1
     }
 
     fn push(&mut self, chain: &str, rule: Rule) {
-        if let Some(c) = self.chains.iter_mut().find(|c| c.name == chain) {
-            c.rules.push(rule);
-        } else {
-            self.chains.push(Chain {
-                name: chain.to_owned(),
-                rules: vec![rule],
-            });
-        }
-    }
-
-    fn declare(&mut self, chain: &str) {
-        if self.chain(chain).is_none() {
-            self.chains.push(Chain {
-                name: chain.to_owned(),
-                rules: Vec::new(),
-            });
-        }
+        let i = self.declare(chain);
+        self.chains[i].rules.push(rule);
     }
 }
 

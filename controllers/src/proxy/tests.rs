@@ -850,9 +850,9 @@ mod properties {
             let set = rules([&svc], [&eps], "n");
             for table in [&set.filter, &set.nat] {
                 let declared: BTreeSet<&str> =
-                    table.chains.iter().map(|c| c.name.as_str()).collect();
-                prop_assert_eq!(declared.len(), table.chains.len(), "a chain declared twice");
-                for chain in &table.chains {
+                    table.chains().iter().map(|c| c.name.as_str()).collect();
+                prop_assert_eq!(declared.len(), table.chains().len(), "a chain declared twice");
+                for chain in table.chains() {
                     prop_assert!(chain.name.len() <= 28, "{}", chain.name);
                     for rule in &chain.rules {
                         if let super::super::rules::Target::Jump(to) = &rule.target {
