@@ -100,6 +100,11 @@ fn proxy_rules_prints_the_nodes_rules_from_a_running_cluster() {
     // The `kubernetes` Service of the bootstrap has no Endpoints here: it is rejected too.
     insta::assert_snapshot!(rules);
 
+    // -t nat: the nat table alone, exactly as it appears in the full output.
+    let nat = ok(&data, &["proxy-rules", "--node", "node01", "-t", "nat"]);
+    assert!(nat.starts_with("*nat\n:KUBE-SERVICES - [0:0]\n"), "{nat}");
+    assert!(rules.ends_with(&nat));
+
     let missing = skiff(&data, &["proxy-rules", "--node", "node09"]);
     assert!(!missing.status.success());
     assert_eq!(

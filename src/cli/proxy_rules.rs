@@ -12,6 +12,15 @@ use skiff_core::object::{Endpoints, HasKindInfo, Node, Service, TypedObject};
 
 use super::connect::ConnectArgs;
 
+/// The tables `proxy-rules` can print (`-t`, as `iptables-save -t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TableName {
+    /// The filter table (rejects for services without endpoints).
+    Filter,
+    /// The nat table (service to pod translation).
+    Nat,
+}
+
 /// Options of `proxy-rules`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProxyRulesArgs {
@@ -25,6 +34,9 @@ pub struct ProxyRulesArgs {
     /// Mark all traffic to cluster IPs for masquerade (kube-proxy `--masquerade-all`).
     #[arg(long)]
     pub masquerade_all: bool,
+    /// Print only this table (both by default).
+    #[arg(short = 't', long, value_enum)]
+    pub table: Option<TableName>,
 }
 
 impl ProxyRulesArgs {
@@ -60,7 +72,12 @@ async fn list_all<T: TypedObject>(client: &dyn Client) -> Result<Vec<T>, String>
 }
 
 /// The rules of `node` as `iptables-save` text, read through `client`.
-pub async fn render(client: &dyn Client, node: &str, config: &Config) -> Result<String, String> {
+pub async fn render(
+    client: &dyn Client,
+    node: &str,
+    config: &Config,
+    table: Option<TableName>,
+) -> Result<String, String> {
     // The node must exist (kube-proxy runs on a registered node).
     client
         .get(&Node::INFO, "", node)
@@ -68,7 +85,12 @@ pub async fn render(client: &dyn Client, node: &str, config: &Config) -> Result<
         .map_err(|e| e.to_string())?;
     let services = list_all::<Service>(client).await?;
     let endpoints = list_all::<Endpoints>(client).await?;
-    Ok(proxy::rules_with(config, &services, &endpoints, node).to_iptables_save())
+    let rules = proxy::rules_with(config, &services, &endpoints, node);
+    Ok(match table {
+        None => rules.to_iptables_save(),
+        Some(TableName::Filter) => rules.filter_to_iptables_save(),
+        Some(TableName::Nat) => rules.nat_to_iptables_save(),
+    })
 }
 
 /// Runs `proxy-rules`; returns false (after printing the error) on failure.
@@ -92,7 +114,7 @@ pub fn run(connect: &ConnectArgs, args: &ProxyRulesArgs, out: &mut dyn Write) ->
     };
     let result = runtime.block_on(async {
         let client = connect.connect().await?;
-        render(&client, &args.node, &config).await
+        render(&client, &args.node, &config, args.table).await
     });
     match result {
         Ok(text) => {

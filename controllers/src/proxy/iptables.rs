@@ -126,6 +126,13 @@ impl RuleSet {
         write_table(&mut out, &self.nat);
         out
     }
+
+    /// Only the filter table, as `iptables-save -t filter` prints it.
+    pub fn filter_to_iptables_save(&self) -> String {
+        let mut out = String::new();
+        write_table(&mut out, &self.filter);
+        out
+    }
 }
 
 #[cfg(test)]
