@@ -12,12 +12,16 @@
 //!   it to `iptables-restore` (`skiff proxy-rules --node N` prints it).
 //! - [`dataplane`]: an in-process packet walker over those same rules: a connection to a
 //!   ClusterIP:port or a NodePort resolves to a backend pod through the `statistic` chains,
-//!   drawing from an injected [`skiff_core::rng::SplitMix64`]. The simulator and `exec` use it,
-//!   so what the text shows is exactly what traffic does.
+//!   drawing from an injected [`skiff_core::rng::SplitMix64`];
+//!   [`dataplane::ClusterNetwork`] joins every node's rules with node and pod addresses and DNS
+//!   so a connection by name or address ends at a pod. It is what the simulator and `exec`
+//!   are meant to connect through, so what the text shows is exactly what traffic does.
 //! - [`ipam`]: the node IPAM controller (a podCIDR per node out of the cluster CIDR) and pod IP
 //!   allocation inside a node's podCIDR.
 //! - [`dns`]: cluster DNS, `<svc>.<ns>.svc.cluster.local` (and the shorter forms a pod's search
 //!   path allows) to the service's ClusterIP.
+//! - [`KubeProxy`]: the per-node controller the runtime loop runs; it recomputes its node's
+//!   rules on every Service or Endpoints change and publishes them ([`RulesHandle`]).
 //!
 //! The seed's example, traffic to `10.96.0.12` landing on the pod `10.32.0.15`:
 //!
