@@ -287,18 +287,16 @@ impl Controller for NodeIpamController {
     }
 
     fn keys_for(&self, view: &View, object: &Object) -> Vec<ObjectKey> {
-        let mut keys = vec![ObjectKey::of(object)];
-        // A node gone frees its range: nodes still waiting may get one now.
-        if view
-            .get::<Node>("", object.metadata().name_or_empty())
-            .is_none()
-        {
-            keys.extend(
-                view.list::<Node>()
-                    .filter(|n| Self::pod_cidr(n).is_none())
-                    .map(|n| ObjectKey::new("", n.metadata.name_or_empty())),
-            );
-        }
+        // The node itself, and every node still waiting for a range: a node gone (whether or
+        // not the view has dropped it yet) may have freed one.
+        let own = ObjectKey::of(object);
+        let mut keys = vec![own.clone()];
+        keys.extend(
+            view.list::<Node>()
+                .filter(|n| Self::pod_cidr(n).is_none())
+                .map(|n| ObjectKey::new("", n.metadata.name_or_empty()))
+                .filter(|k| *k != own),
+        );
         keys
     }
 
