@@ -11,13 +11,24 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
+use skiff_controllers::daemonset::DaemonSetController;
+use skiff_controllers::deployment::DeploymentController;
+use skiff_controllers::endpoints::EndpointsController;
+use skiff_controllers::gc::{GarbageCollector, PodGcController};
+use skiff_controllers::namespace::NamespaceController;
+use skiff_controllers::nodelifecycle::{self, NodeLifecycleController};
+use skiff_controllers::reconcile::Controller;
+use skiff_controllers::replicaset::{ReplicaSetController, ReplicationManager};
+use skiff_controllers::serviceaccount::ServiceAccountController;
+use skiff_core::client::Client;
 use skiff_core::clock::{Clock, Skew, SkewedClock, SystemClock};
 use skiff_core::object::info;
 use skiff_store::apiserver::authn::Authenticator;
-use skiff_store::apiserver::{ApiHandler, ApiServer};
+use skiff_store::apiserver::{ApiHandler, ApiServer, LocalClient};
 use skiff_store::disk::{SIMULATED_POWER_LOSS, SimDisk};
 use skiff_store::wire::serve;
 use skiff_store::{Backing, CompactionPolicy, Store};
@@ -53,7 +64,10 @@ pub struct Components {
 impl Components {
     /// What this build of the harness wires in.
     pub fn wired() -> Self {
-        Self::default()
+        Self {
+            controller_manager: controller_manager().iter().map(|c| c.name()).collect(),
+            ..Self::default()
+        }
     }
 
     /// Whether the controller manager runs controller `name`.
@@ -335,6 +349,7 @@ async fn control_plane(
     let boot = shared.boots.fetch_add(1, Ordering::SeqCst);
     drop(lock(&shared.store).take());
     let clock: Arc<dyn Clock> = Arc::new(clock);
+    let clock_for_controllers = clock.clone();
     let store = match Store::open(Backing::Sim(disk), clock.clone()) {
         Ok(store) => store,
         Err(e) => {
@@ -362,6 +377,39 @@ async fn control_plane(
             return;
         }
     };
+    // kube-controller-manager beside the API server, over the in-process client (upstream
+    // runs it on the control-plane node talking to the local API server).
+    let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), CONTROLLER_MANAGER_USER));
+    tokio::spawn(crate::driver::poll(
+        controller_manager(),
+        client,
+        clock_for_controllers,
+        CONTROLLER_POLL_PERIOD,
+    ));
     let handler = Arc::new(ApiHandler::new(api, authn));
     serve(listener, handler).await;
+}
+
+/// The user the controller manager acts as (upstream's `system:kube-controller-manager`).
+pub const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";
+/// How often the stand-in driver reconciles every key (see [`crate::driver`]).
+pub const CONTROLLER_POLL_PERIOD: Duration = Duration::from_secs(5);
+
+/// The controllers kube-controller-manager runs (upstream's default set, as far as skiff has
+/// them).
+pub fn controller_manager() -> Vec<Box<dyn Controller>> {
+    vec![
+        Box::new(ReplicaSetController),
+        Box::new(ReplicationManager),
+        Box::new(DeploymentController),
+        Box::new(DaemonSetController::default()),
+        Box::new(NodeLifecycleController::new(
+            nodelifecycle::Config::default(),
+        )),
+        Box::new(EndpointsController),
+        Box::new(GarbageCollector::default()),
+        Box::new(PodGcController::default()),
+        Box::new(NamespaceController),
+        Box::new(ServiceAccountController),
+    ]
 }

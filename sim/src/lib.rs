@@ -22,6 +22,7 @@
 //! ```
 
 pub mod check;
+pub mod driver;
 pub mod liveness;
 pub mod options;
 pub mod oracle;
