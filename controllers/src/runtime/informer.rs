@@ -1,0 +1,270 @@
+//! Informers: one list+watch cache per [`Watched`] kind of a controller, feeding its [`View`]
+//! (client-go's reflector). List (in pages) at the current revision, then watch from the
+//! list's resourceVersion; when a watch ends, resume it from the last revision seen; when the
+//! API says that revision is gone (410 Expired, after compaction), clear the kind and list
+//! again. Failures back off like the reflector's.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use skiff_core::client::{Client, ClientError, ListParams, WatchEvent, WatchStream};
+use skiff_core::object::Object;
+use skiff_core::rng::SplitMix64;
+use skiff_core::status::Reason;
+
+use crate::reconcile::Watched;
+use crate::view::{ObjectKey, View};
+
+/// Objects per list page (client-go's pager `defaultPageSize = 500`).
+pub const PAGE_SIZE: u64 = 500;
+/// First delay after a failed list or watch (client-go reflector:
+/// `NewExponentialBackoffManager(800ms, 30s, 2min, 2.0, 1.0)`).
+pub const BACKOFF_INITIAL: Duration = Duration::from_millis(800);
+/// Largest delay (same source: 30 s).
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// The backoff starts over after this long without a failure (same source: 2 min).
+pub const BACKOFF_RESET: Duration = Duration::from_secs(120);
+
+/// Exponential backoff with full jitter, reset after a quiet spell (the reflector's
+/// backoff manager: initial 800 ms, factor 2, cap 30 s, jitter 1.0, reset after 2 min).
+#[derive(Debug, Clone, Default)]
+pub struct Backoff {
+    next: Duration,
+    last_failure: Option<Duration>,
+}
+
+impl Backoff {
+    /// The wait after a failure at `now`: the current step plus up to as much again (jitter
+    /// 1.0) drawn from `rng`; the step doubles up to [`BACKOFF_MAX`].
+    pub fn failure(&mut self, now: Duration, rng: &mut SplitMix64) -> Duration {
+        if self
+            .last_failure
+            .is_none_or(|at| now.saturating_sub(at) >= BACKOFF_RESET)
+        {
+            self.next = BACKOFF_INITIAL;
+        }
+        self.last_failure = Some(now);
+        let step = self.next;
+        self.next = (self.next * 2).min(BACKOFF_MAX);
+        let nanos = u64::try_from(step.as_nanos()).unwrap_or(u64::MAX);
+        step + Duration::from_nanos(if nanos == 0 { 0 } else { rng.below(nanos) })
+    }
+}
+
+/// A watch stream's next event, owning the stream so it can be kept across loop turns.
+pub(crate) type NextEvent =
+    Pin<Box<dyn Future<Output = (Option<WatchEvent>, Box<dyn WatchStream>)> + Send>>;
+
+pub(crate) fn next_event(mut stream: Box<dyn WatchStream>) -> NextEvent {
+    Box::pin(async move {
+        let event = stream.next().await;
+        (event, stream)
+    })
+}
+
+/// Where an informer is.
+pub(crate) enum State {
+    /// Must list (first start, or after 410 Expired).
+    List,
+    /// Listed or watched up to `revision`; must (re)start the watch.
+    Watch,
+    /// Watching.
+    Watching(NextEvent),
+}
+
+/// One list+watch cache.
+pub(crate) struct Informer {
+    pub(crate) watched: Watched,
+    /// Every event of this kind up to here has been applied to the view.
+    pub(crate) revision: u64,
+    pub(crate) state: State,
+    /// Do not retry before this time.
+    pub(crate) not_before: Duration,
+    pub(crate) backoff: Backoff,
+    /// A list completed at least once.
+    pub(crate) synced: bool,
+}
+
+impl Informer {
+    pub(crate) fn new(watched: Watched) -> Self {
+        Self {
+            watched,
+            revision: 0,
+            state: State::List,
+            not_before: Duration::ZERO,
+            backoff: Backoff::default(),
+            synced: false,
+        }
+    }
+
+    /// Needs a list or watch started, and may at `now`.
+    pub(crate) fn due(&self, now: Duration) -> bool {
+        !matches!(self.state, State::Watching(_)) && self.not_before <= now
+    }
+
+    fn params(&self) -> ListParams {
+        ListParams {
+            label_selector: self.watched.label_selector.clone(),
+            field_selector: self.watched.field_selector.clone(),
+            ..ListParams::default()
+        }
+    }
+
+    fn failed(&mut self, now: Duration, rng: &mut SplitMix64) {
+        self.not_before = now + self.backoff.failure(now, rng);
+    }
+
+    /// Lists every page at one revision.
+    pub(crate) async fn list(
+        &self,
+        client: &dyn Client,
+        page_size: u64,
+    ) -> Result<(u64, Vec<Object>), ClientError> {
+        let mut params = ListParams {
+            limit: page_size,
+            ..self.params()
+        };
+        let mut items = Vec::new();
+        loop {
+            let page = client
+                .list(self.watched.resource, None, params.clone())
+                .await?;
+            items.extend(page.items);
+            match page.continue_token {
+                Some(token) => {
+                    params.continue_token = Some(token);
+                    params.resource_version = Some(page.resource_version.to_string());
+                }
+                None => return Ok((page.resource_version, items)),
+            }
+        }
+    }
+
+    /// Starts the watch from `self.revision`. A 410 means the revision was compacted: list
+    /// again. Any other failure backs off.
+    pub(crate) async fn start_watch(
+        &mut self,
+        client: &dyn Client,
+        now: Duration,
+        rng: &mut SplitMix64,
+    ) {
+        let params = ListParams {
+            resource_version: Some(self.revision.to_string()),
+            ..self.params()
+        };
+        match client.watch(self.watched.resource, None, params).await {
+            Ok(stream) => self.state = State::Watching(next_event(stream)),
+            Err(ClientError::Status(s)) if s.reason == Reason::Expired => {
+                self.state = State::List;
+            }
+            Err(_) => {
+                self.state = State::Watch;
+                self.failed(now, rng);
+            }
+        }
+    }
+
+    /// A list failed.
+    pub(crate) fn list_failed(&mut self, now: Duration, rng: &mut SplitMix64) {
+        self.state = State::List;
+        self.failed(now, rng);
+    }
+
+    /// The watch delivered `event` (or ended with `None`); returns the event to apply, if any.
+    pub(crate) fn delivered(
+        &mut self,
+        event: Option<WatchEvent>,
+        stream: Box<dyn WatchStream>,
+        now: Duration,
+        rng: &mut SplitMix64,
+    ) -> Option<WatchEvent> {
+        match event {
+            None => {
+                // The stream closed (connection lost, server stopped): resume from the last
+                // revision seen, after a backoff.
+                self.state = State::Watch;
+                self.failed(now, rng);
+                None
+            }
+            Some(WatchEvent::Error(status)) => {
+                self.state = if status.reason == Reason::Expired {
+                    State::List
+                } else {
+                    // Overflowed or an internal error: resume where we were.
+                    self.failed(now, rng);
+                    State::Watch
+                };
+                None
+            }
+            Some(event) => {
+                let revision = match &event {
+                    WatchEvent::Bookmark(rv) => *rv,
+                    WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => {
+                        resource_version(o)
+                    }
+                    WatchEvent::Error(_) => 0,
+                };
+                self.revision = self.revision.max(revision);
+                self.state = State::Watching(next_event(stream));
+                Some(event)
+            }
+        }
+    }
+}
+
+/// An object's resourceVersion as a revision (0 when unset or not a number).
+pub(crate) fn resource_version(object: &Object) -> u64 {
+    object
+        .metadata()
+        .resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One object's change, as the view saw it: `(before, after)`.
+pub type Change = (Option<Object>, Option<Object>);
+
+/// Replaces every object of `kind` in `view` with a fresh list taken at `revision`, and
+/// returns what changed (so deletes missed while the watch was down are seen): objects added,
+/// modified (another resourceVersion) or deleted, in key order.
+pub fn replace_kind(
+    view: &mut View,
+    kind: &'static str,
+    items: Vec<Object>,
+    revision: u64,
+) -> Vec<Change> {
+    let mut before: std::collections::BTreeMap<ObjectKey, Object> = view
+        .objects(kind)
+        .map(|o| (ObjectKey::of(o), o.clone()))
+        .collect();
+    view.clear_kind(kind);
+    let mut changes = Vec::new();
+    let mut after = std::collections::BTreeMap::new();
+    for object in items {
+        if object.info().kind != kind {
+            continue;
+        }
+        view.insert(object.clone());
+        after.insert(ObjectKey::of(&object), object);
+    }
+    view.observe_revision(revision);
+    let keys: std::collections::BTreeSet<ObjectKey> =
+        before.keys().chain(after.keys()).cloned().collect();
+    for key in keys {
+        let old = before.remove(&key);
+        let new = after.remove(&key);
+        let same = match (&old, &new) {
+            (Some(a), Some(b)) => {
+                a.metadata().resource_version == b.metadata().resource_version
+                    && a.metadata().uid == b.metadata().uid
+            }
+            _ => false,
+        };
+        if !same {
+            changes.push((old, new));
+        }
+    }
+    changes
+}

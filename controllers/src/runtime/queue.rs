@@ -1,0 +1,290 @@
+//! The work queue: keys to reconcile, deduplicated, never processed twice at once, retried with
+//! per-key exponential backoff under an overall token bucket.
+//!
+//! This follows client-go's `workqueue` package: a rate-limited delaying queue whose
+//! semantics are
+//!
+//! - `Add` of a key already waiting to be processed is a no-op (the dirty set);
+//! - a key handed out by `Get` is *processing*: adding it again marks it dirty, and `Done`
+//!   puts it back in the queue, so one key is never processed concurrently and a change seen
+//!   while it was being processed is never lost;
+//! - `AddAfter` keeps the earliest pending time of a key;
+//! - `AddRateLimited` waits what `DefaultControllerRateLimiter` says: the larger of a per-key
+//!   exponential backoff (5 ms doubling to 1000 s, `ItemExponentialFailureRateLimiter`) and
+//!   an overall token bucket (10 qps, burst 100, `BucketRateLimiter`); `Forget` resets the
+//!   key's backoff after a success.
+//!
+//! Time comes in as a value (a [`Duration`] since some origin, e.g. [`Clock::elapsed`]), so
+//! every rule is tested without sleeping.
+//!
+//! [`Clock::elapsed`]: skiff_core::clock::Clock::elapsed
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+/// First retry delay of a failing key (client-go `DefaultControllerRateLimiter`:
+/// `NewItemExponentialFailureRateLimiter(5*time.Millisecond, 1000*time.Second)`).
+pub const BASE_DELAY: Duration = Duration::from_millis(5);
+/// Largest retry delay of a failing key (same source: 1000 s).
+pub const MAX_DELAY: Duration = Duration::from_secs(1000);
+/// Overall retry rate, in retries per second (same source:
+/// `BucketRateLimiter{Limiter: rate.NewLimiter(rate.Limit(10), 100)}`).
+pub const BUCKET_QPS: u32 = 10;
+/// Overall retry burst (same source: 100).
+pub const BUCKET_BURST: u32 = 100;
+
+/// How retries are spaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Delay of a key's first retry; each further failure doubles it.
+    pub base_delay: Duration,
+    /// Largest per-key delay.
+    pub max_delay: Duration,
+    /// Overall retries per second; 0 turns the token bucket off.
+    pub qps: u32,
+    /// Retries the bucket lets through at once.
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    /// Upstream's `DefaultControllerRateLimiter`.
+    fn default() -> Self {
+        Self {
+            base_delay: BASE_DELAY,
+            max_delay: MAX_DELAY,
+            qps: BUCKET_QPS,
+            burst: BUCKET_BURST,
+        }
+    }
+}
+
+/// Per-key exponential backoff combined with a token bucket (the larger delay wins).
+///
+/// # Invariants
+///
+/// - `failures` holds exactly the keys that failed since their last [`RateLimiter::forget`].
+/// - `credit_nanos` never exceeds the bucket's capacity (`burst` tokens' worth of time).
+#[derive(Debug, Clone)]
+pub struct RateLimiter<K> {
+    limit: RateLimit,
+    failures: BTreeMap<K, u32>,
+    /// Bucket content, as time: one token is worth `1 s / qps`. Negative when retries were
+    /// promised slots in the future.
+    credit_nanos: i128,
+    /// When the bucket was last refilled.
+    refilled_at: Duration,
+}
+
+impl<K: Ord + Clone> RateLimiter<K> {
+    /// A limiter with a full bucket at time zero.
+    pub fn new(limit: RateLimit) -> Self {
+        let mut limiter = Self {
+            limit,
+            failures: BTreeMap::new(),
+            credit_nanos: 0,
+            refilled_at: Duration::ZERO,
+        };
+        limiter.credit_nanos = limiter.capacity_nanos();
+        limiter
+    }
+
+    fn token_nanos(&self) -> i128 {
+        if self.limit.qps == 0 {
+            0
+        } else {
+            1_000_000_000 / i128::from(self.limit.qps)
+        }
+    }
+
+    fn capacity_nanos(&self) -> i128 {
+        self.token_nanos() * i128::from(self.limit.burst)
+    }
+
+    /// How long `key` waits before its next retry, counting this as one more failure.
+    pub fn when(&mut self, key: &K, now: Duration) -> Duration {
+        let exponent = self.failures.get(key).copied().unwrap_or(0);
+        self.failures
+            .insert(key.clone(), exponent.saturating_add(1));
+        // base × 2^exponent, capped (upstream caps at maxDelay, and at MaxInt64 first).
+        let max = self.limit.max_delay.as_nanos();
+        let backoff = if exponent >= 64 {
+            max
+        } else {
+            self.limit
+                .base_delay
+                .as_nanos()
+                .checked_mul(1u128 << exponent)
+                .map_or(max, |d| d.min(max))
+        };
+        let per_key = Duration::from_nanos(u64::try_from(backoff).unwrap_or(u64::MAX));
+        per_key.max(self.bucket_delay(now))
+    }
+
+    /// Takes one token from the bucket; the wait until that token exists.
+    fn bucket_delay(&mut self, now: Duration) -> Duration {
+        if self.limit.qps == 0 {
+            return Duration::ZERO;
+        }
+        let refill = now.saturating_sub(self.refilled_at).as_nanos();
+        self.refilled_at = self.refilled_at.max(now);
+        self.credit_nanos = self
+            .credit_nanos
+            .saturating_add(i128::try_from(refill).unwrap_or(i128::MAX))
+            .min(self.capacity_nanos());
+        self.credit_nanos -= self.token_nanos();
+        if self.credit_nanos >= 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(u64::try_from(-self.credit_nanos).unwrap_or(u64::MAX))
+        }
+    }
+
+    /// The key succeeded: its next failure starts again at the base delay.
+    pub fn forget(&mut self, key: &K) {
+        self.failures.remove(key);
+    }
+
+    /// Failures of `key` since it was last forgotten (upstream `NumRequeues`).
+    pub fn failures(&self, key: &K) -> u32 {
+        self.failures.get(key).copied().unwrap_or(0)
+    }
+}
+
+/// A deduplicating, delaying, rate-limited queue of keys (see the module documentation).
+///
+/// # Invariants
+///
+/// - A key is in `ready` at most once, and exactly when it is dirty and not processing.
+/// - `waiting` and `waiting_at` describe the same entries (one per key, its earliest time).
+#[derive(Debug, Clone)]
+pub struct WorkQueue<K> {
+    ready: VecDeque<K>,
+    dirty: BTreeSet<K>,
+    processing: BTreeSet<K>,
+    waiting: BTreeMap<(Duration, u64), K>,
+    waiting_at: BTreeMap<K, (Duration, u64)>,
+    sequence: u64,
+    limiter: RateLimiter<K>,
+}
+
+impl<K: Ord + Clone> WorkQueue<K> {
+    /// An empty queue retrying with `limit`.
+    pub fn new(limit: RateLimit) -> Self {
+        Self {
+            ready: VecDeque::new(),
+            dirty: BTreeSet::new(),
+            processing: BTreeSet::new(),
+            waiting: BTreeMap::new(),
+            waiting_at: BTreeMap::new(),
+            sequence: 0,
+            limiter: RateLimiter::new(limit),
+        }
+    }
+
+    /// Queues `key` now. A key already queued stays queued once; a key being processed is
+    /// queued again when it is [`done`](Self::done).
+    pub fn add(&mut self, key: K) {
+        if !self.dirty.insert(key.clone()) {
+            return;
+        }
+        if !self.processing.contains(&key) {
+            self.ready.push_back(key);
+        }
+    }
+
+    /// Queues `key` once `delay` has passed after `now`; of several pending times for one key
+    /// the earliest wins (upstream `AddAfter`).
+    pub fn add_after(&mut self, key: K, delay: Duration, now: Duration) {
+        if delay.is_zero() {
+            self.add(key);
+            return;
+        }
+        let at = now.saturating_add(delay);
+        if let Some(&(existing, seq)) = self.waiting_at.get(&key) {
+            if existing <= at {
+                return;
+            }
+            self.waiting.remove(&(existing, seq));
+        }
+        self.sequence += 1;
+        self.waiting.insert((at, self.sequence), key.clone());
+        self.waiting_at.insert(key, (at, self.sequence));
+    }
+
+    /// Queues `key` after its rate-limited backoff (a failure; upstream `AddRateLimited`).
+    /// Returns the delay chosen.
+    pub fn add_rate_limited(&mut self, key: K, now: Duration) -> Duration {
+        let delay = self.limiter.when(&key, now);
+        self.add_after(key, delay, now);
+        delay
+    }
+
+    /// The key succeeded: reset its backoff (upstream `Forget`).
+    pub fn forget(&mut self, key: &K) {
+        self.limiter.forget(key);
+    }
+
+    /// Failures of `key` since it was last forgotten (upstream `NumRequeues`).
+    pub fn failures(&self, key: &K) -> u32 {
+        self.limiter.failures(key)
+    }
+
+    /// Moves every delayed key due at `now` into the queue.
+    fn promote(&mut self, now: Duration) {
+        while let Some(entry) = self.waiting.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let key = entry.remove();
+            self.waiting_at.remove(&key);
+            self.add(key);
+        }
+    }
+
+    /// The next key to process at `now`, marking it processing until [`done`](Self::done).
+    pub fn pop(&mut self, now: Duration) -> Option<K> {
+        self.promote(now);
+        let key = self.ready.pop_front()?;
+        self.dirty.remove(&key);
+        self.processing.insert(key.clone());
+        Some(key)
+    }
+
+    /// Processing of `key` ended; if it was added meanwhile, it is queued again.
+    pub fn done(&mut self, key: &K) {
+        if self.processing.remove(key) && self.dirty.contains(key) {
+            self.ready.push_back(key.clone());
+        }
+    }
+
+    /// True when [`pop`](Self::pop) at `now` would return a key.
+    pub fn has_ready(&self, now: Duration) -> bool {
+        // A due key that is not processing becomes ready when promoted (if it is dirty it
+        // is already in `ready`).
+        !self.ready.is_empty()
+            || self
+                .waiting
+                .range(..=(now, u64::MAX))
+                .any(|(_, key)| !self.processing.contains(key))
+    }
+
+    /// When the earliest delayed key is due.
+    pub fn next_due(&self) -> Option<Duration> {
+        self.waiting.first_key_value().map(|(&(at, _), _)| at)
+    }
+
+    /// True while `key` is being processed.
+    pub fn is_processing(&self, key: &K) -> bool {
+        self.processing.contains(key)
+    }
+
+    /// Keys queued and not being processed (not counting delayed ones).
+    pub fn len(&self) -> usize {
+        self.ready.len()
+    }
+
+    /// True when no key is queued (delayed keys aside).
+    pub fn is_empty(&self) -> bool {
+        self.ready.is_empty()
+    }
+}
