@@ -329,3 +329,235 @@ pub async fn release(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skiff_core::object::MicroTime;
+    use std::time::UNIX_EPOCH;
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    /// Wall time `n` seconds after 2023-11-14T22:13:20Z.
+    fn wall(n: u64) -> SystemTime {
+        UNIX_EPOCH + secs(1_700_000_000 + n)
+    }
+
+    #[allow(clippy::unnecessary_wraps, reason = "lease times are optional fields")]
+    fn micro(n: u64) -> Option<MicroTime> {
+        Some(micro_time_of(wall(n)))
+    }
+
+    fn elector(identity: &str) -> Elector {
+        Elector::new(
+            LeaderElectionConfig::new(identity),
+            "kube-controller-manager",
+        )
+    }
+
+    /// The lease as the API would return it after a write: `resourceVersion` set.
+    fn stored(mut lease: Lease, rv: u64) -> Lease {
+        lease.metadata.resource_version = Some(rv.to_string());
+        lease
+    }
+
+    fn held_by(holder: &str, renewed: u64, rv: u64) -> Lease {
+        let mut lease = Lease::default();
+        lease.metadata.name = Some("kube-controller-manager".into());
+        lease.metadata.namespace = Some("kube-system".into());
+        lease.spec = LeaseSpec {
+            holder_identity: Some(holder.into()),
+            lease_duration_seconds: Some(15),
+            acquire_time: micro(0),
+            renew_time: micro(renewed),
+            lease_transitions: Some(0),
+            ..LeaseSpec::default()
+        };
+        stored(lease, rv)
+    }
+
+    #[test]
+    fn a_missing_lease_is_created_held_by_us() {
+        let mut a = elector("a");
+        let ElectionStep::Create(lease) = a.step(None, secs(0), wall(0)) else {
+            panic!("expected a create");
+        };
+        assert_eq!(
+            lease.metadata.name.as_deref(),
+            Some("kube-controller-manager")
+        );
+        assert_eq!(lease.metadata.namespace.as_deref(), Some("kube-system"));
+        assert_eq!(
+            lease.spec,
+            LeaseSpec {
+                holder_identity: Some("a".into()),
+                lease_duration_seconds: Some(15),
+                acquire_time: micro(0),
+                renew_time: micro(0),
+                lease_transitions: Some(0),
+                ..LeaseSpec::default()
+            }
+        );
+        assert!(!a.is_leader(secs(0)), "not before the write succeeded");
+        a.succeeded(stored(lease, 7), secs(0), secs(0));
+        assert!(a.is_leader(secs(0)));
+        assert_eq!(a.acting_until(secs(3)), Some(secs(10)));
+    }
+
+    #[test]
+    fn a_candidate_waits_a_full_lease_duration_of_its_own_observation() {
+        let mut b = elector("b");
+        // The holder's renewTime is far in the past by b's wall clock (skew): irrelevant.
+        let lease = held_by("a", 0, 5);
+        assert_eq!(
+            b.step(Some(&lease), secs(100), wall(5000)),
+            ElectionStep::Wait
+        );
+        assert_eq!(
+            b.step(Some(&lease), secs(114), wall(5014)),
+            ElectionStep::Wait
+        );
+        let ElectionStep::Update(taken) = b.step(Some(&lease), secs(115), wall(5015)) else {
+            panic!("the lease did not change for 15 s of b's time");
+        };
+        assert_eq!(taken.metadata.resource_version.as_deref(), Some("5"));
+        assert_eq!(
+            taken.spec,
+            LeaseSpec {
+                holder_identity: Some("b".into()),
+                lease_duration_seconds: Some(15),
+                acquire_time: micro(5015),
+                renew_time: micro(5015),
+                lease_transitions: Some(1),
+                ..LeaseSpec::default()
+            }
+        );
+    }
+
+    #[test]
+    fn every_renewal_seen_restarts_the_candidates_wait() {
+        let mut b = elector("b");
+        assert_eq!(
+            b.step(Some(&held_by("a", 0, 5)), secs(0), wall(0)),
+            ElectionStep::Wait
+        );
+        // A renewal (new resourceVersion and renewTime) observed at 10 s.
+        assert_eq!(
+            b.step(Some(&held_by("a", 10, 6)), secs(10), wall(10)),
+            ElectionStep::Wait
+        );
+        assert_eq!(
+            b.step(Some(&held_by("a", 10, 6)), secs(24), wall(24)),
+            ElectionStep::Wait
+        );
+        assert!(matches!(
+            b.step(Some(&held_by("a", 10, 6)), secs(25), wall(25)),
+            ElectionStep::Update(_)
+        ));
+    }
+
+    #[test]
+    fn a_released_lease_is_taken_at_once() {
+        let mut b = elector("b");
+        let mut released = held_by("a", 3, 9);
+        released.spec.holder_identity = None;
+        released.spec.lease_duration_seconds = Some(1);
+        let ElectionStep::Update(taken) = b.step(Some(&released), secs(4), wall(4)) else {
+            panic!("a lease without holder is free");
+        };
+        assert_eq!(taken.spec.holder_identity.as_deref(), Some("b"));
+        assert_eq!(taken.spec.lease_transitions, Some(1));
+    }
+
+    #[test]
+    fn the_holder_renews_keeping_acquire_time_and_transitions() {
+        let mut a = elector("a");
+        let ElectionStep::Create(lease) = a.step(None, secs(0), wall(0)) else {
+            panic!("expected a create");
+        };
+        a.succeeded(stored(lease, 7), secs(0), secs(0));
+        let current = a.observed().cloned().unwrap();
+        let ElectionStep::Update(renewed) = a.step(Some(&current), secs(2), wall(2)) else {
+            panic!("the holder renews");
+        };
+        assert_eq!(renewed.spec.acquire_time, micro(0));
+        assert_eq!(renewed.spec.renew_time, micro(2));
+        assert_eq!(renewed.spec.lease_transitions, Some(0));
+        assert_eq!(renewed.metadata.resource_version.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn the_leader_stops_acting_renew_deadline_after_its_last_renewal_started() {
+        let mut a = elector("a");
+        let ElectionStep::Create(lease) = a.step(None, secs(1), wall(1)) else {
+            panic!("expected a create");
+        };
+        // The attempt started at 0 s and the write came back at 1 s.
+        a.succeeded(stored(lease, 7), secs(0), secs(1));
+        assert!(a.is_leader(secs(9)));
+        assert!(!a.lost(secs(9)));
+        assert!(!a.is_leader(secs(10)));
+        assert!(a.lost(secs(10)));
+        assert_eq!(a.acting_until(secs(10)), None);
+    }
+
+    #[test]
+    fn the_leader_stops_at_once_when_it_sees_another_holder() {
+        let mut a = elector("a");
+        let ElectionStep::Create(lease) = a.step(None, secs(0), wall(0)) else {
+            panic!("expected a create");
+        };
+        a.succeeded(stored(lease, 7), secs(0), secs(0));
+        assert_eq!(
+            a.step(Some(&held_by("b", 1, 8)), secs(1), wall(1)),
+            ElectionStep::Wait
+        );
+        assert!(!a.is_leader(secs(1)));
+        assert!(a.lost(secs(1)));
+    }
+
+    #[test]
+    fn a_leader_releases_with_an_empty_holder_and_a_one_second_duration() {
+        let mut a = elector("a");
+        assert_eq!(a.release(secs(0), wall(0)), None, "nothing to release");
+        let ElectionStep::Create(lease) = a.step(None, secs(0), wall(0)) else {
+            panic!("expected a create");
+        };
+        a.succeeded(stored(lease, 7), secs(0), secs(0));
+        let released = a.release(secs(4), wall(4)).unwrap();
+        assert_eq!(released.metadata.resource_version.as_deref(), Some("7"));
+        assert_eq!(
+            released.spec,
+            LeaseSpec {
+                holder_identity: None,
+                lease_duration_seconds: Some(1),
+                acquire_time: micro(4),
+                renew_time: micro(4),
+                lease_transitions: Some(0),
+                ..LeaseSpec::default()
+            }
+        );
+    }
+
+    #[test]
+    fn leaders_renew_every_retry_period_and_candidates_jitter_up_to_2_2_periods() {
+        let mut rng = SplitMix64::new(3);
+        let mut b = elector("b");
+        b.step(Some(&held_by("a", 0, 5)), secs(0), wall(0));
+        for _ in 0..100 {
+            let next = b.next_attempt(secs(0), secs(1), &mut rng);
+            assert!(
+                next >= secs(3) && next < Duration::from_millis(5_400),
+                "{next:?}"
+            );
+        }
+        let mut a = elector("a");
+        let ElectionStep::Create(lease) = a.step(None, secs(0), wall(0)) else {
+            panic!("expected a create");
+        };
+        a.succeeded(stored(lease, 7), secs(0), secs(1));
+        assert_eq!(a.next_attempt(secs(0), secs(1), &mut rng), secs(2));
+    }
+}

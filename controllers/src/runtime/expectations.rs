@@ -141,3 +141,146 @@ impl<K: Ord + Clone> Expectations<K> {
         self.pending.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake observation: revisions per watched kind and the (kind, key, uid) held.
+    #[derive(Default)]
+    struct Seen {
+        revisions: BTreeMap<&'static str, u64>,
+        held: BTreeSet<(&'static str, ObjectKey, String)>,
+    }
+
+    impl Observed for Seen {
+        fn revision_of(&self, kind: &str) -> Option<u64> {
+            self.revisions.get(kind).copied()
+        }
+        fn holds(&self, kind: &str, key: &ObjectKey, uid: Option<&str>) -> bool {
+            self.held
+                .iter()
+                .any(|(k, o, u)| *k == kind && o == key && uid.is_none_or(|uid| uid == u))
+        }
+    }
+
+    fn key() -> ObjectKey {
+        ObjectKey::new("default", "rs")
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[test]
+    fn a_key_waits_until_the_informer_of_the_written_kind_reaches_the_write() {
+        let mut e = Expectations::new();
+        let mut seen = Seen::default();
+        seen.revisions.insert("Pod", 10);
+        seen.revisions.insert("ReplicaSet", 50);
+        e.expect(
+            &key(),
+            Expected::Revision {
+                kind: "Pod",
+                revision: 12,
+            },
+            secs(0),
+        );
+        // Another kind's informer being ahead proves nothing about pods.
+        assert!(!e.satisfied(&key(), &seen, secs(1)));
+        seen.revisions.insert("Pod", 11);
+        assert!(!e.satisfied(&key(), &seen, secs(1)));
+        seen.revisions.insert("Pod", 12);
+        assert!(e.satisfied(&key(), &seen, secs(1)));
+        assert!(e.is_empty());
+    }
+
+    #[test]
+    fn a_key_with_nothing_expected_is_satisfied() {
+        let mut e: Expectations<ObjectKey> = Expectations::new();
+        assert!(e.satisfied(&key(), &Seen::default(), secs(0)));
+        assert_eq!(e.expires_at(&key()), None);
+    }
+
+    #[test]
+    fn every_write_of_a_reconcile_must_be_seen() {
+        let mut e = Expectations::new();
+        let mut seen = Seen::default();
+        seen.revisions.insert("Pod", 5);
+        for revision in [6, 9, 7] {
+            e.expect(
+                &key(),
+                Expected::Revision {
+                    kind: "Pod",
+                    revision,
+                },
+                secs(0),
+            );
+        }
+        seen.revisions.insert("Pod", 8);
+        assert!(!e.satisfied(&key(), &seen, secs(0)));
+        seen.revisions.insert("Pod", 9);
+        assert!(e.satisfied(&key(), &seen, secs(0)));
+    }
+
+    #[test]
+    fn a_removed_object_is_expected_gone_by_uid() {
+        let mut e = Expectations::new();
+        let mut seen = Seen::default();
+        seen.revisions.insert("Pod", 5);
+        let pod = ObjectKey::new("default", "web-1");
+        seen.held.insert(("Pod", pod.clone(), "uid-1".into()));
+        e.expect(
+            &key(),
+            Expected::Gone {
+                kind: "Pod",
+                key: pod.clone(),
+                uid: Some("uid-1".into()),
+            },
+            secs(0),
+        );
+        assert!(!e.satisfied(&key(), &seen, secs(0)));
+        // A new pod under the same name is not the one deleted.
+        seen.held.clear();
+        seen.held.insert(("Pod", pod, "uid-2".into()));
+        assert!(e.satisfied(&key(), &seen, secs(0)));
+    }
+
+    #[test]
+    fn writes_of_unwatched_kinds_are_not_waited_for() {
+        let mut e = Expectations::new();
+        e.expect(
+            &key(),
+            Expected::Revision {
+                kind: "Event",
+                revision: 99,
+            },
+            secs(0),
+        );
+        assert!(e.satisfied(&key(), &Seen::default(), secs(0)));
+    }
+
+    #[test]
+    fn expectations_expire_five_minutes_after_the_last_write() {
+        let mut e = Expectations::new();
+        let mut seen = Seen::default();
+        seen.revisions.insert("Pod", 1);
+        let pod = |revision| Expected::Revision {
+            kind: "Pod",
+            revision,
+        };
+        e.expect(&key(), pod(10), secs(100));
+        e.expect(&key(), pod(11), secs(160));
+        assert_eq!(e.expires_at(&key()), Some(secs(460)));
+        assert!(!e.satisfied(&key(), &seen, secs(459)));
+        assert!(e.satisfied(&key(), &seen, secs(460)));
+        assert!(e.is_empty());
+        // Other keys are independent.
+        let other = ObjectKey::new("default", "other");
+        e.expect(&other, pod(10), secs(0));
+        assert!(e.satisfied(&key(), &seen, secs(0)));
+        assert_eq!(e.len(), 1);
+        e.forget(&other);
+        assert!(e.is_empty());
+    }
+}

@@ -268,3 +268,73 @@ pub fn replace_kind(
     }
     changes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skiff_core::object::ConfigMap;
+
+    fn cm(name: &str, rv: u64) -> Object {
+        let mut c = ConfigMap::default();
+        c.metadata.name = Some(name.into());
+        c.metadata.namespace = Some("default".into());
+        c.metadata.resource_version = Some(rv.to_string());
+        c.metadata.uid = Some(format!("uid-{name}"));
+        c.into()
+    }
+
+    fn names(changes: &[Change]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|(old, new)| {
+                let n = |o: &Option<Object>| {
+                    o.as_ref()
+                        .map_or("-".to_owned(), |o| o.metadata().name_or_empty().to_owned())
+                };
+                format!("{}>{}", n(old), n(new))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_relist_reports_adds_changes_and_deletes_missed_while_away() {
+        let mut view = View::new();
+        for o in [cm("kept", 3), cm("changed", 4), cm("deleted", 5)] {
+            view.insert(o);
+        }
+        let changes = replace_kind(
+            &mut view,
+            "ConfigMap",
+            vec![cm("added", 9), cm("changed", 8), cm("kept", 3)],
+            10,
+        );
+        assert_eq!(names(&changes), ["->added", "changed>changed", "deleted>-"]);
+        assert_eq!(view.count("ConfigMap"), 3);
+        assert!(
+            view.get_object("ConfigMap", &ObjectKey::new("default", "deleted"))
+                .is_none()
+        );
+        assert_eq!(view.revision(), 10);
+    }
+
+    #[test]
+    fn backoff_doubles_from_800ms_to_30s_with_jitter_and_resets_after_two_quiet_minutes() {
+        let mut backoff = Backoff::default();
+        let mut rng = SplitMix64::new(1);
+        let mut steps = Vec::new();
+        for n in 0..8 {
+            let d = backoff.failure(Duration::from_secs(n), &mut rng);
+            steps.push(d);
+        }
+        let bases =
+            [800, 1600, 3200, 6400, 12_800, 25_600, 30_000, 30_000].map(Duration::from_millis);
+        for (d, base) in steps.iter().zip(bases) {
+            assert!(*d >= base && *d < base * 2, "{d:?} not in [{base:?}, 2×)");
+        }
+        let d = backoff.failure(Duration::from_secs(7 + 120), &mut rng);
+        assert!(
+            d >= Duration::from_millis(800) && d < Duration::from_millis(1600),
+            "{d:?}"
+        );
+    }
+}

@@ -288,3 +288,154 @@ impl<K: Ord + Clone> WorkQueue<K> {
         self.ready.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: Duration = Duration::ZERO;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn no_bucket() -> RateLimit {
+        RateLimit {
+            qps: 0,
+            ..RateLimit::default()
+        }
+    }
+
+    fn drain(q: &mut WorkQueue<&'static str>, now: Duration) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        while let Some(k) = q.pop(now) {
+            out.push(k);
+            q.done(&k);
+        }
+        out
+    }
+
+    #[test]
+    fn a_key_added_twice_is_processed_once_in_first_added_order() {
+        let mut q = WorkQueue::new(RateLimit::default());
+        q.add("b");
+        q.add("a");
+        q.add("b");
+        assert_eq!(q.len(), 2);
+        assert_eq!(drain(&mut q, T0), ["b", "a"]);
+        assert_eq!(q.pop(T0), None);
+    }
+
+    #[test]
+    fn a_key_added_while_processing_comes_back_after_done_and_not_before() {
+        let mut q = WorkQueue::new(RateLimit::default());
+        q.add("a");
+        assert_eq!(q.pop(T0), Some("a"));
+        q.add("a");
+        q.add("a");
+        assert!(q.is_processing(&"a"));
+        assert_eq!(q.pop(T0), None, "never handed out while processing");
+        assert!(!q.has_ready(T0));
+        q.done(&"a");
+        assert_eq!(q.pop(T0), Some("a"));
+        q.done(&"a");
+        assert_eq!(q.pop(T0), None);
+    }
+
+    #[test]
+    fn done_without_a_new_add_does_not_requeue() {
+        let mut q = WorkQueue::new(RateLimit::default());
+        q.add("a");
+        assert_eq!(q.pop(T0), Some("a"));
+        q.done(&"a");
+        assert!(q.is_empty());
+        assert!(!q.has_ready(ms(1_000_000)));
+    }
+
+    #[test]
+    fn add_after_waits_and_the_earliest_time_wins() {
+        let mut q = WorkQueue::new(RateLimit::default());
+        q.add_after("a", ms(100), T0);
+        q.add_after("a", ms(300), T0);
+        assert_eq!(q.next_due(), Some(ms(100)));
+        q.add_after("a", ms(50), ms(20));
+        assert_eq!(q.next_due(), Some(ms(70)));
+        assert!(!q.has_ready(ms(69)));
+        assert_eq!(q.pop(ms(69)), None);
+        assert!(q.has_ready(ms(70)));
+        assert_eq!(q.pop(ms(70)), Some("a"));
+        q.done(&"a");
+        assert_eq!(q.next_due(), None);
+        assert_eq!(q.pop(ms(1000)), None);
+    }
+
+    #[test]
+    fn delayed_keys_become_ready_in_due_order() {
+        let mut q = WorkQueue::new(RateLimit::default());
+        q.add_after("late", ms(30), T0);
+        q.add_after("early", ms(10), T0);
+        q.add_after("middle", ms(20), T0);
+        q.add("now");
+        assert_eq!(drain(&mut q, ms(30)), ["now", "early", "middle", "late"]);
+    }
+
+    #[test]
+    fn a_due_delayed_key_that_is_processing_waits_for_done() {
+        let mut q = WorkQueue::new(RateLimit::default());
+        q.add("a");
+        assert_eq!(q.pop(T0), Some("a"));
+        q.add_after("a", ms(5), T0);
+        assert!(!q.has_ready(ms(5)));
+        assert_eq!(q.pop(ms(5)), None);
+        q.done(&"a");
+        assert_eq!(q.pop(ms(5)), Some("a"));
+    }
+
+    #[test]
+    fn failures_back_off_from_5ms_doubling_to_1000s_and_forget_resets() {
+        let mut q = WorkQueue::new(no_bucket());
+        let delays: Vec<Duration> = (0..5).map(|_| q.add_rate_limited("a", T0)).collect();
+        assert_eq!(delays, [ms(5), ms(10), ms(20), ms(40), ms(80)]);
+        assert_eq!(q.failures(&"a"), 5);
+        // 5 ms × 2^17 = 655.36 s; × 2^18 = 1310.72 s, capped at 1000 s.
+        for _ in 5..17 {
+            q.add_rate_limited("a", T0);
+        }
+        assert_eq!(q.add_rate_limited("a", T0), ms(655_360));
+        assert_eq!(q.add_rate_limited("a", T0), Duration::from_secs(1000));
+        for _ in 0..100 {
+            assert_eq!(q.add_rate_limited("a", T0), Duration::from_secs(1000));
+        }
+        // Other keys have their own count.
+        assert_eq!(q.add_rate_limited("b", T0), ms(5));
+        q.forget(&"a");
+        assert_eq!(q.failures(&"a"), 0);
+        assert_eq!(q.add_rate_limited("a", T0), ms(5));
+    }
+
+    #[test]
+    fn the_bucket_lets_100_retries_through_then_spaces_them_100ms_apart() {
+        let mut limiter = RateLimiter::new(RateLimit::default());
+        let keys: Vec<u32> = (0..103).collect();
+        let delays: Vec<Duration> = keys.iter().map(|k| limiter.when(k, T0)).collect();
+        // Distinct keys: each backoff is 5 ms; the bucket's burst covers the first 100.
+        assert!(delays[..100].iter().all(|d| *d == ms(5)));
+        assert_eq!(delays[100..], [ms(100), ms(200), ms(300)]);
+        // One second later ten tokens have come back: the promised slots are paid off up to
+        // the 300 ms debt, and the bucket holds 7 tokens.
+        let later: Vec<Duration> = (200..208).map(|k| limiter.when(&k, ms(1000))).collect();
+        assert_eq!(later[..7], [ms(5); 7]);
+        assert_eq!(later[7], ms(100));
+    }
+
+    #[test]
+    fn the_larger_of_backoff_and_bucket_wins() {
+        let mut limiter = RateLimiter::new(RateLimit {
+            burst: 1,
+            ..RateLimit::default()
+        });
+        assert_eq!(limiter.when(&"a", T0), ms(5));
+        assert_eq!(limiter.when(&"b", T0), ms(100));
+        assert_eq!(limiter.when(&"b", ms(100)), ms(100));
+    }
+}
