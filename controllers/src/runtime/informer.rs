@@ -115,21 +115,21 @@ impl Informer {
         self.not_before = now + self.backoff.failure(now, rng);
     }
 
-    /// Lists every page at one revision.
+    /// Lists every page of `watched` at one revision.
     pub(crate) async fn list(
-        &self,
+        watched: Watched,
         client: &dyn Client,
         page_size: u64,
     ) -> Result<(u64, Vec<Object>), ClientError> {
         let mut params = ListParams {
+            label_selector: watched.label_selector.clone(),
+            field_selector: watched.field_selector.clone(),
             limit: page_size,
-            ..self.params()
+            ..ListParams::default()
         };
         let mut items = Vec::new();
         loop {
-            let page = client
-                .list(self.watched.resource, None, params.clone())
-                .await?;
+            let page = client.list(watched.resource, None, params.clone()).await?;
             items.extend(page.items);
             match page.continue_token {
                 Some(token) => {

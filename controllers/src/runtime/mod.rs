@@ -650,9 +650,9 @@ impl<'a> Runner<'a> {
                     continue;
                 }
                 if matches!(unit.informers[i].state, State::List) {
-                    let listed = unit.informers[i]
-                        .list(&*self.client, self.options.page_size)
-                        .await;
+                    let watched = unit.informers[i].watched.clone();
+                    let listed =
+                        Informer::list(watched, &*self.client, self.options.page_size).await;
                     let Ok((revision, items)) = listed else {
                         unit.informers[i].list_failed(now, &mut self.rng);
                         continue;
@@ -863,4 +863,53 @@ fn poll_in_flight(in_flight: &mut [InFlight]) -> impl Future<Output = (usize, Se
         }
         Poll::Pending
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The loops can be spawned on a multi-threaded runtime too.
+    #[test]
+    fn run_futures_are_send() {
+        struct Nothing;
+        impl Controller for Nothing {
+            fn name(&self) -> &'static str {
+                "nothing"
+            }
+            fn watches(&self) -> Vec<crate::reconcile::Watched> {
+                Vec::new()
+            }
+            fn keys_for(&self, _: &View, _: &Object) -> Vec<ObjectKey> {
+                Vec::new()
+            }
+            fn resync_keys(&self, _: &View) -> Vec<ObjectKey> {
+                Vec::new()
+            }
+            fn reconcile(
+                &mut self,
+                _: &View,
+                _: &ObjectKey,
+                _: std::time::SystemTime,
+            ) -> crate::reconcile::Output {
+                crate::reconcile::Output::none()
+            }
+        }
+        fn check(client: Arc<dyn Client>, clock: Arc<dyn Clock>) {
+            let mut controller = Nothing;
+            let future = run(
+                &mut controller,
+                client.clone(),
+                clock.clone(),
+                RunOptions::default(),
+            );
+            assert_send(&future);
+            let mut manager = Manager::new("m").with(Nothing);
+            let future = manager.run(client, clock, RunOptions::default());
+            assert_send(&future);
+        }
+        let _ = check;
+    }
 }
