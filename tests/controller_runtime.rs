@@ -248,6 +248,8 @@ struct FlakyState {
     expired: u32,
     /// Start time of every successful lease write.
     lease_writes: Vec<Duration>,
+    /// Every watch event reaches the caller this much later (a slow network).
+    watch_delay: Duration,
 }
 
 impl Flaky {
@@ -292,16 +294,21 @@ impl Flaky {
 struct CutStream {
     inner: Box<dyn WatchStream>,
     cut: watch::Receiver<u64>,
+    delay: Duration,
 }
 
 impl WatchStream for CutStream {
     fn next(&mut self) -> BoxFuture<'_, Option<WatchEvent>> {
         Box::pin(async move {
-            tokio::select! {
+            let event = tokio::select! {
                 biased;
                 _ = self.cut.changed() => None,
                 event = self.inner.next() => event,
+            };
+            if !self.delay.is_zero() {
+                tokio::time::sleep(self.delay).await;
             }
+            event
         })
     }
 }
@@ -415,12 +422,13 @@ impl Client for Flaky {
             self.check(resource.kind)?;
             let mut cut = self.cut.subscribe();
             cut.borrow_and_update();
+            let delay = self.state.lock().unwrap().watch_delay;
             match self
                 .inner
                 .watch(resource, namespace.as_deref(), params)
                 .await
             {
-                Ok(inner) => Ok(Box::new(CutStream { inner, cut }) as Box<dyn WatchStream>),
+                Ok(inner) => Ok(Box::new(CutStream { inner, cut, delay }) as Box<dyn WatchStream>),
                 Err(ClientError::Status(s)) if s.reason == Reason::Expired => {
                     self.state.lock().unwrap().expired += 1;
                     Err(ClientError::Status(s))
@@ -851,7 +859,10 @@ async fn a_leader_cut_off_from_its_lease_stops_acting_before_the_other_takes_ove
     // a can still write ConfigMaps but no longer reach its lease.
     flaky_a.cut_leases();
     let cut_at = clock.elapsed();
-    let result = a.task.await.unwrap();
+    let result = tokio::time::timeout(secs(60), a.task)
+        .await
+        .expect("a stops by itself")
+        .unwrap();
     let lost_at = clock.elapsed();
     assert_eq!(
         result,
@@ -875,4 +886,82 @@ async fn a_leader_cut_off_from_its_lease_stops_acting_before_the_other_takes_ove
     assert_eq!(lease(&api).holder_identity(), Some("b"));
     b.stop.trigger();
     assert_eq!(b.task.await.unwrap(), Ok(()));
+}
+
+/// Keeps three ConfigMaps labeled `app=web` in `default`, created with generateName (so a
+/// reconcile from a stale view would create extras, as a ReplicaSet would overshoot), and
+/// looks again every 100 ms.
+struct Scaler;
+
+impl Controller for Scaler {
+    fn name(&self) -> &'static str {
+        "scaler"
+    }
+
+    fn watches(&self) -> Vec<Watched> {
+        vec![Watched {
+            label_selector: "app=web".into(),
+            ..Watched::all(&info::CONFIG_MAP)
+        }]
+    }
+
+    fn keys_for(&self, _view: &View, _object: &Object) -> Vec<ObjectKey> {
+        vec![ObjectKey::new("default", "web")]
+    }
+
+    fn resync_keys(&self, _view: &View) -> Vec<ObjectKey> {
+        vec![ObjectKey::new("default", "web")]
+    }
+
+    fn reconcile(&mut self, view: &View, _key: &ObjectKey, _now: SystemTime) -> Output {
+        let have = view.list_in::<ConfigMap>("default").count();
+        let actions = (have..3)
+            .map(|_| {
+                let mut cm = ConfigMap::default();
+                cm.metadata.generate_name = Some("web-".into());
+                cm.metadata.namespace = Some("default".into());
+                cm.metadata.labels.insert("app".into(), "web".into());
+                Action::Create(cm.into())
+            })
+            .collect();
+        Output {
+            actions,
+            requeue_after: Some(ms(100)),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_is_not_reconciled_again_until_the_view_shows_its_writes() {
+    let (api, clock) = cluster().await;
+    let mut first = config_map("default", "web-first");
+    first
+        .metadata_mut()
+        .labels
+        .insert("app".into(), "web".into());
+    api.create(&admin(), None, first).await.unwrap();
+    let flaky = Flaky::new(api.clone(), "scaler", clock.clone());
+    // Watch events arrive a second late: ten 100 ms requeues would each see a stale view.
+    flaky.state.lock().unwrap().watch_delay = secs(1);
+    let (stop, shutdown) = Shutdown::channel();
+    let task = tokio::spawn({
+        let (client, clock) = (flaky.clone() as Arc<dyn Client>, clock.clone());
+        async move {
+            run(
+                &mut Scaler,
+                client,
+                clock,
+                RunOptions {
+                    shutdown,
+                    workers: 4,
+                    ..RunOptions::default()
+                },
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(secs(10)).await;
+    stop.trigger();
+    assert_eq!(task.await.unwrap(), Ok(()));
+    assert_eq!(labels_in(&api, "default").len(), 3);
 }

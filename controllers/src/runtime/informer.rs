@@ -156,7 +156,10 @@ impl Informer {
         match client.watch(self.watched.resource, None, params).await {
             Ok(stream) => self.state = State::Watching(next_event(stream)),
             Err(ClientError::Status(s)) if s.reason == Reason::Expired => {
+                // Relist, after the backoff every restart takes (the reflector's
+                // ListAndWatch restarts under its backoff manager).
                 self.state = State::List;
+                self.failed(now, rng);
             }
             Err(_) => {
                 self.state = State::Watch;

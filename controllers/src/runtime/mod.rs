@@ -548,26 +548,27 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// The earliest time something is scheduled: a delayed key, the resync, an informer
-    /// retry, the end of our acting window.
+    /// The earliest future time something is scheduled: a delayed key, the resync, an
+    /// informer retry, the end of our acting window. Times already past are not counted: what
+    /// is due now is either taken by this turn or waits for a write in flight to end (which
+    /// wakes the loop itself), so the loop never spins.
     fn next_wake(&self, now: Duration, next_resync: Duration) -> Duration {
-        let mut wake = now.saturating_add(IDLE).min(next_resync);
+        let mut candidates = vec![next_resync];
         for unit in &self.units {
-            if self.leading
-                && let Some(due) = unit.queue.next_due()
-            {
-                wake = wake.min(due);
+            if self.leading {
+                candidates.extend(unit.queue.next_due_after(now));
             }
             for informer in &unit.informers {
                 if !matches!(informer.state, State::Watching(_)) {
-                    wake = wake.min(informer.not_before);
+                    candidates.push(informer.not_before);
                 }
             }
         }
-        if let Some(until) = self.elector.as_ref().and_then(|e| e.acting_until(now)) {
-            wake = wake.min(until);
-        }
-        wake
+        candidates.extend(self.elector.as_ref().and_then(|e| e.acting_until(now)));
+        candidates
+            .into_iter()
+            .filter(|at| *at > now)
+            .fold(now.saturating_add(IDLE), Duration::min)
     }
 
     /// One election attempt; returns when to attempt next.

@@ -273,6 +273,15 @@ impl<K: Ord + Clone> WorkQueue<K> {
         self.waiting.first_key_value().map(|(&(at, _), _)| at)
     }
 
+    /// When the earliest delayed key due strictly after `now` is due.
+    pub fn next_due_after(&self, now: Duration) -> Option<Duration> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        self.waiting
+            .range((Excluded((now, u64::MAX)), Unbounded))
+            .next()
+            .map(|(&(at, _), _)| at)
+    }
+
     /// True while `key` is being processed.
     pub fn is_processing(&self, key: &K) -> bool {
         self.processing.contains(key)
@@ -360,6 +369,8 @@ mod tests {
         assert_eq!(q.next_due(), Some(ms(100)));
         q.add_after("a", ms(50), ms(20));
         assert_eq!(q.next_due(), Some(ms(70)));
+        assert_eq!(q.next_due_after(ms(70)), None);
+        assert_eq!(q.next_due_after(ms(69)), Some(ms(70)));
         assert!(!q.has_ready(ms(69)));
         assert_eq!(q.pop(ms(69)), None);
         assert!(q.has_ready(ms(70)));
