@@ -3,6 +3,11 @@
 //! controller managers (one acts; a stopped, killed or cut-off leader hands over; never two
 //! at once).
 
+#![allow(
+    clippy::unchecked_time_subtraction,
+    reason = "times compared here are ordered; an underflow would panic the test, as it should"
+)]
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,7 +27,7 @@ use skiff_core::event::{Actor, Change, Event};
 use skiff_core::object::{ConfigMap, KindInfo, Lease, Namespace, Object, TypedObject, info};
 use skiff_core::status::Reason;
 use skiff_store::apiserver::{ApiServer, LocalClient};
-use skiff_store::{Backing, Store};
+use skiff_store::{Backing, ListOptions, Store};
 use tokio::sync::watch;
 
 const START: u64 = 1_700_000_000;
@@ -88,7 +93,7 @@ fn history(api: &ApiServer, namespace: &str, name: &str) -> Vec<String> {
 }
 
 fn labels_in(api: &ApiServer, namespace: &str) -> BTreeMap<String, String> {
-    api.list(&info::CONFIG_MAP, Some(namespace), &Default::default())
+    api.list(&info::CONFIG_MAP, Some(namespace), &ListOptions::default())
         .unwrap()
         .items
         .iter()
