@@ -449,4 +449,82 @@ mod tests {
         assert_eq!(limiter.when(&"b", T0), ms(100));
         assert_eq!(limiter.when(&"b", ms(100)), ms(100));
     }
+
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Add(u8),
+            AddAfter(u8, u8),
+            Fail(u8),
+            Pop,
+            Done(u8),
+            Advance(u8),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0..6u8).prop_map(Op::Add),
+                (0..6u8, 0..50u8).prop_map(|(k, d)| Op::AddAfter(k, d)),
+                (0..6u8).prop_map(Op::Fail),
+                Just(Op::Pop),
+                (0..6u8).prop_map(Op::Done),
+                (0..40u8).prop_map(Op::Advance),
+            ]
+        }
+
+        proptest! {
+            /// Whatever the order of adds, delays, failures, pops and dones: a key is never
+            /// handed out while it is being processed, and every key added is handed out
+            /// (once everything in flight is done and enough time has passed).
+            #[test]
+            fn never_concurrent_and_never_lost(ops in proptest::collection::vec(op(), 0..200)) {
+                let mut q = WorkQueue::new(RateLimit::default());
+                let mut now = Duration::ZERO;
+                let mut processing = BTreeSet::new();
+                // Keys added (in any way) since they were last handed out.
+                let mut owed = BTreeSet::new();
+                for op in ops {
+                    match op {
+                        Op::Add(k) => {
+                            q.add(k);
+                            owed.insert(k);
+                        }
+                        Op::AddAfter(k, d) => {
+                            q.add_after(k, ms(u64::from(d)), now);
+                            owed.insert(k);
+                        }
+                        Op::Fail(k) => {
+                            q.add_rate_limited(k, now);
+                            owed.insert(k);
+                        }
+                        Op::Pop => {
+                            if let Some(k) = q.pop(now) {
+                                prop_assert!(processing.insert(k), "{k} handed out twice");
+                                owed.remove(&k);
+                            }
+                        }
+                        Op::Done(k) => {
+                            if processing.remove(&k) {
+                                q.done(&k);
+                            }
+                        }
+                        Op::Advance(d) => now += ms(u64::from(d)),
+                    }
+                }
+                for k in std::mem::take(&mut processing) {
+                    q.done(&k);
+                }
+                now += Duration::from_secs(10_000);
+                while let Some(k) = q.pop(now) {
+                    owed.remove(&k);
+                    q.done(&k);
+                }
+                prop_assert!(owed.is_empty(), "never handed out: {owed:?}");
+                prop_assert_eq!(q.next_due(), None);
+            }
+        }
+    }
 }
