@@ -970,3 +970,48 @@ async fn a_key_is_not_reconciled_again_until_the_view_shows_its_writes() {
     assert_eq!(task.await.unwrap(), Ok(()));
     assert_eq!(labels_in(&api, "default").len(), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn two_managers_starting_together_elect_exactly_one() {
+    let (api, clock) = cluster().await;
+    create_namespace(&api, "src").await;
+    create_namespace(&api, "dst").await;
+    create_config_map(&api, "default", "x").await;
+    create_config_map(&api, "src", "m").await;
+    let log = ActingLog::default();
+    // Both read "no lease" and both create it: the API lets one create succeed.
+    let a = start(
+        "a",
+        1,
+        Arc::new(LocalClient::new(api.clone(), "manager-a")),
+        &clock,
+        &log,
+    );
+    let b = start(
+        "b",
+        2,
+        Arc::new(LocalClient::new(api.clone(), "manager-b")),
+        &clock,
+        &log,
+    );
+    tokio::time::sleep(secs(60)).await;
+    let held = lease(&api);
+    let winner = held.holder_identity().unwrap().to_owned();
+    assert_eq!(held.spec.lease_transitions, Some(0));
+    let log = log.lock().unwrap().clone();
+    assert!(
+        log.len() >= 60,
+        "the leader reconciles every second: {}",
+        log.len()
+    );
+    assert!(log.iter().all(|(who, _)| *who == winner), "{log:?}");
+    assert_eq!(labels_in(&api, "default")["x"], winner);
+    assert_eq!(
+        history(&api, "dst", "m"),
+        [format!("create by manager-{winner}")]
+    );
+    a.stop.trigger();
+    b.stop.trigger();
+    assert_eq!(a.task.await.unwrap(), Ok(()));
+    assert_eq!(b.task.await.unwrap(), Ok(()));
+}
