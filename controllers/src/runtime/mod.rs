@@ -24,6 +24,15 @@
 //!   slow-start batches stop on error), calls [`Controller::action_failed`] and requeues the
 //!   key with backoff. A key whose writes succeeded is not reconciled again until the view
 //!   shows them ([`expectations`]).
+//! - While standing by, a candidate keeps its caches warm (informers run, keys are queued and
+//!   deduplicated) but reconciles nothing; on becoming leader it reconciles every resync key.
+//!   upstream's controller manager starts its informers only after winning; warm caches make
+//!   a takeover act sooner and change nothing about who may act.
+//! - Each controller has its own informers (one per watched kind; a second `Watched` of the
+//!   same kind is ignored); upstream's shared informer factory would let the controllers of a
+//!   [`Manager`] share one cache per kind.
+//! - A writer whose call is in flight when the acting window closes may still land that one
+//!   write (as upstream: a lease is not a fencing token); no further action starts.
 
 mod clock;
 pub mod election;
