@@ -247,6 +247,8 @@ struct Flaky {
 struct FlakyState {
     down: bool,
     leases_down: bool,
+    /// Lease calls never answer (a connection that went silent).
+    leases_hang: bool,
     /// List calls per kind.
     lists: BTreeMap<&'static str, u32>,
     /// Watch starts refused with 410 Expired.
@@ -281,10 +283,21 @@ impl Flaky {
         self.state.lock().unwrap().leases_down = true;
     }
 
-    fn check(&self, kind: &str) -> Result<(), ClientError> {
-        let state = self.state.lock().unwrap();
-        if state.down || (state.leases_down && kind == "Lease") {
-            return Err(ClientError::Transport("connection refused".into()));
+    fn hang_leases(&self) {
+        self.state.lock().unwrap().leases_hang = true;
+    }
+
+    /// Lets a call through, refuses it, or (for a silent connection) never answers.
+    async fn pass(&self, kind: &str) -> Result<(), ClientError> {
+        let hang = {
+            let state = self.state.lock().unwrap();
+            if state.down || (state.leases_down && kind == "Lease") {
+                return Err(ClientError::Transport("connection refused".into()));
+            }
+            state.leases_hang && kind == "Lease"
+        };
+        if hang {
+            std::future::pending::<()>().await;
         }
         Ok(())
     }
@@ -326,7 +339,7 @@ impl Client for Flaky {
     ) -> BoxFuture<'_, Result<Object, ClientError>> {
         let namespace = namespace.map(str::to_owned);
         Box::pin(async move {
-            self.check(object.info().kind)?;
+            self.pass(object.info().kind).await?;
             let started = self.clock.elapsed();
             let result = self.inner.create(namespace.as_deref(), object).await;
             self.lease_written(&result, started);
@@ -340,10 +353,11 @@ impl Client for Flaky {
         namespace: &str,
         name: &str,
     ) -> BoxFuture<'_, Result<Object, ClientError>> {
-        if let Err(e) = self.check(resource.kind) {
-            return Box::pin(async move { Err(e) });
-        }
-        self.inner.get(resource, namespace, name)
+        let (namespace, name) = (namespace.to_owned(), name.to_owned());
+        Box::pin(async move {
+            self.pass(resource.kind).await?;
+            self.inner.get(resource, &namespace, &name).await
+        })
     }
 
     fn list(
@@ -352,8 +366,10 @@ impl Client for Flaky {
         namespace: Option<&str>,
         params: ListParams,
     ) -> BoxFuture<'_, Result<ObjectList, ClientError>> {
-        if let Err(e) = self.check(resource.kind) {
-            return Box::pin(async move { Err(e) });
+        if self.state.lock().unwrap().down {
+            return Box::pin(
+                async move { Err(ClientError::Transport("connection refused".into())) },
+            );
         }
         *self
             .state
@@ -367,7 +383,7 @@ impl Client for Flaky {
 
     fn update(&self, object: Object) -> BoxFuture<'_, Result<Object, ClientError>> {
         Box::pin(async move {
-            self.check(object.info().kind)?;
+            self.pass(object.info().kind).await?;
             let started = self.clock.elapsed();
             let result = self.inner.update(object).await;
             self.lease_written(&result, started);
@@ -377,7 +393,7 @@ impl Client for Flaky {
 
     fn update_status(&self, object: Object) -> BoxFuture<'_, Result<Object, ClientError>> {
         Box::pin(async move {
-            self.check(object.info().kind)?;
+            self.pass(object.info().kind).await?;
             self.inner.update_status(object).await
         })
     }
@@ -389,10 +405,13 @@ impl Client for Flaky {
         name: &str,
         options: DeleteOptions,
     ) -> BoxFuture<'_, Result<Deleted, ClientError>> {
-        if let Err(e) = self.check(resource.kind) {
-            return Box::pin(async move { Err(e) });
-        }
-        self.inner.delete(resource, namespace, name, options)
+        let (namespace, name) = (namespace.to_owned(), name.to_owned());
+        Box::pin(async move {
+            self.pass(resource.kind).await?;
+            self.inner
+                .delete(resource, &namespace, &name, options)
+                .await
+        })
     }
 
     fn bind(
@@ -401,10 +420,11 @@ impl Client for Flaky {
         name: &str,
         binding: Binding,
     ) -> BoxFuture<'_, Result<Object, ClientError>> {
-        if let Err(e) = self.check("Pod") {
-            return Box::pin(async move { Err(e) });
-        }
-        self.inner.bind(namespace, name, binding)
+        let (namespace, name) = (namespace.to_owned(), name.to_owned());
+        Box::pin(async move {
+            self.pass("Pod").await?;
+            self.inner.bind(&namespace, &name, binding).await
+        })
     }
 
     fn history(
@@ -424,7 +444,7 @@ impl Client for Flaky {
     ) -> BoxFuture<'_, Result<Box<dyn WatchStream>, ClientError>> {
         let namespace = namespace.map(str::to_owned);
         Box::pin(async move {
-            self.check(resource.kind)?;
+            self.pass(resource.kind).await?;
             let mut cut = self.cut.subscribe();
             cut.borrow_and_update();
             let delay = self.state.lock().unwrap().watch_delay;
@@ -841,8 +861,18 @@ async fn a_killed_leader_is_replaced_a_lease_duration_after_its_last_renewal() {
     assert_eq!(b.task.await.unwrap(), Ok(()));
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_leader_cut_off_from_its_lease_stops_acting_before_the_other_takes_over() {
+/// How a leader loses its lease in [`leader_cut_off`].
+#[derive(Clone, Copy)]
+enum CutOff {
+    /// Lease calls are refused at once.
+    Refused,
+    /// Lease calls never answer.
+    Silent,
+}
+
+/// `a` leads, then loses its lease calls while its other writes still land: it must stop
+/// acting by its renew deadline, before `b` may take over.
+async fn leader_cut_off(how: CutOff) {
     let (api, clock) = cluster().await;
     create_namespace(&api, "src").await;
     create_namespace(&api, "dst").await;
@@ -861,8 +891,10 @@ async fn a_leader_cut_off_from_its_lease_stops_acting_before_the_other_takes_ove
     tokio::time::sleep(secs(20)).await;
     assert_eq!(lease(&api).holder_identity(), Some("a"));
 
-    // a can still write ConfigMaps but no longer reach its lease.
-    flaky_a.cut_leases();
+    match how {
+        CutOff::Refused => flaky_a.cut_leases(),
+        CutOff::Silent => flaky_a.hang_leases(),
+    }
     let cut_at = clock.elapsed();
     let result = tokio::time::timeout(secs(60), a.task)
         .await
@@ -891,6 +923,16 @@ async fn a_leader_cut_off_from_its_lease_stops_acting_before_the_other_takes_ove
     assert_eq!(lease(&api).holder_identity(), Some("b"));
     b.stop.trigger();
     assert_eq!(b.task.await.unwrap(), Ok(()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_refused_its_lease_stops_acting_before_the_other_takes_over() {
+    leader_cut_off(CutOff::Refused).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_whose_lease_calls_hang_stops_acting_before_the_other_takes_over() {
+    leader_cut_off(CutOff::Silent).await;
 }
 
 /// Keeps three ConfigMaps labeled `app=web` in `default`, created with generateName (so a

@@ -586,8 +586,18 @@ impl<'a> Runner<'a> {
             return Duration::MAX;
         };
         let started = self.clock.elapsed();
-        // A failed attempt changes nothing; the next one comes after the retry period.
-        let _ = election::election_round(elector, &*self.client, &*self.clock).await;
+        // One attempt may take the retry period, or for the leader what is left of its acting
+        // window (upstream bounds renewals by RenewDeadline): a stuck call must not hold up
+        // the loop, nor keep a leader that can no longer renew from noticing. A failed or
+        // timed-out attempt changes nothing; the next one comes after the retry period.
+        let budget = elector
+            .acting_until(started)
+            .map_or(elector.config().retry_period, |until| {
+                until.saturating_sub(started)
+            })
+            .max(Duration::from_millis(1));
+        let round = election::election_round(elector, &*self.client, &*self.clock);
+        let _ = tokio::time::timeout(budget, round).await;
         let now = self.clock.elapsed();
         let acting_until = elector.acting_until(now);
         let next = elector.next_attempt(started, now, &mut self.rng);
