@@ -257,6 +257,8 @@ struct FlakyState {
     lease_writes: Vec<Duration>,
     /// Every watch event reaches the caller this much later (a slow network).
     watch_delay: Duration,
+    /// Every list answers this much later (a large list over a slow network).
+    list_delay: Duration,
 }
 
 impl Flaky {
@@ -371,14 +373,18 @@ impl Client for Flaky {
                 async move { Err(ClientError::Transport("connection refused".into())) },
             );
         }
-        *self
-            .state
-            .lock()
-            .unwrap()
-            .lists
-            .entry(resource.kind)
-            .or_default() += 1;
-        self.inner.list(resource, namespace, params)
+        let delay = {
+            let mut state = self.state.lock().unwrap();
+            *state.lists.entry(resource.kind).or_default() += 1;
+            state.list_delay
+        };
+        let namespace = namespace.map(str::to_owned);
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            self.inner
+                .list(resource, namespace.as_deref(), params)
+                .await
+        })
     }
 
     fn update(&self, object: Object) -> BoxFuture<'_, Result<Object, ClientError>> {
@@ -1056,4 +1062,29 @@ async fn two_managers_starting_together_elect_exactly_one() {
     b.stop.trigger();
     assert_eq!(a.task.await.unwrap(), Ok(()));
     assert_eq!(b.task.await.unwrap(), Ok(()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_list_does_not_hold_up_lease_renewals() {
+    let (api, clock) = cluster().await;
+    create_namespace(&api, "src").await;
+    create_namespace(&api, "dst").await;
+    create_config_map(&api, "default", "x").await;
+    let log = ActingLog::default();
+    let flaky = Flaky::new(api.clone(), "manager-a", clock.clone());
+    // Lists take three lease durations; renewals go on beside them.
+    flaky.state.lock().unwrap().list_delay = secs(45);
+    let a = start("a", 1, flaky.clone(), &clock, &log);
+    tokio::time::sleep(secs(41)).await;
+    assert!(
+        log.lock().unwrap().is_empty(),
+        "nothing reconciled before the caches synced"
+    );
+    let renewals = flaky.state.lock().unwrap().lease_writes.clone();
+    // Acquired at 0 s, renewed every 2 s since.
+    assert_eq!(renewals, (0..=20).map(|n| secs(2 * n)).collect::<Vec<_>>());
+    tokio::time::sleep(secs(5)).await;
+    assert_eq!(labels_in(&api, "default")["x"], "a");
+    a.stop.trigger();
+    assert_eq!(a.task.await.unwrap(), Ok(()));
 }

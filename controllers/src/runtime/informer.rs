@@ -6,10 +6,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use skiff_core::client::{Client, ClientError, ListParams, WatchEvent, WatchStream};
-use skiff_core::object::Object;
+use skiff_core::object::{KindInfo, Object};
 use skiff_core::rng::SplitMix64;
 use skiff_core::status::Reason;
 
@@ -63,14 +65,40 @@ pub(crate) fn next_event(mut stream: Box<dyn WatchStream>) -> NextEvent {
     })
 }
 
-/// Where an informer is.
+/// A list in progress: every page at one revision.
+pub(crate) type Listing =
+    Pin<Box<dyn Future<Output = Result<(u64, Vec<Object>), ClientError>> + Send>>;
+/// A watch being started.
+pub(crate) type Starting =
+    Pin<Box<dyn Future<Output = Result<Box<dyn WatchStream>, ClientError>> + Send>>;
+
+/// Where an informer is. Calls in progress are futures the loop polls beside everything
+/// else, so a slow list never holds up the workers or the lease renewals.
 pub(crate) enum State {
     /// Must list (first start, or after 410 Expired).
     List,
+    /// Listing.
+    Listing(Listing),
     /// Listed or watched up to `revision`; must (re)start the watch.
     Watch,
+    /// Starting the watch.
+    Starting(Starting),
     /// Watching.
     Watching(NextEvent),
+}
+
+/// What an informer's call in progress came back with.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per completed call, moved straight to its handler"
+)]
+pub(crate) enum Progress {
+    /// A list finished.
+    Listed(Result<(u64, Vec<Object>), ClientError>),
+    /// A watch started (or did not).
+    Started(Result<Box<dyn WatchStream>, ClientError>),
+    /// The watch delivered an event, or ended (`None`).
+    Delivered(Option<WatchEvent>, Box<dyn WatchStream>),
 }
 
 /// One list+watch cache.
@@ -98,9 +126,14 @@ impl Informer {
         }
     }
 
+    /// Waits to start a list or a watch (maybe not before `not_before`).
+    pub(crate) fn idle(&self) -> bool {
+        matches!(self.state, State::List | State::Watch)
+    }
+
     /// Needs a list or watch started, and may at `now`.
     pub(crate) fn due(&self, now: Duration) -> bool {
-        !matches!(self.state, State::Watching(_)) && self.not_before <= now
+        self.idle() && self.not_before <= now
     }
 
     fn params(&self) -> ListParams {
@@ -115,49 +148,81 @@ impl Informer {
         self.not_before = now + self.backoff.failure(now, rng);
     }
 
-    /// Lists every page of `watched` at one revision.
-    pub(crate) async fn list(
-        watched: Watched,
-        client: &dyn Client,
-        page_size: u64,
-    ) -> Result<(u64, Vec<Object>), ClientError> {
-        let mut params = ListParams {
-            label_selector: watched.label_selector.clone(),
-            field_selector: watched.field_selector.clone(),
-            limit: page_size,
-            ..ListParams::default()
-        };
-        let mut items = Vec::new();
-        loop {
-            let page = client.list(watched.resource, None, params.clone()).await?;
-            items.extend(page.items);
-            match page.continue_token {
-                Some(token) => {
-                    params.continue_token = Some(token);
-                    params.resource_version = Some(page.resource_version.to_string());
-                }
-                None => return Ok((page.resource_version, items)),
+    /// Starts the list or the watch this informer waits for.
+    pub(crate) fn start(&mut self, client: &Arc<dyn Client>, page_size: u64) {
+        match self.state {
+            State::List => {
+                self.state = State::Listing(list(
+                    client.clone(),
+                    self.watched.resource,
+                    self.params(),
+                    page_size,
+                ));
             }
+            State::Watch => {
+                let client = client.clone();
+                let resource = self.watched.resource;
+                let params = ListParams {
+                    resource_version: Some(self.revision.to_string()),
+                    ..self.params()
+                };
+                self.state = State::Starting(Box::pin(async move {
+                    client.watch(resource, None, params).await
+                }));
+            }
+            _ => {}
         }
     }
 
-    /// Starts the watch from `self.revision`. A 410 means the revision was compacted: list
-    /// again. Any other failure backs off.
-    pub(crate) async fn start_watch(
+    /// Polls the call in progress, if any. On completion the state is left at
+    /// [`State::Watch`] until the caller hands the result back ([`Informer::listed`],
+    /// [`Informer::started`], [`Informer::delivered`]).
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Progress> {
+        let progress = match &mut self.state {
+            State::Listing(listing) => match listing.as_mut().poll(cx) {
+                Poll::Ready(result) => Progress::Listed(result),
+                Poll::Pending => return Poll::Pending,
+            },
+            State::Starting(starting) => match starting.as_mut().poll(cx) {
+                Poll::Ready(result) => Progress::Started(result),
+                Poll::Pending => return Poll::Pending,
+            },
+            State::Watching(next) => match next.as_mut().poll(cx) {
+                Poll::Ready((event, stream)) => Progress::Delivered(event, stream),
+                Poll::Pending => return Poll::Pending,
+            },
+            State::List | State::Watch => return Poll::Pending,
+        };
+        self.state = State::Watch;
+        Poll::Ready(progress)
+    }
+
+    /// A list finished at `revision`: the watch starts from there.
+    pub(crate) fn listed(&mut self, revision: u64) {
+        self.revision = revision;
+        self.synced = true;
+        self.state = State::Watch;
+    }
+
+    /// A list failed.
+    pub(crate) fn list_failed(&mut self, now: Duration, rng: &mut SplitMix64) {
+        self.state = State::List;
+        self.failed(now, rng);
+    }
+
+    /// The watch started from `self.revision`, or not: a 410 means the revision was
+    /// compacted, so list again; any other failure retries the watch. Either after the
+    /// backoff every restart takes (the reflector's ListAndWatch restarts under its backoff
+    /// manager).
+    pub(crate) fn started(
         &mut self,
-        client: &dyn Client,
+        result: Result<Box<dyn WatchStream>, ClientError>,
         now: Duration,
         rng: &mut SplitMix64,
     ) {
-        let params = ListParams {
-            resource_version: Some(self.revision.to_string()),
-            ..self.params()
-        };
-        match client.watch(self.watched.resource, None, params).await {
+        match result {
             Ok(stream) => self.state = State::Watching(next_event(stream)),
             Err(ClientError::Status(s)) if s.reason == Reason::Expired => {
-                // Relist, after the backoff every restart takes (the reflector's
-                // ListAndWatch restarts under its backoff manager).
                 self.state = State::List;
                 self.failed(now, rng);
             }
@@ -166,12 +231,6 @@ impl Informer {
                 self.failed(now, rng);
             }
         }
-    }
-
-    /// A list failed.
-    pub(crate) fn list_failed(&mut self, now: Duration, rng: &mut SplitMix64) {
-        self.state = State::List;
-        self.failed(now, rng);
     }
 
     /// The watch delivered `event` (or ended with `None`); returns the event to apply, if any.
@@ -191,13 +250,14 @@ impl Informer {
                 None
             }
             Some(WatchEvent::Error(status)) => {
+                // 410 Expired: the revision is compacted, list again. Overflowed or an
+                // internal error: resume where we were.
                 self.state = if status.reason == Reason::Expired {
                     State::List
                 } else {
-                    // Overflowed or an internal error: resume where we were.
-                    self.failed(now, rng);
                     State::Watch
                 };
+                self.failed(now, rng);
                 None
             }
             Some(event) => {
@@ -214,6 +274,33 @@ impl Informer {
             }
         }
     }
+}
+
+/// Lists every page of a kind at one revision (the first page's).
+fn list(
+    client: Arc<dyn Client>,
+    resource: &'static KindInfo,
+    params: ListParams,
+    page_size: u64,
+) -> Listing {
+    Box::pin(async move {
+        let mut params = ListParams {
+            limit: page_size,
+            ..params
+        };
+        let mut items = Vec::new();
+        loop {
+            let page = client.list(resource, None, params.clone()).await?;
+            items.extend(page.items);
+            match page.continue_token {
+                Some(token) => {
+                    params.continue_token = Some(token);
+                    params.resource_version = Some(page.resource_version.to_string());
+                }
+                None => return Ok((page.resource_version, items)),
+            }
+        }
+    })
 }
 
 /// An object's resourceVersion as a revision (0 when unset or not a number).

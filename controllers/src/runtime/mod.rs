@@ -57,7 +57,7 @@ use tokio::sync::watch;
 pub use self::clock::TokioClock;
 use self::election::{Elector, LeaderElectionConfig};
 use self::expectations::{Expectations, Expected, Observed};
-use self::informer::{Informer, State, replace_kind};
+use self::informer::{Informer, Progress, replace_kind};
 use self::queue::{RateLimit, WorkQueue};
 use crate::reconcile::{Action, Controller};
 use crate::view::{ObjectKey, View};
@@ -512,8 +512,7 @@ impl<'a> Runner<'a> {
             if self.leading && self.elector.as_ref().is_some_and(|e| !e.is_leader(now)) {
                 return Err(self.lose().await);
             }
-            self.start_informers().await;
-            let now = self.clock.elapsed();
+            self.start_informers(now);
             if now >= next_resync {
                 if self.leading {
                     self.resync_all();
@@ -537,10 +536,10 @@ impl<'a> Runner<'a> {
                 () = tokio::time::sleep(election_wait), if electing => {
                     next_election = self.elect().await;
                 }
-                (u, i, event, stream) = poll_watches(&mut self.units, &mut self.watch_turn),
+                (u, i, progress) = poll_informers(&mut self.units, &mut self.watch_turn),
                     if take_events => {
                     events_in_a_row = events_in_a_row.saturating_add(1);
-                    self.handle_event(u, i, event, stream);
+                    self.handle_progress(u, i, progress);
                 }
                 (index, report) = poll_in_flight(&mut self.in_flight), if has_in_flight => {
                     let done = self.in_flight.remove(index);
@@ -568,7 +567,7 @@ impl<'a> Runner<'a> {
                 candidates.extend(unit.queue.next_due_after(now));
             }
             for informer in &unit.informers {
-                if !matches!(informer.state, State::Watching(_)) {
+                if informer.idle() {
                     candidates.push(informer.not_before);
                 }
             }
@@ -660,39 +659,38 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Lists and (re)starts watches that are due.
-    async fn start_informers(&mut self) {
-        for u in 0..self.units.len() {
-            for i in 0..self.units[u].informers.len() {
-                let now = self.clock.elapsed();
-                let unit = &mut self.units[u];
-                if !unit.informers[i].due(now) {
-                    continue;
+    /// Starts the lists and watches that are due.
+    fn start_informers(&mut self, now: Duration) {
+        for unit in &mut self.units {
+            for informer in &mut unit.informers {
+                if informer.due(now) {
+                    informer.start(&self.client, self.options.page_size);
                 }
-                if matches!(unit.informers[i].state, State::List) {
-                    let watched = unit.informers[i].watched.clone();
-                    let listed =
-                        Informer::list(watched, &*self.client, self.options.page_size).await;
-                    let Ok((revision, items)) = listed else {
-                        unit.informers[i].list_failed(now, &mut self.rng);
-                        continue;
-                    };
-                    let kind = unit.informers[i].watched.resource.kind;
-                    let changes = replace_kind(&mut unit.view, kind, items, revision);
-                    let informer = &mut unit.informers[i];
-                    informer.revision = revision;
-                    informer.synced = true;
-                    informer.state = State::Watch;
-                    for (old, new) in &changes {
-                        enqueue_change(unit, old.as_ref(), new.as_ref());
-                    }
-                    recheck_parked(unit, self.clock.elapsed());
-                }
-                let now = self.clock.elapsed();
-                self.units[u].informers[i]
-                    .start_watch(&*self.client, now, &mut self.rng)
-                    .await;
             }
+        }
+    }
+
+    /// An informer's call came back.
+    fn handle_progress(&mut self, u: usize, i: usize, progress: Progress) {
+        let now = self.clock.elapsed();
+        match progress {
+            Progress::Listed(Ok((revision, items))) => {
+                let unit = &mut self.units[u];
+                let kind = unit.informers[i].watched.resource.kind;
+                let changes = replace_kind(&mut unit.view, kind, items, revision);
+                unit.informers[i].listed(revision);
+                for (old, new) in &changes {
+                    enqueue_change(unit, old.as_ref(), new.as_ref());
+                }
+                recheck_parked(unit, now);
+            }
+            Progress::Listed(Err(_)) => {
+                self.units[u].informers[i].list_failed(now, &mut self.rng);
+            }
+            Progress::Started(result) => {
+                self.units[u].informers[i].started(result, now, &mut self.rng);
+            }
+            Progress::Delivered(event, stream) => self.handle_event(u, i, event, stream),
         }
     }
 
@@ -846,11 +844,12 @@ fn recheck_parked(unit: &mut Unit<'_>, now: Duration) {
     }
 }
 
-/// The next event of any watching informer (rotating the start so no stream starves).
-fn poll_watches<'b>(
+/// The next result of any informer's call in progress (rotating the start so no informer
+/// starves).
+fn poll_informers<'b>(
     units: &'b mut [Unit<'_>],
     turn: &'b mut usize,
-) -> impl Future<Output = (usize, usize, Option<WatchEvent>, Box<dyn WatchStream>)> + 'b {
+) -> impl Future<Output = (usize, usize, Progress)> + 'b {
     poll_fn(move |cx| {
         let slots: Vec<(usize, usize)> = units
             .iter()
@@ -860,13 +859,9 @@ fn poll_watches<'b>(
         let count = slots.len();
         for offset in 0..count {
             let (u, i) = slots[(*turn + offset) % count];
-            let informer = &mut units[u].informers[i];
-            if let State::Watching(next) = &mut informer.state
-                && let Poll::Ready((event, stream)) = next.as_mut().poll(cx)
-            {
-                informer.state = State::Watch;
+            if let Poll::Ready(progress) = units[u].informers[i].poll(cx) {
                 *turn = (*turn + offset + 1) % count;
-                return Poll::Ready((u, i, event, stream));
+                return Poll::Ready((u, i, progress));
             }
         }
         Poll::Pending
