@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use skiff_controllers::reconcile::{Action, Controller, Output, Watched};
+use skiff_controllers::replicaset::ReplicaSetController;
 use skiff_controllers::runtime::election::LeaderElectionConfig;
 use skiff_controllers::runtime::{
     Manager, RunError, RunOptions, Shutdown, ShutdownTrigger, TokioClock, run,
@@ -24,7 +25,9 @@ use skiff_core::client::{
 };
 use skiff_core::clock::Clock;
 use skiff_core::event::{Actor, Change, Event};
-use skiff_core::object::{ConfigMap, KindInfo, Lease, Namespace, Object, TypedObject, info};
+use skiff_core::object::{
+    ConfigMap, KindInfo, Lease, Namespace, Object, ReplicaSet, TypedObject, info,
+};
 use skiff_core::status::Reason;
 use skiff_store::apiserver::{ApiServer, LocalClient};
 use skiff_store::{Backing, ListOptions, Store};
@@ -1087,4 +1090,81 @@ async fn a_slow_list_does_not_hold_up_lease_renewals() {
     assert_eq!(labels_in(&api, "default")["x"], "a");
     a.stop.trigger();
     assert_eq!(a.task.await.unwrap(), Ok(()));
+}
+
+fn replica_set(api: &ApiServer) -> ReplicaSet {
+    ReplicaSet::from_object(
+        api.get(&info::REPLICA_SET, "default", "myapp-replicaset")
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// The pods the ReplicaSet owns, by name.
+fn owned_pods(api: &ApiServer, uid: &str) -> Vec<String> {
+    api.list(&info::POD, Some("default"), &ListOptions::default())
+        .unwrap()
+        .items
+        .iter()
+        .filter(|p| p.metadata().owner_references.iter().any(|o| o.uid == uid))
+        .map(|p| p.metadata().name_or_empty().to_owned())
+        .collect()
+}
+
+async fn scale(api: &ApiServer, replicas: i32) {
+    let mut rs = replica_set(api);
+    rs.spec.replicas = Some(replicas);
+    api.update(&admin(), rs.into()).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_seeds_replica_set_converges_and_scales_through_the_runtime() {
+    let (api, clock) = cluster().await;
+    let manifest = include_str!("../examples/replicaset-definition.yaml");
+    for object in skiff_core::manifest::parse_str("replicaset-definition.yaml", manifest).unwrap() {
+        api.create(&admin(), Some("default"), object).await.unwrap();
+    }
+    let (stop, shutdown) = Shutdown::channel();
+    let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), "replicaset-controller"));
+    let task = tokio::spawn({
+        let clock = clock.clone();
+        async move {
+            run(
+                &mut ReplicaSetController,
+                client,
+                clock,
+                RunOptions {
+                    shutdown,
+                    ..RunOptions::default()
+                },
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(secs(1)).await;
+    let uid = replica_set(&api).metadata.uid.clone().unwrap();
+    let pods = owned_pods(&api, &uid);
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    assert!(
+        pods.iter().all(|p| p.starts_with("myapp-replicaset-")),
+        "{pods:?}"
+    );
+    assert_eq!(replica_set(&api).status.replicas, 3);
+
+    scale(&api, 5).await;
+    tokio::time::sleep(secs(1)).await;
+    assert_eq!(owned_pods(&api, &uid).len(), 5);
+    assert_eq!(replica_set(&api).status.replicas, 5);
+
+    scale(&api, 1).await;
+    tokio::time::sleep(secs(1)).await;
+    assert_eq!(owned_pods(&api, &uid).len(), 1);
+    assert_eq!(replica_set(&api).status.replicas, 1);
+
+    // Resyncs change nothing once converged.
+    let head = api.store().status().unwrap().revision;
+    tokio::time::sleep(secs(65)).await;
+    assert_eq!(api.store().status().unwrap().revision, head);
+    stop.trigger();
+    assert_eq!(task.await.unwrap(), Ok(()));
 }
