@@ -58,11 +58,25 @@ impl Backoff {
 pub(crate) type NextEvent =
     Pin<Box<dyn Future<Output = (Option<WatchEvent>, Box<dyn WatchStream>)> + Send>>;
 
+/// A list or a watch start not answered within this long failed (kube-apiserver's default
+/// `--request-timeout` is 1 minute).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// A watch that delivered nothing, not even a bookmark (the API sends one about once a
+/// minute), for this long is taken for dead and resumed (the reflector's watches last
+/// `minWatchTimeout` = 5 minutes at least).
+pub const WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 pub(crate) fn next_event(mut stream: Box<dyn WatchStream>) -> NextEvent {
     Box::pin(async move {
-        let event = stream.next().await;
+        let event = tokio::time::timeout(WATCH_IDLE_TIMEOUT, stream.next())
+            .await
+            .unwrap_or(None);
         (event, stream)
     })
+}
+
+fn timed_out(what: &str) -> ClientError {
+    ClientError::Transport(format!("{what}: no answer within {REQUEST_TIMEOUT:?}"))
 }
 
 /// A list in progress: every page at one revision.
@@ -167,7 +181,9 @@ impl Informer {
                     ..self.params()
                 };
                 self.state = State::Starting(Box::pin(async move {
-                    client.watch(resource, None, params).await
+                    tokio::time::timeout(REQUEST_TIMEOUT, client.watch(resource, None, params))
+                        .await
+                        .unwrap_or_else(|_| Err(timed_out("watch")))
                 }));
             }
             _ => {}
@@ -290,7 +306,10 @@ fn list(
         };
         let mut items = Vec::new();
         loop {
-            let page = client.list(resource, None, params.clone()).await?;
+            let page =
+                tokio::time::timeout(REQUEST_TIMEOUT, client.list(resource, None, params.clone()))
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out("list")))?;
             items.extend(page.items);
             match page.continue_token {
                 Some(token) => {

@@ -68,6 +68,8 @@ pub const RESYNC_PERIOD: Duration = Duration::from_secs(30);
 /// Watch events handled in a row before a ready key gets its turn, so a busy watch cannot
 /// starve the workers.
 pub const EVENTS_PER_TURN: u32 = 64;
+/// How long a stop waits for writes in flight to be answered.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the loop sleeps when nothing at all is scheduled.
 const IDLE: Duration = Duration::from_secs(3600);
 
@@ -643,11 +645,20 @@ impl<'a> Runner<'a> {
         self.leading = false;
     }
 
+    /// Waits for the writes in flight (the gate is closed, so each ends after its current
+    /// call), at most [`DRAIN_TIMEOUT`]; a call still unanswered then is dropped, its outcome
+    /// unknown.
     async fn drain(&mut self) {
-        while !self.in_flight.is_empty() {
-            let (index, report) = poll_in_flight(&mut self.in_flight).await;
-            let done = self.in_flight.remove(index);
-            self.finish(done, report);
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while !self.in_flight.is_empty() {
+                let (index, report) = poll_in_flight(&mut self.in_flight).await;
+                let done = self.in_flight.remove(index);
+                self.finish(done, report);
+            }
+        })
+        .await;
+        if drained.is_err() {
+            self.in_flight.clear();
         }
     }
 
