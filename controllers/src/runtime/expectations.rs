@@ -9,9 +9,11 @@
 //! at once returns the object's last state, not the deletion's revision, so it is expected
 //! as the object's absence from the view instead.
 //!
-//! Expectations expire after [`EXPECTATIONS_TIMEOUT`] (upstream `ExpectationsTimeout`,
-//! 5 minutes), so a write whose event never reaches the view (it left the watch's
-//! selectors, say) delays the key but never wedges it.
+//! A write the informer's selectors do not match produces no event; the informer's revision
+//! still passes it with the next event of that kind or the next bookmark (about once a
+//! minute). And expectations expire after [`EXPECTATIONS_TIMEOUT`] (upstream
+//! `ExpectationsTimeout`, 5 minutes), so a write the view never shows delays its key but never
+//! wedges it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
