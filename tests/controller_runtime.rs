@@ -23,7 +23,7 @@ use skiff_core::client::{
     Binding, BoxFuture, Client, ClientError, DeleteOptions, Deleted, ListParams, ObjectList,
     WatchEvent, WatchStream,
 };
-use skiff_core::clock::Clock;
+use skiff_core::clock::{Clock, Skew, SkewedClock};
 use skiff_core::event::{Actor, Change, Event};
 use skiff_core::object::{
     ConfigMap, KindInfo, Lease, Namespace, Object, ReplicaSet, TypedObject, info,
@@ -1167,4 +1167,46 @@ async fn the_seeds_replica_set_converges_and_scales_through_the_runtime() {
     assert_eq!(api.store().status().unwrap().revision, head);
     stop.trigger();
     assert_eq!(task.await.unwrap(), Ok(()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_candidate_whose_clock_runs_an_hour_ahead_never_takes_a_renewed_lease() {
+    let (api, clock) = cluster().await;
+    create_namespace(&api, "src").await;
+    create_namespace(&api, "dst").await;
+    create_config_map(&api, "default", "x").await;
+    let log = ActingLog::default();
+    let a = start(
+        "a",
+        1,
+        Arc::new(LocalClient::new(api.clone(), "manager-a")),
+        &clock,
+        &log,
+    );
+    tokio::time::sleep(ms(10)).await;
+    // By b's wall clock every renewTime a writes is an hour old, and b's monotonic clock runs
+    // 10 % fast: only b's own observation of changes counts.
+    let skewed: Arc<dyn Clock> = Arc::new(SkewedClock::new(
+        clock.clone(),
+        Skew {
+            offset_ns: 3_600_000_000_000,
+            drift_ppm: 100_000,
+        },
+    ));
+    let b = start(
+        "b",
+        2,
+        Arc::new(LocalClient::new(api.clone(), "manager-b")),
+        &skewed,
+        &log,
+    );
+    tokio::time::sleep(secs(120)).await;
+    let held = lease(&api);
+    assert_eq!(held.holder_identity(), Some("a"));
+    assert_eq!(held.spec.lease_transitions, Some(0));
+    assert!(log.lock().unwrap().iter().all(|(who, _)| *who == "a"));
+    a.stop.trigger();
+    b.stop.trigger();
+    assert_eq!(a.task.await.unwrap(), Ok(()));
+    assert_eq!(b.task.await.unwrap(), Ok(()));
 }
