@@ -6,11 +6,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use skiff::Cluster;
 use skiff_core::clock::{Clock, SystemClock, unix_micros};
 use skiff_core::rng::SplitMix64;
-use skiff_store::apiserver::authn::Authenticator;
-use skiff::Cluster;
 use skiff_store::apiserver::ApiHandler;
+use skiff_store::apiserver::authn::Authenticator;
 use skiff_store::wire::serve;
 use tokio::net::TcpListener;
 
