@@ -15,15 +15,9 @@ use std::time::Duration;
 
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
-use skiff_controllers::daemonset::DaemonSetController;
-use skiff_controllers::deployment::DeploymentController;
-use skiff_controllers::endpoints::EndpointsController;
-use skiff_controllers::gc::{GarbageCollector, PodGcController};
-use skiff_controllers::namespace::NamespaceController;
-use skiff_controllers::nodelifecycle::{self, NodeLifecycleController};
-use skiff_controllers::reconcile::Controller;
-use skiff_controllers::replicaset::{ReplicaSetController, ReplicationManager};
-use skiff_controllers::serviceaccount::ServiceAccountController;
+use skiff_controllers::builtin::{self, ControlPlaneConfig};
+use skiff_controllers::runtime::RunOptions;
+use skiff_controllers::runtime::election::LeaderElectionConfig;
 use skiff_core::client::Client;
 use skiff_core::clock::{Clock, Skew, SkewedClock, SystemClock};
 use skiff_core::object::info;
@@ -65,7 +59,11 @@ impl Components {
     /// What this build of the harness wires in.
     pub fn wired() -> Self {
         Self {
-            controller_manager: controller_manager().iter().map(|c| c.name()).collect(),
+            controller_manager: builtin::controller_manager(&ControlPlaneConfig::default())
+                .controllers()
+                .iter()
+                .map(|c| c.name())
+                .collect(),
             ..Self::default()
         }
     }
@@ -378,38 +376,35 @@ async fn control_plane(
         }
     };
     // kube-controller-manager beside the API server, over the in-process client (upstream
-    // runs it on the control-plane node talking to the local API server).
+    // runs it on the control-plane node talking to the local API server), under its leader
+    // lease; after a lost election a fresh manager starts (upstream's process exits and is
+    // restarted).
     let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), CONTROLLER_MANAGER_USER));
-    tokio::spawn(crate::driver::poll(
-        controller_manager(),
-        client,
-        clock_for_controllers,
-        CONTROLLER_POLL_PERIOD,
-    ));
+    tokio::spawn(async move {
+        let mut attempt: u64 = 0;
+        loop {
+            attempt += 1;
+            let mut manager = builtin::controller_manager(&ControlPlaneConfig::default());
+            let options = RunOptions {
+                leader_election: Some(LeaderElectionConfig::new(CONTROL_PLANE_IDENTITY)),
+                seed: seed ^ boot.rotate_left(11) ^ attempt,
+                ..RunOptions::default()
+            };
+            if manager
+                .run(client.clone(), clock_for_controllers.clone(), options)
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
     let handler = Arc::new(ApiHandler::new(api, authn));
     serve(listener, handler).await;
 }
 
-/// The user the controller manager acts as (upstream's `system:kube-controller-manager`).
+/// The identity the control plane's controllers hold their leader leases under.
+pub const CONTROL_PLANE_IDENTITY: &str = "control-plane";
+/// The user kube-controller-manager acts as (upstream's).
 pub const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";
-/// How often the stand-in driver reconciles every key (see [`crate::driver`]).
-pub const CONTROLLER_POLL_PERIOD: Duration = Duration::from_secs(5);
-
-/// The controllers kube-controller-manager runs (upstream's default set, as far as skiff has
-/// them).
-pub fn controller_manager() -> Vec<Box<dyn Controller>> {
-    vec![
-        Box::new(ReplicaSetController),
-        Box::new(ReplicationManager),
-        Box::new(DeploymentController),
-        Box::new(DaemonSetController::default()),
-        Box::new(NodeLifecycleController::new(
-            nodelifecycle::Config::default(),
-        )),
-        Box::new(EndpointsController),
-        Box::new(GarbageCollector::default()),
-        Box::new(PodGcController::default()),
-        Box::new(NamespaceController),
-        Box::new(ServiceAccountController),
-    ]
-}

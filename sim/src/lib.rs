@@ -22,7 +22,6 @@
 //! ```
 
 pub mod check;
-pub mod driver;
 pub mod liveness;
 pub mod options;
 pub mod oracle;

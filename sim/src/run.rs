@@ -19,6 +19,7 @@ use skiff_store::ListOptions;
 use skiff_store::codec::StoredValue;
 use tokio::time::Instant;
 
+use crate::check::leader::Candidate;
 use crate::check::{LogCheckers, Violation, change_name, object_of, orphans, projection};
 use crate::cluster::{Cluster, Role};
 use crate::faults::Injector;
@@ -46,11 +47,10 @@ pub struct RunFlags {
     pub keep_trace: bool,
     /// Print progress lines (simulated time) on stderr.
     pub progress: bool,
-    /// Hold watches to upstream's `DELETED` resourceVersion (the revision of the delete)
-    /// instead of what skiff's store delivers today (see
-    /// [`crate::check::watch_order::DeletedRevision`]): a run with deletes then fails, which
-    /// is how the tests prove an end-to-end divergence is found.
-    pub upstream_deleted_revision: bool,
+    /// Hold watches to the old rule that a `DELETED` event carries the object's last write's
+    /// revision (see [`crate::check::watch_order::DeletedRevision`]): a run with deletes then
+    /// fails, which is how the tests prove the watch checker finds a divergence end to end.
+    pub legacy_deleted_revision: bool,
 }
 
 struct Harness {
@@ -367,9 +367,18 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
         next_progress: Duration::ZERO,
         flags,
     };
-    if flags.upstream_deleted_revision {
-        h.checkers.watches.deleted_revision =
-            crate::check::watch_order::DeletedRevision::OfTheDelete;
+    if !h.cluster.components.controller_manager.is_empty() {
+        h.checkers.leader.register(Candidate {
+            actor: crate::cluster::CONTROLLER_MANAGER_USER.to_owned(),
+            lease: format!(
+                "kube-system/{}",
+                skiff_controllers::builtin::CONTROLLER_MANAGER
+            ),
+            identity: crate::cluster::CONTROL_PLANE_IDENTITY.to_owned(),
+        });
+    }
+    if flags.legacy_deleted_revision {
+        h.checkers.watches.deleted_revision = crate::check::watch_order::DeletedRevision::LastState;
     }
     let mut injector = Injector::new(&options, start);
     h.trace.decision(0, &format!("start: {options}"));

@@ -49,13 +49,14 @@ fn twenty_seeds_with_every_fault_have_no_violations() {
     assert!(faults >= 40, "the sweep injected only {faults} faults");
 }
 
-/// The simulator finds a real divergence end to end: held to upstream's rule that a `DELETED`
-/// watch event carries the revision of the delete, a run with deletes fails the watch checker,
-/// because skiff's store delivers the deleted object's last state (see the sim report).
+/// The simulator finds a divergence end to end: skiff's store once gave a `DELETED` watch
+/// event the object's last write's revision instead of the delete's (fixed in main 4ee32f9,
+/// after this simulator's watch checker flagged it). Held to that old rule, a run with
+/// deletes fails the watch checker; held to upstream's, it passes.
 #[test]
 fn watch_checker_catches_the_deleted_revision_divergence() {
     let flags = RunFlags {
-        upstream_deleted_revision: true,
+        legacy_deleted_revision: true,
         ..RunFlags::default()
     };
     let mut options = short(7);

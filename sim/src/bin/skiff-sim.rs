@@ -107,7 +107,7 @@ mod cli {
         let flags = RunFlags {
             keep_trace: args.trace.is_some(),
             progress: !args.quiet && !args.json,
-            upstream_deleted_revision: false,
+            legacy_deleted_revision: false,
         };
         let wall = Instant::now();
         let seed = options.seed;

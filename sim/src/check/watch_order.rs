@@ -75,15 +75,16 @@ pub struct WatchLog {
 /// Which `resourceVersion` a `DELETED` event carries.
 ///
 /// Upstream (apiserver etcd3 watcher) gives the deleted object the revision of the delete, so
-/// resourceVersions increase along every watch. skiff's store today delivers the object's
-/// last stored state, with the revision of its last change: the checker accepts that (the
-/// lead's call, see the sim report) and matches a `DELETED` by key, uid and that revision.
+/// resourceVersions increase along every watch; skiff's store does the same since main
+/// 4ee32f9 (before it, the object's last write's revision — which this checker found).
+/// [`DeletedRevision::LastState`] keeps the old rule so a test can show the checker telling
+/// the two apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DeletedRevision {
-    /// The object's last stored revision (skiff's store today).
-    #[default]
+    /// The object's last stored revision (skiff's store before 4ee32f9).
     LastState,
-    /// The revision of the delete (upstream).
+    /// The revision of the delete (upstream, and skiff's store).
+    #[default]
     OfTheDelete,
 }
 
@@ -297,7 +298,7 @@ mod tests {
             delivered(EventType::Added, "a", 1),
             delivered(EventType::Added, "b", 2),
             delivered(EventType::Modified, "a", 3),
-            delivered(EventType::Deleted, "b", 2),
+            delivered(EventType::Deleted, "b", 4),
             Record::Bookmark(4),
             Record::Ended("closed".into()),
         ];
@@ -333,6 +334,15 @@ mod tests {
             [Violation::Watch {
                 watch: "ConfigMap session 0 (from revision 0)".into(),
                 problem: "delivered Added /registry/configmaps/default/a at 1 again (duplicate or out of order); expected revision 2 next".into(),
+            }]
+        );
+        // A DELETED carrying the object's last write's revision, not the delete's.
+        let stale_delete = run(vec![delivered(EventType::Deleted, "b", 2)], 3);
+        assert_eq!(
+            stale_delete,
+            [Violation::Watch {
+                watch: "ConfigMap session 0 (from revision 3)".into(),
+                problem: "delivered Deleted /registry/configmaps/default/b at 2 which the log does not hold; expected Deleted /registry/configmaps/default/b at revision 4".into(),
             }]
         );
         let bookmark = run(
