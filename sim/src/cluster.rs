@@ -169,7 +169,7 @@ impl Cluster {
     /// # Panics
     ///
     /// With more than 255 workers (one /24 of addresses).
-    pub fn start(options: &Options) -> Cluster {
+    pub fn start(options: &Options, config: &ControlPlaneConfig) -> Cluster {
         let handle = Handle::current();
         let authn = Authenticator::new(options.seed);
         let cp_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
@@ -187,7 +187,7 @@ impl Cluster {
             options.op_interval,
         )));
         let mut nodes = vec![start_control_plane(
-            &handle, options, cp_ip, &disk, &shared, &authn,
+            &handle, options, cp_ip, &disk, &shared, &authn, config,
         )];
         let mut worker_stats = BTreeMap::new();
         for i in 1..=options.workers {
@@ -229,26 +229,26 @@ fn start_control_plane(
     disk: &SimDisk,
     shared: &ControlPlaneShared,
     authn: &Authenticator,
+    config: &ControlPlaneConfig,
 ) -> SimNode {
     let clock = SkewedClock::new(base_clock(), Skew::default());
     let (disk, node_clock, shared, authn) =
         (disk.clone(), clock.clone(), shared.clone(), authn.clone());
-    let (seed, compaction) = (options.seed, options.compaction);
+    let boot = Boot {
+        disk,
+        clock: node_clock,
+        shared,
+        authn,
+        seed: options.seed,
+        compaction: options.compaction,
+        config: config.clone(),
+    };
     let node = handle
         .create_node()
         .name("control-plane")
         .ip(ip)
         .restart_on_panic_matching(SIMULATED_POWER_LOSS)
-        .init(move || {
-            control_plane(
-                disk.clone(),
-                node_clock.clone(),
-                shared.clone(),
-                authn.clone(),
-                seed,
-                compaction,
-            )
-        })
+        .init(move || control_plane(boot.clone()))
         .build();
     SimNode {
         name: "control-plane".into(),
@@ -334,16 +334,30 @@ fn start_client(handle: &Handle, common: &Common, workload: &Arc<Mutex<WorkloadS
     }
 }
 
-/// One boot of the control plane: open the store on the simulated disk, start the API server
-/// and serve the wire protocol.
-async fn control_plane(
+/// What every boot of the control plane starts from (captured by its `init`).
+#[derive(Clone)]
+struct Boot {
     disk: SimDisk,
     clock: SkewedClock,
     shared: ControlPlaneShared,
     authn: Authenticator,
     seed: u64,
     compaction: bool,
-) {
+    config: ControlPlaneConfig,
+}
+
+/// One boot of the control plane: open the store on the simulated disk, start the API server,
+/// the controller manager and serve the wire protocol.
+async fn control_plane(b: Boot) {
+    let Boot {
+        disk,
+        clock,
+        shared,
+        authn,
+        seed,
+        compaction,
+        config,
+    } = b;
     let boot = shared.boots.fetch_add(1, Ordering::SeqCst);
     drop(lock(&shared.store).take());
     let clock: Arc<dyn Clock> = Arc::new(clock);
@@ -384,7 +398,7 @@ async fn control_plane(
         let mut attempt: u64 = 0;
         loop {
             attempt += 1;
-            let mut manager = builtin::controller_manager(&ControlPlaneConfig::default());
+            let mut manager = builtin::controller_manager(&config);
             let options = RunOptions {
                 leader_election: Some(LeaderElectionConfig::new(CONTROL_PLANE_IDENTITY)),
                 seed: seed ^ boot.rotate_left(11) ^ attempt,

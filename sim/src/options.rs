@@ -207,7 +207,7 @@ impl Options {
             .collect();
         let rates = FaultRates {
             mean_interval: Duration::from_secs(between(&mut rng, 5, 60)),
-            episode_max: Duration::from_secs(between(&mut rng, 2, 30)),
+            episode_max: Duration::from_secs(between(&mut rng, 2, 90)),
             loss_percent_max: u32::try_from(between(&mut rng, 5, 40)).expect("percent"),
             skew_offset_max: Duration::from_millis(between(&mut rng, 100, 30_000)),
             skew_drift_ppm_max: i64::try_from(between(&mut rng, 0, 2_000)).expect("ppm"),

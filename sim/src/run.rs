@@ -28,6 +28,7 @@ use crate::options::{FaultKind, Options};
 use crate::report::{Found, PodCounts, Report};
 use crate::trace::{Trace, event_hash};
 use crate::worker::lock;
+use skiff_controllers::builtin::ControlPlaneConfig;
 
 /// How often the harness reads the log, follows faults and runs the checkers.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -51,6 +52,10 @@ pub struct RunFlags {
     /// revision (see [`crate::check::watch_order::DeletedRevision`]): a run with deletes then
     /// fails, which is how the tests prove the watch checker finds a divergence end to end.
     pub legacy_deleted_revision: bool,
+    /// Run the node lifecycle controller with this grace period instead of 40 s: shorter than
+    /// the node-lease checker's bound it is a re-introduced bug (a controller that marks
+    /// renewing nodes), which the tests use to prove the checker fires.
+    pub node_grace_period: Option<Duration>,
 }
 
 struct Harness {
@@ -351,7 +356,14 @@ fn all_objects(store: &skiff_store::Store) -> Vec<Object> {
 pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
     let start = Instant::now();
     let mut h = Harness {
-        cluster: Cluster::start(&options),
+        cluster: Cluster::start(
+            &options,
+            &ControlPlaneConfig::default().with_node_grace_period(
+                flags
+                    .node_grace_period
+                    .unwrap_or(crate::check::node_lease::NODE_MONITOR_GRACE_PERIOD),
+            ),
+        ),
         checkers: LogCheckers::default(),
         trace: Trace::new(flags.keep_trace),
         found: Vec::new(),

@@ -70,3 +70,18 @@ fn watch_checker_catches_the_deleted_revision_divergence() {
         report.text()
     );
 }
+
+/// The node-lease checker fires on a re-introduced bug: a node lifecycle controller whose
+/// grace period (5 s) is shorter than a lease renewal interval marks nodes that keep renewing.
+#[test]
+fn node_lease_checker_catches_a_controller_with_too_short_a_grace_period() {
+    let flags = RunFlags {
+        node_grace_period: Some(Duration::from_secs(5)),
+        ..RunFlags::default()
+    };
+    let mut options = short(7);
+    options.faults.clear();
+    let report = run_seed(options, flags);
+    let first = report.violations.first().expect("a violation");
+    assert_eq!(first.violation.checker(), "node-lease", "{}", report.text());
+}

@@ -108,6 +108,7 @@ mod cli {
             keep_trace: args.trace.is_some(),
             progress: !args.quiet && !args.json,
             legacy_deleted_revision: false,
+            node_grace_period: None,
         };
         let wall = Instant::now();
         let seed = options.seed;
