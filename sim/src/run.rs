@@ -411,6 +411,18 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
         liveness(&mut h, &mut injector, &options).await
     };
 
+    let report = build_report(&mut h, &injector, options, converged_after, start);
+    (report, h.trace)
+}
+
+/// The report of a finished run.
+fn build_report(
+    h: &mut Harness,
+    injector: &Injector,
+    options: Options,
+    converged_after: Option<Duration>,
+    start: Instant,
+) -> Report {
     let oracle = lock(&h.cluster.oracle).clone();
     let mut report = Report {
         faults: injector.counts.clone(),
@@ -461,7 +473,7 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
             "vacuous until the node lifecycle controller runs",
         );
     }
-    (report, h.trace)
+    report
 }
 
 /// The liveness phase: heal, then wait for convergence; returns the time it took.
