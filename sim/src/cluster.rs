@@ -16,8 +16,9 @@ use std::time::Duration;
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
 use skiff_controllers::builtin::{self, ControlPlaneConfig};
-use skiff_controllers::runtime::RunOptions;
+use skiff_controllers::proxy::{self, KubeProxy};
 use skiff_controllers::runtime::election::LeaderElectionConfig;
+use skiff_controllers::runtime::{self, RunOptions};
 use skiff_core::client::Client;
 use skiff_core::clock::{Clock, Skew, SkewedClock, SystemClock};
 use skiff_core::object::info;
@@ -31,6 +32,7 @@ use tokio::net::TcpListener;
 use crate::check::watch_order::WatchLog;
 use crate::options::Options;
 use crate::oracle::Oracle;
+use crate::reconnect::ReconnectingClient;
 use crate::worker::{WorkerConfig, WorkerStats, lock};
 use crate::workload::WorkloadState;
 
@@ -64,6 +66,7 @@ impl Components {
                 .iter()
                 .map(|c| c.name())
                 .collect(),
+            proxy: true,
             ..Self::default()
         }
     }
@@ -296,6 +299,20 @@ fn start_worker(
                         ));
                     }
                 }
+                // kube-proxy: watches Services, Endpoints and its Node over the wire and
+                // recomputes its node's rules (it writes nothing).
+                let proxy_client: Arc<dyn Client> = Arc::new(ReconnectingClient::new(
+                    common.server.clone(),
+                    config.token.clone(),
+                ));
+                let proxy_clock: Arc<dyn Clock> = Arc::new(config.clock.clone());
+                let node = config.name.clone();
+                tokio::spawn(async move {
+                    let mut proxy = KubeProxy::new(node, proxy::Config::default());
+                    let _ =
+                        runtime::run(&mut proxy, proxy_client, proxy_clock, RunOptions::default())
+                            .await;
+                });
                 crate::worker::run(config, common.oracle, stats).await;
             }
         })
