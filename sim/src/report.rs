@@ -35,6 +35,10 @@ pub struct PodCounts {
     pub deleted_by_controllers: u64,
     /// Pods created by a controller (replacements included).
     pub created_by_controllers: u64,
+    /// Pods evicted by the node lifecycle controller (marked `DisruptionTarget`).
+    pub evicted: u64,
+    /// Pods created by a controller whose earlier pod was evicted (replacements).
+    pub rescheduled: u64,
 }
 
 /// A violation with when it was found.
@@ -154,8 +158,13 @@ impl Report {
         let p = self.pods;
         let _ = writeln!(
             s,
-            "pods: created {} (by controllers {}), bound {}, deleted by controllers {}",
-            p.created, p.created_by_controllers, p.bound, p.deleted_by_controllers
+            "pods: created {} (by controllers {}), bound {}, deleted by controllers {}, evicted {}, rescheduled {}",
+            p.created,
+            p.created_by_controllers,
+            p.bound,
+            p.deleted_by_controllers,
+            p.evicted,
+            p.rescheduled
         );
         let _ = writeln!(
             s,

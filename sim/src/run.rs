@@ -70,6 +70,9 @@ struct Harness {
     last_decisions: Vec<String>,
     pods: PodCounts,
     bound: BTreeSet<String>,
+    /// Uids of evicted pods, and the owners that lost a pod to an eviction.
+    evicted: BTreeSet<String>,
+    evicted_owners: BTreeSet<String>,
     heal_revision: Option<u64>,
     renewals_after_heal: BTreeMap<String, u64>,
     next_progress: Duration,
@@ -136,6 +139,20 @@ impl Harness {
         match (object_of(&event.change), &event.change) {
             (Some(Object::Pod(pod)), change) => {
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
+                let owner = pod.metadata.controller_ref().map(|r| r.uid.clone());
+                if pod.status.conditions.iter().any(|c| {
+                    c.r#type == skiff_controllers::nodelifecycle::CONDITION_DISRUPTION_TARGET
+                }) && self.evicted.insert(uid.clone())
+                {
+                    self.pods.evicted += 1;
+                    self.evicted_owners.extend(owner.clone());
+                }
+                if let (Change::Create(_), Some(owner)) = (change, &owner)
+                    && by_controller
+                    && self.evicted_owners.contains(owner)
+                {
+                    self.pods.rescheduled += 1;
+                }
                 match change {
                     Change::Create(_) => {
                         self.pods.created += 1;
@@ -374,6 +391,8 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
         last_decisions: Vec::new(),
         pods: PodCounts::default(),
         bound: BTreeSet::new(),
+        evicted: BTreeSet::new(),
+        evicted_owners: BTreeSet::new(),
         heal_revision: None,
         renewals_after_heal: BTreeMap::new(),
         next_progress: Duration::ZERO,
