@@ -487,7 +487,10 @@ impl Controller for Scheduler {
             return Output::none();
         };
         if !is_pending_for_us(pod) {
+            // Bound (the assumption, if any, is now observed), being deleted, finished, or
+            // another scheduler's.
             self.queue.remove(key);
+            self.assumed.remove(key);
             return Output::none();
         }
         if self
@@ -498,6 +501,9 @@ impl Controller for Scheduler {
             // Bound by us; the binding is not in the view yet.
             return Output::none();
         }
+        // Refreshing first lets a change in this view count as the cluster event a waiting
+        // pod needs.
+        self.refresh(view);
         if let Some(entry) = self.queue.get(key) {
             if entry.uid != pod.metadata.uid {
                 self.queue.remove(key);
@@ -508,7 +514,6 @@ impl Controller for Scheduler {
                 };
             }
         }
-        self.refresh(view);
         let Some((_, mut snapshot)) = self.cached.take() else {
             return Output::none();
         };
