@@ -1,0 +1,428 @@
+//! `skiff bench scheduler`: pods scheduled and their bindings committed per second, like
+//! upstream scheduler_perf's `SchedulingBasic/5000Nodes_10000Pods` (nodes and pods created
+//! first, untimed; then every pending pod is scheduled and bound).
+//!
+//! Phases:
+//!
+//! 1. **Load** (untimed): `--nodes` nodes (4 CPU, 32 GiB, 110 pods, like scheduler_perf's node
+//!    template) and `--pods` pending pods (one container requesting 100m and 500Mi, like its
+//!    pod template) created through the API server into a store on disk (a temporary
+//!    directory; every commit is fsynced) or in memory with `--memory`.
+//! 2. **Decide only**: the pending pods scheduled against a snapshot built from a list of the
+//!    store, with the assume cache, and nothing written. The rate of the scheduling algorithm
+//!    itself.
+//! 3. **End to end**: list nodes and pods, build the snapshot, then schedule in batches and
+//!    send each binding through `ApiServer::bind` (the `pods/binding` subresource, a
+//!    compare-and-swap write) with up to `--in-flight` bindings outstanding, so the store
+//!    group-commits them. Timed until the last binding is acknowledged (durable);
+//!    `scheduling_throughput` is pods over that time.
+//!
+//! A check at the end reads every pod back: each must be bound, and no node may hold more
+//! requests than it has allocatable.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use skiff_controllers::scheduler::{Scheduler, Snapshot};
+use skiff_core::clock::SystemClock;
+use skiff_core::event::Actor;
+use skiff_core::object::{Container, Node, Object, Pod, info};
+use skiff_core::quantity::Quantity;
+use skiff_store::apiserver::{ApiServer, Binding};
+use skiff_store::{Backing, ListOptions, Store};
+
+use super::measure::{self, CpuMeter, ms, now};
+use super::{Param, Report};
+
+/// Options of `skiff bench scheduler`.
+#[derive(Debug, Clone, Args)]
+pub struct SchedulerArgs {
+    /// Nodes in the cluster.
+    #[arg(long, default_value_t = 5000)]
+    pub nodes: usize,
+    /// Pending pods to schedule.
+    #[arg(long, default_value_t = 10_000)]
+    pub pods: usize,
+    /// Pods decided before their bindings are sent.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Bindings outstanding at once.
+    #[arg(long, default_value_t = 1024)]
+    pub in_flight: usize,
+    /// Seed of the scheduler's tie-breaks and the API server's uids.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Keep the store in memory (no disk, no fsync) instead of a temporary directory.
+    #[arg(long)]
+    pub memory: bool,
+    /// Put the scratch store in a temporary directory under DIR; default: the system
+    /// temporary directory. Removed when the benchmark ends.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn progress(msg: &str) {
+    eprintln!("bench scheduler: {msg}");
+}
+
+fn quantity(text: &str) -> Quantity {
+    Quantity::parse(text).expect("a constant quantity parses")
+}
+
+/// scheduler_perf's default node: 4 CPU, 32 GiB, 110 pods.
+fn bench_node(i: usize) -> Node {
+    let mut n = Node::default();
+    n.metadata.name = Some(format!("node-{i:05}"));
+    for (k, v) in [("cpu", "4"), ("memory", "32Gi"), ("pods", "110")] {
+        n.status.capacity.insert(k.into(), quantity(v));
+        n.status.allocatable.insert(k.into(), quantity(v));
+    }
+    n
+}
+
+/// scheduler_perf's default pod: one container requesting 100m CPU and 500Mi.
+fn bench_pod(i: usize) -> Pod {
+    let mut c = Container::new("pause", "registry.k8s.io/pause:3.10");
+    c.resources.requests.insert("cpu".into(), quantity("100m"));
+    c.resources
+        .requests
+        .insert("memory".into(), quantity("500Mi"));
+    let mut p = Pod::new(format!("pod-{i:06}"), vec![c]);
+    p.metadata.namespace = Some("default".into());
+    p
+}
+
+/// Creates objects through the API server with `tasks` concurrent creators.
+async fn create_all(
+    api: &Arc<ApiServer>,
+    objects: Vec<Object>,
+    tasks: usize,
+) -> Result<(), String> {
+    let objects = Arc::new(std::sync::Mutex::new(objects));
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let (api, objects) = (api.clone(), objects.clone());
+        handles.push(tokio::spawn(async move {
+            let actor = Actor::new("bench");
+            loop {
+                let next = objects
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .pop();
+                let Some(object) = next else {
+                    return Ok::<(), String>(());
+                };
+                api.create(&actor, None, object).await.map_err(err)?;
+            }
+        }));
+    }
+    for h in handles {
+        h.await.map_err(err)??;
+    }
+    Ok(())
+}
+
+/// Every node and every pod, listed from the store.
+fn list_cluster(api: &ApiServer) -> Result<(Vec<Node>, Vec<Pod>), String> {
+    let nodes = api
+        .list(&info::NODE, None, &ListOptions::default())
+        .map_err(err)?
+        .items
+        .into_iter()
+        .filter_map(|o| match o {
+            Object::Node(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    let pods = api
+        .list(&info::POD, None, &ListOptions::default())
+        .map_err(err)?
+        .items
+        .into_iter()
+        .filter_map(|o| match o {
+            Object::Pod(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    Ok((nodes, pods))
+}
+
+fn per_second(count: usize, d: Duration) -> f64 {
+    #[allow(clippy::cast_precision_loss, reason = "a pod count")]
+    let count = count as f64;
+    count / d.as_secs_f64().max(1e-9)
+}
+
+/// What the end-to-end phase measured.
+struct EndToEnd {
+    list: Duration,
+    snapshot: Duration,
+    decide: Duration,
+    commit: Duration,
+    total: Duration,
+    bound: usize,
+    unschedulable: usize,
+}
+
+async fn end_to_end(api: &Arc<ApiServer>, args: &SchedulerArgs) -> Result<EndToEnd, String> {
+    let started = now();
+    let (nodes, pods) = list_cluster(api)?;
+    let listed = now();
+    let pending: Vec<&Pod> = pods
+        .iter()
+        .filter(|p| skiff_controllers::scheduler::is_pending_for_us(p))
+        .collect();
+    let mut snapshot = Snapshot::new(&nodes, &pods);
+    let built = now();
+    let mut scheduler = Scheduler::new(args.seed);
+    let permits = Arc::new(tokio::sync::Semaphore::new(args.in_flight.max(1)));
+    let mut handles = Vec::with_capacity(pending.len());
+    let mut decide = Duration::ZERO;
+    let mut unschedulable = 0;
+    let mut first_bind = None;
+    for chunk in pending.chunks(args.batch.max(1)) {
+        let t = now();
+        let decisions = scheduler.schedule_batch(&mut snapshot, chunk);
+        decide += t.elapsed();
+        for (pod, decision) in chunk.iter().zip(decisions) {
+            let Ok(i) = decision else {
+                unschedulable += 1;
+                continue;
+            };
+            let binding = Binding {
+                node: snapshot.node(i).name().to_owned(),
+                uid: pod.metadata.uid.clone(),
+                resource_version: None,
+            };
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+            let permit = permits.clone().acquire_owned().await.map_err(err)?;
+            first_bind.get_or_insert_with(now);
+            let api = api.clone();
+            handles.push(tokio::spawn(async move {
+                let actor = Actor::new("system:kube-scheduler");
+                let result = api.bind(&actor, &namespace, &name, &binding).await;
+                drop(permit);
+                result.map(|_| ()).map_err(err)
+            }));
+        }
+    }
+    let bound = handles.len();
+    for h in handles {
+        h.await.map_err(err)??;
+    }
+    let done = now();
+    Ok(EndToEnd {
+        list: listed - started,
+        snapshot: built - listed,
+        decide,
+        commit: first_bind.map_or(Duration::ZERO, |f| done - f),
+        total: done - started,
+        bound,
+        unschedulable,
+    })
+}
+
+/// Every pod bound and no node over its allocatable, read back from the store.
+fn verify(api: &ApiServer, expected_pods: usize) -> Result<(), String> {
+    let (nodes, pods) = list_cluster(api)?;
+    let unbound = pods
+        .iter()
+        .filter(|p| p.spec.node_name.as_deref().is_none_or(str::is_empty))
+        .count();
+    if unbound != 0 || pods.len() != expected_pods {
+        return Err(format!(
+            "check failed: {unbound} of {} pods unbound (expected {expected_pods} pods)",
+            pods.len()
+        ));
+    }
+    let snapshot = Snapshot::new(&nodes, &pods);
+    let mut per_node: BTreeMap<&str, i64> = BTreeMap::new();
+    for n in snapshot.nodes() {
+        let (req, alloc) = (n.requested(), n.allocatable());
+        if req.milli_cpu > alloc.milli_cpu
+            || req.memory > alloc.memory
+            || n.pod_count() > n.allowed_pods()
+        {
+            return Err(format!("check failed: node {} over allocatable", n.name()));
+        }
+        per_node.insert(n.name(), n.pod_count());
+    }
+    let max = per_node.values().copied().max().unwrap_or(0);
+    progress(&format!(
+        "check: {} pods bound, at most {max} on one node",
+        pods.len()
+    ));
+    Ok(())
+}
+
+/// Runs `skiff bench scheduler`.
+pub(crate) fn run(args: &SchedulerArgs, report: &mut Report<'_, impl Write>) -> Result<(), String> {
+    let mut scratch = tempfile::Builder::new();
+    scratch.prefix("skiff-bench-scheduler-");
+    let scratch = match &args.data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            scratch.tempdir_in(dir)
+        }
+        None => scratch.tempdir(),
+    }
+    .map_err(|e| format!("creating the scratch directory: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(err)?;
+    let backing = if args.memory {
+        Backing::Memory
+    } else {
+        Backing::Dir(scratch.path().join("store"))
+    };
+    progress(&format!(
+        "store {}, {} CPUs, load {:.2}",
+        if args.memory {
+            "in memory".to_owned()
+        } else {
+            scratch.path().display().to_string()
+        },
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        measure::load_average().unwrap_or(f64::NAN)
+    ));
+    let result = runtime.block_on(async {
+        let clock = Arc::new(SystemClock::new());
+        let store = Store::open(backing, clock.clone()).map_err(err)?;
+        let api = Arc::new(ApiServer::new(store.clone(), clock, args.seed));
+        api.bootstrap().await.map_err(err)?;
+        let result = phases(&api, args, report).await;
+        store.shutdown().await;
+        result
+    });
+    drop(runtime);
+    drop(scratch);
+    result
+}
+
+async fn phases(
+    api: &Arc<ApiServer>,
+    args: &SchedulerArgs,
+    report: &mut Report<'_, impl Write>,
+) -> Result<(), String> {
+    let params = [
+        ("nodes", Param::from(args.nodes)),
+        ("pods", Param::from(args.pods)),
+    ];
+    progress(&format!(
+        "creating {} nodes and {} pods",
+        args.nodes, args.pods
+    ));
+    let t = now();
+    create_all(
+        api,
+        (0..args.nodes).map(|i| bench_node(i).into()).collect(),
+        256,
+    )
+    .await?;
+    create_all(
+        api,
+        (0..args.pods).map(|i| bench_pod(i).into()).collect(),
+        256,
+    )
+    .await?;
+    progress(&format!("created in {:.1} s", t.elapsed().as_secs_f64()));
+
+    // 2. Decide only.
+    let (nodes, pods) = list_cluster(api)?;
+    let pending: Vec<&Pod> = pods.iter().collect();
+    let mut snapshot = Snapshot::new(&nodes, []);
+    let mut scheduler = Scheduler::new(args.seed);
+    let cpu = CpuMeter::start();
+    let t = now();
+    let decisions = scheduler.schedule_batch(&mut snapshot, &pending);
+    let decide_only = t.elapsed();
+    let decide_cpu = cpu.stop();
+    let placed = decisions.iter().filter(|d| d.is_ok()).count();
+    report.metric(
+        "scheduling_decide_throughput",
+        &params,
+        per_second(pending.len(), decide_only),
+        "pods/s",
+        format!(
+            "filter+score+assume only, nothing written; {placed} placed in {:.1} ms, {:.1} µs CPU/pod",
+            ms(decide_only),
+            decide_cpu.own.as_secs_f64() * 1e6 / per_second(pending.len().max(1), Duration::from_secs(1))
+        ),
+    );
+    drop(decisions);
+    drop(snapshot);
+
+    // 3. End to end.
+    let cpu = CpuMeter::start();
+    let e2e = end_to_end(api, args).await?;
+    let used = cpu.stop();
+    report.metric(
+        "scheduling_throughput",
+        &params,
+        per_second(e2e.bound, e2e.total),
+        "pods/s",
+        format!(
+            "list+snapshot+decide+bind, durable; {} bound, {} unschedulable in {:.0} ms{}",
+            e2e.bound,
+            e2e.unschedulable,
+            ms(e2e.total),
+            used.other_cores
+                .map(|c| format!(", other processes used {c:.2} cores"))
+                .unwrap_or_default()
+        ),
+    );
+    report.metric(
+        "scheduling_commit_throughput",
+        &params,
+        per_second(e2e.bound, e2e.commit),
+        "pods/s",
+        format!(
+            "first bind sent → last bind acknowledged, {} in flight, batches of {}",
+            args.in_flight, args.batch
+        ),
+    );
+    report.metric(
+        "scheduling_list",
+        &params,
+        ms(e2e.list),
+        "ms",
+        "list nodes and pods",
+    );
+    report.metric(
+        "scheduling_snapshot_build",
+        &params,
+        ms(e2e.snapshot),
+        "ms",
+        "aggregate requests per node",
+    );
+    report.metric(
+        "scheduling_decide",
+        &params,
+        ms(e2e.decide),
+        "ms",
+        "decisions inside the end-to-end run (sharing the cores with binds)",
+    );
+    let cpu_per_pod =
+        used.own.as_secs_f64() * 1e6 / per_second(e2e.bound.max(1), Duration::from_secs(1));
+    report.metric(
+        "scheduling_cpu_per_pod",
+        &params,
+        cpu_per_pod,
+        "µs",
+        "process CPU of the end-to-end run (scheduler, API server and store) per bound pod",
+    );
+    verify(api, args.pods)
+}
