@@ -158,6 +158,26 @@ fn list_cluster(api: &ApiServer) -> Result<(Vec<Node>, Vec<Pod>), String> {
     Ok((nodes, pods))
 }
 
+/// CPU time (user + system) of the calling thread, from `/proc/thread-self/stat` (the
+/// decisions run on one thread, so this separates their CPU from the binds').
+fn thread_cpu() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else {
+        return Duration::ZERO;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of proc(5), in USER_HZ (100) ticks.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 fn per_second(count: usize, d: Duration) -> f64 {
     #[allow(clippy::cast_precision_loss, reason = "a pod count")]
     let count = count as f64;
@@ -167,6 +187,8 @@ fn per_second(count: usize, d: Duration) -> f64 {
 /// What the end-to-end phase measured.
 struct EndToEnd {
     list: Duration,
+    list_cpu: Duration,
+    decide_cpu: Duration,
     snapshot: Duration,
     decide: Duration,
     commit: Duration,
@@ -177,7 +199,11 @@ struct EndToEnd {
 
 async fn end_to_end(api: &Arc<ApiServer>, args: &SchedulerArgs) -> Result<EndToEnd, String> {
     let started = now();
+    let list_cpu = measure::process_cpu().unwrap_or_default();
     let (nodes, pods) = list_cluster(api)?;
+    let list_cpu = measure::process_cpu()
+        .unwrap_or_default()
+        .saturating_sub(list_cpu);
     let listed = now();
     let pending: Vec<&Pod> = pods
         .iter()
@@ -189,12 +215,14 @@ async fn end_to_end(api: &Arc<ApiServer>, args: &SchedulerArgs) -> Result<EndToE
     let permits = Arc::new(tokio::sync::Semaphore::new(args.in_flight.max(1)));
     let mut handles = Vec::with_capacity(pending.len());
     let mut decide = Duration::ZERO;
+    let mut decide_cpu = Duration::ZERO;
     let mut unschedulable = 0;
     let mut first_bind = None;
     for chunk in pending.chunks(args.batch.max(1)) {
-        let t = now();
+        let (t, c) = (now(), thread_cpu());
         let decisions = scheduler.schedule_batch(&mut snapshot, chunk);
         decide += t.elapsed();
+        decide_cpu += thread_cpu().saturating_sub(c);
         for (pod, decision) in chunk.iter().zip(decisions) {
             let Ok(i) = decision else {
                 unschedulable += 1;
@@ -225,6 +253,8 @@ async fn end_to_end(api: &Arc<ApiServer>, args: &SchedulerArgs) -> Result<EndToE
     let done = now();
     Ok(EndToEnd {
         list: listed - started,
+        list_cpu,
+        decide_cpu,
         snapshot: built - listed,
         decide,
         commit: first_bind.map_or(Duration::ZERO, |f| done - f),
@@ -375,7 +405,12 @@ async fn phases(
         per_second(e2e.bound, e2e.total),
         "pods/s",
         format!(
-            "list+snapshot+decide+bind, durable; {} bound, {} unschedulable in {:.0} ms{}",
+            "list+snapshot+decide+bind{}; {} bound, {} unschedulable in {:.0} ms{}",
+            if args.memory {
+                " (in memory)"
+            } else {
+                ", durable (fsync)"
+            },
             e2e.bound,
             e2e.unschedulable,
             ms(e2e.total),
