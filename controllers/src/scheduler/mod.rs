@@ -278,44 +278,12 @@ impl Scheduler {
         pod: &PodInfo<'_>,
         feasible: &[usize],
     ) -> usize {
-        let tolerations = plugins::prefer_no_schedule_tolerations(pod.pod);
-        let has_preferred = pod
-            .pod
-            .spec
-            .affinity
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-            .is_some_and(|na| {
-                !na.preferred_during_scheduling_ignored_during_execution
-                    .is_empty()
-            });
-        let s = &mut self.scratch;
-        s.taint.clear();
-        s.affinity.clear();
-        s.totals.clear();
-        for &i in feasible {
-            let node = snapshot.node(i);
-            s.taint
-                .push(plugins::intolerable_prefer_no_schedule(&tolerations, node));
-            s.affinity.push(if has_preferred {
-                plugins::preferred_affinity(pod.pod, node)
-            } else {
-                0
-            });
-            s.totals.push(
-                plugins::WEIGHT_NODE_RESOURCES_FIT * plugins::least_allocated(pod, node)
-                    + plugins::WEIGHT_BALANCED_ALLOCATION * plugins::balanced_allocation(pod, node),
-            );
-        }
-        plugins::default_normalize(&mut s.taint, true);
-        plugins::default_normalize(&mut s.affinity, false);
+        prioritize(snapshot, pod, feasible, &mut self.scratch);
+        let totals = &self.scratch.totals;
         let mut best = 0;
         let mut max = i64::MIN;
         let mut ties = 0u64;
-        for j in 0..feasible.len() {
-            let total = s.totals[j]
-                + plugins::WEIGHT_TAINT_TOLERATION * s.taint[j]
-                + plugins::WEIGHT_NODE_AFFINITY * s.affinity[j];
+        for (j, &total) in totals.iter().enumerate() {
             if total > max {
                 max = total;
                 best = j;
@@ -393,6 +361,53 @@ impl Scheduler {
 
     fn unschedulable_keys(&self) -> impl Iterator<Item = ObjectKey> + '_ {
         self.queue.keys().cloned()
+    }
+}
+
+/// The weighted total score of each feasible node, in `feasible`'s order (upstream
+/// `prioritizeNodes`): TaintToleration ×3 and NodeAffinity ×2, each normalized over these
+/// nodes, plus NodeResourcesFit ×1 and BalancedAllocation ×1.
+pub fn node_scores(snapshot: &Snapshot, pod: &PodInfo<'_>, feasible: &[usize]) -> Vec<i64> {
+    let mut scratch = Scratch::default();
+    prioritize(snapshot, pod, feasible, &mut scratch);
+    scratch.totals
+}
+
+/// [`node_scores`] into reused buffers (`s.totals`).
+fn prioritize(snapshot: &Snapshot, pod: &PodInfo<'_>, feasible: &[usize], s: &mut Scratch) {
+    let tolerations = plugins::prefer_no_schedule_tolerations(pod.pod);
+    let has_preferred = pod
+        .pod
+        .spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .is_some_and(|na| {
+            !na.preferred_during_scheduling_ignored_during_execution
+                .is_empty()
+        });
+    s.taint.clear();
+    s.affinity.clear();
+    s.totals.clear();
+    for &i in feasible {
+        let node = snapshot.node(i);
+        s.taint
+            .push(plugins::intolerable_prefer_no_schedule(&tolerations, node));
+        s.affinity.push(if has_preferred {
+            plugins::preferred_affinity(pod.pod, node)
+        } else {
+            0
+        });
+        s.totals.push(
+            plugins::WEIGHT_NODE_RESOURCES_FIT * plugins::least_allocated(pod, node)
+                + plugins::WEIGHT_BALANCED_ALLOCATION * plugins::balanced_allocation(pod, node),
+        );
+    }
+    plugins::default_normalize(&mut s.taint, true);
+    plugins::default_normalize(&mut s.affinity, false);
+    for ((total, taint), affinity) in s.totals.iter_mut().zip(&s.taint).zip(&s.affinity) {
+        *total +=
+            plugins::WEIGHT_TAINT_TOLERATION * taint + plugins::WEIGHT_NODE_AFFINITY * affinity;
     }
 }
 

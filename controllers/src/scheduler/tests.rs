@@ -234,6 +234,41 @@ fn unschedulable_pod_gets_pod_scheduled_false_and_a_failed_scheduling_event_word
 }
 
 #[test]
+fn every_filter_names_its_nodes_in_one_sorted_message() {
+    let ssd = |n: Node| labelled(n, "disk", "ssd");
+    let mut cordoned = ssd(node("a-cordoned", "8", "8Gi", "110"));
+    cordoned.spec.unschedulable = Some(true);
+    let nodes = [
+        cordoned,
+        tainted(
+            ssd(node("b-gpu", "8", "8Gi", "110")),
+            "gpu",
+            Some("true"),
+            "NoSchedule",
+        ),
+        labelled(node("c-hdd", "8", "8Gi", "110"), "disk", "hdd"),
+        ssd(node("d-port", "8", "8Gi", "110")),
+        ssd(node("e-full", "1", "1Gi", "0")),
+    ];
+    let web = bound(with_host_port(pod("web", "", ""), 80, None, None), "d-port");
+    let mut p = with_host_port(pod("p", "2", "2Gi"), 80, None, None);
+    p.spec.node_selector.insert("disk".into(), "ssd".into());
+    let view = view_of(&nodes, &[web, p.clone()]);
+    let out = Scheduler::new(0).reconcile(&view, &key("p"), t0());
+    let message = "0/5 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, 1 Too many pods, \
+        1 node(s) didn't have free ports for the requested pod ports, \
+        1 node(s) didn't match Pod's node affinity/selector, \
+        1 node(s) had untolerated taint {gpu: true}, 1 node(s) were unschedulable.";
+    assert_eq!(
+        out,
+        Output {
+            actions: failed_actions(&p, "Unschedulable", message, t0()),
+            requeue_after: Some(POD_MAX_IN_UNSCHEDULABLE),
+        }
+    );
+}
+
+#[test]
 fn fit_error_sorts_count_reason_items_as_strings() {
     let mut e = FitError {
         num_all_nodes: 13,
@@ -711,6 +746,42 @@ fn preferred_node_affinity_adds_normalized_weights() {
     let view = view_of(&nodes, std::slice::from_ref(&p));
     let out = Scheduler::new(4).reconcile(&view, &key("p"), t0());
     assert_eq!(out.actions[0], bind_action("p", "b"));
+}
+
+#[test]
+fn total_score_weights_taint_3_affinity_2_fit_1_balanced_1() {
+    let nodes = [
+        tainted(
+            labelled(node("a", "4", "4Gi", "110"), "zone", "east"),
+            "x",
+            None,
+            "PreferNoSchedule",
+        ),
+        node("b", "4", "4Gi", "110"),
+        labelled(node("c", "2", "8Gi", "110"), "zone", "east"),
+    ];
+    let mut p = pod("p", "1", "1Gi");
+    p.spec.affinity = Some(Affinity {
+        node_affinity: Some(NodeAffinity {
+            preferred_during_scheduling_ignored_during_execution: vec![PreferredSchedulingTerm {
+                weight: 10,
+                preference: term(vec![requirement("zone", "In", &["east"])]),
+            }],
+            ..NodeAffinity::default()
+        }),
+        ..Affinity::default()
+    });
+    let snapshot = Snapshot::new(&nodes, []);
+    // a: 3·0 + 2·100 + 75 + 100; b: 3·100 + 2·0 + 75 + 100; c: 3·100 + 2·100 + 68 + 81.
+    assert_eq!(
+        node_scores(&snapshot, &PodInfo::new(&p), &[0, 1, 2]),
+        [375, 475, 649]
+    );
+    let view = view_of(&nodes, std::slice::from_ref(&p));
+    assert_eq!(
+        Scheduler::new(0).reconcile(&view, &key("p"), t0()).actions[0],
+        bind_action("p", "c")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
