@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use skiff_core::client::{Binding, ClientError};
-use skiff_core::object::{Object, Pod, PodCondition, info};
+use skiff_core::object::{Object, Pod, PodCondition, Value, info};
 use skiff_core::rng::SplitMix64;
 
 pub use plugins::{FitError, Reason};
@@ -49,6 +49,10 @@ pub const POD_MAX_IN_UNSCHEDULABLE: Duration = Duration::from_secs(5 * 60);
 pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
 /// The adaptive percentage never goes below this (upstream `minFeasibleNodesPercentageToFind`).
 pub const MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND: usize = 5;
+/// `PodScheduled=False` message of a pod with scheduling gates (upstream
+/// `PodReasonSchedulingGated` condition, set by the scheduling queue's PreEnqueue check).
+pub const SCHEDULING_GATED_MESSAGE: &str =
+    "Scheduling is blocked due to non-empty scheduling gates";
 /// Message when there is no node at all (upstream `ErrNoNodesAvailable`).
 pub const NO_NODES_AVAILABLE: &str = "no nodes available to schedule pods";
 
@@ -96,6 +100,12 @@ pub fn is_pending_for_us(pod: &Pod) -> bool {
             pod.spec.scheduler_name.as_deref(),
             None | Some("" | SCHEDULER_NAME)
         )
+}
+
+/// Whether `spec.schedulingGates` holds a gate: the pod waits, unscheduled, until every gate
+/// is removed (upstream SchedulingGates plugin).
+pub fn is_gated(pod: &Pod) -> bool {
+    matches!(&pod.spec.scheduling_gates, Some(Value::Seq(gates)) if !gates.is_empty())
 }
 
 /// Why a pod could not be placed.
@@ -515,6 +525,19 @@ impl Controller for Scheduler {
         {
             // Bound by us; the binding is not in the view yet.
             return Output::none();
+        }
+        if is_gated(pod) {
+            // Not queued at all until the gates are removed (a pod update brings it back).
+            self.queue.remove(key);
+            let actions =
+                unschedulable_status(pod, "SchedulingGated", SCHEDULING_GATED_MESSAGE, now)
+                    .map(|p| Action::UpdateStatus(p.into()))
+                    .into_iter()
+                    .collect();
+            return Output {
+                actions,
+                requeue_after: None,
+            };
         }
         // Refreshing first lets a change in this view count as the cluster event a waiting
         // pod needs.

@@ -1031,6 +1031,42 @@ fn status_is_not_rewritten_when_the_condition_already_says_so() {
 }
 
 #[test]
+fn gated_pod_is_marked_scheduling_gated_and_scheduled_once_the_gates_are_gone() {
+    use skiff_core::object::Value;
+    let n = node("n1", "4", "8Gi", "110");
+    let mut p = pod("p", "", "");
+    let gate = Value::Map([("name".to_owned(), Value::String("example.com/wait".into()))].into());
+    p.spec.scheduling_gates = Some(Value::Seq(vec![gate]));
+    let view = view_of(std::slice::from_ref(&n), std::slice::from_ref(&p));
+    let mut s = Scheduler::new(0);
+    let mut gated = p.clone();
+    gated.status.conditions.push(PodCondition {
+        r#type: "PodScheduled".into(),
+        status: "False".into(),
+        reason: Some("SchedulingGated".into()),
+        message: Some("Scheduling is blocked due to non-empty scheduling gates".into()),
+        last_transition_time: Some(reconcile::time_of(t0())),
+        ..PodCondition::default()
+    });
+    assert_eq!(
+        s.reconcile(&view, &key("p"), t0()),
+        Output {
+            actions: vec![Action::UpdateStatus(gated.clone().into())],
+            requeue_after: None,
+        }
+    );
+    // Gates removed (a spec update): scheduled.
+    let mut open = gated;
+    open.spec.scheduling_gates = Some(Value::Seq(Vec::new()));
+    open.metadata.resource_version = Some("12".into());
+    let view = view_of(&[n], std::slice::from_ref(&open));
+    assert_eq!(
+        s.reconcile(&view, &key("p"), t0()).actions,
+        [bind_action("p", "n1"), scheduled_event(&open, "n1", t0())]
+    );
+}
+
+#[test]
 fn bound_deleting_and_other_schedulers_pods_are_left_alone() {
     let n = node("n1", "4", "8Gi", "110");
     let on_node = bound(pod("a", "", ""), "n1");
