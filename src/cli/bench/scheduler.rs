@@ -27,7 +27,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use skiff_controllers::reconcile::{Action, Controller};
 use skiff_controllers::scheduler::{Scheduler, Snapshot};
+use skiff_controllers::view::{ObjectKey, View};
 use skiff_core::clock::SystemClock;
 use skiff_core::event::Actor;
 use skiff_core::object::{Container, Node, Object, Pod, info};
@@ -416,7 +418,65 @@ fn decide_only(
         "µs",
         "CPU of the deciding thread per pod (10 ms ticks)",
     );
+    reconcile_path(&nodes, &pods, args, params, report);
     Ok(())
+}
+
+/// The same decisions through [`Controller::reconcile`], one pod key at a time, as the
+/// runtime loop drives it (actions built, nothing sent): first with the view at one revision
+/// (the snapshot is built once and assumed pods are added to it), then with the revision
+/// moving before every reconcile (a rebuild each time), on the first pods only.
+fn reconcile_path(
+    nodes: &[Node],
+    pods: &[Pod],
+    args: &SchedulerArgs,
+    params: &[(&'static str, Param)],
+    report: &mut Report<'_, impl Write>,
+) {
+    let mut view = View::new();
+    for n in nodes {
+        view.insert(n.clone().into());
+    }
+    for p in pods {
+        view.insert(p.clone().into());
+    }
+    let keys: Vec<ObjectKey> = pods
+        .iter()
+        .map(|p| ObjectKey::new(p.metadata.namespace_or_empty(), p.metadata.name_or_empty()))
+        .collect();
+    let at = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let mut scheduler = Scheduler::new(args.seed);
+    let t = now();
+    let binds = keys
+        .iter()
+        .filter(|k| {
+            let out = scheduler.reconcile(&view, k, at);
+            matches!(out.actions.first(), Some(Action::Bind { .. }))
+        })
+        .count();
+    let wall = t.elapsed();
+    report.metric(
+        "scheduling_reconcile_throughput",
+        params,
+        per_second(keys.len(), wall),
+        "pods/s",
+        format!("Scheduler::reconcile per pod key, view at one revision, {binds} binds built, nothing sent"),
+    );
+    let moving = keys.len().min(200);
+    let mut scheduler = Scheduler::new(args.seed);
+    let t = now();
+    for k in &keys[..moving] {
+        view.observe_revision(view.revision() + 1);
+        let _ = scheduler.reconcile(&view, k, at);
+    }
+    let wall = t.elapsed();
+    report.metric(
+        "scheduling_reconcile_moving_view_throughput",
+        params,
+        per_second(moving, wall),
+        "pods/s",
+        format!("the same with the view's revision moving before each of the first {moving} reconciles: a snapshot rebuild each"),
+    );
 }
 
 /// 3. End to end: the figures of [`end_to_end`].
