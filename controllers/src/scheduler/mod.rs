@@ -328,9 +328,9 @@ impl Scheduler {
             .collect()
     }
 
-    /// Brings the cached snapshot to the view's revision: rebuilt from the view, with the
-    /// assumed pods the view has not caught up with counted on their nodes. A rebuild that
-    /// shows room may have appeared counts as a cluster event.
+    /// Brings the cached snapshot to the view's revision: the view's bound pods plus the
+    /// assumed pods the view has not caught up with. A refresh that shows room may have
+    /// appeared counts as a cluster event.
     fn refresh(&mut self, view: &View) {
         if matches!(&self.cached, Some((rev, _)) if *rev == view.revision()) {
             return;
@@ -339,18 +339,20 @@ impl Scheduler {
             view.get::<Pod>(&key.namespace, &key.name)
                 .is_some_and(|p| p.metadata.uid == a.uid && is_pending_for_us(p))
         });
-        let mut fresh = Snapshot::from_view(view);
-        for a in self.assumed.values() {
-            if let Some(i) = fresh.index_of(&a.node) {
-                fresh.assume(i, &a.footprint);
+        let assumed = self
+            .assumed
+            .values()
+            .map(|a| (a.node.as_str(), &a.footprint));
+        if let Some((revision, snapshot)) = &mut self.cached {
+            if snapshot.refresh_from_view(view, assumed) {
+                self.cluster_events += 1;
             }
+            *revision = view.revision();
+        } else {
+            let mut snapshot = Snapshot::default();
+            snapshot.refresh_from_view(view, assumed);
+            self.cached = Some((view.revision(), snapshot));
         }
-        if let Some((_, old)) = &self.cached
-            && old.may_fit_more_in(&fresh)
-        {
-            self.cluster_events += 1;
-        }
-        self.cached = Some((view.revision(), fresh));
     }
 
     /// Whether a queued pod may be tried now; otherwise how long until it may.

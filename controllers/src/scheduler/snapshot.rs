@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use skiff_core::object::{Node, Pod, Taint};
+use skiff_core::object::{Node, Pod, Taint, info};
 
 use super::resources::{PodRequests, Resources, node_allocatable, pod_requests};
 use crate::view::View;
@@ -245,7 +245,79 @@ impl Snapshot {
 
     /// The nodes and bound pods of a view.
     pub fn from_view(view: &View) -> Self {
-        Self::new(view.list::<Node>(), view.list::<Pod>())
+        let mut snapshot = Self::new(view.list::<Node>(), []);
+        snapshot.count_bound(view);
+        snapshot
+    }
+
+    /// Counts the view's non-terminated bound pods on their nodes (through the view's
+    /// pods-by-node index, so pending pods are not visited).
+    fn count_bound(&mut self, view: &View) {
+        for name in view.nodes_with_pods() {
+            let Some(i) = self.index_of(name) else {
+                continue;
+            };
+            for pod in view.pods_on_node(name) {
+                if !is_terminated(pod) {
+                    let info = PodInfo::new(pod);
+                    self.nodes[i].add(&Footprint::from(&info));
+                }
+            }
+        }
+    }
+
+    /// Brings the snapshot to `view` plus the `assumed` pods (node name, footprint), and says
+    /// whether a pod that fitted nowhere before may fit now (a node added or changed, or room,
+    /// pod slots or ports freed). When no node object changed, the node entries are kept and
+    /// only the requests are summed again, which costs a pass over the bound pods rather than
+    /// a rebuild of every node.
+    pub fn refresh_from_view<'a>(
+        &mut self,
+        view: &View,
+        assumed: impl IntoIterator<Item = (&'a str, &'a Footprint)>,
+    ) -> bool {
+        let same_nodes = view.count(info::NODE.kind) == self.nodes.len()
+            && view.list::<Node>().zip(&self.nodes).all(|(n, known)| {
+                n.metadata.name_or_empty() == known.name
+                    && n.metadata.resource_version == known.resource_version
+            });
+        if !same_nodes {
+            let mut fresh = Self::from_view(view);
+            fresh.assume_all(assumed);
+            let more = self.may_fit_more_in(&fresh);
+            *self = fresh;
+            return more;
+        }
+        let before: Vec<(Resources, i64, usize)> = self
+            .nodes
+            .iter()
+            .map(|n| (n.requested, n.pods, n.used_ports.len()))
+            .collect();
+        for n in &mut self.nodes {
+            n.requested = Resources::default();
+            n.non_zero_requested = Resources::default();
+            n.pods = 0;
+            n.used_ports.clear();
+        }
+        self.count_bound(view);
+        self.assume_all(assumed);
+        self.nodes
+            .iter()
+            .zip(before)
+            .any(|(n, (requested, pods, ports))| {
+                n.requested.milli_cpu < requested.milli_cpu
+                    || n.requested.memory < requested.memory
+                    || n.pods < pods
+                    || n.used_ports.len() < ports
+            })
+    }
+
+    fn assume_all<'a>(&mut self, assumed: impl IntoIterator<Item = (&'a str, &'a Footprint)>) {
+        for (node, footprint) in assumed {
+            if let Some(i) = self.index_of(node) {
+                self.nodes[i].add(footprint);
+            }
+        }
     }
 
     /// Number of nodes.

@@ -13,6 +13,7 @@ use skiff_core::status::Status;
 
 use super::plugins::{self, Reason};
 use super::resources::{self, Resources};
+use super::snapshot;
 use super::*;
 use crate::reconcile::{self, Action, Controller, EventType, Output};
 use crate::view::{ObjectKey, View};
@@ -1170,6 +1171,43 @@ proptest! {
                 .collect::<Vec<_>>()
         };
         prop_assert_eq!(outputs(), outputs());
+    }
+
+    #[test]
+    fn refreshing_a_snapshot_equals_building_it_afresh(
+        (nodes, pods, seed) in arb_cluster(),
+        picks in prop::collection::vec(any::<u8>(), 60),
+    ) {
+        // Earlier state: nothing bound. Later: some pods bound, one finished, one node's
+        // object changed when the seed is odd.
+        let before = view_of(&nodes, &pods);
+        let mut later_nodes = nodes.clone();
+        if seed % 2 == 1 {
+            later_nodes[0].metadata.resource_version = Some("2".into());
+            later_nodes[0].spec.unschedulable = Some(true);
+        }
+        let later_pods: Vec<Pod> = pods
+            .iter()
+            .zip(&picks)
+            .map(|(p, &pick)| {
+                let target = usize::from(pick) % (nodes.len() + 1);
+                let mut p = if target == nodes.len() { p.clone() } else { bound(p.clone(), &format!("n{target}")) };
+                if pick % 7 == 0 {
+                    p.status.phase = Some("Succeeded".into());
+                }
+                p
+            })
+            .collect();
+        let later = view_of(&later_nodes, &later_pods);
+        let mut snapshot = Snapshot::from_view(&before);
+        snapshot.refresh_from_view(&later, []);
+        prop_assert_eq!(&snapshot, &Snapshot::from_view(&later));
+        prop_assert_eq!(&snapshot, &Snapshot::new(&later_nodes, &later_pods));
+        // And back: room freed is reported.
+        let freed = snapshot.refresh_from_view(&before, []);
+        prop_assert_eq!(&snapshot, &Snapshot::from_view(&before));
+        let anything_bound = later_pods.iter().any(|p| p.spec.node_name.is_some() && !snapshot::is_terminated(p));
+        prop_assert_eq!(freed, anything_bound || seed % 2 == 1);
     }
 
     #[test]
