@@ -171,7 +171,11 @@ impl NodeInfo {
         self.requested = self.requested.plus(f.requests.fit);
         self.non_zero_requested = self.non_zero_requested.plus(f.requests.non_zero);
         self.pods += 1;
-        self.used_ports.extend(f.host_ports.iter().cloned());
+        for p in &f.host_ports {
+            // Kept sorted, so the same pods give the same entry whatever order they came in.
+            let at = self.used_ports.partition_point(|u| u <= p);
+            self.used_ports.insert(at, p.clone());
+        }
     }
 
     fn remove(&mut self, f: &Footprint) {
@@ -203,11 +207,36 @@ pub fn is_terminated(pod: &Pod) -> bool {
     matches!(pod.status.phase.as_deref(), Some("Succeeded" | "Failed"))
 }
 
+/// A bound pod counted on a node, as of its resourceVersion.
+#[derive(Debug, Clone, PartialEq)]
+struct Counted {
+    namespace: String,
+    name: String,
+    resource_version: Option<String>,
+    node: usize,
+    footprint: Footprint,
+}
+
 /// Every node, in name order, with the requests of the pods on it.
+///
+/// # Invariants
+///
+/// Each node's sums equal the footprints of the `counted` pods on it plus the `overlay`
+/// (assumed pods) on it; `counted` is in (namespace, name) order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     nodes: Vec<NodeInfo>,
     by_name: BTreeMap<String, usize>,
+    counted: Vec<Counted>,
+    overlay: Vec<(usize, Footprint)>,
+}
+
+/// The node index a pod counts on, if it is bound to a known node and not finished.
+fn counts_on(snapshot: &Snapshot, pod: &Pod) -> Option<usize> {
+    if is_terminated(pod) {
+        return None;
+    }
+    snapshot.index_of(pod.spec.node_name.as_deref().filter(|n| !n.is_empty())?)
 }
 
 impl Snapshot {
@@ -216,6 +245,19 @@ impl Snapshot {
         nodes: impl IntoIterator<Item = &'a Node>,
         pods: impl IntoIterator<Item = &'a Pod>,
     ) -> Self {
+        let mut snapshot = Self::nodes_only(nodes);
+        for pod in pods {
+            if let Some(i) = counts_on(&snapshot, pod) {
+                snapshot.count(i, pod);
+            }
+        }
+        snapshot.counted.sort_by(|a, b| {
+            (a.namespace.as_str(), a.name.as_str()).cmp(&(b.namespace.as_str(), b.name.as_str()))
+        });
+        snapshot
+    }
+
+    fn nodes_only<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> Self {
         let mut sorted: Vec<NodeInfo> = nodes.into_iter().map(NodeInfo::new).collect();
         sorted.sort_by(|a, b| a.name.cmp(&b.name));
         sorted.dedup_by(|a, b| a.name == b.name);
@@ -224,53 +266,39 @@ impl Snapshot {
             .enumerate()
             .map(|(i, n)| (n.name.clone(), i))
             .collect();
-        let mut snapshot = Self {
+        Self {
             nodes: sorted,
             by_name,
-        };
-        for pod in pods {
-            if is_terminated(pod) {
-                continue;
-            }
-            let Some(node) = pod.spec.node_name.as_deref().filter(|n| !n.is_empty()) else {
-                continue;
-            };
-            if let Some(i) = snapshot.index_of(node) {
-                let info = PodInfo::new(pod);
-                snapshot.nodes[i].add(&Footprint::from(&info));
-            }
+            counted: Vec::new(),
+            overlay: Vec::new(),
         }
-        snapshot
+    }
+
+    /// Counts `pod` on node `i` and records it.
+    fn count(&mut self, i: usize, pod: &Pod) {
+        let footprint = Footprint::from(&PodInfo::new(pod));
+        self.nodes[i].add(&footprint);
+        self.counted.push(Counted {
+            namespace: pod.metadata.namespace_or_empty().to_owned(),
+            name: pod.metadata.name_or_empty().to_owned(),
+            resource_version: pod.metadata.resource_version.clone(),
+            node: i,
+            footprint,
+        });
     }
 
     /// The nodes and bound pods of a view.
     pub fn from_view(view: &View) -> Self {
-        let mut snapshot = Self::new(view.list::<Node>(), []);
-        snapshot.count_bound(view);
-        snapshot
-    }
-
-    /// Counts the view's non-terminated bound pods on their nodes (through the view's
-    /// pods-by-node index, so pending pods are not visited).
-    fn count_bound(&mut self, view: &View) {
-        for name in view.nodes_with_pods() {
-            let Some(i) = self.index_of(name) else {
-                continue;
-            };
-            for pod in view.pods_on_node(name) {
-                if !is_terminated(pod) {
-                    let info = PodInfo::new(pod);
-                    self.nodes[i].add(&Footprint::from(&info));
-                }
-            }
-        }
+        Self::new(view.list::<Node>(), view.list::<Pod>())
     }
 
     /// Brings the snapshot to `view` plus the `assumed` pods (node name, footprint), and says
     /// whether a pod that fitted nowhere before may fit now (a node added or changed, or room,
-    /// pod slots or ports freed). When no node object changed, the node entries are kept and
-    /// only the requests are summed again, which costs a pass over the bound pods rather than
-    /// a rebuild of every node.
+    /// pod slots or ports freed).
+    ///
+    /// When no node object changed, only the pods whose resourceVersion changed are
+    /// recounted: one ordered pass over the view's pods, merged with the counted ones, so
+    /// unchanged pods cost a key and version comparison rather than a requests sum.
     pub fn refresh_from_view<'a>(
         &mut self,
         view: &View,
@@ -293,13 +321,10 @@ impl Snapshot {
             .iter()
             .map(|n| (n.requested, n.pods, n.used_ports.len()))
             .collect();
-        for n in &mut self.nodes {
-            n.requested = Resources::default();
-            n.non_zero_requested = Resources::default();
-            n.pods = 0;
-            n.used_ports.clear();
+        for (i, footprint) in std::mem::take(&mut self.overlay) {
+            self.nodes[i].remove(&footprint);
         }
-        self.count_bound(view);
+        self.merge_pods(view);
         self.assume_all(assumed);
         self.nodes
             .iter()
@@ -312,10 +337,48 @@ impl Snapshot {
             })
     }
 
+    /// Recounts the pods that changed since the last refresh (added, removed, or another
+    /// resourceVersion), walking the view's pods and `counted` together in key order.
+    fn merge_pods(&mut self, view: &View) {
+        let old = std::mem::take(&mut self.counted);
+        self.counted.reserve(old.len());
+        let mut old = old.into_iter().peekable();
+        for pod in view.list::<Pod>() {
+            let key = (
+                pod.metadata.namespace_or_empty(),
+                pod.metadata.name_or_empty(),
+            );
+            while let Some(gone) = old.next_if(|c| (c.namespace.as_str(), c.name.as_str()) < key) {
+                self.nodes[gone.node].remove(&gone.footprint);
+            }
+            let previous = old.next_if(|c| (c.namespace.as_str(), c.name.as_str()) == key);
+            let now = counts_on(self, pod);
+            match previous {
+                Some(c)
+                    if Some(c.node) == now
+                        && c.resource_version == pod.metadata.resource_version =>
+                {
+                    self.counted.push(c);
+                }
+                previous => {
+                    if let Some(c) = previous {
+                        self.nodes[c.node].remove(&c.footprint);
+                    }
+                    if let Some(i) = now {
+                        self.count(i, pod);
+                    }
+                }
+            }
+        }
+        for gone in old {
+            self.nodes[gone.node].remove(&gone.footprint);
+        }
+    }
+
     fn assume_all<'a>(&mut self, assumed: impl IntoIterator<Item = (&'a str, &'a Footprint)>) {
         for (node, footprint) in assumed {
             if let Some(i) = self.index_of(node) {
-                self.nodes[i].add(footprint);
+                self.assume(i, footprint);
             }
         }
     }
@@ -348,11 +411,19 @@ impl Snapshot {
     /// Counts a pod on a node (an assumed pod, before its binding is observed).
     pub fn assume(&mut self, index: usize, footprint: &Footprint) {
         self.nodes[index].add(footprint);
+        self.overlay.push((index, footprint.clone()));
     }
 
     /// Takes a pod counted by [`Snapshot::assume`] off its node again.
     pub fn forget(&mut self, index: usize, footprint: &Footprint) {
-        self.nodes[index].remove(footprint);
+        if let Some(at) = self
+            .overlay
+            .iter()
+            .rposition(|(i, f)| *i == index && f == footprint)
+        {
+            self.overlay.remove(at);
+            self.nodes[index].remove(footprint);
+        }
     }
 
     /// Whether `later` could fit a pod that `self` could not: a node was added or changed, or

@@ -907,6 +907,58 @@ fn assumed_pod_holds_its_room_until_the_binding_is_observed() {
 }
 
 #[test]
+fn assumed_pod_is_counted_exactly_once_across_view_revisions() {
+    let n1 = node("n1", "1", "4Gi", "110");
+    let (a, b, c) = (
+        pod("a", "400m", "1Gi"),
+        pod("b", "400m", "1Gi"),
+        pod("c", "400m", "1Gi"),
+    );
+    let mut view = view_of(std::slice::from_ref(&n1), &[a, b.clone(), c.clone()]);
+    let mut sched = Scheduler::new(0);
+    assert_eq!(
+        sched.reconcile(&view, &key("a"), t0()).actions[0],
+        bind_action("a", "n1")
+    );
+    // Unrelated changes move the revision twice; `a` is still only assumed.
+    view.insert(pod("z", "", "").into());
+    view.observe_revision(11);
+    assert_eq!(
+        sched.reconcile(&view, &key("b"), t0()).actions[0],
+        bind_action("b", "n1")
+    );
+    view.observe_revision(12);
+    assert_eq!(
+        sched.reconcile(&view, &key("c"), t0()).actions,
+        failed_actions(
+            &c,
+            "Unschedulable",
+            "0/1 nodes are available: 1 Insufficient cpu.",
+            t0()
+        )
+    );
+    // `b`'s binding is observed: still 800m in use, so a new 400m pod does not fit either,
+    // and `c` keeps waiting (no room was freed).
+    let mut b_bound = bound(b, "n1");
+    b_bound.metadata.resource_version = Some("13".into());
+    view.insert(b_bound.into());
+    let d = pod("d", "400m", "1Gi");
+    view.insert(d.clone().into());
+    let later = t0() + Duration::from_secs(60);
+    assert_eq!(
+        sched.reconcile(&view, &key("d"), later).actions,
+        failed_actions(
+            &d,
+            "Unschedulable",
+            "0/1 nodes are available: 1 Insufficient cpu.",
+            later
+        )
+    );
+    assert_eq!(sched.reconcile(&view, &key("c"), later).actions, []);
+    assert_eq!(sched.assumed().keys().collect::<Vec<_>>(), [&key("a")]);
+}
+
+#[test]
 fn failed_binding_releases_the_assumed_room() {
     let n = node("n1", "1", "2Gi", "110");
     let (a, b) = (pod("a", "600m", "1Gi"), pod("b", "600m", "1Gi"));
