@@ -352,19 +352,17 @@ impl Snapshot {
                 self.nodes[gone.node].remove(&gone.footprint);
             }
             let previous = old.next_if(|c| (c.namespace.as_str(), c.name.as_str()) == key);
-            let now = counts_on(self, pod);
             match previous {
-                Some(c)
-                    if Some(c.node) == now
-                        && c.resource_version == pod.metadata.resource_version =>
-                {
+                // Same resourceVersion, same object: same node (the node list is unchanged),
+                // same footprint.
+                Some(c) if c.resource_version == pod.metadata.resource_version => {
                     self.counted.push(c);
                 }
                 previous => {
                     if let Some(c) = previous {
                         self.nodes[c.node].remove(&c.footprint);
                     }
-                    if let Some(i) = now {
+                    if let Some(i) = counts_on(self, pod) {
                         self.count(i, pod);
                     }
                 }

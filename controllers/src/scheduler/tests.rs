@@ -1247,6 +1247,10 @@ proptest! {
                 if pick % 7 == 0 {
                     p.status.phase = Some("Succeeded".into());
                 }
+                // Every change gets a new resourceVersion, as the store gives it.
+                if p.spec.node_name.is_some() || p.status.phase.is_some() {
+                    p.metadata.resource_version = Some("20".into());
+                }
                 p
             })
             .collect();
