@@ -14,6 +14,21 @@
 //! the seeded tie-break generator and the rotating start index of the node search.
 //! [`Scheduler::schedule_batch`] is the same decision loop without a view, for a caller that
 //! holds a snapshot (the `skiff bench scheduler` command).
+//!
+//! Departures from upstream, knowingly:
+//!
+//! - No preemption (upstream's PostFilter): a FitError message never ends in
+//!   ` preemption: …`, and `nominatedNodeName` is never set.
+//! - Not run: the volume plugins, PodTopologySpread (including its system default spreading),
+//!   InterPodAffinity, ImageLocality. Only cpu, memory and the pod count are fitted (no
+//!   ephemeral-storage, extended resources or pod overhead).
+//! - NodeAffinity's PreFilter narrowing (`metadata.name` field terms) is not done: such nodes
+//!   report the NodeAffinity reason, not "node is filtered out by the prefilter result".
+//! - Queueing hints are coarse: any node change, any change of a bound pod or a failed binding
+//!   that may have freed room wakes every waiting pod (upstream asks each plugin).
+//! - Nodes are searched one by one in name order from the rotating start index (upstream runs
+//!   16 filters in parallel over a zone-interleaved node list).
+//! - Assumed pods never expire (upstream's default since its assume TTL became 0).
 
 pub mod plugins;
 pub mod resources;
