@@ -583,3 +583,59 @@ fn report_end_to_end(
         report.metric(metric, params, per_pod(d, e2e.bound), "µs", note);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_run_binds_every_pod_and_reports_the_metric_names() {
+        let args = SchedulerArgs {
+            nodes: 20,
+            pods: 60,
+            batch: 16,
+            in_flight: 8,
+            seed: 3,
+            memory: true,
+            data_dir: None,
+            json: true,
+        };
+        let mut out = Vec::new();
+        let mut report = Report::new("scheduler", true, &mut out);
+        run(&args, &mut report).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let metrics: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert_eq!(v["bench"], "scheduler", "{l}");
+                v["metric"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(
+            metrics,
+            [
+                "machine_load",
+                "scheduling_decide_throughput",
+                "scheduling_decide_cpu_per_pod",
+                "scheduling_reconcile_throughput",
+                "scheduling_reconcile_moving_view_throughput",
+                "scheduling_throughput",
+                "scheduling_commit_throughput",
+                "scheduling_list",
+                "scheduling_snapshot_build",
+                "scheduling_decide",
+                "scheduling_cpu_per_pod",
+                "scheduling_cpu_per_pod_list",
+                "scheduling_cpu_per_pod_decide",
+                "scheduling_cpu_per_pod_commit",
+            ]
+        );
+        assert!(
+            text.contains(
+                r#""metric":"scheduling_throughput","params":{"nodes":20,"pods":60},"value":"#
+            ),
+            "{text}"
+        );
+    }
+}
