@@ -53,6 +53,8 @@ use crate::view::{ObjectKey, View};
 /// The scheduler's name: pods with this `spec.schedulerName` (or none) are ours, and it is the
 /// event source component (upstream `DefaultSchedulerName`).
 pub const SCHEDULER_NAME: &str = "default-scheduler";
+/// The scheduler's leader lease (`kube-system/kube-scheduler`, as upstream).
+pub const SCHEDULER_LEASE: &str = "kube-scheduler";
 /// First retry delay of a pod that failed to schedule (upstream `DefaultPodInitialBackoffDuration`).
 pub const POD_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest retry delay (upstream `DefaultPodMaxBackoffDuration`).
@@ -70,6 +72,12 @@ pub const SCHEDULING_GATED_MESSAGE: &str =
     "Scheduling is blocked due to non-empty scheduling gates";
 /// Message when there is no node at all (upstream `ErrNoNodesAvailable`).
 pub const NO_NODES_AVAILABLE: &str = "no nodes available to schedule pods";
+
+/// kube-scheduler as the runtime loop runs it: the default scheduler alone under the
+/// `kube-scheduler` lease, its tie-breaks drawn from `seed`.
+pub fn manager(seed: u64) -> crate::runtime::Manager {
+    crate::runtime::Manager::new(SCHEDULER_LEASE).with(Scheduler::new(seed))
+}
 
 /// How many feasible nodes to find before scoring (upstream `numFeasibleNodesToFind`,
 /// `pkg/scheduler/schedule_one.go`; docs "Scheduler Performance Tuning"): every node below

@@ -1140,6 +1140,14 @@ fn bound_deleting_and_other_schedulers_pods_are_left_alone() {
 }
 
 #[test]
+fn manager_runs_the_default_scheduler_under_the_kube_scheduler_lease() {
+    let m = manager(7);
+    let names: Vec<&str> = m.controllers().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["default-scheduler"]);
+    assert_eq!(SCHEDULER_LEASE, "kube-scheduler");
+}
+
+#[test]
 fn watches_pods_and_nodes_and_resyncs_pending_pods() {
     let s = Scheduler::new(0);
     let kinds: Vec<&str> = s.watches().iter().map(|w| w.resource.kind).collect();
