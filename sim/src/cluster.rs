@@ -19,6 +19,7 @@ use skiff_controllers::builtin::{self, ControlPlaneConfig};
 use skiff_controllers::proxy::{self, KubeProxy};
 use skiff_controllers::runtime::election::LeaderElectionConfig;
 use skiff_controllers::runtime::{self, RunOptions};
+use skiff_controllers::scheduler::Scheduler;
 use skiff_core::client::Client;
 use skiff_core::clock::{Clock, Skew, SkewedClock, SystemClock};
 use skiff_core::object::info;
@@ -67,6 +68,7 @@ impl Components {
                 .map(|c| c.name())
                 .collect(),
             proxy: true,
+            scheduler: true,
             ..Self::default()
         }
     }
@@ -379,6 +381,7 @@ async fn control_plane(b: Boot) {
     drop(lock(&shared.store).take());
     let clock: Arc<dyn Clock> = Arc::new(clock);
     let clock_for_controllers = clock.clone();
+    let clock_for_scheduler = clock.clone();
     let store = match Store::open(Backing::Sim(disk), clock.clone()) {
         Ok(store) => store,
         Err(e) => {
@@ -431,11 +434,44 @@ async fn control_plane(b: Boot) {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
+    // kube-scheduler beside it, under its own lease (`kube-system/kube-scheduler`, upstream).
+    let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), SCHEDULER_USER));
+    let scheduler_clock = clock_for_scheduler;
+    tokio::spawn(async move {
+        let mut attempt: u64 = 0;
+        loop {
+            attempt += 1;
+            let mut scheduler = Scheduler::new(seed ^ boot.rotate_left(23) ^ attempt);
+            let mut election = LeaderElectionConfig::new(CONTROL_PLANE_IDENTITY);
+            election.name = Some(SCHEDULER_LEASE.to_owned());
+            let options = RunOptions {
+                leader_election: Some(election),
+                seed: seed ^ boot.rotate_left(13) ^ attempt,
+                ..RunOptions::default()
+            };
+            if runtime::run(
+                &mut scheduler,
+                client.clone(),
+                scheduler_clock.clone(),
+                options,
+            )
+            .await
+            .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
     let handler = Arc::new(ApiHandler::new(api, authn));
     serve(listener, handler).await;
 }
 
 /// The identity the control plane's controllers hold their leader leases under.
 pub const CONTROL_PLANE_IDENTITY: &str = "control-plane";
+/// The user kube-scheduler acts as (upstream's).
+pub const SCHEDULER_USER: &str = "system:kube-scheduler";
+/// The scheduler's leader lease name (upstream's, in `kube-system`).
+pub const SCHEDULER_LEASE: &str = "kube-scheduler";
 /// The user kube-controller-manager acts as (upstream's).
 pub const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";

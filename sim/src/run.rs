@@ -408,6 +408,13 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
             identity: crate::cluster::CONTROL_PLANE_IDENTITY.to_owned(),
         });
     }
+    if h.cluster.components.scheduler {
+        h.checkers.leader.register(Candidate {
+            actor: crate::cluster::SCHEDULER_USER.to_owned(),
+            lease: format!("kube-system/{}", crate::cluster::SCHEDULER_LEASE),
+            identity: crate::cluster::CONTROL_PLANE_IDENTITY.to_owned(),
+        });
+    }
     if flags.legacy_deleted_revision {
         h.checkers.watches.deleted_revision = crate::check::watch_order::DeletedRevision::LastState;
     }
