@@ -9,8 +9,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use skiff::Cluster;
 use skiff::controllers::runtime::TokioClock;
 use skiff::core::client::{DeleteOptions, ListParams};
-use skiff::core::clock::Clock;
-use skiff::core::object::{Lease, Node, NodeCondition, ObjectMeta, Pod, ReplicaSet, Taint};
+use skiff::core::object::{
+    Lease, LeaseSpec, Node, NodeCondition, ObjectMeta, Pod, ReplicaSet, Taint,
+};
 use skiff::core::quantity::Quantity;
 
 const NODES: [&str; 3] = ["node-1", "node-2", "node-3"];
@@ -53,23 +54,25 @@ async fn add_node(cluster: &Cluster, name: &str) {
 async fn renew(cluster: &Cluster, node: &str) {
     let leases = cluster.api::<Lease>("kube-node-lease");
     let now = cluster.clock().now_micro_time();
-    match leases.get_opt(node).await.unwrap() {
-        Some(mut lease) => {
-            lease.spec.renew_time = Some(now);
-            leases.update(lease).await.unwrap();
-        }
-        None => {
-            let mut lease = Lease::default();
-            lease.metadata = ObjectMeta {
+    if let Some(mut lease) = leases.get_opt(node).await.unwrap() {
+        lease.spec.renew_time = Some(now);
+        leases.update(lease).await.unwrap();
+    } else {
+        let lease = Lease {
+            metadata: ObjectMeta {
                 name: Some(node.to_owned()),
                 namespace: Some("kube-node-lease".to_owned()),
                 ..ObjectMeta::default()
-            };
-            lease.spec.holder_identity = Some(node.to_owned());
-            lease.spec.lease_duration_seconds = Some(40);
-            lease.spec.renew_time = Some(now);
-            leases.create(lease).await.unwrap();
-        }
+            },
+            spec: LeaseSpec {
+                holder_identity: Some(node.to_owned()),
+                lease_duration_seconds: Some(40),
+                renew_time: Some(now),
+                ..LeaseSpec::default()
+            },
+            ..Lease::default()
+        };
+        leases.create(lease).await.unwrap();
     }
 }
 
@@ -115,6 +118,7 @@ where
 }
 
 #[tokio::test(start_paused = true)]
+#[allow(clippy::too_many_lines, reason = "one story, told in order")]
 async fn replicaset_story_with_a_node_that_stops_renewing_its_lease() {
     let clock = Arc::new(TokioClock::new(
         UNIX_EPOCH + Duration::from_secs(1_700_000_000),
