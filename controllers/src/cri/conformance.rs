@@ -14,6 +14,14 @@
 //! conformance::run(&runtime).assert_passed();
 //! ```
 
+#![allow(
+    clippy::needless_pass_by_value,
+    clippy::redundant_closure_call,
+    clippy::too_many_lines,
+    clippy::match_wildcard_for_single_variants,
+    reason = "each check is an immediately called closure so `?` ends only that check"
+)]
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
