@@ -382,6 +382,7 @@ impl Kubelet {
         out
     }
 
+    #[allow(clippy::too_many_lines, reason = "one arm per runtime action")]
     /// Applies runtime actions in order and records their outcomes in the kubelet's memory.
     /// A container start whose image pull in the same batch did not complete is skipped.
     pub fn apply(
@@ -519,8 +520,7 @@ impl Kubelet {
                 let meta: &ObjectMeta = object.metadata();
                 match object {
                     skiff_core::object::Object::Pod(pod) => {
-                        let uid = self
-                            .uid_for_status(pod)
+                        let uid = Self::uid_for_status(pod)
                             .unwrap_or_else(|| meta.uid.clone().unwrap_or_default());
                         self.statuses.remove(&uid);
                         if matches!(action, Action::Create(_)) {

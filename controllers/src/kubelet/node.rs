@@ -293,7 +293,7 @@ impl Kubelet {
         if let Some(renewed) = self.node.lease_renewed
             && since(now, renewed) < interval
         {
-            out.requeue_at_most(interval - since(now, renewed));
+            out.requeue_at_most(interval.saturating_sub(since(now, renewed)));
             return;
         }
         let name = &self.config.node_name;
@@ -303,6 +303,7 @@ impl Kubelet {
             renew_time: Some(micro_time_of(now)),
             ..LeaseSpec::default()
         };
+        #[allow(clippy::single_match_else, reason = "update or create, side by side")]
         match view.get::<Lease>(NODE_LEASE_NAMESPACE, name) {
             Some(lease) => {
                 let mut lease = lease.clone();

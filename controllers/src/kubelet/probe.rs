@@ -157,7 +157,7 @@ impl Kubelet {
                 let started_at = st.started_at.unwrap_or(now);
                 let startup_done = c.startup_probe.is_none()
                     || self.probes.result(&st.id, ProbeKind::Startup) == Some(ProbeResult::Success);
-                let probes = [
+                let kinds = [
                     (
                         ProbeKind::Startup,
                         c.startup_probe.as_ref().filter(|_| !startup_done),
@@ -171,7 +171,7 @@ impl Kubelet {
                         c.readiness_probe.as_ref().filter(|_| startup_done),
                     ),
                 ];
-                for (kind, probe) in probes {
+                for (kind, probe) in kinds {
                     let Some(probe) = probe else {
                         continue;
                     };

@@ -195,7 +195,7 @@ impl Kubelet {
     }
 
     /// The uid the kubelet's memory uses for a pod object: a mirror pod's static pod's.
-    pub(crate) fn uid_for_status(&self, pod: &Pod) -> Option<String> {
+    pub(crate) fn uid_for_status(pod: &Pod) -> Option<String> {
         pod.metadata.annotations.get(MIRROR_ANNOTATION).cloned()
     }
 
@@ -247,7 +247,7 @@ impl Kubelet {
             self.terminate(wp, &rt, now, out);
             return;
         }
-        let terminal = self.is_terminal(wp, &rt);
+        let terminal = Self::is_terminal(wp, &rt);
         if terminal {
             // A finished pod keeps its exited containers but not its sandbox.
             if let Some(sb) = rt.ready_sandbox() {
@@ -259,14 +259,14 @@ impl Kubelet {
         } else if let Some(sandbox) = rt.ready_sandbox() {
             self.sync_containers(view, wp, &rt, sandbox, snapshot, now, &mut waiting, out);
         } else if snapshot.network_ready() {
-            self.create_sandbox(view, wp, &rt, now, &mut waiting, out);
+            Self::create_sandbox(view, wp, &rt, &mut waiting, out);
         }
         self.write_status(wp, &rt, &waiting, now, out);
     }
 
     /// Whether the pod has run to completion (upstream: all containers terminated and none
     /// will restart, or an init container failed under `restartPolicy: Never`).
-    fn is_terminal(&self, wp: &WorkPod, rt: &PodRuntime<'_>) -> bool {
+    fn is_terminal(wp: &WorkPod, rt: &PodRuntime<'_>) -> bool {
         let pod = &wp.pod;
         if rt.latest_sandbox().is_none() {
             return false;
@@ -288,23 +288,17 @@ impl Kubelet {
         })
     }
 
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the sync's inputs and outputs, threaded explicitly"
-    )]
     fn create_sandbox(
-        &mut self,
         view: &View,
         wp: &WorkPod,
         rt: &PodRuntime<'_>,
-        _now: SystemTime,
         waiting: &mut Waiting,
         out: &mut Output,
     ) {
         let pod = &wp.pod;
         let attempt = rt.latest_sandbox().map_or(0, |s| s.metadata.attempt + 1);
         // Volumes are set up before the sandbox (upstream `WaitForAttachAndMount`).
-        let files = match self.volume_files(view, wp) {
+        let files = match Self::volume_files(view, wp) {
             Ok(files) => files,
             Err(message) => {
                 for c in pod.spec.all_containers() {
@@ -358,7 +352,7 @@ impl Kubelet {
 
     /// The files of the pod's ConfigMap and Secret volumes, or why they cannot be made
     /// (upstream's `FailedMount` message).
-    fn volume_files(&self, view: &View, wp: &WorkPod) -> Result<Vec<(String, Vec<u8>)>, String> {
+    fn volume_files(view: &View, wp: &WorkPod) -> Result<Vec<(String, Vec<u8>)>, String> {
         use skiff_core::object::{ConfigMap, Secret};
         let ns = wp.pod.metadata.namespace_or_empty();
         let mut files = Vec::new();
@@ -473,7 +467,7 @@ impl Kubelet {
         wp: &WorkPod,
         c: &Container,
         st: &ContainerStatus,
-        _now: SystemTime,
+        now: SystemTime,
         out: &mut Output,
     ) {
         let failed = [ProbeKind::Startup, ProbeKind::Liveness]
@@ -481,7 +475,7 @@ impl Kubelet {
             .find(|k| self.probes.result(&st.id, *k) == Some(ProbeResult::Failure));
         let Some(kind) = failed else {
             if let Some(next) = self.probes.next_due(&st.id) {
-                out.requeue_at_most(since(next, _now));
+                out.requeue_at_most(since(next, now));
             }
             return;
         };
@@ -822,7 +816,7 @@ impl Kubelet {
         if self.finalized.contains(&wp.uid) {
             return;
         }
-        self.remove_sandboxes(&wp.key, &wp.uid, rt, out);
+        Self::remove_sandboxes(&wp.key, &wp.uid, rt, out);
         // Upstream (1.27+): a deleted pod reaches a terminal phase before it is removed.
         let snapshot_less = self.pod_status(wp, rt, &waiting, true, now);
         if let Some(api) = &wp.api {
@@ -845,7 +839,7 @@ impl Kubelet {
         self.finalized.insert(wp.uid.clone());
     }
 
-    fn remove_sandboxes(&self, key: &str, uid: &str, rt: &PodRuntime<'_>, out: &mut Output) {
+    fn remove_sandboxes(key: &str, uid: &str, rt: &PodRuntime<'_>, out: &mut Output) {
         for sb in &rt.sandboxes {
             if sb.state == SandboxState::Ready {
                 out.runtime.push(RuntimeAction::StopPodSandbox {
@@ -903,7 +897,7 @@ impl Kubelet {
                 }
             }
             if running.is_empty() {
-                self.remove_sandboxes(&key, uid, &rt, out);
+                Self::remove_sandboxes(&key, uid, &rt, out);
             } else {
                 out.requeue_at_most(Duration::from_secs(1));
             }

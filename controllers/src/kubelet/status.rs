@@ -223,6 +223,10 @@ impl Kubelet {
 
     /// The status of one pod now. `pod_is_terminal` marks a deleted pod whose containers have
     /// all stopped (it gets Succeeded or Failed whatever its restart policy).
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the fields of a pod status, in order"
+    )]
     pub(crate) fn pod_status(
         &self,
         wp: &WorkPod,
