@@ -24,6 +24,8 @@ pub mod static_pods;
 mod status;
 
 #[cfg(test)]
+mod agent_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
