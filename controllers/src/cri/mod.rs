@@ -486,16 +486,14 @@ pub fn normalize_image(image: &str) -> String {
     let (name, suffix) = if let Some(at) = image.find('@') {
         (&image[..at], image[at..].to_owned())
     } else {
-        {
-            // A tag is a ':' after the last '/'.
-            let last_slash = image.rfind('/').map_or(0, |i| i + 1);
-            match image[last_slash..].rfind(':') {
-                Some(colon) => (
-                    &image[..last_slash + colon],
-                    image[last_slash + colon..].to_owned(),
-                ),
-                None => (image, ":latest".to_owned()),
-            }
+        // A tag is a ':' after the last '/'.
+        let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+        match image[last_slash..].rfind(':') {
+            Some(colon) => (
+                &image[..last_slash + colon],
+                image[last_slash + colon..].to_owned(),
+            ),
+            None => (image, ":latest".to_owned()),
         }
     };
     let first = name.split('/').next().unwrap_or("");

@@ -213,8 +213,8 @@ impl Kubelet {
                         name: Some(name),
                         labels: self.node_labels(),
                         annotations: BTreeMap::from([(
-                            "node.alpha.kubernetes.io/ttl".to_owned(),
-                            "0".to_owned(),
+                            "volumes.kubernetes.io/controller-managed-attach-detach".to_owned(),
+                            "true".to_owned(),
                         )]),
                         ..ObjectMeta::default()
                     },

@@ -257,6 +257,15 @@ impl Kubelet {
                 });
             }
         } else if let Some(sandbox) = rt.ready_sandbox() {
+            // Sandboxes replaced by this one (after a node crash) go, with their containers.
+            for old in &rt.sandboxes {
+                if old.id != sandbox.id {
+                    out.runtime.push(RuntimeAction::RemovePodSandbox {
+                        pod: wp.key.clone(),
+                        sandbox_id: old.id.clone(),
+                    });
+                }
+            }
             self.sync_containers(view, wp, &rt, sandbox, snapshot, now, &mut waiting, out);
         } else if snapshot.network_ready() {
             Self::create_sandbox(view, wp, &rt, &mut waiting, out);

@@ -890,3 +890,189 @@ fn failed_lease_renewal_retries_after_200ms_doubling_to_7s() {
         [0, 200, 600, 1400, 3000, 6200, 12600, 19600, 26600]
     );
 }
+
+#[test]
+fn init_containers_run_one_at_a_time_before_the_main_containers() {
+    let mut h = Harness::new();
+    h.runtime.update_runtime_config("10.244.1.0/24").unwrap();
+    let mut p = pod("init", vec![container("app", "nginx:1.27", &[])]);
+    p.spec.init_containers = vec![
+        container("migrate", "busybox:1.36", &["sh", "-c", "sleep 3"]),
+        container("warm", "busybox:1.36", &["sh", "-c", "sleep 2"]),
+    ];
+    h.add(p);
+    let mut timeline = h.run_for(1);
+    let p = h.pod("init");
+    assert_eq!(p.status.phase.as_deref(), Some("Pending"));
+    let initialized = p
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.r#type == "Initialized")
+        .unwrap();
+    assert_eq!(
+        initialized.message.as_deref(),
+        Some("containers with incomplete status: [migrate warm]")
+    );
+    assert_eq!(
+        waiting_reason(&p, "app"),
+        Some(("PodInitializing".into(), String::new()))
+    );
+    timeline.extend(h.run_for(8));
+    assert_eq!(
+        timeline,
+        [
+            at(
+                0,
+                &[
+                    "run-sandbox default/init",
+                    "pull busybox:1.36",
+                    "start default/init/migrate attempt 0"
+                ]
+            ),
+            at(3, &["start default/init/warm attempt 0"]),
+            at(5, &["pull nginx:1.27", "start default/init/app attempt 0"]),
+        ]
+    );
+    assert_eq!(h.pod("init").status.phase.as_deref(), Some("Running"));
+}
+
+#[test]
+fn failed_init_container_under_restart_policy_never_fails_the_pod() {
+    let mut h = Harness::new();
+    h.runtime.update_runtime_config("10.244.1.0/24").unwrap();
+    let mut p = pod("init", vec![container("app", "nginx:1.27", &[])]);
+    p.spec.restart_policy = Some("Never".into());
+    p.spec.init_containers = vec![container("check", "busybox:1.36", &["sh", "-c", "exit 3"])];
+    h.add(p);
+    let timeline = h.run_for(5);
+    assert_eq!(
+        timeline,
+        [
+            at(
+                0,
+                &[
+                    "run-sandbox default/init",
+                    "pull busybox:1.36",
+                    "start default/init/check attempt 0"
+                ]
+            ),
+            at(1, &["stop-sandbox default/init"]),
+        ]
+    );
+    assert_eq!(h.pod("init").status.phase.as_deref(), Some("Failed"));
+}
+
+#[test]
+fn restart_policies_decide_what_an_exit_means() {
+    let run = |policy: &str, script: &str| {
+        let mut h = Harness::new();
+        h.runtime.update_runtime_config("10.244.1.0/24").unwrap();
+        let mut p = pod(
+            "p",
+            vec![container("app", "busybox:1.36", &["sh", "-c", script])],
+        );
+        p.spec.restart_policy = Some(policy.into());
+        h.add(p);
+        let starts = h
+            .run_for(30)
+            .into_iter()
+            .flat_map(|(t, a)| a.into_iter().map(move |a| (t, a)))
+            .filter(|(_, a)| a.starts_with("start") || a.starts_with("stop-sandbox"))
+            .collect::<Vec<_>>();
+        (starts, h.pod("p").status.phase.unwrap_or_default())
+    };
+    let s = |t: u64, a: &str| (t, a.to_owned());
+    // Never: one run; exit 0 is Succeeded and the sandbox is stopped.
+    assert_eq!(
+        run("Never", "sleep 2"),
+        (
+            vec![
+                s(0, "start default/p/app attempt 0"),
+                s(2, "stop-sandbox default/p")
+            ],
+            "Succeeded".into()
+        )
+    );
+    assert_eq!(run("Never", "exit 1").1, "Failed");
+    // OnFailure: a failure restarts, success ends the pod.
+    assert_eq!(
+        run("OnFailure", "sleep 2; exit 0"),
+        (
+            vec![
+                s(0, "start default/p/app attempt 0"),
+                s(2, "stop-sandbox default/p")
+            ],
+            "Succeeded".into()
+        )
+    );
+    assert_eq!(
+        run("OnFailure", "sleep 2; exit 1").0[..3],
+        [
+            s(0, "start default/p/app attempt 0"),
+            s(2, "start default/p/app attempt 1"),
+            s(14, "start default/p/app attempt 2"),
+        ]
+    );
+    // Always: even a clean exit restarts.
+    assert_eq!(
+        run("Always", "sleep 2").0[..2],
+        [
+            s(0, "start default/p/app attempt 0"),
+            s(2, "start default/p/app attempt 1"),
+        ]
+    );
+}
+
+#[test]
+fn container_over_its_memory_limit_is_reported_oom_killed() {
+    let mut h = Harness::new();
+    h.runtime.update_runtime_config("10.244.1.0/24").unwrap();
+    let mut c = container(
+        "hog",
+        "polinux/stress:latest",
+        &["stress", "--vm", "1", "--vm-bytes", "250M"],
+    );
+    c.image_pull_policy = Some("IfNotPresent".into());
+    c.resources.limits.insert(
+        "memory".into(),
+        skiff_core::quantity::Quantity::parse("100Mi").unwrap(),
+    );
+    let mut p = pod("hog", vec![c]);
+    p.spec.restart_policy = Some("Never".into());
+    h.add(p);
+    h.run_for(3);
+    let p = h.pod("hog");
+    let state = p.status.container_statuses[0].state.clone().unwrap();
+    let t = state.terminated.unwrap();
+    assert_eq!((t.exit_code, t.reason.as_deref()), (137, Some("OOMKilled")));
+    assert_eq!(p.status.phase.as_deref(), Some("Failed"));
+    assert_eq!(p.status.qos_class.as_deref(), Some("Burstable"));
+}
+
+#[test]
+fn after_a_node_crash_the_pod_gets_a_new_sandbox_and_its_containers_restart() {
+    let mut h = Harness::new();
+    h.runtime.update_runtime_config("10.244.1.0/24").unwrap();
+    h.add(pod("web", vec![container("nginx", "nginx:1.27", &[])]));
+    h.run_for(10);
+    h.runtime.crash();
+    // The image is still on disk (IfNotPresent: no pull); the dead sandbox is removed once
+    // its replacement is ready.
+    assert_eq!(
+        h.run_for(2),
+        [at(
+            10,
+            &[
+                "run-sandbox default/web attempt 1",
+                "remove-sandbox default/web",
+                "start default/web/nginx attempt 1"
+            ]
+        )]
+    );
+    let p = h.pod("web");
+    assert_eq!(p.status.phase.as_deref(), Some("Running"));
+    assert_eq!(p.status.container_statuses[0].restart_count, 1);
+    // The crashed sandbox's address is free again; the new one took the next.
+    assert_eq!(p.status.pod_ip.as_deref(), Some("10.244.1.3"));
+}
