@@ -43,6 +43,7 @@
 //! - **Determinism.** Ids come from a seeded generator; every listing is ordered by id.
 
 pub mod conformance;
+pub mod crictl;
 pub mod sim;
 
 use std::collections::BTreeMap;
