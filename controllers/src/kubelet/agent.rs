@@ -234,9 +234,11 @@ impl Agent {
             now,
         );
         let out = self.kubelet.reconcile(&self.view, &snapshot, now);
-        self.kubelet
-            .apply(self.runtime.as_ref(), self.host.as_ref(), &out.runtime, now);
-        for action in out.api {
+        let applied =
+            self.kubelet
+                .apply(self.runtime.as_ref(), self.host.as_ref(), &out.runtime, now);
+        let events = self.kubelet.events(&self.view, &out.runtime, &applied, now);
+        for action in out.api.into_iter().chain(events) {
             self.send(action).await;
         }
         out.requeue_after.unwrap_or(ROUND)

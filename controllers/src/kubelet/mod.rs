@@ -513,6 +513,143 @@ impl Kubelet {
         results
     }
 
+    /// Events about what applied runtime actions did, with upstream's reasons and wording
+    /// (`Pulling`, `Pulled`, `Failed`, `Created`, `Started`, `Killing`,
+    /// `FailedCreatePodSandBox`, `SandboxChanged`), about the pod (a static pod's mirror).
+    #[allow(clippy::too_many_lines, reason = "one arm per action and outcome")]
+    pub fn events(
+        &self,
+        view: &View,
+        actions: &[RuntimeAction],
+        applied: &[Applied],
+        now: SystemTime,
+    ) -> Vec<Action> {
+        use crate::reconcile::{EventType, event};
+        let mut out = Vec::new();
+        let mut push = |pod_key: &str, type_: EventType, reason: &str, message: String| {
+            let (ns, name) = pod_key.split_once('/').unwrap_or(("", pod_key));
+            let Some(pod) = view.get::<Pod>(ns, name) else {
+                return;
+            };
+            let object: skiff_core::object::Object = pod.clone().into();
+            let mut action = event(&object, type_, reason, message.clone(), "kubelet", now);
+            // One name per (pod, time, reason, message): two containers started in the same
+            // round get two events.
+            if let Action::Create(skiff_core::object::Object::Event(ev)) = &mut action {
+                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+                for b in reason.bytes().chain(message.bytes()) {
+                    h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+                }
+                let micros = skiff_core::clock::unix_micros(now);
+                ev.metadata.name = Some(format!("{name}.{micros:x}{h:016x}"));
+                ev.source.host = Some(self.config.node_name.clone());
+            }
+            out.push(action);
+        };
+        let mut pulled: BTreeSet<(String, String)> = BTreeSet::new();
+        for (action, result) in actions.iter().zip(applied) {
+            match (action, result) {
+                (RuntimeAction::PullImage { pod, image, .. }, Applied::Ok) => {
+                    pulled.insert((pod.clone(), image.clone()));
+                    push(
+                        pod,
+                        EventType::Normal,
+                        "Pulling",
+                        format!("Pulling image \"{image}\""),
+                    );
+                    push(
+                        pod,
+                        EventType::Normal,
+                        "Pulled",
+                        format!("Successfully pulled image \"{image}\""),
+                    );
+                }
+                (RuntimeAction::PullImage { pod, image, .. }, Applied::Failed(e)) => {
+                    pulled.insert((pod.clone(), image.clone()));
+                    push(
+                        pod,
+                        EventType::Normal,
+                        "Pulling",
+                        format!("Pulling image \"{image}\""),
+                    );
+                    push(
+                        pod,
+                        EventType::Warning,
+                        "Failed",
+                        format!("Failed to pull image \"{image}\": {e}"),
+                    );
+                    push(
+                        pod,
+                        EventType::Warning,
+                        "Failed",
+                        "Error: ErrImagePull".to_owned(),
+                    );
+                }
+                (RuntimeAction::PullImage { pod, image, .. }, _) => {
+                    pulled.insert((pod.clone(), image.clone()));
+                }
+                (RuntimeAction::StartContainer { pod, config, .. }, Applied::Ok) => {
+                    if !pulled.contains(&(pod.clone(), config.image.clone())) {
+                        push(
+                            pod,
+                            EventType::Normal,
+                            "Pulled",
+                            format!(
+                                "Container image \"{}\" already present on machine",
+                                config.image
+                            ),
+                        );
+                    }
+                    let name = &config.metadata.name;
+                    push(
+                        pod,
+                        EventType::Normal,
+                        "Created",
+                        format!("Created container: {name}"),
+                    );
+                    push(
+                        pod,
+                        EventType::Normal,
+                        "Started",
+                        format!("Started container {name}"),
+                    );
+                }
+                (RuntimeAction::StartContainer { pod, .. }, Applied::Failed(e)) => {
+                    push(pod, EventType::Warning, "Failed", format!("Error: {e}"));
+                }
+                (RuntimeAction::StopContainer { container, .. }, Applied::Ok) => {
+                    let (pod, name) = container.rsplit_once('/').unwrap_or(("", container));
+                    push(
+                        pod,
+                        EventType::Normal,
+                        "Killing",
+                        format!("Stopping container {name}"),
+                    );
+                }
+                (RuntimeAction::RunPodSandbox { pod, config }, Applied::Ok)
+                    if config.metadata.attempt > 0 =>
+                {
+                    push(
+                        pod,
+                        EventType::Normal,
+                        "SandboxChanged",
+                        "Pod sandbox changed, it will be killed and re-created.".to_owned(),
+                    );
+                }
+                (RuntimeAction::RunPodSandbox { pod, .. }, Applied::Failed(e)) => {
+                    push(
+                        pod,
+                        EventType::Warning,
+                        "FailedCreatePodSandBox",
+                        format!("Failed to create pod sandbox: {e}"),
+                    );
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// An API action this kubelet asked for failed: forget what was assumed about it (the
     /// status written, the lease renewed, the deletion sent) so the next reconcile retries.
     pub fn api_failed(&mut self, action: &Action, error: &ClientError, now: SystemTime) {

@@ -1076,3 +1076,83 @@ fn after_a_node_crash_the_pod_gets_a_new_sandbox_and_its_containers_restart() {
     // The crashed sandbox's address is free again; the new one took the next.
     assert_eq!(p.status.pod_ip.as_deref(), Some("10.244.1.3"));
 }
+
+#[test]
+fn events_tell_what_the_runtime_did_in_upstream_words() {
+    let mut h = Harness::new();
+    h.runtime.update_runtime_config("10.244.1.0/24").unwrap();
+    h.runtime.pull_image("busybox:1.36").unwrap();
+    h.add(pod(
+        "web",
+        vec![
+            container("nginx", "nginx:1.27", &[]),
+            container("sidecar", "busybox:1.36", &["sleep", "3600"]),
+            container("broken", "nosuch:1", &[]),
+        ],
+    ));
+    let mut events = Vec::new();
+    for _ in 0..2 {
+        let now = h.now();
+        let snapshot = Snapshot::take(h.runtime.as_ref());
+        let out = h.kubelet.reconcile(&h.view, &snapshot, now);
+        let applied = h
+            .kubelet
+            .apply(h.runtime.as_ref(), h.runtime.as_ref(), &out.runtime, now);
+        events.extend(h.kubelet.events(&h.view, &out.runtime, &applied, now));
+        for a in out.api {
+            h.send(a);
+        }
+    }
+    let text: Vec<(String, String, String)> = events
+        .iter()
+        .map(|a| match a {
+            Action::Create(Object::Event(e)) => (
+                e.type_.clone().unwrap_or_default(),
+                e.reason.clone().unwrap_or_default(),
+                e.message.clone().unwrap_or_default(),
+            ),
+            other => panic!("not an event: {other:?}"),
+        })
+        .collect();
+    let e = |t: &str, r: &str, m: &str| (t.to_owned(), r.to_owned(), m.to_owned());
+    assert_eq!(
+        text[..9],
+        [
+            e("Normal", "Pulling", "Pulling image \"nginx:1.27\""),
+            e(
+                "Normal",
+                "Pulled",
+                "Successfully pulled image \"nginx:1.27\""
+            ),
+            e("Normal", "Created", "Created container: nginx"),
+            e("Normal", "Started", "Started container nginx"),
+            e(
+                "Normal",
+                "Pulled",
+                "Container image \"busybox:1.36\" already present on machine"
+            ),
+            e("Normal", "Created", "Created container: sidecar"),
+            e("Normal", "Started", "Started container sidecar"),
+            e("Normal", "Pulling", "Pulling image \"nosuch:1\""),
+            e(
+                "Warning",
+                "Failed",
+                "Failed to pull image \"nosuch:1\": rpc error: code = NotFound desc = failed \
+                 to pull and unpack image \"docker.io/library/nosuch:1\": failed to resolve \
+                 reference \"docker.io/library/nosuch:1\": pull access denied, repository does \
+                 not exist or may require authorization: server message: insufficient_scope: \
+                 authorization failed"
+            ),
+        ]
+    );
+    assert_eq!(text[9], e("Warning", "Failed", "Error: ErrImagePull"));
+    assert_eq!(text.len(), 10);
+    let names: std::collections::BTreeSet<String> = events
+        .iter()
+        .map(|a| match a {
+            Action::Create(o) => o.metadata().name.clone().unwrap(),
+            _ => String::new(),
+        })
+        .collect();
+    assert_eq!(names.len(), 10, "event names must be unique");
+}
