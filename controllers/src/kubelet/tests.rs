@@ -1156,3 +1156,93 @@ fn events_tell_what_the_runtime_did_in_upstream_words() {
         .collect();
     assert_eq!(names.len(), 10, "event names must be unique");
 }
+
+#[test]
+fn startup_probe_holds_the_other_probes_and_kills_a_container_that_never_starts() {
+    let probe = |port: i32, threshold: i32| Probe {
+        tcp_socket: Some(skiff_core::object::TcpSocketAction {
+            port: IntOrString::Int(port),
+            host: None,
+        }),
+        period_seconds: Some(2),
+        failure_threshold: Some(threshold),
+        ..Probe::default()
+    };
+    let never_live = Probe {
+        exec: Some(ExecAction {
+            command: strings(&["false"]),
+        }),
+        period_seconds: Some(1),
+        failure_threshold: Some(1),
+        ..Probe::default()
+    };
+    // Started: the startup probe passes on 80 at the first check (1 s).
+    let mut h = Harness::new();
+    h.runtime.update_runtime_config("10.244.1.0/24").unwrap();
+    let mut c = container("web", "nginx:1.27", &[]);
+    c.startup_probe = Some(probe(80, 3));
+    h.add(pod("ok", vec![c]));
+    h.run_for(1);
+    let started = |h: &Harness, name: &str| {
+        let s = &h.pod(name).status.container_statuses[0];
+        (s.started, s.ready)
+    };
+    assert_eq!(started(&h, "ok"), (Some(false), false));
+    h.run_for(1);
+    assert_eq!(started(&h, "ok"), (Some(true), true));
+
+    // Never starts: nothing listens on 8080; three failures (1, 3, 5 s) kill it. The failing
+    // liveness probe never ran (it would have killed it at 1 s).
+    let mut h = Harness::new();
+    h.runtime.update_runtime_config("10.244.1.0/24").unwrap();
+    let mut c = container("web", "nginx:1.27", &[]);
+    c.startup_probe = Some(probe(8080, 3));
+    c.liveness_probe = Some(never_live);
+    h.add(pod("slow", vec![c]));
+    assert_eq!(
+        h.run_for(7),
+        [
+            at(
+                0,
+                &[
+                    "run-sandbox default/slow",
+                    "pull nginx:1.27",
+                    "start default/slow/web attempt 0"
+                ]
+            ),
+            at(5, &["stop default/slow/web grace 30s"]),
+            at(6, &["start default/slow/web attempt 1"]),
+        ]
+    );
+}
+
+#[test]
+fn static_pods_are_read_from_a_manifest_directory() {
+    let dir = std::env::temp_dir().join(format!("skiff-static-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("etcd.yaml"), ETCD_MANIFEST).unwrap();
+    std::fs::write(dir.join(".hidden.yaml"), "not: yaml: at: all").unwrap();
+    std::fs::write(
+        dir.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+    )
+    .unwrap();
+    let (pods, errors) = static_pods::load_dir(&dir, "node-1");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let names: Vec<&str> = pods.iter().map(|p| p.metadata.name_or_empty()).collect();
+    assert_eq!(names, ["etcd-node-1"]);
+    assert_eq!(pods[0].spec.node_name.as_deref(), Some("node-1"));
+    assert_eq!(
+        pods[0]
+            .metadata
+            .annotations
+            .get("kubernetes.io/config.source")
+            .map(String::as_str),
+        Some("file")
+    );
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].ends_with("cm.yaml: static pod manifests hold pods, not ConfigMap"),
+        "{errors:?}"
+    );
+}
