@@ -424,8 +424,8 @@ impl SimRuntime {
         let now = self.clock.elapsed();
         let wall = self.clock.wall();
         match now.checked_sub(at) {
-            Some(ago) => wall - ago,
-            None => wall + at.saturating_sub(now),
+            Some(ago) => wall.checked_sub(ago).unwrap_or(wall),
+            None => wall.checked_add(at.saturating_sub(now)).unwrap_or(wall),
         }
     }
 }
@@ -688,9 +688,11 @@ impl State {
         }
         let program = c.program.as_ref();
         let by_signal = match program.map_or(OnTerm::Ignore, |p| p.on_term) {
-            OnTerm::Exit(after, code) if after <= timeout => Exit::new(now + after, code),
+            OnTerm::Exit(after, code) if after <= timeout => {
+                Exit::new(now.saturating_add(after), code)
+            }
             // Still running at the timeout (or no handler): SIGKILL, exit 137.
-            _ => Exit::new(now + timeout, 137),
+            _ => Exit::new(now.saturating_add(timeout), 137),
         };
         match &c.exit {
             Some(e) if e.at <= by_signal.at => {}
@@ -1184,7 +1186,7 @@ impl Runtime for SimRuntime {
         let done = match s.pulls.get(&key) {
             Some(done) => *done,
             None => {
-                let done = now + s.pull_time;
+                let done = now.saturating_add(s.pull_time);
                 s.pulls.insert(key.clone(), done);
                 done
             }

@@ -104,6 +104,7 @@ pub(crate) fn run(
         limit: memory_limit,
         events: Vec::new(),
         exit: None,
+        loop_budget: LOOP_ITERATIONS_MAX,
     };
     if walk.steps(&program.steps) == Flow::Continue {
         // Fell off the end: exit 0.
@@ -137,7 +138,12 @@ struct Walk {
     limit: Option<u64>,
     events: Vec<(Duration, Event)>,
     exit: Option<Exit>,
+    loop_budget: usize,
 }
+
+/// Loop iterations one walk expands at most: a loop that waits a microsecond must not make
+/// a status read take minutes. Past it, the program is taken to run on silently.
+const LOOP_ITERATIONS_MAX: usize = 100_000;
 
 impl Walk {
     fn steps(&mut self, steps: &[Step]) -> Flow {
@@ -182,6 +188,10 @@ impl Walk {
                 Step::Loop(body) => {
                     let waits = body_waits(body);
                     loop {
+                        if self.loop_budget == 0 {
+                            return Flow::Stop;
+                        }
+                        self.loop_budget -= 1;
                         if self.steps(body) == Flow::Stop {
                             return Flow::Stop;
                         }
@@ -264,7 +274,7 @@ fn parse_seconds(s: &str) -> Option<Option<Duration>> {
     }
     let s = s.strip_suffix('s').unwrap_or(s);
     let secs: f64 = s.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Some(Duration::from_secs_f64(secs)))
+    Duration::try_from_secs_f64(secs).ok().map(Some)
 }
 
 /// The program `argv` starts in a container, or why it cannot start.

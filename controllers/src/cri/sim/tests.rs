@@ -433,3 +433,59 @@ fn same_seed_gives_the_same_ids() {
     };
     assert_eq!(ids(), ids());
 }
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_scripts_and_exec_commands_never_panic(
+        script in "[ -~\n]{0,60}",
+        words in proptest::collection::vec("[ -~]{0,12}", 0..5),
+        secs in 0u64..100,
+    ) {
+        let (clock, rt) = runtime();
+        let sb = sandbox(&rt, "p");
+        rt.pull_image("busybox").unwrap();
+        let id = rt
+            .create_container(
+                &sb,
+                &ContainerConfig {
+                    metadata: ContainerMetadata { name: "c".into(), attempt: 0 },
+                    image: "busybox".into(),
+                    command: vec!["sh".into(), "-c".into(), script],
+                    ..ContainerConfig::default()
+                },
+            )
+            .unwrap();
+        let _ = rt.start_container(&id);
+        clock.advance(S(secs));
+        let _ = rt.container_status(&id);
+        let _ = rt.container_logs(&id, &LogOptions::default());
+        let _ = rt.list_container_stats();
+        let _ = rt.exec_sync(&id, &words, S(1));
+        let shell = vec!["sh".to_owned(), "-c".to_owned(), words.join(" ")];
+        let _ = rt.exec_sync(&id, &shell, S(1));
+    }
+}
+
+#[test]
+fn a_loop_that_barely_waits_is_cut_off_instead_of_hanging() {
+    let (clock, rt) = runtime();
+    let sb = sandbox(&rt, "p");
+    let id = start(
+        &rt,
+        &sb,
+        "c",
+        "busybox",
+        &["sh", "-c", "while true; do echo x; sleep 0.000001; done"],
+    );
+    clock.advance(S(3600));
+    assert_eq!(
+        rt.container_status(&id).unwrap().state,
+        ContainerState::Running
+    );
+    assert_eq!(
+        rt.container_logs(&id, &LogOptions::default())
+            .unwrap()
+            .len(),
+        100_000
+    );
+}
