@@ -328,8 +328,6 @@ pub struct Kubelet {
     pub(crate) probes: probe::Probes,
     /// Containers being stopped: id → when the stop was sent.
     pub(crate) stopping: BTreeMap<String, SystemTime>,
-    /// Containers killed for a failed liveness or startup probe.
-    pub(crate) probe_kills: BTreeSet<String>,
     /// Last status written per pod uid.
     pub(crate) statuses: BTreeMap<String, PodStatus>,
     /// When the kubelet first saw each pod (`status.startTime`).
@@ -355,7 +353,6 @@ impl Kubelet {
             sandbox_errors: BTreeMap::new(),
             probes: probe::Probes::default(),
             stopping: BTreeMap::new(),
-            probe_kills: BTreeSet::new(),
             statuses: BTreeMap::new(),
             start_times: BTreeMap::new(),
             finalized: BTreeSet::new(),

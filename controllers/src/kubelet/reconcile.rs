@@ -499,7 +499,6 @@ impl Kubelet {
             .and_then(|p| p.termination_grace_period_seconds)
             .or(wp.pod.spec.termination_grace_period_seconds)
             .unwrap_or(DEFAULT_GRACE_SECONDS);
-        self.probe_kills.insert(st.id.clone());
         out.runtime.push(RuntimeAction::StopContainer {
             container: format!("{}/{}", wp.key, c.name),
             container_id: st.id.clone(),
@@ -934,8 +933,10 @@ impl Kubelet {
             match view.get::<Pod>(&ns, &name) {
                 Some(existing) if is_mirror(existing) => {
                     self.node.mirror_pending.remove(&name);
+                    // An outdated mirror, or one someone deleted gracefully, goes now (grace
+                    // 0); the next round creates it afresh.
                     if existing.metadata.annotations.get(MIRROR_ANNOTATION) != Some(&hash)
-                        && existing.metadata.deletion_timestamp.is_none()
+                        || existing.metadata.deletion_timestamp.is_some()
                     {
                         out.api.push(delete_pod(existing));
                     }
@@ -979,7 +980,7 @@ impl Kubelet {
                 p.metadata.namespace_or_empty().to_owned(),
                 p.metadata.name_or_empty().to_owned(),
             );
-            if is_mirror(p) && !wanted.contains(&key) && p.metadata.deletion_timestamp.is_none() {
+            if is_mirror(p) && !wanted.contains(&key) {
                 out.api.push(delete_pod(p));
             }
         }

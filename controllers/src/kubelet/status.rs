@@ -254,7 +254,11 @@ impl Kubelet {
             .iter()
             .map(|c| self.api_container_status(rt, c, waiting, false))
             .collect();
-        let phase = phase(pod, &init, &main, pod_is_terminal);
+        let mut phase = phase(pod, &init, &main, pod_is_terminal);
+        // Upstream: a pod that is done (deleted and stopped) and not Succeeded is Failed.
+        if pod_is_terminal && phase != "Succeeded" {
+            phase = "Failed";
+        }
         let sandbox = rt.latest_sandbox();
         let ready_to_start =
             sandbox.is_some_and(|s| s.state == SandboxState::Ready && s.ip.is_some());

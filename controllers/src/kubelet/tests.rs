@@ -1246,3 +1246,58 @@ fn static_pods_are_read_from_a_manifest_directory() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn same_seed_and_inputs_give_the_same_actions_and_statuses() {
+    let run = || {
+        let mut h = Harness::new();
+        h.add(liveness_pod());
+        h.add(pod(
+            "crash",
+            vec![container(
+                "app",
+                "busybox:1.36",
+                &["sh", "-c", "sleep 3; exit 1"],
+            )],
+        ));
+        let timeline = h.run_for(200);
+        (timeline, format!("{:?}", h.api_log))
+    };
+    let (a, b) = (run(), run());
+    assert!(!a.0.is_empty());
+    assert_eq!(a, b);
+}
+
+#[test]
+fn pod_deleted_before_it_ran_ends_failed_and_is_deleted() {
+    let mut h = Harness::new();
+    h.runtime.update_runtime_config("10.244.1.0/24").unwrap();
+    h.add(pod("web", vec![container("app", "nosuch:1", &[])]));
+    h.run_for(3);
+    let mut p = h.pod("web");
+    p.metadata.deletion_timestamp = Some(skiff_core::object::Time::from_unix_seconds(0));
+    p.metadata.deletion_grace_period_seconds = Some(30);
+    h.add(p);
+    let from = h.api_log.len();
+    assert_eq!(
+        h.run_for(1),
+        [at(
+            3,
+            &[
+                "stop-sandbox default/web",
+                "remove-sandbox default/web",
+                "remove /var/lib/kubelet/pods/uid-web"
+            ]
+        )]
+    );
+    let written: Vec<String> = h.api_log[from..]
+        .iter()
+        .map(|(_, a)| match a {
+            Action::UpdateStatus(Object::Pod(p)) => {
+                format!("status {}", p.status.phase.clone().unwrap_or_default())
+            }
+            other => other.describe(),
+        })
+        .collect();
+    assert_eq!(written, ["status Failed", "delete pod/default/web"]);
+}
