@@ -396,7 +396,11 @@ impl Kubelet {
         for action in actions {
             let applied = match action {
                 RuntimeAction::UpdateRuntimeConfig { pod_cidr } => {
-                    done(runtime.update_runtime_config(pod_cidr))
+                    let result = done(runtime.update_runtime_config(pod_cidr));
+                    if result == Applied::Ok {
+                        self.node.pod_cidr_applied = Some(pod_cidr.clone());
+                    }
+                    result
                 }
                 RuntimeAction::WriteFile { path, content } => {
                     host.write_file(path, content);

@@ -32,6 +32,8 @@ pub(crate) struct NodeMemory {
     pub(crate) lease_renewed: Option<SystemTime>,
     /// After a failed Lease write: when to try again, and the delay used.
     pub(crate) lease_retry: Option<(SystemTime, Duration)>,
+    /// The pod CIDR last given to the runtime.
+    pub(crate) pod_cidr_applied: Option<String>,
     /// Mirror pods created and not yet seen in the view.
     pub(crate) mirror_pending: BTreeSet<String>,
 }
@@ -242,8 +244,15 @@ impl Kubelet {
             .clone()
             .filter(|c| !c.is_empty())
             .or_else(|| self.config.pod_cidr.clone());
+        // Given to the runtime when its network is not set up, and again when the node's
+        // CIDR changes (the node IPAM assigned one after the configured one was used).
         if let Some(pod_cidr) = cidr
-            && !snapshot.network_ready()
+            && (!snapshot.network_ready()
+                || self
+                    .node
+                    .pod_cidr_applied
+                    .as_ref()
+                    .is_some_and(|applied| *applied != pod_cidr))
         {
             out.runtime
                 .push(RuntimeAction::UpdateRuntimeConfig { pod_cidr });

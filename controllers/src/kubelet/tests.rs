@@ -1301,3 +1301,19 @@ fn pod_deleted_before_it_ran_ends_failed_and_is_deleted() {
         .collect();
     assert_eq!(written, ["status Failed", "delete pod/default/web"]);
 }
+
+#[test]
+fn pod_ips_come_from_the_nodes_pod_cidr_and_follow_a_change() {
+    let mut h = Harness::new();
+    h.add(pod("a", vec![container("app", "nginx:1.27", &[])]));
+    h.run_for(2);
+    assert_eq!(h.pod("a").status.pod_ip.as_deref(), Some("10.244.1.2"));
+    let mut node = h.view.get::<Node>("", "node-1").unwrap().clone();
+    node.spec.pod_cidr = Some("10.244.7.0/24".into());
+    h.view.insert(node.into());
+    h.add(pod("b", vec![container("app", "nginx:1.27", &[])]));
+    let timeline = h.run_for(1);
+    assert_eq!(timeline[0].1[0], "runtime-config 10.244.7.0/24");
+    h.run_for(1);
+    assert_eq!(h.pod("b").status.pod_ip.as_deref(), Some("10.244.7.2"));
+}
