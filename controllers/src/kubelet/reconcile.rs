@@ -247,6 +247,21 @@ impl Kubelet {
             self.terminate(wp, &rt, now, out);
             return;
         }
+        // A pod the API already records as finished never runs again (upstream: terminal
+        // pods are not restarted, even when the kubelet lost their containers).
+        let recorded_terminal = wp
+            .api
+            .as_ref()
+            .is_some_and(|a| matches!(a.status.phase.as_deref(), Some("Succeeded" | "Failed")));
+        if recorded_terminal && rt.running().next().is_none() {
+            if let Some(sb) = rt.ready_sandbox() {
+                out.runtime.push(RuntimeAction::StopPodSandbox {
+                    pod: wp.key.clone(),
+                    sandbox_id: sb.id.clone(),
+                });
+            }
+            return;
+        }
         let terminal = Self::is_terminal(wp, &rt);
         if terminal {
             // A finished pod keeps its exited containers but not its sandbox.

@@ -1317,3 +1317,28 @@ fn pod_ips_come_from_the_nodes_pod_cidr_and_follow_a_change() {
     h.run_for(1);
     assert_eq!(h.pod("b").status.pod_ip.as_deref(), Some("10.244.7.2"));
 }
+
+#[test]
+fn finished_pod_is_not_run_again_after_its_containers_are_gone() {
+    let mut h = Harness::new();
+    h.runtime.update_runtime_config("10.244.1.0/24").unwrap();
+    let mut p = pod(
+        "job",
+        vec![container("app", "busybox:1.36", &["sh", "-c", "exit 0"])],
+    );
+    p.spec.restart_policy = Some("Never".into());
+    h.add(p);
+    h.run_for(3);
+    assert_eq!(h.pod("job").status.phase.as_deref(), Some("Succeeded"));
+    // A kubelet restart on a node whose runtime lost everything (a new disk).
+    for s in h
+        .runtime
+        .list_pod_sandbox(&crate::cri::SandboxFilter::default())
+    {
+        h.runtime.remove_pod_sandbox(&s.id).unwrap();
+    }
+    let config = h.kubelet.config().clone();
+    h.kubelet = Kubelet::new(config);
+    assert_eq!(h.run_for(3), []);
+    assert_eq!(h.pod("job").status.phase.as_deref(), Some("Succeeded"));
+}
