@@ -17,6 +17,7 @@
 
 pub mod agent;
 mod backoff;
+pub mod bench;
 mod node;
 pub mod probe;
 mod reconcile;
