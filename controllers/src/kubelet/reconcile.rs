@@ -247,6 +247,17 @@ impl Kubelet {
             self.terminate(wp, &rt, now, out);
             return;
         }
+        if let Some(deadline) = wp.pod.spec.active_deadline_seconds
+            && let Some(start) = self.start_times.get(&wp.uid)
+        {
+            let end = start.unix_seconds.saturating_add(deadline);
+            let now_secs = crate::reconcile::time_of(now).unix_seconds;
+            if now_secs >= end {
+                self.deadline_exceeded(wp, &rt, now, out);
+                return;
+            }
+            out.requeue_at_most(Duration::from_secs((end - now_secs).unsigned_abs()));
+        }
         // A pod the API already records as finished never runs again (upstream: terminal
         // pods are not restarted, even when the kubelet lost their containers).
         let recorded_terminal = wp
@@ -860,6 +871,46 @@ impl Kubelet {
             });
         }
         self.finalized.insert(wp.uid.clone());
+    }
+
+    /// Upstream `activeDeadlineSeconds`: the pod is killed and Failed with reason
+    /// `DeadlineExceeded`.
+    fn deadline_exceeded(
+        &mut self,
+        wp: &WorkPod,
+        rt: &PodRuntime<'_>,
+        now: SystemTime,
+        out: &mut Output,
+    ) {
+        let grace = wp
+            .pod
+            .spec
+            .termination_grace_period_seconds
+            .unwrap_or(DEFAULT_GRACE_SECONDS)
+            .max(0);
+        let mut running = false;
+        for c in rt.running() {
+            running = true;
+            if !self.stopping.contains_key(&c.id) {
+                out.runtime.push(RuntimeAction::StopContainer {
+                    container: format!("{}/{}", wp.key, c.metadata.name),
+                    container_id: c.id.clone(),
+                    timeout: Duration::from_secs(grace.unsigned_abs()),
+                });
+            }
+        }
+        if !running && let Some(sb) = rt.ready_sandbox() {
+            out.runtime.push(RuntimeAction::StopPodSandbox {
+                pod: wp.key.clone(),
+                sandbox_id: sb.id.clone(),
+            });
+        }
+        let mut status = self.pod_status(wp, rt, &Waiting::new(), true, now);
+        status.phase = Some("Failed".to_owned());
+        status.reason = Some("DeadlineExceeded".to_owned());
+        status.message =
+            Some("Pod was active on the node longer than the specified deadline".to_owned());
+        self.write(wp, status, out);
     }
 
     fn remove_sandboxes(key: &str, uid: &str, rt: &PodRuntime<'_>, out: &mut Output) {

@@ -369,6 +369,12 @@ impl Kubelet {
         out: &mut Output,
     ) {
         let status = self.pod_status(wp, rt, waiting, false, now);
+        self.write(wp, status, out);
+    }
+
+    /// Writes `status` when it differs from what was last written (or, before any write,
+    /// from the API's).
+    pub(crate) fn write(&mut self, wp: &WorkPod, status: PodStatus, out: &mut Output) {
         let Some(api) = &wp.api else {
             return;
         };

@@ -1342,3 +1342,44 @@ fn finished_pod_is_not_run_again_after_its_containers_are_gone() {
     assert_eq!(h.run_for(3), []);
     assert_eq!(h.pod("job").status.phase.as_deref(), Some("Succeeded"));
 }
+
+#[test]
+fn active_deadline_kills_the_pod_and_fails_it_with_deadline_exceeded() {
+    let mut h = Harness::new();
+    h.runtime.update_runtime_config("10.244.1.0/24").unwrap();
+    let mut p = pod(
+        "job",
+        vec![container("app", "busybox:1.36", &["sleep", "3600"])],
+    );
+    p.spec.active_deadline_seconds = Some(20);
+    p.spec.termination_grace_period_seconds = Some(5);
+    h.add(p);
+    assert_eq!(
+        h.run_for(30),
+        [
+            at(
+                0,
+                &[
+                    "run-sandbox default/job",
+                    "pull busybox:1.36",
+                    "start default/job/app attempt 0"
+                ]
+            ),
+            at(20, &["stop default/job/app grace 5s"]),
+            at(25, &["stop-sandbox default/job"]),
+        ]
+    );
+    let p = h.pod("job");
+    assert_eq!(
+        (
+            p.status.phase.as_deref(),
+            p.status.reason.as_deref(),
+            p.status.message.as_deref()
+        ),
+        (
+            Some("Failed"),
+            Some("DeadlineExceeded"),
+            Some("Pod was active on the node longer than the specified deadline")
+        )
+    );
+}
