@@ -104,6 +104,7 @@ fn sandbox_config(name: &str, uid: &str) -> PodSandboxConfig {
         hostname: name.to_owned(),
         labels: BTreeMap::from([("conformance".to_owned(), uid.to_owned())]),
         annotations: BTreeMap::new(),
+        host_network: false,
     }
 }
 

@@ -111,6 +111,9 @@ pub struct PodSandboxConfig {
     pub labels: BTreeMap<String, String>,
     /// Annotations carried for the kubelet.
     pub annotations: BTreeMap<String, String>,
+    /// Share the node's network namespace (`hostNetwork: true`): the pod's IP is the node's
+    /// and no pod network is needed (how kubeadm's control plane starts before a CNI).
+    pub host_network: bool,
 }
 
 /// Sandbox state (upstream `PodSandboxState`).

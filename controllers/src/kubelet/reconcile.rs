@@ -293,7 +293,7 @@ impl Kubelet {
                 }
             }
             self.sync_containers(view, wp, &rt, sandbox, snapshot, now, &mut waiting, out);
-        } else if snapshot.network_ready() {
+        } else if snapshot.network_ready() || wp.pod.spec.host_network == Some(true) {
             Self::create_sandbox(view, wp, &rt, &mut waiting, out);
         }
         self.write_status(wp, &rt, &waiting, now, out);
@@ -380,6 +380,7 @@ impl Kubelet {
                     (POD_UID_LABEL.to_owned(), wp.uid.clone()),
                 ]),
                 annotations: BTreeMap::from([(GRACE_ANNOTATION.to_owned(), grace.to_string())]),
+                host_network: pod.spec.host_network == Some(true),
             },
         });
         out.requeue_at_most(Duration::ZERO);

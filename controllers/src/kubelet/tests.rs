@@ -50,7 +50,10 @@ impl Harness {
         let clock = ManualClock::new(START);
         let runtime = Arc::new(SimRuntime::new(
             Arc::new(clock.clone()),
-            SimConfig::default(),
+            SimConfig {
+                node_ip: std::net::Ipv4Addr::new(10, 0, 0, 11),
+                ..SimConfig::default()
+            },
         ));
         let mut config = KubeletConfig::new("node-1");
         config.node_ip = "10.0.0.11".into();
@@ -1382,4 +1385,34 @@ fn active_deadline_kills_the_pod_and_fails_it_with_deadline_exceeded() {
             Some("Pod was active on the node longer than the specified deadline")
         )
     );
+}
+
+#[test]
+fn host_network_static_pod_runs_before_the_pod_network_with_the_node_ip() {
+    let mut h = Harness::new();
+    // No pod CIDR anywhere: the runtime's network never becomes ready.
+    let mut node = h.view.get::<Node>("", "node-1").unwrap().clone();
+    node.spec.pod_cidr = None;
+    h.view.insert(node.into());
+    let manifest = ETCD_MANIFEST.replace("spec:\n", "spec:\n  hostNetwork: true\n");
+    let (pods, errors) = static_pods::from_manifests(&[("etcd.yaml".into(), manifest)], "node-1");
+    assert_eq!(errors, Vec::<String>::new());
+    h.kubelet.set_static_pods(pods);
+    h.add(pod("web", vec![container("nginx", "nginx:1.27", &[])]));
+    assert_eq!(
+        h.run_for(3),
+        [at(
+            0,
+            &[
+                "run-sandbox kube-system/etcd-node-1",
+                "pull registry.k8s.io/etcd:3.5.21-0",
+                "start kube-system/etcd-node-1/etcd attempt 0"
+            ]
+        )]
+    );
+    let mirror = h.view.get::<Pod>("kube-system", "etcd-node-1").unwrap();
+    assert_eq!(mirror.status.pod_ip.as_deref(), Some("10.0.0.11"));
+    assert!(h.runtime.tcp_connect("10.0.0.11", 2379));
+    // The ordinary pod waits for the network.
+    assert_eq!(h.pod("web").status.phase.as_deref(), Some("Pending"));
 }

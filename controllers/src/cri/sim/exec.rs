@@ -331,7 +331,7 @@ fn http(s: &mut State, id: &str, tool: &str, args: &[String], now: Duration, out
     let is_ip = host.parse::<std::net::Ipv4Addr>().is_ok();
     let target = if host == "localhost" || host == "127.0.0.1" {
         Some((own_ip.clone(), port))
-    } else if s.sandbox_of_ip(&host).is_some() {
+    } else if !s.sandboxes_of_ip(&host).is_empty() {
         Some((host.clone(), port))
     } else {
         s.network.as_ref().and_then(|n| n.resolve(&host, port))
@@ -360,11 +360,11 @@ fn http(s: &mut State, id: &str, tool: &str, args: &[String], now: Duration, out
         out.err(&format!("wget: bad address '{host}'\n"));
         return 1;
     };
-    let response: Option<HttpResponse> = if s.sandbox_of_ip(&ip).is_some() {
-        s.serve_http(now, &ip, port, &path, &own_ip)
-    } else {
+    let response: Option<HttpResponse> = if s.sandboxes_of_ip(&ip).is_empty() {
         let network = s.network.clone();
         network.and_then(|n| n.http_get(&ip, port, &path))
+    } else {
+        s.serve_http(now, &ip, port, &path, &own_ip)
     };
     let Some(response) = response.filter(|r| r.status != 0) else {
         return refused(out, &ip);

@@ -193,6 +193,8 @@ pub struct SimConfig {
     pub preloaded: Vec<String>,
     /// What the registry serves.
     pub catalog: Vec<CatalogImage>,
+    /// The node's address (the IP of host-network pods).
+    pub node_ip: std::net::Ipv4Addr,
 }
 
 impl Default for SimConfig {
@@ -202,6 +204,7 @@ impl Default for SimConfig {
             pull_time: Duration::ZERO,
             preloaded: vec![PAUSE_IMAGE.to_owned()],
             catalog: default_catalog(),
+            node_ip: std::net::Ipv4Addr::new(10, 0, 0, 10),
         }
     }
 }
@@ -257,6 +260,7 @@ struct State {
     images: BTreeMap<String, ImageRecord>,
     pulls: BTreeMap<String, Duration>,
     pod_cidr: Option<(u32, u8)>,
+    node_ip: u32,
     sandboxes: BTreeMap<String, Sandbox>,
     containers: BTreeMap<String, Container>,
     host_ops: Vec<HostOp>,
@@ -349,6 +353,7 @@ impl SimRuntime {
             images: BTreeMap::new(),
             pulls: BTreeMap::new(),
             pod_cidr: None,
+            node_ip: u32::from(config.node_ip),
             sandboxes: BTreeMap::new(),
             containers: BTreeMap::new(),
             host_ops: Vec::new(),
@@ -604,20 +609,24 @@ impl State {
         files
     }
 
-    fn sandbox_of_ip(&self, ip: &str) -> Option<&str> {
+    /// The ready sandboxes with this IP: one pod, or every host-network pod for the node's.
+    fn sandboxes_of_ip(&self, ip: &str) -> Vec<&str> {
         self.sandboxes
             .iter()
-            .find(|(_, sb)| {
+            .filter(|(_, sb)| {
                 sb.state == SandboxState::Ready && sb.ip.map(ip_text).as_deref() == Some(ip)
             })
             .map(|(id, _)| id.as_str())
+            .collect()
     }
 
     /// The running container listening on `ip:port` and how.
     fn listener(&self, now: Duration, ip: &str, port: u16) -> Option<(String, Proto)> {
-        let sandbox = self.sandbox_of_ip(ip)?;
+        let sandboxes = self.sandboxes_of_ip(ip);
         for (id, c) in &self.containers {
-            if c.sandbox_id != sandbox || Self::container_state(c, now) != ContainerState::Running {
+            if !sandboxes.contains(&c.sandbox_id.as_str())
+                || Self::container_state(c, now) != ContainerState::Running
+            {
                 continue;
             }
             for (_, event) in Self::events(c, now) {
@@ -669,6 +678,32 @@ impl State {
             c.extra_logs.push((now, LogStream::Stdout, line));
         }
         Some(HttpResponse { status, body })
+    }
+
+    /// host-local IPAM: the lowest free address of the pod CIDR from .2 (.1 is the gateway)
+    /// to the last before broadcast.
+    fn allocate_ip(&self) -> Result<u32> {
+        let Some((base, prefix)) = self.pod_cidr else {
+            return Err(CriError::Unavailable(
+                "failed to setup network for sandbox: cni plugin not initialized".to_owned(),
+            ));
+        };
+        let used: BTreeSet<u32> = self
+            .sandboxes
+            .values()
+            .filter(|sb| !sb.config.host_network)
+            .filter_map(|sb| sb.ip)
+            .collect();
+        let last = base | !(u32::MAX << (32 - prefix));
+        (base + 2..last)
+            .find(|ip| !used.contains(ip))
+            .ok_or_else(|| {
+                CriError::Unavailable(format!(
+                    "failed to allocate for range 0: no IP addresses available in range set: {}-{}",
+                    ip_text(base + 1),
+                    ip_text(last - 1)
+                ))
+            })
     }
 
     fn release(&mut self, sandbox_id: &str) {
@@ -779,31 +814,17 @@ impl Runtime for SimRuntime {
                 "sandbox metadata needs a name and a uid".to_owned(),
             ));
         }
-        let Some((base, prefix)) = s.pod_cidr else {
-            return Err(CriError::Unavailable(
-                "failed to setup network for sandbox: cni plugin not initialized".to_owned(),
-            ));
-        };
         let pause = normalize_image(PAUSE_IMAGE);
         if !s.images.contains_key(&pause)
             && let Some(record) = s.catalog_lookup(&pause)
         {
             s.images.insert(pause, record);
         }
-        // host-local IPAM: the lowest free address from .2 (.1 is the gateway) to the last
-        // before broadcast.
-        let used: BTreeSet<u32> = s.sandboxes.values().filter_map(|sb| sb.ip).collect();
-        let last = base | !(u32::MAX << (32 - prefix));
-        let ip = (base + 2..last)
-            .find(|ip| !used.contains(ip))
-            .ok_or_else(|| {
-                CriError::Unavailable(format!(
-                    "failed to allocate for range 0: no IP addresses available in range set: \
-                     {}-{}",
-                    ip_text(base + 1),
-                    ip_text(last - 1)
-                ))
-            })?;
+        let ip = if config.host_network {
+            s.node_ip
+        } else {
+            s.allocate_ip()?
+        };
         let id = s.next_id();
         s.sandboxes.insert(
             id.clone(),
