@@ -1,9 +1,9 @@
-//! The kubelet process: list+watch of its pods (`spec.nodeName=<node>`), its own Node and
-//! Lease; every second (upstream PLEG relists every second) or sooner when asked, one round:
+//! The kubelet process: list+watch of its pods (`spec.nodeName=<node>`) and its own Node, a
+//! get of its Lease (nodes may not list or watch leases, upstream `NodeRules()`); every second (upstream PLEG relists every second) or sooner when asked, one round:
 //! read the static pod directory, fetch the ConfigMaps and Secrets its pods use, snapshot the
 //! runtime, run due probes, reconcile, apply the runtime actions, send the API actions.
 //!
-//! A small list+watch of its own (three watches, relisted when a watch ends); the generic
+//! A small list+watch of its own (two watches, relisted when a watch ends); the generic
 //! informers of `crate::runtime` can replace it.
 
 use std::future::Future;
@@ -167,11 +167,6 @@ impl Agent {
         let mut watches = [
             Watch::new(&Pod::INFO, None, format!("spec.nodeName={node}")),
             Watch::new(&Node::INFO, None, format!("metadata.name={node}")),
-            Watch::new(
-                &Lease::INFO,
-                Some(NODE_LEASE_NAMESPACE),
-                format!("metadata.name={node}"),
-            ),
         ];
         let mut next_round = self.clock.elapsed();
         loop {
@@ -183,13 +178,12 @@ impl Agent {
                 }
             }
             let wait_for = next_round.saturating_sub(self.clock.elapsed());
-            let [pods, nodes, leases] = &mut watches;
+            let [pods, nodes] = &mut watches;
             let (which, event) = tokio::select! {
                 biased;
                 () = tokio::time::sleep(wait_for) => (usize::MAX, None),
                 r = wait(pods) => (0, Some(r)),
                 r = wait(nodes) => (1, Some(r)),
-                r = wait(leases) => (2, Some(r)),
             };
             match event {
                 None => {
@@ -224,6 +218,7 @@ impl Agent {
             self.kubelet.set_static_pods(pods);
         }
         self.fetch_referenced().await;
+        self.fetch_lease().await;
         let now = self.clock.wall();
         let snapshot = Snapshot::take(self.runtime.as_ref());
         self.kubelet.run_probes(
@@ -242,6 +237,31 @@ impl Agent {
             self.send(action).await;
         }
         out.requeue_after.unwrap_or(ROUND)
+    }
+
+    /// The node's Lease, when the view lacks it or the last write of it failed (it may have
+    /// changed under us).
+    async fn fetch_lease(&mut self) {
+        let node = self.kubelet.config.node_name.clone();
+        let key = crate::view::ObjectKey::new(NODE_LEASE_NAMESPACE, &node);
+        if self.view.get_object(Lease::INFO.kind, &key).is_some() && !self.kubelet.lease_stale() {
+            return;
+        }
+        match self
+            .client
+            .get(&Lease::INFO, NODE_LEASE_NAMESPACE, &node)
+            .await
+        {
+            Ok(lease) => {
+                self.view.insert(lease);
+            }
+            Err(ClientError::Status(s)) if s.code() == 404 => {
+                if let Some(old) = self.view.get_object(Lease::INFO.kind, &key).cloned() {
+                    self.view.remove(&old);
+                }
+            }
+            Err(_) => {}
+        }
     }
 
     /// ConfigMaps and Secrets the node's pods use and the view lacks (upstream: the kubelet's

@@ -355,6 +355,11 @@ impl Kubelet {
         self.node.lease_renewed = None;
     }
 
+    /// Whether the last Lease write failed (the Lease should be read again before the next).
+    pub fn lease_stale(&self) -> bool {
+        self.node.lease_retry.is_some()
+    }
+
     /// A Lease write succeeded: the retry backoff resets.
     pub fn lease_succeeded(&mut self) {
         self.node.lease_retry = None;
