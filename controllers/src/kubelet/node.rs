@@ -259,10 +259,14 @@ impl Kubelet {
         }
 
         let frequency = self.config.node_status_update_frequency;
+        // Readiness changing is reported at once (upstream's fast status update while the
+        // node comes up), everything else at the next periodic check.
+        let reported_ready = node.condition("Ready").map(|c| c.status == "True");
         let due = self
             .node
             .last_status_check
-            .is_none_or(|at| since(now, at) >= frequency);
+            .is_none_or(|at| since(now, at) >= frequency)
+            || reported_ready.is_some_and(|r| r != snapshot.network_ready());
         if due {
             self.node.last_status_check = Some(now);
             let status = self.node_status(snapshot, Some(&node.status), now);
