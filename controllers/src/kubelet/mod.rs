@@ -295,6 +295,13 @@ impl Snapshot {
 pub enum Applied {
     /// Done.
     Ok,
+    /// The image is on the node.
+    Pulled {
+        /// How long the pull took (zero when the runtime had it at once).
+        took: Duration,
+        /// The image's size in bytes.
+        size: u64,
+    },
     /// A pull is under way.
     Pulling(Duration),
     /// Not attempted: the pull of its image did not complete in this batch.
@@ -311,6 +318,8 @@ pub(crate) struct PullMemory {
     pub(crate) pulling_until: Option<SystemTime>,
     /// Whether the last failure was shown as `ErrImagePull` already (then `ImagePullBackOff`).
     pub(crate) reported: bool,
+    /// When the pull under way began.
+    pub(crate) pull_started: Option<SystemTime>,
 }
 
 /// A kubelet: its configuration and its memory between reconciles.
@@ -415,13 +424,26 @@ impl Kubelet {
                     let key = (pod_uid.clone(), image.clone());
                     match runtime.pull_image(image) {
                         Ok(PullImageResponse::Pulled { .. }) => {
-                            self.pulls.remove(&key);
-                            Applied::Ok
+                            let started = self
+                                .pulls
+                                .remove(&key)
+                                .and_then(|m| m.pull_started)
+                                .unwrap_or(now);
+                            let size = runtime
+                                .image_status(image)
+                                .ok()
+                                .flatten()
+                                .map_or(0, |i| i.size);
+                            Applied::Pulled {
+                                took: now.duration_since(started).unwrap_or(Duration::ZERO),
+                                size,
+                            }
                         }
                         Ok(PullImageResponse::InProgress { remaining }) => {
                             unpulled.insert(image.clone());
-                            self.pulls.entry(key).or_default().pulling_until =
-                                Some(now + remaining);
+                            let memory = self.pulls.entry(key).or_default();
+                            memory.pulling_until = Some(now + remaining);
+                            memory.pull_started.get_or_insert(now);
                             Applied::Pulling(remaining)
                         }
                         Err(e) => {
@@ -551,8 +573,9 @@ impl Kubelet {
         let mut pulled: BTreeSet<(String, String)> = BTreeSet::new();
         for (action, result) in actions.iter().zip(applied) {
             match (action, result) {
-                (RuntimeAction::PullImage { pod, image, .. }, Applied::Ok) => {
+                (RuntimeAction::PullImage { pod, image, .. }, Applied::Pulled { took, size }) => {
                     pulled.insert((pod.clone(), image.clone()));
+                    let took = reconcile::go_duration(*took);
                     push(
                         pod,
                         EventType::Normal,
@@ -563,7 +586,10 @@ impl Kubelet {
                         pod,
                         EventType::Normal,
                         "Pulled",
-                        format!("Successfully pulled image \"{image}\""),
+                        format!(
+                            "Successfully pulled image \"{image}\" in {took} ({took} including \
+                             waiting). Image size: {size} bytes."
+                        ),
                     );
                 }
                 (RuntimeAction::PullImage { pod, image, .. }, Applied::Failed(e)) => {

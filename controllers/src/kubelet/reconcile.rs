@@ -564,7 +564,7 @@ impl Kubelet {
                     "CrashLoopBackOff".to_owned(),
                     format!(
                         "back-off {} restarting failed container={} pod={}_{}({})",
-                        format_duration(b.delay),
+                        go_duration(b.delay),
                         c.name,
                         wp.pod.metadata.name_or_empty(),
                         wp.pod.metadata.namespace_or_empty(),
@@ -1097,12 +1097,51 @@ fn project(
     }
 }
 
-/// Go's `time.Duration` text for whole minutes and seconds: `10s`, `5m0s`, `2m40s`.
-pub(crate) fn format_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs >= 60 {
-        format!("{}m{}s", secs / 60, secs % 60)
-    } else {
-        format!("{secs}s")
+/// Go's `time.Duration` text (`0s`, `250ms`, `2.5s`, `1m30s`, `1h0m0s`).
+pub(crate) fn go_duration(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    let trim = |whole: u128, frac: u128, digits: usize, unit: &str| {
+        let frac = format!("{frac:0digits$}");
+        let frac = frac.trim_end_matches('0');
+        if frac.is_empty() {
+            format!("{whole}{unit}")
+        } else {
+            format!("{whole}.{frac}{unit}")
+        }
+    };
+    if nanos < 1_000 {
+        return format!("{nanos}ns");
+    }
+    if nanos < 1_000_000 {
+        return trim(nanos / 1_000, nanos % 1_000, 3, "µs");
+    }
+    if nanos < 1_000_000_000 {
+        return trim(nanos / 1_000_000, nanos % 1_000_000, 6, "ms");
+    }
+    let secs = nanos / 1_000_000_000;
+    let seconds = trim(secs % 60, nanos % 1_000_000_000, 9, "s");
+    match (secs / 3600, secs / 60 % 60) {
+        (0, 0) => seconds,
+        (0, m) => format!("{m}m{seconds}"),
+        (h, m) => format!("{h}h{m}m{seconds}"),
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::go_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_print_like_go() {
+        assert_eq!(go_duration(Duration::ZERO), "0s");
+        assert_eq!(go_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(go_duration(Duration::from_millis(2500)), "2.5s");
+        assert_eq!(go_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
+        assert_eq!(go_duration(Duration::from_micros(1500)), "1.5ms");
     }
 }

@@ -146,7 +146,7 @@ impl Harness {
             );
             for (a, r) in out.runtime.iter().zip(&applied) {
                 log.push(match r {
-                    Applied::Ok => a.describe(),
+                    Applied::Ok | Applied::Pulled { .. } => a.describe(),
                     Applied::Pulling(_) => format!("{}: pulling", a.describe()),
                     Applied::Skipped => format!("{}: skipped", a.describe()),
                     Applied::Failed(_) => format!("{}: failed", a.describe()),
@@ -1125,7 +1125,8 @@ fn events_tell_what_the_runtime_did_in_upstream_words() {
             e(
                 "Normal",
                 "Pulled",
-                "Successfully pulled image \"nginx:1.27\""
+                "Successfully pulled image \"nginx:1.27\" in 0s (0s including waiting). Image \
+                 size: 72000000 bytes."
             ),
             e("Normal", "Created", "Created container: nginx"),
             e("Normal", "Started", "Started container nginx"),

@@ -1260,6 +1260,9 @@ impl HostFs for SimRuntime {
         let at = self.clock.elapsed();
         let mut s = lock(&self.state);
         let seq = s.next_seq();
+        // What the removal hides is gone for good: drop it, so the log of the node's file
+        // changes stays as small as what is on the node.
+        s.host_ops.retain(|o| under(&o.path, path).is_none());
         s.host_ops.push(HostOp {
             at,
             seq,
