@@ -472,15 +472,26 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
-/// The network beyond this node's pods, as seen from inside a pod: DNS plus the node's proxy
-/// rules (kube-proxy's dataplane implements this), and pods on other nodes.
+/// The pod a connection starts from (for DNS short names, which resolve in its namespace,
+/// and for the rules that match on the source address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller<'a> {
+    /// The pod's namespace.
+    pub namespace: &'a str,
+    /// The pod's IP.
+    pub pod_ip: &'a str,
+}
+
+/// The network beyond this node's pods, as seen from inside a pod of this node: cluster DNS
+/// plus the node's proxy rules (kube-proxy's dataplane implements this), and pods on other
+/// nodes. One implementation serves one node.
 pub trait Network: Send + Sync + Debug {
-    /// Where a connection to `host:port` goes: a Service name or cluster IP is resolved and
-    /// load-balanced to one backend `(pod IP, target port)`; a pod IP is returned as is.
-    /// `None` when the name does not resolve or no backend serves the port.
-    fn resolve(&self, host: &str, port: u16) -> Option<(String, u16)>;
-    /// An HTTP GET to a pod that is not on this node; `None` when unreachable.
-    fn http_get(&self, ip: &str, port: u16, path: &str) -> Option<HttpResponse>;
+    /// Where a TCP connection from `from` to `host:port` goes: a Service name (resolved in the
+    /// caller's namespace) or cluster IP is translated to one backend `(pod IP, port)`; a pod
+    /// IP is returned as is. `None` when the name does not resolve or nothing serves the port.
+    fn resolve(&self, from: &Caller<'_>, host: &str, port: u16) -> Option<(String, u16)>;
+    /// An HTTP GET from `from` to a pod that is not on this node; `None` when unreachable.
+    fn http_get(&self, from: &Caller<'_>, ip: &str, port: u16, path: &str) -> Option<HttpResponse>;
 }
 
 /// Upstream's image-name defaults: `nginx` is `docker.io/library/nginx:latest`,

@@ -328,13 +328,24 @@ fn http(s: &mut State, id: &str, tool: &str, args: &[String], now: Duration, out
         .and_then(|sb| sb.ip)
         .map(ip_text)
         .unwrap_or_default();
+    let namespace = s
+        .sandboxes
+        .get(&c.sandbox_id)
+        .map(|sb| sb.config.metadata.namespace.clone())
+        .unwrap_or_default();
+    let caller = crate::cri::Caller {
+        namespace: &namespace,
+        pod_ip: &own_ip,
+    };
     let is_ip = host.parse::<std::net::Ipv4Addr>().is_ok();
     let target = if host == "localhost" || host == "127.0.0.1" {
         Some((own_ip.clone(), port))
     } else if !s.sandboxes_of_ip(&host).is_empty() {
         Some((host.clone(), port))
     } else {
-        s.network.as_ref().and_then(|n| n.resolve(&host, port))
+        s.network
+            .as_ref()
+            .and_then(|n| n.resolve(&caller, &host, port))
     };
     let refused = |out: &mut Out, ip: &str| {
         if tool == "curl" {
@@ -362,7 +373,7 @@ fn http(s: &mut State, id: &str, tool: &str, args: &[String], now: Duration, out
     };
     let response: Option<HttpResponse> = if s.sandboxes_of_ip(&ip).is_empty() {
         let network = s.network.clone();
-        network.and_then(|n| n.http_get(&ip, port, &path))
+        network.and_then(|n| n.http_get(&caller, &ip, port, &path))
     } else {
         s.serve_http(now, &ip, port, &path, &own_ip)
     };

@@ -5,7 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use skiff_core::clock::ManualClock;
 
 use super::*;
-use crate::cri::{ContainerMetadata, Mount, PodSandboxMetadata, conformance};
+use crate::cri::{Caller, ContainerMetadata, Mount, PodSandboxMetadata, conformance};
 
 const S: fn(u64) -> Duration = Duration::from_secs;
 
@@ -234,10 +234,18 @@ fn wget_reaches_nginx_in_another_pod_and_over_localhost() {
 struct OneService;
 
 impl Network for OneService {
-    fn resolve(&self, host: &str, port: u16) -> Option<(String, u16)> {
-        (host == "web" || host == "10.96.0.12").then(|| ("10.244.1.2".to_owned(), port))
+    fn resolve(&self, from: &Caller<'_>, host: &str, port: u16) -> Option<(String, u16)> {
+        // `web` is a Service of `default`, as cluster DNS resolves it from there.
+        (from.namespace == "default" && (host == "web" || host == "10.96.0.12"))
+            .then(|| ("10.244.1.2".to_owned(), port))
     }
-    fn http_get(&self, _ip: &str, _port: u16, _path: &str) -> Option<HttpResponse> {
+    fn http_get(
+        &self,
+        _from: &Caller<'_>,
+        _ip: &str,
+        _port: u16,
+        _path: &str,
+    ) -> Option<HttpResponse> {
         None
     }
 }
