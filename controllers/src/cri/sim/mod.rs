@@ -610,6 +610,16 @@ impl State {
     }
 
     /// The ready sandboxes with this IP: one pod, or every host-network pod for the node's.
+    /// What the container left in its termination log (`/dev/termination-log`, upstream's
+    /// default `terminationMessagePath`) when it exited. Upstream the kubelet reads that file
+    /// through a mount; here the runtime reports it as the status message.
+    fn termination_message(&self, c: &Container, at: Duration) -> String {
+        self.container_files(c, at)
+            .get("/dev/termination-log")
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    }
+
     fn sandboxes_of_ip(&self, ip: &str) -> Vec<&str> {
         self.sandboxes
             .iter()
@@ -1049,7 +1059,13 @@ impl Runtime for SimRuntime {
                     image: c.config.image.clone(),
                     image_ref: s.image_ref(&c.image_key),
                     reason: exit.map_or_else(String::new, |e| e.reason.to_owned()),
-                    message: exit.map_or_else(String::new, |e| e.message.clone()),
+                    message: exit.map_or_else(String::new, |e| {
+                        if e.message.is_empty() {
+                            s.termination_message(c, e.at)
+                        } else {
+                            e.message.clone()
+                        }
+                    }),
                     labels: c.config.labels.clone(),
                     annotations: c.config.annotations.clone(),
                 }

@@ -497,3 +497,23 @@ fn a_loop_that_barely_waits_is_cut_off_instead_of_hanging() {
         100_000
     );
 }
+
+#[test]
+fn termination_log_becomes_the_exit_message() {
+    let (clock, rt) = runtime();
+    let sb = sandbox(&rt, "p");
+    let id = start(
+        &rt,
+        &sb,
+        "c",
+        "busybox",
+        &[
+            "sh",
+            "-c",
+            "sleep 1; echo disk full > /dev/termination-log; exit 3",
+        ],
+    );
+    clock.advance(S(2));
+    let s = rt.container_status(&id).unwrap();
+    assert_eq!((s.exit_code, s.message.as_str()), (3, "disk full\n"));
+}
