@@ -105,6 +105,7 @@ fn sandbox_config(name: &str, uid: &str) -> PodSandboxConfig {
         labels: BTreeMap::from([("conformance".to_owned(), uid.to_owned())]),
         annotations: BTreeMap::new(),
         host_network: false,
+        dns: super::DnsConfig::default(),
     }
 }
 

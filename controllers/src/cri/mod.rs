@@ -114,6 +114,40 @@ pub struct PodSandboxConfig {
     /// Share the node's network namespace (`hostNetwork: true`): the pod's IP is the node's
     /// and no pod network is needed (how kubeadm's control plane starts before a CNI).
     pub host_network: bool,
+    /// The pod's resolver settings (`/etc/resolv.conf`), upstream `DNSConfig`.
+    pub dns: DnsConfig,
+}
+
+/// A pod's resolver settings (upstream CRI `DNSConfig`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DnsConfig {
+    /// Name servers.
+    pub servers: Vec<String>,
+    /// Search domains.
+    pub searches: Vec<String>,
+    /// Options (`ndots:5`).
+    pub options: Vec<String>,
+}
+
+impl DnsConfig {
+    /// The `/etc/resolv.conf` these settings make.
+    pub fn resolv_conf(&self) -> String {
+        let mut lines = Vec::new();
+        if !self.searches.is_empty() {
+            lines.push(format!("search {}", self.searches.join(" ")));
+        }
+        for s in &self.servers {
+            lines.push(format!("nameserver {s}"));
+        }
+        if !self.options.is_empty() {
+            lines.push(format!("options {}", self.options.join(" ")));
+        }
+        let mut out = lines.join("\n");
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out
+    }
 }
 
 /// Sandbox state (upstream `PodSandboxState`).

@@ -88,6 +88,12 @@ pub struct KubeletConfig {
     pub max_container_backoff: Duration,
     /// The kubelet version reported in node info.
     pub kubelet_version: String,
+    /// Cluster DNS servers given to `ClusterFirst` pods (`clusterDNS`, kubeadm's 10.96.0.10).
+    pub cluster_dns: Vec<String>,
+    /// The cluster's DNS domain (`clusterDomain`, `cluster.local`).
+    pub cluster_domain: String,
+    /// The node's own resolver, given to `dnsPolicy: Default` and host-network pods.
+    pub node_dns: crate::cri::DnsConfig,
 }
 
 impl KubeletConfig {
@@ -114,6 +120,13 @@ impl KubeletConfig {
             lease_duration_seconds: 40,
             max_container_backoff: Duration::from_secs(300),
             kubelet_version: "v1.33.0-skiff".to_owned(),
+            cluster_dns: vec!["10.96.0.10".to_owned()],
+            cluster_domain: "cluster.local".to_owned(),
+            node_dns: crate::cri::DnsConfig {
+                servers: vec!["10.0.0.2".to_owned()],
+                searches: Vec::new(),
+                options: Vec::new(),
+            },
         }
     }
 }

@@ -294,7 +294,7 @@ impl Kubelet {
             }
             self.sync_containers(view, wp, &rt, sandbox, snapshot, now, &mut waiting, out);
         } else if snapshot.network_ready() || wp.pod.spec.host_network == Some(true) {
-            Self::create_sandbox(view, wp, &rt, &mut waiting, out);
+            Self::create_sandbox(&self.config, view, wp, &rt, &mut waiting, out);
         }
         self.write_status(wp, &rt, &waiting, now, out);
     }
@@ -324,6 +324,7 @@ impl Kubelet {
     }
 
     fn create_sandbox(
+        config: &super::KubeletConfig,
         view: &View,
         wp: &WorkPod,
         rt: &PodRuntime<'_>,
@@ -381,6 +382,7 @@ impl Kubelet {
                 ]),
                 annotations: BTreeMap::from([(GRACE_ANNOTATION.to_owned(), grace.to_string())]),
                 host_network: pod.spec.host_network == Some(true),
+                dns: dns_config(config, pod),
             },
         });
         out.requeue_at_most(Duration::ZERO);
@@ -1064,6 +1066,32 @@ fn delete_pod(p: &Pod) -> Action {
             uid: p.metadata.uid.clone(),
             ..DeleteOptions::default()
         },
+    }
+}
+
+/// The pod's resolver (upstream `dns.go`, `GetPodDNS`): `ClusterFirst` (the default) uses
+/// cluster DNS with `<ns>.svc.<domain> svc.<domain> <domain>` searches and `ndots:5`, unless
+/// the pod is on the host network (then, as `Default`, the node's resolver); `None` starts
+/// empty; `dnsConfig` is carried, not merged.
+fn dns_config(config: &super::KubeletConfig, pod: &Pod) -> crate::cri::DnsConfig {
+    let host_network = pod.spec.host_network == Some(true);
+    match pod.spec.dns_policy.as_deref().unwrap_or("ClusterFirst") {
+        "None" => crate::cri::DnsConfig::default(),
+        "Default" => config.node_dns.clone(),
+        "ClusterFirst" if host_network => config.node_dns.clone(),
+        _ => {
+            let domain = &config.cluster_domain;
+            let ns = pod.metadata.namespace_or_empty();
+            crate::cri::DnsConfig {
+                servers: config.cluster_dns.clone(),
+                searches: vec![
+                    format!("{ns}.svc.{domain}"),
+                    format!("svc.{domain}"),
+                    domain.clone(),
+                ],
+                options: vec!["ndots:5".to_owned()],
+            }
+        }
     }
 }
 

@@ -1417,3 +1417,29 @@ fn host_network_static_pod_runs_before_the_pod_network_with_the_node_ip() {
     // The ordinary pod waits for the network.
     assert_eq!(h.pod("web").status.phase.as_deref(), Some("Pending"));
 }
+
+#[test]
+fn cluster_first_pods_resolve_through_cluster_dns() {
+    let mut h = Harness::new();
+    h.runtime.update_runtime_config("10.244.1.0/24").unwrap();
+    h.add(pod(
+        "web",
+        vec![container("app", "busybox:1.36", &["sleep", "3600"])],
+    ));
+    h.run_for(2);
+    let id = h.container_id("web", "app");
+    let out = h
+        .runtime
+        .exec_sync(
+            &id,
+            &strings(&["cat", "/etc/resolv.conf"]),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+    assert_eq!(
+        out.stdout_text(),
+        "search default.svc.cluster.local svc.cluster.local cluster.local\n\
+         nameserver 10.96.0.10\n\
+         options ndots:5\n"
+    );
+}

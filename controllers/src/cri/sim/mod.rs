@@ -563,6 +563,12 @@ impl State {
                 "/etc/hostname".to_owned(),
                 format!("{}\n", sb.config.hostname).into_bytes(),
             );
+            if !sb.config.dns.servers.is_empty() {
+                files.insert(
+                    "/etc/resolv.conf".to_owned(),
+                    sb.config.dns.resolv_conf().into_bytes(),
+                );
+            }
             if let Some(ip) = sb.ip {
                 files.insert(
                     "/etc/hosts".to_owned(),
