@@ -410,7 +410,25 @@ fn containers(suite: &mut Suite<'_>) {
             rt.list_containers(&ContainerFilter::default()).len(),
         ),
     );
+    suite.check(
+        "attach shows what the container printed",
+        (|| {
+            let id = find(rt, &sandbox, "say")?;
+            expect("stdout", rt.attach(&id).map_err(err)?, b"hello\n".to_vec())
+        })(),
+    );
     let _ = rt.remove_pod_sandbox(&sandbox);
+    suite.check(
+        "an unused image can be removed",
+        (|| {
+            rt.remove_image("busybox").map_err(err)?;
+            expect(
+                "image_status",
+                rt.image_status("busybox").map_err(err)?,
+                None,
+            )
+        })(),
+    );
 }
 
 /// The first container named `name` in the sandbox (lowest attempt).

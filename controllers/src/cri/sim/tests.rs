@@ -79,7 +79,7 @@ fn simulated_runtime_passes_the_conformance_suite() {
     let rt = SimRuntime::new(Arc::new(clock), SimConfig::default());
     let report = conformance::run(&rt);
     report.assert_passed();
-    assert_eq!(report.checks.len(), 16);
+    assert_eq!(report.checks.len(), 18);
 }
 
 #[test]
@@ -516,4 +516,90 @@ fn termination_log_becomes_the_exit_message() {
     clock.advance(S(2));
     let s = rt.container_status(&id).unwrap();
     assert_eq!((s.exit_code, s.message.as_str()), (3, "disk full\n"));
+}
+
+/// A runtime that breaks one guarantee: removing a container that is already gone fails.
+#[derive(Debug)]
+struct StrictRemove(SimRuntime);
+
+impl Runtime for StrictRemove {
+    fn version(&self) -> VersionResponse {
+        self.0.version()
+    }
+    fn status(&self) -> RuntimeStatus {
+        self.0.status()
+    }
+    fn update_runtime_config(&self, pod_cidr: &str) -> Result<()> {
+        self.0.update_runtime_config(pod_cidr)
+    }
+    fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> Result<String> {
+        self.0.run_pod_sandbox(config)
+    }
+    fn stop_pod_sandbox(&self, id: &str) -> Result<()> {
+        self.0.stop_pod_sandbox(id)
+    }
+    fn remove_pod_sandbox(&self, id: &str) -> Result<()> {
+        self.0.remove_pod_sandbox(id)
+    }
+    fn pod_sandbox_status(&self, id: &str) -> Result<PodSandboxStatus> {
+        self.0.pod_sandbox_status(id)
+    }
+    fn list_pod_sandbox(&self, filter: &SandboxFilter) -> Vec<PodSandboxStatus> {
+        self.0.list_pod_sandbox(filter)
+    }
+    fn create_container(&self, sandbox_id: &str, config: &ContainerConfig) -> Result<String> {
+        self.0.create_container(sandbox_id, config)
+    }
+    fn start_container(&self, id: &str) -> Result<()> {
+        self.0.start_container(id)
+    }
+    fn stop_container(&self, id: &str, timeout: Duration) -> Result<()> {
+        self.0.stop_container(id, timeout)
+    }
+    fn remove_container(&self, id: &str) -> Result<()> {
+        self.0.container_status(id)?;
+        self.0.remove_container(id)
+    }
+    fn container_status(&self, id: &str) -> Result<ContainerStatus> {
+        self.0.container_status(id)
+    }
+    fn list_containers(&self, filter: &ContainerFilter) -> Vec<ContainerStatus> {
+        self.0.list_containers(filter)
+    }
+    fn exec_sync(&self, id: &str, cmd: &[String], timeout: Duration) -> Result<ExecSyncResponse> {
+        self.0.exec_sync(id, cmd, timeout)
+    }
+    fn attach(&self, id: &str) -> Result<Vec<u8>> {
+        self.0.attach(id)
+    }
+    fn container_logs(&self, id: &str, options: &LogOptions) -> Result<Vec<LogLine>> {
+        self.0.container_logs(id, options)
+    }
+    fn container_stats(&self, id: &str) -> Result<ContainerStats> {
+        self.0.container_stats(id)
+    }
+    fn list_container_stats(&self) -> Vec<ContainerStats> {
+        self.0.list_container_stats()
+    }
+    fn list_images(&self) -> Vec<Image> {
+        self.0.list_images()
+    }
+    fn image_status(&self, image: &str) -> Result<Option<Image>> {
+        self.0.image_status(image)
+    }
+    fn pull_image(&self, image: &str) -> Result<PullImageResponse> {
+        self.0.pull_image(image)
+    }
+    fn remove_image(&self, image: &str) -> Result<()> {
+        self.0.remove_image(image)
+    }
+}
+
+#[test]
+fn conformance_suite_catches_a_runtime_that_breaks_idempotent_removal() {
+    let clock = ManualClock::new(1_700_000_000);
+    let rt = StrictRemove(SimRuntime::new(Arc::new(clock), SimConfig::default()));
+    let report = conformance::run(&rt);
+    let failed: Vec<&str> = report.failures().iter().map(|c| c.name).collect();
+    assert_eq!(failed, ["remove_container is idempotent"]);
 }
