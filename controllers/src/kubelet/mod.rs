@@ -14,6 +14,25 @@
 //! image pull backoff (`client-go/util/flowcontrol/backoff.go`), probes
 //! (`pkg/kubelet/prober`), static and mirror pods (`pkg/kubelet/config/file.go`,
 //! `pkg/kubelet/pod/mirror_client.go`).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use skiff_controllers::cri::sim::{SimConfig, SimRuntime};
+//! use skiff_controllers::kubelet::{Kubelet, KubeletConfig, Snapshot};
+//! use skiff_controllers::view::View;
+//! use skiff_core::clock::{Clock, ManualClock};
+//!
+//! let clock = ManualClock::new(1_700_000_000);
+//! let runtime = SimRuntime::new(Arc::new(clock.clone()), SimConfig::default());
+//! let mut config = KubeletConfig::new("node-1");
+//! config.pod_cidr = Some("10.244.1.0/24".into());
+//! let mut kubelet = Kubelet::new(config);
+//! // No Node in the API yet: the first round registers it.
+//! let view = View::new();
+//! let out = kubelet.reconcile(&view, &Snapshot::take(&runtime), clock.wall());
+//! assert_eq!(out.api[0].describe(), "create node/node-1");
+//! // The agent would now apply `out.runtime` with `kubelet.apply(..)` and send `out.api`.
+//! ```
 
 pub mod agent;
 mod backoff;
