@@ -1,5 +1,5 @@
 //! The kubelet (seed §7): registers its Node, renews its Lease, and runs the pods bound to it
-//! through a [`Runtime`](crate::cri::Runtime), reporting their status.
+//! through a [`crate::cri::Runtime`], reporting their status.
 //!
 //! The decisions are a pure reconcile ([`Kubelet::reconcile`]): the node's pods from the API
 //! (a [`View`]), a [`Snapshot`] of the runtime's sandboxes, containers and images, the

@@ -4,7 +4,7 @@
 //! - **Images** come from a catalog ([`default_catalog`]: nginx, httpd, redis, busybox,
 //!   alpine, pause, the kubeadm control-plane images, …). A pull takes
 //!   [`SimConfig::pull_time`]; an unknown repository or tag fails the way containerd does.
-//! - **Containers** run small programs chosen by image and command ([`program`]): servers
+//! - **Containers** run small programs chosen by image and command (`program.rs`): servers
 //!   (nginx listens on 80 and serves its document root), `sleep N`, `sh -c` scripts that
 //!   print, sleep, touch and remove files, loop and exit with a code, `stress` that allocates
 //!   memory and is OOM-killed over its limit. A program's state is computed from its start
