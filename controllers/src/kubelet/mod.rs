@@ -376,6 +376,8 @@ pub struct Kubelet {
     pub(crate) start_times: BTreeMap<String, Time>,
     /// Pods whose final deletion was sent.
     pub(crate) finalized: BTreeSet<String>,
+    /// Volume files last written, per pod uid (path → content).
+    pub(crate) volume_files: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     /// Node registration, status and lease memory.
     pub(crate) node: node::NodeMemory,
     /// Static pods read from the manifest directory.
@@ -398,6 +400,7 @@ impl Kubelet {
             statuses: BTreeMap::new(),
             start_times: BTreeMap::new(),
             finalized: BTreeSet::new(),
+            volume_files: BTreeMap::new(),
             node: node::NodeMemory::default(),
             static_pods: Vec::new(),
             runtime_name: "containerd".to_owned(),

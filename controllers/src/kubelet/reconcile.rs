@@ -220,6 +220,7 @@ impl Kubelet {
         self.crash_backoff.retain(|(uid, _), _| live.contains(uid));
         self.pulls.retain(|(uid, _), _| live.contains(uid));
         self.finalized.retain(|uid| live.contains(uid));
+        self.volume_files.retain(|uid, _| live.contains(uid));
         let running: BTreeSet<&str> = snapshot
             .containers
             .iter()
@@ -273,6 +274,12 @@ impl Kubelet {
             }
             return;
         }
+        // Volumes are set up before the sandbox (upstream `WaitForAttachAndMount`) and kept
+        // in step with their ConfigMaps and Secrets afterwards.
+        if !self.sync_volumes(view, wp, &rt, &mut waiting, out) {
+            self.write_status(wp, &rt, &waiting, now, out);
+            return;
+        }
         let terminal = Self::is_terminal(wp, &rt);
         if terminal {
             // A finished pod keeps its exited containers but not its sandbox.
@@ -294,7 +301,7 @@ impl Kubelet {
             }
             self.sync_containers(view, wp, &rt, sandbox, snapshot, now, &mut waiting, out);
         } else if snapshot.network_ready() || wp.pod.spec.host_network == Some(true) {
-            Self::create_sandbox(&self.config, view, wp, &rt, &mut waiting, out);
+            Self::create_sandbox(&self.config, wp, &rt, out);
         }
         self.write_status(wp, &rt, &waiting, now, out);
     }
@@ -325,32 +332,12 @@ impl Kubelet {
 
     fn create_sandbox(
         config: &super::KubeletConfig,
-        view: &View,
         wp: &WorkPod,
         rt: &PodRuntime<'_>,
-        waiting: &mut Waiting,
         out: &mut Output,
     ) {
         let pod = &wp.pod;
         let attempt = rt.latest_sandbox().map_or(0, |s| s.metadata.attempt + 1);
-        // Volumes are set up before the sandbox (upstream `WaitForAttachAndMount`).
-        let files = match Self::volume_files(view, wp) {
-            Ok(files) => files,
-            Err(message) => {
-                for c in pod.spec.all_containers() {
-                    waiting.insert(
-                        c.name.clone(),
-                        ("ContainerCreating".to_owned(), message.clone()),
-                    );
-                }
-                return;
-            }
-        };
-        if attempt == 0 {
-            for (path, content) in files {
-                out.runtime.push(RuntimeAction::WriteFile { path, content });
-            }
-        }
         let grace = pod
             .spec
             .termination_grace_period_seconds
@@ -386,6 +373,51 @@ impl Kubelet {
             },
         });
         out.requeue_at_most(Duration::ZERO);
+    }
+
+    /// Writes the pod's ConfigMap and Secret volume files that changed since last written
+    /// (all of them the first time) and removes keys that are gone. `false` when a volume
+    /// cannot be made and the pod has no sandbox yet (it waits in `ContainerCreating`); a
+    /// running pod keeps its files when its ConfigMap goes away, as upstream.
+    fn sync_volumes(
+        &mut self,
+        view: &View,
+        wp: &WorkPod,
+        rt: &PodRuntime<'_>,
+        waiting: &mut Waiting,
+        out: &mut Output,
+    ) -> bool {
+        let files = match Self::volume_files(view, wp) {
+            Ok(files) => files,
+            Err(_) if rt.ready_sandbox().is_some() => return true,
+            Err(message) => {
+                for c in wp.pod.spec.all_containers() {
+                    waiting.insert(
+                        c.name.clone(),
+                        ("ContainerCreating".to_owned(), message.clone()),
+                    );
+                }
+                return false;
+            }
+        };
+        let written = self.volume_files.entry(wp.uid.clone()).or_default();
+        let wanted: BTreeMap<String, Vec<u8>> = files.into_iter().collect();
+        for (path, content) in &wanted {
+            if written.get(path) != Some(content) {
+                out.runtime.push(RuntimeAction::WriteFile {
+                    path: path.clone(),
+                    content: content.clone(),
+                });
+            }
+        }
+        for path in written.keys() {
+            if !wanted.contains_key(path) {
+                out.runtime
+                    .push(RuntimeAction::RemoveDir { path: path.clone() });
+            }
+        }
+        *written = wanted;
+        true
     }
 
     /// The files of the pod's ConfigMap and Secret volumes, or why they cannot be made

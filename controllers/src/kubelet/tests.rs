@@ -1443,3 +1443,83 @@ fn cluster_first_pods_resolve_through_cluster_dns() {
          options ndots:5\n"
     );
 }
+
+#[test]
+fn config_map_volume_files_follow_the_config_map() {
+    use skiff_core::object::{ConfigMap, ConfigMapVolumeSource, Volume, VolumeMount};
+    let mut h = Harness::new();
+    h.runtime.update_runtime_config("10.244.1.0/24").unwrap();
+    let cm = |data: &[(&str, &str)]| ConfigMap {
+        metadata: ObjectMeta {
+            name: Some("cfg".into()),
+            namespace: Some("default".into()),
+            ..ObjectMeta::default()
+        },
+        data: data
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..ConfigMap::default()
+    };
+    let mut c = container("app", "busybox:1.36", &["sleep", "3600"]);
+    c.volume_mounts = vec![VolumeMount {
+        name: "cfg".into(),
+        mount_path: "/etc/app".into(),
+        ..VolumeMount::default()
+    }];
+    let mut p = pod("app", vec![c]);
+    p.spec.volumes = vec![Volume {
+        name: "cfg".into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: Some("cfg".into()),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    }];
+    h.add(p);
+    // No ConfigMap yet: the pod waits with upstream's FailedMount message.
+    h.run_for(2);
+    assert_eq!(
+        waiting_reason(&h.pod("app"), "app"),
+        Some((
+            "ContainerCreating".into(),
+            "MountVolume.SetUp failed for volume \"cfg\" : configmap \"cfg\" not found".into()
+        ))
+    );
+    h.view
+        .insert(cm(&[("color", "blue"), ("size", "L")]).into());
+    let dir = "/var/lib/kubelet/pods/uid-app/volumes/kubernetes.io~configmap/cfg";
+    assert_eq!(
+        h.run_for(1),
+        [at(
+            2,
+            &[
+                &format!("write {dir}/color"),
+                &format!("write {dir}/size"),
+                "run-sandbox default/app",
+                "pull busybox:1.36",
+                "start default/app/app attempt 0"
+            ]
+        )]
+    );
+    assert_eq!(h.run_for(1), []);
+    let id = h.container_id("app", "app");
+    let cat = |h: &Harness, f: &str| {
+        h.runtime
+            .exec_sync(&id, &strings(&["cat", f]), Duration::from_secs(1))
+            .unwrap()
+            .stdout_text()
+    };
+    assert_eq!(cat(&h, "/etc/app/color"), "blue");
+    // An update reaches the running container; a removed key disappears.
+    h.view.insert(cm(&[("color", "green")]).into());
+    assert_eq!(
+        h.run_for(1),
+        [at(
+            4,
+            &[&format!("write {dir}/color"), &format!("remove {dir}/size")]
+        )]
+    );
+    assert_eq!(cat(&h, "/etc/app/color"), "green");
+    assert_eq!(cat(&h, "/etc/app/size"), "");
+}
