@@ -27,6 +27,8 @@ use crate::view::View;
 
 /// How often a round runs when nothing asks for one sooner (upstream PLEG relist period).
 pub const ROUND: Duration = Duration::from_secs(1);
+/// How long a fetched ConfigMap or Secret is trusted before it is read again.
+pub const REFERENCED_TTL: Duration = Duration::from_secs(10);
 /// Wait after a failed list or watch before trying again.
 const RELIST_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -104,6 +106,7 @@ pub struct Agent {
     prober: Arc<dyn Prober + Send + Sync>,
     static_pod_dir: Option<PathBuf>,
     view: View,
+    last_refresh: Option<Duration>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -134,6 +137,7 @@ impl Agent {
             prober,
             static_pod_dir: None,
             view: View::new(),
+            last_refresh: None,
         }
     }
 
@@ -301,12 +305,29 @@ impl Agent {
         }
         wanted.sort_by(|a, b| (a.0.kind, &a.1, &a.2).cmp(&(b.0.kind, &b.1, &b.2)));
         wanted.dedup_by(|a, b| a.0.kind == b.0.kind && a.1 == b.1 && a.2 == b.2);
+        // Everything missing now; everything again once per TTL (upstream's TTL-based
+        // change detection for ConfigMaps and Secrets), so changes reach the volumes.
+        let now = self.clock.elapsed();
+        let refresh = self
+            .last_refresh
+            .is_none_or(|at| now.saturating_sub(at) >= REFERENCED_TTL);
+        if refresh {
+            self.last_refresh = Some(now);
+        }
         for (info, ns, name) in wanted {
             let key = crate::view::ObjectKey::new(&ns, &name);
-            if self.view.get_object(info.kind, &key).is_none()
-                && let Ok(o) = self.client.get(info, &ns, &name).await
-            {
-                self.view.insert(o);
+            let cached = self.view.get_object(info.kind, &key).cloned();
+            if cached.is_some() && !refresh {
+                continue;
+            }
+            match self.client.get(info, &ns, &name).await {
+                Ok(o) => self.view.insert(o),
+                Err(ClientError::Status(s)) if s.code() == 404 => {
+                    if let Some(old) = cached {
+                        self.view.remove(&old);
+                    }
+                }
+                Err(_) => {}
             }
         }
     }

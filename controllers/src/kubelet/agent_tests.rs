@@ -308,6 +308,16 @@ async fn agent_rounds_register_the_node_and_run_a_pod_that_serves_its_config_map
     let ip = pod.status.pod_ip.unwrap();
     let page = runtime.http_get(&ip, 80, "/").unwrap();
     assert_eq!(page.body, b"hello from a configmap\n");
+    // The ConfigMap changes: within the 10 s TTL the kubelet reads it again and the file
+    // follows.
+    let mut changed = site();
+    changed.data.insert("index.html".into(), "changed\n".into());
+    api.put(changed.into(), false);
+    for _ in 0..10 {
+        clock.advance(Duration::from_secs(1));
+        agent.round().await;
+    }
+    assert_eq!(runtime.http_get(&ip, 80, "/").unwrap().body, b"changed\n");
 }
 
 fn agent_view_insert(agent: &mut Agent, o: Object) {
