@@ -44,6 +44,7 @@
 
 pub mod conformance;
 pub mod crictl;
+pub mod network;
 pub mod sim;
 
 use std::collections::BTreeMap;
