@@ -16,10 +16,12 @@ use std::time::Duration;
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
 use skiff_controllers::builtin::{self, ControlPlaneConfig};
+use skiff_controllers::cri::sim::{SimConfig, SimRuntime};
+use skiff_controllers::kubelet::agent::Agent;
+use skiff_controllers::kubelet::{Kubelet, KubeletConfig};
 use skiff_controllers::proxy::{self, KubeProxy};
 use skiff_controllers::runtime::election::LeaderElectionConfig;
 use skiff_controllers::runtime::{self, RunOptions};
-use skiff_controllers::scheduler::Scheduler;
 use skiff_core::client::Client;
 use skiff_core::clock::{Clock, Skew, SkewedClock, SystemClock};
 use skiff_core::object::info;
@@ -69,7 +71,7 @@ impl Components {
                 .collect(),
             proxy: true,
             scheduler: true,
-            ..Self::default()
+            kubelet: true,
         }
     }
 
@@ -282,6 +284,8 @@ fn start_worker(
         memory_bytes: WORKER_MEMORY_BYTES,
     };
     let common = common.clone();
+    let kubelet = Components::wired().kubelet;
+    let boots = Arc::new(AtomicU64::new(0));
     // The first worker also runs the watcher client.
     let watcher = octet == 1;
     let node = handle
@@ -289,7 +293,8 @@ fn start_worker(
         .name(&name)
         .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, octet)))
         .init(move || {
-            let (config, stats, common) = (config.clone(), stats.clone(), common.clone());
+            let (config, stats, common, boots) =
+                (config.clone(), stats.clone(), common.clone(), boots.clone());
             async move {
                 if watcher {
                     for kind in [&info::POD, &info::CONFIG_MAP] {
@@ -315,7 +320,11 @@ fn start_worker(
                         runtime::run(&mut proxy, proxy_client, proxy_clock, RunOptions::default())
                             .await;
                 });
-                crate::worker::run(config, common.oracle, stats).await;
+                if kubelet {
+                    run_kubelet(&config, octet, &boots).await;
+                } else {
+                    crate::worker::run(config, common.oracle, stats).await;
+                }
             }
         })
         .build();
@@ -326,6 +335,39 @@ fn start_worker(
         clock,
         up: true,
     }
+}
+
+/// The kubelet of one boot of a worker: a fresh simulated container runtime (a machine crash
+/// loses its containers), the node's own clock, and a reconnecting wire client with the
+/// node's token.
+async fn run_kubelet(config: &WorkerConfig, octet: u8, boots: &AtomicU64) {
+    let boot = boots.fetch_add(1, Ordering::SeqCst);
+    let clock: Arc<dyn Clock> = Arc::new(config.clock.clone());
+    let node_ip = Ipv4Addr::new(10, 0, 1, octet);
+    let runtime = Arc::new(SimRuntime::new(
+        clock.clone(),
+        SimConfig {
+            seed: u64::from(octet).rotate_left(32) ^ boot,
+            node_ip,
+            ..SimConfig::default()
+        },
+    ));
+    let mut kubelet = KubeletConfig::new(&config.name);
+    kubelet.node_ip = node_ip.to_string();
+    let client: Arc<dyn Client> = Arc::new(ReconnectingClient::new(
+        config.server.clone(),
+        config.token.clone(),
+    ));
+    Agent::new(
+        Kubelet::new(kubelet),
+        client,
+        clock,
+        runtime.clone(),
+        runtime.clone(),
+        runtime,
+    )
+    .run()
+    .await;
 }
 
 fn start_client(handle: &Handle, common: &Common, workload: &Arc<Mutex<WorkloadState>>) -> SimNode {
@@ -441,22 +483,16 @@ async fn control_plane(b: Boot) {
         let mut attempt: u64 = 0;
         loop {
             attempt += 1;
-            let mut scheduler = Scheduler::new(seed ^ boot.rotate_left(23) ^ attempt);
-            let mut election = LeaderElectionConfig::new(CONTROL_PLANE_IDENTITY);
-            election.name = Some(SCHEDULER_LEASE.to_owned());
+            let mut scheduler = builtin::scheduler(seed ^ boot.rotate_left(23) ^ attempt);
             let options = RunOptions {
-                leader_election: Some(election),
+                leader_election: Some(LeaderElectionConfig::new(CONTROL_PLANE_IDENTITY)),
                 seed: seed ^ boot.rotate_left(13) ^ attempt,
                 ..RunOptions::default()
             };
-            if runtime::run(
-                &mut scheduler,
-                client.clone(),
-                scheduler_clock.clone(),
-                options,
-            )
-            .await
-            .is_ok()
+            if scheduler
+                .run(client.clone(), scheduler_clock.clone(), options)
+                .await
+                .is_ok()
             {
                 return;
             }
@@ -472,6 +508,6 @@ pub const CONTROL_PLANE_IDENTITY: &str = "control-plane";
 /// The user kube-scheduler acts as (upstream's).
 pub const SCHEDULER_USER: &str = "system:kube-scheduler";
 /// The scheduler's leader lease name (upstream's, in `kube-system`).
-pub const SCHEDULER_LEASE: &str = "kube-scheduler";
+pub use skiff_controllers::scheduler::SCHEDULER_LEASE;
 /// The user kube-controller-manager acts as (upstream's).
 pub const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";

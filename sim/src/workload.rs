@@ -26,6 +26,8 @@ const POD_YAML: &str = include_str!("../../examples/pod-definition.yaml");
 const SERVICE_YAML: &str = include_str!("../../examples/service-definition.yaml");
 const DEPLOYMENT_YAML: &str = include_str!("../../examples/deployment-definition.yaml");
 
+/// Image tags a rollout moves between (all served by the simulated registry).
+const ROLLOUT_TAGS: [&str; 6] = ["1.27", "1.26", "1.25", "latest", "stable", "alpine"];
 /// Objects of one kind the workload keeps at most (deletes and name reuse keep it bounded).
 pub const OBJECTS_PER_KIND_MAX: u64 = 40;
 /// Most replicas the workload asks of one ReplicaSet.
@@ -355,7 +357,10 @@ async fn run_op(
                 Ok(Object::Deployment(mut d)) => {
                     // A rollout: a new image tag changes the template.
                     for c in &mut d.spec.template.spec.containers {
-                        c.image = Some(format!("nginx:1.{}", 20 + x % 8));
+                        c.image = Some(format!(
+                            "nginx:{}",
+                            ROLLOUT_TAGS[usize::try_from(x % 6).unwrap_or(0)]
+                        ));
                     }
                     let r = timed(client.update(d.into())).await;
                     record(AckOp::Update, &r);
