@@ -49,19 +49,25 @@ pub fn unconverged(objects: &[Object], wanted: Wanted) -> Vec<String> {
             _ => None,
         })
         .collect();
+    let free = free_capacity(objects, &pods);
     if wanted.replica_sets {
-        replica_sets(objects, &pods, &mut missing);
+        replica_sets(objects, &pods, &free, &mut missing);
     }
     if wanted.endpoints {
         endpoints(objects, &pods, &mut missing);
     }
     if wanted.no_pending {
-        pending(objects, &pods, &mut missing);
+        pending(&pods, &free, &mut missing);
     }
     missing
 }
 
-fn replica_sets(objects: &[Object], pods: &[&Pod], missing: &mut Vec<String>) {
+fn replica_sets(
+    objects: &[Object],
+    pods: &[&Pod],
+    free: &BTreeMap<&str, (Amounts, &Node)>,
+    missing: &mut Vec<String>,
+) {
     for object in objects {
         let Object::ReplicaSet(rs) = object else {
             continue;
@@ -70,17 +76,24 @@ fn replica_sets(objects: &[Object], pods: &[&Pod], missing: &mut Vec<String>) {
             continue;
         }
         let uid = rs.metadata.uid.as_deref().unwrap_or("");
-        let ready = pods
+        let owned: Vec<&&Pod> = pods
             .iter()
             .filter(|p| p.metadata.controller_ref().is_some_and(|r| r.uid == uid))
-            .filter(|p| pod_ready(p))
+            .filter(|p| p.metadata.deletion_timestamp.is_none() && !is_terminal(p))
+            .collect();
+        let ready = owned.iter().filter(|p| pod_ready(p)).count();
+        // A pod no node has room for waits for capacity, not for a controller.
+        let waiting = owned
+            .iter()
+            .filter(|p| unbound(p) && fits_somewhere(p, free).is_none())
             .count();
         let want = usize::try_from(rs.spec.replicas.unwrap_or(1).max(0)).unwrap_or(0);
-        if ready != want {
+        if owned.len() != want || ready + waiting != want {
             missing.push(format!(
-                "replicaset {}/{} has {ready} ready pods of {want}",
+                "replicaset {}/{} has {ready} ready pods of {want} ({} pods, {waiting} waiting for room)",
                 rs.metadata.namespace_or_empty(),
-                rs.metadata.name_or_empty()
+                rs.metadata.name_or_empty(),
+                owned.len()
             ));
         }
     }
@@ -133,7 +146,11 @@ fn endpoints(objects: &[Object], pods: &[&Pod], missing: &mut Vec<String>) {
     }
 }
 
-fn pending(objects: &[Object], pods: &[&Pod], missing: &mut Vec<String>) {
+/// Room left on every Ready, schedulable, untainted node.
+fn free_capacity<'a>(
+    objects: &'a [Object],
+    pods: &[&Pod],
+) -> BTreeMap<&'a str, (Amounts, &'a Node)> {
     let mut free: BTreeMap<&str, (Amounts, &Node)> = BTreeMap::new();
     for object in objects {
         if let Object::Node(node) = object
@@ -165,15 +182,14 @@ fn pending(objects: &[Object], pods: &[&Pod], missing: &mut Vec<String>) {
             left.pods -= used.pods;
         }
     }
-    for pod in pods {
-        if pod.spec.node_name.as_deref().is_some_and(|n| !n.is_empty())
-            || pod.metadata.deletion_timestamp.is_some()
-            || is_terminal(pod)
-        {
-            continue;
-        }
-        let need = pod_requests(pod);
-        let fits = free.iter().find(|(_, (left, node))| {
+    free
+}
+
+/// A node with room for `pod`, if any.
+fn fits_somewhere<'a>(pod: &Pod, free: &BTreeMap<&'a str, (Amounts, &Node)>) -> Option<&'a str> {
+    let need = pod_requests(pod);
+    free.iter()
+        .find(|(_, (left, node))| {
             left.cpu_milli >= need.cpu_milli
                 && left.memory_bytes >= need.memory_bytes
                 && left.pods >= need.pods
@@ -182,8 +198,20 @@ fn pending(objects: &[Object], pods: &[&Pod], missing: &mut Vec<String>) {
                     .node_selector
                     .iter()
                     .all(|(k, v)| node.metadata.labels.get(k) == Some(v))
-        });
-        if let Some((node, _)) = fits {
+        })
+        .map(|(name, _)| *name)
+}
+
+fn unbound(pod: &Pod) -> bool {
+    pod.spec.node_name.as_deref().is_none_or(str::is_empty)
+}
+
+fn pending(pods: &[&Pod], free: &BTreeMap<&str, (Amounts, &Node)>, missing: &mut Vec<String>) {
+    for pod in pods {
+        if !unbound(pod) || pod.metadata.deletion_timestamp.is_some() || is_terminal(pod) {
+            continue;
+        }
+        if let Some(node) = fits_somewhere(pod, free) {
             missing.push(format!(
                 "pod {}/{} is pending although {node} has room",
                 pod.metadata.namespace_or_empty(),
@@ -281,7 +309,8 @@ mod tests {
         assert_eq!(
             unconverged(&objects, all),
             [
-                "replicaset default/web has 1 ready pods of 2".to_owned(),
+                "replicaset default/web has 1 ready pods of 2 (2 pods, 0 waiting for room)"
+                    .to_owned(),
                 "endpoints default/web hold {}, ready pods are {\"10.1.0.2\"}".to_owned(),
                 "pod default/b is pending although worker-1 has room".to_owned(),
             ]

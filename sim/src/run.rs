@@ -278,6 +278,9 @@ impl Harness {
     /// What still keeps the cluster from having converged (empty when it has).
     fn not_converged(&self) -> Vec<String> {
         let mut missing = Vec::new();
+        if !lock(&self.cluster.workload).stopped {
+            missing.push("the workload has not stopped and uncordoned the nodes".to_owned());
+        }
         let Some(store) = self.cluster.store() else {
             return vec!["the control plane is down".to_owned()];
         };
@@ -506,6 +509,9 @@ fn build_report(
 async fn liveness(h: &mut Harness, injector: &mut Injector, options: &Options) -> Option<Duration> {
     let heal = Instant::now();
     injector.heal_all(&mut h.cluster, &mut h.trace, heal);
+    lock(&h.cluster.workload).stop = true;
+    h.trace
+        .decision(h.now_ms(), "workload: stop, uncordon every node");
     h.read_log();
     h.heal_revision = Some(h.checkers.revisions.last());
     let deadline = heal + options.converge_within;

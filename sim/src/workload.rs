@@ -90,6 +90,11 @@ pub struct WorkloadState {
     examples: Examples,
     /// Stats for the report.
     pub stats: WorkloadStats,
+    /// Set by the harness when the liveness phase starts: the client stops changing things,
+    /// uncordons every node (the operator ends the maintenance) and idles.
+    pub stop: bool,
+    /// Set by the client once every node is uncordoned after `stop`.
+    pub stopped: bool,
 }
 
 impl WorkloadState {
@@ -101,6 +106,8 @@ impl WorkloadState {
             op_interval,
             examples: Examples::load(),
             stats: WorkloadStats::default(),
+            stop: false,
+            stopped: false,
         }
     }
 }
@@ -384,6 +391,23 @@ async fn run_op(
     }
 }
 
+/// Uncordons every node (the end of the workload: the liveness phase needs every node
+/// schedulable to judge convergence).
+async fn uncordon_all(client: &WireClient, oracle: &Mutex<Oracle>) -> Result<(), ClientError> {
+    let nodes = timed(client.list(&info::NODE, None, ListParams::default())).await?;
+    for node in nodes.items {
+        if let Object::Node(mut node) = node
+            && node.spec.unschedulable == Some(true)
+        {
+            node.spec.unschedulable = None;
+            let r = timed(client.update(node.into())).await;
+            lock(oracle).record(AckOp::Update, &r);
+            r?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs the workload forever against `server` (the client node's death ends it).
 pub async fn run(
     server: String,
@@ -398,6 +422,13 @@ pub async fn run(
             continue;
         };
         loop {
+            if lock(&state).stop {
+                if uncordon_all(&client, &oracle).await.is_ok() {
+                    lock(&state).stopped = true;
+                    std::future::pending::<()>().await;
+                }
+                break;
+            }
             let (op, pause) = choose(&mut lock(&state));
             tokio::time::sleep(pause).await;
             match run_op(&client, &examples, op, &oracle).await {
