@@ -25,6 +25,10 @@ pub struct UpArgs {
     /// Address of the wire protocol (port 0 picks a free one; the config file records it).
     #[arg(long, default_value = "127.0.0.1:7443")]
     pub listen: String,
+    /// Address of the Kubernetes HTTP/JSON API for kubectl and client libraries (port 0 picks
+    /// a free one; `<data-dir>/kubeconfig` records it).
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    pub http_listen: String,
 }
 
 /// Name of the token-signing key file inside the data dir.
@@ -75,7 +79,7 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
     let authn = authenticator(&data_dir, &*clock)?;
     let token = authn.admin_token().to_owned();
     let seed = unix_micros(clock.wall()).unsigned_abs();
-    let api = Arc::new(ApiServer::new(store.clone(), clock, seed));
+    let api = Arc::new(ApiServer::new(store.clone(), clock.clone(), seed));
     // The system namespaces, their default service accounts and the `kubernetes` Service;
     // idempotent, so a restart finds them already there.
     api.bootstrap()
@@ -102,6 +106,25 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
         config.display()
     );
     let handler = Arc::new(ApiHandler::new(api, authn));
+    let http = TcpListener::bind(&args.http_listen)
+        .await
+        .map_err(|e| format!("listen on {}: {e}", args.http_listen))?;
+    let http_addr = http.local_addr().map_err(|e| e.to_string())?;
+    let kubeconfig = data_dir.join("kubeconfig");
+    write_private(
+        &kubeconfig,
+        &skiff::http::kubeconfig(&format!("http://{http_addr}"), &token),
+    )
+    .map_err(|e| format!("{}: {e}", kubeconfig.display()))?;
+    println!(
+        "Kubernetes API on http://{http_addr}: kubectl --kubeconfig {} get pods",
+        kubeconfig.display()
+    );
+    // kubectl sends the token only over TLS: on loopback, requests without one are served as
+    // upstream's insecure port served them (system:unsecured, an admin).
+    let http_api = skiff::http::HttpApi::new(handler.clone(), clock.clone())
+        .loopback_unsecured(http_addr.ip().is_loopback());
+    tokio::spawn(skiff::http::serve(http, Arc::new(http_api)));
     tokio::select! {
         biased;
         signal = tokio::signal::ctrl_c() => {
