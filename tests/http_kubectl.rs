@@ -1,0 +1,286 @@
+//! The seed's CKA session with the real kubectl binary against skiff's HTTP API, started in
+//! this process on a free loopback port with a kubeconfig in a temporary directory.
+//!
+//! The steps that need running pods (controllers and kubelets: `rollout status` finishing,
+//! `logs`) come with a later slice; every other step asserts kubectl's exact output. The clock
+//! is a `ManualClock`, so every `AGE` is `0s`. Skipped, with a message, when `kubectl` is not
+//! on PATH.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use skiff::core::clock::ManualClock;
+use skiff::http::{HttpApi, kubeconfig, serve};
+use skiff::store::apiserver::authn::Authenticator;
+use skiff::store::apiserver::{ApiHandler, ApiServer};
+use skiff::store::{Backing, Store};
+
+fn kubectl_on_path() -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("kubectl"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Starts the API (store in memory, manual clock) and its HTTP front on a free loopback
+/// port; returns the runtime that serves it and the server URL.
+fn start() -> (tokio::runtime::Runtime, String) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = runtime.block_on(async {
+        let clock = Arc::new(ManualClock::new(1_700_000_000));
+        let store = Store::open(Backing::Memory, clock.clone()).unwrap();
+        let api = Arc::new(ApiServer::new(store, clock.clone(), 7));
+        api.bootstrap().await.unwrap();
+        let handler = Arc::new(ApiHandler::new(
+            api,
+            Authenticator::with_key([7; 32], "admin-token"),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let http = HttpApi::new(handler, clock).loopback_unsecured(true);
+        tokio::spawn(serve(listener, Arc::new(http)));
+        format!("http://{addr}")
+    });
+    (runtime, url)
+}
+
+struct Kubectl {
+    binary: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Kubectl {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.binary);
+        command
+            .arg("--kubeconfig")
+            .arg(self.dir.path().join("kubeconfig"))
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("cache"))
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .env("HOME", self.dir.path())
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")));
+        command
+    }
+
+    /// Runs kubectl; returns (success, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = self.command(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs kubectl, which must succeed; returns its standard output.
+    fn ok(&self, args: &[&str]) -> String {
+        let (ok, stdout, stderr) = self.run(args);
+        assert!(ok, "kubectl {args:?} failed:\n{stdout}{stderr}");
+        stdout
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+}
+
+const NODE: &str = "apiVersion: v1
+kind: Node
+metadata:
+  name: node01
+  labels:
+    node-role.kubernetes.io/worker: \"\"
+";
+
+#[test]
+fn the_seed_cka_session_runs_with_real_kubectl() {
+    let Some(binary) = kubectl_on_path() else {
+        eprintln!("skipping: kubectl is not on PATH");
+        return;
+    };
+    let (_runtime, url) = start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kubeconfig"),
+        kubeconfig(&url, "admin-token"),
+    )
+    .unwrap();
+    let k = Kubectl { binary, dir };
+
+    // kubectl run nginx --image=nginx; kubectl get pods
+    assert_eq!(
+        k.ok(&["run", "nginx", "--image=nginx"]),
+        "pod/nginx created\n"
+    );
+    assert_eq!(
+        k.ok(&["get", "pods"]),
+        "NAME    READY   STATUS    RESTARTS   AGE\n\
+         nginx   0/1     Pending   0          0s\n"
+    );
+    assert_eq!(
+        k.ok(&["get", "pods", "-o", "wide"]),
+        "NAME    READY   STATUS    RESTARTS   AGE   IP       NODE\n\
+         nginx   0/1     Pending   0          0s    <none>   <none>\n"
+    );
+
+    // kubectl create -f replicaset-definition.yaml; kubectl get replicaset
+    assert_eq!(
+        k.ok(&["create", "-f", "examples/replicaset-definition.yaml"]),
+        "replicaset.apps/myapp-replicaset created\n"
+    );
+    assert_eq!(
+        k.ok(&["get", "replicaset"]),
+        "NAME               DESIRED   CURRENT   READY   AGE\n\
+         myapp-replicaset   3         0         0       0s\n"
+    );
+    let (ok, _, stderr) = k.run(&["create", "-f", "examples/replicaset-definition.yaml"]);
+    assert!(!ok);
+    // The message is the API server's (upstream qualifies the resource: `replicasets.apps`).
+    assert_eq!(
+        stderr,
+        "Error from server (AlreadyExists): error when creating \"examples/replicaset-definition.yaml\": replicasets \"myapp-replicaset\" already exists\n"
+    );
+
+    // kubectl scale --replicas=6 -f replicaset-definition.yaml (and by name)
+    assert_eq!(
+        k.ok(&[
+            "scale",
+            "--replicas=6",
+            "-f",
+            "examples/replicaset-definition.yaml"
+        ]),
+        "replicaset.apps/myapp-replicaset scaled\n"
+    );
+    assert_eq!(
+        k.ok(&["get", "rs", "myapp-replicaset"]),
+        "NAME               DESIRED   CURRENT   READY   AGE\n\
+         myapp-replicaset   6         0         0       0s\n"
+    );
+
+    // kubectl describe pod nginx
+    assert_eq!(
+        k.ok(&["describe", "pod", "nginx"]),
+        "Name:             nginx\n\
+         Namespace:        default\n\
+         Priority:         0\n\
+         Service Account:  default\n\
+         Node:             <none>\n\
+         Labels:           run=nginx\n\
+         Annotations:      <none>\n\
+         Status:           \n\
+         IP:               \n\
+         IPs:              <none>\n\
+         Containers:\n  \
+           nginx:\n    \
+             Image:        nginx\n    \
+             Port:         <none>\n    \
+             Host Port:    <none>\n    \
+             Environment:  <none>\n    \
+             Mounts:       <none>\n\
+         Volumes:          <none>\n\
+         QoS Class:        BestEffort\n\
+         Node-Selectors:   <none>\n\
+         Tolerations:      node.kubernetes.io/not-ready:NoExecute op=Exists for 300s\n                  \
+                           node.kubernetes.io/unreachable:NoExecute op=Exists for 300s\n\
+         Events:           <none>\n"
+    );
+
+    // kubectl delete pod nginx
+    assert_eq!(k.ok(&["delete", "pod", "nginx"]), "pod \"nginx\" deleted\n");
+    let (ok, stdout, stderr) = k.run(&["get", "pods"]);
+    assert!(ok);
+    assert_eq!(
+        (stdout.as_str(), stderr.as_str()),
+        ("", "No resources found in default namespace.\n")
+    );
+    let (ok, _, stderr) = k.run(&["get", "pod", "nginx"]);
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        "Error from server (NotFound): pods \"nginx\" not found\n"
+    );
+
+    // kubectl replace -f with 4 replicas
+    let rs4 = std::fs::read_to_string("examples/replicaset-definition.yaml")
+        .unwrap()
+        .replace("replicas: 3", "replicas: 4");
+    let rs4 = k.file("rs4.yaml", &rs4);
+    assert_eq!(
+        k.ok(&["replace", "-f", &rs4]),
+        "replicaset.apps/myapp-replicaset replaced\n"
+    );
+    assert_eq!(
+        k.ok(&["get", "rs"]),
+        "NAME               DESIRED   CURRENT   READY   AGE\n\
+         myapp-replicaset   4         0         0       0s\n"
+    );
+
+    // kubectl apply -f deployment-definition.yaml: created, unchanged, configured
+    let deployment = "examples/deployment-definition.yaml";
+    assert_eq!(
+        k.ok(&["apply", "-f", deployment]),
+        "deployment.apps/myapp-deployment created\n"
+    );
+    assert_eq!(
+        k.ok(&["apply", "-f", deployment]),
+        "deployment.apps/myapp-deployment unchanged\n"
+    );
+    let two = std::fs::read_to_string(deployment)
+        .unwrap()
+        .replace("replicas: 3", "replicas: 2");
+    let two = k.file("deployment-2.yaml", &two);
+    assert_eq!(
+        k.ok(&["apply", "-f", &two]),
+        "deployment.apps/myapp-deployment configured\n"
+    );
+    assert_eq!(
+        k.ok(&["get", "deployments"]),
+        "NAME               READY   UP-TO-DATE   AVAILABLE   AGE\n\
+         myapp-deployment   0/2     0            0           0s\n"
+    );
+
+    // kubectl get nodes (none yet, then one registered by hand)
+    let (ok, stdout, stderr) = k.run(&["get", "nodes"]);
+    assert!(ok);
+    assert_eq!(
+        (stdout.as_str(), stderr.as_str()),
+        ("", "No resources found\n")
+    );
+    let node = k.file("node.yaml", NODE);
+    assert_eq!(k.ok(&["create", "-f", &node]), "node/node01 created\n");
+    assert_eq!(
+        k.ok(&["get", "nodes"]),
+        "NAME     STATUS    ROLES    AGE   VERSION\n\
+         node01   Unknown   worker   0s    \n"
+    );
+
+    // kubectl get pods -w observing a change
+    assert_eq!(k.ok(&["run", "web", "--image=nginx"]), "pod/web created\n");
+    let mut watch = k
+        .command(&["get", "pods", "-w", "--request-timeout=30s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().unwrap().unwrap();
+    assert_eq!(next(), "NAME   READY   STATUS    RESTARTS   AGE");
+    assert_eq!(next(), "web    0/1     Pending   0          0s");
+    assert_eq!(k.ok(&["run", "db", "--image=redis"]), "pod/db created\n");
+    assert_eq!(next(), "db     0/1     Pending   0          0s");
+    assert_eq!(k.ok(&["delete", "pod", "web"]), "pod \"web\" deleted\n");
+    assert_eq!(next(), "web    0/1     Pending   0          0s");
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+}
