@@ -104,6 +104,10 @@ metadata:
 ";
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one session, step by step as the seed runs it"
+)]
 fn the_seed_cka_session_runs_with_real_kubectl() {
     let Some(binary) = kubectl_on_path() else {
         eprintln!("skipping: kubectl is not on PATH");

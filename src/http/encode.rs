@@ -18,7 +18,7 @@ pub struct HttpError {
     /// The message.
     pub message: String,
     /// The API's own status, when the refusal came from the API server (details and causes).
-    pub status: Option<Status>,
+    pub status: Option<Box<Status>>,
 }
 
 impl HttpError {
@@ -103,7 +103,7 @@ impl From<Status> for HttpError {
             code: status.code(),
             reason: status.reason.as_str(),
             message: status.message.clone(),
-            status: Some(status),
+            status: Some(Box::new(status)),
         }
     }
 }

@@ -629,8 +629,10 @@ impl HttpApi {
             let mut object = change(&current)?;
             let precondition = object.metadata().resource_version.clone();
             if precondition.as_deref().is_none_or(str::is_empty) {
-                object.metadata_mut().resource_version =
-                    current.metadata().resource_version.clone();
+                object
+                    .metadata_mut()
+                    .resource_version
+                    .clone_from(&current.metadata().resource_version);
             }
             let request = if status {
                 Request::UpdateStatus { object }
@@ -960,7 +962,7 @@ fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, HttpError
     let propagation = match (policy.as_deref(), orphan) {
         (Some("Foreground"), _) => Propagation::Foreground,
         (Some("Orphan"), _) | (None | Some(""), Some(true)) => Propagation::Orphan,
-        (Some("Background") | None | Some(""), _) => Propagation::Background,
+        (Some("Background" | "") | None, _) => Propagation::Background,
         (Some(other), _) => {
             return Err(HttpError::new(
                 422,
@@ -1099,14 +1101,11 @@ fn to_hyper(response: HttpResponse) -> hyper::Response<Payload> {
 /// keep-alive; TLS is not offered: `skiff up` listens on loopback).
 pub async fn serve(listener: TcpListener, api: Arc<HttpApi>) {
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(_) => {
-                // Out of file descriptors or a connection reset before accept: wait a moment
-                // rather than spin.
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
+        let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors or a connection reset before accept: wait a moment
+            // rather than spin.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
         };
         let api = api.clone();
         tokio::spawn(async move {
