@@ -310,19 +310,29 @@ pub fn watch_line(
         }
         WatchEvent::Error(status) => ("ERROR", HttpError::from(status.clone()).to_json()),
     };
-    let mut line = serde_json::to_vec(&json!({"type": type_, "object": object})).ok()?;
+    Some(line(type_, object))
+}
+
+/// `{"type":…,"object":…}` and a newline, `type` first as upstream writes it.
+fn line(type_: &str, object: Value) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        type_: &'a str,
+        object: Value,
+    }
+    let mut line = serde_json::to_vec(&Line { type_, object }).unwrap_or_default();
     line.push(b'\n');
-    Some(line)
+    line
 }
 
 /// The bookmark that ends a watch-list's initial events (`sendInitialEvents=true`): upstream
 /// annotates it `k8s.io/initial-events-end: "true"`.
 pub fn initial_events_end(info: &KindInfo, resource_version: u64) -> Vec<u8> {
-    let event = json!({"type": "BOOKMARK", "object": {
-        "kind": info.kind, "apiVersion": info.api_version,
-        "metadata": {"resourceVersion": resource_version.to_string(),
-                     "annotations": {"k8s.io/initial-events-end": "true"}}}});
-    let mut line = serde_json::to_vec(&event).unwrap_or_default();
-    line.push(b'\n');
-    line
+    line(
+        "BOOKMARK",
+        json!({"kind": info.kind, "apiVersion": info.api_version,
+            "metadata": {"resourceVersion": resource_version.to_string(),
+                         "annotations": {"k8s.io/initial-events-end": "true"}}}),
+    )
 }
