@@ -136,8 +136,8 @@ async fn discovery_lists_groups_kinds_verbs_short_names_and_subresources() {
             "group": "autoscaling", "version": "v1", "kind": "Scale",
             "verbs": ["get", "patch", "update"]})
     );
-    let (_, core) = f.admin("GET", "/api/v1", "").await;
-    let nodes = core["resources"]
+    let (_, core_v1) = f.admin("GET", "/api/v1", "").await;
+    let nodes = core_v1["resources"]
         .as_array()
         .unwrap()
         .iter()
@@ -507,6 +507,7 @@ async fn rbac_refuses_with_upstreams_forbidden_status() {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines, reason = "one object through every verb")]
 async fn update_patch_scale_and_delete_follow_upstream() {
     let f = fixture().await;
     let rs = r#"{"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"web"},"spec":{"replicas":3,"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"a","image":"nginx"}]}}}}"#;
@@ -552,7 +553,7 @@ async fn update_patch_scale_and_delete_follow_upstream() {
         (200, &json!({"replicas": 6}))
     );
     // A stale resourceVersion on PUT is a 409 Conflict.
-    let stale = created.to_string();
+    let old_version = created.to_string();
     let (code, conflict) = f
         .admin(
             "PUT",
