@@ -558,7 +558,7 @@ async fn update_patch_scale_and_delete_follow_upstream() {
         .admin(
             "PUT",
             "/apis/apps/v1/namespaces/default/replicasets/web",
-            &stale,
+            &old_version,
         )
         .await;
     assert_eq!((code, &conflict["reason"]), (409, &json!("Conflict")));
