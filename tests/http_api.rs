@@ -649,3 +649,84 @@ async fn http_1_1_over_tcp_with_content_length_and_chunked_watches() {
         "{watch}"
     );
 }
+
+#[tokio::test]
+async fn json_patch_server_side_apply_and_protobuf_bodies() {
+    let f = fixture().await;
+    f.admin("POST", "/api/v1/namespaces/default/pods", POD)
+        .await;
+    let patch = |content_type: &str, body: &str| {
+        HttpRequest::new("PATCH", "/api/v1/namespaces/default/pods/nginx")
+            .header("Authorization", ADMIN)
+            .header("Content-Type", content_type)
+            .body(body)
+    };
+    let r = f
+        .send(patch(
+            "application/json-patch+json",
+            r#"[{"op":"add","path":"/metadata/labels/tier","value":"fe"},{"op":"remove","path":"/metadata/labels/app"}]"#,
+        ))
+        .await;
+    assert_eq!(
+        (r.status, &r.json_body()["metadata"]["labels"]),
+        (200, &json!({"tier": "fe"}))
+    );
+    let r = f
+        .send(patch(
+            "application/json-patch+json",
+            r#"[{"op":"test","path":"/metadata/name","value":"other"}]"#,
+        ))
+        .await;
+    assert_eq!(
+        (r.status, r.json_body()["message"].as_str()),
+        (422, Some("testing value /metadata/name failed"))
+    );
+    let r = f
+        .send(patch(
+            "application/apply-patch+yaml",
+            r#"{"metadata":{"annotations":{"a":"b"}}}"#,
+        ))
+        .await;
+    assert_eq!(
+        (r.status, &r.json_body()["metadata"]["annotations"]),
+        (200, &json!({"a": "b"}))
+    );
+    // Server-side apply of a missing object creates it.
+    let r = f
+        .send(
+            HttpRequest::new(
+                "PATCH",
+                "/api/v1/namespaces/default/configmaps/settings?fieldManager=kubectl&force=false",
+            )
+            .header("Authorization", ADMIN)
+            .header("Content-Type", "application/apply-patch+yaml")
+            .body("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  k: v\n"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.json_body()["data"]),
+        (201, &json!({"k": "v"}))
+    );
+    let r = f.send(patch("text/plain", "{}")).await;
+    assert_eq!(
+        (r.status, r.json_body()["reason"].as_str()),
+        (415, Some("UnsupportedMediaType"))
+    );
+    let r = f
+        .send(
+            HttpRequest::new("POST", "/apis/apps/v1/namespaces/default/deployments")
+                .header("Authorization", ADMIN)
+                .header("Content-Type", "application/vnd.kubernetes.protobuf")
+                .body(&b"k8s\x00"[..]),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json_body()["message"].as_str()),
+        (
+            415,
+            Some(
+                "the body of the request was in an unknown format - accepted media types include: application/json"
+            )
+        )
+    );
+}

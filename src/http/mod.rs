@@ -7,6 +7,13 @@
 //! HTTP layer adds upstream's URL layout, content negotiation (JSON and server-side `Table`s),
 //! `Status` bodies, discovery, `/version` and health checks.
 //!
+//! Simplified for now: PATCH reads the object, applies the patch to its JSON and writes it
+//! back with the read's resourceVersion as precondition (retried on conflict). A strategic
+//! merge patch is applied as a JSON merge patch (lists replace; `$patch` directives are
+//! refused with 415), and a server-side apply patch (`application/apply-patch+yaml`) creates
+//! a missing object or is merged into an existing one, without managed fields. Request bodies
+//! are JSON only (protobuf gets 415). `deletecollection` is not served (405).
+//!
 //! [`HttpApi::handle`] works on plain values ([`HttpRequest`] → [`HttpResponse`]) so tests can
 //! call it directly; [`serve`] runs it over HTTP/1.1 (hyper). Compiled out under `--cfg
 //! madsim` (hyper runs on the real tokio).
@@ -498,6 +505,7 @@ impl HttpApi {
                 Ok(HttpResponse::json(200, &patch::scale_of(&object)))
             }
             ("POST", None, None) => {
+                json_body(request)?;
                 let object = decode_object(info, &request.body)?;
                 let Response::Object(created) = self
                     .call(
@@ -527,6 +535,7 @@ impl HttpApi {
                 Ok(HttpResponse::json(201, &encode::success(201)))
             }
             ("PUT", Some(name), sub @ (None | Some("status"))) => {
+                json_body(request)?;
                 let mut object = decode_object(info, &request.body)?;
                 check_identity(&mut object, info, &namespace, name)?;
                 let request = if sub.is_some() {
@@ -558,9 +567,38 @@ impl HttpApi {
                 Ok(HttpResponse::json(200, &patch::scale_of(&updated)))
             }
             ("PATCH", Some(name), sub @ (None | Some("status"))) => {
-                let body: Value = serde_json::from_slice(&request.body)
-                    .map_err(|e| HttpError::bad_request(format!("invalid patch: {e}")))?;
                 let content_type = content_type(request);
+                if !patch::PATCH_TYPES.contains(&content_type.as_str()) {
+                    return Err(patch::unsupported_media_type(&patch::PATCH_TYPES));
+                }
+                let body = patch_body(&content_type, &request.body)?;
+                if content_type == "application/apply-patch+yaml" && sub.is_none() {
+                    // Server-side apply of an object that does not exist creates it.
+                    match self.get_object(user, info, &namespace, name).await {
+                        Err(e) if e.code == 404 => {
+                            let mut object = decode_object(
+                                info,
+                                &serde_json::to_vec(&body).unwrap_or_default(),
+                            )?;
+                            check_identity(&mut object, info, &namespace, name)?;
+                            let Response::Object(created) = self
+                                .call(
+                                    user,
+                                    Request::Create {
+                                        namespace: target.namespace.filter(|_| info.namespaced),
+                                        object,
+                                    },
+                                )
+                                .await?
+                            else {
+                                return Err(unexpected());
+                            };
+                            return Ok(HttpResponse::json(201, &encode::object(&created)));
+                        }
+                        Err(e) => return Err(e),
+                        Ok(_) => {}
+                    }
+                }
                 let updated = self
                     .modify(user, info, &namespace, name, sub.is_some(), |current| {
                         let mut value = encode::object(current);
@@ -808,6 +846,35 @@ fn content_type(request: &HttpRequest) -> String {
                 .to_ascii_lowercase()
         })
         .unwrap_or_default()
+}
+
+/// Only JSON bodies are read (a missing `Content-Type` means JSON, as the Python client sends
+/// none); protobuf, which kubectl's typed clients send for some commands, is refused with 415.
+fn json_body(request: &HttpRequest) -> Result<(), HttpError> {
+    match content_type(request).as_str() {
+        "" | "application/json" | "*/*" => Ok(()),
+        _ => Err(patch::unsupported_media_type(&["application/json"])),
+    }
+}
+
+/// A PATCH body: JSON, or for server-side apply also YAML (one object).
+fn patch_body(content_type: &str, body: &[u8]) -> Result<Value, HttpError> {
+    match serde_json::from_slice(body) {
+        Ok(value) => Ok(value),
+        Err(e) if content_type == "application/apply-patch+yaml" => {
+            let text = String::from_utf8_lossy(body);
+            let mut objects = manifest::parse_str("body", &text).map_err(|y| {
+                HttpError::bad_request(format!("invalid apply patch: {e}; as YAML: {y}"))
+            })?;
+            match objects.len() {
+                1 => Ok(encode::object(&objects.remove(0))),
+                _ => Err(HttpError::bad_request(
+                    "an apply patch holds exactly one object",
+                )),
+            }
+        }
+        Err(e) => Err(HttpError::bad_request(format!("invalid patch: {e}"))),
+    }
 }
 
 fn list_params(query: &Query) -> Result<ListParams, HttpError> {
