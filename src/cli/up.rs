@@ -106,25 +106,12 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
         config.display()
     );
     let handler = Arc::new(ApiHandler::new(api, authn));
-    let http = TcpListener::bind(&args.http_listen)
-        .await
-        .map_err(|e| format!("listen on {}: {e}", args.http_listen))?;
-    let http_addr = http.local_addr().map_err(|e| e.to_string())?;
-    let kubeconfig = data_dir.join("kubeconfig");
-    write_private(
-        &kubeconfig,
-        &skiff::http::kubeconfig(&format!("http://{http_addr}"), &token),
-    )
-    .map_err(|e| format!("{}: {e}", kubeconfig.display()))?;
-    println!(
-        "Kubernetes API on http://{http_addr}: kubectl --kubeconfig {} get pods",
-        kubeconfig.display()
-    );
-    // kubectl sends the token only over TLS: on loopback, requests without one are served as
-    // upstream's insecure port served them (system:unsecured, an admin).
-    let http_api = skiff::http::HttpApi::new(handler.clone(), clock.clone())
-        .loopback_unsecured(http_addr.ip().is_loopback());
-    tokio::spawn(skiff::http::serve(http, Arc::new(http_api)));
+    // The Kubernetes HTTP API beside the wire protocol; a taken address only turns it off.
+    if let Err(e) = http_api(&data_dir, &args.http_listen, &handler, &clock, &token).await {
+        eprintln!(
+            "warning: the Kubernetes HTTP API is off: {e} (choose an address with --http-listen)"
+        );
+    }
     tokio::select! {
         biased;
         signal = tokio::signal::ctrl_c() => {
@@ -134,6 +121,38 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
         () = serve(listener, handler) => {}
     }
     store.shutdown().await;
+    Ok(())
+}
+
+/// Serves the Kubernetes HTTP/JSON API on `listen` beside the wire protocol and writes
+/// `<data-dir>/kubeconfig` for it (with the admin token).
+async fn http_api(
+    data_dir: &Path,
+    listen: &str,
+    handler: &Arc<ApiHandler>,
+    clock: &Arc<dyn Clock>,
+    token: &str,
+) -> Result<(), String> {
+    let kubeconfig = data_dir.join("kubeconfig");
+    let _ = std::fs::remove_file(&kubeconfig);
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("listen on {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    write_private(
+        &kubeconfig,
+        &skiff::http::kubeconfig(&format!("http://{addr}"), token),
+    )
+    .map_err(|e| format!("{}: {e}", kubeconfig.display()))?;
+    println!(
+        "Kubernetes API on http://{addr}: kubectl --kubeconfig {} get pods",
+        kubeconfig.display()
+    );
+    // kubectl sends a token only over TLS: on loopback, requests without one are served as
+    // upstream's insecure port served them (system:unsecured, an admin).
+    let api = skiff::http::HttpApi::new(handler.clone(), clock.clone())
+        .loopback_unsecured(addr.ip().is_loopback());
+    tokio::spawn(skiff::http::serve(listener, Arc::new(api)));
     Ok(())
 }
 
