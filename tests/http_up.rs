@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 fn up(data_dir: &Path, http_listen: &str) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
         .arg("--data-dir")
         .arg(data_dir)
         .args([
@@ -28,6 +28,8 @@ fn up(data_dir: &Path, http_listen: &str) -> Child {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("skiff up did not start within 10 s");
 }
 
