@@ -611,7 +611,7 @@ async fn update_patch_scale_and_delete_follow_upstream() {
         )
     );
     let (code, _) = f
-        .admin("DELETE", "/apis/apps/v1/namespaces/default/replicasets", "")
+        .admin("PUT", "/apis/apps/v1/namespaces/default/replicasets", "")
         .await;
     assert_eq!(code, 405);
 }
@@ -729,4 +729,36 @@ async fn json_patch_server_side_apply_and_protobuf_bodies() {
             )
         )
     );
+}
+
+#[tokio::test]
+async fn deletecollection_deletes_what_the_selectors_match() {
+    let f = fixture().await;
+    f.admin("POST", "/api/v1/namespaces/default/pods", POD)
+        .await;
+    let other = POD.replace(
+        "nginx\",\"labels\":{\"app\":\"web\"}",
+        "db\",\"labels\":{\"app\":\"db\"}",
+    );
+    f.admin("POST", "/api/v1/namespaces/default/pods", &other)
+        .await;
+    let (code, deleted) = f
+        .admin(
+            "DELETE",
+            "/api/v1/namespaces/default/pods?labelSelector=app%3Dweb",
+            "",
+        )
+        .await;
+    assert_eq!((code, &deleted["kind"]), (200, &json!("PodList")));
+    let names = |list: &Value| -> Vec<String> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&deleted), ["nginx"]);
+    let (_, left) = f.admin("GET", "/api/v1/namespaces/default/pods", "").await;
+    assert_eq!(names(&left), ["db"]);
 }

@@ -12,7 +12,8 @@
 //! merge patch is applied as a JSON merge patch (lists replace; `$patch` directives are
 //! refused with 415), and a server-side apply patch (`application/apply-patch+yaml`) creates
 //! a missing object or is merged into an existing one, without managed fields. Request bodies
-//! are JSON only (protobuf gets 415). `deletecollection` is not served (405).
+//! are JSON only (protobuf gets 415). `deletecollection` deletes what the selectors match one
+//! by one, each authorized as a `delete`.
 //!
 //! [`HttpApi::handle`] works on plain values ([`HttpRequest`] → [`HttpResponse`]) so tests can
 //! call it directly; [`serve`] runs it over HTTP/1.1 (hyper). Compiled out under `--cfg
@@ -632,6 +633,54 @@ impl HttpApi {
                 // foreground deletion; 200 is what kubectl and the clients read either way).
                 let (Deleted::Gone(o) | Deleted::Pending(o)) = deleted;
                 Ok(HttpResponse::json(200, &encode::object(&o)))
+            }
+            ("DELETE", None, None) if info.namespaced == target.namespace.is_some() => {
+                // deletecollection: what the selectors match, deleted one by one (each
+                // authorized as a delete); upstream answers with the list of what it deleted.
+                let options = delete_options(query, &request.body)?;
+                let Response::List(list) = self
+                    .call(
+                        user,
+                        Request::List {
+                            resource: info.plural.to_owned(),
+                            namespace: target.namespace.clone(),
+                            params: ListParams {
+                                limit: 0,
+                                continue_token: None,
+                                ..list_params(query)?
+                            },
+                        },
+                    )
+                    .await?
+                else {
+                    return Err(unexpected());
+                };
+                let mut deleted = list.clone();
+                deleted.items.clear();
+                for object in &list.items {
+                    let meta = object.metadata();
+                    match self
+                        .call(
+                            user,
+                            Request::Delete {
+                                resource: info.plural.to_owned(),
+                                namespace: meta.namespace_or_empty().to_owned(),
+                                name: meta.name_or_empty().to_owned(),
+                                options: options.clone(),
+                            },
+                        )
+                        .await
+                    {
+                        Ok(Response::Deleted(Deleted::Gone(o) | Deleted::Pending(o))) => {
+                            deleted.items.push(o);
+                        }
+                        // Gone meanwhile: nothing left to delete.
+                        Err(e) if e.code == 404 => {}
+                        Err(e) => return Err(e),
+                        Ok(_) => return Err(unexpected()),
+                    }
+                }
+                Ok(HttpResponse::json(200, &encode::list(info, &deleted)))
             }
             _ => Err(HttpError::method_not_allowed()),
         }
