@@ -23,6 +23,7 @@ mod discovery;
 mod encode;
 mod patch;
 mod query;
+mod review;
 mod table;
 
 use std::collections::BTreeMap;
