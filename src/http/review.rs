@@ -175,7 +175,6 @@ pub fn decode(content_type: &str, body: &[u8]) -> Result<Question, HttpError> {
 }
 
 /// The answered review (JSON; kubectl accepts JSON though it sent protobuf).
-#[allow(dead_code, reason = "served once the API server's access review lands on main")]
 pub fn answer(question: &Question, allowed: bool, reason: &str) -> Value {
     let spec = match &question.path {
         Some(path) => json!({"nonResourceAttributes": {"path": path, "verb": question.verb}}),
