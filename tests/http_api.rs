@@ -762,3 +762,31 @@ async fn deletecollection_deletes_what_the_selectors_match() {
     let (_, left) = f.admin("GET", "/api/v1/namespaces/default/pods", "").await;
     assert_eq!(names(&left), ["db"]);
 }
+
+#[tokio::test]
+async fn metadata_only_lists_for_metadata_informers() {
+    let f = fixture().await;
+    f.admin("POST", "/api/v1/namespaces/default/pods", POD)
+        .await;
+    let r = f
+        .send(
+            HttpRequest::new("GET", "/api/v1/namespaces/default/pods")
+                .header("Authorization", ADMIN)
+                .header(
+                    "Accept",
+                    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+                ),
+        )
+        .await;
+    let list = r.json_body();
+    assert_eq!(
+        (&list["kind"], &list["apiVersion"]),
+        (
+            &json!("PartialObjectMetadataList"),
+            &json!("meta.k8s.io/v1")
+        )
+    );
+    assert_eq!(list["items"][0]["kind"], "PartialObjectMetadata");
+    assert_eq!(list["items"][0]["metadata"]["name"], "nginx");
+    assert_eq!(list["items"][0].get("spec"), None);
+}

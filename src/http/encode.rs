@@ -177,11 +177,7 @@ fn row_object(object: &Object, include: IncludeObject) -> Value {
     match include {
         IncludeObject::None => Value::Null,
         IncludeObject::Object => self::object(object),
-        IncludeObject::Metadata => json!({
-            "kind": "PartialObjectMetadata",
-            "apiVersion": "meta.k8s.io/v1",
-            "metadata": serde_json::to_value(object.metadata()).unwrap_or(Value::Null),
-        }),
+        IncludeObject::Metadata => partial_metadata("meta.k8s.io/v1", object),
     }
 }
 
@@ -277,6 +273,35 @@ pub enum WatchFormat {
     Objects,
     /// One-row Tables.
     Table(TableOptions),
+    /// `PartialObjectMetadata` of this apiVersion.
+    Metadata(&'static str),
+}
+
+/// An object's metadata only (upstream `PartialObjectMetadata`).
+pub fn partial_metadata(api_version: &str, object: &Object) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": api_version,
+        "metadata": serde_json::to_value(object.metadata()).unwrap_or(Value::Null),
+    })
+}
+
+/// A list page of metadata only (upstream `PartialObjectMetadataList`).
+pub fn metadata_list(api_version: &str, list: &ObjectList) -> Value {
+    let mut metadata = Map::new();
+    metadata.insert(
+        "resourceVersion".into(),
+        list.resource_version.to_string().into(),
+    );
+    if let Some(token) = &list.continue_token {
+        metadata.insert("continue".into(), token.clone().into());
+    }
+    json!({
+        "kind": "PartialObjectMetadataList",
+        "apiVersion": api_version,
+        "metadata": metadata,
+        "items": list.items.iter().map(|o| partial_metadata(api_version, o)).collect::<Vec<_>>(),
+    })
 }
 
 /// One watch event as upstream's `{"type":…,"object":…}` line (with the newline), or `None`
@@ -290,6 +315,7 @@ pub fn watch_line(
 ) -> Option<Vec<u8>> {
     let render = |o: &Object| match format {
         WatchFormat::Objects => object(o),
+        WatchFormat::Metadata(version) => partial_metadata(version, o),
         WatchFormat::Table(options) => table(info, std::slice::from_ref(o), None, options, first),
     };
     let (type_, object) = match event {

@@ -23,7 +23,10 @@ mod discovery;
 mod encode;
 mod patch;
 mod query;
-#[allow(dead_code, reason = "served once the API server's access review lands on main")]
+#[allow(
+    dead_code,
+    reason = "served once the API server's access review lands on main"
+)]
 mod review;
 mod table;
 
@@ -160,6 +163,8 @@ impl HttpResponse {
 enum Render {
     Json,
     Table(&'static str),
+    /// `PartialObjectMetadata` / `PartialObjectMetadataList` (metadata-only informers).
+    Metadata(&'static str),
 }
 
 /// Picks the first acceptable media type of an `Accept` header: a `Table` (`as=Table;
@@ -180,12 +185,19 @@ fn negotiate(accept: Option<&str>) -> Result<Render, HttpError> {
         }
         match params.get("as").map(String::as_str) {
             None => return Ok(Render::Json),
-            Some("Table") if params.get("g").map(String::as_str) == Some("meta.k8s.io") => {
-                match params.get("v").map(String::as_str) {
-                    Some("v1") => return Ok(Render::Table("meta.k8s.io/v1")),
-                    Some("v1beta1") => return Ok(Render::Table("meta.k8s.io/v1beta1")),
-                    _ => {}
-                }
+            Some(kind @ ("Table" | "PartialObjectMetadata" | "PartialObjectMetadataList"))
+                if params.get("g").map(String::as_str) == Some("meta.k8s.io") =>
+            {
+                let version = match params.get("v").map(String::as_str) {
+                    Some("v1") => "meta.k8s.io/v1",
+                    Some("v1beta1") => "meta.k8s.io/v1beta1",
+                    _ => continue,
+                };
+                return Ok(if kind == "Table" {
+                    Render::Table(version)
+                } else {
+                    Render::Metadata(version)
+                });
             }
             Some(_) => {}
         }
@@ -471,6 +483,9 @@ impl HttpApi {
                 };
                 Ok(match render {
                     Render::Json => HttpResponse::json(200, &encode::list(info, &list)),
+                    Render::Metadata(version) => {
+                        HttpResponse::json(200, &encode::metadata_list(version, &list))
+                    }
                     Render::Table(version) => {
                         let mut table = encode::table(
                             info,
@@ -491,6 +506,9 @@ impl HttpApi {
                 let object = self.get_object(user, info, &namespace, name).await?;
                 Ok(match render {
                     Render::Json => HttpResponse::json(200, &encode::object(&object)),
+                    Render::Metadata(version) => {
+                        HttpResponse::json(200, &encode::partial_metadata(version, &object))
+                    }
                     Render::Table(version) => HttpResponse::json(
                         200,
                         &encode::table(
@@ -758,6 +776,7 @@ impl HttpApi {
         let bookmarks = query.flag("allowWatchBookmarks");
         let format = match render {
             Render::Json => WatchFormat::Objects,
+            Render::Metadata(version) => WatchFormat::Metadata(version),
             Render::Table(version) => WatchFormat::Table(self.table_options(version, query)?),
         };
         // Upstream: a watch from no resourceVersion (or "0") first sends the current state
