@@ -1,5 +1,7 @@
 //! The seed's CKA session with the real kubectl binary against skiff's HTTP API, started in
-//! this process on a free loopback port with a kubeconfig in a temporary directory.
+//! this process on a free loopback port, over TLS with a self-signed certificate, and a
+//! kubeconfig (certificate authority and bearer token) in a temporary directory: kubectl
+//! authenticates with the token, as against `skiff up`.
 //!
 //! The steps that need running pods (controllers and kubelets: `rollout status` finishing,
 //! `logs`) come with a later slice; every other step asserts kubectl's exact output. The clock
@@ -12,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use skiff::core::clock::ManualClock;
-use skiff::http::{HttpApi, kubeconfig, serve};
+use skiff::http::{HttpApi, TlsIdentity, kubeconfig, serve_with};
 use skiff::store::apiserver::authn::Authenticator;
 use skiff::store::apiserver::{ApiHandler, ApiServer};
 use skiff::store::{Backing, Store};
@@ -25,15 +27,17 @@ fn kubectl_on_path() -> Option<PathBuf> {
     })
 }
 
-/// Starts the API (store in memory, manual clock) and its HTTP front on a free loopback
-/// port; returns the runtime that serves it and the server URL.
+/// Starts the API (store in memory, manual clock) and its HTTPS front on a free loopback
+/// port; returns the runtime that serves it and the kubeconfig.
 fn start() -> (tokio::runtime::Runtime, String) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let url = runtime.block_on(async {
+    let identity = TlsIdentity::self_signed(&["127.0.0.1".to_owned()]).unwrap();
+    let acceptor = identity.acceptor().unwrap();
+    let config = runtime.block_on(async {
         let clock = Arc::new(ManualClock::new(1_700_000_000));
         let store = Store::open(Backing::Memory, clock.clone()).unwrap();
         let api = Arc::new(ApiServer::new(store, clock.clone(), 7));
@@ -44,11 +48,15 @@ fn start() -> (tokio::runtime::Runtime, String) {
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let http = HttpApi::new(handler, clock).loopback_unsecured(true);
-        tokio::spawn(serve(listener, Arc::new(http)));
-        format!("http://{addr}")
+        let http = HttpApi::new(handler, clock);
+        tokio::spawn(serve_with(listener, Arc::new(http), Some(acceptor)));
+        kubeconfig(
+            &format!("https://{addr}"),
+            "admin-token",
+            Some(&identity.cert_pem),
+        )
     });
-    (runtime, url)
+    (runtime, config)
 }
 
 struct Kubectl {
@@ -113,13 +121,9 @@ fn the_seed_cka_session_runs_with_real_kubectl() {
         eprintln!("skipping: kubectl is not on PATH");
         return;
     };
-    let (_runtime, url) = start();
+    let (_runtime, config) = start();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("kubeconfig"),
-        kubeconfig(&url, "admin-token"),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("kubeconfig"), config).unwrap();
     let k = Kubectl { binary, dir };
 
     // kubectl run nginx --image=nginx; kubectl get pods

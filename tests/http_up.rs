@@ -7,17 +7,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-fn up(data_dir: &Path, http_listen: &str) -> Child {
+fn up(data_dir: &Path, http_args: &[&str]) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
         .arg("--data-dir")
         .arg(data_dir)
-        .args([
-            "up",
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            http_listen,
-        ])
+        .args(["up", "--listen", "127.0.0.1:0"])
+        .args(http_args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -65,18 +60,45 @@ fn get(addr: &str, path: &str, token: Option<&str>) -> String {
     out
 }
 
-#[test]
-fn up_serves_the_http_api_and_writes_a_kubeconfig() {
-    let dir = tempfile::tempdir().unwrap();
-    let child = up(dir.path(), "127.0.0.1:0");
-    let kubeconfig_path = dir.path().join("kubeconfig");
+fn kubeconfig(data_dir: &Path) -> String {
+    let path = data_dir.join("kubeconfig");
     for _ in 0..100 {
-        if kubeconfig_path.exists() {
-            break;
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && text.ends_with("preferences: {}\n")
+        {
+            return text;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let kubeconfig = std::fs::read_to_string(&kubeconfig_path).unwrap();
+    panic!("no kubeconfig within 5 s");
+}
+
+#[test]
+fn up_serves_https_by_default_with_the_certificate_in_the_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = up(dir.path(), &["--http-listen", "127.0.0.1:0"]);
+    let kubeconfig = kubeconfig(dir.path());
+    assert!(
+        kubeconfig.contains("    server: https://127.0.0.1:"),
+        "{kubeconfig}"
+    );
+    assert!(
+        kubeconfig.contains("    certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t"),
+        "{kubeconfig}"
+    );
+    // Ctrl-C is handled once the servers run, a moment after the kubeconfig is written.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(stop(child), "");
+}
+
+#[test]
+fn up_serves_the_http_api_and_writes_a_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = up(
+        dir.path(),
+        &["--http-listen", "127.0.0.1:0", "--http-insecure"],
+    );
+    let kubeconfig = kubeconfig(dir.path());
     let token = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
     let server = kubeconfig
         .lines()
@@ -106,7 +128,7 @@ fn up_serves_the_http_api_and_writes_a_kubeconfig() {
 
     // A second cluster whose HTTP address is taken still starts, without the HTTP API.
     let other = tempfile::tempdir().unwrap();
-    let second = up(other.path(), &server);
+    let second = up(other.path(), &["--http-listen", &server, "--http-insecure"]);
     std::thread::sleep(Duration::from_millis(300));
     assert!(!other.path().join("kubeconfig").exists());
     let warning = stop(second);

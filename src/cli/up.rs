@@ -29,6 +29,10 @@ pub struct UpArgs {
     /// a free one; `<data-dir>/kubeconfig` records it).
     #[arg(long, default_value = "127.0.0.1:6443")]
     pub http_listen: String,
+    /// Serve the HTTP API without TLS. kubectl then sends no token, so on a loopback address
+    /// requests without one are served as an admin (upstream's old insecure port).
+    #[arg(long)]
+    pub http_insecure: bool,
 }
 
 /// Name of the token-signing key file inside the data dir.
@@ -107,7 +111,7 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
     );
     let handler = Arc::new(ApiHandler::new(api, authn));
     // The Kubernetes HTTP API beside the wire protocol; a taken address only turns it off.
-    if let Err(e) = http_api(&data_dir, &args.http_listen, &handler, &clock, &token).await {
+    if let Err(e) = http_api(&data_dir, &args, &handler, &clock, &token).await {
         eprintln!(
             "warning: the Kubernetes HTTP API is off: {e} (choose an address with --http-listen)"
         );
@@ -124,35 +128,49 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Serves the Kubernetes HTTP/JSON API on `listen` beside the wire protocol and writes
-/// `<data-dir>/kubeconfig` for it (with the admin token).
+/// Serves the Kubernetes HTTP/JSON API beside the wire protocol (over TLS with a fresh
+/// self-signed certificate unless `--http-insecure`) and writes `<data-dir>/kubeconfig` for
+/// it, with the admin token and the certificate to trust.
 async fn http_api(
     data_dir: &Path,
-    listen: &str,
+    args: &UpArgs,
     handler: &Arc<ApiHandler>,
     clock: &Arc<dyn Clock>,
     token: &str,
 ) -> Result<(), String> {
     let kubeconfig = data_dir.join("kubeconfig");
     let _ = std::fs::remove_file(&kubeconfig);
+    let listen = &args.http_listen;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| format!("listen on {listen}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let (scheme, tls, ca) = if args.http_insecure {
+        ("http", None, None)
+    } else {
+        let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+        if !hosts.contains(&addr.ip().to_string()) {
+            hosts.push(addr.ip().to_string());
+        }
+        let identity = skiff::http::TlsIdentity::self_signed(&hosts)?;
+        ("https", Some(identity.acceptor()?), Some(identity.cert_pem))
+    };
+    let server = format!("{scheme}://{addr}");
     write_private(
         &kubeconfig,
-        &skiff::http::kubeconfig(&format!("http://{addr}"), token),
+        &skiff::http::kubeconfig(&server, token, ca.as_deref()),
     )
     .map_err(|e| format!("{}: {e}", kubeconfig.display()))?;
     println!(
-        "Kubernetes API on http://{addr}: kubectl --kubeconfig {} get pods",
+        "Kubernetes API on {server}: kubectl --kubeconfig {} get pods",
         kubeconfig.display()
     );
-    // kubectl sends a token only over TLS: on loopback, requests without one are served as
-    // upstream's insecure port served them (system:unsecured, an admin).
     let api = skiff::http::HttpApi::new(handler.clone(), clock.clone())
-        .loopback_unsecured(addr.ip().is_loopback());
-    tokio::spawn(skiff::http::serve(listener, Arc::new(api)));
+        .loopback_unsecured(args.http_insecure && addr.ip().is_loopback());
+    tokio::spawn(skiff::http::serve_with(listener, Arc::new(api), tls));
     Ok(())
 }
 

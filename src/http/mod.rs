@@ -29,6 +29,7 @@ mod query;
 )]
 mod review;
 mod table;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -40,6 +41,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Frame, SizeHint};
+use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use skiff_core::client::{Binding, DeleteOptions, Deleted, ListParams, Propagation, WatchEvent};
 use skiff_core::clock::{Clock, unix_micros};
@@ -50,11 +52,13 @@ use skiff_store::apiserver::authn::UserInfo;
 use skiff_store::wire::{Handler, Request, Response};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
 
 pub use discovery::KUBERNETES_MINOR;
 pub use encode::HttpError;
 use encode::{IncludeObject, TableOptions, WatchFormat};
 use query::{Query, segments};
+pub use tls::TlsIdentity;
 
 /// Largest request body accepted (upstream's `--max-request-body-bytes` default is 3 MiB).
 pub const REQUEST_BODY_BYTES_MAX: usize = 3 * 1024 * 1024;
@@ -1235,8 +1239,8 @@ fn to_hyper(response: HttpResponse) -> hyper::Response<Payload> {
 }
 
 /// Serves the HTTP API on `listener` forever, each connection on its own task (HTTP/1.1 with
-/// keep-alive; TLS is not offered: `skiff up` listens on loopback).
-pub async fn serve(listener: TcpListener, api: Arc<HttpApi>) {
+/// keep-alive), in plain text or, with `tls`, over TLS.
+pub async fn serve_with(listener: TcpListener, api: Arc<HttpApi>, tls: Option<TlsAcceptor>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             // Out of file descriptors or a connection reset before accept: wait a moment
@@ -1245,23 +1249,46 @@ pub async fn serve(listener: TcpListener, api: Arc<HttpApi>) {
             continue;
         };
         let api = api.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let api = api.clone();
                 async move { Ok::<_, Infallible>(api.serve_hyper(request).await) }
             });
-            // A connection that fails (client gone, malformed request) ends alone.
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
+            let http = hyper::server::conn::http1::Builder::new();
+            // A connection that fails (client gone, bad handshake, malformed request) ends
+            // alone.
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                    }
+                }
+                None => {
+                    let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                }
+            }
         });
     }
 }
 
-/// A kubeconfig for `server` (`http://127.0.0.1:6443`) with a bearer `token`: what `skiff
-/// up` writes to `<data-dir>/kubeconfig` so `kubectl --kubeconfig` works at once.
-pub fn kubeconfig(server: &str, token: &str) -> String {
+/// Serves the HTTP API in plain text on `listener` forever (see [`serve_with`]).
+pub async fn serve(listener: TcpListener, api: Arc<HttpApi>) {
+    serve_with(listener, api, None).await;
+}
+
+/// A kubeconfig for `server` (`https://127.0.0.1:6443`) with a bearer `token` and, for TLS,
+/// the certificate authority to trust (PEM): what `skiff up` writes to `<data-dir>/kubeconfig`
+/// so `kubectl --kubeconfig` works at once.
+pub fn kubeconfig(server: &str, token: &str, ca_pem: Option<&str>) -> String {
+    use base64::Engine as _;
+    let ca = ca_pem.map_or_else(String::new, |pem| {
+        format!(
+            "    certificate-authority-data: {}\n",
+            base64::engine::general_purpose::STANDARD.encode(pem)
+        )
+    });
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: skiff\n  cluster:\n    server: {server}\ncontexts:\n- name: skiff\n  context:\n    cluster: skiff\n    user: skiff-admin\n    namespace: default\ncurrent-context: skiff\nusers:\n- name: skiff-admin\n  user:\n    token: {token}\npreferences: {{}}\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: skiff\n  cluster:\n{ca}    server: {server}\ncontexts:\n- name: skiff\n  context:\n    cluster: skiff\n    user: skiff-admin\n    namespace: default\ncurrent-context: skiff\nusers:\n- name: skiff-admin\n  user:\n    token: {token}\npreferences: {{}}\n"
     )
 }
