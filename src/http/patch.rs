@@ -197,14 +197,16 @@ pub fn apply(content_type: &str, target: &mut Value, patch: &Value) -> Result<()
             Ok(())
         }
         "application/strategic-merge-patch+json" => {
-            if contains_directive(patch) {
+            let mut patch = patch.clone();
+            strip_set_element_order(&mut patch);
+            if contains_directive(&patch) || contains_object_list(&patch) {
                 return Err(HttpError::new(
                     415,
                     "UnsupportedMediaType",
-                    "strategic merge patch directives ($patch, $retainKeys, $setElementOrder, $deleteFromPrimitiveList) are not supported",
+                    "strategic merge patches of lists of objects and directives ($patch, $retainKeys, $deleteFromPrimitiveList) are not supported yet",
                 ));
             }
-            merge(target, patch);
+            merge(target, &patch);
             Ok(())
         }
         _ => Err(HttpError::new(
@@ -214,6 +216,29 @@ pub fn apply(content_type: &str, target: &mut Value, patch: &Value) -> Result<()
                 "the body of the request was in an unknown format ({content_type}) - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json"
             ),
         )),
+    }
+}
+
+/// Removes `$setElementOrder/<list>` directives. They only order a merged list (kubectl's
+/// client-side apply sends one beside every merge-keyed list it patches); without them the
+/// merged list keeps the stored order and appends new elements.
+pub fn strip_set_element_order(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|k, _| !k.starts_with("$setElementOrder/"));
+            map.values_mut().for_each(strip_set_element_order);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_set_element_order),
+        _ => {}
+    }
+}
+
+/// A list of objects: upstream merges such lists by key, which a merge patch cannot.
+fn contains_object_list(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.values().any(contains_object_list),
+        Value::Array(items) => items.iter().any(Value::is_object),
+        _ => false,
     }
 }
 
@@ -355,6 +380,19 @@ mod tests {
         assert_eq!(
             (err.code, err.message.as_str()),
             (422, "path \"/nope\" does not exist")
+        );
+    }
+
+    #[test]
+    fn set_element_order_directives_are_dropped() {
+        let mut patch = json!({"spec": {"template": {"spec": {
+            "$setElementOrder/containers": [{"name": "nginx"}],
+            "containers": [{"name": "nginx", "image": "nginx:1.28"}]}}}});
+        strip_set_element_order(&mut patch);
+        assert_eq!(
+            patch,
+            json!({"spec": {"template": {"spec": {
+                "containers": [{"name": "nginx", "image": "nginx:1.28"}]}}}})
         );
     }
 
