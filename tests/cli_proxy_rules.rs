@@ -65,12 +65,11 @@ apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: default}
 spec:
-  selector: {app: web}
   clusterIP: 10.96.0.12
   ports: [{name: http, port: 80, targetPort: 8080}]
 ---
 apiVersion: v1
-kind: Endpoints
+kind: Endpoints  # written by hand: `web` has no selector, so no controller owns them
 metadata: {name: web, namespace: default}
 subsets:
 - addresses: [{ip: 10.32.0.15, nodeName: node01}]

@@ -70,7 +70,12 @@ fn node(name: &str) -> String {
 
 #[tokio::test]
 async fn node_ipam_assigns_ranges_through_the_api_server_and_reuses_a_deleted_nodes() {
-    let cluster = Cluster::builder().seed(6).build().await.unwrap();
+    let cluster = Cluster::builder()
+        .seed(6)
+        .without_controllers()
+        .build()
+        .await
+        .unwrap();
     cluster
         .apply_yaml(&[node("node-b"), node("node-a"), node("node-c")].join("---\n"))
         .await
@@ -107,7 +112,12 @@ async fn node_ipam_assigns_ranges_through_the_api_server_and_reuses_a_deleted_no
 
 #[tokio::test]
 async fn a_stale_ipam_update_is_a_conflict_and_the_range_is_freed() {
-    let cluster = Cluster::builder().seed(6).build().await.unwrap();
+    let cluster = Cluster::builder()
+        .seed(6)
+        .without_controllers()
+        .build()
+        .await
+        .unwrap();
     cluster.apply_yaml(&node("node-a")).await.unwrap();
     let view = view_of_nodes(&cluster).await;
     // Someone else changes the node after the view was read.
@@ -134,7 +144,12 @@ async fn a_stale_ipam_update_is_a_conflict_and_the_range_is_freed() {
 
 #[tokio::test]
 async fn rules_follow_the_cluster_ip_and_node_port_the_api_server_allocated() {
-    let cluster = Cluster::builder().seed(6).build().await.unwrap();
+    let cluster = Cluster::builder()
+        .seed(6)
+        .without_controllers()
+        .build()
+        .await
+        .unwrap();
     cluster
         .apply_yaml(
             "apiVersion: v1
