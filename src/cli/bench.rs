@@ -13,7 +13,10 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 mod measure;
+mod scheduler;
 mod store;
+
+pub use scheduler::SchedulerArgs;
 
 /// What `skiff bench` measures.
 #[derive(Debug, Subcommand)]
@@ -21,6 +24,9 @@ pub enum BenchTarget {
     /// The event store: durable writes, reads, ranges, watch latency, reopen after a crash,
     /// memory.
     Store(StoreArgs),
+    /// The scheduler: pods scheduled and bindings committed per second (like upstream
+    /// scheduler_perf SchedulingBasic), and the decision rate alone.
+    Scheduler(SchedulerArgs),
     /// Internal: the writer process `bench store` kills to simulate a crash.
     #[command(hide = true)]
     StoreCrashChild(store::CrashChildArgs),
@@ -53,6 +59,10 @@ pub fn run(target: BenchTarget, out: &mut impl Write) -> bool {
         BenchTarget::Store(args) => {
             let mut report = Report::new("store", args.json, out);
             store::run(&args, &mut report)
+        }
+        BenchTarget::Scheduler(args) => {
+            let mut report = Report::new("scheduler", args.json, out);
+            scheduler::run(&args, &mut report)
         }
         BenchTarget::StoreCrashChild(args) => store::crash_child(&args, out),
     };
