@@ -41,6 +41,7 @@ spec:
 ";
 
 #[tokio::test(start_paused = true)]
+#[allow(clippy::too_many_lines, reason = "one story, told in order")]
 async fn three_nginx_pods_run_on_three_nodes_and_their_service_answers_by_name() {
     let clock = Arc::new(TokioClock::new(
         UNIX_EPOCH + Duration::from_secs(1_700_000_000),
