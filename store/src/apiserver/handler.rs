@@ -59,7 +59,7 @@ impl ApiServer {
             .history(&key)
             .map_err(|e| to_status(super::read_failed(e, info, name)))?;
         if events.is_empty() {
-            return Err(Status::not_found(info.plural, name));
+            return Err(super::not_found(info, name));
         }
         Ok(events)
     }
