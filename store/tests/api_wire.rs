@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use skiff_core::client::{Client, ClientError};
+use skiff_core::client::{Client, ClientError, ListParams};
 use skiff_core::clock::ManualClock;
 use skiff_core::object::{ConfigMap, Container, Object, ObjectMeta, Pod, info};
 use skiff_core::status::{Reason, Status};
@@ -92,7 +92,7 @@ async fn refusals_have_upstream_codes_messages_and_field_paths() {
     out.push_str(&render(
         "403 list pods",
         &status(
-            jane.list(&info::POD, Some("default"), Default::default())
+            jane.list(&info::POD, Some("default"), ListParams::default())
                 .await,
         ),
     ));
@@ -103,11 +103,14 @@ async fn refusals_have_upstream_codes_messages_and_field_paths() {
     out.push_str(&render(
         "403 create replicaset",
         &status(
-            jane.create(Some("dev"), {
-                let mut rs = skiff_core::object::ReplicaSet::default();
-                rs.metadata = ObjectMeta::named("web");
-                rs.into()
-            })
+            jane.create(
+                Some("dev"),
+                skiff_core::object::ReplicaSet {
+                    metadata: ObjectMeta::named("web"),
+                    ..Default::default()
+                }
+                .into(),
+            )
             .await,
         ),
     ));
@@ -257,4 +260,281 @@ async fn concurrent_updates_of_one_object_have_one_winner_per_version_and_lose_n
         panic!("a ConfigMap")
     };
     assert_eq!(last.data["count"], (CLIENTS * INCREMENTS).to_string());
+}
+
+fn replica_set() -> Object {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/replicaset-definition.yaml"
+    ))
+    .unwrap();
+    skiff_core::manifest::parse_str("rs.yaml", &text)
+        .unwrap()
+        .remove(0)
+}
+
+fn containers(object: &Object) -> Vec<(String, String)> {
+    let Object::Pod(pod) = object else {
+        panic!("a Pod")
+    };
+    pod.spec
+        .containers
+        .iter()
+        .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
+        .collect()
+}
+
+#[allow(
+    clippy::too_many_lines,
+    reason = "one story: each patch builds on the last"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patches_merge_strategically_or_by_rfc_7386_and_refuse_with_field_paths() {
+    use skiff_core::client::PatchType::{Merge, Strategic};
+    let addr = start().await;
+    let admin = WireClient::connect(&addr, ADMIN_TOKEN).await.unwrap();
+    let pod = Pod::new(
+        "web",
+        vec![
+            Container::new("web", "nginx:1.26"),
+            Container::new("log", "busybox"),
+        ],
+    );
+    let created = admin.create(Some("default"), pod.into()).await.unwrap();
+    let patch = |p: &str| p.as_bytes().to_vec();
+
+    // Strategic: containers merge by name; `$patch: delete` removes one.
+    let patched = admin
+        .patch(
+            &info::POD,
+            "default",
+            "web",
+            Strategic,
+            patch(r#"{"spec":{"containers":[{"name":"web","image":"nginx:1.27"},{"name":"log","$patch":"delete"},{"name":"proxy","image":"envoy"}]}}"#),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        containers(&patched),
+        [
+            ("web".to_owned(), "nginx:1.27".to_owned()),
+            ("proxy".to_owned(), "envoy".to_owned())
+        ]
+    );
+    // Merge: null removes a label; a list is replaced whole.
+    admin
+        .patch(
+            &info::POD,
+            "default",
+            "web",
+            Merge,
+            patch(r#"{"metadata":{"labels":{"a":"1","b":"2"}}}"#),
+        )
+        .await
+        .unwrap();
+    let patched = admin
+        .patch(
+            &info::POD,
+            "default",
+            "web",
+            Merge,
+            patch(r#"{"metadata":{"labels":{"a":null}},"spec":{"containers":[{"name":"only","image":"nginx"}]}}"#),
+        )
+        .await;
+    let patched = patched.unwrap();
+    assert_eq!(patched.metadata().labels.keys().collect::<Vec<_>>(), ["b"]);
+    assert_eq!(
+        containers(&patched),
+        [("only".to_owned(), "nginx".to_owned())]
+    );
+
+    // A stale resourceVersion in the patch is a precondition.
+    let stale = created.metadata().resource_version.clone().unwrap();
+    let conflict = status(
+        admin
+            .patch(
+                &info::POD,
+                "default",
+                "web",
+                Merge,
+                patch(&format!(
+                    r#"{{"metadata":{{"resourceVersion":"{stale}","labels":{{"c":"3"}}}}}}"#
+                )),
+            )
+            .await,
+    );
+    assert_eq!(
+        conflict.message,
+        "Operation cannot be fulfilled on pods \"web\": the object has been modified; please apply your changes to the latest version and try again"
+    );
+
+    // A field of the wrong type, and an unknown field: 422 naming the field.
+    admin.create(Some("default"), replica_set()).await.unwrap();
+    let wrong = status(
+        admin
+            .patch(
+                &info::REPLICA_SET,
+                "default",
+                "myapp-replicaset",
+                Merge,
+                patch(r#"{"spec":{"replicas":"three"}}"#),
+            )
+            .await,
+    );
+    assert_eq!(
+        (wrong.code(), wrong.causes[0].field.as_str()),
+        (422, "spec.replicas")
+    );
+    assert!(
+        wrong.message.starts_with(
+            "ReplicaSet.apps \"myapp-replicaset\" is invalid: spec.replicas: Invalid value: \"three\": "
+        ),
+        "{}",
+        wrong.message
+    );
+    let unknown = status(
+        admin
+            .patch(
+                &info::REPLICA_SET,
+                "default",
+                "myapp-replicaset",
+                Strategic,
+                patch(r#"{"spec":{"replicaz":3}}"#),
+            )
+            .await,
+    );
+    assert_eq!(
+        unknown.message,
+        "ReplicaSet.apps \"myapp-replicaset\" is invalid: spec.replicaz: Invalid value: 3: unknown field `replicaz`"
+    );
+    let missing = status(
+        admin
+            .patch(&info::REPLICA_SET, "default", "nope", Merge, patch("{}"))
+            .await,
+    );
+    assert_eq!(missing.message, "replicasets.apps \"nope\" not found");
+    let garbage = status(
+        admin
+            .patch(&info::POD, "default", "web", Merge, patch("[1]"))
+            .await,
+    );
+    assert_eq!(garbage.reason, Reason::BadRequest);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scale_subresource_reads_and_sets_replicas_only() {
+    let addr = start().await;
+    let admin = WireClient::connect(&addr, ADMIN_TOKEN).await.unwrap();
+    admin.create(Some("default"), replica_set()).await.unwrap();
+    let scale = admin
+        .get_scale(&info::REPLICA_SET, "default", "myapp-replicaset")
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            scale.replicas,
+            scale.status_replicas,
+            scale.selector.as_str()
+        ),
+        (3, 0, "app=myapp")
+    );
+    let scaled = admin
+        .update_scale(
+            &info::REPLICA_SET,
+            skiff_core::client::Scale {
+                replicas: 6,
+                ..scale.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(scaled.replicas, 6);
+    let Object::ReplicaSet(rs) = admin
+        .get(&info::REPLICA_SET, "default", "myapp-replicaset")
+        .await
+        .unwrap()
+    else {
+        panic!("a ReplicaSet")
+    };
+    assert_eq!(
+        (rs.spec.replicas, rs.metadata.generation),
+        (Some(6), Some(2))
+    );
+    // The first read's resourceVersion is stale now.
+    let outdated = status(
+        admin
+            .update_scale(
+                &info::REPLICA_SET,
+                skiff_core::client::Scale {
+                    replicas: 1,
+                    ..scale.clone()
+                },
+            )
+            .await,
+    );
+    assert_eq!(outdated.reason, Reason::Conflict);
+    let negative = status(
+        admin
+            .update_scale(
+                &info::REPLICA_SET,
+                skiff_core::client::Scale {
+                    replicas: -1,
+                    resource_version: None,
+                    ..scale.clone()
+                },
+            )
+            .await,
+    );
+    assert_eq!(
+        negative.message,
+        "Scale.autoscaling \"myapp-replicaset\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0"
+    );
+    let pods = status(admin.get_scale(&info::POD, "default", "x").await);
+    assert_eq!(
+        (pods.code(), pods.message.as_str()),
+        (404, "the server could not find the requested resource")
+    );
+    let jane = WireClient::connect(&addr, JANE_TOKEN).await.unwrap();
+    let forbidden = status(jane.update_scale(&info::REPLICA_SET, scale).await);
+    assert_eq!(
+        forbidden.message,
+        "replicasets.apps \"myapp-replicaset\" is forbidden: User \"jane\" cannot update resource \"replicasets/scale\" in API group \"apps\" in the namespace \"default\""
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_reviews_answer_for_the_caller_and_impersonate_only_for_admins() {
+    use skiff_core::client::AccessReview;
+    let addr = start().await;
+    let admin = WireClient::connect(&addr, ADMIN_TOKEN).await.unwrap();
+    let jane = WireClient::connect(&addr, JANE_TOKEN).await.unwrap();
+    let list_pods = AccessReview {
+        verb: "list".into(),
+        resource: "pods".into(),
+        namespace: "default".into(),
+        ..AccessReview::default()
+    };
+    assert!(
+        admin
+            .access_review(list_pods.clone())
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert!(!jane.access_review(list_pods.clone()).await.unwrap().allowed);
+    let as_jane = AccessReview {
+        user: "jane".into(),
+        ..list_pods.clone()
+    };
+    assert!(!admin.access_review(as_jane).await.unwrap().allowed);
+    let as_admin = AccessReview {
+        user: "admin".into(),
+        groups: vec!["system:masters".into()],
+        ..list_pods
+    };
+    let refused = status(jane.access_review(as_admin).await);
+    assert_eq!(
+        refused.message,
+        "users \"admin\" is forbidden: User \"jane\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"
+    );
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use skiff_core::client::{
-    Binding, BoxFuture, Client, ClientError, DeleteOptions, Deleted, ListParams, ObjectList,
-    WatchEvent, WatchStream,
+    AccessDecision, AccessReview, Binding, BoxFuture, Client, ClientError, DeleteOptions, Deleted,
+    ListParams, ObjectList, PatchType, Scale, WatchEvent, WatchStream,
 };
 use skiff_core::event::{Actor, Change, Event, Revision};
 use skiff_core::object::{KindInfo, Object, Pod, info, resolve_resource};
@@ -310,6 +310,28 @@ fn target(request: &Request) -> Result<Target<'_>, Status> {
             namespace,
             ..
         } => all("watch", r, namespace),
+        Request::Patch {
+            resource: r,
+            namespace,
+            name,
+            ..
+        } => named("patch", r, namespace, name),
+        Request::GetScale {
+            resource: r,
+            namespace,
+            name,
+        } => Ok(Target {
+            subresource: Some("scale"),
+            ..named("get", r, namespace, name)?
+        }),
+        Request::UpdateScale { resource: r, scale } => Ok(Target {
+            subresource: Some("scale"),
+            ..named("update", r, &scale.namespace, &scale.name)?
+        }),
+        // Every authenticated user may ask about itself (upstream's `system:basic-user`
+        // allows creating selfsubjectaccessreviews); asking about another user is checked
+        // as impersonation when the review is answered.
+        Request::AccessReview { .. } => Err(Status::bad_request("not a resource request")),
         Request::Update { object } | Request::UpdateStatus { object } => Ok(Target {
             verb: "update",
             info: object.info(),
@@ -329,6 +351,9 @@ impl ApiHandler {
 
     /// Authorizes `request` for `user`, as upstream's filter chain does before the handler.
     fn authorize(&self, user: &UserInfo, request: &Request) -> Result<(), Status> {
+        if matches!(request, Request::AccessReview { .. }) {
+            return Ok(());
+        }
         let Target {
             verb,
             info,
@@ -353,7 +378,7 @@ impl ApiHandler {
             attrs = attrs.subresource(sub);
         }
         let old = match (verb, &name) {
-            ("update" | "delete", Some(name)) => self
+            ("update" | "patch" | "delete", Some(name)) => self
                 .api
                 .get(info, namespace.as_deref().unwrap_or(""), name)
                 .ok(),
@@ -479,6 +504,51 @@ impl ApiServer {
     }
 }
 
+impl ApiServer {
+    /// Answers an access review for `caller` (upstream `SelfSubjectAccessReview`, or
+    /// `SubjectAccessReview` when `review.user` names someone else): whether the authorizers
+    /// (Node, then RBAC) would allow the request. Asking about another user or groups needs the
+    /// rights to impersonate them (upstream's `impersonate` verb on `users` and `groups`),
+    /// which only admins (`system:masters`) hold by default.
+    ///
+    /// # Errors
+    /// 403 when the caller may not impersonate the user or a group asked about.
+    pub fn access_review(
+        &self,
+        caller: &UserInfo,
+        review: &AccessReview,
+    ) -> Result<AccessDecision, Status> {
+        let authorizer = self.authorizer().map_err(to_status)?;
+        let ctx = RequestContext::empty();
+        let subject = if review.user.is_empty() && review.groups.is_empty() {
+            caller.clone()
+        } else {
+            let mut checks = vec![
+                Attributes::resource_in(caller, "impersonate", "", "users").name(&review.user),
+            ];
+            for group in &review.groups {
+                checks
+                    .push(Attributes::resource_in(caller, "impersonate", "", "groups").name(group));
+            }
+            for attrs in &checks {
+                authorizer.authorize(attrs, &ctx)?;
+            }
+            let groups: Vec<&str> = review.groups.iter().map(String::as_str).collect();
+            UserInfo::new(review.user.clone(), &groups).with_authenticated_group()
+        };
+        let attrs =
+            Attributes::resource_in(&subject, &review.verb, &review.group, &review.resource)
+                .namespace(&review.namespace)
+                .name(&review.name)
+                .subresource(&review.subresource);
+        let decision = authorizer.decide(&attrs, &ctx);
+        Ok(AccessDecision {
+            allowed: decision.is_allowed(),
+            reason: decision.reason().to_owned(),
+        })
+    }
+}
+
 impl Handler for ApiHandler {
     fn authenticate(&self, token: &str) -> Result<UserInfo, Status> {
         self.authn.authenticate(Some(token))
@@ -550,6 +620,33 @@ impl Handler for ApiHandler {
                 } => api
                     .history(resource(&r)?, &namespace, &name)
                     .map(Response::History),
+                Request::Patch {
+                    resource: r,
+                    namespace,
+                    name,
+                    patch_type,
+                    patch,
+                } => api
+                    .patch(&actor, resource(&r)?, &namespace, &name, patch_type, &patch)
+                    .await
+                    .map(Response::Object)
+                    .map_err(to_status),
+                Request::GetScale {
+                    resource: r,
+                    namespace,
+                    name,
+                } => api
+                    .get_scale(resource(&r)?, &namespace, &name)
+                    .map(Response::Scale)
+                    .map_err(to_status),
+                Request::UpdateScale { resource: r, scale } => api
+                    .update_scale(&actor, resource(&r)?, &scale)
+                    .await
+                    .map(Response::Scale)
+                    .map_err(to_status),
+                Request::AccessReview { review } => {
+                    api.access_review(user, &review).map(Response::Access)
+                }
                 Request::Watch { .. } => Err(Status::bad_request("watch is a streaming request")),
             }
         })
@@ -709,6 +806,64 @@ impl Client for LocalClient {
         let result = self
             .api
             .watch_params(resource, namespace, &params)
+            .map_err(ClientError::Status);
+        Box::pin(async move { result })
+    }
+
+    fn patch(
+        &self,
+        resource: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+        patch_type: PatchType,
+        patch: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Object, ClientError>> {
+        let (namespace, name) = (namespace.to_owned(), name.to_owned());
+        Box::pin(async move {
+            self.api
+                .patch(&self.actor, resource, &namespace, &name, patch_type, &patch)
+                .await
+                .map_err(client_err)
+        })
+    }
+
+    fn get_scale(
+        &self,
+        resource: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Scale, ClientError>> {
+        let result = self
+            .api
+            .get_scale(resource, namespace, name)
+            .map_err(client_err);
+        Box::pin(async move { result })
+    }
+
+    fn update_scale(
+        &self,
+        resource: &'static KindInfo,
+        scale: Scale,
+    ) -> BoxFuture<'_, Result<Scale, ClientError>> {
+        Box::pin(async move {
+            self.api
+                .update_scale(&self.actor, resource, &scale)
+                .await
+                .map_err(client_err)
+        })
+    }
+
+    fn access_review(
+        &self,
+        review: AccessReview,
+    ) -> BoxFuture<'_, Result<AccessDecision, ClientError>> {
+        // In-process callers act with the rights of the user they were made for; the
+        // controllers that use this client are trusted components, so the review is
+        // answered as for an admin caller (impersonation allowed).
+        let caller = UserInfo::new(self.actor.user.clone(), &[super::authn::GROUP_MASTERS]);
+        let result = self
+            .api
+            .access_review(&caller, &review)
             .map_err(ClientError::Status);
         Box::pin(async move { result })
     }

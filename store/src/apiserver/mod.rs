@@ -21,6 +21,8 @@ mod admission;
 pub mod authn;
 pub mod authz;
 mod handler;
+pub mod patch;
+mod scale;
 mod status;
 
 pub use handler::{ApiHandler, LocalClient};
@@ -43,7 +45,10 @@ pub use admission::{
     SERVICE_CLUSTER_IP_RANGE, SERVICE_IP_KEY_PREFIX, SERVICE_NODE_PORT_RANGE, SYSTEM_NAMESPACES,
     TOLERATION_SECONDS_DEFAULT,
 };
-pub use skiff_core::client::{Binding, DeleteOptions, Deleted, ObjectList, Propagation};
+pub use skiff_core::client::{
+    AccessDecision, AccessReview, Binding, DeleteOptions, Deleted, ObjectList, PatchType,
+    Propagation, Scale,
+};
 pub use status::{ApiError, Cause, Reason, Status};
 
 /// Characters upstream's `generateName` suffix uses (no vowels, no look-alikes).

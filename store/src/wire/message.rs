@@ -8,7 +8,10 @@
 //! watch ends with an error.
 
 use bincode::{Decode, Encode};
-use skiff_core::client::{Binding, DeleteOptions, Deleted, ListParams, ObjectList, WatchEvent};
+use skiff_core::client::{
+    AccessDecision, AccessReview, Binding, DeleteOptions, Deleted, ListParams, ObjectList,
+    PatchType, Scale, WatchEvent,
+};
 use skiff_core::event::Event;
 use skiff_core::object::Object;
 
@@ -122,6 +125,41 @@ pub enum Request {
         /// Selectors and the starting resourceVersion (`resource_version`).
         params: ListParams,
     },
+    /// Patch an object (merge or strategic merge patch).
+    Patch {
+        /// Plural resource name.
+        resource: String,
+        /// Namespace (`""` for cluster-scoped).
+        namespace: String,
+        /// Name.
+        name: String,
+        /// How the bytes apply.
+        patch_type: PatchType,
+        /// The patch, JSON.
+        patch: Vec<u8>,
+    },
+    /// Read the `scale` subresource.
+    GetScale {
+        /// Plural resource name (`replicasets`, `replicationcontrollers`, `deployments`).
+        resource: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Set `spec.replicas` through the `scale` subresource.
+    UpdateScale {
+        /// Plural resource name.
+        resource: String,
+        /// The object (name, namespace), the new count and an optional precondition.
+        scale: Scale,
+    },
+    /// May a user do something? (upstream `SelfSubjectAccessReview` /
+    /// `SubjectAccessReview`).
+    AccessReview {
+        /// The question.
+        review: AccessReview,
+    },
 }
 
 /// The answer to one request.
@@ -137,6 +175,10 @@ pub enum Response {
     History(Vec<Event>),
     /// The watch is established; events follow as [`ServerMessage::WatchEvent`].
     WatchStarted,
+    /// A `scale` subresource.
+    Scale(Scale),
+    /// The answer to an access review.
+    Access(AccessDecision),
 }
 
 /// What a server sends.
