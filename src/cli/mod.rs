@@ -8,3 +8,5 @@ pub mod kube;
 pub mod print;
 pub mod up;
 pub mod validate;
+pub mod verbs;
+pub mod watch;
