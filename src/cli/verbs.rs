@@ -712,3 +712,379 @@ pub async fn can_i(
         Err(Failure::Silent)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use skiff_core::clock::ManualClock;
+    use skiff_core::manifest;
+    use skiff_store::apiserver::authn::UserInfo;
+    use skiff_store::apiserver::{ApiServer, LocalClient};
+    use skiff_store::{Backing, Store};
+
+    use super::*;
+
+    async fn cluster() -> (Arc<ApiServer>, LocalClient) {
+        let clock = Arc::new(ManualClock::new(1_700_000_000));
+        let store = Store::open(Backing::Memory, clock.clone()).unwrap();
+        let api = Arc::new(ApiServer::new(store, clock, 7));
+        api.bootstrap().await.unwrap();
+        let client = LocalClient::new(api.clone(), "admin");
+        (api, client)
+    }
+
+    async fn apply(client: &LocalClient, yaml: &str) {
+        for object in manifest::parse_str("test.yaml", yaml).unwrap() {
+            client.create(None, object).await.unwrap();
+        }
+    }
+
+    fn args(words: &str) -> Vec<String> {
+        words.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn text(out: &[u8]) -> String {
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    fn client_error(outcome: Outcome) -> String {
+        match outcome {
+            Err(Failure::Client(message)) => message,
+            other => panic!("expected a client-side error, got {other:?}"),
+        }
+    }
+
+    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nginx\n  labels:\n    app: web\n  annotations:\n    a: '1'\n    b: '2'\nspec:\n  containers:\n  - name: nginx\n    image: nginx\n";
+
+    #[tokio::test]
+    async fn label_sets_removes_and_needs_overwrite_to_change_a_value() {
+        let (_, client) = cluster().await;
+        apply(&client, POD).await;
+        let mut out = Vec::new();
+        let label = |words: &'static str, overwrite: bool| {
+            let client = &client;
+            async move {
+                let mut out = Vec::new();
+                let result = edit_meta(
+                    client,
+                    &mut out,
+                    MetaMap::Labels,
+                    &args(words),
+                    "default",
+                    overwrite,
+                    None,
+                )
+                .await;
+                result.map(|()| text(&out))
+            }
+        };
+        assert_eq!(
+            label("pods nginx tier=front", false).await.unwrap(),
+            "pod/nginx labeled\n"
+        );
+        assert_eq!(
+            client_error(label("pod/nginx app=db", false).await.map(|_| ())),
+            "'app' already has a value (web), and --overwrite is false"
+        );
+        assert_eq!(
+            label("po nginx app=db", true).await.unwrap(),
+            "pod/nginx labeled\n"
+        );
+        assert_eq!(
+            label("pods nginx app=db", true).await.unwrap(),
+            "pod/nginx not labeled\n"
+        );
+        assert_eq!(
+            label("pods nginx tier-", false).await.unwrap(),
+            "pod/nginx unlabeled\n"
+        );
+        assert_eq!(
+            client_error(label("pods nginx", false).await.map(|_| ())),
+            "at least one label update is required"
+        );
+        let pod = client.get(&info::POD, "default", "nginx").await.unwrap();
+        assert_eq!(
+            pod.metadata().labels,
+            BTreeMap::from([("app".to_owned(), "db".to_owned())])
+        );
+        let refused = edit_meta(
+            &client,
+            &mut out,
+            MetaMap::Annotations,
+            &args("pods nginx a=x b=y c=z"),
+            "default",
+            false,
+            None,
+        )
+        .await;
+        assert_eq!(
+            client_error(refused),
+            "--overwrite is false but found the following declared annotation(s): 'a' already has a value (1); 'b' already has a value (2)"
+        );
+        edit_meta(
+            &client,
+            &mut out,
+            MetaMap::Annotations,
+            &args("pods nginx a- c=z"),
+            "default",
+            false,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(text(&out), "pod/nginx annotated\n");
+        let pod = client.get(&info::POD, "default", "nginx").await.unwrap();
+        assert_eq!(
+            pod.metadata().annotations.keys().collect::<Vec<_>>(),
+            ["b", "c"]
+        );
+    }
+
+    const NODE: &str = "apiVersion: v1\nkind: Node\nmetadata:\n  name: worker-1\n";
+
+    #[tokio::test]
+    async fn taints_are_added_replaced_and_removed_in_kubectl_words() {
+        let (_, client) = cluster().await;
+        apply(&client, NODE).await;
+        let mut out = Vec::new();
+        taint(
+            &client,
+            &mut out,
+            &args("nodes worker-1 dedicated=gpu:NoSchedule"),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            client_error(
+                taint(
+                    &client,
+                    &mut out,
+                    &args("worker-1 dedicated=cpu:NoSchedule"),
+                    false
+                )
+                .await
+            ),
+            "node worker-1 already has dedicated taint(s) with same effect(s) and --overwrite is false"
+        );
+        taint(
+            &client,
+            &mut out,
+            &args("worker-1 dedicated=cpu:NoSchedule"),
+            true,
+        )
+        .await
+        .unwrap();
+        taint(
+            &client,
+            &mut out,
+            &args("no worker-1 dedicated:NoSchedule-"),
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            text(&out),
+            "node/worker-1 tainted\nnode/worker-1 modified\nnode/worker-1 untainted\n"
+        );
+        assert_eq!(
+            client_error(
+                taint(
+                    &client,
+                    &mut out,
+                    &args("worker-1 dedicated:NoSchedule-"),
+                    false
+                )
+                .await
+            ),
+            "taint \"dedicated:NoSchedule\" not found"
+        );
+        assert_eq!(
+            client_error(taint(&client, &mut out, &args("worker-1 a=b:Sometimes"), false).await),
+            "invalid taint spec: a=b:Sometimes, unsupported taint effect Sometimes"
+        );
+        let Object::Node(node) = client.get(&info::NODE, "", "worker-1").await.unwrap() else {
+            panic!("a Node")
+        };
+        assert!(node.spec.taints.is_empty());
+    }
+
+    /// A node with one pod of each kind drain tells apart.
+    const DRAIN_FIXTURE: &str = r"
+apiVersion: v1
+kind: Pod
+metadata: {name: bare, namespace: default}
+spec: {nodeName: worker-1, containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: agent-x
+  namespace: kube-system
+  ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: agent, uid: d1, controller: true}]
+spec: {nodeName: worker-1, containers: [{name: c, image: agent}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-1
+  namespace: default
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web, uid: r1, controller: true}]
+spec: {nodeName: worker-1, containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: cache-1
+  namespace: default
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: cache, uid: r2, controller: true}]
+spec:
+  nodeName: worker-1
+  containers: [{name: c, image: redis}]
+  volumes: [{name: scratch, emptyDir: {}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: elsewhere, namespace: default}
+spec: {nodeName: worker-2, containers: [{name: c, image: nginx}]}
+";
+
+    #[tokio::test]
+    async fn drain_refuses_daemonset_unmanaged_and_local_pods_without_their_flags() {
+        let (_, client) = cluster().await;
+        apply(&client, NODE).await;
+        apply(&client, DRAIN_FIXTURE).await;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let refused = drain(
+            &client,
+            &mut out,
+            &mut err,
+            "worker-1",
+            &DrainOptions::default(),
+        )
+        .await;
+        assert!(matches!(refused, Err(Failure::Silent)));
+        assert_eq!(text(&out), "node/worker-1 cordoned\n");
+        let errors = "[cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): kube-system/agent-x, \
+            cannot delete Pods with local storage (use --delete-emptydir-data to override): default/cache-1, \
+            cannot delete cannot delete Pods that declare no controller (use --force to override): default/bare]";
+        assert_eq!(
+            text(&err),
+            format!(
+                "error: unable to drain node \"worker-1\" due to error: {errors}, continuing command...\n\
+                 There are pending nodes to be drained:\n worker-1\n{errors}\n"
+            )
+        );
+        for (ns, name) in [
+            ("default", "bare"),
+            ("default", "web-1"),
+            ("default", "cache-1"),
+        ] {
+            let pod = client.get(&info::POD, ns, name).await.unwrap();
+            assert!(
+                pod.metadata().deletion_timestamp.is_none(),
+                "{name} untouched"
+            );
+        }
+
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let options = DrainOptions {
+            ignore_daemonsets: true,
+            force: true,
+            delete_emptydir_data: true,
+            grace_period: Some(0),
+        };
+        drain(&client, &mut out, &mut err, "worker-1", &options)
+            .await
+            .unwrap();
+        assert_eq!(
+            text(&err),
+            "Warning: deleting Pods that declare no controller: default/bare; \
+             deleting Pods with local storage: default/cache-1; \
+             ignoring DaemonSet-managed Pods: kube-system/agent-x\n"
+        );
+        assert_eq!(
+            text(&out),
+            "node/worker-1 already cordoned\n\
+             evicting pod default/bare\nevicting pod default/cache-1\nevicting pod default/web-1\n\
+             pod/bare evicted\npod/cache-1 evicted\npod/web-1 evicted\nnode/worker-1 drained\n"
+        );
+        let left: Vec<String> = client
+            .list(&info::POD, None, ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|p| p.metadata().name_or_empty().to_owned())
+            .collect();
+        assert_eq!(left, ["elsewhere", "agent-x"]);
+        let Object::Node(node) = client.get(&info::NODE, "", "worker-1").await.unwrap() else {
+            panic!("a Node")
+        };
+        assert_eq!(node.spec.unschedulable, Some(true));
+        let mut out = Vec::new();
+        cordon(&client, &mut out, "worker-1", false).await.unwrap();
+        cordon(&client, &mut out, "worker-1", false).await.unwrap();
+        assert_eq!(
+            text(&out),
+            "node/worker-1 uncordoned\nnode/worker-1 already uncordoned\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn can_i_answers_yes_or_no_and_impersonation_is_for_admins() {
+        let (api, admin) = cluster().await;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        can_i(
+            &admin,
+            &mut out,
+            &mut err,
+            "delete",
+            "deploy",
+            None,
+            "default",
+            false,
+            None,
+            &[],
+        )
+        .await
+        .unwrap();
+        let no = can_i(
+            &admin,
+            &mut out,
+            &mut err,
+            "list",
+            "secrets",
+            None,
+            "default",
+            false,
+            Some("jane"),
+            &[],
+        )
+        .await;
+        assert!(matches!(no, Err(Failure::Silent)));
+        assert_eq!(text(&out), "yes\nno\n");
+        // jane herself may not ask as someone else: 403 in upstream's words.
+        let review = AccessReview {
+            user: "admin".into(),
+            verb: "get".into(),
+            resource: "pods".into(),
+            ..AccessReview::default()
+        };
+        let refused = api
+            .access_review(&UserInfo::new("jane", &["system:authenticated"]), &review)
+            .unwrap_err();
+        assert_eq!(
+            refused.message,
+            "users \"admin\" is forbidden: User \"jane\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"
+        );
+    }
+
+    #[test]
+    fn api_resources_prints_kubectls_columns_in_discovery_order() {
+        let mut out = Vec::new();
+        api_resources(&mut out, None);
+        insta::assert_snapshot!("api_resources", text(&out));
+    }
+}
