@@ -165,6 +165,7 @@ fn fails(data_dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stderr).unwrap()
 }
 
+#[allow(clippy::too_many_lines, reason = "one session against one server")]
 #[test]
 fn maintenance_verbs_work_against_a_running_server() {
     use std::io::{BufRead, BufReader};
