@@ -14,7 +14,7 @@ shift || true
 cd "$(dirname "$0")"
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-  targets=(manifest selector quantity log_record store_ops)
+  targets=(manifest selector quantity log_record store_ops wire_frame)
 fi
 
 nice cargo +nightly fuzz build

@@ -166,3 +166,108 @@ fn log_record_seeds_match_the_codec() {
         skiff_store::fuzz::log_record(&bytes[5..]);
     }
 }
+
+#[test]
+fn wire_frame_target_holds_on_seeds_and_regressions() {
+    replay(&corpus("wire_frame"), skiff_store::wire::decode_frame);
+}
+
+/// Frame streams a client and a server really send: the `wire_frame` seeds.
+fn wire_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use skiff_core::client::{Binding, ListParams, WatchEvent};
+    use skiff_core::status::Status;
+    use skiff_store::wire::{ClientMessage, PROTOCOL_VERSION, Request, Response, ServerMessage};
+    let pod = Pod::new(
+        "web",
+        vec![skiff_core::object::Container::new("nginx", "nginx:1.27")],
+    );
+    let client = [
+        ClientMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            token: "t0ken".into(),
+        },
+        ClientMessage::Request {
+            id: 1,
+            request: Request::Create {
+                namespace: Some("default".into()),
+                object: pod.clone().into(),
+            },
+        },
+        ClientMessage::Request {
+            id: 2,
+            request: Request::List {
+                resource: "pods".into(),
+                namespace: None,
+                params: ListParams {
+                    label_selector: "app=web,tier in (a,b)".into(),
+                    field_selector: "spec.nodeName=n1".into(),
+                    limit: 10,
+                    continue_token: None,
+                    resource_version: Some("7".into()),
+                },
+            },
+        },
+        ClientMessage::Request {
+            id: 3,
+            request: Request::Bind {
+                namespace: "default".into(),
+                name: "web".into(),
+                binding: Binding {
+                    node: "n1".into(),
+                    uid: Some("u".into()),
+                    resource_version: None,
+                },
+            },
+        },
+        ClientMessage::Cancel { id: 2 },
+    ];
+    let server = [
+        ServerMessage::Welcome {
+            protocol: PROTOCOL_VERSION,
+            user: "admin".into(),
+        },
+        ServerMessage::Response {
+            id: 1,
+            result: Ok(Response::Object(pod.clone().into())),
+        },
+        ServerMessage::Response {
+            id: 3,
+            result: Err(Status::not_found("pods", "web")),
+        },
+        ServerMessage::WatchEvent {
+            id: 2,
+            event: WatchEvent::Modified(pod.into()),
+        },
+        ServerMessage::WatchEvent {
+            id: 2,
+            event: WatchEvent::Bookmark(42),
+        },
+    ];
+    let stream = |frames: Vec<Vec<u8>>| frames.concat();
+    vec![
+        (
+            "client-stream",
+            stream(client.iter().map(|m| m.to_frame().unwrap()).collect()),
+        ),
+        (
+            "server-stream",
+            stream(server.iter().map(|m| m.to_frame().unwrap()).collect()),
+        ),
+        ("hello-only", client[0].to_frame().unwrap()),
+    ]
+}
+
+/// Writes the `wire_frame` seeds when `SKIFF_WRITE_SEEDS` is set, and replays them as the
+/// target would.
+#[test]
+fn wire_frame_seeds_decode() {
+    let dir = fuzz_dir().join("seeds/wire_frame");
+    let write = std::env::var_os("SKIFF_WRITE_SEEDS").is_some();
+    for (name, bytes) in wire_seeds() {
+        if write {
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join(name), &bytes).unwrap();
+        }
+        skiff_store::wire::decode_frame(&bytes);
+    }
+}

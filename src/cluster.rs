@@ -1,0 +1,201 @@
+//! [`Cluster`]: the whole control plane in your process — the event-sourced store, the API
+//! server and (as they are wired in) the controllers and simulated nodes — behind one builder.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use skiff_core::client::{Client, ClientError};
+use skiff_core::clock::{Clock, SystemClock, unix_micros};
+use skiff_core::manifest::{self, ManifestError};
+use skiff_core::object::TypedObject;
+use skiff_store::apiserver::{ApiServer, LocalClient};
+use skiff_store::{Backing, Store};
+
+use crate::api::Api;
+use crate::apply::{Applied, apply};
+
+/// The user in-process calls act as (the embedding program is trusted: in-process calls are
+/// authenticated as this user and not authorized; the audit trail in the log names it).
+pub const EMBEDDER_USER: &str = "admin";
+
+/// Why a cluster could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened (the path and the reason).
+    #[error("opening the store{0}: {1}")]
+    Store(String, String),
+    /// Bootstrapping the system namespaces failed.
+    #[error("bootstrap: {0}")]
+    Bootstrap(String),
+}
+
+/// Why an apply of YAML failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A document did not parse (file, document, line, column and field in the message).
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The API refused an object; the objects before it were applied.
+    #[error("{object}: {error}")]
+    Api {
+        /// `kind/name` of the refused object.
+        object: String,
+        /// The refusal.
+        error: ClientError,
+    },
+}
+
+/// Builds a [`Cluster`].
+#[derive(Debug, Default)]
+#[must_use]
+pub struct ClusterBuilder {
+    data_dir: Option<PathBuf>,
+    clock: Option<Arc<dyn Clock>>,
+    seed: Option<u64>,
+}
+
+impl ClusterBuilder {
+    /// Keep state in `dir` (created if absent): a restart with the same dir resumes from the
+    /// log with nothing lost. Without it the cluster lives in memory.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Read time from `clock` (default: the system clock — virtual under the simulator).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Seed of the generated uids and names (default: from the clock). Fix it for
+    /// reproducible runs.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Starts the cluster: opens (or creates) the store and bootstraps the system namespaces,
+    /// their default ServiceAccounts and the `kubernetes` Service.
+    pub async fn build(self) -> Result<Cluster, StartError> {
+        let clock = self
+            .clock
+            .unwrap_or_else(|| Arc::new(SystemClock::new()) as Arc<dyn Clock>);
+        let (backing, place) = match &self.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StartError::Store(format!(" {}", dir.display()), e.to_string()))?;
+                (Backing::Dir(dir.clone()), format!(" {}", dir.display()))
+            }
+            None => (Backing::Memory, String::new()),
+        };
+        let store = Store::open(backing, clock.clone())
+            .map_err(|e| StartError::Store(place, e.to_string()))?;
+        let seed = self
+            .seed
+            .unwrap_or_else(|| unix_micros(clock.wall()).unsigned_abs());
+        let api = Arc::new(ApiServer::new(store.clone(), clock.clone(), seed));
+        api.bootstrap()
+            .await
+            .map_err(|e| StartError::Bootstrap(e.to_string()))?;
+        let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), EMBEDDER_USER));
+        Ok(Cluster {
+            store,
+            api,
+            client,
+            clock,
+        })
+    }
+}
+
+/// A running control plane, in-process.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use skiff::Cluster;
+/// use skiff::core::object::ConfigMap;
+///
+/// let cluster = Cluster::builder().seed(7).build().await?;
+/// cluster
+///     .apply_yaml("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n")
+///     .await?;
+/// let settings = cluster.api::<ConfigMap>("default").get("settings").await?;
+/// assert_eq!(settings.data["mode"], "fast");
+/// cluster.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct Cluster {
+    store: Store,
+    api: Arc<ApiServer>,
+    client: Arc<dyn Client>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// A builder with the defaults: in memory, system clock.
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    /// The API as a [`Client`] acting as [`EMBEDDER_USER`].
+    pub fn client(&self) -> Arc<dyn Client> {
+        self.client.clone()
+    }
+
+    /// A typed API for kind `K` in `namespace`.
+    pub fn api<K: TypedObject>(&self, namespace: &str) -> Api<K> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// A typed API for kind `K` across all namespaces (lists and watches).
+    pub fn api_all<K: TypedObject>(&self) -> Api<K> {
+        Api::all(self.client.clone())
+    }
+
+    /// The API server (for a wire server of your own, or calls as another user).
+    pub fn api_server(&self) -> &Arc<ApiServer> {
+        &self.api
+    }
+
+    /// The event store (reads: history, status, verify).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The cluster's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Applies every document of a YAML (or JSON) manifest stream, in order: creates what is
+    /// missing, updates what differs. Parsing happens first, so a malformed manifest changes
+    /// nothing.
+    pub async fn apply_yaml(&self, yaml: &str) -> Result<Vec<Applied>, ApplyError> {
+        let objects = manifest::parse_str("<apply>", yaml)?;
+        let mut applied = Vec::with_capacity(objects.len());
+        for object in objects {
+            let what = object.kind_slash_name();
+            applied.push(
+                apply(&*self.client, object)
+                    .await
+                    .map_err(|error| ApplyError::Api {
+                        object: what,
+                        error,
+                    })?,
+            );
+        }
+        Ok(applied)
+    }
+
+    /// Stops the cluster: pending writes are committed and the store is closed.
+    pub async fn shutdown(self) {
+        self.store.shutdown().await;
+    }
+}
