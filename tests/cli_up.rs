@@ -171,7 +171,7 @@ fn maintenance_verbs_work_against_a_running_server() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let server = up(data);
+    let up_server = up(data);
     ok(data, &["apply", "-f", "examples/pod-definition.yaml"]);
 
     // label / annotate with kubectl's overwrite rule.
@@ -250,6 +250,40 @@ fn maintenance_verbs_work_against_a_running_server() {
         (Some(1), "no\n")
     );
 
+    // etcdctl through the running server (the data dir is locked by it).
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("config.json")).unwrap()).unwrap();
+    let server = config["server"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ok(
+            data,
+            &[
+                "etcdctl",
+                "--server",
+                &server,
+                "get",
+                "/registry/pods/",
+                "--prefix",
+                "--keys-only"
+            ]
+        ),
+        "/registry/pods/default/nginx\n\n"
+    );
+    let status = ok(
+        data,
+        &["etcdctl", "--server", &server, "endpoint", "status"],
+    );
+    assert!(
+        status.starts_with(&format!("{server}, 0.1.0, -, ")),
+        "{status}"
+    );
+    let locked = skiff(data, &["etcdctl", "get", "/registry/pods/", "--prefix"]);
+    assert!(
+        String::from_utf8_lossy(&locked.stderr)
+            .contains("with skiff up running, `--server` reads through it"),
+        "{locked:?}"
+    );
+
     // get -w: the list, then a row per change.
     let mut watch = Command::new(env!("CARGO_BIN_EXE_skiff"))
         .arg("--data-dir")
@@ -280,7 +314,7 @@ fn maintenance_verbs_work_against_a_running_server() {
     assert!(deleted.starts_with("web "), "{deleted}");
     watch.kill().unwrap();
     watch.wait().unwrap();
-    stop(server);
+    stop(up_server);
 
     // The edits survive a restart.
     let server = up(data);

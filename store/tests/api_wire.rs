@@ -538,3 +538,30 @@ async fn access_reviews_answer_for_the_caller_and_impersonate_only_for_admins() 
         "users \"admin\" is forbidden: User \"jane\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_is_readable_through_the_server_by_admins_only() {
+    let addr = start().await;
+    let admin = WireClient::connect(&addr, ADMIN_TOKEN).await.unwrap();
+    admin
+        .create(Some("default"), cm("settings", "1"))
+        .await
+        .unwrap();
+    let range = admin
+        .etcd_range("/registry/configmaps/", true, 0, 0)
+        .await
+        .unwrap();
+    let keys: Vec<&str> = range.kvs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        (keys.as_slice(), range.count, range.more),
+        (&["/registry/configmaps/default/settings"][..], 1, false)
+    );
+    let status = admin.etcd_status().await.unwrap();
+    assert_eq!(status.revision, range.head);
+    let jane = WireClient::connect(&addr, JANE_TOKEN).await.unwrap();
+    let refused = status(jane.etcd_range("/", true, 0, 0).await);
+    assert_eq!(
+        refused.message,
+        "forbidden: User \"jane\" cannot get path \"/etcd\": only system:masters may read the store directly"
+    );
+}

@@ -331,7 +331,9 @@ fn target(request: &Request) -> Result<Target<'_>, Status> {
         // Every authenticated user may ask about itself (upstream's `system:basic-user`
         // allows creating selfsubjectaccessreviews); asking about another user is checked
         // as impersonation when the review is answered.
-        Request::AccessReview { .. } => Err(Status::bad_request("not a resource request")),
+        Request::AccessReview { .. } | Request::EtcdRange { .. } | Request::EtcdStatus => {
+            Err(Status::bad_request("not a resource request"))
+        }
         Request::Update { object } | Request::UpdateStatus { object } => Ok(Target {
             verb: "update",
             info: object.info(),
@@ -353,6 +355,17 @@ impl ApiHandler {
     fn authorize(&self, user: &UserInfo, request: &Request) -> Result<(), Status> {
         if matches!(request, Request::AccessReview { .. }) {
             return Ok(());
+        }
+        if matches!(request, Request::EtcdRange { .. } | Request::EtcdStatus) {
+            // The store underneath, as etcdctl sees it: upstream only the API server (and
+            // whoever holds etcd's client certificates) reaches etcd; skiff lets admins.
+            if user.in_group(super::authn::GROUP_MASTERS) {
+                return Ok(());
+            }
+            return Err(super::authz::forbidden(
+                &Attributes::non_resource(user, "get", "/etcd"),
+                "only system:masters may read the store directly",
+            ));
         }
         let Target {
             verb,
@@ -409,6 +422,91 @@ impl ApiHandler {
             .map_err(to_status)?
             .authorize(&attrs, &ctx)
     }
+}
+
+/// etcd's wording for reads out of range (mvcc `ErrCompacted`, `ErrFutureRev`).
+fn etcd_error(e: &crate::ReadError) -> Status {
+    Status::bad_request(match e {
+        crate::ReadError::Compacted {
+            requested,
+            compacted_revision,
+        } => format!(
+            "mvcc: required revision has been compacted (requested {requested}, compacted revision {compacted_revision})"
+        ),
+        crate::ReadError::FutureRevision { requested, head } => format!(
+            "mvcc: required revision is a future revision (requested {requested}, head {head})"
+        ),
+        other => other.to_string(),
+    })
+}
+
+/// etcdctl's `get [--prefix] [--limit] [--rev]` on the store: the rows, whether more matched,
+/// and how many matched in all (etcd's `count`).
+fn etcd_range(
+    store: &Store,
+    key: &str,
+    prefix: bool,
+    limit: u64,
+    revision: u64,
+) -> Result<crate::wire::EtcdRange, Status> {
+    let revision = (revision > 0).then_some(Revision(revision));
+    let head = store.status().map_err(|e| etcd_error(&e))?.revision.0;
+    if !prefix {
+        let found = match revision {
+            None => store.get(key).map(|(_, entry)| entry),
+            Some(r) => store.get_at(key, r),
+        };
+        return match found {
+            Ok(entry) => Ok(crate::wire::EtcdRange {
+                head,
+                kvs: vec![(entry.key, entry.stored)],
+                more: false,
+                count: 1,
+            }),
+            Err(crate::ReadError::NotFound { .. }) => Ok(crate::wire::EtcdRange {
+                head,
+                kvs: Vec::new(),
+                more: false,
+                count: 0,
+            }),
+            Err(e) => Err(etcd_error(&e)),
+        };
+    }
+    let page = store
+        .list(
+            key,
+            &ListOptions {
+                revision,
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
+                ..ListOptions::default()
+            },
+        )
+        .map_err(|e| etcd_error(&e))?;
+    let mut count = page.entries.len() as u64;
+    if let Some(after) = &page.continue_after {
+        let rest = store
+            .list(
+                key,
+                &ListOptions {
+                    revision: Some(page.revision),
+                    continue_after: Some(after.clone()),
+                    keys_only: true,
+                    ..ListOptions::default()
+                },
+            )
+            .map_err(|e| etcd_error(&e))?;
+        count += rest.entries.len() as u64;
+    }
+    Ok(crate::wire::EtcdRange {
+        head,
+        more: page.continue_after.is_some(),
+        count,
+        kvs: page
+            .entries
+            .into_iter()
+            .map(|e| (e.key, e.stored))
+            .collect(),
+    })
 }
 
 /// The authorizer for the roles and bindings in force, rebuilt only after one of them changed.
@@ -554,6 +652,10 @@ impl Handler for ApiHandler {
         self.authn.authenticate(Some(token))
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one short arm per request reads best as one dispatch"
+    )]
     fn call<'a>(
         &'a self,
         user: &'a UserInfo,
@@ -646,6 +748,24 @@ impl Handler for ApiHandler {
                     .map_err(to_status),
                 Request::AccessReview { review } => {
                     api.access_review(user, &review).map(Response::Access)
+                }
+                Request::EtcdRange {
+                    key,
+                    prefix,
+                    limit,
+                    revision,
+                } => {
+                    etcd_range(api.store(), &key, prefix, limit, revision).map(Response::EtcdRange)
+                }
+                Request::EtcdStatus => {
+                    let s = api.store().status().map_err(|e| etcd_error(&e))?;
+                    Ok(Response::EtcdStatus(crate::wire::EtcdStatus {
+                        revision: s.revision.0,
+                        compacted: s.compacted.0,
+                        events: s.events,
+                        keys: s.keys,
+                        hash: s.hash,
+                    }))
                 }
                 Request::Watch { .. } => Err(Status::bad_request("watch is a streaming request")),
             }

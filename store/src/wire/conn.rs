@@ -335,6 +335,35 @@ impl WireClient {
         &self.user
     }
 
+    /// etcdctl's range read on the store behind the server (admins only): `key`, or every
+    /// key with that prefix, at `revision` (0: the head), at most `limit` keys (0: all).
+    pub async fn etcd_range(
+        &self,
+        key: &str,
+        prefix: bool,
+        limit: u64,
+        revision: u64,
+    ) -> Result<super::EtcdRange, ClientError> {
+        let request = Request::EtcdRange {
+            key: key.to_owned(),
+            prefix,
+            limit,
+            revision,
+        };
+        match self.call(request).await? {
+            Response::EtcdRange(range) => Ok(range),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The status of the store behind the server (admins only).
+    pub async fn etcd_status(&self) -> Result<super::EtcdStatus, ClientError> {
+        match self.call(Request::EtcdStatus).await? {
+            Response::EtcdStatus(status) => Ok(status),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     fn id(&self) -> u64 {
         let mut next = lock(&self.next_id);
         let id = *next;

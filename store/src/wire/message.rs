@@ -16,6 +16,7 @@ use skiff_core::event::Event;
 use skiff_core::object::Object;
 
 use super::frame::{FRAME_BYTES_MAX, FrameError};
+use crate::codec::Stored;
 use skiff_core::status::Status;
 
 /// Version of this protocol; a server refuses other versions in the handshake.
@@ -160,6 +161,48 @@ pub enum Request {
         /// The question.
         review: AccessReview,
     },
+    /// etcdctl's range read on the store behind the server (`skiff etcdctl --server … get`);
+    /// only admins (`system:masters`) may ask, as only they hold etcd's credentials upstream.
+    EtcdRange {
+        /// The key, or the prefix.
+        key: String,
+        /// Every key starting with `key`.
+        prefix: bool,
+        /// Most keys returned (0: no limit).
+        limit: u64,
+        /// Read at this revision (0: the head).
+        revision: u64,
+    },
+    /// etcdctl's `endpoint status` on the store behind the server (admins only).
+    EtcdStatus,
+}
+
+/// The rows of an [`Request::EtcdRange`].
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+pub struct EtcdRange {
+    /// The head revision when read.
+    pub head: u64,
+    /// The keys and their rows, in key order.
+    pub kvs: Vec<(String, Stored)>,
+    /// More keys matched than `limit` allowed.
+    pub more: bool,
+    /// How many keys matched in all.
+    pub count: u64,
+}
+
+/// The answer to [`Request::EtcdStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct EtcdStatus {
+    /// The head revision.
+    pub revision: u64,
+    /// The compacted revision.
+    pub compacted: u64,
+    /// Events in the log.
+    pub events: u64,
+    /// Keys in the projection.
+    pub keys: u64,
+    /// Hash of the projection.
+    pub hash: u64,
 }
 
 /// The answer to one request.
@@ -179,6 +222,10 @@ pub enum Response {
     Scale(Scale),
     /// The answer to an access review.
     Access(AccessDecision),
+    /// The rows of an etcd range read.
+    EtcdRange(EtcdRange),
+    /// The store's status.
+    EtcdStatus(EtcdStatus),
 }
 
 /// What a server sends.
