@@ -556,8 +556,8 @@ async fn the_store_is_readable_through_the_server_by_admins_only() {
         (keys.as_slice(), range.count, range.more),
         (&["/registry/configmaps/default/settings"][..], 1, false)
     );
-    let status = admin.etcd_status().await.unwrap();
-    assert_eq!(status.revision, range.head);
+    let store_status = admin.etcd_status().await.unwrap();
+    assert_eq!(store_status.revision, range.head);
     let jane = WireClient::connect(&addr, JANE_TOKEN).await.unwrap();
     let refused = status(jane.etcd_range("/", true, 0, 0).await);
     assert_eq!(
