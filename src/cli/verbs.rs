@@ -10,7 +10,7 @@ use std::io::Write;
 use serde_json::{Map, Value, json};
 use skiff_core::client::{AccessReview, Client, ClientError, DeleteOptions, ListParams, PatchType};
 use skiff_core::object::{KINDS, KindInfo, Object, Pod, Taint, info, resolve_resource};
-use skiff_core::status::Status;
+use skiff_core::status::{Reason, Status};
 
 use super::print::{align, resource_name};
 
@@ -28,6 +28,31 @@ pub enum Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // kubectl's `checkErr` for 422: "The <Kind> "<name>" is invalid: <cause>", or one
+            // cause per line after "* " when there are several (`MultilineError`).
+            Failure::Server(status)
+                if status.reason == Reason::Invalid && !status.causes.is_empty() =>
+            {
+                let kind = status
+                    .kind
+                    .as_deref()
+                    .and_then(resolve_resource)
+                    .map_or_else(
+                        || status.kind.clone().unwrap_or_default(),
+                        |k| k.kind.to_owned(),
+                    );
+                let name = status.name.clone().unwrap_or_default();
+                write!(f, "The {kind} {name:?} is invalid: ")?;
+                match status.causes.as_slice() {
+                    [one] => f.write_str(&one.message),
+                    many => {
+                        for cause in many {
+                            write!(f, "\n* {}", cause.message)?;
+                        }
+                        Ok(())
+                    }
+                }
+            }
             // kubectl's `StandardErrorMessage` for API status errors.
             Failure::Server(status) => write!(
                 f,
@@ -1078,6 +1103,37 @@ spec: {nodeName: worker-2, containers: [{name: c, image: nginx}]}
         assert_eq!(
             refused.message,
             "users \"admin\" is forbidden: User \"jane\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"
+        );
+    }
+
+    #[test]
+    fn invalid_objects_are_reported_as_kubectl_does() {
+        use skiff_core::status::Cause;
+        let cause = |field: &str, message: &str| Cause {
+            reason: "FieldValueInvalid".into(),
+            field: field.into(),
+            message: message.into(),
+        };
+        let mut status = Status {
+            reason: Reason::Invalid,
+            message: "ignored".into(),
+            name: Some("web".into()),
+            kind: Some("deployments".into()),
+            causes: vec![cause(
+                "spec.replicas",
+                "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+            )],
+        };
+        assert_eq!(
+            Failure::Server(status.clone()).to_string(),
+            "The Deployment \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0"
+        );
+        status
+            .causes
+            .push(cause("metadata.name", "metadata.name: Required value"));
+        assert_eq!(
+            Failure::Server(status).to_string(),
+            "The Deployment \"web\" is invalid: \n* spec.replicas: Invalid value: -1: must be greater than or equal to 0\n* metadata.name: Required value"
         );
     }
 
