@@ -565,3 +565,47 @@ async fn the_store_is_readable_through_the_server_by_admins_only() {
         "forbidden: User \"jane\" cannot get path \"/etcd\": only system:masters may read the store directly"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_may_not_patch_its_own_taints() {
+    use skiff_core::client::PatchType::Strategic;
+    let addr = start().await;
+    let admin = WireClient::connect(&addr, ADMIN_TOKEN).await.unwrap();
+    let node = skiff_core::manifest::parse_str(
+        "node.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: worker-1\n",
+    )
+    .unwrap()
+    .remove(0);
+    admin.create(None, node).await.unwrap();
+    let authn = Authenticator::with_key([7; 32], ADMIN_TOKEN);
+    let kubelet = WireClient::connect(&addr, &authn.issue_node_token("worker-1"))
+        .await
+        .unwrap();
+    let refused = status(
+        kubelet
+            .patch(
+                &info::NODE,
+                "",
+                "worker-1",
+                Strategic,
+                br#"{"spec":{"taints":[{"key":"mine","effect":"NoSchedule"}]}}"#.to_vec(),
+            )
+            .await,
+    );
+    assert_eq!(
+        refused.message,
+        "nodes \"worker-1\" is forbidden: node \"worker-1\" is not allowed to modify taints"
+    );
+    // An annotation is its own to change.
+    kubelet
+        .patch(
+            &info::NODE,
+            "",
+            "worker-1",
+            Strategic,
+            br#"{"metadata":{"annotations":{"seen":"yes"}}}"#.to_vec(),
+        )
+        .await
+        .unwrap();
+}

@@ -410,8 +410,19 @@ impl ApiHandler {
                 })
                 .collect()
         };
+        // A patch is admitted on the object it would make (upstream runs admission on the
+        // patched object), so NodeRestriction sees a node patching its own taints or labels.
+        let patched = match (request, &old) {
+            (
+                Request::Patch {
+                    patch_type, patch, ..
+                },
+                Some(old),
+            ) => super::patch::preview(info, old, *patch_type, patch),
+            _ => None,
+        };
         let mut ctx = RequestContext::with_pods(&pods_on_node);
-        if let Some(object) = object {
+        if let Some(object) = object.or(patched.as_ref()) {
             ctx = ctx.object(object);
         }
         if let Some(old) = &old {

@@ -319,6 +319,18 @@ fn render_value(value: &Value) -> String {
     }
 }
 
+/// The object `patch` would make of `current`, or `None` when the patch is refused (the
+/// patch itself then reports why).
+pub(crate) fn preview(
+    info: &'static KindInfo,
+    current: &Object,
+    patch_type: PatchType,
+    patch: &[u8],
+) -> Option<Object> {
+    let patch: Value = serde_json::from_slice(patch).ok()?;
+    ApiServer::patched(info, current, patch_type, &patch).ok()
+}
+
 impl ApiServer {
     /// Patches an object (the PATCH verb): applies `patch` to the stored object's JSON form as
     /// `patch_type` says, reads the result back as a typed object, and writes it as an update.
