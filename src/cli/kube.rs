@@ -109,6 +109,9 @@ pub enum Verb {
         /// Scale only if the object is at this resourceVersion.
         #[arg(long)]
         resource_version: Option<String>,
+        /// Scale only if the current replica count is this (-1: any).
+        #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+        current_replicas: i32,
         /// Manifest naming the object.
         #[arg(short = 'f', long = "filename")]
         files: Vec<PathBuf>,
@@ -479,6 +482,7 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Out
             args,
             replicas,
             resource_version,
+            current_replicas,
             files,
             namespace,
         } => {
@@ -501,6 +505,20 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Out
                 (kind(k)?, namespace.clone(), name.clone())
             };
             let ns = if info.namespaced { ns } else { String::new() };
+            let mut resource_version = resource_version;
+            if current_replicas >= 0 {
+                // kubectl's precondition, checked on the scale it read; that read's
+                // resourceVersion then guards the write.
+                let scale = client.get_scale(info, &ns, &name).await?;
+                if scale.replicas != current_replicas {
+                    return Err(format!(
+                        "Expected replicas to be {current_replicas}, was {}",
+                        scale.replicas
+                    )
+                    .into());
+                }
+                resource_version = resource_version.or(scale.resource_version);
+            }
             // The `scale` subresource: only spec.replicas changes.
             let scaled = client
                 .update_scale(
