@@ -540,6 +540,57 @@ mod tests {
         );
     }
 
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (0i64..100).prop_map(|n| json!(n)),
+            "[a-c]{0,2}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-d]", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// RFC 7386 patches are idempotent, and a patch of only non-null leaves leaves every
+        /// one of its values in place.
+        #[test]
+        fn merge_patches_are_idempotent(target in json_value(), patch in json_value()) {
+            let mut once = target.clone();
+            merge_patch(&mut once, &patch);
+            let mut twice = once.clone();
+            merge_patch(&mut twice, &patch);
+            proptest::prop_assert_eq!(&once, &twice);
+        }
+
+        /// A strategic patch without lists behaves as a merge patch.
+        #[test]
+        fn strategic_patches_without_lists_are_merge_patches(
+            target in json_value(),
+            patch in json_value(),
+        ) {
+            fn has_list(v: &Value) -> bool {
+                match v {
+                    Value::Array(_) => true,
+                    Value::Object(m) => m.values().any(has_list),
+                    _ => false,
+                }
+            }
+            proptest::prop_assume!(!has_list(&patch));
+            let mut merged = target.clone();
+            merge_patch(&mut merged, &patch);
+            let mut strategic = target.clone();
+            strategic_merge_patch("ConfigMap", &mut strategic, &patch).unwrap();
+            proptest::prop_assert_eq!(merged, strategic);
+        }
+    }
+
     #[test]
     fn node_taints_are_replaced_whole() {
         let mut node = json!({"spec": {"taints": [{"key": "a", "effect": "NoSchedule"}]}});
