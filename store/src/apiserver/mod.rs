@@ -13,6 +13,13 @@
 //!   setting `deletionTimestamp`; the last finalizer removed by an update then deletes the
 //!   object. `propagationPolicy` Orphan and Foreground are recorded as the upstream finalizers
 //!   for the garbage collector.
+//! - **patch** (`patch.rs`): JSON merge patch (RFC 7386) and strategic merge patch by
+//!   upstream's merge keys, read back through the manifest parser (422 naming the field), then
+//!   written as an update; retried against newer versions unless the patch pins one.
+//! - **scale** (`scale.rs`): the `scale` subresource of ReplicaSets, ReplicationControllers and
+//!   Deployments (`autoscaling/v1` `Scale`).
+//! - **access reviews** (`handler.rs`): whether a user may do something, answered by the
+//!   authorizer; asking about someone else needs the right to impersonate them.
 //! - **admission** (`admission.rs`): defaults (`skiff_core::defaults`), then NamespaceLifecycle,
 //!   ServiceAccount, Priority and DefaultTolerationSeconds, and the Service IP and node port
 //!   allocators, whose allocations commit in the Service's own transaction.
