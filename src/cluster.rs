@@ -1,9 +1,11 @@
 //! [`Cluster`]: the whole control plane in your process — the event-sourced store, the API
-//! server and (as they are wired in) the controllers and simulated nodes — behind one builder.
+//! server and the built-in controllers (kube-controller-manager's set) — behind one builder.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use skiff_controllers::builtin::{self, ControlPlaneConfig};
+use skiff_controllers::runtime::{RunOptions, Shutdown, ShutdownTrigger};
 use skiff_core::client::{Client, ClientError};
 use skiff_core::clock::{Clock, SystemClock, unix_micros};
 use skiff_core::manifest::{self, ManifestError};
@@ -45,6 +47,9 @@ pub enum ApplyError {
     },
 }
 
+/// The user the controller manager acts as (its events in the log name it).
+pub const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";
+
 /// Builds a [`Cluster`].
 #[derive(Debug, Default)]
 #[must_use]
@@ -52,6 +57,8 @@ pub struct ClusterBuilder {
     data_dir: Option<PathBuf>,
     clock: Option<Arc<dyn Clock>>,
     seed: Option<u64>,
+    without_controllers: bool,
+    control_plane: ControlPlaneConfig,
 }
 
 impl ClusterBuilder {
@@ -72,6 +79,19 @@ impl ClusterBuilder {
     /// reproducible runs.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+
+    /// Do not run the built-in controllers (the store and API server only: objects are
+    /// stored and watched, nothing reconciles them).
+    pub fn without_controllers(mut self) -> Self {
+        self.without_controllers = true;
+        self
+    }
+
+    /// Settings of the built-in controllers (node grace period, CIDR allocation).
+    pub fn control_plane(mut self, config: ControlPlaneConfig) -> Self {
+        self.control_plane = config;
         self
     }
 
@@ -99,11 +119,31 @@ impl ClusterBuilder {
             .await
             .map_err(|e| StartError::Bootstrap(e.to_string()))?;
         let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), EMBEDDER_USER));
+        let (stop, shutdown) = Shutdown::channel();
+        let mut tasks = Vec::new();
+        if !self.without_controllers {
+            let mut manager = builtin::controller_manager(&self.control_plane);
+            let manager_client: Arc<dyn Client> =
+                Arc::new(LocalClient::new(api.clone(), CONTROLLER_MANAGER_USER));
+            let options = RunOptions {
+                seed,
+                shutdown: shutdown.clone(),
+                ..RunOptions::default()
+            };
+            let manager_clock = clock.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = manager.run(manager_client, manager_clock, options).await {
+                    tracing::error!(error = %e, "controller manager stopped");
+                }
+            }));
+        }
         Ok(Cluster {
             store,
             api,
             client,
             clock,
+            stop,
+            tasks,
         })
     }
 }
@@ -130,6 +170,8 @@ pub struct Cluster {
     api: Arc<ApiServer>,
     client: Arc<dyn Client>,
     clock: Arc<dyn Clock>,
+    stop: ShutdownTrigger,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -194,8 +236,13 @@ impl Cluster {
         Ok(applied)
     }
 
-    /// Stops the cluster: pending writes are committed and the store is closed.
+    /// Stops the cluster: the controllers finish their writes in flight, pending writes are
+    /// committed and the store is closed.
     pub async fn shutdown(self) {
+        self.stop.trigger();
+        for task in self.tasks {
+            let _ = task.await;
+        }
         self.store.shutdown().await;
     }
 }

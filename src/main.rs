@@ -45,6 +45,8 @@ enum Command {
     Version,
     /// Run the embedded cluster: the store in a data dir and the API server on loopback.
     Up(cli::up::UpArgs),
+    /// Print the rules kube-proxy programs on a node, in iptables-save syntax.
+    ProxyRules(cli::proxy_rules::ProxyRulesArgs),
     /// kubectl-style verbs against `skiff up`.
     #[command(flatten)]
     Kube(cli::kube::Verb),
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         }
         Command::Up(up) => cli::up::run(args.connect.data_dir.clone(), up),
         Command::Kube(verb) => cli::kube::run(&args.connect, verb, &mut out),
+        Command::ProxyRules(rules) => cli::proxy_rules::run(&args.connect, &rules, &mut out),
         Command::Bench { target } => cli::bench::run(target, &mut out),
         Command::Version => {
             let _ = writeln!(out, "skiff {}", env!("CARGO_PKG_VERSION"));

@@ -125,3 +125,73 @@ async fn typed_watch_sees_changes_in_order() {
     }
     cluster.shutdown().await;
 }
+
+/// Polls `check` every simulated second (paused tokio time) until it holds, at most `secs`.
+async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..secs {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    check().await
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_seeds_replicaset_gets_its_three_pods_from_the_controller_manager() {
+    use skiff::controllers::runtime::TokioClock;
+    let clock = std::sync::Arc::new(TokioClock::new(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+    ));
+    let cluster = Cluster::builder()
+        .seed(11)
+        .clock(clock)
+        .build()
+        .await
+        .unwrap();
+    let manifest = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/replicaset-definition.yaml"),
+    )
+    .unwrap();
+    cluster.apply_yaml(&manifest).await.unwrap();
+    let pods = cluster.api::<Pod>("default");
+    let owned = || async {
+        pods.list(ListParams {
+            label_selector: "app=myapp".into(),
+            ..ListParams::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| {
+            p.metadata
+                .controller_ref()
+                .is_some_and(|r| r.name == "myapp-replicaset")
+        })
+        .count()
+    };
+    assert!(eventually(30, || async { owned().await == 3 }).await);
+    // The log says who created them.
+    let created_by: Vec<String> = cluster
+        .store()
+        .events(
+            skiff::core::event::Revision(1),
+            skiff::core::event::Revision(10_000),
+        )
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match &e.change {
+            skiff::core::event::Change::Create(skiff::core::object::Object::Pod(_)) => {
+                Some(e.actor.user.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created_by, vec![skiff::cluster::CONTROLLER_MANAGER_USER; 3]);
+    cluster.shutdown().await;
+}

@@ -18,6 +18,7 @@
 //! assert_eq!(reconcile(&View::new(), SystemTime::UNIX_EPOCH), Output::none());
 //! ```
 
+pub mod builtin;
 pub mod cri;
 pub mod daemonset;
 pub mod deployment;

@@ -6,6 +6,7 @@ pub mod describe;
 pub mod etcdctl;
 pub mod kube;
 pub mod print;
+pub mod proxy_rules;
 pub mod up;
 pub mod validate;
 pub mod verbs;

@@ -1,17 +1,17 @@
 //! `skiff up`: the embedded default cluster — the store in a data dir, the API server on
-//! loopback behind the wire protocol, and a client config for the CLI. Ctrl-C stops it cleanly;
+//! loopback behind the wire protocol, the controller manager, and a client config for the CLI. Ctrl-C stops it cleanly;
 //! starting it again resumes from the log.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use skiff::Cluster;
 use skiff_core::clock::{Clock, SystemClock, unix_micros};
 use skiff_core::rng::SplitMix64;
+use skiff_store::apiserver::ApiHandler;
 use skiff_store::apiserver::authn::Authenticator;
-use skiff_store::apiserver::{ApiHandler, ApiServer};
 use skiff_store::wire::serve;
-use skiff_store::{Backing, Store};
 use tokio::net::TcpListener;
 
 use super::connect::{ClientConfig, write_private};
@@ -70,17 +70,21 @@ fn authenticator(data_dir: &Path, clock: &dyn Clock) -> Result<Authenticator, St
 async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
-    let store = Store::open(Backing::Dir(data_dir.clone()), clock.clone())
-        .map_err(|e| format!("opening {}: {e}", data_dir.display()))?;
     let authn = authenticator(&data_dir, &*clock)?;
     let token = authn.admin_token().to_owned();
     let seed = unix_micros(clock.wall()).unsigned_abs();
-    let api = Arc::new(ApiServer::new(store.clone(), clock, seed));
-    // The system namespaces, their default service accounts and the `kubernetes` Service;
-    // idempotent, so a restart finds them already there.
-    api.bootstrap()
+    // The store, the API server (bootstrapped: system namespaces, their default service
+    // accounts and the `kubernetes` Service; idempotent across restarts) and the controller
+    // manager.
+    let cluster = Cluster::builder()
+        .data_dir(&data_dir)
+        .clock(clock)
+        .seed(seed)
+        .build()
         .await
-        .map_err(|e| format!("bootstrap: {e}"))?;
+        .map_err(|e| e.to_string())?;
+    let store = cluster.store().clone();
+    let api = cluster.api_server().clone();
     let listener = TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("listen on {}: {e}", args.listen))?;
@@ -110,7 +114,7 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
         }
         () = serve(listener, handler) => {}
     }
-    store.shutdown().await;
+    cluster.shutdown().await;
     Ok(())
 }
 

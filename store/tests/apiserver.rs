@@ -337,3 +337,34 @@ async fn binding_sets_node_and_pod_scheduled_once() {
         409
     );
 }
+
+#[tokio::test]
+async fn updating_a_pod_in_its_grace_period_keeps_it() {
+    let (api, _) = server().await;
+    let mut bound = pod("nginx");
+    if let Object::Pod(p) = &mut bound {
+        p.spec.node_name = Some("worker-1".into());
+    }
+    api.create(&admin(), None, bound).await.unwrap();
+    let Deleted::Pending(mut pending) = api
+        .delete(
+            &admin(),
+            &info::POD,
+            "default",
+            "nginx",
+            &DeleteOptions::default(),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("a bound pod waits for its kubelet")
+    };
+    pending
+        .metadata_mut()
+        .labels
+        .insert("evicted".into(), "yes".into());
+    let updated = api.update(&admin(), pending).await.unwrap();
+    assert_eq!(updated.metadata().labels["evicted"], "yes");
+    assert_eq!(updated.metadata().deletion_grace_period_seconds, Some(30));
+    assert!(api.get(&info::POD, "default", "nginx").is_ok());
+}

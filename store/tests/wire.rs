@@ -95,6 +95,22 @@ async fn crud_and_watch_work_over_tcp() {
         panic!("a DELETED event")
     };
     assert_eq!(gone.metadata().name.as_deref(), Some("c"));
+    // The DELETED event carries the deletion's revision (upstream), one past the creation's.
+    let created_rv: u64 = added
+        .metadata()
+        .resource_version
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let deleted_rv: u64 = gone
+        .metadata()
+        .resource_version
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(deleted_rv, created_rv + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

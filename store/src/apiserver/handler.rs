@@ -216,7 +216,11 @@ impl WatchStream for KindWatch {
                 if let Some(object) = object_of(&event.change)
                     && object.info().kind == self.info.kind
                 {
-                    return Some(make(object.clone()));
+                    // Upstream: a watch event's object carries the revision of the event — a
+                    // DELETED one the deletion's, not the object's last write.
+                    let mut object = object.clone();
+                    object.metadata_mut().resource_version = Some(event.revision.to_string());
+                    return Some(make(object));
                 }
             }
         })

@@ -401,9 +401,12 @@ impl ApiServer {
         if !errors.is_empty() {
             return Err(invalid(info, &name, &errors).into());
         }
-        // A terminating object whose last finalizer was just removed is deleted.
+        // A terminating object whose last finalizer was just removed is deleted — once its
+        // grace period is over (upstream: finalizers empty and deletionGracePeriodSeconds 0;
+        // a pod still shutting down is removed by the kubelet's delete with grace 0).
         if object.metadata().deletion_timestamp.is_some()
             && object.metadata().finalizers.is_empty()
+            && object.metadata().deletion_grace_period_seconds.unwrap_or(0) == 0
             && !admission::holds_deletion(&object)
             && !status_only
         {
