@@ -221,10 +221,12 @@ fn maintenance_verbs_work_against_a_running_server() {
     );
 
     // A node to cordon, taint and drain.
+    // Born tainted, so the scheduler of `skiff up` never puts the pods of this test on it.
     let node = with_stdin(
         data,
         &["apply", "-f", "-"],
-        "apiVersion: v1\nkind: Node\nmetadata:\n  name: worker-1\n",
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: worker-1\n\
+         spec:\n  taints:\n  - {key: reserved, effect: NoSchedule}\n",
     );
     assert!(node.status.success(), "{node:?}");
     assert_eq!(

@@ -358,6 +358,32 @@ pub async fn taint(
             adds.push(taint);
         }
     }
+    // The taint list is atomic, so the write carries the node's resourceVersion; when another
+    // writer (the node lifecycle controller, say) got there first, read again and redo.
+    let mut attempt = 0;
+    let operation = loop {
+        attempt += 1;
+        match taint_once(client, node, &adds, &removes, overwrite).await {
+            Err(Failure::Server(s))
+                if s.reason == Reason::Conflict && attempt < TAINT_CONFLICT_RETRIES_MAX => {}
+            other => break other?,
+        }
+    };
+    print(out, &format!("node/{node} {operation}"));
+    Ok(())
+}
+
+/// Attempts of `taint` against a node other writers keep changing.
+const TAINT_CONFLICT_RETRIES_MAX: usize = 5;
+
+/// One read-modify-write of a node's taints; kubectl's word for what it did.
+async fn taint_once(
+    client: &dyn Client,
+    node: &str,
+    adds: &[Taint],
+    removes: &[Taint],
+    overwrite: bool,
+) -> Result<&'static str, Failure> {
     let Object::Node(current) = client.get(&info::NODE, "", node).await? else {
         return Err("not a node".into());
     };
@@ -377,7 +403,7 @@ pub async fn taint(
         }
     }
     let mut taints = old.clone();
-    for r in &removes {
+    for r in removes {
         let before = taints.len();
         taints.retain(|t| !(t.key == r.key && (r.effect.is_empty() || t.effect == r.effect)));
         if taints.len() == before {
@@ -418,8 +444,7 @@ pub async fn taint(
             patch.to_string().into_bytes(),
         )
         .await?;
-    print(out, &format!("node/{node} {operation}"));
-    Ok(())
+    Ok(operation)
 }
 
 /// `kubectl cordon` (`unschedulable` true) and `uncordon` (false).
