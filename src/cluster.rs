@@ -1,5 +1,6 @@
 //! [`Cluster`]: the whole control plane in your process — the event-sourced store, the API
-//! server and the built-in controllers (kube-controller-manager's set) — behind one builder.
+//! server, the scheduler and the built-in controllers (kube-controller-manager's set) — behind
+//! one builder.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,6 +50,9 @@ pub enum ApplyError {
 
 /// The user the controller manager acts as (its events in the log name it).
 pub const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";
+
+/// The user the scheduler acts as.
+pub const SCHEDULER_USER: &str = "system:kube-scheduler";
 
 /// Builds a [`Cluster`].
 #[derive(Debug, Default)]
@@ -122,20 +126,27 @@ impl ClusterBuilder {
         let (stop, shutdown) = Shutdown::channel();
         let mut tasks = Vec::new();
         if !self.without_controllers {
-            let mut manager = builtin::controller_manager(&self.control_plane);
-            let manager_client: Arc<dyn Client> =
-                Arc::new(LocalClient::new(api.clone(), CONTROLLER_MANAGER_USER));
-            let options = RunOptions {
-                seed,
-                shutdown: shutdown.clone(),
-                ..RunOptions::default()
-            };
-            let manager_clock = clock.clone();
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = manager.run(manager_client, manager_clock, options).await {
-                    tracing::error!(error = %e, "controller manager stopped");
-                }
-            }));
+            let managers = [
+                (
+                    builtin::controller_manager(&self.control_plane),
+                    CONTROLLER_MANAGER_USER,
+                ),
+                (builtin::scheduler(seed), SCHEDULER_USER),
+            ];
+            for (mut manager, user) in managers {
+                let manager_client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), user));
+                let options = RunOptions {
+                    seed,
+                    shutdown: shutdown.clone(),
+                    ..RunOptions::default()
+                };
+                let manager_clock = clock.clone();
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = manager.run(manager_client, manager_clock, options).await {
+                        tracing::error!(error = %e, user, "control-plane loop stopped");
+                    }
+                }));
+            }
         }
         Ok(Cluster {
             store,

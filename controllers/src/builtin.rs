@@ -1,5 +1,5 @@
 //! The built-in control plane as upstream ships it: the kube-controller-manager's controllers
-//! under one leader lease, and (once wired) the scheduler under its own. `skiff up`, the
+//! under one leader lease, and the scheduler under its own (`kube-scheduler`). `skiff up`, the
 //! embedding facade and the simulator all start the control plane from here, so the three run
 //! the same set.
 
@@ -66,6 +66,11 @@ pub fn controller_manager(config: &ControlPlaneConfig) -> Manager {
         manager = manager.with(NodeIpamController::default());
     }
     manager
+}
+
+/// kube-scheduler under its `kube-scheduler` lease, ties broken by draws seeded with `seed`.
+pub fn scheduler(seed: u64) -> Manager {
+    crate::scheduler::manager(seed)
 }
 
 #[cfg(test)]

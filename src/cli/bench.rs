@@ -14,7 +14,10 @@ use serde::Serialize;
 
 mod api;
 mod measure;
+mod scheduler;
 mod store;
+
+pub use scheduler::SchedulerArgs;
 
 /// What `skiff bench` measures.
 #[derive(Debug, Subcommand)]
@@ -25,6 +28,9 @@ pub enum BenchTarget {
     /// The API server through the wire protocol: create/get/list/watch throughput and
     /// latency percentiles with many concurrent clients.
     Api(api::ApiArgs),
+    /// The scheduler: pods scheduled and bindings committed per second (like upstream
+    /// scheduler_perf SchedulingBasic), and the decision rate alone.
+    Scheduler(SchedulerArgs),
     /// Internal: the writer process `bench store` kills to simulate a crash.
     #[command(hide = true)]
     StoreCrashChild(store::CrashChildArgs),
@@ -57,6 +63,10 @@ pub fn run(target: BenchTarget, out: &mut impl Write) -> bool {
         BenchTarget::Store(args) => {
             let mut report = Report::new("store", args.json, out);
             store::run(&args, &mut report)
+        }
+        BenchTarget::Scheduler(args) => {
+            let mut report = Report::new("scheduler", args.json, out);
+            scheduler::run(&args, &mut report)
         }
         BenchTarget::StoreCrashChild(args) => store::crash_child(&args, out),
         BenchTarget::Api(args) => api::run(&args, &mut Report::new("api", args.json, out)),
