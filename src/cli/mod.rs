@@ -9,3 +9,5 @@ pub mod print;
 pub mod proxy_rules;
 pub mod up;
 pub mod validate;
+pub mod verbs;
+pub mod watch;

@@ -33,6 +33,10 @@ pub struct UpArgs {
     /// requests without one are served as an admin (upstream's old insecure port).
     #[arg(long)]
     pub http_insecure: bool,
+    /// Simulated worker nodes run in-process (`node-1` … `node-N`): kubelets over a simulated
+    /// container runtime on one pod network. 0 runs the control plane alone.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u8,
 }
 
 /// Name of the token-signing key file inside the data dir.
@@ -88,6 +92,7 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
         .data_dir(&data_dir)
         .clock(clock.clone())
         .seed(seed)
+        .nodes(args.nodes)
         .build()
         .await
         .map_err(|e| e.to_string())?;
@@ -107,7 +112,8 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
     .save(&data_dir)?;
     let status = store.status().map_err(|e| e.to_string())?;
     println!(
-        "skiff is up on {addr} (revision {}, {} keys); state in {}, client config {}",
+        "skiff is up on {addr} with {} node(s) (revision {}, {} keys); state in {}, client config {}",
+        args.nodes,
         status.revision,
         status.keys,
         data_dir.display(),
