@@ -119,7 +119,12 @@ async fn discovery_lists_groups_kinds_verbs_short_names_and_subresources() {
         .collect();
     assert_eq!(
         names,
-        ["apps", "rbac.authorization.k8s.io", "coordination.k8s.io"]
+        [
+            "apps",
+            "rbac.authorization.k8s.io",
+            "coordination.k8s.io",
+            "authorization.k8s.io"
+        ]
     );
     let (_, apps) = f.admin("GET", "/apis/apps/v1", "").await;
     let resources = apps["resources"].as_array().unwrap();
@@ -606,7 +611,7 @@ async fn update_patch_scale_and_delete_follow_upstream() {
         (
             404,
             json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": "replicasets \"web\" not found", "reason": "NotFound",
+            "message": "replicasets.apps \"web\" not found", "reason": "NotFound",
             "details": {"name": "web", "group": "apps", "kind": "replicasets"}, "code": 404})
         )
     );
@@ -789,4 +794,83 @@ async fn metadata_only_lists_for_metadata_informers() {
     assert_eq!(list["items"][0]["kind"], "PartialObjectMetadata");
     assert_eq!(list["items"][0]["metadata"]["name"], "nginx");
     assert_eq!(list["items"][0].get("spec"), None);
+}
+
+#[tokio::test]
+async fn access_reviews_answer_for_the_caller_or_a_named_user() {
+    let f = fixture().await;
+    let review = r#"{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectAccessReview","spec":{"resourceAttributes":{"namespace":"default","verb":"create","resource":"pods"}}}"#;
+    let ask = |token: &str| {
+        HttpRequest::new(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        )
+        .header("Authorization", token)
+        .body(review)
+    };
+    let admin = f.send(ask(ADMIN)).await;
+    assert_eq!(admin.status, 201);
+    let answer = admin.json_body();
+    assert_eq!(answer["kind"], "SelfSubjectAccessReview");
+    assert_eq!(answer["status"]["allowed"], true);
+    let viewer = f.send(ask(&f.viewer)).await.json_body();
+    assert_eq!(viewer["status"]["allowed"], false);
+    // About another user: an admin may ask (impersonation rights), a service account may not.
+    let about = r#"{"spec":{"user":"jane","resourceAttributes":{"namespace":"default","verb":"get","resource":"pods"}}}"#;
+    let (code, answer) = f
+        .admin(
+            "POST",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            about,
+        )
+        .await;
+    assert_eq!(
+        (
+            code,
+            &answer["kind"],
+            &answer["spec"]["user"],
+            &answer["status"]["allowed"]
+        ),
+        (
+            201,
+            &json!("SubjectAccessReview"),
+            &json!("jane"),
+            &json!(false)
+        )
+    );
+    let refused = f
+        .send(
+            HttpRequest::new("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews")
+                .header("Authorization", &f.viewer)
+                .body(about),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let (_, discovery) = f.admin("GET", "/apis/authorization.k8s.io/v1", "").await;
+    assert_eq!(
+        discovery["resources"][0],
+        json!({"name": "selfsubjectaccessreviews", "singularName": "", "namespaced": false,
+            "kind": "SelfSubjectAccessReview", "verbs": ["create"]})
+    );
+}
+
+#[tokio::test]
+async fn strategic_merge_patches_merge_containers_by_name() {
+    let f = fixture().await;
+    f.admin("POST", "/api/v1/namespaces/default/pods", POD)
+        .await;
+    // What kubectl apply sends for a changed image: $setElementOrder plus the changed field.
+    let r = f
+        .send(
+            HttpRequest::new("PATCH", "/api/v1/namespaces/default/pods/nginx")
+                .header("Authorization", ADMIN)
+                .header("Content-Type", "application/strategic-merge-patch+json")
+                .body(r#"{"spec":{"$setElementOrder/containers":[{"name":"nginx"}],"containers":[{"name":"nginx","image":"nginx:1.28"}]}}"#),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let pod = r.json_body();
+    assert_eq!(pod["spec"]["containers"][0]["image"], "nginx:1.28");
+    assert_eq!(pod["spec"]["containers"][0]["name"], "nginx");
+    assert_eq!(pod["spec"]["containers"].as_array().unwrap().len(), 1);
 }

@@ -154,10 +154,9 @@ fn the_seed_cka_session_runs_with_real_kubectl() {
     );
     let (ok, _, stderr) = k.run(&["create", "-f", "examples/replicaset-definition.yaml"]);
     assert!(!ok);
-    // The message is the API server's (upstream qualifies the resource: `replicasets.apps`).
     assert_eq!(
         stderr,
-        "Error from server (AlreadyExists): error when creating \"examples/replicaset-definition.yaml\": replicasets \"myapp-replicaset\" already exists\n"
+        "Error from server (AlreadyExists): error when creating \"examples/replicaset-definition.yaml\": replicasets.apps \"myapp-replicaset\" already exists\n"
     );
 
     // kubectl scale --replicas=6 -f replicaset-definition.yaml (and by name)
@@ -252,10 +251,28 @@ fn the_seed_cka_session_runs_with_real_kubectl() {
         k.ok(&["apply", "-f", &two]),
         "deployment.apps/myapp-deployment configured\n"
     );
+    let image = std::fs::read_to_string(deployment)
+        .unwrap()
+        .replace("nginx:1.27", "nginx:1.28");
+    let image = k.file("deployment-image.yaml", &image);
+    assert_eq!(
+        k.ok(&["apply", "-f", &image]),
+        "deployment.apps/myapp-deployment configured\n"
+    );
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "deployment",
+            "myapp-deployment",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort} {.spec.replicas}"
+        ]),
+        "nginx:1.28 80 3"
+    );
     assert_eq!(
         k.ok(&["get", "deployments"]),
         "NAME               READY   UP-TO-DATE   AVAILABLE   AGE\n\
-         myapp-deployment   0/2     0            0           0s\n"
+         myapp-deployment   0/3     0            0           0s\n"
     );
 
     // kubectl get nodes (none yet, then one registered by hand)
@@ -291,4 +308,11 @@ fn the_seed_cka_session_runs_with_real_kubectl() {
     assert_eq!(next(), "web    0/1     Pending   0          0s");
     watch.kill().unwrap();
     watch.wait().unwrap();
+
+    // kubectl auth can-i (a SelfSubjectAccessReview, which kubectl sends as protobuf)
+    assert_eq!(k.ok(&["auth", "can-i", "create", "pods"]), "yes\n");
+    assert_eq!(
+        k.ok(&["auth", "can-i", "delete", "nodes", "--as=jane"]),
+        "no\n"
+    );
 }

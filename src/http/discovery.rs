@@ -45,6 +45,9 @@ fn go_arch() -> &'static str {
     }
 }
 
+/// The group of the access reviews (`kubectl auth can-i`), served without stored kinds.
+const AUTHORIZATION: &str = "authorization.k8s.io";
+
 /// The API groups served besides the core group, in upstream's discovery order.
 fn groups() -> Vec<&'static str> {
     let mut seen = BTreeSet::new();
@@ -54,7 +57,25 @@ fn groups() -> Vec<&'static str> {
             out.push(info.group);
         }
     }
+    out.push(AUTHORIZATION);
     out
+}
+
+/// `authorization.k8s.io/v1`: the access reviews (create only, cluster-scoped).
+fn authorization_resources() -> Value {
+    let review = |name: &str, kind: &str| {
+        json!({"name": name, "singularName": "", "namespaced": false, "kind": kind,
+               "verbs": ["create"]})
+    };
+    json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "authorization.k8s.io/v1",
+        "resources": [
+            review("selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+            review("subjectaccessreviews", "SubjectAccessReview"),
+        ],
+    })
 }
 
 /// `GET /api` (`APIVersions`).
@@ -152,6 +173,9 @@ fn subresources(
 
 /// `GET /api/v1` or `GET /apis/<group>/<version>` (`APIResourceList`), if served.
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
+    if (group, version) == (AUTHORIZATION, "v1") {
+        return Some(authorization_resources());
+    }
     let kinds: Vec<&KindInfo> = KINDS
         .iter()
         .filter(|k| k.group == group && k.version == version)
@@ -209,7 +233,7 @@ pub fn openapi_root() -> Value {
         paths.insert(path, json!({"serverRelativeURL": url}));
     };
     add("api/v1".into());
-    for g in groups() {
+    for g in groups().into_iter().filter(|g| *g != AUTHORIZATION) {
         add(format!("apis/{g}/v1"));
     }
     json!({"paths": paths})

@@ -43,7 +43,10 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use skiff_core::client::{Binding, DeleteOptions, Deleted, ListParams, Propagation, WatchEvent};
+use skiff_core::client::{
+    AccessReview, Binding, DeleteOptions, Deleted, ListParams, PatchType, Propagation, Scale,
+    WatchEvent,
+};
 use skiff_core::clock::{Clock, unix_micros};
 use skiff_core::manifest;
 use skiff_core::object::{KINDS, KindInfo, Object, Time};
@@ -411,6 +414,15 @@ impl HttpApi {
                 self.resource(&user, request, &Query::parse(query), target)
                     .await
             }
+            [
+                "apis",
+                "authorization.k8s.io",
+                "v1",
+                "selfsubjectaccessreviews",
+            ] => self.access_review(&user, request, true).await,
+            ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"] => {
+                self.access_review(&user, request, false).await
+            }
             ["apis", group, version, rest @ ..] => {
                 let rest: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
                 let target = parse_target(group, version, &rest)?;
@@ -446,6 +458,72 @@ impl HttpApi {
             Response::Object(o) => Ok(o),
             _ => Err(unexpected()),
         }
+    }
+
+    async fn get_scale(
+        &self,
+        user: &UserInfo,
+        info: &KindInfo,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Scale, HttpError> {
+        match self
+            .call(
+                user,
+                Request::GetScale {
+                    resource: info.plural.to_owned(),
+                    namespace: namespace.to_owned(),
+                    name: name.to_owned(),
+                },
+            )
+            .await?
+        {
+            Response::Scale(scale) => Ok(scale),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// `POST …/selfsubjectaccessreviews` and `…/subjectaccessreviews`: the API server's access
+    /// review, answered as a review object (201, as upstream).
+    async fn access_review(
+        &self,
+        user: &UserInfo,
+        request: &HttpRequest,
+        self_review: bool,
+    ) -> Result<HttpResponse, HttpError> {
+        if request.method != "POST" {
+            return Err(HttpError::method_not_allowed());
+        }
+        let question = review::decode(&content_type(request), &request.body, self_review)?;
+        if question.path.is_some() {
+            return Err(HttpError::bad_request(
+                "access reviews of non-resource URLs (nonResourceAttributes) are not supported",
+            ));
+        }
+        let Response::Access(decision) = self
+            .call(
+                user,
+                Request::AccessReview {
+                    review: AccessReview {
+                        user: question.user.clone(),
+                        groups: question.groups.clone(),
+                        verb: question.verb.clone(),
+                        group: question.group.clone(),
+                        resource: question.resource.clone(),
+                        subresource: question.subresource.clone(),
+                        namespace: question.namespace.clone(),
+                        name: question.name.clone(),
+                    },
+                },
+            )
+            .await?
+        else {
+            return Err(unexpected());
+        };
+        Ok(HttpResponse::json(
+            201,
+            &review::answer(&question, self_review, decision.allowed, &decision.reason),
+        ))
     }
 
     #[allow(clippy::too_many_lines, reason = "one arm per verb and subresource")]
@@ -526,8 +604,8 @@ impl HttpApi {
                 })
             }
             ("GET", Some(name), Some("scale")) if has_scale(info) => {
-                let object = self.get_object(user, info, &namespace, name).await?;
-                Ok(HttpResponse::json(200, &patch::scale_of(&object)))
+                let scale = self.get_scale(user, info, &namespace, name).await?;
+                Ok(HttpResponse::json(200, &patch::scale_json(&scale)))
             }
             ("POST", None, None) => {
                 json_body(request)?;
@@ -574,22 +652,42 @@ impl HttpApi {
                 Ok(HttpResponse::json(200, &encode::object(&updated)))
             }
             ("PUT" | "PATCH", Some(name), Some("scale")) if has_scale(info) => {
-                let body: Value = serde_json::from_slice(&request.body)
-                    .map_err(|e| HttpError::bad_request(format!("invalid body: {e}")))?;
-                let is_patch = request.method == "PATCH";
                 let content_type = content_type(request);
-                let updated = self
-                    .modify(user, info, &namespace, name, false, |current| {
-                        let mut scale = patch::scale_of(current);
-                        if is_patch {
-                            patch::apply(&content_type, &mut scale, &body)?;
-                        } else {
-                            scale = body.clone();
-                        }
-                        patch::set_replicas(current, &scale)
-                    })
-                    .await?;
-                Ok(HttpResponse::json(200, &patch::scale_of(&updated)))
+                let wanted = if request.method == "PATCH" {
+                    if !patch::PATCH_TYPES.contains(&content_type.as_str()) {
+                        return Err(patch::unsupported_media_type(&patch::PATCH_TYPES));
+                    }
+                    let body = patch_body(&content_type, &request.body)?;
+                    let mut value =
+                        patch::scale_json(&self.get_scale(user, info, &namespace, name).await?);
+                    // The patch applies to the current scale; only a resourceVersion the
+                    // patch itself carries is a precondition.
+                    if body["metadata"]["resourceVersion"].is_null()
+                        && let Some(meta) = value["metadata"].as_object_mut()
+                    {
+                        meta.remove("resourceVersion");
+                    }
+                    patch::apply(&content_type, "Scale", &mut value, &body)?;
+                    value
+                } else {
+                    json_body(request)?;
+                    serde_json::from_slice(&request.body)
+                        .map_err(|e| HttpError::bad_request(format!("invalid Scale: {e}")))?
+                };
+                let scale = patch::scale_from(&wanted, &namespace, name)?;
+                let Response::Scale(updated) = self
+                    .call(
+                        user,
+                        Request::UpdateScale {
+                            resource: info.plural.to_owned(),
+                            scale,
+                        },
+                    )
+                    .await?
+                else {
+                    return Err(unexpected());
+                };
+                Ok(HttpResponse::json(200, &patch::scale_json(&updated)))
             }
             ("PATCH", Some(name), sub @ (None | Some("status"))) => {
                 let content_type = content_type(request);
@@ -624,10 +722,36 @@ impl HttpApi {
                         Ok(_) => {}
                     }
                 }
+                let patch_type = match content_type.as_str() {
+                    "application/merge-patch+json" => Some(PatchType::Merge),
+                    "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
+                    _ => None,
+                };
+                if let (Some(patch_type), None) = (patch_type, sub) {
+                    // The API server's own PATCH (admitted on the patched object).
+                    let mut body = body;
+                    patch::strip_set_element_order(&mut body);
+                    let Response::Object(updated) = self
+                        .call(
+                            user,
+                            Request::Patch {
+                                resource: info.plural.to_owned(),
+                                namespace,
+                                name: name.to_owned(),
+                                patch_type,
+                                patch: serde_json::to_vec(&body).unwrap_or_default(),
+                            },
+                        )
+                        .await?
+                    else {
+                        return Err(unexpected());
+                    };
+                    return Ok(HttpResponse::json(200, &encode::object(&updated)));
+                }
                 let updated = self
                     .modify(user, info, &namespace, name, sub.is_some(), |current| {
                         let mut value = encode::object(current);
-                        patch::apply(&content_type, &mut value, &body)?;
+                        patch::apply(&content_type, info.kind, &mut value, &body)?;
                         let mut object =
                             decode_object(info, &serde_json::to_vec(&value).unwrap_or_default())?;
                         check_identity(&mut object, info, &namespace, name)?;

@@ -1,9 +1,9 @@
 //! PATCH bodies and the `scale` subresource, on JSON values.
 
 use serde_json::{Map, Value, json};
-use skiff_core::object::Object;
+use skiff_core::client::Scale;
 
-use super::encode::{self, HttpError};
+use super::encode::HttpError;
 
 /// RFC 7386 JSON merge patch: objects merge key by key, `null` removes a key, anything else
 /// (lists included) replaces.
@@ -185,11 +185,17 @@ pub fn json_patch(target: &mut Value, document: &Value) -> Result<(), HttpError>
     Ok(())
 }
 
-/// Applies a patch of the request's `Content-Type`. A strategic merge patch is applied as a
-/// merge patch (lists replace instead of merging by key; `$patch` directives are refused); a
-/// server-side apply patch (`application/apply-patch+yaml`) is merged into the object too,
-/// without field ownership (see the module doc of [`super`]).
-pub fn apply(content_type: &str, target: &mut Value, patch: &Value) -> Result<(), HttpError> {
+/// Applies a patch of the request's `Content-Type` to the JSON of an object of `kind`: a
+/// strategic merge patch with the API server's own implementation (lists merged by their
+/// upstream keys; `$setElementOrder` dropped first), a server-side apply patch
+/// (`application/apply-patch+yaml`) as a merge patch, without field ownership (see the
+/// module doc of [`super`]).
+pub fn apply(
+    content_type: &str,
+    kind: &str,
+    target: &mut Value,
+    patch: &Value,
+) -> Result<(), HttpError> {
     match content_type {
         "application/json-patch+json" => json_patch(target, patch),
         "application/merge-patch+json" | "application/apply-patch+yaml" => {
@@ -199,23 +205,10 @@ pub fn apply(content_type: &str, target: &mut Value, patch: &Value) -> Result<()
         "application/strategic-merge-patch+json" => {
             let mut patch = patch.clone();
             strip_set_element_order(&mut patch);
-            if contains_directive(&patch) || contains_object_list(&patch) {
-                return Err(HttpError::new(
-                    415,
-                    "UnsupportedMediaType",
-                    "strategic merge patches of lists of objects and directives ($patch, $retainKeys, $deleteFromPrimitiveList) are not supported yet",
-                ));
-            }
-            merge(target, &patch);
-            Ok(())
+            skiff_store::apiserver::patch::strategic_merge_patch(kind, target, &patch)
+                .map_err(HttpError::from)
         }
-        _ => Err(HttpError::new(
-            415,
-            "UnsupportedMediaType",
-            format!(
-                "the body of the request was in an unknown format ({content_type}) - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json"
-            ),
-        )),
+        _ => Err(unsupported_media_type(&PATCH_TYPES)),
     }
 }
 
@@ -233,109 +226,51 @@ pub fn strip_set_element_order(value: &mut Value) {
     }
 }
 
-/// A list of objects: upstream merges such lists by key, which a merge patch cannot.
-fn contains_object_list(value: &Value) -> bool {
-    match value {
-        Value::Object(map) => map.values().any(contains_object_list),
-        Value::Array(items) => items.iter().any(Value::is_object),
-        _ => false,
-    }
-}
-
-fn contains_directive(value: &Value) -> bool {
-    match value {
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| k.starts_with('$') || contains_directive(v)),
-        Value::Array(items) => items.iter().any(contains_directive),
-        _ => false,
-    }
-}
-
-/// A label selector (`matchLabels`/`matchExpressions`, or a ReplicationController's plain
-/// map) in its string form, as `Scale.status.selector` carries it.
-fn selector_string(selector: &Value) -> String {
-    let labels = selector.get("matchLabels").unwrap_or(selector);
-    let mut parts: Vec<String> = labels
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| *k != "matchExpressions" && *k != "matchLabels")
-                .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
-                .collect()
-        })
-        .unwrap_or_default();
-    for expression in selector
-        .get("matchExpressions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let key = expression["key"].as_str().unwrap_or("");
-        let values: Vec<&str> = expression["values"]
-            .as_array()
-            .map(|v| v.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        match expression["operator"].as_str().unwrap_or("") {
-            "In" => parts.push(format!("{key} in ({})", values.join(","))),
-            "NotIn" => parts.push(format!("{key} notin ({})", values.join(","))),
-            "Exists" => parts.push(key.to_owned()),
-            "DoesNotExist" => parts.push(format!("!{key}")),
-            _ => {}
-        }
-    }
-    parts.join(",")
-}
-
-/// The `autoscaling/v1` `Scale` of a ReplicaSet, ReplicationController or Deployment.
-pub fn scale_of(object: &Object) -> Value {
-    let value = encode::object(object);
-    let meta = &value["metadata"];
+/// The `autoscaling/v1` `Scale` JSON of a [`Scale`].
+pub fn scale_json(scale: &Scale) -> Value {
     let mut metadata = Map::new();
-    for key in [
-        "name",
-        "namespace",
-        "uid",
-        "resourceVersion",
-        "creationTimestamp",
-    ] {
-        if !meta[key].is_null() {
-            metadata.insert(key.into(), meta[key].clone());
-        }
+    metadata.insert("name".into(), scale.name.clone().into());
+    metadata.insert("namespace".into(), scale.namespace.clone().into());
+    if let Some(rv) = &scale.resource_version {
+        metadata.insert("resourceVersion".into(), rv.clone().into());
     }
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": metadata,
-        "spec": {"replicas": value["spec"]["replicas"].as_i64().unwrap_or(1)},
-        "status": {
-            "replicas": value["status"]["replicas"].as_i64().unwrap_or(0),
-            "selector": selector_string(&value["spec"]["selector"]),
-        },
+        "spec": {"replicas": scale.replicas},
+        "status": {"replicas": scale.status_replicas, "selector": scale.selector},
     })
 }
 
-/// The object with `spec.replicas` from `scale` (its `metadata.resourceVersion`, when set, is
-/// a precondition).
-pub fn set_replicas(current: &Object, scale: &Value) -> Result<Object, HttpError> {
-    let Some(replicas) = scale["spec"]["replicas"].as_i64() else {
-        return Err(HttpError::bad_request("Scale spec.replicas is required"));
-    };
-    let mut value = encode::object(current);
-    value["spec"]["replicas"] = replicas.into();
-    match scale["metadata"]["resourceVersion"].as_str() {
-        Some(rv) if !rv.is_empty() => value["metadata"]["resourceVersion"] = rv.into(),
-        _ => {
-            if let Some(meta) = value["metadata"].as_object_mut() {
-                meta.remove("resourceVersion");
-            }
-        }
+/// The [`Scale`] a `Scale` JSON body asks for, for the object named by the URL;
+/// `metadata.resourceVersion`, when given, is a precondition.
+pub fn scale_from(value: &Value, namespace: &str, name: &str) -> Result<Scale, HttpError> {
+    let replicas = value["spec"]["replicas"]
+        .as_i64()
+        .and_then(|r| i32::try_from(r).ok())
+        .ok_or_else(|| {
+            HttpError::new(
+                422,
+                "Invalid",
+                format!("Scale.autoscaling \"{name}\" is invalid: spec.replicas: Required value"),
+            )
+        })?;
+    if let Some(n) = value["metadata"]["name"].as_str().filter(|n| *n != name) {
+        return Err(HttpError::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({name})"
+        )));
     }
-    let text = serde_json::to_string(&value).unwrap_or_default();
-    skiff_core::manifest::parse_str("scale", &text)
-        .ok()
-        .and_then(|mut objects| (objects.len() == 1).then(|| objects.remove(0)))
-        .ok_or_else(|| HttpError::bad_request("the scaled object does not decode"))
+    Ok(Scale {
+        name: name.to_owned(),
+        namespace: namespace.to_owned(),
+        resource_version: value["metadata"]["resourceVersion"]
+            .as_str()
+            .filter(|rv| !rv.is_empty())
+            .map(str::to_owned),
+        replicas,
+        ..Scale::default()
+    })
 }
 
 #[cfg(test)]
@@ -394,15 +329,5 @@ mod tests {
             json!({"spec": {"template": {"spec": {
                 "containers": [{"name": "nginx", "image": "nginx:1.28"}]}}}})
         );
-    }
-
-    #[test]
-    fn selectors_render_in_string_form() {
-        assert_eq!(
-            selector_string(&json!({"matchLabels": {"app": "web", "tier": "fe"},
-                "matchExpressions": [{"key": "env", "operator": "In", "values": ["a", "b"]}]})),
-            "app=web,tier=fe,env in (a,b)"
-        );
-        assert_eq!(selector_string(&json!({"app": "myapp"})), "app=myapp");
     }
 }

@@ -27,6 +27,10 @@ pub struct Question {
     pub name: String,
     /// A non-resource URL (`/healthz`), when the question is about one.
     pub path: Option<String>,
+    /// The user asked about (a `SubjectAccessReview`); empty for the caller.
+    pub user: String,
+    /// That user's groups.
+    pub groups: Vec<String>,
 }
 
 const MAGIC: &[u8] = b"k8s\x00";
@@ -119,7 +123,7 @@ fn from_protobuf(body: &[u8]) -> Result<Question, HttpError> {
             resource: text(attrs, 5)?,
             subresource: text(attrs, 6)?,
             name: text(attrs, 7)?,
-            path: None,
+            ..Question::default()
         });
     }
     if let Some(attrs) = field(spec, 2, 3)? {
@@ -134,12 +138,35 @@ fn from_protobuf(body: &[u8]) -> Result<Question, HttpError> {
     ))
 }
 
-fn from_json(body: &[u8]) -> Result<Question, HttpError> {
+fn from_json(body: &[u8], self_review: bool) -> Result<Question, HttpError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| invalid(&e.to_string()))?;
     let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
     let spec = &value["spec"];
+    let (user, groups) = if self_review {
+        (String::new(), Vec::new())
+    } else {
+        let groups = spec["groups"]
+            .as_array()
+            .map(|g| {
+                g.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        (s(&spec["user"]), groups)
+    };
+    if !self_review && user.is_empty() && groups.is_empty() {
+        return Err(HttpError::new(
+            422,
+            "Invalid",
+            "SubjectAccessReview.authorization.k8s.io \"\" is invalid: spec.user: Invalid value: \"\": at least one of user or group must be specified",
+        ));
+    }
     if let Some(attrs) = spec.get("resourceAttributes") {
         return Ok(Question {
+            user,
+            groups,
             namespace: s(&attrs["namespace"]),
             verb: s(&attrs["verb"]),
             group: s(&attrs["group"]),
@@ -152,6 +179,8 @@ fn from_json(body: &[u8]) -> Result<Question, HttpError> {
     }
     if let Some(attrs) = spec.get("nonResourceAttributes") {
         return Ok(Question {
+            user,
+            groups,
             path: Some(s(&attrs["path"])),
             verb: s(&attrs["verb"]),
             ..Question::default()
@@ -162,11 +191,12 @@ fn from_json(body: &[u8]) -> Result<Question, HttpError> {
     ))
 }
 
-/// Reads a review body of `content_type`.
-pub fn decode(content_type: &str, body: &[u8]) -> Result<Question, HttpError> {
+/// Reads a review body of `content_type`: a `SelfSubjectAccessReview` (JSON or protobuf) or,
+/// with `self_review` false, a `SubjectAccessReview` (JSON) naming a user or groups.
+pub fn decode(content_type: &str, body: &[u8], self_review: bool) -> Result<Question, HttpError> {
     match content_type {
-        "application/vnd.kubernetes.protobuf" => from_protobuf(body),
-        "" | "application/json" | "*/*" => from_json(body),
+        "application/vnd.kubernetes.protobuf" if self_review => from_protobuf(body),
+        "" | "application/json" | "*/*" => from_json(body, self_review),
         _ => Err(super::patch::unsupported_media_type(&[
             "application/json",
             "application/vnd.kubernetes.protobuf",
@@ -175,20 +205,24 @@ pub fn decode(content_type: &str, body: &[u8]) -> Result<Question, HttpError> {
 }
 
 /// The answered review (JSON; kubectl accepts JSON though it sent protobuf).
-pub fn answer(question: &Question, allowed: bool, reason: &str) -> Value {
-    let spec = match &question.path {
+pub fn answer(question: &Question, self_review: bool, allowed: bool, reason: &str) -> Value {
+    let mut spec = match &question.path {
         Some(path) => json!({"nonResourceAttributes": {"path": path, "verb": question.verb}}),
         None => json!({"resourceAttributes": {
             "namespace": question.namespace, "verb": question.verb, "group": question.group,
             "version": question.version, "resource": question.resource,
             "subresource": question.subresource, "name": question.name}}),
     };
+    if !self_review {
+        spec["user"] = question.user.clone().into();
+        spec["groups"] = json!(question.groups);
+    }
     let mut status = json!({"allowed": allowed});
     if !reason.is_empty() {
         status["reason"] = reason.into();
     }
     json!({
-        "kind": "SelfSubjectAccessReview",
+        "kind": if self_review { "SelfSubjectAccessReview" } else { "SubjectAccessReview" },
         "apiVersion": "authorization.k8s.io/v1",
         "metadata": {},
         "spec": spec,
@@ -206,7 +240,7 @@ mod tests {
     #[test]
     fn kubectls_protobuf_review_decodes() {
         assert_eq!(
-            decode("application/vnd.kubernetes.protobuf", KUBECTL).unwrap(),
+            decode("application/vnd.kubernetes.protobuf", KUBECTL, true).unwrap(),
             Question {
                 namespace: "kube-system".into(),
                 verb: "create".into(),
@@ -220,10 +254,10 @@ mod tests {
     #[test]
     fn truncated_protobuf_is_a_bad_request_not_a_panic() {
         for end in 0..KUBECTL.len() {
-            let _ = decode("application/vnd.kubernetes.protobuf", &KUBECTL[..end]);
+            let _ = decode("application/vnd.kubernetes.protobuf", &KUBECTL[..end], true);
         }
         assert_eq!(
-            decode("application/vnd.kubernetes.protobuf", &KUBECTL[..20])
+            decode("application/vnd.kubernetes.protobuf", &KUBECTL[..20], true)
                 .unwrap_err()
                 .code,
             400
@@ -234,7 +268,7 @@ mod tests {
     fn json_review_decodes() {
         let body = br#"{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectAccessReview","spec":{"resourceAttributes":{"verb":"list","group":"apps","resource":"deployments","namespace":"dev"}}}"#;
         assert_eq!(
-            decode("application/json", body).unwrap(),
+            decode("application/json", body, true).unwrap(),
             Question {
                 namespace: "dev".into(),
                 verb: "list".into(),
