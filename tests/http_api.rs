@@ -874,3 +874,36 @@ async fn strategic_merge_patches_merge_containers_by_name() {
     assert_eq!(pod["spec"]["containers"][0]["name"], "nginx");
     assert_eq!(pod["spec"]["containers"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn impersonation_needs_the_impersonate_verb() {
+    let f = fixture().await;
+    let as_jane = |token: &str| {
+        HttpRequest::new("GET", "/api/v1/namespaces/default/pods")
+            .header("Authorization", token)
+            .header("Impersonate-User", "jane")
+    };
+    // An admin may act as jane, who may not list pods.
+    let r = f.send(as_jane(ADMIN)).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.json_body()["message"],
+        "pods is forbidden: User \"jane\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
+    );
+    // Acting as a member of system:masters is allowed to an admin.
+    let r = f
+        .send(as_jane(ADMIN).header("Impersonate-Group", "system:masters"))
+        .await;
+    assert_eq!(r.status, 200);
+    // A service account may not impersonate.
+    let r = f.send(as_jane(&f.viewer)).await;
+    assert_eq!(
+        (r.status, r.json_body()["message"].as_str()),
+        (
+            403,
+            Some(
+                "users \"jane\" is forbidden: User \"system:serviceaccount:default:default\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"
+            )
+        )
+    );
+}

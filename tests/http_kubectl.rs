@@ -311,8 +311,9 @@ fn the_seed_cka_session_runs_with_real_kubectl() {
 
     // kubectl auth can-i (a SelfSubjectAccessReview, which kubectl sends as protobuf)
     assert_eq!(k.ok(&["auth", "can-i", "create", "pods"]), "yes\n");
+    // As jane (impersonation), who has no role: "no", and kubectl exits 1.
     assert_eq!(
-        k.ok(&["auth", "can-i", "delete", "nodes", "--as=jane"]),
-        "no\n"
+        k.run(&["auth", "can-i", "delete", "pods", "--as=jane"]),
+        (false, "no\n".to_owned(), String::new())
     );
 }

@@ -369,7 +369,9 @@ impl HttpApi {
             }
             _ => {}
         }
-        let user = self.authenticate(request)?;
+        let user = self
+            .impersonate(self.authenticate(request)?, request)
+            .await?;
         let host = request.headers.get("host").map_or("", String::as_str);
         let found = |v: Option<Value>| {
             v.map(|v| HttpResponse::json(200, &v))
@@ -431,6 +433,58 @@ impl HttpApi {
             }
             _ => Err(HttpError::not_found_path()),
         }
+    }
+
+    /// Upstream's impersonation filter: `Impersonate-User` (and `Impersonate-Group`, one
+    /// header per group, newline-joined in [`HttpRequest::headers`]) make the request act as
+    /// that user, if the caller may `impersonate` the user and each group (checked as access
+    /// reviews, so by the same RBAC as everything else). `kubectl --as` sends them.
+    async fn impersonate(
+        &self,
+        caller: UserInfo,
+        request: &HttpRequest,
+    ) -> Result<UserInfo, HttpError> {
+        let groups: Vec<&str> = request
+            .headers
+            .get("impersonate-group")
+            .map(|g| g.split('\n').collect())
+            .unwrap_or_default();
+        let Some(name) = request.headers.get("impersonate-user") else {
+            if groups.is_empty() {
+                return Ok(caller);
+            }
+            return Err(HttpError::new(
+                500,
+                "InternalError",
+                "Internal error occurred: requested [{Group  }] without impersonating a user",
+            ));
+        };
+        let mut checks = vec![("users", name.as_str())];
+        checks.extend(groups.iter().map(|g| ("groups", *g)));
+        for (resource, target) in checks {
+            let review = AccessReview {
+                verb: "impersonate".into(),
+                resource: resource.into(),
+                name: target.into(),
+                ..AccessReview::default()
+            };
+            let Response::Access(decision) =
+                self.call(&caller, Request::AccessReview { review }).await?
+            else {
+                return Err(unexpected());
+            };
+            if !decision.allowed {
+                return Err(HttpError::new(
+                    403,
+                    "Forbidden",
+                    format!(
+                        "{resource} \"{target}\" is forbidden: User \"{}\" cannot impersonate resource \"{resource}\" in API group \"\" at the cluster scope",
+                        caller.name
+                    ),
+                ));
+            }
+        }
+        Ok(UserInfo::new(name.clone(), &groups).with_authenticated_group())
     }
 
     async fn call(&self, user: &UserInfo, request: Request) -> Result<Response, HttpError> {
@@ -998,9 +1052,19 @@ impl HttpApi {
         let mut headers = BTreeMap::new();
         for (name, value) in &parts.headers {
             if let Ok(value) = value.to_str() {
-                headers
-                    .entry(name.as_str().to_ascii_lowercase())
-                    .or_insert_with(|| value.to_owned());
+                let name = name.as_str().to_ascii_lowercase();
+                if name == "impersonate-group" {
+                    // Repeated: one group each (group names hold no newline).
+                    headers
+                        .entry(name)
+                        .and_modify(|all: &mut String| {
+                            all.push('\n');
+                            all.push_str(value);
+                        })
+                        .or_insert_with(|| value.to_owned());
+                } else {
+                    headers.entry(name).or_insert_with(|| value.to_owned());
+                }
             }
         }
         let uri = parts
