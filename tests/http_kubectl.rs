@@ -317,3 +317,93 @@ fn the_seed_cka_session_runs_with_real_kubectl() {
         (false, "no\n".to_owned(), String::new())
     );
 }
+
+/// Kills `skiff up` if the test fails before stopping it.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// `skiff up` with its in-process nodes: kubectl sees the nodes Ready, and a Deployment
+/// applied with kubectl rolls out (`rollout status` finishes) with its pods Running.
+#[test]
+fn kubectl_rolls_out_a_deployment_on_skiff_up() {
+    let Some(binary) = kubectl_on_path() else {
+        eprintln!("skipping: kubectl is not on PATH");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut up = Running(
+        Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args([
+                "up",
+                "--listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let kubeconfig = data.join("kubeconfig");
+    for _ in 0..200 {
+        if std::fs::read_to_string(&kubeconfig).is_ok_and(|t| t.ends_with("preferences: {}\n")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::fs::copy(&kubeconfig, dir.path().join("kubeconfig")).unwrap();
+    let k = Kubectl { binary, dir };
+    let mut nodes = String::new();
+    for _ in 0..100 {
+        nodes = k.ok(&["get", "nodes", "-o", "custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type==\"Ready\")].status"]);
+        if nodes.matches("True").count() == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        nodes,
+        "NAME     READY\nnode-1   True\nnode-2   True\nnode-3   True\n"
+    );
+    assert_eq!(
+        k.ok(&["apply", "-f", "examples/deployment-definition.yaml"]),
+        "deployment.apps/myapp-deployment created\n"
+    );
+    let status = k.ok(&[
+        "rollout",
+        "status",
+        "deployment/myapp-deployment",
+        "--timeout=120s",
+    ]);
+    assert!(
+        status.ends_with("deployment \"myapp-deployment\" successfully rolled out\n"),
+        "{status}"
+    );
+    let phases = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=myapp-web",
+        "-o",
+        "jsonpath={.items[*].status.phase}",
+    ]);
+    assert_eq!(phases, "Running Running Running");
+    let status = Command::new("kill")
+        .args(["-INT", &up.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(up.0.wait().unwrap().success());
+}
