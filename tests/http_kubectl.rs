@@ -3,10 +3,10 @@
 //! kubeconfig (certificate authority and bearer token) in a temporary directory: kubectl
 //! authenticates with the token, as against `skiff up`.
 //!
-//! The steps that need running pods (controllers and kubelets: `rollout status` finishing,
-//! `logs`) come with a later slice; every other step asserts kubectl's exact output. The clock
-//! is a `ManualClock`, so every `AGE` is `0s`. Skipped, with a message, when `kubectl` is not
-//! on PATH.
+//! The session runs against the API server alone (no controllers, so the outputs are exact;
+//! the clock is a `ManualClock`, so every `AGE` is `0s`); `rollout status` runs against `skiff
+//! up` with its in-process nodes in a second test. `logs` waits for the `pods/log`
+//! subresource. Skipped, with a message, when `kubectl` is not on PATH.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

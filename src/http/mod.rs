@@ -7,13 +7,17 @@
 //! HTTP layer adds upstream's URL layout, content negotiation (JSON and server-side `Table`s),
 //! `Status` bodies, discovery, `/version` and health checks.
 //!
-//! Simplified for now: PATCH reads the object, applies the patch to its JSON and writes it
-//! back with the read's resourceVersion as precondition (retried on conflict). A strategic
-//! merge patch is applied as a JSON merge patch (lists replace; `$patch` directives are
-//! refused with 415), and a server-side apply patch (`application/apply-patch+yaml`) creates
-//! a missing object or is merged into an existing one, without managed fields. Request bodies
-//! are JSON only (protobuf gets 415). `deletecollection` deletes what the selectors match one
-//! by one, each authorized as a `delete`.
+//! PATCH: merge and strategic merge patches of an object go to the API server's own PATCH
+//! (`$setElementOrder` directives, which only order a list, are dropped first); JSON patches
+//! (RFC 6902), patches of `status` and `scale`, and server-side apply
+//! (`application/apply-patch+yaml`) are read, changed and written back with the read's
+//! resourceVersion as precondition (retried on conflict). Server-side apply is simplified: it
+//! creates a missing object or is merged into an existing one, without managed fields.
+//! Request bodies are JSON, except kubectl's protobuf `SelfSubjectAccessReview` (other
+//! protobuf bodies get 415). `deletecollection` deletes what the selectors match one by one,
+//! each authorized as a `delete`. `Impersonate-User`/`-Group` (kubectl `--as`) are honoured
+//! when the caller may impersonate. Not served yet: `pods/log`, `exec`, `attach`,
+//! `port-forward`, aggregated discovery, OpenAPI schemas (`/openapi/v2`, `kubectl explain`).
 //!
 //! [`HttpApi::handle`] works on plain values ([`HttpRequest`] → [`HttpResponse`]) so tests can
 //! call it directly; [`serve`] runs it over HTTP/1.1 (hyper). Compiled out under `--cfg
