@@ -469,19 +469,27 @@ async fn run_verb(
             Ok(())
         }
         RolloutVerb::Undo { to_revision, .. } => {
-            let d = deployment(client, info, ns, &name, "rollback is not supported").await?;
-            let rss = replica_sets(client, &d).await?;
-            let refs: Vec<&ReplicaSet> = rss.iter().collect();
-            match rollout::rollback_to(&d, to_revision, &refs).map_err(|e| cli(&e))? {
-                Rollback::Skipped(message) => {
-                    let _ = writeln!(out, "{message}");
-                }
-                Rollback::RolledBack { action, message } => {
-                    write(client, *action).await?;
-                    let _ = writeln!(out, "{message}");
+            // kubectl patches without a resourceVersion; skiff updates with one, so a write
+            // that lost a race with the controller's status update is recomputed from a fresh
+            // read (client-go `RetryOnConflict`).
+            for attempt in 1..=CONFLICT_RETRIES {
+                let d = deployment(client, info, ns, &name, "rollback is not supported").await?;
+                let rss = replica_sets(client, &d).await?;
+                let refs: Vec<&ReplicaSet> = rss.iter().collect();
+                match rollout::rollback_to(&d, to_revision, &refs).map_err(|e| cli(&e))? {
+                    Rollback::Skipped(message) => {
+                        let _ = writeln!(out, "{message}");
+                        return Ok(());
+                    }
+                    Rollback::RolledBack { action, message } => {
+                        if write(client, *action, attempt).await? {
+                            let _ = writeln!(out, "{message}");
+                            return Ok(());
+                        }
+                    }
                 }
             }
-            Ok(())
+            unreachable!("the last attempt returns")
         }
         RolloutVerb::Pause { .. } | RolloutVerb::Resume { .. } => {
             let pause = matches!(verb, RolloutVerb::Pause { .. });
@@ -490,24 +498,36 @@ async fn run_verb(
             } else {
                 "resuming is not supported"
             };
-            let d = deployment(client, info, ns, &name, unsupported).await?;
-            let (action, message) = rollout::set_paused(&d, pause).map_err(|e| cli(&e))?;
-            write(client, action).await?;
-            let _ = writeln!(out, "{message}");
-            Ok(())
+            for attempt in 1..=CONFLICT_RETRIES {
+                let d = deployment(client, info, ns, &name, unsupported).await?;
+                let (action, message) = rollout::set_paused(&d, pause).map_err(|e| cli(&e))?;
+                if write(client, action, attempt).await? {
+                    let _ = writeln!(out, "{message}");
+                    return Ok(());
+                }
+            }
+            unreachable!("the last attempt returns")
         }
     }
 }
 
-/// Sends the `Update` a rollout function decided on.
-async fn write(client: &dyn Client, action: Action) -> Result<(), String> {
-    match action {
-        Action::Update(object) => client
-            .update(object)
-            .await
-            .map(|_| ())
-            .map_err(|e| server(&e)),
-        other => Err(cli(&format!("unexpected action {other:?}"))),
+/// How often a write that hit a Conflict is recomputed and retried (client-go
+/// `retry.DefaultRetry`: 5 steps of 10 ms).
+const CONFLICT_RETRIES: u32 = 5;
+
+/// Sends the `Update` a rollout function decided on: `Ok(true)` when written, `Ok(false)`
+/// when it hit a Conflict and `attempt` was not the last (wait 10 ms and recompute).
+async fn write(client: &dyn Client, action: Action, attempt: u32) -> Result<bool, String> {
+    let Action::Update(object) = action else {
+        return Err(cli(&format!("unexpected action {action:?}")));
+    };
+    match client.update(object).await {
+        Ok(_) => Ok(true),
+        Err(ClientError::Status(s)) if s.code() == 409 && attempt < CONFLICT_RETRIES => {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok(false)
+        }
+        Err(e) => Err(server(&e)),
     }
 }
 
