@@ -2,6 +2,7 @@
 //! server, controller manager, scheduler; no kubelets, so pods never become ready) and the real
 //! CLI, with kubectl's exact wording.
 
+use std::fmt::Write as _;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -123,7 +124,7 @@ fn hash_of_revision(data_dir: &Path, revision: &str) -> String {
 fn history_table(rows: &[&str]) -> String {
     let mut text = format!("deployment.apps/{NAME} \nREVISION  CHANGE-CAUSE\n");
     for r in rows {
-        text.push_str(&format!("{r:<10}<none>\n"));
+        let _ = writeln!(text, "{r:<10}<none>");
     }
     text.push('\n');
     text
@@ -174,6 +175,15 @@ fn rollout_verbs_speak_kubectl() {
     assert_eq!(
         stderr,
         "Error from server: deployments \"nope\" not found\n"
+    );
+
+    assert_eq!(
+        fails(data, &["rollout", "status", "pod/nginx"]).1,
+        "error: no status viewer has been implemented for Pod\n"
+    );
+    assert_eq!(
+        fails(data, &["rollout", "pause", "daemonset/agent"]).1,
+        "error: daemonsets.apps \"agent\" pausing is not supported\n"
     );
 
     // pause / resume, and kubectl's errors when already in that state.
