@@ -72,7 +72,7 @@ fn main() -> ExitCode {
             true
         }
         Command::Etcdctl(etcdctl) => cli::etcdctl::run(
-            &args.connect.data_dir,
+            &args.connect,
             &etcdctl,
             &mut std::io::stdin().lock(),
             &mut out,

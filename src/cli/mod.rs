@@ -10,3 +10,5 @@ pub mod proxy_rules;
 pub mod rollout;
 pub mod up;
 pub mod validate;
+pub mod verbs;
+pub mod watch;

@@ -25,6 +25,10 @@ pub struct UpArgs {
     /// Address of the wire protocol (port 0 picks a free one; the config file records it).
     #[arg(long, default_value = "127.0.0.1:7443")]
     pub listen: String,
+    /// Simulated worker nodes run in-process (`node-1` … `node-N`): kubelets over a simulated
+    /// container runtime on one pod network. 0 runs the control plane alone.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u8,
 }
 
 /// Name of the token-signing key file inside the data dir.
@@ -80,6 +84,7 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
         .data_dir(&data_dir)
         .clock(clock)
         .seed(seed)
+        .nodes(args.nodes)
         .build()
         .await
         .map_err(|e| e.to_string())?;
@@ -99,7 +104,8 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
     .save(&data_dir)?;
     let status = store.status().map_err(|e| e.to_string())?;
     println!(
-        "skiff is up on {addr} (revision {}, {} keys); state in {}, client config {}",
+        "skiff is up on {addr} with {} node(s) (revision {}, {} keys); state in {}, client config {}",
+        args.nodes,
         status.revision,
         status.keys,
         data_dir.display(),

@@ -1,3 +1,0 @@
-//! The container runtime interface (CRI) and the simulated runtime.
-//!
-//! Being built: see ARCHITECTURE.md.

@@ -1,3 +1,0 @@
-//! kubelet (seed §7): node registration, lease, pod lifecycle through CRI, as a pure reconcile.
-//!
-//! Being built: see ARCHITECTURE.md.
