@@ -174,7 +174,7 @@ fn rollout_verbs_speak_kubectl() {
     );
     assert_eq!(
         stderr,
-        "Error from server: deployments \"nope\" not found\n"
+        "Error from server: deployments.apps \"nope\" not found\n"
     );
 
     assert_eq!(
