@@ -64,7 +64,7 @@ fn up(data_dir: &Path) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["up", "--listen", "127.0.0.1:0"])
+        .args(["up", "--listen", "127.0.0.1:0", "--nodes", "0"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
