@@ -63,6 +63,7 @@ pub struct ClusterBuilder {
     seed: Option<u64>,
     without_controllers: bool,
     control_plane: ControlPlaneConfig,
+    nodes: u8,
 }
 
 impl ClusterBuilder {
@@ -90,6 +91,14 @@ impl ClusterBuilder {
     /// stored and watched, nothing reconciles them).
     pub fn without_controllers(mut self) -> Self {
         self.without_controllers = true;
+        self
+    }
+
+    /// Run `n` simulated worker nodes in-process (`node-1` … `node-n`): each a kubelet over a
+    /// simulated container runtime, all on one pod network programmed from kube-proxy's rules
+    /// (seed §7–§9). At most 240.
+    pub fn nodes(mut self, n: u8) -> Self {
+        self.nodes = n.min(240);
         self
     }
 
@@ -148,7 +157,51 @@ impl ClusterBuilder {
                 }));
             }
         }
+        let network = skiff_controllers::cri::network::SimCluster::new(seed);
+        let mut runtimes = Vec::new();
+        if self.nodes > 0 {
+            let mut pod_network = skiff_controllers::runtime::Manager::new("pod-network")
+                .with(builtin::PodNetwork::new(network.clone()));
+            let network_client: Arc<dyn Client> =
+                Arc::new(LocalClient::new(api.clone(), "system:kube-proxy"));
+            let options = RunOptions {
+                seed,
+                shutdown: shutdown.clone(),
+                ..RunOptions::default()
+            };
+            let network_clock = clock.clone();
+            tasks.push(tokio::spawn(async move {
+                let _ = pod_network
+                    .run(network_client, network_clock, options)
+                    .await;
+            }));
+        }
+        for index in 1..=self.nodes {
+            let name = format!("node-{index}");
+            let node_client: Arc<dyn Client> = Arc::new(LocalClient::new(
+                api.clone(),
+                &format!("system:node:{name}"),
+            ));
+            let (agent, runtime) = builtin::sim_node(
+                &name,
+                index,
+                seed ^ u64::from(index).rotate_left(32),
+                clock.clone(),
+                node_client,
+                &network,
+            );
+            runtimes.push((name, runtime));
+            let mut stop_node = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                tokio::select! {
+                    biased;
+                    () = stop_node.wait() => {}
+                    () = agent.run() => {}
+                }
+            }));
+        }
         Ok(Cluster {
+            runtimes,
             store,
             api,
             client,
@@ -177,6 +230,7 @@ impl ClusterBuilder {
 /// # }).unwrap();
 /// ```
 pub struct Cluster {
+    runtimes: Vec<(String, Arc<skiff_controllers::cri::sim::SimRuntime>)>,
     store: Store,
     api: Arc<ApiServer>,
     client: Arc<dyn Client>,
@@ -215,6 +269,15 @@ impl Cluster {
     /// The API server (for a wire server of your own, or calls as another user).
     pub fn api_server(&self) -> &Arc<ApiServer> {
         &self.api
+    }
+
+    /// The container runtime of the in-process node `name` (what `crictl` on that node
+    /// talks to), if there is such a node.
+    pub fn runtime(&self, name: &str) -> Option<&Arc<skiff_controllers::cri::sim::SimRuntime>> {
+        self.runtimes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| r)
     }
 
     /// The event store (reads: history, status, verify).

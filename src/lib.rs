@@ -27,6 +27,8 @@
 pub mod api;
 pub mod apply;
 pub mod cluster;
+#[cfg(not(madsim))]
+pub mod http;
 
 pub use api::Api;
 pub use cluster::{Cluster, ClusterBuilder};

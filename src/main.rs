@@ -47,6 +47,8 @@ enum Command {
     Up(cli::up::UpArgs),
     /// Print the rules kube-proxy programs on a node, in iptables-save syntax.
     ProxyRules(cli::proxy_rules::ProxyRulesArgs),
+    /// Manage the rollout of a Deployment or DaemonSet: status, history, undo, pause, resume.
+    Rollout(cli::rollout::RolloutArgs),
     /// kubectl-style verbs against `skiff up`.
     #[command(flatten)]
     Kube(cli::kube::Verb),
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
             cli::validate::run(&files, recursive, &mut std::io::stdin().lock(), &mut out)
         }
         Command::Up(up) => cli::up::run(args.connect.data_dir.clone(), up),
+        Command::Rollout(rollout) => cli::rollout::run(&args.connect, rollout, &mut out),
         Command::Kube(verb) => cli::kube::run(&args.connect, verb, &mut out),
         Command::ProxyRules(rules) => cli::proxy_rules::run(&args.connect, &rules, &mut out),
         Command::Bench { target } => cli::bench::run(target, &mut out),
@@ -69,7 +72,7 @@ fn main() -> ExitCode {
             true
         }
         Command::Etcdctl(etcdctl) => cli::etcdctl::run(
-            &args.connect.data_dir,
+            &args.connect,
             &etcdctl,
             &mut std::io::stdin().lock(),
             &mut out,

@@ -112,3 +112,53 @@ fn bad_sizes_are_refused_clearly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn quick_api_bench_reports_each_phase_through_the_wire() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = skiff(&[
+        "bench",
+        "api",
+        "--quick",
+        "--json",
+        "--clients",
+        "8",
+        "--objects",
+        "64",
+        "--data-dir",
+        scratch.path().to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metrics: Vec<String> = stdout
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["bench"], "api");
+            v["metric"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        metrics,
+        [
+            "machine_load",
+            "create_throughput",
+            "create_latency_p50",
+            "create_latency_p99",
+            "get_throughput",
+            "get_latency_p50",
+            "get_latency_p99",
+            "list_throughput",
+            "list_latency_p50",
+            "list_latency_p99",
+            "watch_events_throughput",
+            "watch_latency_p50",
+            "watch_latency_p99",
+            "machine_load",
+        ]
+    );
+}

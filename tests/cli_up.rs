@@ -95,10 +95,22 @@ fn the_seed_session_survives_a_restart() {
     assert!(!missing.status.success());
     assert_eq!(
         String::from_utf8_lossy(&missing.stderr),
-        "Error from server: pods \"nginx\" not found\n"
+        "Error from server (NotFound): pods \"nginx\" not found\n"
+    );
+    assert_eq!(
+        ok(
+            data,
+            &["scale", "deploy", "myapp-deployment", "--replicas=1"]
+        ),
+        "deployment.apps/myapp-deployment scaled\n"
+    );
+    assert_eq!(
+        ok(data, &["delete", "svc", "myapp-service"]),
+        "service \"myapp-service\" deleted\n"
     );
     stop(server);
 
+    // Every acknowledged change is there after the restart.
     let server = up(data);
     let pods = names(&ok(data, &["get", "pods"]));
     assert!(pods.contains(&"web".to_owned()), "{pods:?}");
@@ -118,10 +130,18 @@ fn the_seed_session_survives_a_restart() {
     assert_eq!(replicas, 6);
     let rs = ok(data, &["get", "rs", "myapp-replicaset", "-o", "yaml"]);
     assert!(rs.contains("\n  replicas: 6\n"), "{rs}");
+    let deploy = ok(data, &["get", "deploy", "myapp-deployment", "-o", "yaml"]);
+    assert!(deploy.contains("\n  replicas: 1\n"), "{deploy}");
+    assert_eq!(
+        ok(data, &["get", "rc", "-o", "name"]),
+        "replicationcontroller/myapp-rc\n"
+    );
+    // Only the `kubernetes` Service bootstrap made is left.
+    assert_eq!(names(&ok(data, &["get", "svc"])), ["kubernetes"]);
     let unknown = skiff(data, &["get", "widgets"]);
     assert_eq!(
         String::from_utf8_lossy(&unknown.stderr),
-        "Error from server: the server doesn't have a resource type \"widgets\"\n"
+        "error: the server doesn't have a resource type \"widgets\"\n"
     );
     assert_eq!(
         ok(
@@ -129,6 +149,205 @@ fn the_seed_session_survives_a_restart() {
             &["apply", "-f", "examples/replicaset-definition.yaml"]
         ),
         "replicaset.apps/myapp-replicaset configured\n"
+    );
+    stop(server);
+}
+
+/// Runs skiff with `stdin` as its standard input.
+fn with_stdin(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn fails(data_dir: &Path, args: &[&str]) -> String {
+    let out = skiff(data_dir, args);
+    assert!(!out.status.success(), "skiff {args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[allow(clippy::too_many_lines, reason = "one session against one server")]
+#[test]
+fn maintenance_verbs_work_against_a_running_server() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let up_server = up(data);
+    ok(data, &["apply", "-f", "examples/pod-definition.yaml"]);
+
+    // label / annotate with kubectl's overwrite rule.
+    assert_eq!(
+        ok(data, &["label", "pods", "nginx", "env=prod"]),
+        "pod/nginx labeled\n"
+    );
+    assert_eq!(
+        fails(data, &["label", "pod/nginx", "tier=backend"]),
+        "error: 'tier' already has a value (frontend), and --overwrite is false\n"
+    );
+    assert_eq!(
+        ok(data, &["label", "pod/nginx", "tier=backend", "--overwrite"]),
+        "pod/nginx labeled\n"
+    );
+    assert_eq!(
+        ok(data, &["annotate", "pods", "nginx", "owner=team-a"]),
+        "pod/nginx annotated\n"
+    );
+    assert_eq!(
+        ok(
+            data,
+            &[
+                "patch",
+                "pod",
+                "nginx",
+                "-p",
+                r#"{"spec":{"containers":[{"name":"nginx","image":"nginx:1.27"}]}}"#
+            ]
+        ),
+        "pod/nginx patched\n"
+    );
+
+    // A node to cordon, taint and drain.
+    // Born tainted, so the scheduler of `skiff up` never puts the pods of this test on it.
+    let node = with_stdin(
+        data,
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: worker-1\n\
+         spec:\n  taints:\n  - {key: reserved, effect: NoSchedule}\n",
+    );
+    assert!(node.status.success(), "{node:?}");
+    assert_eq!(
+        ok(data, &["taint", "nodes", "worker-1", "gpu=true:NoSchedule"]),
+        "node/worker-1 tainted\n"
+    );
+    assert_eq!(
+        ok(data, &["cordon", "worker-1"]),
+        "node/worker-1 cordoned\n"
+    );
+    let nodes = ok(data, &["get", "nodes"]);
+    assert!(
+        nodes.contains("worker-1   Unknown,SchedulingDisabled"),
+        "{nodes}"
+    );
+    assert_eq!(
+        ok(data, &["drain", "worker-1"]),
+        "node/worker-1 already cordoned\nnode/worker-1 drained\n"
+    );
+    assert_eq!(
+        ok(data, &["uncordon", "worker-1"]),
+        "node/worker-1 uncordoned\n"
+    );
+
+    // Discovery and authorization questions.
+    let resources = ok(data, &["api-resources"]);
+    assert_eq!(
+        resources.lines().next().unwrap(),
+        "NAME                     SHORTNAMES   APIVERSION                     NAMESPACED   KIND"
+    );
+    assert_eq!(ok(data, &["auth", "can-i", "create", "pods"]), "yes\n");
+    let no = skiff(data, &["auth", "can-i", "create", "pods", "--as", "jane"]);
+    assert_eq!(
+        (
+            no.status.code(),
+            String::from_utf8_lossy(&no.stdout).as_ref()
+        ),
+        (Some(1), "no\n")
+    );
+
+    // etcdctl through the running server (the data dir is locked by it).
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("config.json")).unwrap()).unwrap();
+    let server = config["server"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ok(
+            data,
+            &[
+                "etcdctl",
+                "--server",
+                &server,
+                "get",
+                "/registry/pods/",
+                "--prefix",
+                "--keys-only"
+            ]
+        ),
+        "/registry/pods/default/nginx\n\n"
+    );
+    let status = ok(
+        data,
+        &["etcdctl", "--server", &server, "endpoint", "status"],
+    );
+    assert!(
+        status.starts_with(&format!("{server}, 0.1.0, -, ")),
+        "{status}"
+    );
+    let locked = skiff(data, &["etcdctl", "get", "/registry/pods/", "--prefix"]);
+    assert!(
+        String::from_utf8_lossy(&locked.stderr)
+            .contains("with skiff up running, `--server` reads through it"),
+        "{locked:?}"
+    );
+
+    // get -w: the list, then a row per change.
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["get", "pods", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let header = lines.next().unwrap().unwrap();
+    assert!(
+        header.starts_with("NAME    READY   STATUS    RESTARTS   AGE"),
+        "{header}"
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .unwrap()
+            .starts_with("nginx   0/1     Pending   0 ")
+    );
+    ok(data, &["run", "web", "--image=nginx"]);
+    let added = lines.next().unwrap().unwrap();
+    assert!(added.starts_with("web     0/1     Pending   0 "), "{added}");
+    ok(data, &["delete", "pod", "web"]);
+    let deleted = lines.next().unwrap().unwrap();
+    assert!(deleted.starts_with("web "), "{deleted}");
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+    stop(up_server);
+
+    // The edits survive a restart.
+    let server = up(data);
+    let pod = ok(data, &["get", "pod", "nginx", "-o", "yaml"]);
+    for expected in [
+        "env: prod",
+        "tier: backend",
+        "owner: team-a",
+        "image: nginx:1.27",
+    ] {
+        assert!(pod.contains(expected), "{expected} in {pod}");
+    }
+    let node = ok(data, &["get", "node", "worker-1", "-o", "yaml"]);
+    assert!(
+        node.contains("key: gpu") && !node.contains("unschedulable"),
+        "{node}"
     );
     stop(server);
 }

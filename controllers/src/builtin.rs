@@ -73,6 +73,110 @@ pub fn scheduler(seed: u64) -> Manager {
     crate::scheduler::manager(seed)
 }
 
+/// The pod network of in-process nodes: on every change of Services, Endpoints, Nodes or
+/// Pods it recomputes the cluster's kube-proxy rules and addresses and hands them to the
+/// simulated runtimes' shared network (what kube-proxy programming iptables on every node
+/// amounts to). It writes nothing to the API.
+pub struct PodNetwork {
+    network: std::sync::Arc<crate::cri::network::SimCluster>,
+    config: crate::proxy::Config,
+}
+
+impl std::fmt::Debug for PodNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PodNetwork").finish_non_exhaustive()
+    }
+}
+
+impl PodNetwork {
+    /// Programs `network` with upstream kube-proxy's default settings.
+    pub fn new(network: std::sync::Arc<crate::cri::network::SimCluster>) -> Self {
+        Self {
+            network,
+            config: crate::proxy::Config::default(),
+        }
+    }
+}
+
+impl crate::reconcile::Controller for PodNetwork {
+    fn name(&self) -> &'static str {
+        "pod-network"
+    }
+
+    fn watches(&self) -> Vec<crate::reconcile::Watched> {
+        use skiff_core::object::info;
+        [&info::SERVICE, &info::ENDPOINTS, &info::NODE, &info::POD]
+            .into_iter()
+            .map(crate::reconcile::Watched::all)
+            .collect()
+    }
+
+    fn keys_for(
+        &self,
+        _view: &crate::view::View,
+        _object: &skiff_core::object::Object,
+    ) -> Vec<crate::view::ObjectKey> {
+        vec![crate::view::ObjectKey::default()]
+    }
+
+    fn resync_keys(&self, _view: &crate::view::View) -> Vec<crate::view::ObjectKey> {
+        vec![crate::view::ObjectKey::default()]
+    }
+
+    fn reconcile(
+        &mut self,
+        view: &crate::view::View,
+        _key: &crate::view::ObjectKey,
+        _now: std::time::SystemTime,
+    ) -> crate::reconcile::Output {
+        self.network
+            .set_network(crate::proxy::dataplane::ClusterNetwork::from_view(
+                view,
+                &self.config,
+                crate::proxy::dns::ClusterDns::default(),
+            ));
+        crate::reconcile::Output::none()
+    }
+}
+
+/// One in-process worker node: a kubelet agent over a simulated container runtime joined to
+/// `network`. `index` (from 1) gives the node its address `10.0.0.(10 + index)`; its
+/// runtime's ids are drawn from `seed`. Run the agent (`Agent::run`) with a client acting as
+/// `system:node:<name>`.
+pub fn sim_node(
+    name: &str,
+    index: u8,
+    seed: u64,
+    clock: std::sync::Arc<dyn skiff_core::clock::Clock>,
+    client: std::sync::Arc<dyn skiff_core::client::Client>,
+    network: &std::sync::Arc<crate::cri::network::SimCluster>,
+) -> (
+    crate::kubelet::agent::Agent,
+    std::sync::Arc<crate::cri::sim::SimRuntime>,
+) {
+    let ip = std::net::Ipv4Addr::new(10, 0, 0, 10_u8.saturating_add(index));
+    let runtime = std::sync::Arc::new(crate::cri::sim::SimRuntime::new(
+        clock.clone(),
+        crate::cri::sim::SimConfig {
+            seed,
+            node_ip: ip,
+            ..crate::cri::sim::SimConfig::default()
+        },
+    ));
+    network.add_node(name, &runtime);
+    let mut config = crate::kubelet::KubeletConfig::new(name);
+    config.node_ip = ip.to_string();
+    let agent = crate::kubelet::agent::Agent::new(
+        crate::kubelet::Kubelet::new(config),
+        client,
+        clock,
+        runtime.clone(),
+        runtime.clone(),
+        runtime.clone(),
+    );
+    (agent, runtime)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,6 +65,68 @@ pub struct Binding {
     pub resource_version: Option<String>,
 }
 
+/// How a patch's bytes apply (upstream `types.PatchType`; the HTTP `Content-Type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum PatchType {
+    /// RFC 7386 JSON merge patch (`application/merge-patch+json`): objects merge, `null`
+    /// deletes, lists are replaced.
+    Merge,
+    /// Strategic merge patch (`application/strategic-merge-patch+json`): as a merge patch,
+    /// but lists upstream declares mergeable merge by key (containers by name, …) and honour
+    /// `"$patch": "delete"`.
+    Strategic,
+}
+
+/// The `scale` subresource of a ReplicaSet, ReplicationController or Deployment (upstream
+/// `autoscaling/v1` `Scale`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct Scale {
+    /// The object's name.
+    pub name: String,
+    /// The object's namespace.
+    pub namespace: String,
+    /// The object's resourceVersion; on update, a precondition when set.
+    pub resource_version: Option<String>,
+    /// `spec.replicas`: the desired count.
+    pub replicas: i32,
+    /// `status.replicas`: the observed count.
+    pub status_replicas: i32,
+    /// `status.selector`: the label selector of the pods, in its string form.
+    pub selector: String,
+}
+
+/// Whether a user may do something (upstream `SubjectAccessReview`'s spec and status): asked
+/// with [`Client::access_review`], answered by the server's authorizer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct AccessReview {
+    /// The user to ask about; empty means the caller (a `SelfSubjectAccessReview`). Asking
+    /// about another user needs impersonation rights.
+    pub user: String,
+    /// That user's groups (only with `user`).
+    pub groups: Vec<String>,
+    /// `get`, `list`, `create`, … (`*` for any).
+    pub verb: String,
+    /// API group of the resource (`""` for the core group).
+    pub group: String,
+    /// Plural resource (`pods`), `*` for any.
+    pub resource: String,
+    /// Subresource (`status`, `scale`), empty for the resource itself.
+    pub subresource: String,
+    /// Namespace; empty for cluster scope or every namespace.
+    pub namespace: String,
+    /// Object name; empty for any.
+    pub name: String,
+}
+
+/// The answer to an [`AccessReview`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct AccessDecision {
+    /// Whether the request would be allowed.
+    pub allowed: bool,
+    /// Why (the binding that allows, or the authorizers' reasons).
+    pub reason: String,
+}
+
 /// A list page (upstream `<Kind>List`).
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 pub struct ObjectList {
@@ -185,4 +247,57 @@ pub trait Client: Send + Sync {
         namespace: Option<&str>,
         params: ListParams,
     ) -> BoxFuture<'_, Result<Box<dyn WatchStream>, ClientError>>;
+    /// Patches an object (the PATCH verb) with a JSON merge patch or a strategic merge patch.
+    /// A `metadata.resourceVersion` in the patch is a precondition.
+    fn patch(
+        &self,
+        resource: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+        patch_type: PatchType,
+        patch: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Object, ClientError>> {
+        let _ = (resource, namespace, name, patch_type, patch);
+        Box::pin(async { Err(unsupported("patch")) })
+    }
+    /// Reads the `scale` subresource of a ReplicaSet, ReplicationController or Deployment.
+    fn get_scale(
+        &self,
+        resource: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Scale, ClientError>> {
+        let _ = (resource, namespace, name);
+        Box::pin(async { Err(unsupported("get scale")) })
+    }
+    /// Sets `spec.replicas` through the `scale` subresource (`scale.resource_version`, when
+    /// set, is a precondition); returns the new scale.
+    fn update_scale(
+        &self,
+        resource: &'static KindInfo,
+        scale: Scale,
+    ) -> BoxFuture<'_, Result<Scale, ClientError>> {
+        let _ = (resource, scale);
+        Box::pin(async { Err(unsupported("update scale")) })
+    }
+    /// Asks the server's authorizer whether a user may do something (upstream
+    /// `SelfSubjectAccessReview`, or `SubjectAccessReview` for another user).
+    fn access_review(
+        &self,
+        review: AccessReview,
+    ) -> BoxFuture<'_, Result<AccessDecision, ClientError>> {
+        let _ = review;
+        Box::pin(async { Err(unsupported("access review")) })
+    }
+}
+
+/// What a client that does not implement a call answers (upstream's 405).
+fn unsupported(what: &str) -> ClientError {
+    ClientError::Status(Status {
+        reason: crate::status::Reason::MethodNotAllowed,
+        message: format!("{what} is not supported by this client"),
+        name: None,
+        kind: None,
+        causes: Vec::new(),
+    })
 }

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+mod api;
 mod measure;
 mod scheduler;
 mod store;
@@ -24,6 +25,9 @@ pub enum BenchTarget {
     /// The event store: durable writes, reads, ranges, watch latency, reopen after a crash,
     /// memory.
     Store(StoreArgs),
+    /// The API server through the wire protocol: create/get/list/watch throughput and
+    /// latency percentiles with many concurrent clients.
+    Api(api::ApiArgs),
     /// The scheduler: pods scheduled and bindings committed per second (like upstream
     /// scheduler_perf SchedulingBasic), and the decision rate alone.
     Scheduler(SchedulerArgs),
@@ -65,6 +69,7 @@ pub fn run(target: BenchTarget, out: &mut impl Write) -> bool {
             scheduler::run(&args, &mut report)
         }
         BenchTarget::StoreCrashChild(args) => store::crash_child(&args, out),
+        BenchTarget::Api(args) => api::run(&args, &mut Report::new("api", args.json, out)),
     };
     match result {
         Ok(()) => true,

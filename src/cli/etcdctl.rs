@@ -16,10 +16,12 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::connect::ConnectArgs;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
+use skiff_core::client::ClientError;
 use skiff_core::clock::{Clock, SystemClock};
 use skiff_core::event::{Actor, Change, Revision};
 use skiff_core::manifest;
@@ -175,9 +177,10 @@ fn actor() -> Actor {
 }
 
 /// Runs `skiff etcdctl`; results go to `out`, errors to `err` (prefixed `Error: `, as etcdctl
-/// does). Returns true on success.
+/// does). Returns true on success. With `--server`, `get` and `endpoint status` ask the
+/// running server instead of opening the data dir (admins only).
 pub fn run(
-    data_dir: &Path,
+    connect: &ConnectArgs,
     args: &EtcdctlArgs,
     stdin: &mut dyn Read,
     out: &mut dyn Write,
@@ -187,7 +190,8 @@ pub fn run(
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(dispatch(data_dir, args, stdin, out)),
+        Ok(runtime) if connect.server.is_some() => runtime.block_on(remote(connect, args, out)),
+        Ok(runtime) => runtime.block_on(dispatch(&connect.data_dir, args, stdin, out)),
         Err(e) => Err(format!("cannot start the runtime: {e}")),
     };
     let _ = out.flush();
@@ -286,6 +290,78 @@ async fn dispatch(
     }
 }
 
+/// `get` and `endpoint status` through a running server (`--server`): the server reads its
+/// own store, so the data dir need not be free. Only admins (`system:masters`) may.
+async fn remote(
+    connect: &ConnectArgs,
+    args: &EtcdctlArgs,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let w = args.write_out;
+    let client = connect.connect().await?;
+    let server = connect.server.clone().unwrap_or_default();
+    let refused = |e: ClientError| match e {
+        ClientError::Status(status) => status.message,
+        ClientError::Transport(message) => message,
+    };
+    match &args.command {
+        EtcdctlCommand::Get {
+            key,
+            prefix,
+            keys_only,
+            print_value_only,
+            limit,
+            rev,
+        } => {
+            if w == WriteOut::Table {
+                return Err("table output is not supported by get; use simple or json".into());
+            }
+            let range = client
+                .etcd_range(key, *prefix, *limit, *rev)
+                .await
+                .map_err(refused)?;
+            let entries: Vec<Entry> = range
+                .kvs
+                .into_iter()
+                .map(|(key, stored)| Entry { key, stored })
+                .collect();
+            let options = GetOptions {
+                prefix: *prefix,
+                keys_only: *keys_only,
+                print_value_only: *print_value_only,
+                limit: *limit,
+                rev: *rev,
+            };
+            print_range(
+                &entries,
+                range.more,
+                range.count,
+                Revision(range.head),
+                &options,
+                w,
+                out,
+            )
+        }
+        EtcdctlCommand::Endpoint {
+            command: EndpointCommand::Status,
+        } => {
+            let s = client.etcd_status().await.map_err(refused)?;
+            let status = Status {
+                revision: Revision(s.revision),
+                compacted: Revision(s.compacted),
+                events: s.events,
+                keys: s.keys,
+                hash: s.hash,
+            };
+            print_status(server, &status, None, w, out)
+        }
+        _ => Err(
+            "only get and endpoint status run through the server (--server); stop skiff up and run this command on the data dir"
+                .into(),
+        ),
+    }
+}
+
 /// Opens the store in `dir` (creating it only if `create`), runs `f`, then shuts the store
 /// down so everything is committed and the database is closed.
 async fn with_store<F, Fut>(dir: &Path, create: bool, f: F) -> Result<(), String>
@@ -322,7 +398,7 @@ fn open(dir: &Path, create: bool) -> Result<Store, String> {
 /// What to say when redb's lock refused the database: another process has it open.
 fn in_use_hint(message: &str) -> &'static str {
     if message.contains("already open") {
-        " (another process, such as skiff up or a running etcdctl watch, is using this data dir)"
+        " (another process, such as skiff up or a running etcdctl watch, is using this data dir; with skiff up running, `--server` reads through it)"
     } else {
         ""
     }
@@ -560,6 +636,19 @@ fn get(
             Err(e) => return Err(read_error(e)),
         }
     };
+    print_range(&entries, more, count, head, options, w, out)
+}
+
+/// Prints what a `get` read, as etcdctl does.
+fn print_range(
+    entries: &[Entry],
+    more: bool,
+    count: u64,
+    head: Revision,
+    options: &GetOptions,
+    w: WriteOut,
+    out: &mut dyn Write,
+) -> Result<(), String> {
     match w {
         WriteOut::Json => {
             let kvs = entries
@@ -577,7 +666,7 @@ fn get(
             )
         }
         WriteOut::Simple | WriteOut::Table => {
-            for entry in &entries {
+            for entry in entries {
                 write_kv(out, entry, options.keys_only, options.print_value_only)?;
             }
             Ok(())
@@ -1125,8 +1214,19 @@ async fn endpoint_health(dir: &Path, w: WriteOut, out: &mut dyn Write) -> Result
 }
 
 async fn endpoint_status(dir: &Path, w: WriteOut, out: &mut dyn Write) -> Result<(), String> {
-    let endpoint = dir.display().to_string();
     let (status, db_size) = with_status(dir).await?;
+    print_status(dir.display().to_string(), &status, Some(db_size), w, out)
+}
+
+/// Prints `endpoint status` as etcdctl does; the database size is unknown (`-`, 0 in JSON)
+/// when the store was asked through the server.
+fn print_status(
+    endpoint: String,
+    status: &Status,
+    db_size: Option<u64>,
+    w: WriteOut,
+    out: &mut dyn Write,
+) -> Result<(), String> {
     let version = env!("CARGO_PKG_VERSION");
     if w == WriteOut::Json {
         return print_json(
@@ -1138,7 +1238,7 @@ async fn endpoint_status(dir: &Path, w: WriteOut, out: &mut dyn Write) -> Result
                         revision: status.revision.0,
                     },
                     version,
-                    db_size,
+                    db_size: db_size.unwrap_or(0),
                     compact_revision: status.compacted.0,
                     keys: status.keys,
                     events: status.events,
@@ -1150,7 +1250,7 @@ async fn endpoint_status(dir: &Path, w: WriteOut, out: &mut dyn Write) -> Result
     let row = vec![
         endpoint,
         version.to_owned(),
-        human_bytes(db_size),
+        db_size.map_or_else(|| "-".to_owned(), human_bytes),
         status.revision.to_string(),
         status.compacted.to_string(),
         status.keys.to_string(),

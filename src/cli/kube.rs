@@ -1,16 +1,20 @@
-//! kubectl-style verbs against `skiff up` (seed §9–§11): `get`, `create`, `apply`, `replace`,
-//! `delete`, `scale`, `run`.
+//! kubectl-style verbs against `skiff up` (seed §9–§11): `get` (and `get -w`), `create`,
+//! `apply`, `replace`, `delete`, `scale`, `run`, and in `verbs.rs` `label`, `annotate`,
+//! `patch`, `taint`, `cordon`, `uncordon`, `drain`, `api-resources`, `auth can-i`.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use skiff_core::client::{Client, ClientError, DeleteOptions, Deleted, ListParams, Propagation};
+use skiff_core::client::{
+    Client, ClientError, DeleteOptions, Deleted, ListParams, PatchType, Propagation, Scale,
+};
 use skiff_core::clock::{Clock, SystemClock};
 use skiff_core::manifest::{self, Document};
-use skiff_core::object::{Container, KindInfo, Object, Pod, resolve_resource};
+use skiff_core::object::{Container, Pod};
 
 use super::connect::ConnectArgs;
 use super::print::{resource_name, table};
+use super::verbs::{self, DrainOptions, Failure, MetaMap, Outcome, kind};
 
 /// Output formats of `get`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -46,6 +50,9 @@ pub enum Verb {
         /// Output format.
         #[arg(short, long, value_enum)]
         output: Option<Output>,
+        /// After listing, watch for changes and print each changed object's row.
+        #[arg(short = 'w', long)]
+        watch: bool,
     },
     /// Show one object in detail, with its own history from the event log.
     Describe {
@@ -99,12 +106,110 @@ pub enum Verb {
         /// The new replica count.
         #[arg(long, required = true)]
         replicas: i32,
+        /// Scale only if the object is at this resourceVersion.
+        #[arg(long)]
+        resource_version: Option<String>,
+        /// Scale only if the current replica count is this (-1: any).
+        #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+        current_replicas: i32,
         /// Manifest naming the object.
         #[arg(short = 'f', long = "filename")]
         files: Vec<PathBuf>,
         /// Namespace.
         #[arg(short, long, default_value = "default")]
         namespace: String,
+    },
+    /// Update the labels of an object (`label pods web tier=front env-`).
+    Label {
+        /// `TYPE NAME` or `TYPE/NAME`, then `KEY=VALUE` to set and `KEY-` to remove.
+        #[arg(required = true)]
+        args: Vec<String>,
+        /// Namespace.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+        /// Allow changing a label that already has a value.
+        #[arg(long)]
+        overwrite: bool,
+        /// Change only if the object is at this resourceVersion.
+        #[arg(long)]
+        resource_version: Option<String>,
+    },
+    /// Update the annotations of an object (`annotate pods web note=hi old-`).
+    Annotate {
+        /// `TYPE NAME` or `TYPE/NAME`, then `KEY=VALUE` to set and `KEY-` to remove.
+        #[arg(required = true)]
+        args: Vec<String>,
+        /// Namespace.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+        /// Allow changing an annotation that already has a value.
+        #[arg(long)]
+        overwrite: bool,
+        /// Change only if the object is at this resourceVersion.
+        #[arg(long)]
+        resource_version: Option<String>,
+    },
+    /// Patch an object with a strategic merge patch or a JSON merge patch.
+    Patch {
+        /// `TYPE NAME` or `TYPE/NAME`.
+        #[arg(required = true)]
+        args: Vec<String>,
+        /// The patch, JSON.
+        #[arg(short, long, required = true)]
+        patch: String,
+        /// `strategic` (default) or `merge`.
+        #[arg(long = "type", default_value = "strategic")]
+        patch_type: String,
+        /// Namespace.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+    },
+    /// Add or remove node taints (`taint nodes worker-1 dedicated=gpu:NoSchedule`, `key:NoSchedule-`).
+    Taint {
+        /// `[nodes] NODE` then `KEY=VALUE:EFFECT` to add and `KEY[:EFFECT]-` to remove.
+        #[arg(required = true)]
+        args: Vec<String>,
+        /// Allow replacing a taint with the same key and effect.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Mark a node unschedulable.
+    Cordon {
+        /// The node.
+        node: String,
+    },
+    /// Mark a node schedulable again.
+    Uncordon {
+        /// The node.
+        node: String,
+    },
+    /// Cordon a node and evict its pods.
+    Drain {
+        /// The node.
+        node: String,
+        /// Leave DaemonSet-managed pods.
+        #[arg(long)]
+        ignore_daemonsets: bool,
+        /// Also delete pods no controller manages.
+        #[arg(long)]
+        force: bool,
+        /// Also delete pods with emptyDir volumes.
+        #[arg(long)]
+        delete_emptydir_data: bool,
+        /// Seconds each pod gets to terminate (default: the pod's own).
+        #[arg(long, allow_negative_numbers = true)]
+        grace_period: Option<i64>,
+    },
+    /// List the resource types the server serves.
+    ApiResources {
+        /// Only namespaced (true) or only cluster-scoped (false) types.
+        #[arg(long)]
+        namespaced: Option<bool>,
+    },
+    /// Inspect authorization.
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
     },
     /// Run a pod with one container (`run nginx --image=nginx`).
     Run {
@@ -119,9 +224,30 @@ pub enum Verb {
     },
 }
 
-fn kind(name: &str) -> Result<&'static KindInfo, String> {
-    resolve_resource(name)
-        .ok_or_else(|| format!("the server doesn't have a resource type \"{name}\""))
+/// `auth` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum AuthCommand {
+    /// May I (or `--as` someone) do VERB on RESOURCE? Prints yes or no.
+    CanI {
+        /// `get`, `list`, `create`, `delete`, … or `*`.
+        verb: String,
+        /// Resource (`pods`, `deployments.apps`, `pods/log`) or `*`.
+        resource: String,
+        /// One object's name.
+        name: Option<String>,
+        /// Namespace.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+        /// In every namespace.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// Ask for this user (needs impersonation rights).
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        /// Ask for this group (repeatable; needs impersonation rights).
+        #[arg(long = "as-group")]
+        as_groups: Vec<String>,
+    },
 }
 
 fn read_manifests(files: &[PathBuf]) -> Result<Vec<Document>, String> {
@@ -151,7 +277,11 @@ fn read_manifests(files: &[PathBuf]) -> Result<Vec<Document>, String> {
     clippy::too_many_lines,
     reason = "one short arm per verb reads best as one dispatch"
 )]
-async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Result<(), String> {
+async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Outcome {
+    if let Verb::ApiResources { namespaced } = verb {
+        verbs::api_resources(out, namespaced);
+        return Ok(());
+    }
     let client = connect.connect().await?;
     match verb {
         Verb::Get {
@@ -161,6 +291,7 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Res
             all_namespaces,
             selector,
             output,
+            watch,
         } => {
             let info = kind(&k)?;
             let ns = if info.namespaced {
@@ -168,13 +299,21 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Res
             } else {
                 ""
             };
+            if watch {
+                return super::watch::run(
+                    &client,
+                    out,
+                    info,
+                    &namespace,
+                    all_namespaces,
+                    name.as_deref(),
+                    selector.as_deref(),
+                    output == Some(Output::Wide),
+                )
+                .await;
+            }
             let objects = if let Some(name) = &name {
-                vec![
-                    client
-                        .get(info, ns, name)
-                        .await
-                        .map_err(|e| e.to_string())?,
-                ]
+                vec![client.get(info, ns, name).await?]
             } else {
                 let params = ListParams {
                     label_selector: selector.unwrap_or_default(),
@@ -185,11 +324,7 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Res
                 } else {
                     Some(ns)
                 };
-                client
-                    .list(info, scope, params)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .items
+                client.list(info, scope, params).await?.items
             };
             match output {
                 Some(Output::Yaml) => {
@@ -232,22 +367,13 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Res
             } else {
                 ""
             };
-            let object = client
-                .get(info, ns, &name)
-                .await
-                .map_err(|e| e.to_string())?;
-            let history = client
-                .history(info, ns, &name)
-                .await
-                .map_err(|e| e.to_string())?;
+            let object = client.get(info, ns, &name).await?;
+            let history = client.history(info, ns, &name).await?;
             let _ = write!(out, "{}", super::describe::render(&object, &history));
         }
         Verb::Create { files } => {
             for doc in read_manifests(&files)? {
-                let created = client
-                    .create(None, doc.object)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let created = client.create(None, doc.object).await?;
                 let _ = writeln!(out, "{} created", resource_name(&created));
             }
         }
@@ -265,13 +391,10 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Res
                 let name = object.metadata().name_or_empty().to_owned();
                 match client.get(info, &ns, &name).await {
                     Err(ClientError::Status(s)) if s.code() == 404 => {
-                        let created = client
-                            .create(None, object)
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        let created = client.create(None, object).await?;
                         let _ = writeln!(out, "{} created", resource_name(&created));
                     }
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(e.into()),
                     Ok(current) => {
                         // What the server would store: the manifest with the server-owned
                         // metadata and the status of the current object.
@@ -291,7 +414,7 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Res
                         if next == current {
                             let _ = writeln!(out, "{} unchanged", resource_name(&current));
                         } else {
-                            let updated = client.update(next).await.map_err(|e| e.to_string())?;
+                            let updated = client.update(next).await?;
                             let _ = writeln!(out, "{} configured", resource_name(&updated));
                         }
                     }
@@ -302,7 +425,7 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Res
             for doc in read_manifests(&files)? {
                 let mut object = doc.object;
                 object.metadata_mut().resource_version = None;
-                let replaced = client.update(object).await.map_err(|e| e.to_string())?;
+                let replaced = client.update(object).await?;
                 let _ = writeln!(out, "{} replaced", resource_name(&replaced));
             }
         }
@@ -320,7 +443,8 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Res
                 other => {
                     return Err(format!(
                         "invalid --cascade {other:?}: must be background, foreground or orphan"
-                    ));
+                    )
+                    .into());
                 }
             };
             let options = DeleteOptions {
@@ -347,11 +471,7 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Res
             }
             for (info, ns, name) in targets {
                 let ns = if info.namespaced { ns } else { String::new() };
-                match client
-                    .delete(info, &ns, &name, options.clone())
-                    .await
-                    .map_err(|e| e.to_string())?
-                {
+                match client.delete(info, &ns, &name, options.clone()).await? {
                     Deleted::Gone(_) | Deleted::Pending(_) => {
                         let _ = writeln!(out, "{} \"{name}\" deleted", info.singular);
                     }
@@ -361,6 +481,8 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Res
         Verb::Scale {
             args,
             replicas,
+            resource_version,
+            current_replicas,
             files,
             namespace,
         } => {
@@ -382,18 +504,35 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Res
                 };
                 (kind(k)?, namespace.clone(), name.clone())
             };
-            let mut object = client
-                .get(info, &ns, &name)
-                .await
-                .map_err(|e| e.to_string())?;
-            match &mut object {
-                Object::ReplicaSet(o) => o.spec.replicas = Some(replicas),
-                Object::ReplicationController(o) => o.spec.replicas = Some(replicas),
-                Object::Deployment(o) => o.spec.replicas = Some(replicas),
-                other => return Err(format!("{} cannot be scaled", other.info().plural)),
+            let ns = if info.namespaced { ns } else { String::new() };
+            let mut resource_version = resource_version;
+            if current_replicas >= 0 {
+                // kubectl's precondition, checked on the scale it read; that read's
+                // resourceVersion then guards the write.
+                let scale = client.get_scale(info, &ns, &name).await?;
+                if scale.replicas != current_replicas {
+                    return Err(format!(
+                        "Expected replicas to be {current_replicas}, was {}",
+                        scale.replicas
+                    )
+                    .into());
+                }
+                resource_version = resource_version.or(scale.resource_version);
             }
-            let scaled = client.update(object).await.map_err(|e| e.to_string())?;
-            let _ = writeln!(out, "{} scaled", resource_name(&scaled));
+            // The `scale` subresource: only spec.replicas changes.
+            let scaled = client
+                .update_scale(
+                    info,
+                    Scale {
+                        name: name.clone(),
+                        namespace: ns.clone(),
+                        resource_version,
+                        replicas,
+                        ..Scale::default()
+                    },
+                )
+                .await?;
+            let _ = writeln!(out, "{}/{} scaled", resource_name_of(info), scaled.name);
         }
         Verb::Run {
             name,
@@ -402,14 +541,118 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Res
         } => {
             let mut pod = Pod::new(name.clone(), vec![Container::new(name.clone(), image)]);
             pod.metadata.labels.insert("run".into(), name);
-            let created = client
-                .create(Some(&namespace), pod.into())
-                .await
-                .map_err(|e| e.to_string())?;
+            let created = client.create(Some(&namespace), pod.into()).await?;
             let _ = writeln!(out, "{} created", resource_name(&created));
+        }
+        Verb::Label {
+            args,
+            namespace,
+            overwrite,
+            resource_version,
+        } => {
+            verbs::edit_meta(
+                &client,
+                out,
+                MetaMap::Labels,
+                &args,
+                &namespace,
+                overwrite,
+                resource_version,
+            )
+            .await?;
+        }
+        Verb::Annotate {
+            args,
+            namespace,
+            overwrite,
+            resource_version,
+        } => {
+            verbs::edit_meta(
+                &client,
+                out,
+                MetaMap::Annotations,
+                &args,
+                &namespace,
+                overwrite,
+                resource_version,
+            )
+            .await?;
+        }
+        Verb::Patch {
+            args,
+            patch,
+            patch_type,
+            namespace,
+        } => {
+            let patch_type = match patch_type.as_str() {
+                "strategic" => PatchType::Strategic,
+                "merge" => PatchType::Merge,
+                other => {
+                    return Err(format!(
+                        "--type must be one of [json merge strategic], not \"{other}\" (json patches are not supported by skiff)"
+                    )
+                    .into());
+                }
+            };
+            verbs::patch(&client, out, &args, &namespace, &patch, patch_type).await?;
+        }
+        Verb::Taint { args, overwrite } => verbs::taint(&client, out, &args, overwrite).await?,
+        Verb::Cordon { node } => verbs::cordon(&client, out, &node, true).await?,
+        Verb::Uncordon { node } => verbs::cordon(&client, out, &node, false).await?,
+        Verb::Drain {
+            node,
+            ignore_daemonsets,
+            force,
+            delete_emptydir_data,
+            grace_period,
+        } => {
+            let options = DrainOptions {
+                ignore_daemonsets,
+                force,
+                delete_emptydir_data,
+                // kubectl's default -1: the pod's own.
+                grace_period: grace_period.filter(|g| *g >= 0),
+            };
+            verbs::drain(&client, out, &mut std::io::stderr().lock(), &node, &options).await?;
+        }
+        Verb::ApiResources { .. } => {}
+        Verb::Auth {
+            command:
+                AuthCommand::CanI {
+                    verb,
+                    resource,
+                    name,
+                    namespace,
+                    all_namespaces,
+                    as_user,
+                    as_groups,
+                },
+        } => {
+            verbs::can_i(
+                &client,
+                out,
+                &mut std::io::stderr().lock(),
+                &verb,
+                &resource,
+                name.as_deref(),
+                &namespace,
+                all_namespaces,
+                as_user.as_deref(),
+                &as_groups,
+            )
+            .await?;
         }
     }
     Ok(())
+}
+
+/// `kind.group` as kubectl names a resource in its messages (`replicaset.apps`).
+fn resource_name_of(info: &skiff_core::object::KindInfo) -> String {
+    if info.group.is_empty() {
+        info.singular.to_owned()
+    } else {
+        format!("{}.{}", info.singular, info.group)
+    }
 }
 
 /// Runs one verb against the server; returns false (after printing the error) on failure.
@@ -426,8 +669,10 @@ pub fn run(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> bool {
     };
     match runtime.block_on(run_verb(connect, verb, out)) {
         Ok(()) => true,
+        Err(Failure::Silent) => false,
         Err(e) => {
-            eprintln!("Error from server: {e}");
+            let _ = out.flush();
+            eprintln!("{e}");
             false
         }
     }

@@ -7,5 +7,8 @@ pub mod etcdctl;
 pub mod kube;
 pub mod print;
 pub mod proxy_rules;
+pub mod rollout;
 pub mod up;
 pub mod validate;
+pub mod verbs;
+pub mod watch;

@@ -258,6 +258,66 @@ fn cells(object: &Object, now: Time, wide: bool) -> Vec<String> {
     }
 }
 
+/// The header of kind's table (with NAMESPACE first for `-A`).
+pub fn header(info: &KindInfo, wide: bool, all_namespaces: bool) -> Vec<String> {
+    let mut header: Vec<String> = columns(info, wide)
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    if all_namespaces && info.namespaced {
+        header.insert(0, "NAMESPACE".to_owned());
+    }
+    header
+}
+
+/// One object's row of its kind's table.
+pub fn row(object: &Object, now: Time, wide: bool, all_namespaces: bool) -> Vec<String> {
+    let mut row = cells(object, now, wide);
+    if all_namespaces && object.info().namespaced {
+        row.insert(0, object.metadata().namespace_or_empty().to_owned());
+    }
+    row
+}
+
+/// Column widths of rows (in characters).
+pub fn widths(rows: &[Vec<String>]) -> Vec<usize> {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    (0..columns)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// One row padded to `widths`, three spaces between columns (kubectl's tabwriter padding).
+pub fn pad(row: &[String], widths: &[usize]) -> String {
+    let mut out = String::new();
+    let last = row.len().saturating_sub(1);
+    for (i, cell) in row.iter().enumerate() {
+        if i == last {
+            out.push_str(cell);
+        } else {
+            let width = widths.get(i).copied().unwrap_or(0);
+            let _ = write!(out, "{cell:<width$}   ");
+        }
+    }
+    out
+}
+
+/// Rows aligned in columns, one line each.
+pub fn align(rows: &[Vec<String>]) -> String {
+    let widths = widths(rows);
+    let mut out = String::new();
+    for row in rows {
+        out.push_str(&pad(row, &widths));
+        out.push('\n');
+    }
+    out
+}
+
 /// Renders objects of one kind as kubectl's table (with a NAMESPACE column for `-A`).
 pub fn table(
     info: &KindInfo,
@@ -266,39 +326,9 @@ pub fn table(
     wide: bool,
     all_namespaces: bool,
 ) -> String {
-    let mut header: Vec<&str> = columns(info, wide);
-    if all_namespaces && info.namespaced {
-        header.insert(0, "NAMESPACE");
-    }
-    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| (*s).to_owned()).collect()];
-    for object in objects {
-        let mut row = cells(object, now, wide);
-        if all_namespaces && info.namespaced {
-            row.insert(0, object.metadata().namespace_or_empty().to_owned());
-        }
-        rows.push(row);
-    }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let last = row.len().saturating_sub(1);
-        for (i, cell) in row.iter().enumerate() {
-            if i == last {
-                out.push_str(cell);
-            } else {
-                let _ = write!(out, "{cell:<width$}   ", width = widths[i]);
-            }
-        }
-        out.push('\n');
-    }
-    out
+    let mut rows = vec![header(info, wide, all_namespaces)];
+    rows.extend(objects.iter().map(|o| row(o, now, wide, all_namespaces)));
+    align(&rows)
 }
 
 #[cfg(test)]

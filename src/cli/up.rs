@@ -25,6 +25,18 @@ pub struct UpArgs {
     /// Address of the wire protocol (port 0 picks a free one; the config file records it).
     #[arg(long, default_value = "127.0.0.1:7443")]
     pub listen: String,
+    /// Address of the Kubernetes HTTP/JSON API for kubectl and client libraries (port 0 picks
+    /// a free one; `<data-dir>/kubeconfig` records it).
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    pub http_listen: String,
+    /// Serve the HTTP API without TLS. kubectl then sends no token, so on a loopback address
+    /// requests without one are served as an admin (upstream's old insecure port).
+    #[arg(long)]
+    pub http_insecure: bool,
+    /// Simulated worker nodes run in-process (`node-1` … `node-N`): kubelets over a simulated
+    /// container runtime on one pod network. 0 runs the control plane alone.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u8,
 }
 
 /// Name of the token-signing key file inside the data dir.
@@ -78,8 +90,9 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
     // manager.
     let cluster = Cluster::builder()
         .data_dir(&data_dir)
-        .clock(clock)
+        .clock(clock.clone())
         .seed(seed)
+        .nodes(args.nodes)
         .build()
         .await
         .map_err(|e| e.to_string())?;
@@ -99,13 +112,20 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
     .save(&data_dir)?;
     let status = store.status().map_err(|e| e.to_string())?;
     println!(
-        "skiff is up on {addr} (revision {}, {} keys); state in {}, client config {}",
+        "skiff is up on {addr} with {} node(s) (revision {}, {} keys); state in {}, client config {}",
+        args.nodes,
         status.revision,
         status.keys,
         data_dir.display(),
         config.display()
     );
     let handler = Arc::new(ApiHandler::new(api, authn));
+    // The Kubernetes HTTP API beside the wire protocol; a taken address only turns it off.
+    if let Err(e) = http_api(&data_dir, &args, &handler, &clock, &token).await {
+        eprintln!(
+            "warning: the Kubernetes HTTP API is off: {e} (choose an address with --http-listen)"
+        );
+    }
     tokio::select! {
         biased;
         signal = tokio::signal::ctrl_c() => {
@@ -115,6 +135,52 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
         () = serve(listener, handler) => {}
     }
     cluster.shutdown().await;
+    Ok(())
+}
+
+/// Serves the Kubernetes HTTP/JSON API beside the wire protocol (over TLS with a fresh
+/// self-signed certificate unless `--http-insecure`) and writes `<data-dir>/kubeconfig` for
+/// it, with the admin token and the certificate to trust.
+async fn http_api(
+    data_dir: &Path,
+    args: &UpArgs,
+    handler: &Arc<ApiHandler>,
+    clock: &Arc<dyn Clock>,
+    token: &str,
+) -> Result<(), String> {
+    let kubeconfig = data_dir.join("kubeconfig");
+    let _ = std::fs::remove_file(&kubeconfig);
+    let listen = &args.http_listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("listen on {listen}: {e}"))?;
+    let mut addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let (scheme, tls, ca) = if args.http_insecure {
+        ("http", None, None)
+    } else {
+        let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+        if !hosts.contains(&addr.ip().to_string()) {
+            hosts.push(addr.ip().to_string());
+        }
+        let identity = skiff::http::TlsIdentity::self_signed(&hosts)?;
+        ("https", Some(identity.acceptor()?), Some(identity.cert_pem))
+    };
+    let server = format!("{scheme}://{addr}");
+    write_private(
+        &kubeconfig,
+        &skiff::http::kubeconfig(&server, token, ca.as_deref()),
+    )
+    .map_err(|e| format!("{}: {e}", kubeconfig.display()))?;
+    println!(
+        "Kubernetes API on {server}: kubectl --kubeconfig {} get pods",
+        kubeconfig.display()
+    );
+    let api = skiff::http::HttpApi::new(handler.clone(), clock.clone())
+        .loopback_unsecured(args.http_insecure && addr.ip().is_loopback());
+    tokio::spawn(skiff::http::serve_with(listener, Arc::new(api), tls));
     Ok(())
 }
 

@@ -143,7 +143,8 @@ impl UserInfo {
 
     /// Upstream's `AuthenticatedGroupAdder`: every authenticated user but the anonymous one is
     /// in `system:authenticated` (appended unless it, or `system:unauthenticated`, is there).
-    fn with_authenticated_group(mut self) -> Self {
+    #[must_use]
+    pub fn with_authenticated_group(mut self) -> Self {
         if self.name != USER_ANONYMOUS
             && !self.in_group(GROUP_AUTHENTICATED)
             && !self.in_group(GROUP_UNAUTHENTICATED)

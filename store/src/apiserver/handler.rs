@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use skiff_core::client::{
-    Binding, BoxFuture, Client, ClientError, DeleteOptions, Deleted, ListParams, ObjectList,
-    WatchEvent, WatchStream,
+    AccessDecision, AccessReview, Binding, BoxFuture, Client, ClientError, DeleteOptions, Deleted,
+    ListParams, ObjectList, PatchType, Scale, WatchEvent, WatchStream,
 };
 use skiff_core::event::{Actor, Change, Event, Revision};
 use skiff_core::object::{KindInfo, Object, Pod, info, resolve_resource};
@@ -59,7 +59,7 @@ impl ApiServer {
             .history(&key)
             .map_err(|e| to_status(super::read_failed(e, info, name)))?;
         if events.is_empty() {
-            return Err(Status::not_found(info.plural, name));
+            return Err(super::not_found(info, name));
         }
         Ok(events)
     }
@@ -314,6 +314,30 @@ fn target(request: &Request) -> Result<Target<'_>, Status> {
             namespace,
             ..
         } => all("watch", r, namespace),
+        Request::Patch {
+            resource: r,
+            namespace,
+            name,
+            ..
+        } => named("patch", r, namespace, name),
+        Request::GetScale {
+            resource: r,
+            namespace,
+            name,
+        } => Ok(Target {
+            subresource: Some("scale"),
+            ..named("get", r, namespace, name)?
+        }),
+        Request::UpdateScale { resource: r, scale } => Ok(Target {
+            subresource: Some("scale"),
+            ..named("update", r, &scale.namespace, &scale.name)?
+        }),
+        // Every authenticated user may ask about itself (upstream's `system:basic-user`
+        // allows creating selfsubjectaccessreviews); asking about another user is checked
+        // as impersonation when the review is answered.
+        Request::AccessReview { .. } | Request::EtcdRange { .. } | Request::EtcdStatus => {
+            Err(Status::bad_request("not a resource request"))
+        }
         Request::Update { object } | Request::UpdateStatus { object } => Ok(Target {
             verb: "update",
             info: object.info(),
@@ -333,6 +357,20 @@ impl ApiHandler {
 
     /// Authorizes `request` for `user`, as upstream's filter chain does before the handler.
     fn authorize(&self, user: &UserInfo, request: &Request) -> Result<(), Status> {
+        if matches!(request, Request::AccessReview { .. }) {
+            return Ok(());
+        }
+        if matches!(request, Request::EtcdRange { .. } | Request::EtcdStatus) {
+            // The store underneath, as etcdctl sees it: upstream only the API server (and
+            // whoever holds etcd's client certificates) reaches etcd; skiff lets admins.
+            if user.in_group(super::authn::GROUP_MASTERS) {
+                return Ok(());
+            }
+            return Err(super::authz::forbidden(
+                &Attributes::non_resource(user, "get", "/etcd"),
+                "only system:masters may read the store directly",
+            ));
+        }
         let Target {
             verb,
             info,
@@ -357,7 +395,7 @@ impl ApiHandler {
             attrs = attrs.subresource(sub);
         }
         let old = match (verb, &name) {
-            ("update" | "delete", Some(name)) => self
+            ("update" | "patch" | "delete", Some(name)) => self
                 .api
                 .get(info, namespace.as_deref().unwrap_or(""), name)
                 .ok(),
@@ -376,8 +414,19 @@ impl ApiHandler {
                 })
                 .collect()
         };
+        // A patch is admitted on the object it would make (upstream runs admission on the
+        // patched object), so NodeRestriction sees a node patching its own taints or labels.
+        let patched = match (request, &old) {
+            (
+                Request::Patch {
+                    patch_type, patch, ..
+                },
+                Some(old),
+            ) => super::patch::preview(info, old, *patch_type, patch),
+            _ => None,
+        };
         let mut ctx = RequestContext::with_pods(&pods_on_node);
-        if let Some(object) = object {
+        if let Some(object) = object.or(patched.as_ref()) {
             ctx = ctx.object(object);
         }
         if let Some(old) = &old {
@@ -388,6 +437,91 @@ impl ApiHandler {
             .map_err(to_status)?
             .authorize(&attrs, &ctx)
     }
+}
+
+/// etcd's wording for reads out of range (mvcc `ErrCompacted`, `ErrFutureRev`).
+fn etcd_error(e: &crate::ReadError) -> Status {
+    Status::bad_request(match e {
+        crate::ReadError::Compacted {
+            requested,
+            compacted_revision,
+        } => format!(
+            "mvcc: required revision has been compacted (requested {requested}, compacted revision {compacted_revision})"
+        ),
+        crate::ReadError::FutureRevision { requested, head } => format!(
+            "mvcc: required revision is a future revision (requested {requested}, head {head})"
+        ),
+        other => other.to_string(),
+    })
+}
+
+/// etcdctl's `get [--prefix] [--limit] [--rev]` on the store: the rows, whether more matched,
+/// and how many matched in all (etcd's `count`).
+fn etcd_range(
+    store: &Store,
+    key: &str,
+    prefix: bool,
+    limit: u64,
+    revision: u64,
+) -> Result<crate::wire::EtcdRange, Status> {
+    let revision = (revision > 0).then_some(Revision(revision));
+    let head = store.status().map_err(|e| etcd_error(&e))?.revision.0;
+    if !prefix {
+        let found = match revision {
+            None => store.get(key).map(|(_, entry)| entry),
+            Some(r) => store.get_at(key, r),
+        };
+        return match found {
+            Ok(entry) => Ok(crate::wire::EtcdRange {
+                head,
+                kvs: vec![(entry.key, entry.stored)],
+                more: false,
+                count: 1,
+            }),
+            Err(crate::ReadError::NotFound { .. }) => Ok(crate::wire::EtcdRange {
+                head,
+                kvs: Vec::new(),
+                more: false,
+                count: 0,
+            }),
+            Err(e) => Err(etcd_error(&e)),
+        };
+    }
+    let page = store
+        .list(
+            key,
+            &ListOptions {
+                revision,
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
+                ..ListOptions::default()
+            },
+        )
+        .map_err(|e| etcd_error(&e))?;
+    let mut count = page.entries.len() as u64;
+    if let Some(after) = &page.continue_after {
+        let rest = store
+            .list(
+                key,
+                &ListOptions {
+                    revision: Some(page.revision),
+                    continue_after: Some(after.clone()),
+                    keys_only: true,
+                    ..ListOptions::default()
+                },
+            )
+            .map_err(|e| etcd_error(&e))?;
+        count += rest.entries.len() as u64;
+    }
+    Ok(crate::wire::EtcdRange {
+        head,
+        more: page.continue_after.is_some(),
+        count,
+        kvs: page
+            .entries
+            .into_iter()
+            .map(|e| (e.key, e.stored))
+            .collect(),
+    })
 }
 
 /// The authorizer for the roles and bindings in force, rebuilt only after one of them changed.
@@ -483,11 +617,60 @@ impl ApiServer {
     }
 }
 
+impl ApiServer {
+    /// Answers an access review for `caller` (upstream `SelfSubjectAccessReview`, or
+    /// `SubjectAccessReview` when `review.user` names someone else): whether the authorizers
+    /// (Node, then RBAC) would allow the request. Asking about another user or groups needs the
+    /// rights to impersonate them (upstream's `impersonate` verb on `users` and `groups`),
+    /// which only admins (`system:masters`) hold by default.
+    ///
+    /// # Errors
+    /// 403 when the caller may not impersonate the user or a group asked about.
+    pub fn access_review(
+        &self,
+        caller: &UserInfo,
+        review: &AccessReview,
+    ) -> Result<AccessDecision, Status> {
+        let authorizer = self.authorizer().map_err(to_status)?;
+        let ctx = RequestContext::empty();
+        let subject = if review.user.is_empty() && review.groups.is_empty() {
+            caller.clone()
+        } else {
+            let mut checks = vec![
+                Attributes::resource_in(caller, "impersonate", "", "users").name(&review.user),
+            ];
+            for group in &review.groups {
+                checks
+                    .push(Attributes::resource_in(caller, "impersonate", "", "groups").name(group));
+            }
+            for attrs in &checks {
+                authorizer.authorize(attrs, &ctx)?;
+            }
+            let groups: Vec<&str> = review.groups.iter().map(String::as_str).collect();
+            UserInfo::new(review.user.clone(), &groups).with_authenticated_group()
+        };
+        let attrs =
+            Attributes::resource_in(&subject, &review.verb, &review.group, &review.resource)
+                .namespace(&review.namespace)
+                .name(&review.name)
+                .subresource(&review.subresource);
+        let decision = authorizer.decide(&attrs, &ctx);
+        Ok(AccessDecision {
+            allowed: decision.is_allowed(),
+            reason: decision.reason().to_owned(),
+        })
+    }
+}
+
 impl Handler for ApiHandler {
     fn authenticate(&self, token: &str) -> Result<UserInfo, Status> {
         self.authn.authenticate(Some(token))
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one short arm per request reads best as one dispatch"
+    )]
     fn call<'a>(
         &'a self,
         user: &'a UserInfo,
@@ -554,6 +737,51 @@ impl Handler for ApiHandler {
                 } => api
                     .history(resource(&r)?, &namespace, &name)
                     .map(Response::History),
+                Request::Patch {
+                    resource: r,
+                    namespace,
+                    name,
+                    patch_type,
+                    patch,
+                } => api
+                    .patch(&actor, resource(&r)?, &namespace, &name, patch_type, &patch)
+                    .await
+                    .map(Response::Object)
+                    .map_err(to_status),
+                Request::GetScale {
+                    resource: r,
+                    namespace,
+                    name,
+                } => api
+                    .get_scale(resource(&r)?, &namespace, &name)
+                    .map(Response::Scale)
+                    .map_err(to_status),
+                Request::UpdateScale { resource: r, scale } => api
+                    .update_scale(&actor, resource(&r)?, &scale)
+                    .await
+                    .map(Response::Scale)
+                    .map_err(to_status),
+                Request::AccessReview { review } => {
+                    api.access_review(user, &review).map(Response::Access)
+                }
+                Request::EtcdRange {
+                    key,
+                    prefix,
+                    limit,
+                    revision,
+                } => {
+                    etcd_range(api.store(), &key, prefix, limit, revision).map(Response::EtcdRange)
+                }
+                Request::EtcdStatus => {
+                    let s = api.store().status().map_err(|e| etcd_error(&e))?;
+                    Ok(Response::EtcdStatus(crate::wire::EtcdStatus {
+                        revision: s.revision.0,
+                        compacted: s.compacted.0,
+                        events: s.events,
+                        keys: s.keys,
+                        hash: s.hash,
+                    }))
+                }
                 Request::Watch { .. } => Err(Status::bad_request("watch is a streaming request")),
             }
         })
@@ -713,6 +941,64 @@ impl Client for LocalClient {
         let result = self
             .api
             .watch_params(resource, namespace, &params)
+            .map_err(ClientError::Status);
+        Box::pin(async move { result })
+    }
+
+    fn patch(
+        &self,
+        resource: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+        patch_type: PatchType,
+        patch: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Object, ClientError>> {
+        let (namespace, name) = (namespace.to_owned(), name.to_owned());
+        Box::pin(async move {
+            self.api
+                .patch(&self.actor, resource, &namespace, &name, patch_type, &patch)
+                .await
+                .map_err(client_err)
+        })
+    }
+
+    fn get_scale(
+        &self,
+        resource: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Scale, ClientError>> {
+        let result = self
+            .api
+            .get_scale(resource, namespace, name)
+            .map_err(client_err);
+        Box::pin(async move { result })
+    }
+
+    fn update_scale(
+        &self,
+        resource: &'static KindInfo,
+        scale: Scale,
+    ) -> BoxFuture<'_, Result<Scale, ClientError>> {
+        Box::pin(async move {
+            self.api
+                .update_scale(&self.actor, resource, &scale)
+                .await
+                .map_err(client_err)
+        })
+    }
+
+    fn access_review(
+        &self,
+        review: AccessReview,
+    ) -> BoxFuture<'_, Result<AccessDecision, ClientError>> {
+        // In-process callers act with the rights of the user they were made for; the
+        // controllers that use this client are trusted components, so the review is
+        // answered as for an admin caller (impersonation allowed).
+        let caller = UserInfo::new(self.actor.user.clone(), &[super::authn::GROUP_MASTERS]);
+        let result = self
+            .api
+            .access_review(&caller, &review)
             .map_err(ClientError::Status);
         Box::pin(async move { result })
     }

@@ -13,6 +13,13 @@
 //!   setting `deletionTimestamp`; the last finalizer removed by an update then deletes the
 //!   object. `propagationPolicy` Orphan and Foreground are recorded as the upstream finalizers
 //!   for the garbage collector.
+//! - **patch** (`patch.rs`): JSON merge patch (RFC 7386) and strategic merge patch by
+//!   upstream's merge keys, read back through the manifest parser (422 naming the field), then
+//!   written as an update; retried against newer versions unless the patch pins one.
+//! - **scale** (`scale.rs`): the `scale` subresource of ReplicaSets, ReplicationControllers and
+//!   Deployments (`autoscaling/v1` `Scale`).
+//! - **access reviews** (`handler.rs`): whether a user may do something, answered by the
+//!   authorizer; asking about someone else needs the right to impersonate them.
 //! - **admission** (`admission.rs`): defaults (`skiff_core::defaults`), then NamespaceLifecycle,
 //!   ServiceAccount, Priority and DefaultTolerationSeconds, and the Service IP and node port
 //!   allocators, whose allocations commit in the Service's own transaction.
@@ -21,6 +28,8 @@ mod admission;
 pub mod authn;
 pub mod authz;
 mod handler;
+pub mod patch;
+mod scale;
 mod status;
 
 pub use handler::{ApiHandler, LocalClient};
@@ -43,7 +52,10 @@ pub use admission::{
     SERVICE_CLUSTER_IP_RANGE, SERVICE_IP_KEY_PREFIX, SERVICE_NODE_PORT_RANGE, SYSTEM_NAMESPACES,
     TOLERATION_SECONDS_DEFAULT,
 };
-pub use skiff_core::client::{Binding, DeleteOptions, Deleted, ObjectList, Propagation};
+pub use skiff_core::client::{
+    AccessDecision, AccessReview, Binding, DeleteOptions, Deleted, ObjectList, PatchType,
+    Propagation, Scale,
+};
 pub use status::{ApiError, Cause, Reason, Status};
 
 /// Characters upstream's `generateName` suffix uses (no vowels, no look-alikes).
@@ -68,28 +80,73 @@ pub struct ApiServer {
     admission: admission::Admission,
 }
 
+/// The usual cause of a 409 Conflict (upstream `OptimisticLockErrorMsg`).
+pub const MODIFIED: &str =
+    "the object has been modified; please apply your changes to the latest version and try again";
+
+/// The resource as upstream's messages name it: `pods`, `replicasets.apps`
+/// (`schema.GroupResource.String()`).
+pub fn qualified_resource(info: &KindInfo) -> String {
+    if info.group.is_empty() {
+        info.plural.to_owned()
+    } else {
+        format!("{}.{}", info.plural, info.group)
+    }
+}
+
+/// `<resource>[.<group>] "<name>" not found` (upstream `NewNotFound`; `details.kind` is the
+/// plural resource).
+pub(crate) fn not_found(info: &KindInfo, name: &str) -> Status {
+    Status {
+        kind: Some(info.plural.to_owned()),
+        ..Status::not_found(&qualified_resource(info), name)
+    }
+}
+
+/// `<resource>[.<group>] "<name>" already exists` (upstream `NewAlreadyExists`).
+pub(crate) fn already_exists(info: &KindInfo, name: &str) -> Status {
+    Status {
+        kind: Some(info.plural.to_owned()),
+        ..Status::already_exists(&qualified_resource(info), name)
+    }
+}
+
+/// `Operation cannot be fulfilled on <resource>[.<group>] "<name>": <why>` (upstream
+/// `NewConflict`).
+pub(crate) fn conflict(info: &KindInfo, name: &str, why: &str) -> Status {
+    Status {
+        kind: Some(info.plural.to_owned()),
+        ..Status::conflict(&qualified_resource(info), name, why)
+    }
+}
+
+/// `<Kind>[.<group>] "<name>" is invalid: …` (upstream `NewInvalid` over the qualified kind).
+pub(crate) fn invalid(
+    info: &KindInfo,
+    name: &str,
+    errors: &[skiff_core::validate::FieldError],
+) -> Status {
+    let kind = if info.group.is_empty() {
+        info.kind.to_owned()
+    } else {
+        format!("{}.{}", info.kind, info.group)
+    };
+    Status::invalid(&kind, info.plural, name, errors)
+}
+
 fn rejected(e: WriteError, info: &KindInfo, name: &str) -> ApiError {
     match e {
         WriteError::Fatal(f) => ApiError::Fatal(f),
-        WriteError::Rejected(Rejection::AlreadyExists { .. }) => {
-            Status::already_exists(info.plural, name).into()
-        }
-        WriteError::Rejected(Rejection::NotFound { .. }) => {
-            Status::not_found(info.plural, name).into()
-        }
-        WriteError::Rejected(Rejection::Conflict { .. }) => Status::conflict(
-            info.plural,
-            name,
-            "the object has been modified; please apply your changes to the latest version and try again",
-        )
-        .into(),
+        WriteError::Rejected(Rejection::AlreadyExists { .. }) => already_exists(info, name).into(),
+        WriteError::Rejected(Rejection::NotFound { .. }) => not_found(info, name).into(),
+        WriteError::Rejected(Rejection::Conflict { .. }) => conflict(info, name, MODIFIED).into(),
         WriteError::Rejected(other) => Status::bad_request(other.to_string()).into(),
     }
 }
 
 pub(crate) fn read_failed(e: ReadError, info: &KindInfo, name: &str) -> ApiError {
     match e {
-        ReadError::NotFound { .. } => Status::not_found(info.plural, name).into(),
+        ReadError::NotFound { .. } => not_found(info, name).into(),
         ReadError::Compacted {
             requested,
             compacted_revision,
@@ -220,7 +277,7 @@ impl ApiServer {
             let name = object.metadata().name_or_empty().to_owned();
             let errors = validate_object(&object);
             if !errors.is_empty() {
-                return Err(Status::invalid(info.kind, info.plural, &name, &errors).into());
+                return Err(invalid(info, &name, &errors).into());
             }
             match Box::pin(self.commit_create(actor, object.clone())).await {
                 Ok(stored) => return Ok(stored),
@@ -240,7 +297,7 @@ impl ApiServer {
         match self.store.get(&key) {
             Ok((_, entry)) => match entry.stored.value {
                 StoredValue::Object(object) => Ok(object),
-                StoredValue::Raw(_) => Err(Status::not_found(info.plural, name).into()),
+                StoredValue::Raw(_) => Err(not_found(info, name).into()),
             },
             Err(e) => Err(read_failed(e, info, name)),
         }
@@ -310,8 +367,8 @@ impl ApiServer {
             && !uid.is_empty()
             && Some(uid) != old.uid.as_deref()
         {
-            return Err(Status::conflict(
-                info.plural,
+            return Err(conflict(
+                info,
                 &name,
                 &format!(
                     "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
@@ -342,7 +399,7 @@ impl ApiServer {
         }
         let errors = validate_object(&object);
         if !errors.is_empty() {
-            return Err(Status::invalid(info.kind, info.plural, &name, &errors).into());
+            return Err(invalid(info, &name, &errors).into());
         }
         // A terminating object whose last finalizer was just removed is deleted — once its
         // grace period is over (upstream: finalizers empty and deletionGracePeriodSeconds 0;
@@ -358,7 +415,7 @@ impl ApiServer {
                 .map_err(|e| rejected(e, info, &name))?;
             return match deleted {
                 StoredValue::Object(o) => Ok(o),
-                StoredValue::Raw(_) => Err(Status::not_found(info.plural, &name).into()),
+                StoredValue::Raw(_) => Err(not_found(info, &name).into()),
             };
         }
         Box::pin(self.commit_update(actor, &current, object, expected)).await
@@ -379,8 +436,8 @@ impl ApiServer {
         if let Some(uid) = &options.uid
             && Some(uid.as_str()) != meta.uid.as_deref()
         {
-            return Err(Status::conflict(
-                info.plural,
+            return Err(conflict(
+                info,
                 name,
                 &format!(
                     "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
@@ -432,7 +489,7 @@ impl ApiServer {
                 .map_err(|e| rejected(e, info, name))?;
             return match removed {
                 StoredValue::Object(o) => Ok(Deleted::Gone(o)),
-                StoredValue::Raw(_) => Err(Status::not_found(info.plural, name).into()),
+                StoredValue::Raw(_) => Err(not_found(info, name).into()),
             };
         }
         {
@@ -476,10 +533,9 @@ impl ApiServer {
         let info = &skiff_core::object::info::POD;
         let current = self.get(info, namespace, name)?;
         let Object::Pod(pod) = &current else {
-            return Err(Status::not_found(info.plural, name).into());
+            return Err(not_found(info, name).into());
         };
-        let conflict =
-            |cause: String| -> ApiError { Status::conflict(info.plural, name, &cause).into() };
+        let conflict = |cause: String| -> ApiError { conflict(info, name, &cause).into() };
         if let Some(uid) = &binding.uid
             && Some(uid.as_str()) != pod.metadata.uid.as_deref()
         {
@@ -491,9 +547,7 @@ impl ApiServer {
         if let Some(rv) = &binding.resource_version
             && Some(rv.as_str()) != pod.metadata.resource_version.as_deref()
         {
-            return Err(conflict(
-                "the object has been modified; please apply your changes to the latest version and try again".to_owned(),
-            ));
+            return Err(conflict(MODIFIED.to_owned()));
         }
         if binding.node.is_empty() {
             return Err(Status::invalid(

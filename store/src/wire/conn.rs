@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use skiff_core::client::{
-    Binding, BoxFuture, Client, ClientError, DeleteOptions, Deleted, ListParams, ObjectList,
-    WatchEvent, WatchStream,
+    AccessDecision, AccessReview, Binding, BoxFuture, Client, ClientError, DeleteOptions, Deleted,
+    ListParams, ObjectList, PatchType, Scale, WatchEvent, WatchStream,
 };
 use skiff_core::event::Event;
 use skiff_core::object::{KindInfo, Object};
@@ -335,6 +335,35 @@ impl WireClient {
         &self.user
     }
 
+    /// etcdctl's range read on the store behind the server (admins only): `key`, or every
+    /// key with that prefix, at `revision` (0: the head), at most `limit` keys (0: all).
+    pub async fn etcd_range(
+        &self,
+        key: &str,
+        prefix: bool,
+        limit: u64,
+        revision: u64,
+    ) -> Result<super::EtcdRange, ClientError> {
+        let request = Request::EtcdRange {
+            key: key.to_owned(),
+            prefix,
+            limit,
+            revision,
+        };
+        match self.call(request).await? {
+            Response::EtcdRange(range) => Ok(range),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The status of the store behind the server (admins only).
+    pub async fn etcd_status(&self) -> Result<super::EtcdStatus, ClientError> {
+        match self.call(Request::EtcdStatus).await? {
+            Response::EtcdStatus(status) => Ok(status),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     fn id(&self) -> u64 {
         let mut next = lock(&self.next_id);
         let id = *next;
@@ -558,6 +587,77 @@ impl Client for WireClient {
         Box::pin(async move {
             match self.call(request).await? {
                 Response::History(events) => Ok(events),
+                other => Err(unexpected(&other)),
+            }
+        })
+    }
+
+    fn patch(
+        &self,
+        resource: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+        patch_type: PatchType,
+        patch: Vec<u8>,
+    ) -> BoxFuture<'_, Result<Object, ClientError>> {
+        let request = Request::Patch {
+            resource: resource.plural.to_owned(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            patch_type,
+            patch,
+        };
+        Box::pin(async move {
+            match self.call(request).await? {
+                Response::Object(o) => Ok(o),
+                other => Err(unexpected(&other)),
+            }
+        })
+    }
+
+    fn get_scale(
+        &self,
+        resource: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+    ) -> BoxFuture<'_, Result<Scale, ClientError>> {
+        let request = Request::GetScale {
+            resource: resource.plural.to_owned(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        };
+        Box::pin(async move {
+            match self.call(request).await? {
+                Response::Scale(s) => Ok(s),
+                other => Err(unexpected(&other)),
+            }
+        })
+    }
+
+    fn update_scale(
+        &self,
+        resource: &'static KindInfo,
+        scale: Scale,
+    ) -> BoxFuture<'_, Result<Scale, ClientError>> {
+        let request = Request::UpdateScale {
+            resource: resource.plural.to_owned(),
+            scale,
+        };
+        Box::pin(async move {
+            match self.call(request).await? {
+                Response::Scale(s) => Ok(s),
+                other => Err(unexpected(&other)),
+            }
+        })
+    }
+
+    fn access_review(
+        &self,
+        review: AccessReview,
+    ) -> BoxFuture<'_, Result<AccessDecision, ClientError>> {
+        Box::pin(async move {
+            match self.call(Request::AccessReview { review }).await? {
+                Response::Access(a) => Ok(a),
                 other => Err(unexpected(&other)),
             }
         })

@@ -8,11 +8,15 @@
 //! watch ends with an error.
 
 use bincode::{Decode, Encode};
-use skiff_core::client::{Binding, DeleteOptions, Deleted, ListParams, ObjectList, WatchEvent};
+use skiff_core::client::{
+    AccessDecision, AccessReview, Binding, DeleteOptions, Deleted, ListParams, ObjectList,
+    PatchType, Scale, WatchEvent,
+};
 use skiff_core::event::Event;
 use skiff_core::object::Object;
 
 use super::frame::{FRAME_BYTES_MAX, FrameError};
+use crate::codec::Stored;
 use skiff_core::status::Status;
 
 /// Version of this protocol; a server refuses other versions in the handshake.
@@ -122,6 +126,83 @@ pub enum Request {
         /// Selectors and the starting resourceVersion (`resource_version`).
         params: ListParams,
     },
+    /// Patch an object (merge or strategic merge patch).
+    Patch {
+        /// Plural resource name.
+        resource: String,
+        /// Namespace (`""` for cluster-scoped).
+        namespace: String,
+        /// Name.
+        name: String,
+        /// How the bytes apply.
+        patch_type: PatchType,
+        /// The patch, JSON.
+        patch: Vec<u8>,
+    },
+    /// Read the `scale` subresource.
+    GetScale {
+        /// Plural resource name (`replicasets`, `replicationcontrollers`, `deployments`).
+        resource: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Set `spec.replicas` through the `scale` subresource.
+    UpdateScale {
+        /// Plural resource name.
+        resource: String,
+        /// The object (name, namespace), the new count and an optional precondition.
+        scale: Scale,
+    },
+    /// May a user do something? (upstream `SelfSubjectAccessReview` /
+    /// `SubjectAccessReview`).
+    AccessReview {
+        /// The question.
+        review: AccessReview,
+    },
+    /// etcdctl's range read on the store behind the server (`skiff etcdctl --server … get`);
+    /// only admins (`system:masters`) may ask, as only they hold etcd's credentials upstream.
+    EtcdRange {
+        /// The key, or the prefix.
+        key: String,
+        /// Every key starting with `key`.
+        prefix: bool,
+        /// Most keys returned (0: no limit).
+        limit: u64,
+        /// Read at this revision (0: the head).
+        revision: u64,
+    },
+    /// etcdctl's `endpoint status` on the store behind the server (admins only).
+    EtcdStatus,
+}
+
+/// The rows of an [`Request::EtcdRange`].
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+pub struct EtcdRange {
+    /// The head revision when read.
+    pub head: u64,
+    /// The keys and their rows, in key order.
+    pub kvs: Vec<(String, Stored)>,
+    /// More keys matched than `limit` allowed.
+    pub more: bool,
+    /// How many keys matched in all.
+    pub count: u64,
+}
+
+/// The answer to [`Request::EtcdStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct EtcdStatus {
+    /// The head revision.
+    pub revision: u64,
+    /// The compacted revision.
+    pub compacted: u64,
+    /// Events in the log.
+    pub events: u64,
+    /// Keys in the projection.
+    pub keys: u64,
+    /// Hash of the projection.
+    pub hash: u64,
 }
 
 /// The answer to one request.
@@ -137,6 +218,14 @@ pub enum Response {
     History(Vec<Event>),
     /// The watch is established; events follow as [`ServerMessage::WatchEvent`].
     WatchStarted,
+    /// A `scale` subresource.
+    Scale(Scale),
+    /// The answer to an access review.
+    Access(AccessDecision),
+    /// The rows of an etcd range read.
+    EtcdRange(EtcdRange),
+    /// The store's status.
+    EtcdStatus(EtcdStatus),
 }
 
 /// What a server sends.

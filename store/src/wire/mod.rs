@@ -11,7 +11,9 @@ mod message;
 
 pub use conn::{Handler, OUTBOX_FRAMES_MAX, WATCH_BUFFER_EVENTS_MAX, WireClient, serve};
 pub use frame::{FRAME_BYTES_MAX, FrameError, LENGTH_PREFIX_BYTES, Split, frame, split_frame};
-pub use message::{ClientMessage, PROTOCOL_VERSION, Request, Response, ServerMessage};
+pub use message::{
+    ClientMessage, EtcdRange, EtcdStatus, PROTOCOL_VERSION, Request, Response, ServerMessage,
+};
 
 /// Decodes every whole frame at the start of arbitrary bytes as both a client and a server
 /// message, as a server and a client would. The body of the `wire_frame` fuzz target: it must

@@ -1,0 +1,283 @@
+//! `/version`, legacy discovery (`/api`, `/apis`, `/api/v1`, `/apis/<group>/<version>`) and a
+//! minimal OpenAPI v3 document.
+//!
+//! kubectl asks for aggregated discovery (`as=APIGroupDiscoveryList`) first and falls back to
+//! the legacy documents when the answer's `Content-Type` is plain `application/json`, so only
+//! the legacy shapes are served.
+//!
+//! OpenAPI: kubectl (`--validate=strict`, its default) validates a manifest on the client
+//! unless the server supports server-side field validation, which it learns from
+//! `/openapi/v3`: the group-version document must have a PATCH operation for the kind
+//! (`x-kubernetes-group-version-kind`) with a `fieldValidation` query parameter. skiff's own
+//! decoding is strict (an unknown field is an error), so it declares that support and kubectl
+//! sends `fieldValidation=Strict` instead of validating locally. The documents hold those
+//! operations only, no schemas; `/openapi/v2` is not served (404).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+use skiff_core::object::{KINDS, KindInfo};
+
+/// The Kubernetes release skiff's API corresponds to (kubectl's version dispatcher picks the
+/// matching kubectl by `minor`).
+pub const KUBERNETES_MINOR: &str = "33";
+
+/// `GET /version`.
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": KUBERNETES_MINOR,
+        "gitVersion": format!("v1.{KUBERNETES_MINOR}.0-skiff.{}", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+        "goVersion": "",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, go_arch()),
+    })
+}
+
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// The group of the access reviews (`kubectl auth can-i`), served without stored kinds.
+const AUTHORIZATION: &str = "authorization.k8s.io";
+
+/// The API groups served besides the core group, in upstream's discovery order.
+fn groups() -> Vec<&'static str> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for info in KINDS.iter().filter(|k| !k.group.is_empty()) {
+        if seen.insert(info.group) {
+            out.push(info.group);
+        }
+    }
+    out.push(AUTHORIZATION);
+    out
+}
+
+/// `authorization.k8s.io/v1`: the access reviews (create only, cluster-scoped).
+fn authorization_resources() -> Value {
+    let review = |name: &str, kind: &str| {
+        json!({"name": name, "singularName": "", "namespaced": false, "kind": kind,
+               "verbs": ["create"]})
+    };
+    json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "authorization.k8s.io/v1",
+        "resources": [
+            review("selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+            review("subjectaccessreviews", "SubjectAccessReview"),
+        ],
+    })
+}
+
+/// `GET /api` (`APIVersions`).
+pub fn core_versions(server_address: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
+    })
+}
+
+fn group_json(group: &str) -> Value {
+    let gv = json!({"groupVersion": format!("{group}/v1"), "version": "v1"});
+    json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
+}
+
+/// `GET /apis` (`APIGroupList`).
+pub fn group_list() -> Value {
+    let groups: Vec<Value> = groups().into_iter().map(group_json).collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// `GET /apis/<group>` (`APIGroup`), if the group is served.
+pub fn group(name: &str) -> Option<Value> {
+    groups().contains(&name).then(|| {
+        let mut g = group_json(name);
+        g["kind"] = "APIGroup".into();
+        g["apiVersion"] = "v1".into();
+        g
+    })
+}
+
+const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// Kinds kubectl shows under `get all` (upstream's `all` category).
+fn categories(info: &KindInfo) -> &'static [&'static str] {
+    match info.kind {
+        "Pod" | "ReplicationController" | "Service" | "ReplicaSet" | "Deployment" | "DaemonSet" => {
+            &["all"]
+        }
+        _ => &[],
+    }
+}
+
+/// Subresources of a kind: name, kind, group and version of what they serve, verbs.
+fn subresources(
+    info: &KindInfo,
+) -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+)> {
+    let mut subs = Vec::new();
+    let status_kinds = [
+        "Pod",
+        "ReplicaSet",
+        "ReplicationController",
+        "Deployment",
+        "DaemonSet",
+        "Service",
+        "Node",
+        "Namespace",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+    ];
+    if status_kinds.contains(&info.kind) {
+        subs.push(("status", info.kind, "", &["get", "patch", "update"][..]));
+    }
+    if matches!(
+        info.kind,
+        "ReplicaSet" | "ReplicationController" | "Deployment"
+    ) {
+        subs.push((
+            "scale",
+            "Scale",
+            "autoscaling",
+            &["get", "patch", "update"][..],
+        ));
+    }
+    if info.kind == "Pod" {
+        subs.push(("binding", "Binding", "", &["create"][..]));
+    }
+    subs
+}
+
+/// `GET /api/v1` or `GET /apis/<group>/<version>` (`APIResourceList`), if served.
+pub fn resource_list(group: &str, version: &str) -> Option<Value> {
+    if (group, version) == (AUTHORIZATION, "v1") {
+        return Some(authorization_resources());
+    }
+    let kinds: Vec<&KindInfo> = KINDS
+        .iter()
+        .filter(|k| k.group == group && k.version == version)
+        .collect();
+    if kinds.is_empty() {
+        return None;
+    }
+    let mut resources = Vec::new();
+    for info in kinds {
+        let mut r = Map::new();
+        r.insert("name".into(), info.plural.into());
+        r.insert("singularName".into(), info.singular.into());
+        r.insert("namespaced".into(), info.namespaced.into());
+        r.insert("kind".into(), info.kind.into());
+        r.insert("verbs".into(), json!(VERBS));
+        if !info.short_names.is_empty() {
+            r.insert("shortNames".into(), json!(info.short_names));
+        }
+        if !categories(info).is_empty() {
+            r.insert("categories".into(), json!(categories(info)));
+        }
+        resources.push(Value::Object(r));
+        for (sub, kind, sub_group, verbs) in subresources(info) {
+            let mut s = Map::new();
+            s.insert("name".into(), format!("{}/{sub}", info.plural).into());
+            s.insert("singularName".into(), "".into());
+            s.insert("namespaced".into(), info.namespaced.into());
+            if !sub_group.is_empty() {
+                s.insert("group".into(), sub_group.into());
+                s.insert("version".into(), "v1".into());
+            }
+            s.insert("kind".into(), kind.into());
+            s.insert("verbs".into(), json!(verbs));
+            resources.push(Value::Object(s));
+        }
+    }
+    let group_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": resources,
+    }))
+}
+
+/// `GET /openapi/v3`: where each group-version's document is.
+pub fn openapi_root() -> Value {
+    let mut paths = Map::new();
+    let mut add = |path: String| {
+        let url = format!("/openapi/v3/{path}");
+        paths.insert(path, json!({"serverRelativeURL": url}));
+    };
+    add("api/v1".into());
+    for g in groups().into_iter().filter(|g| *g != AUTHORIZATION) {
+        add(format!("apis/{g}/v1"));
+    }
+    json!({"paths": paths})
+}
+
+/// `GET /openapi/v3/api/v1` or `/openapi/v3/apis/<group>/<version>`: one PATCH operation per
+/// kind declaring the `fieldValidation` parameter (see the module doc), if served.
+pub fn openapi_group_version(group: &str, version: &str) -> Option<Value> {
+    let kinds: Vec<&KindInfo> = KINDS
+        .iter()
+        .filter(|k| k.group == group && k.version == version)
+        .collect();
+    if kinds.is_empty() {
+        return None;
+    }
+    let mut paths = Map::new();
+    for info in kinds {
+        let base = if group.is_empty() {
+            format!("/api/{version}")
+        } else {
+            format!("/apis/{group}/{version}")
+        };
+        let path = if info.namespaced {
+            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", info.plural)
+        } else {
+            format!("{base}/{}/{{name}}", info.plural)
+        };
+        let operation = json!({
+            "operationId": format!("patch{}", info.kind),
+            "parameters": [
+                {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+                {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+                {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+            ],
+            "responses": {"200": {"description": "OK"}},
+            "x-kubernetes-action": "patch",
+            "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": info.kind},
+        });
+        paths.insert(path, json!({"patch": operation}));
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": format!("v1.{KUBERNETES_MINOR}.0")},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }))
+}
