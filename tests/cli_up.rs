@@ -28,11 +28,23 @@ fn ok(data_dir: &Path, args: &[&str]) -> String {
 
 /// Starts `skiff up` on a free port and waits until it has written its client config.
 fn up(data_dir: &Path) -> Child {
+    up_with(data_dir, &[])
+}
+
+/// Starts `skiff up` with extra flags.
+fn up_with(data_dir: &Path, extra: &[&str]) -> Child {
     let _ = std::fs::remove_file(data_dir.join("config.json"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["up", "--listen", "127.0.0.1:0"])
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -348,6 +360,37 @@ fn maintenance_verbs_work_against_a_running_server() {
     assert!(
         node.contains("key: gpu") && !node.contains("unschedulable"),
         "{node}"
+    );
+    stop(server);
+}
+
+#[test]
+fn static_token_file_users_authenticate_and_are_authorized_by_rbac() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, "s3cret-jane,jane,1001,\"devs\"\n").unwrap();
+    let server = up_with(
+        &data,
+        &[
+            "--nodes",
+            "0",
+            "--token-auth-file",
+            tokens.to_str().unwrap(),
+        ],
+    );
+    let jane = skiff(&data, &["--token", "s3cret-jane", "get", "pods"]);
+    assert!(!jane.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&jane.stderr),
+        "Error from server (Forbidden): pods is forbidden: User \"jane\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\"\n"
+    );
+    let stranger = skiff(&data, &["--token", "wrong", "get", "pods"]);
+    assert!(!stranger.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&stranger.stderr),
+        "error: You must be logged in to the server (Unauthorized)\n"
     );
     stop(server);
 }

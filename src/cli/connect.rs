@@ -96,6 +96,14 @@ impl ConnectArgs {
         };
         WireClient::connect(&config.server, &config.token)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e {
+                // kubectl's wording for a refused credential.
+                skiff_core::client::ClientError::Status(s)
+                    if s.reason == skiff_core::status::Reason::Unauthorized =>
+                {
+                    "You must be logged in to the server (Unauthorized)".to_owned()
+                }
+                other => other.to_string(),
+            })
     }
 }

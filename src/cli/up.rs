@@ -37,6 +37,9 @@ pub struct UpArgs {
     /// container runtime on one pod network. 0 runs the control plane alone.
     #[arg(long, default_value_t = 3)]
     pub nodes: u8,
+    /// Static bearer tokens, upstream's `--token-auth-file` CSV (`token,user,uid,"group1,group2"`).
+    #[arg(long, value_name = "FILE")]
+    pub token_auth_file: Option<PathBuf>,
 }
 
 /// Name of the token-signing key file inside the data dir.
@@ -82,7 +85,15 @@ fn authenticator(data_dir: &Path, clock: &dyn Clock) -> Result<Authenticator, St
 async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
-    let authn = authenticator(&data_dir, &*clock)?;
+    let mut authn = authenticator(&data_dir, &*clock)?;
+    if let Some(file) = &args.token_auth_file {
+        let shown = file.display().to_string();
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{shown}: {e}"))?;
+        let users = authn
+            .load_token_file(&shown, &text)
+            .map_err(|e| e.to_string())?;
+        println!("{users} static token(s) from {shown}");
+    }
     let token = authn.admin_token().to_owned();
     let seed = unix_micros(clock.wall()).unsigned_abs();
     // The store, the API server (bootstrapped: system namespaces, their default service
