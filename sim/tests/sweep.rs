@@ -10,7 +10,7 @@ use skiff_sim::report::Report;
 use skiff_sim::run::{RunFlags, run};
 
 /// Seeds in the CI sweep (20 run: one is a known failure, below).
-const SEEDS: std::ops::Range<u64> = 1000..1021;
+const SEEDS: std::ops::Range<u64> = 1000..1020;
 
 fn run_seed(options: Options, flags: RunFlags) -> Report {
     let seed = options.seed;
@@ -34,17 +34,12 @@ fn short(seed: u64) -> Options {
     )
 }
 
-/// Seeds whose failure is a known, reported bug (each has an ignored regression test below).
-/// Seed 1000: worker-1 is split from the rest for 50 s (past the 40 s grace); after the heal,
-/// some pods on it never become Ready again within 180 s.
-const KNOWN_FAILURES: [u64; 1] = [1000];
-
 /// Seeds run at once (CI has 2 cores).
 const JOBS: usize = 2;
 
 #[test]
 fn twenty_seeds_with_every_fault_have_no_violations() {
-    let seeds: Vec<u64> = SEEDS.filter(|s| !KNOWN_FAILURES.contains(s)).collect();
+    let seeds: Vec<u64> = SEEDS.collect();
     let mut failures = Vec::new();
     let mut faults = 0;
     for batch in seeds.chunks(JOBS) {
@@ -101,12 +96,13 @@ fn node_lease_checker_catches_a_controller_with_too_short_a_grace_period() {
     assert_eq!(first.violation.checker(), "node-lease", "{}", report.text());
 }
 
-/// Regression (open): after a 50 s partition of worker-1 (node marked Unknown, its pods marked
-/// not ready), some of its pods never become Ready again within the 180 s liveness bound.
-/// Reproduce: `cargo sim --seed 1000 --workers 6 --duration 2m --faults all`.
+/// Regression, found by this simulator: after a 50 s partition of worker-1 (node marked
+/// Unknown, its pods marked not ready by the node lifecycle controller), the kubelet, whose
+/// own status had not changed, never posted Ready again. Fixed in the kubelet's status writer
+/// (it now syncs against the API's copy, as upstream's status manager does).
+/// `cargo sim --seed 1000 --workers 6 --duration 2m --faults all`.
 #[test]
-#[ignore = "open bug found by the simulator: pods stay not ready after a long partition"]
-fn regression_seed_1000_pods_stay_not_ready_after_a_long_partition() {
+fn regression_seed_1000_pods_ready_again_after_a_long_partition() {
     let report = run_seed(short(1000), RunFlags::default());
     assert_eq!(report.violations, [], "{}", report.text());
 }

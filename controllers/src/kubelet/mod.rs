@@ -372,6 +372,10 @@ pub struct Kubelet {
     pub(crate) stopping: BTreeMap<String, SystemTime>,
     /// Last status written per pod uid.
     pub(crate) statuses: BTreeMap<String, PodStatus>,
+    /// The API pod's resourceVersion when its status was last written or confirmed, per uid:
+    /// a newer version whose status differs means someone else wrote it (the node lifecycle
+    /// controller marking pods NotReady), and the kubelet writes its own again.
+    pub(crate) status_versions: BTreeMap<String, Option<String>>,
     /// When the kubelet first saw each pod (`status.startTime`).
     pub(crate) start_times: BTreeMap<String, Time>,
     /// Pods whose final deletion was sent.
@@ -398,6 +402,7 @@ impl Kubelet {
             probes: probe::Probes::default(),
             stopping: BTreeMap::new(),
             statuses: BTreeMap::new(),
+            status_versions: BTreeMap::new(),
             start_times: BTreeMap::new(),
             finalized: BTreeSet::new(),
             volume_files: BTreeMap::new(),
@@ -725,6 +730,7 @@ impl Kubelet {
                         let uid = Self::uid_for_status(pod)
                             .unwrap_or_else(|| meta.uid.clone().unwrap_or_default());
                         self.statuses.remove(&uid);
+                        self.status_versions.remove(&uid);
                         if matches!(action, Action::Create(_)) {
                             self.node.mirror_pending.remove(meta.name_or_empty());
                         }

@@ -217,6 +217,7 @@ impl Kubelet {
         let live: BTreeSet<String> = pods.iter().map(|p| p.uid.clone()).collect();
         self.start_times.retain(|uid, _| live.contains(uid));
         self.statuses.retain(|uid, _| live.contains(uid));
+        self.status_versions.retain(|uid, _| live.contains(uid));
         self.crash_backoff.retain(|(uid, _), _| live.contains(uid));
         self.pulls.retain(|(uid, _), _| live.contains(uid));
         self.finalized.retain(|uid| live.contains(uid));

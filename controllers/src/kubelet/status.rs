@@ -373,19 +373,33 @@ impl Kubelet {
     }
 
     /// Writes `status` when it differs from what was last written (or, before any write,
-    /// from the API's).
+    /// from the API's), or when someone else has since written a different status into the
+    /// API (upstream's status manager syncs against the API server's copy: the node
+    /// lifecycle controller marks a lost node's pods NotReady, and a kubelet that comes back
+    /// must post Ready again).
     pub(crate) fn write(&mut self, wp: &WorkPod, status: PodStatus, out: &mut Output) {
         let Some(api) = &wp.api else {
             return;
         };
         let last = self.statuses.get(&wp.uid);
-        if last == Some(&status) || (last.is_none() && api.status == status) {
+        let overwritten = self
+            .status_versions
+            .get(&wp.uid)
+            .is_some_and(|seen| *seen != api.metadata.resource_version)
+            && api.status != status;
+        if !overwritten && (last == Some(&status) || (last.is_none() && api.status == status)) {
+            if api.status == status {
+                self.status_versions
+                    .insert(wp.uid.clone(), api.metadata.resource_version.clone());
+            }
             self.statuses.insert(wp.uid.clone(), status);
             return;
         }
         let mut updated = api.clone();
         updated.status = status.clone();
         out.api.push(Action::UpdateStatus(updated.into()));
+        self.status_versions
+            .insert(wp.uid.clone(), api.metadata.resource_version.clone());
         self.statuses.insert(wp.uid.clone(), status);
     }
 }

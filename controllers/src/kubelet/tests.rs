@@ -1523,3 +1523,41 @@ fn config_map_volume_files_follow_the_config_map() {
     assert_eq!(cat(&h, "/etc/app/color"), "green");
     assert_eq!(cat(&h, "/etc/app/size"), "");
 }
+
+/// The node lifecycle controller marks a lost node's pods `Ready=False`; when the kubelet is
+/// heard again it posts its own status (upstream's status manager syncs against the API's
+/// copy). Found by the simulator (seed 1000): pods stayed NotReady after a long partition.
+#[test]
+fn status_overwritten_by_another_writer_is_posted_again() {
+    let mut h = Harness::new();
+    h.runtime.update_runtime_config("10.244.1.0/24").unwrap();
+    h.add(pod("web", vec![container("web", "nginx:1.27", &[])]));
+    h.run_for(5);
+    let ready = |h: &Harness| {
+        h.pod("web")
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.r#type == "Ready")
+            .map(|c| c.status.clone())
+    };
+    assert_eq!(ready(&h).as_deref(), Some("True"));
+    let writes_before = h.ready_writes("web").len();
+    // Another writer (the node lifecycle controller) flips Ready to False.
+    let mut marked = h.pod("web");
+    for c in &mut marked.status.conditions {
+        if c.r#type == "Ready" {
+            c.status = "False".into();
+        }
+    }
+    h.send(Action::UpdateStatus(marked.into()));
+    h.run_for(2);
+    assert_eq!(ready(&h).as_deref(), Some("True"));
+    let writes = h.ready_writes("web");
+    // The other writer's write, then exactly one write of the kubelet's own status.
+    assert_eq!(writes.len(), writes_before + 2, "{writes:?}");
+    assert_eq!(writes.last().map(|w| w.2.as_str()), Some("True"));
+    // And nothing more while nobody else writes.
+    h.run_for(5);
+    assert_eq!(h.ready_writes("web").len(), writes_before + 2);
+}
