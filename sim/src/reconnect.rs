@@ -1,7 +1,7 @@
 //! [`ReconnectingClient`]: a [`Client`] over the wire that survives the control plane's
 //! restarts and partitions, for long-lived components (kubelets, remote controllers). A
 //! [`WireClient`] is one connection and fails for good once it closes; this one reconnects on
-//! the next call, and bounds every call with [`CALL_TIMEOUT`] because a partitioned simulated
+//! the next call, and bounds every call with `CALL_TIMEOUT` because a partitioned simulated
 //! TCP connection stalls instead of failing (madsim.md §4). A timed-out or failed call is a
 //! [`ClientError::Transport`]: its outcome is unknown, as the `Client` contract says.
 
