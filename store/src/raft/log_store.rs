@@ -220,3 +220,175 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use openraft::storage::{IOFlushed, RaftLogReader, RaftLogStorage};
+    use openraft::testing::{blank_ent, log_id, membership_ent};
+    use openraft::type_config::alias::{EntryOf, VoteOf};
+    use openraft::{Entry, EntryPayload};
+    use redb::Database;
+
+    use super::{LogStore, RAFT_LOG, TypeConfig, init_tables};
+    use crate::raft::Proposal;
+    use crate::raft::runtime::TokioOneshot;
+
+    fn open(path: &Path) -> LogStore {
+        let db = Arc::new(Database::create(path).unwrap());
+        init_tables(&db).unwrap();
+        LogStore::new(db)
+    }
+
+    fn normal(term: u64, index: u64, bytes: &[u8]) -> EntryOf<TypeConfig> {
+        Entry {
+            log_id: log_id::<TypeConfig>(term, 1, index),
+            payload: EntryPayload::Normal(Proposal(bytes.to_vec())),
+        }
+    }
+
+    /// Appends and waits for the flush callback, which must report success.
+    async fn append(store: &mut LogStore, entries: Vec<EntryOf<TypeConfig>>) {
+        let (tx, rx) = <TokioOneshot as openraft::type_config::async_runtime::Oneshot>::channel();
+        store.append(entries, IOFlushed::signal(tx)).await.unwrap();
+        rx.await.unwrap().unwrap();
+    }
+
+    async fn indexes(store: &mut LogStore) -> Vec<u64> {
+        let entries = store.try_get_log_entries(..).await.unwrap();
+        entries.iter().map(|e| e.log_id.index).collect()
+    }
+
+    fn five() -> Vec<EntryOf<TypeConfig>> {
+        (1..=5).map(|i| normal(1, i, &[i as u8])).collect()
+    }
+
+    #[tokio::test]
+    async fn appended_entries_read_back_exactly_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.redb");
+        let written = vec![
+            membership_ent::<TypeConfig>(0, 0, 0, vec![BTreeSet::from([1, 2, 3])]),
+            blank_ent::<TypeConfig>(1, 1, 1),
+            normal(1, 2, b"batch"),
+        ];
+        {
+            let mut store = open(&path);
+            append(&mut store, written.clone()).await;
+        }
+        let mut store = open(&path);
+        assert_eq!(store.try_get_log_entries(..).await.unwrap(), written);
+        assert_eq!(
+            store.try_get_log_entries(1..2).await.unwrap(),
+            written[1..2]
+        );
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, None);
+        assert_eq!(state.last_log_id, Some(log_id::<TypeConfig>(1, 1, 2)));
+    }
+
+    #[tokio::test]
+    async fn truncate_after_removes_exactly_the_tail_durably() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.redb");
+        {
+            let mut store = open(&path);
+            append(&mut store, five()).await;
+            store
+                .truncate_after(Some(log_id::<TypeConfig>(1, 1, 2)))
+                .await
+                .unwrap();
+        }
+        let mut store = open(&path);
+        assert_eq!(indexes(&mut store).await, [1, 2]);
+        assert_eq!(
+            store.get_log_state().await.unwrap().last_log_id,
+            Some(log_id::<TypeConfig>(1, 1, 2))
+        );
+        // A conflicting entry from a newer term replaces the truncated tail.
+        append(&mut store, vec![normal(2, 3, b"new")]).await;
+        assert_eq!(
+            store.try_get_log_entries(3..).await.unwrap(),
+            [normal(2, 3, b"new")]
+        );
+        store.truncate_after(None).await.unwrap();
+        assert_eq!(indexes(&mut store).await, Vec::<u64>::new());
+        assert_eq!(store.get_log_state().await.unwrap().last_log_id, None);
+    }
+
+    #[tokio::test]
+    async fn purge_removes_the_head_and_remembers_the_purged_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.redb");
+        {
+            let mut store = open(&path);
+            append(&mut store, five()).await;
+            store.purge(log_id::<TypeConfig>(1, 1, 3)).await.unwrap();
+        }
+        let mut store = open(&path);
+        assert_eq!(indexes(&mut store).await, [4, 5]);
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(
+            state.last_purged_log_id,
+            Some(log_id::<TypeConfig>(1, 1, 3))
+        );
+        assert_eq!(state.last_log_id, Some(log_id::<TypeConfig>(1, 1, 5)));
+        // Everything purged: the last log id is the purged one.
+        store.purge(log_id::<TypeConfig>(1, 1, 5)).await.unwrap();
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_log_id, Some(log_id::<TypeConfig>(1, 1, 5)));
+        assert_eq!(indexes(&mut store).await, Vec::<u64>::new());
+    }
+
+    #[tokio::test]
+    async fn vote_and_committed_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.redb");
+        {
+            let mut store = open(&path);
+            assert_eq!(store.read_vote().await.unwrap(), None);
+            assert_eq!(store.read_committed().await.unwrap(), None);
+            store
+                .save_vote(&VoteOf::<TypeConfig>::new(3, 2))
+                .await
+                .unwrap();
+            store
+                .save_vote(&VoteOf::<TypeConfig>::new_committed(4, 3))
+                .await
+                .unwrap();
+            store
+                .save_committed(Some(log_id::<TypeConfig>(4, 3, 7)))
+                .await
+                .unwrap();
+        }
+        let mut store = open(&path);
+        assert_eq!(
+            store.read_vote().await.unwrap(),
+            Some(VoteOf::<TypeConfig>::new_committed(4, 3))
+        );
+        assert_eq!(
+            store.read_committed().await.unwrap(),
+            Some(log_id::<TypeConfig>(4, 3, 7))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_log_row_is_an_invalid_data_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.redb");
+        let db = Arc::new(Database::create(&path).unwrap());
+        init_tables(&db).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(RAFT_LOG)
+            .unwrap()
+            .insert(1, [0xff_u8, 0xff, 0xff].as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        let mut store = LogStore::new(db);
+        let err = store.try_get_log_entries(..).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    }
+}
