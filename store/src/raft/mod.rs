@@ -244,6 +244,7 @@ impl ProposeError {
 /// A running member: its Raft node. Shut down with [`Replica::shutdown`].
 pub struct Replica {
     id: u64,
+    timing: RaftTiming,
     raft: SkiffRaft,
 }
 
@@ -264,12 +265,24 @@ impl Replica {
     ) -> Result<Vec<Result<TxnResponse, WriteError>>, ProposeError> {
         let batch = Batch { at, writes };
         let record = crate::codec::encode_with(BATCH_FORMAT, &batch);
-        match self.raft.client_write(Proposal(record)).await {
-            Ok(response) => Ok(response.data.0),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-                Err(ProposeError::NotLeader(forward.leader_id))
+        // A newly elected leader refuses writes until a quorum has acknowledged it (its lease),
+        // answering "forward to: unknown" although it leads: wait for that, up to one election
+        // timeout, rather than failing the batch.
+        let mut waited = 0;
+        loop {
+            match self.raft.client_write(Proposal(record.clone())).await {
+                Ok(response) => return Ok(response.data.0),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                    let leading = forward.leader_id.is_none() && self.is_leader();
+                    if !leading || waited >= self.timing.election_max_ms {
+                        return Err(ProposeError::NotLeader(forward.leader_id));
+                    }
+                }
+                Err(e) => return Err(ProposeError::Unknown(e.to_string())),
             }
-            Err(e) => Err(ProposeError::Unknown(e.to_string())),
+            let pause = self.timing.heartbeat_ms.max(1);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            waited += pause;
         }
     }
 
@@ -336,6 +349,7 @@ pub(crate) async fn start(
         election_timeout_min: config.timing.election_min_ms,
         election_timeout_max: config.timing.election_max_ms,
         snapshot_policy: openraft::SnapshotPolicy::Never,
+        broadcast_submitted_on_append: Some(true),
         ..Default::default()
     }
     .validate()
@@ -370,6 +384,7 @@ pub(crate) async fn start(
     }
     Ok(Replica {
         id: config.id,
+        timing: config.timing,
         raft,
     })
 }

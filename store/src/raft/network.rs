@@ -76,6 +76,8 @@ pub(crate) async fn serve(listener: TcpListener, raft: SkiffRaft) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
+                // Small request/response frames: Nagle's delay would add tens of ms per RPC.
+                let _ = stream.set_nodelay(true);
                 tokio::spawn(serve_connection(stream, raft.clone()));
             }
             Err(e) => {
@@ -191,6 +193,7 @@ impl Peer {
             let stream = TcpStream::connect(self.addr.as_str())
                 .await
                 .map_err(CallError::Unreachable)?;
+            let _ = stream.set_nodelay(true);
             *slot = Some(stream);
         }
         let Some(stream) = slot.as_mut() else {
