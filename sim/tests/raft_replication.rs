@@ -11,7 +11,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use madsim::runtime::{Handle, NodeId};
+use madsim::runtime::Handle;
+use madsim::task::NodeId;
 use skiff_core::clock::{Clock, SystemClock};
 use skiff_core::event::Actor;
 use skiff_core::object::{ConfigMap, Object, ObjectMeta};
@@ -297,7 +298,8 @@ fn trace_in_a_child_process(seed: u64) -> Vec<String> {
     );
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| l.strip_prefix("TRACE ").map(str::to_owned))
+        // libtest prints "test trace_child ... " without a newline before the test's output.
+        .filter_map(|l| l.split_once("TRACE ").map(|(_, rest)| rest.to_owned()))
         .collect()
 }
 
