@@ -44,12 +44,14 @@ struct Member {
 }
 
 fn config_map(name: &str) -> Object {
-    let mut cm = ConfigMap::default();
-    cm.metadata = ObjectMeta {
-        namespace: Some("default".into()),
-        ..ObjectMeta::named(name)
-    };
-    cm.into()
+    ConfigMap {
+        metadata: ObjectMeta {
+            namespace: Some("default".into()),
+            ..ObjectMeta::named(name)
+        },
+        ..ConfigMap::default()
+    }
+    .into()
 }
 
 /// One boot of a member: open its store on its simulated disk and start Raft.
@@ -126,10 +128,8 @@ async fn write_many(store: &Store, from: u64, to: u64, trace: &mut Vec<String>) 
     trace.push(format!("acknowledged {from}..={to}"));
 }
 
-/// The scenario; returns its trace.
-async fn scenario() -> Vec<String> {
-    let handle = Handle::current();
-    let errors = Arc::new(Mutex::new(Vec::new()));
+/// Creates the three member nodes (each boots on its own simulated disk).
+fn start_members(handle: &Handle, errors: &Arc<Mutex<Vec<String>>>) -> BTreeMap<u64, Member> {
     let addrs: BTreeMap<u64, String> = (1..=3_u64)
         .map(|id| (id, format!("10.0.3.{id}:{RAFT_PORT}")))
         .collect();
@@ -163,6 +163,14 @@ async fn scenario() -> Vec<String> {
             },
         );
     }
+    members
+}
+
+/// The scenario; returns its trace.
+async fn scenario() -> Vec<String> {
+    let handle = Handle::current();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let members = start_members(&handle, &errors);
     let mut trace = Vec::new();
 
     // Election.

@@ -14,16 +14,20 @@ use skiff_store::{Backing, Store, StoreError, WriteError};
 use tokio::net::TcpListener;
 
 fn config_map(name: &str) -> Object {
-    let mut cm = ConfigMap::default();
-    cm.metadata = ObjectMeta {
-        namespace: Some("default".into()),
-        ..ObjectMeta::named(name)
-    };
-    cm.into()
+    ConfigMap {
+        metadata: ObjectMeta {
+            namespace: Some("default".into()),
+            ..ObjectMeta::named(name)
+        },
+        ..ConfigMap::default()
+    }
+    .into()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_members_replicate_writes_through_the_leader() {
+type Node = (Store, Arc<Replica>);
+
+/// Opens three members on loopback ports, in memory.
+async fn start_members() -> BTreeMap<u64, Node> {
     let mut listeners = Vec::new();
     let mut members = BTreeMap::new();
     for id in 1..=3_u64 {
@@ -37,7 +41,7 @@ async fn three_members_replicate_writes_through_the_leader() {
         election_max_ms: 600,
     };
     let clock = Arc::new(ManualClock::new(1_700_000_000));
-    let mut nodes: BTreeMap<u64, (Store, Arc<Replica>)> = BTreeMap::new();
+    let mut nodes: BTreeMap<u64, Node> = BTreeMap::new();
     for (id, listener) in listeners {
         let member = MemberConfig {
             id,
@@ -49,6 +53,12 @@ async fn three_members_replicate_writes_through_the_leader() {
             .unwrap();
         nodes.insert(id, node);
     }
+    nodes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_replicate_writes_through_the_leader() {
+    let nodes = start_members().await;
 
     // A leader is elected and every member learns who it is.
     let (_, first) = &nodes[&1];

@@ -263,7 +263,7 @@ mod tests {
     }
 
     fn five() -> Vec<EntryOf<TypeConfig>> {
-        (1..=5).map(|i| normal(1, i, &[i as u8])).collect()
+        (1..=5_u8).map(|i| normal(1, u64::from(i), &[i])).collect()
     }
 
     #[tokio::test]
