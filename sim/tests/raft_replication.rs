@@ -17,6 +17,7 @@ use skiff_core::clock::{Clock, SystemClock};
 use skiff_core::event::Actor;
 use skiff_core::object::{ConfigMap, Object, ObjectMeta};
 use skiff_store::disk::{PowerLoss, SimDisk};
+use skiff_store::raft::check::CommittedEntries;
 use skiff_store::raft::{MemberConfig, RaftTiming, Replica, Replication};
 use skiff_store::{Backing, Store};
 use tokio::net::TcpListener;
@@ -112,6 +113,16 @@ fn agreed_leader(members: &BTreeMap<u64, Member>, skip: Option<u64>) -> Option<(
         .then_some((leader, leader_status.term))
 }
 
+/// Feeds every live member's committed log to the checker; fails on any changed entry.
+fn check_committed(members: &BTreeMap<u64, Member>, check: &mut CommittedEntries) {
+    for (id, m) in members {
+        if let Some(r) = replica(m) {
+            let violations = check.observe(*id, &r.committed_log().unwrap());
+            assert!(violations.is_empty(), "{violations:#?}");
+        }
+    }
+}
+
 async fn write_many(store: &Store, from: u64, to: u64, trace: &mut Vec<String>) {
     let admin = Actor::new("admin");
     for i in from..=to {
@@ -184,7 +195,9 @@ async fn scenario() -> Vec<String> {
     ));
 
     // 100 writes through the leader.
+    let mut check = CommittedEntries::default();
     write_many(&store(&members[&leader]), 1, 100, &mut trace).await;
+    check_committed(&members, &mut check);
 
     // The leader's machine crashes: the process dies and unsynced writes are lost.
     handle.kill(members[&leader].node);
@@ -211,6 +224,7 @@ async fn scenario() -> Vec<String> {
 
     // Writes go on through the new leader.
     write_many(&store(&members[&new_leader]), 101, 150, &mut trace).await;
+    check_committed(&members, &mut check);
 
     // The old member restarts and catches up from the log.
     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -235,6 +249,9 @@ async fn scenario() -> Vec<String> {
             .collect::<Vec<_>>(),
         lock(&errors)
     );
+
+    check_committed(&members, &mut check);
+    trace.push(format!("{} committed entries checked", check.len()));
 
     // Every member: the same revision, log and projections.
     let reference = store(&members[&new_leader]).status().unwrap();
@@ -272,7 +289,7 @@ fn run_seed(seed: u64) -> Vec<String> {
 #[test]
 fn leader_crash_elects_a_new_leader_and_the_old_member_catches_up() {
     let trace = run_seed(1);
-    assert_eq!(trace.len(), 7, "{trace:#?}");
+    assert_eq!(trace.len(), 8, "{trace:#?}");
 }
 
 /// Runs only as the child of [`same_seed_gives_the_same_trace_in_two_processes`].
@@ -315,6 +332,6 @@ fn trace_in_a_child_process(seed: u64) -> Vec<String> {
 fn same_seed_gives_the_same_trace_in_two_processes() {
     let a = trace_in_a_child_process(7);
     let b = trace_in_a_child_process(7);
-    assert_eq!(a.len(), 7, "{a:#?}");
+    assert_eq!(a.len(), 8, "{a:#?}");
     assert_eq!(a, b);
 }

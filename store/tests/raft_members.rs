@@ -2,7 +2,7 @@
 //! writes through it are acknowledged after commit and apply, a follower refuses writes with
 //! the leader's id, and every member ends with the same log and projections.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,14 +123,37 @@ async fn three_members_replicate_writes_through_the_leader() {
     }
 
     // Every member applies everything: same revision, same log, same projections.
-    let applied = leader_replica.status().applied_index;
+    let leader_status = leader_replica.status();
+    let applied = leader_status.applied_index;
     for (store, replica) in nodes.values() {
         assert!(
             replica
-                .wait_for(Duration::from_secs(5), |s| s.applied_index == applied)
+                .wait_for(Duration::from_secs(5), |s| s.applied_index == applied
+                    && s.committed_index == applied)
                 .await,
             "member {} did not catch up to {applied:?}",
             replica.id()
+        );
+        // endpoint status: every member agrees on leader and term, and has applied and
+        // committed the same index (the blank entry of the election, 100 writes, 1 rejected).
+        let member = replica.status();
+        assert_eq!(
+            (
+                member.leader,
+                member.term,
+                member.committed_index,
+                member.applied_index,
+                member.last_log_index,
+                member.voters
+            ),
+            (
+                Some(leader),
+                leader_status.term,
+                applied,
+                applied,
+                applied,
+                BTreeSet::from([1, 2, 3])
+            )
         );
         let status = store.status().unwrap();
         assert_eq!(status.revision.0, 100);

@@ -81,6 +81,28 @@ fn write(
     txn.commit().map_err(io_err)
 }
 
+/// The committed entries of a member's log up to `committed` (inclusive), as
+/// [`super::check::LogRecord`]s, for the "committed entries never change" checker.
+pub(crate) fn committed_records(
+    db: &Database,
+    committed: u64,
+) -> io::Result<Vec<super::check::LogRecord>> {
+    let read = db.begin_read().map_err(io_err)?;
+    let log = read.open_table(RAFT_LOG).map_err(io_err)?;
+    let mut records = Vec::new();
+    for row in log.range(..=committed).map_err(io_err)? {
+        let (index, bytes) = row.map_err(io_err)?;
+        let entry: EntryOf<TypeConfig> = decode(bytes.value())?;
+        records.push(super::check::LogRecord {
+            index: index.value(),
+            term: entry.log_id.leader_id.term,
+            leader: entry.log_id.leader_id.node_id,
+            digest: crc32fast::hash(bytes.value()),
+        });
+    }
+    Ok(records)
+}
+
 /// The log storage of one member (and its reader: the same handle).
 #[derive(Clone)]
 pub(crate) struct LogStore {

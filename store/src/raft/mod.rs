@@ -50,6 +50,7 @@
 //! - One batch is in flight at a time (the writer waits for its commit before proposing the
 //!   next), and the state machine commits each batch with its own fsync on top of the log's.
 
+pub mod check;
 pub(crate) mod log_store;
 pub(crate) mod network;
 pub(crate) mod runtime;
@@ -246,6 +247,7 @@ pub struct Replica {
     id: u64,
     timing: RaftTiming,
     raft: SkiffRaft,
+    db: Arc<redb::Database>,
 }
 
 impl fmt::Debug for Replica {
@@ -284,6 +286,16 @@ impl Replica {
             tokio::time::sleep(Duration::from_millis(pause)).await;
             waited += pause;
         }
+    }
+
+    /// The entries of this member's log that it knows committed, oldest first, for
+    /// [`check::CommittedEntries`].
+    pub fn committed_log(&self) -> Result<Vec<check::LogRecord>, StoreError> {
+        let Some(committed) = self.status().committed_index else {
+            return Ok(Vec::new());
+        };
+        log_store::committed_records(&self.db, committed)
+            .map_err(|e| StoreError::Database(e.to_string()))
     }
 
     /// Stops the Raft node (its tasks end; the store's database stays open).
@@ -356,7 +368,7 @@ pub(crate) async fn start(
     .map_err(|e| StoreError::Database(format!("raft configuration: {e}")))?;
     log_store::init_tables(&db)?;
     let log = log_store::LogStore::new(db.clone());
-    let sm = state_machine::StateMachine::new(db, hub);
+    let sm = state_machine::StateMachine::new(db.clone(), hub);
     let raft = Raft::new(
         config.id,
         Arc::new(raft_config),
@@ -386,5 +398,6 @@ pub(crate) async fn start(
         id: config.id,
         timing: config.timing,
         raft,
+        db,
     })
 }
