@@ -56,10 +56,8 @@ async fn start_members() -> BTreeMap<u64, Node> {
     nodes
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_members_replicate_writes_through_the_leader() {
-    let nodes = start_members().await;
-
+/// Waits until a leader is elected and every member knows it; returns its id.
+async fn elected_leader(nodes: &BTreeMap<u64, Node>) -> u64 {
     // A leader is elected and every member learns who it is.
     let (_, first) = &nodes[&1];
     assert!(
@@ -82,6 +80,15 @@ async fn three_members_replicate_writes_through_the_leader() {
         "one leader"
     );
 
+    leader
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_replicate_writes_through_the_leader() {
+    let nodes = start_members().await;
+
+    let leader = elected_leader(&nodes).await;
+
     // 100 writes through the leader, each acknowledged with the next revision.
     let admin = Actor::new("admin");
     let (leader_store, leader_replica) = &nodes[&leader];
@@ -92,10 +99,7 @@ async fn three_members_replicate_writes_through_the_leader() {
             .await
         {
             Ok(s) => s,
-            Err(e) => {
-                let st: Vec<_> = nodes.values().map(|(_, r)| r.status()).collect();
-                panic!("write {i}: {e:?}; {st:#?}");
-            }
+            Err(e) => panic!("write {i}: {e:?}"),
         };
         assert_eq!(
             stored.metadata().resource_version.as_deref(),
