@@ -10,8 +10,10 @@ use skiff_core::clock::ManualClock;
 use skiff_core::event::Actor;
 use skiff_core::object::{ConfigMap, Object, ObjectMeta};
 use skiff_store::raft::{MemberConfig, RaftTiming, Replica, Replication};
+use skiff_store::wire::frame;
 use skiff_store::{Backing, Store, StoreError, WriteError};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 fn config_map(name: &str) -> Object {
     ConfigMap {
@@ -26,8 +28,8 @@ fn config_map(name: &str) -> Object {
 
 type Node = (Store, Arc<Replica>);
 
-/// Opens three members on loopback ports, in memory.
-async fn start_members() -> BTreeMap<u64, Node> {
+/// Opens three members on loopback ports, in memory; returns them with their Raft addresses.
+async fn start_members() -> (BTreeMap<u64, Node>, BTreeMap<u64, String>) {
     let mut listeners = Vec::new();
     let mut members = BTreeMap::new();
     for id in 1..=3_u64 {
@@ -53,7 +55,18 @@ async fn start_members() -> BTreeMap<u64, Node> {
             .unwrap();
         nodes.insert(id, node);
     }
-    nodes
+    (nodes, members)
+}
+
+/// Sends `bytes` to a member's Raft port; returns what the member answered before closing.
+async fn answer_to(addr: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream.flush().await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the member kept a bad connection open");
+    answer
 }
 
 /// Waits until a leader is elected and every member knows it; returns its id.
@@ -85,7 +98,16 @@ async fn elected_leader(nodes: &BTreeMap<u64, Node>) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_replicate_writes_through_the_leader() {
-    let nodes = start_members().await;
+    let (nodes, addrs) = start_members().await;
+
+    // Bad frames end their own connection, unanswered, and nothing else.
+    for addr in addrs.values() {
+        assert_eq!(answer_to(addr, &u32::MAX.to_le_bytes()).await, b"");
+        assert_eq!(
+            answer_to(addr, &frame(b"not a raft message").unwrap()).await,
+            b""
+        );
+    }
 
     let leader = elected_leader(&nodes).await;
 

@@ -15,18 +15,22 @@
 //!   transaction as the batch's events: the state machine never disagrees with its own
 //!   "applied" mark, even across a crash.
 //! - **Raft state lives in the member's own database**, in its own tables
-//!   ([`log_store`]): `raft_log` (index → entry) and `raft_meta` (vote, committed, purged,
+//!   (`log_store.rs`): `raft_log` (index → entry) and `raft_meta` (vote, committed, purged,
 //!   applied, membership). `append` acknowledges (`IOFlushed`) only after the redb commit
 //!   (durable, one fsync).
 //! - **Network**: skiff's length-prefixed frames ([`crate::wire::frame()`]) over `tokio::net`
 //!   TCP (simulated under madsim), one request and one response per frame, bincode's serde path
 //!   for openraft's messages. A frame that is too large or does not decode ends only its own
 //!   connection; nothing panics on peer input.
-//! - **Runtime**: [`runtime`], on madsim-tokio, so the same code runs in production (real tokio)
+//! - **Runtime**: `runtime.rs`, on madsim-tokio, so the same code runs in production (real tokio)
 //!   and in the simulator (seeded, deterministic).
-//! - **openraft stays inside this module**: the rest of skiff sees [`Replication`],
-//!   [`MemberConfig`], [`MemberStatus`] and [`crate::Store::open_member`]. openraft is pinned to
-//!   `=0.10.0-alpha.37` (raft.md: an alpha; expect work on every bump).
+//! - **openraft stays inside this module**: the rest of skiff sees [`Replication`] (id,
+//!   leadership, [`MemberStatus`]: what `etcdctl endpoint status` shows per member),
+//!   [`Replica`], [`MemberConfig`], [`check`] and [`crate::Store::open_member`]. openraft is
+//!   pinned to `=0.10.0-alpha.37` (raft.md: an alpha; expect work on every bump).
+//! - **A new leader waits for its lease**: openraft refuses writes ("forward to: unknown") until
+//!   a quorum has acknowledged a new leader; the proposer retries every heartbeat for up to one
+//!   election timeout while this member still believes it leads.
 //!
 //! # Invariants
 //!
@@ -48,7 +52,22 @@
 //!   (ReadIndex); followers do not forward writes; membership changes (`member add/remove`) and
 //!   the CLI (`skiff up --initial-cluster`) are not wired.
 //! - One batch is in flight at a time (the writer waits for its commit before proposing the
-//!   next), and the state machine commits each batch with its own fsync on top of the log's.
+//!   next), and the state machine commits each batch with its own fsync on top of the log's
+//!   (the log's fsync alone would do; the state machine could commit with `Durability::None`).
+//! - Election timeouts in the normal build draw from rand's thread RNG (real entropy); only the
+//!   simulator's runs are seeded.
+//! - Members reach each other only through Raft; client writes reach the leader through its
+//!   in-process [`crate::Store`] handle (no forwarding over the wire yet).
+//!
+//! # Tests
+//!
+//! `log_store` unit tests (append, truncate, purge, vote and committed across reopen, exact
+//! contents, a corrupt row); `check` tests including a planted rewrite of a committed entry;
+//! `store/tests/raft_members.rs` (three members on loopback TCP, bad frames refused, writes
+//! through the leader, a follower refusing with the leader's id, equal state and endpoint
+//! status on every member); `sim/tests/raft_replication.rs` (madsim: leader crash with power
+//! loss, new leader within the bound, catch-up after restart, equal state hashes, committed
+//! entries checked throughout, the same seed giving the same trace in two processes).
 
 pub mod check;
 pub(crate) mod log_store;
@@ -73,7 +92,7 @@ use crate::error::{StoreError, WriteError};
 use crate::request::{Txn, TxnResponse};
 
 /// Format of a replicated batch record (the payload of a Raft entry). Bump on any change to
-/// [`Batch`]'s encoding.
+/// `Batch`'s encoding.
 pub const BATCH_FORMAT: u8 = 1;
 
 openraft::declare_raft_types!(
