@@ -2,8 +2,9 @@
 //! 100 writes through it are acknowledged, its machine crashes (madsim `kill` plus a power loss
 //! of its simulated disk), a new leader is elected within the election bound, writes go on,
 //! the old member restarts and catches up, and all three members end with the same log and
-//! projections at the same revision. The same seed in two processes gives the same trace
-//! (raft.md: runs of one seed inside one process can diverge).
+//! projections at the same revision (three members, and five). The same seed in two processes
+//! gives the same trace (raft.md: runs of one seed inside one process can diverge). An isolated
+//! leader never acknowledges the write it takes and rejoins as a follower.
 #![cfg(madsim)]
 
 use std::collections::BTreeMap;
@@ -140,12 +141,16 @@ async fn write_many(store: &Store, from: u64, to: u64, trace: &mut Vec<String>) 
 }
 
 /// Creates the three member nodes (each boots on its own simulated disk).
-fn start_members(handle: &Handle, errors: &Arc<Mutex<Vec<String>>>) -> BTreeMap<u64, Member> {
-    let addrs: BTreeMap<u64, String> = (1..=3_u64)
+fn start_members(
+    handle: &Handle,
+    errors: &Arc<Mutex<Vec<String>>>,
+    count: u64,
+) -> BTreeMap<u64, Member> {
+    let addrs: BTreeMap<u64, String> = (1..=count)
         .map(|id| (id, format!("10.0.3.{id}:{RAFT_PORT}")))
         .collect();
     let mut members = BTreeMap::new();
-    for id in 1..=3_u64 {
+    for id in 1..=count {
         let config = MemberConfig {
             id,
             members: addrs.clone(),
@@ -178,10 +183,10 @@ fn start_members(handle: &Handle, errors: &Arc<Mutex<Vec<String>>>) -> BTreeMap<
 }
 
 /// The scenario; returns its trace.
-async fn scenario() -> Vec<String> {
+async fn scenario(count: u64) -> Vec<String> {
     let handle = Handle::current();
     let errors = Arc::new(Mutex::new(Vec::new()));
-    let members = start_members(&handle, &errors);
+    let members = start_members(&handle, &errors, count);
     let mut trace = Vec::new();
 
     // Election.
@@ -243,7 +248,8 @@ async fn scenario() -> Vec<String> {
                     .map(|(s, _)| s.status().unwrap().revision.0)
             })
             .collect();
-        (revisions == [Some(150); 3] && applied.windows(2).all(|w| w[0] == w[1])).then_some(())
+        (revisions.iter().all(|r| *r == Some(150)) && applied.windows(2).all(|w| w[0] == w[1]))
+            .then_some(())
     })
     .await;
     assert!(
@@ -283,10 +289,10 @@ async fn scenario() -> Vec<String> {
     trace
 }
 
-fn run_seed(seed: u64) -> Vec<String> {
+fn run_seed(seed: u64, count: u64) -> Vec<String> {
     std::thread::spawn(move || {
         madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default())
-            .block_on(scenario())
+            .block_on(scenario(count))
     })
     .join()
     .expect("the simulation panicked")
@@ -294,8 +300,14 @@ fn run_seed(seed: u64) -> Vec<String> {
 
 #[test]
 fn leader_crash_elects_a_new_leader_and_the_old_member_catches_up() {
-    let trace = run_seed(1);
+    let trace = run_seed(1, 3);
     assert_eq!(trace.len(), 8, "{trace:#?}");
+}
+
+#[test]
+fn five_members_elect_a_new_leader_after_a_crash_and_end_equal() {
+    let trace = run_seed(2, 5);
+    assert_eq!(trace.len(), 10, "{trace:#?}");
 }
 
 /// Runs only as the child of [`same_seed_gives_the_same_trace_in_two_processes`].
@@ -304,7 +316,7 @@ fn trace_child() {
     let Ok(seed) = std::env::var("SKIFF_RAFT_TRACE_SEED") else {
         return;
     };
-    let trace = run_seed(seed.parse().expect("a seed"));
+    let trace = run_seed(seed.parse().expect("a seed"), 3);
     for line in trace {
         println!("TRACE {line}");
     }
@@ -349,7 +361,7 @@ async fn isolated_leader() -> Vec<String> {
     let handle = Handle::current();
     let net = madsim::net::NetSim::current();
     let errors = Arc::new(Mutex::new(Vec::new()));
-    let members = start_members(&handle, &errors);
+    let members = start_members(&handle, &errors, 3);
     let mut trace = Vec::new();
     let mut check = CommittedEntries::default();
     let (leader, term) = poll(Duration::from_secs(10), || agreed_leader(&members, None))

@@ -65,7 +65,8 @@
 //! contents, a corrupt row); `check` tests including a planted rewrite of a committed entry;
 //! `store/tests/raft_members.rs` (three members on loopback TCP, bad frames refused, writes
 //! through the leader, a follower refusing with the leader's id, equal state and endpoint
-//! status on every member); `sim/tests/raft_replication.rs` (madsim: leader crash with power
+//! status on every member); `sim/tests/raft_replication.rs` (madsim, 3 and 5 members: leader
+//! crash with power
 //! loss, new leader within the bound, catch-up after restart, equal state hashes, committed
 //! entries checked throughout, the same seed giving the same trace in two processes; an
 //! isolated leader whose write is never acknowledged — it answers `ReplicationUnknown` once the
