@@ -66,11 +66,10 @@
 //! `store/tests/raft_members.rs` (three members on loopback TCP, bad frames refused, writes
 //! through the leader, a follower refusing with the leader's id, equal state and endpoint
 //! status on every member); `sim/tests/raft_replication.rs` (madsim, 3 and 5 members: leader
-//! crash with power
-//! loss, new leader within the bound, catch-up after restart, equal state hashes, committed
-//! entries checked throughout, the same seed giving the same trace in two processes; an
-//! isolated leader whose write is never acknowledged — it answers `ReplicationUnknown` once the
-//! entry is discarded — and which rejoins as a follower).
+//! crash with power loss, new leader within the bound, catch-up after restart, equal state
+//! hashes, committed entries checked throughout, the same seed giving the same trace in two
+//! processes; an isolated leader whose write is never acknowledged — it answers
+//! `ReplicationUnknown` once the entry is discarded — and which rejoins as a follower).
 //!
 //! Note: [`Replication::status`] reads openraft's metrics, which can trail the member's own
 //! apply by a moment; compare stores, not metrics, when exactness matters.
