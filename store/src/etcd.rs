@@ -516,3 +516,147 @@ impl SnapshotChunks {
         Ok((!chunk.is_empty()).then_some(chunk))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Backing;
+    use crate::watch::WATCH_BUFFER_EVENTS;
+    use skiff_core::clock::ManualClock;
+
+    fn store() -> Store {
+        Store::open(Backing::Memory, Arc::new(ManualClock::new(1_700_000_000))).unwrap()
+    }
+
+    fn admin() -> Actor {
+        Actor::new("admin")
+    }
+
+    /// Writes `n` raw keys `<prefix><i>` in transactions of [`TXN_OPS_MAX`].
+    async fn fill(store: &Store, prefix: &str, n: usize) {
+        let keys: Vec<usize> = (0..n).collect();
+        for chunk in keys.chunks(TXN_OPS_MAX) {
+            let txn = Txn {
+                compare: Vec::new(),
+                success: chunk
+                    .iter()
+                    .map(|i| Op::PutRaw {
+                        key: format!("{prefix}{i:06}"),
+                        value: b"v".to_vec(),
+                    })
+                    .collect(),
+                failure: Vec::new(),
+            };
+            store.txn(&admin(), txn).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_prefix_delete_larger_than_one_transaction_deletes_every_key() {
+        let store = store();
+        fill(&store, "/big/", TXN_OPS_MAX * 2 + 7).await;
+        put(&store, &admin(), "/bigger", b"kept".to_vec())
+            .await
+            .unwrap();
+        let (revision, deleted) = delete(&store, &admin(), "/big/", true).await.unwrap();
+        assert_eq!(deleted, (TXN_OPS_MAX * 2 + 7) as u64);
+        assert_eq!(revision, head(&store).unwrap());
+        let left = store.list("/big", &ListOptions::default()).unwrap();
+        let keys: Vec<&str> = left.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["/bigger"]);
+        assert_eq!(
+            delete(&store, &admin(), "/big/", true).await.unwrap(),
+            (revision, 0)
+        );
+        assert_eq!(
+            delete(&store, &admin(), "/nope", false).await.unwrap(),
+            (revision, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn compaction_refuses_compacted_and_future_revisions_in_etcds_words() {
+        let store = store();
+        fill(&store, "/k/", 3).await;
+        assert_eq!(compact(&store, &admin(), 2).await, Ok(Revision(4)));
+        let again = compact(&store, &admin(), 2).await.unwrap_err();
+        assert_eq!(
+            again,
+            EtcdError::Compacted {
+                requested: Revision(2),
+                compacted_revision: Revision(2)
+            }
+        );
+        assert_eq!(
+            again.to_string(),
+            "mvcc: required revision has been compacted (requested 2, compacted revision 2)"
+        );
+        assert_eq!(again.to_status().message, ERR_COMPACTED);
+        let future = compact(&store, &admin(), 9).await.unwrap_err();
+        assert_eq!(
+            future.to_string(),
+            "mvcc: required revision is a future revision (requested 9, head 4)"
+        );
+        assert_eq!(future.to_status().message, ERR_FUTURE_REV);
+    }
+
+    #[tokio::test]
+    async fn a_put_under_the_registry_must_be_a_valid_object_at_its_own_key() {
+        let store = store();
+        let cm =
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"v"}}"#;
+        let key = "/registry/configmaps/default/a";
+        let first = put(&store, &admin(), key, cm.as_bytes().to_vec())
+            .await
+            .unwrap();
+        let second = put(&store, &admin(), key, cm.as_bytes().to_vec())
+            .await
+            .unwrap();
+        let (_, entry) = store.get(key).unwrap();
+        assert_eq!(
+            (
+                entry.stored.create_revision,
+                entry.stored.mod_revision,
+                entry.stored.version
+            ),
+            (first, second, 2)
+        );
+        assert_eq!(
+            put(&store, &admin(), "/registry/configmaps/default/b", cm.as_bytes().to_vec()).await,
+            Err(EtcdError::Invalid(
+                "configmap/a belongs at /registry/configmaps/default/a, not at /registry/configmaps/default/b".into()
+            ))
+        );
+        assert_eq!(
+            head(&store).unwrap(),
+            second,
+            "a refused put writes nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_watch_that_falls_behind_resumes_without_a_gap() {
+        let store = store();
+        let mut watch = KeyWatch::start(&store, "/w/", true, 0).unwrap();
+        // More events than the live buffer holds, none read yet: the store cuts the watcher
+        // off, and the key watch resumes from its last event by itself.
+        let n = WATCH_BUFFER_EVENTS + 2 * TXN_OPS_MAX;
+        fill(&store, "/w/", n).await;
+        put(&store, &admin(), "/x", b"other".to_vec())
+            .await
+            .unwrap();
+        put(&store, &admin(), "/w/last", b"v".to_vec())
+            .await
+            .unwrap();
+        for i in 0..n {
+            let event = watch.next().await.unwrap();
+            assert_eq!(event.revision, Revision(i as u64 + 1));
+            assert_eq!(event_key(&event.change), Some(format!("/w/{i:06}")));
+        }
+        let last = watch.next().await.unwrap();
+        assert_eq!(
+            (last.revision, event_key(&last.change)),
+            (Revision(n as u64 + 2), Some("/w/last".to_owned()))
+        );
+    }
+}
