@@ -17,8 +17,8 @@
 //!    `--memory`. Upstream's kubelet renews its Lease every 10 s (a quarter of the 40 s lease
 //!    duration) and writes an unchanged NodeStatus every 5 min (`nodeStatusReportFrequency`),
 //!    so the API server must absorb `nodes/10 + nodes/300` writes/s (516.7 for 5,000 nodes).
-//!    One simulated minute of those writes (node *i* renews at seconds `i mod 10`, +10, …;
-//!    writes its status at second `i mod 300` when that falls in the minute) is sent through
+//!    One simulated minute of those writes (node *i* of *n* renews at seconds `i mod 10`,
+//!    +10, …; writes its status at second `⌊300·i/n⌋` when that falls in the minute) is sent through
 //!    `ApiServer::update` / `update_status` with the last resourceVersion as precondition,
 //!    each simulated second's writes concurrently, the seconds one after another as fast as
 //!    the store takes them. Reported: the writes/s required, the writes/s achieved, the time
@@ -294,8 +294,8 @@ enum Beat {
     Status(usize),
 }
 
-/// The simulated minute's writes, by second: node `i` renews at `i mod 10` (+10, …) and
-/// reports its status at `i mod 300` when that second is in the minute.
+/// The simulated minute's writes, by second: node `i` of `n` renews at `i mod 10` (+10, …)
+/// and reports its status at `⌊300·i/n⌋` when that second is in the minute.
 fn schedule(nodes: usize) -> Vec<Vec<Beat>> {
     let mut seconds: Vec<Vec<Beat>> = (0..MINUTE).map(|_| Vec::new()).collect();
     for i in 0..nodes {
@@ -305,7 +305,8 @@ fn schedule(nodes: usize) -> Vec<Vec<Beat>> {
             seconds[usize::try_from(t).unwrap_or(0)].push(Beat::Lease(i));
             t += LEASE_RENEW;
         }
-        let status_at = offset % STATUS_REPORT;
+        // Spread evenly over the report period, so a minute holds exactly its share.
+        let status_at = offset * STATUS_REPORT / nodes as u64;
         if status_at < MINUTE {
             seconds[usize::try_from(status_at).unwrap_or(0)].push(Beat::Status(i));
         }
