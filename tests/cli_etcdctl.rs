@@ -927,6 +927,44 @@ fn a_user_without_the_etcd_rule_is_refused_with_upstreams_message() {
     assert!(!snap.exists());
     assert!(!tmp.path().join("snap.db.part").exists());
     assert_eq!(server.ok(&["get", "k"]), "k\nv\n", "nothing changed");
+
+    // A ClusterRole granting `get` on the path /etcd lets jane read, and only read.
+    let rbac = tmp.path().join("etcd-reader.yaml");
+    std::fs::write(
+        &rbac,
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: etcd-reader\nrules:\n- nonResourceURLs: [\"/etcd\"]\n  verbs: [\"get\"]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: jane-reads-etcd\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: etcd-reader\nsubjects:\n- apiGroup: rbac.authorization.k8s.io\n  kind: User\n  name: jane\n",
+    )
+    .unwrap();
+    let applied = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["apply", "-f", rbac.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    // The authorizer picks role changes up from the log's watch, a moment later.
+    let mut read = server.etcdctl_as(Some("s3cret-jane"), &["get", "k"]);
+    for _ in 0..100 {
+        if read.code == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        read = server.etcdctl_as(Some("s3cret-jane"), &["get", "k"]);
+    }
+    assert_eq!(
+        (read.code, read.stdout.as_str()),
+        (0, "k\nv\n"),
+        "{}",
+        read.stderr
+    );
+    assert_eq!(
+        refused(&["put", "k", "mine"]),
+        "Error: forbidden: User \"jane\" cannot put path \"/etcd\"\n"
+    );
     server.stop();
 }
 
