@@ -207,6 +207,7 @@ fn tiny_kubelet_bench_reports_sync_cost_and_heartbeat_load() {
         ("pod_sync_latency_p50", pods),
         ("pod_sync_latency_p99", pods),
         ("pod_sync_throughput", pods),
+        ("pod_sync_cpu_per_pod", pods),
         ("heartbeat_writes_required", nodes),
         ("heartbeat_writes_achieved", nodes),
         ("heartbeat_minute_time", nodes),
@@ -220,8 +221,8 @@ fn tiny_kubelet_bench_reports_sync_cost_and_heartbeat_load() {
     .collect();
     assert_eq!(metrics, expected);
     // 30 nodes must absorb 30/10 + 30/300 = 3.1 writes/s.
-    assert_eq!(lines[4]["value"], 3.1);
-    assert_eq!(lines[4]["unit"], "ops/s");
+    assert_eq!(lines[5]["value"], 3.1);
+    assert_eq!(lines[5]["unit"], "ops/s");
     // The scratch store is gone.
     assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
 }

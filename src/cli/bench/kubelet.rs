@@ -8,8 +8,8 @@
 //!    bound to it. The rounds until every pod is Running and Ready are timed as *startup*;
 //!    then `--rounds` steady rounds, in which the kubelet syncs every pod (runtime snapshot,
 //!    probes, reconcile, apply). A round's time over its pods is one per-pod sample:
-//!    `pod_sync_latency_p50`/`_p99` (µs per pod) and `pod_sync_throughput` (pods/s on one
-//!    core). A kubelet's cost does not depend on the cluster's size (each node runs its own),
+//!    `pod_sync_latency_p50`/`_p99` (µs per pod), `pod_sync_throughput` (pods/s on one
+//!    core) and `pod_sync_cpu_per_pod` (the process's CPU time over the pod syncs). A kubelet's cost does not depend on the cluster's size (each node runs its own),
 //!    so one node is measured.
 //! 2. **Heartbeats** (real store through `ApiServer`): `--nodes` nodes registered (the Node
 //!    the kubelet registers, renamed per node) with their Leases in `kube-node-lease`, in a
@@ -183,6 +183,15 @@ fn pod_sync(args: &KubeletArgs, report: &mut Report<'_, impl Write>) -> Result<(
         per_second(pods * args.rounds, total),
         "pods/s",
         note,
+    );
+    // CPU time is what other processes on a busy machine disturb least (its resolution is
+    // the kernel's 10 ms tick, so it needs enough rounds).
+    report.metric(
+        "pod_sync_cpu_per_pod",
+        &params,
+        us(used.own) / per_second(pods * args.rounds, Duration::from_secs(1)),
+        "µs",
+        "process CPU over the steady rounds / pod syncs",
     );
     Ok(())
 }
