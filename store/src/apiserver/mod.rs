@@ -80,6 +80,10 @@ pub struct ApiServer {
     admission: admission::Admission,
 }
 
+/// How often a delete without a resourceVersion precondition is tried again after losing a
+/// race with another writer.
+const DELETE_CONFLICT_RETRIES_MAX: usize = 5;
+
 /// The usual cause of a 409 Conflict (upstream `OptimisticLockErrorMsg`).
 pub const MODIFIED: &str =
     "the object has been modified; please apply your changes to the latest version and try again";
@@ -438,7 +442,33 @@ impl ApiServer {
     }
 
     /// Deletes an object, gracefully where upstream would.
+    ///
+    /// Without a resourceVersion precondition, a write that lost a race with another writer
+    /// (a kubelet posting status, the scheduler binding) is tried again on the new state, as
+    /// upstream's `GuaranteedUpdate` does; with one, the Conflict is the caller's.
     pub async fn delete(
+        &self,
+        actor: &Actor,
+        info: &KindInfo,
+        namespace: &str,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<Deleted, ApiError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Box::pin(self.delete_once(actor, info, namespace, name, options)).await {
+                Err(ApiError::Rejected(status))
+                    if status.reason == Reason::Conflict
+                        && options.resource_version.is_none()
+                        && attempt < DELETE_CONFLICT_RETRIES_MAX
+                        && status.message.ends_with(MODIFIED) => {}
+                other => return other,
+            }
+        }
+    }
+
+    async fn delete_once(
         &self,
         actor: &Actor,
         info: &KindInfo,
