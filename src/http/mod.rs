@@ -16,7 +16,7 @@
 //! Request bodies are JSON, except kubectl's protobuf `SelfSubjectAccessReview` (other
 //! protobuf bodies get 415). `deletecollection` deletes what the selectors match one by one,
 //! each authorized as a `delete`. `Impersonate-User`/`-Group` (kubectl `--as`) are honoured
-//! when the caller may impersonate. Not served yet: `pods/log`, `exec`, `attach`,
+//! when the caller may impersonate. `pods/log` is served as text (`logs.rs`, with `follow`). Not served yet: `exec`, `attach`,
 //! `port-forward`, aggregated discovery, OpenAPI schemas (`/openapi/v2`, `kubectl explain`).
 //!
 //! [`HttpApi::handle`] works on plain values ([`HttpRequest`] → [`HttpResponse`]) so tests can
@@ -25,6 +25,7 @@
 
 mod discovery;
 mod encode;
+mod logs;
 mod patch;
 mod query;
 #[allow(
@@ -660,6 +661,9 @@ impl HttpApi {
                         ),
                     ),
                 })
+            }
+            ("GET", Some(name), Some("log")) if info.kind == "Pod" => {
+                self.pod_log(user, &namespace, name, query).await
             }
             ("GET", Some(name), Some("scale")) if has_scale(info) => {
                 let scale = self.get_scale(user, info, &namespace, name).await?;
