@@ -66,6 +66,7 @@ fn normalized(table: &str) -> String {
 }
 
 #[test]
+#[allow(clippy::too_many_lines, reason = "one session, told in order")]
 fn logs_exec_and_crictl_reach_the_node_through_skiff_up() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
