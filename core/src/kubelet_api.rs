@@ -243,6 +243,55 @@ pub fn log_container_id(
 mod tests {
     use super::*;
 
+    fn pod(statuses: &str) -> crate::object::Pod {
+        let yaml = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: web}}\nspec:\n  containers: [{{name: app, image: nginx}}]\nstatus:\n  containerStatuses:\n{statuses}"
+        );
+        match crate::manifest::parse_str("pod.yaml", &yaml)
+            .unwrap()
+            .remove(0)
+        {
+            crate::object::Object::Pod(p) => p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_log_container_is_chosen_from_the_status_like_upstream() {
+        let common = "ready: false, restartCount: 1, image: nginx, imageID: ''";
+        let running = pod(&format!(
+            "  - {{name: app, {common}, containerID: 'sim://c2', state: {{running: {{}}}}, lastState: {{terminated: {{exitCode: 1, containerID: 'sim://c1'}}}}}}\n"
+        ));
+        assert_eq!(log_container_id(&running, "app", false), Ok("c2".into()));
+        assert_eq!(log_container_id(&running, "app", true), Ok("c1".into()));
+        assert_eq!(
+            log_container_id(&running, "db", false),
+            Err(r#"container "db" in pod "web" is not available"#.into())
+        );
+        let crashing = pod(&format!(
+            "  - {{name: app, {common}, state: {{waiting: {{reason: CrashLoopBackOff}}}}, lastState: {{terminated: {{exitCode: 1, containerID: 'sim://c1'}}}}}}\n"
+        ));
+        assert_eq!(log_container_id(&crashing, "app", false), Ok("c1".into()));
+        let pulling = pod(&format!(
+            "  - {{name: app, {common}, state: {{waiting: {{reason: ImagePullBackOff}}}}}}\n"
+        ));
+        assert_eq!(
+            log_container_id(&pulling, "app", false),
+            Err(r#"container "app" in pod "web" is waiting to start: trying and failing to pull image"#.into())
+        );
+        assert_eq!(
+            log_container_id(&pulling, "app", true),
+            Err(r#"previous terminated container "app" in pod "web" not found"#.into())
+        );
+        let creating = pod(&format!(
+            "  - {{name: app, {common}, state: {{waiting: {{reason: ContainerCreating}}}}}}\n"
+        ));
+        assert_eq!(
+            log_container_id(&creating, "app", false),
+            Err(r#"container "app" in pod "web" is waiting to start: ContainerCreating"#.into())
+        );
+    }
+
     #[test]
     fn requests_and_answers_round_trip_through_frames() {
         let request = KubeletRequest {

@@ -48,6 +48,8 @@ mod status;
 #[cfg(test)]
 mod agent_tests;
 #[cfg(test)]
+mod server_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
