@@ -5,8 +5,8 @@
 //!
 //! The session runs against the API server alone (no controllers, so the outputs are exact;
 //! the clock is a `ManualClock`, so every `AGE` is `0s`); `rollout status` runs against `skiff
-//! up` with its in-process nodes in a second test, with `kubectl logs` through the kubelets'
-//! node API. Skipped, with a message, when `kubectl` is not on PATH.
+//! up` with its in-process nodes in a second test, with `kubectl logs` and `kubectl exec`
+//! (WebSocket) through the kubelets' node API. Skipped, with a message, when `kubectl` is not on PATH.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -425,6 +425,36 @@ fn kubectl_rolls_out_a_deployment_on_skiff_up() {
             false,
             String::new(),
             format!("error: container nope is not valid for pod {pod}\n")
+        )
+    );
+    // kubectl exec: a WebSocket upgrade (`v5.channel.k8s.io`); the exit code comes back.
+    assert_eq!(
+        k.run(&["exec", &pod, "--", "hostname"]),
+        (true, format!("{pod}\n"), String::new())
+    );
+    let out = k
+        .command(&[
+            "exec",
+            &pod,
+            "-c",
+            "nginx",
+            "--",
+            "sh",
+            "-c",
+            "echo hi; exit 3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        ),
+        (
+            Some(3),
+            "hi\n".to_owned(),
+            "command terminated with exit code 3\n".to_owned()
         )
     );
     let status = Command::new("kill")
