@@ -139,6 +139,26 @@ fn logs_exec_and_crictl_reach_the_node_through_skiff_up() {
         )
     );
 
+    // logs -f follows a container until it stops.
+    let counter = data.join("counter.yaml");
+    std::fs::write(
+        &counter,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: counter}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: c, image: busybox, command: [sh, -c, 'echo one; sleep 2; echo two']}\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(data, &["apply", "-f", counter.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    for _ in 0..300 {
+        if run(data, &["logs", "counter"]).1 == "one\n" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        run(data, &["logs", "counter", "-f"]),
+        (0, "one\ntwo\n".to_owned(), String::new())
+    );
+
     // crictl on the node: its containers in crictl's columns.
     let (code, ps, err) = run(data, &["crictl", "--node", "node-1", "ps"]);
     assert_eq!(code, 0, "{err}");

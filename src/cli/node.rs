@@ -35,6 +35,9 @@ pub struct LogsArgs {
     /// At most this many bytes.
     #[arg(long)]
     pub limit_bytes: Option<u64>,
+    /// Keep printing new lines until the container stops (polled once a second).
+    #[arg(short, long)]
+    pub follow: bool,
 }
 
 /// `skiff exec POD -- CMD…`.
@@ -128,6 +131,10 @@ pub fn logs(connect: &ConnectArgs, args: &LogsArgs, out: &mut dyn Write) -> u8 {
     };
     let result = block_on(async {
         let client = connect.connect().await?;
+        if args.follow {
+            follow(&client, args, params, out).await?;
+            return Ok(String::new());
+        }
         Ok(client.pod_logs(&args.namespace, &args.pod, params).await?)
     });
     match result {
@@ -136,6 +143,50 @@ pub fn logs(connect: &ConnectArgs, args: &LogsArgs, out: &mut dyn Write) -> u8 {
             0
         }
         Err(e) => report(out, &e),
+    }
+}
+
+/// Whether the pod's container (the named one, or its first) may still write to its log.
+async fn still_writing(client: &dyn Client, args: &LogsArgs) -> Result<bool, Failure> {
+    let object = client
+        .get(&skiff_core::object::info::POD, &args.namespace, &args.pod)
+        .await?;
+    let skiff_core::object::Object::Pod(pod) = object else {
+        return Ok(false);
+    };
+    Ok(skiff::http::still_writing(&pod, args.container.as_deref()))
+}
+
+/// `logs -f`: prints the log, then what is new each second while the container may still
+/// write (reads with timestamps, so each line is printed once).
+async fn follow(
+    client: &dyn Client,
+    args: &LogsArgs,
+    params: LogParams,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let show = params.timestamps;
+    let mut params = LogParams {
+        timestamps: true,
+        limit_bytes: None,
+        ..params
+    };
+    let mut cursor = skiff::http::LogCursor::default();
+    loop {
+        let text = client
+            .pod_logs(&args.namespace, &args.pod, params.clone())
+            .await?;
+        let _ = out.write_all(cursor.take(&text, show).as_bytes());
+        let _ = out.flush();
+        if let Some(micros) = cursor.since_micros() {
+            params.since_time_micros = Some(micros);
+            params.since_seconds = None;
+            params.tail_lines = None;
+        }
+        if !still_writing(client, args).await? {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 

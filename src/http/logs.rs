@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use skiff_core::client::LogParams;
-use skiff_core::object::{MicroTime, Object, Time};
+use skiff_core::object::{MicroTime, Object, Pod, Time};
 use skiff_store::apiserver::authn::UserInfo;
 use skiff_store::wire::{Handler, Request, Response};
 use tokio::sync::mpsc;
@@ -79,7 +79,32 @@ async fn read(
     }
 }
 
-/// Whether the pod's container (or its only one) still runs; `false` when the pod is gone.
+/// Whether a follower should keep waiting for more of the container's log: it runs, or it has
+/// not started yet (the kubelet's status lags the runtime); not once it terminated, is backing
+/// off after a crash, or is not in the status at all.
+pub fn still_writing(pod: &Pod, container: Option<&str>) -> bool {
+    let wanted = container
+        .map(str::to_owned)
+        .or_else(|| pod.spec.containers.first().map(|c| c.name.clone()));
+    let Some(status) = pod
+        .status
+        .container_statuses
+        .iter()
+        .chain(&pod.status.init_container_statuses)
+        .find(|s| Some(&s.name) == wanted.as_ref())
+    else {
+        // No status yet: the pod was only just scheduled.
+        return pod.status.container_statuses.is_empty();
+    };
+    let state = status.state.clone().unwrap_or_default();
+    let crashed_before = status
+        .last_state
+        .as_ref()
+        .is_some_and(|s| s.terminated.is_some());
+    state.running.is_some() || (state.waiting.is_some() && !crashed_before)
+}
+
+/// Whether the pod's container (or its only one) may still write; `false` when the pod is gone.
 async fn still_running(
     handler: &dyn Handler,
     user: &UserInfo,
@@ -95,15 +120,68 @@ async fn still_running(
     let Ok(Response::Object(Object::Pod(pod))) = handler.call(user, request).await else {
         return false;
     };
-    let wanted = container
-        .map(str::to_owned)
-        .or_else(|| pod.spec.containers.first().map(|c| c.name.clone()));
-    pod.status
-        .container_statuses
-        .iter()
-        .chain(&pod.status.init_container_statuses)
-        .find(|s| Some(&s.name) == wanted.as_ref())
-        .is_some_and(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()))
+    still_writing(&pod, container)
+}
+
+/// An RFC 3339 timestamp with up to nine fractional digits, as (Unix seconds, nanoseconds).
+fn parse_stamp(stamp: &str) -> Option<(i64, u32)> {
+    let body = stamp.strip_suffix('Z')?;
+    let (whole, fraction) = body.split_once('.').unwrap_or((body, ""));
+    let seconds = Time::parse(&format!("{whole}Z")).ok()?.unix_seconds;
+    if fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let nanos = format!("{fraction:0<9}").parse().ok()?;
+    Some((seconds, nanos))
+}
+
+/// What a follower has printed of a log read with timestamps: the newest line's time and how
+/// many lines carried it, so the next read (from that time on) prints only what is new.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogCursor {
+    last: Option<((i64, u32), usize)>,
+}
+
+impl LogCursor {
+    /// The lines of `text` (each `<RFC 3339 time> <line>`) not printed yet, with or without
+    /// their timestamps.
+    pub fn take(&mut self, text: &str, show_timestamps: bool) -> String {
+        let mut out = String::new();
+        let mut seen_at_last = 0;
+        for line in text.lines() {
+            let (stamp, rest) = line.split_once(' ').unwrap_or((line, ""));
+            let Some(at) = parse_stamp(stamp) else {
+                continue;
+            };
+            match &mut self.last {
+                Some((t, _)) if at < *t => continue,
+                Some((t, sent)) if at == *t => {
+                    seen_at_last += 1;
+                    if seen_at_last <= *sent {
+                        continue;
+                    }
+                    *sent += 1;
+                }
+                _ => {
+                    self.last = Some((at, 1));
+                    seen_at_last = 1;
+                }
+            }
+            out.push_str(if show_timestamps { line } else { rest });
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Where the next read starts (`sinceTime`, microseconds; lines at the same microsecond
+    /// come again and are skipped).
+    pub fn since_micros(&self) -> Option<i64> {
+        self.last.map(|((seconds, nanos), _)| {
+            seconds
+                .saturating_mul(1_000_000)
+                .saturating_add(i64::from(nanos / 1000))
+        })
+    }
 }
 
 /// Follows a log: sends what is new each poll, deduplicating by timestamp.
@@ -121,48 +199,17 @@ async fn follow(
         limit_bytes: None,
         ..params
     };
-    // The last timestamp sent and how many lines carried it.
-    let mut last: Option<(String, usize)> = None;
+    let mut cursor = LogCursor::default();
     loop {
         let Ok(text) = read(&*handler, &user, &namespace, &name, params.clone()).await else {
             return;
         };
-        let mut out = String::new();
-        let mut seen_at_last = 0;
-        for line in text.lines() {
-            let (stamp, rest) = line.split_once(' ').unwrap_or((line, ""));
-            if let Some((t, sent)) = &last {
-                if stamp < t.as_str() {
-                    continue;
-                }
-                if stamp == t {
-                    seen_at_last += 1;
-                    if seen_at_last <= *sent {
-                        continue;
-                    }
-                }
-            }
-            match &mut last {
-                Some((t, sent)) if t == stamp => *sent += 1,
-                _ => {
-                    last = Some((stamp.to_owned(), 1));
-                    seen_at_last = 1;
-                }
-            }
-            if show_timestamps {
-                out.push_str(line);
-            } else {
-                out.push_str(rest);
-            }
-            out.push('\n');
-        }
+        let out = cursor.take(&text, show_timestamps);
         if !out.is_empty() && tx.send(Bytes::from(out)).await.is_err() {
             return;
         }
-        if let Some((t, _)) = &last
-            && let Ok(at) = MicroTime::parse(t)
-        {
-            params.since_time_micros = Some(at.unix_micros);
+        if let Some(micros) = cursor.since_micros() {
+            params.since_time_micros = Some(micros);
             params.since_seconds = None;
             params.tail_lines = None;
         }
@@ -232,5 +279,29 @@ impl HttpApi {
             content_type: "text/plain",
             body: HttpBody::Full(text.into_bytes()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cursor_prints_each_line_once_in_time_order() {
+        let mut cursor = LogCursor::default();
+        let first = "2023-11-14T22:13:20Z a\n2023-11-14T22:13:20.5Z b\n2023-11-14T22:13:20.5Z c\n";
+        assert_eq!(cursor.take(first, false), "a\nb\nc\n");
+        assert_eq!(cursor.since_micros(), Some(1_700_000_000_500_000));
+        // The next read repeats the lines at the last time; only the new ones are printed.
+        let again = "2023-11-14T22:13:20.5Z b\n2023-11-14T22:13:20.5Z c\n2023-11-14T22:13:20.5Z d\n2023-11-14T22:13:21Z e\n";
+        assert_eq!(
+            cursor.take(again, true),
+            "2023-11-14T22:13:20.5Z d\n2023-11-14T22:13:21Z e\n"
+        );
+        assert_eq!(
+            parse_stamp("2023-11-14T22:13:20.000000001Z"),
+            Some((1_700_000_000, 1))
+        );
+        assert_eq!(parse_stamp("nonsense"), None);
     }
 }

@@ -66,6 +66,7 @@ use tokio_rustls::TlsAcceptor;
 pub use discovery::KUBERNETES_MINOR;
 pub use encode::HttpError;
 use encode::{IncludeObject, TableOptions, WatchFormat};
+pub use logs::{LogCursor, still_writing};
 use query::{Query, segments};
 pub use tls::TlsIdentity;
 
