@@ -349,3 +349,77 @@ async fn logs_exec_and_crictl_reach_the_kubelet_through_the_api_server() {
     );
     cluster.shutdown().await;
 }
+
+/// A pod bound to a node whose kubelet does not answer: upstream's `error dialing backend`,
+/// dialed at the address and port the Node reports.
+#[tokio::test]
+async fn a_node_that_does_not_answer_is_an_error_dialing_backend() {
+    let cluster = Cluster::builder()
+        .seed(12)
+        .without_controllers()
+        .build()
+        .await
+        .unwrap();
+    // A port nobody listens on any more.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let client = cluster.client();
+    cluster
+        .apply_yaml(
+            "apiVersion: v1\nkind: Node\nmetadata: {name: gone}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: nginx}]\n",
+        )
+        .await
+        .unwrap();
+    let mut node = cluster.api_all::<Node>().get("gone").await.unwrap();
+    node.status.addresses = vec![skiff::core::object::NodeAddress {
+        type_: "InternalIP".into(),
+        address: "127.0.0.1".into(),
+    }];
+    node.status.daemon_endpoints.kubelet_endpoint.port = i32::from(port);
+    client.update_status(node.into()).await.unwrap();
+    client
+        .bind(
+            "default",
+            "web",
+            skiff::core::client::Binding {
+                node: "gone".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let refused = client
+        .pod_exec("default", "web", exec(&["hostname"]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status_of(refused),
+        (
+            Reason::InternalError,
+            format!(
+                "error dialing backend: dial tcp 127.0.0.1:{port}: connect: connection refused"
+            )
+        )
+    );
+    // A Node no longer there.
+    client
+        .delete(
+            &skiff::core::object::info::NODE,
+            "",
+            "gone",
+            skiff::core::client::DeleteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let missing = client
+        .node_crictl("gone", vec!["ps".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status_of(missing),
+        (Reason::NotFound, r#"nodes "gone" not found"#.to_owned())
+    );
+    cluster.shutdown().await;
+}

@@ -167,11 +167,22 @@ async fn read_frame<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8
     Ok(payload)
 }
 
+/// A failed dial in Go's words (`connect: connection refused`), as upstream's message shows it.
+fn dial_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connect: connection refused".to_owned(),
+        std::io::ErrorKind::TimedOut => "i/o timeout".to_owned(),
+        std::io::ErrorKind::HostUnreachable => "connect: no route to host".to_owned(),
+        std::io::ErrorKind::NetworkUnreachable => "connect: network is unreachable".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
 /// One call over one connection: dial, send, read the answer. `Err` is a transport failure.
 async fn exchange(addr: &str, request: &KubeletRequest) -> Result<KubeletAnswer, String> {
     let stream = TcpStream::connect(addr)
         .await
-        .map_err(|e| format!("error dialing backend: dial tcp {addr}: {e}"))?;
+        .map_err(|e| format!("error dialing backend: dial tcp {addr}: {}", dial_error(&e)))?;
     let (mut read, mut write) = tokio::io::split(stream);
     let frame = kubelet_api::to_frame(request)?;
     write
