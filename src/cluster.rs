@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use skiff_controllers::builtin::{self, ControlPlaneConfig};
+use skiff_controllers::kubelet::server::NodeServer;
 use skiff_controllers::runtime::{RunOptions, Shutdown, ShutdownTrigger};
 use skiff_core::client::{Client, ClientError};
 use skiff_core::clock::{Clock, SystemClock, unix_micros};
 use skiff_core::manifest::{self, ManifestError};
 use skiff_core::object::TypedObject;
-use skiff_store::apiserver::{ApiServer, LocalClient};
+use skiff_store::apiserver::{ApiServer, KubeletClientConfig, LocalClient};
 use skiff_store::{Backing, Store};
 
 use crate::api::Api;
@@ -30,6 +31,9 @@ pub enum StartError {
     /// Bootstrapping the system namespaces failed.
     #[error("bootstrap: {0}")]
     Bootstrap(String),
+    /// An in-process node's kubelet API could not listen (the node and the reason).
+    #[error("kubelet API of {0}: {1}")]
+    Kubelet(String, String),
 }
 
 /// Why an apply of YAML failed.
@@ -96,7 +100,8 @@ impl ClusterBuilder {
 
     /// Run `n` simulated worker nodes in-process (`node-1` … `node-n`): each a kubelet over a
     /// simulated container runtime, all on one pod network programmed from kube-proxy's rules
-    /// (seed §7–§9). At most 240.
+    /// (seed §7–§9), each serving its node API (logs, exec, crictl) to the API server on a
+    /// loopback port. At most 240.
     pub fn nodes(mut self, n: u8) -> Self {
         self.nodes = n.min(240);
         self
@@ -110,6 +115,10 @@ impl ClusterBuilder {
 
     /// Starts the cluster: opens (or creates) the store and bootstraps the system namespaces,
     /// their default ServiceAccounts and the `kubernetes` Service.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the cluster's parts, started in order"
+    )]
     pub async fn build(self) -> Result<Cluster, StartError> {
         let clock = self
             .clock
@@ -176,20 +185,42 @@ impl ClusterBuilder {
                     .await;
             }));
         }
+        // The kubelets' node API (logs, exec, crictl): each in-process node listens on a
+        // loopback port of its own and accepts only the API server's credential, drawn from
+        // the seed.
+        let kubelet_token = {
+            let mut rng = skiff_core::rng::SplitMix64::new(seed ^ 0x6b75_6265_6c65_7421);
+            format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64())
+        };
+        api.set_kubelet_client(KubeletClientConfig {
+            token: kubelet_token.clone(),
+            ..KubeletClientConfig::default()
+        });
         for index in 1..=self.nodes {
             let name = format!("node-{index}");
             let node_client: Arc<dyn Client> = Arc::new(LocalClient::new(
                 api.clone(),
                 &format!("system:node:{name}"),
             ));
-            let (agent, runtime) = builtin::sim_node(
+            let (agent, runtime, server) = start_node(
+                &api,
                 &name,
                 index,
-                seed ^ u64::from(index).rotate_left(32),
-                clock.clone(),
+                seed,
+                &clock,
                 node_client,
                 &network,
-            );
+                &kubelet_token,
+            )
+            .await?;
+            let mut stop_server = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                tokio::select! {
+                    biased;
+                    () = stop_server.wait() => {}
+                    () = server => {}
+                }
+            }));
             runtimes.push((name, runtime));
             let mut stop_node = shutdown.clone();
             tasks.push(tokio::spawn(async move {
@@ -210,6 +241,50 @@ impl ClusterBuilder {
             tasks,
         })
     }
+}
+
+/// One in-process node: its kubelet agent, its runtime, and its node API served on a loopback
+/// port that the kubelet records in its Node and the API server is routed to.
+#[allow(clippy::too_many_arguments, reason = "the parts of one node")]
+async fn start_node(
+    api: &Arc<ApiServer>,
+    name: &str,
+    index: u8,
+    seed: u64,
+    clock: &Arc<dyn Clock>,
+    client: Arc<dyn Client>,
+    network: &Arc<skiff_controllers::cri::network::SimCluster>,
+    token: &str,
+) -> Result<
+    (
+        skiff_controllers::kubelet::agent::Agent,
+        Arc<skiff_controllers::cri::sim::SimRuntime>,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    ),
+    StartError,
+> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| StartError::Kubelet(name.to_owned(), e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Kubelet(name.to_owned(), e.to_string()))?;
+    let (agent, runtime) = builtin::sim_node_on_port(
+        name,
+        index,
+        addr.port(),
+        seed ^ u64::from(index).rotate_left(32),
+        clock.clone(),
+        client,
+        network,
+    );
+    api.route_kubelet(name, &addr.to_string());
+    let server = Arc::new(NodeServer::new(name, runtime.clone(), clock.clone(), token));
+    Ok((
+        agent,
+        runtime,
+        skiff_controllers::kubelet::server::serve(listener, server),
+    ))
 }
 
 /// A running control plane, in-process.

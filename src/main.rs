@@ -50,6 +50,12 @@ enum Command {
     ProxyRules(cli::proxy_rules::ProxyRulesArgs),
     /// Manage the rollout of a Deployment or DaemonSet: status, history, undo, pause, resume.
     Rollout(cli::rollout::RolloutArgs),
+    /// Print a container's log (through the API server, from the kubelet of its node).
+    Logs(cli::node::LogsArgs),
+    /// Run a command in a container: `skiff exec POD [-c C] -- CMD…`.
+    Exec(cli::node::ExecArgs),
+    /// crictl on a node's container runtime: `skiff crictl --node N ps -a`.
+    Crictl(cli::node::CrictlArgs),
     /// kubectl-style verbs against `skiff up`.
     #[command(flatten)]
     Kube(cli::kube::Verb),
@@ -59,7 +65,18 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let code = match &args.command {
+        Command::Logs(logs) => Some(cli::node::logs(&args.connect, logs, &mut out)),
+        Command::Exec(exec) => Some(cli::node::exec(&args.connect, exec, &mut out)),
+        Command::Crictl(crictl) => Some(cli::node::crictl(&args.connect, crictl, &mut out)),
+        _ => None,
+    };
+    if let Some(code) = code {
+        let _ = out.flush();
+        return ExitCode::from(code);
+    }
     let ok = match args.command {
+        Command::Logs(_) | Command::Exec(_) | Command::Crictl(_) => true,
         Command::Validate { files, recursive } => {
             cli::validate::run(&files, recursive, &mut std::io::stdin().lock(), &mut out)
         }

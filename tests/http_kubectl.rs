@@ -5,8 +5,9 @@
 //!
 //! The session runs against the API server alone (no controllers, so the outputs are exact;
 //! the clock is a `ManualClock`, so every `AGE` is `0s`); `rollout status` runs against `skiff
-//! up` with its in-process nodes in a second test. `logs` waits for the `pods/log`
-//! subresource. Skipped, with a message, when `kubectl` is not on PATH.
+//! up` with its in-process nodes in a second test, with `kubectl logs` and `kubectl exec`
+//! (WebSocket) through the kubelets' node API. Skipped, with a message, when `kubectl` is not
+//! on PATH.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -330,6 +331,67 @@ impl Drop for Running {
     }
 }
 
+/// `kubectl logs` (the `pods/log` subresource, which the API server gets from the kubelet of
+/// the pod's node) and `kubectl exec` (a WebSocket upgrade, `v5.channel.k8s.io`) on a pod of
+/// the rolled-out Deployment.
+fn logs_and_exec(k: &Kubectl) {
+    let pod = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=myapp-web",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    let ready = "/docker-entrypoint.sh: Configuration complete; ready for start up\n";
+    assert_eq!(k.ok(&["logs", &pod]), ready);
+    assert_eq!(k.ok(&["logs", &pod, "--tail=1", "-c", "nginx"]), ready);
+    let stamped = k.ok(&["logs", &pod, "--timestamps"]);
+    assert!(
+        stamped.starts_with("20") && stamped.ends_with(&format!("Z {ready}")),
+        "{stamped}"
+    );
+    // kubectl checks the container name itself, in the API server's words.
+    assert_eq!(
+        k.run(&["logs", &pod, "-c", "nope"]),
+        (
+            false,
+            String::new(),
+            format!("error: container nope is not valid for pod {pod}\n")
+        )
+    );
+    // kubectl exec: a WebSocket upgrade (`v5.channel.k8s.io`); the exit code comes back.
+    assert_eq!(
+        k.run(&["exec", &pod, "--", "hostname"]),
+        (true, format!("{pod}\n"), String::new())
+    );
+    let out = k
+        .command(&[
+            "exec",
+            &pod,
+            "-c",
+            "nginx",
+            "--",
+            "sh",
+            "-c",
+            "echo hi; exit 3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        ),
+        (
+            Some(3),
+            "hi\n".to_owned(),
+            "command terminated with exit code 3\n".to_owned()
+        )
+    );
+}
+
 /// `skiff up` with its in-process nodes: kubectl sees the nodes Ready, and a Deployment
 /// applied with kubectl rolls out (`rollout status` finishes) with its pods Running.
 #[test]
@@ -400,6 +462,7 @@ fn kubectl_rolls_out_a_deployment_on_skiff_up() {
         "jsonpath={.items[*].status.phase}",
     ]);
     assert_eq!(phases, "Running Running Running");
+    logs_and_exec(&k);
     let status = Command::new("kill")
         .args(["-INT", &up.0.id().to_string()])
         .status()

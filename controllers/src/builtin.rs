@@ -154,6 +154,32 @@ pub fn sim_node(
     crate::kubelet::agent::Agent,
     std::sync::Arc<crate::cri::sim::SimRuntime>,
 ) {
+    sim_node_on_port(
+        name,
+        index,
+        skiff_core::kubelet_api::KUBELET_PORT,
+        seed,
+        clock,
+        client,
+        network,
+    )
+}
+
+/// [`sim_node`] whose kubelet reports its node API on `kubelet_port` (in
+/// `status.daemonEndpoints.kubeletEndpoint.port`): an in-process node whose
+/// [`NodeServer`](crate::kubelet::server::NodeServer) listens on a port picked at start.
+pub fn sim_node_on_port(
+    name: &str,
+    index: u8,
+    kubelet_port: u16,
+    seed: u64,
+    clock: std::sync::Arc<dyn skiff_core::clock::Clock>,
+    client: std::sync::Arc<dyn skiff_core::client::Client>,
+    network: &std::sync::Arc<crate::cri::network::SimCluster>,
+) -> (
+    crate::kubelet::agent::Agent,
+    std::sync::Arc<crate::cri::sim::SimRuntime>,
+) {
     let ip = std::net::Ipv4Addr::new(10, 0, 0, 10_u8.saturating_add(index));
     let runtime = std::sync::Arc::new(crate::cri::sim::SimRuntime::new(
         clock.clone(),
@@ -166,6 +192,7 @@ pub fn sim_node(
     network.add_node(name, &runtime);
     let mut config = crate::kubelet::KubeletConfig::new(name);
     config.node_ip = ip.to_string();
+    config.port = kubelet_port;
     let agent = crate::kubelet::agent::Agent::new(
         crate::kubelet::Kubelet::new(config),
         client,

@@ -127,6 +127,48 @@ pub struct AccessDecision {
     pub reason: String,
 }
 
+/// Options of a read of a container's log (upstream `PodLogOptions`, the `pods/log`
+/// subresource's query).
+#[derive(Debug, Clone, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct LogParams {
+    /// The container; may be left out when the pod has exactly one.
+    pub container: Option<String>,
+    /// Only the last this many lines (`tailLines`, `kubectl logs --tail`).
+    pub tail_lines: Option<u64>,
+    /// Only lines written in the last this many seconds (`sinceSeconds`).
+    pub since_seconds: Option<u64>,
+    /// Only lines written at or after this time, in microseconds since the epoch
+    /// (`sinceTime`).
+    pub since_time_micros: Option<i64>,
+    /// Prefix every line with its RFC 3339 time (`timestamps`).
+    pub timestamps: bool,
+    /// The log of the previous instance of the container (`previous`).
+    pub previous: bool,
+    /// At most this many bytes of the log's end (`limitBytes`).
+    pub limit_bytes: Option<u64>,
+}
+
+/// A command to run in a container (upstream `PodExecOptions`, without the streams: skiff's
+/// exec is synchronous, like `crictl exec --sync`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct ExecParams {
+    /// The container; may be left out when the pod has exactly one.
+    pub container: Option<String>,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+}
+
+/// What a command run in a container (or `crictl` on a node) printed and how it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct ExecOutput {
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error.
+    pub stderr: Vec<u8>,
+    /// Exit code.
+    pub exit_code: i32,
+}
+
 /// A list page (upstream `<Kind>List`).
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 pub struct ObjectList {
@@ -288,6 +330,37 @@ pub trait Client: Send + Sync {
     ) -> BoxFuture<'_, Result<AccessDecision, ClientError>> {
         let _ = review;
         Box::pin(async { Err(unsupported("access review")) })
+    }
+    /// Reads a container's log through the `pods/log` subresource (the API server asks the
+    /// kubelet of the pod's node).
+    fn pod_logs(
+        &self,
+        namespace: &str,
+        name: &str,
+        params: LogParams,
+    ) -> BoxFuture<'_, Result<String, ClientError>> {
+        let _ = (namespace, name, params);
+        Box::pin(async { Err(unsupported("pods/log")) })
+    }
+    /// Runs a command in a container through the `pods/exec` subresource and returns its
+    /// output and exit code.
+    fn pod_exec(
+        &self,
+        namespace: &str,
+        name: &str,
+        params: ExecParams,
+    ) -> BoxFuture<'_, Result<ExecOutput, ClientError>> {
+        let _ = (namespace, name, params);
+        Box::pin(async { Err(unsupported("pods/exec")) })
+    }
+    /// Runs `crictl` with `args` on a node, through the `nodes/proxy` subresource.
+    fn node_crictl(
+        &self,
+        node: &str,
+        args: Vec<String>,
+    ) -> BoxFuture<'_, Result<ExecOutput, ClientError>> {
+        let _ = (node, args);
+        Box::pin(async { Err(unsupported("nodes/proxy")) })
     }
 }
 

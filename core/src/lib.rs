@@ -10,6 +10,8 @@
 //! - [`defaults`]: the defaults the API server fills in before validation (upstream's v1
 //!   defaulters).
 //! - [`validate`]: the object validation the API server runs.
+//! - [`kubelet_api`]: the messages of the kubelet's node API (logs, exec, crictl), which the API
+//!   server sends to a node.
 //! - [`status`]: refusals shaped like upstream's `metav1.Status` (code, reason, message, causes).
 //!
 //! # Example
@@ -38,6 +40,7 @@ pub mod clock;
 pub mod defaults;
 pub mod event;
 pub mod fuzz;
+pub mod kubelet_api;
 pub mod manifest;
 pub mod object;
 pub mod quantity;

@@ -5,6 +5,7 @@ pub mod connect;
 pub mod describe;
 pub mod etcdctl;
 pub mod kube;
+pub mod node;
 pub mod print;
 pub mod proxy_rules;
 pub mod rollout;

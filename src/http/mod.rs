@@ -16,7 +16,7 @@
 //! Request bodies are JSON, except kubectl's protobuf `SelfSubjectAccessReview` (other
 //! protobuf bodies get 415). `deletecollection` deletes what the selectors match one by one,
 //! each authorized as a `delete`. `Impersonate-User`/`-Group` (kubectl `--as`) are honoured
-//! when the caller may impersonate. Not served yet: `pods/log`, `exec`, `attach`,
+//! when the caller may impersonate. `pods/log` is served as text (`logs.rs`, with `follow`). `exec` is served over WebSocket (`exec.rs`, kubectl's `v5.channel.k8s.io`). Not served yet: SPDY, `attach`,
 //! `port-forward`, aggregated discovery, OpenAPI schemas (`/openapi/v2`, `kubectl explain`).
 //!
 //! [`HttpApi::handle`] works on plain values ([`HttpRequest`] → [`HttpResponse`]) so tests can
@@ -25,6 +25,8 @@
 
 mod discovery;
 mod encode;
+mod exec;
+mod logs;
 mod patch;
 mod query;
 #[allow(
@@ -64,6 +66,7 @@ use tokio_rustls::TlsAcceptor;
 pub use discovery::KUBERNETES_MINOR;
 pub use encode::HttpError;
 use encode::{IncludeObject, TableOptions, WatchFormat};
+pub use logs::{LogCursor, still_writing};
 use query::{Query, segments};
 pub use tls::TlsIdentity;
 
@@ -661,6 +664,9 @@ impl HttpApi {
                     ),
                 })
             }
+            ("GET", Some(name), Some("log")) if info.kind == "Pod" => {
+                self.pod_log(user, &namespace, name, query).await
+            }
             ("GET", Some(name), Some("scale")) if has_scale(info) => {
                 let scale = self.get_scale(user, info, &namespace, name).await?;
                 Ok(HttpResponse::json(200, &patch::scale_json(&scale)))
@@ -1040,7 +1046,8 @@ impl HttpApi {
         &self,
         request: hyper::Request<hyper::body::Incoming>,
     ) -> hyper::Response<Payload> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
         let body = match Limited::new(body, REQUEST_BODY_BYTES_MAX).collect().await {
             Ok(collected) => collected.to_bytes().to_vec(),
             Err(_) => {
@@ -1081,6 +1088,22 @@ impl HttpApi {
             headers,
             body,
         };
+        if let Some(on_upgrade) = on_upgrade
+            && exec::is_websocket_exec(&request)
+        {
+            return match self.websocket_exec(&request).await {
+                Ok(upgrade) => {
+                    let response = exec::switching_protocols(&upgrade);
+                    tokio::spawn(async move {
+                        if let Ok(upgraded) = on_upgrade.await {
+                            exec::send(upgraded, upgrade.frames).await;
+                        }
+                    });
+                    response
+                }
+                Err(refused) => to_hyper(refused),
+            };
+        }
         to_hyper(self.handle(request).await)
     }
 }
@@ -1453,11 +1476,17 @@ pub async fn serve_with(listener: TcpListener, api: Arc<HttpApi>, tls: Option<Tl
             match tls {
                 Some(acceptor) => {
                     if let Ok(stream) = acceptor.accept(stream).await {
-                        let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        let _ = http
+                            .serve_connection(TokioIo::new(stream), service)
+                            .with_upgrades()
+                            .await;
                     }
                 }
                 None => {
-                    let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                    let _ = http
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
+                        .await;
                 }
             }
         });

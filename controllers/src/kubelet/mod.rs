@@ -37,14 +37,18 @@
 pub mod agent;
 mod backoff;
 pub mod bench;
+pub mod crictl_cmd;
 mod node;
 pub mod probe;
 mod reconcile;
+pub mod server;
 pub mod static_pods;
 mod status;
 
 #[cfg(test)]
 mod agent_tests;
+#[cfg(test)]
+mod server_tests;
 #[cfg(test)]
 mod tests;
 
@@ -85,6 +89,9 @@ pub struct KubeletConfig {
     pub node_name: String,
     /// The node's address (`InternalIP`).
     pub node_ip: String,
+    /// The port of the kubelet's node API (upstream `--port`, 10250), recorded in
+    /// `status.daemonEndpoints.kubeletEndpoint.port`.
+    pub port: u16,
     /// `topology.kubernetes.io/zone`, if any.
     pub zone: Option<String>,
     /// Extra labels registered with the node.
@@ -121,6 +128,7 @@ impl KubeletConfig {
         Self {
             node_name: node_name.into(),
             node_ip: "10.0.0.10".to_owned(),
+            port: skiff_core::kubelet_api::KUBELET_PORT,
             zone: None,
             labels: BTreeMap::new(),
             taints: Vec::new(),

@@ -82,6 +82,15 @@ impl Kubelet {
         labels
     }
 
+    /// Where the kubelet's node API listens (upstream `status.daemonEndpoints`).
+    fn daemon_endpoints(&self) -> NodeDaemonEndpoints {
+        NodeDaemonEndpoints {
+            kubelet_endpoint: DaemonEndpoint {
+                port: self.config.port.into(),
+            },
+        }
+    }
+
     /// The node status the kubelet would report now, with transition times carried over from
     /// `previous` where a condition did not change.
     pub(crate) fn node_status(
@@ -173,9 +182,7 @@ impl Kubelet {
                     address: self.config.node_name.clone(),
                 },
             ],
-            daemon_endpoints: NodeDaemonEndpoints {
-                kubelet_endpoint: DaemonEndpoint { port: 10250 },
-            },
+            daemon_endpoints: self.daemon_endpoints(),
             node_info: NodeSystemInfo {
                 kernel_version: Some("6.8.0-skiff".to_owned()),
                 os_image: Some("skiff simulated node".to_owned()),

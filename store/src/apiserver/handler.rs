@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use skiff_core::client::{
     AccessDecision, AccessReview, Binding, BoxFuture, Client, ClientError, DeleteOptions, Deleted,
-    ListParams, ObjectList, PatchType, Scale, WatchEvent, WatchStream,
+    ExecOutput, ExecParams, ListParams, LogParams, ObjectList, PatchType, Scale, WatchEvent,
+    WatchStream,
 };
 use skiff_core::event::{Actor, Change, Event, Revision};
 use skiff_core::object::{KindInfo, Object, Pod, info, resolve_resource};
@@ -245,6 +246,7 @@ struct Target<'a> {
     object: Option<&'a Object>,
 }
 
+#[allow(clippy::too_many_lines, reason = "one arm per request")]
 fn target(request: &Request) -> Result<Target<'_>, Status> {
     let named = |verb, r: &str, namespace: &str, name: &str| -> Result<Target<'_>, Status> {
         Ok(Target {
@@ -331,6 +333,39 @@ fn target(request: &Request) -> Result<Target<'_>, Status> {
         Request::UpdateScale { resource: r, scale } => Ok(Target {
             subresource: Some("scale"),
             ..named("update", r, &scale.namespace, &scale.name)?
+        }),
+        Request::PodLogs {
+            namespace, name, ..
+        } => Ok(Target {
+            verb: "get",
+            info: &info::POD,
+            namespace: Some(namespace.clone()),
+            name: Some(name.clone()),
+            subresource: Some("log"),
+            object: None,
+        }),
+        Request::PodExec {
+            namespace, name, ..
+        } => Ok(Target {
+            verb: "create",
+            info: &info::POD,
+            namespace: Some(namespace.clone()),
+            name: Some(name.clone()),
+            subresource: Some("exec"),
+            object: None,
+        }),
+        // Upstream maps a proxied GET to `get` and a POST to `create` on `nodes/proxy`.
+        Request::NodeCrictl { node, args } => Ok(Target {
+            verb: if super::crictl_reads_only(args) {
+                "get"
+            } else {
+                "create"
+            },
+            info: &info::NODE,
+            namespace: None,
+            name: Some(node.clone()),
+            subresource: Some("proxy"),
+            object: None,
         }),
         Request::Update { object } | Request::UpdateStatus { object } => Ok(Target {
             verb: "update",
@@ -817,6 +852,25 @@ impl Handler for ApiHandler {
                         hash: s.hash,
                     }))
                 }
+                Request::PodLogs {
+                    namespace,
+                    name,
+                    params,
+                } => api
+                    .pod_logs(&namespace, &name, &params)
+                    .await
+                    .map(Response::Logs),
+                Request::PodExec {
+                    namespace,
+                    name,
+                    params,
+                } => api
+                    .pod_exec(&namespace, &name, &params)
+                    .await
+                    .map(Response::Exec),
+                Request::NodeCrictl { node, args } => {
+                    api.node_crictl(&node, &args).await.map(Response::Exec)
+                }
                 Request::Watch { .. } | Request::EtcdWatch { .. } | Request::EtcdSnapshot => {
                     Err(Status::bad_request("watch is a streaming request"))
                 }
@@ -1120,5 +1174,49 @@ impl Client for LocalClient {
             .access_review(&caller, &review)
             .map_err(ClientError::Status);
         Box::pin(async move { result })
+    }
+
+    fn pod_logs(
+        &self,
+        namespace: &str,
+        name: &str,
+        params: LogParams,
+    ) -> BoxFuture<'_, Result<String, ClientError>> {
+        let (namespace, name) = (namespace.to_owned(), name.to_owned());
+        Box::pin(async move {
+            self.api
+                .pod_logs(&namespace, &name, &params)
+                .await
+                .map_err(ClientError::Status)
+        })
+    }
+
+    fn pod_exec(
+        &self,
+        namespace: &str,
+        name: &str,
+        params: ExecParams,
+    ) -> BoxFuture<'_, Result<ExecOutput, ClientError>> {
+        let (namespace, name) = (namespace.to_owned(), name.to_owned());
+        Box::pin(async move {
+            self.api
+                .pod_exec(&namespace, &name, &params)
+                .await
+                .map_err(ClientError::Status)
+        })
+    }
+
+    fn node_crictl(
+        &self,
+        node: &str,
+        args: Vec<String>,
+    ) -> BoxFuture<'_, Result<ExecOutput, ClientError>> {
+        let node = node.to_owned();
+        Box::pin(async move {
+            self.api
+                .node_crictl(&node, &args)
+                .await
+                .map_err(ClientError::Status)
+        })
     }
 }

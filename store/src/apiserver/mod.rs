@@ -20,6 +20,8 @@
 //!   Deployments (`autoscaling/v1` `Scale`).
 //! - **access reviews** (`handler.rs`): whether a user may do something, answered by the
 //!   authorizer; asking about someone else needs the right to impersonate them.
+//! - **logs, exec, crictl** (`kubelet.rs`): `pods/log`, `pods/exec` and `nodes/proxy`
+//!   forwarded to the kubelet of the pod's node over its node API.
 //! - **admission** (`admission.rs`): defaults (`skiff_core::defaults`), then NamespaceLifecycle,
 //!   ServiceAccount, Priority and DefaultTolerationSeconds, and the Service IP and node port
 //!   allocators, whose allocations commit in the Service's own transaction.
@@ -28,11 +30,13 @@ mod admission;
 pub mod authn;
 pub mod authz;
 mod handler;
+mod kubelet;
 pub mod patch;
 mod scale;
 mod status;
 
 pub use handler::{ApiHandler, LocalClient};
+pub use kubelet::{KubeletClientConfig, crictl_reads_only};
 use std::sync::{Arc, Mutex};
 
 use skiff_core::clock::Clock;
@@ -78,6 +82,7 @@ pub struct ApiServer {
     rng: Mutex<SplitMix64>,
     rbac: Arc<handler::RbacCache>,
     admission: admission::Admission,
+    kubelet: Mutex<kubelet::KubeletClientConfig>,
 }
 
 /// How often a delete without a resourceVersion precondition is tried again after losing a
@@ -186,6 +191,7 @@ impl ApiServer {
             rng: Mutex::new(SplitMix64::new(seed)),
             rbac,
             admission: admission::Admission::default(),
+            kubelet: Mutex::default(),
         }
     }
 

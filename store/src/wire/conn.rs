@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use skiff_core::client::{
     AccessDecision, AccessReview, Binding, BoxFuture, Client, ClientError, DeleteOptions, Deleted,
-    ListParams, ObjectList, PatchType, Scale, WatchEvent, WatchStream,
+    ExecOutput, ExecParams, ListParams, LogParams, ObjectList, PatchType, Scale, WatchEvent,
+    WatchStream,
 };
 use skiff_core::event::Event;
 use skiff_core::object::{KindInfo, Object};
@@ -865,6 +866,61 @@ impl Client for WireClient {
         Box::pin(async move {
             match self.call(Request::AccessReview { review }).await? {
                 Response::Access(a) => Ok(a),
+                other => Err(unexpected(&other)),
+            }
+        })
+    }
+
+    fn pod_logs(
+        &self,
+        namespace: &str,
+        name: &str,
+        params: LogParams,
+    ) -> BoxFuture<'_, Result<String, ClientError>> {
+        let request = Request::PodLogs {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            params,
+        };
+        Box::pin(async move {
+            match self.call(request).await? {
+                Response::Logs(text) => Ok(text),
+                other => Err(unexpected(&other)),
+            }
+        })
+    }
+
+    fn pod_exec(
+        &self,
+        namespace: &str,
+        name: &str,
+        params: ExecParams,
+    ) -> BoxFuture<'_, Result<ExecOutput, ClientError>> {
+        let request = Request::PodExec {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            params,
+        };
+        Box::pin(async move {
+            match self.call(request).await? {
+                Response::Exec(out) => Ok(out),
+                other => Err(unexpected(&other)),
+            }
+        })
+    }
+
+    fn node_crictl(
+        &self,
+        node: &str,
+        args: Vec<String>,
+    ) -> BoxFuture<'_, Result<ExecOutput, ClientError>> {
+        let request = Request::NodeCrictl {
+            node: node.to_owned(),
+            args,
+        };
+        Box::pin(async move {
+            match self.call(request).await? {
+                Response::Exec(out) => Ok(out),
                 other => Err(unexpected(&other)),
             }
         })

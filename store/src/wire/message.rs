@@ -9,8 +9,8 @@
 
 use bincode::{Decode, Encode};
 use skiff_core::client::{
-    AccessDecision, AccessReview, Binding, DeleteOptions, Deleted, ListParams, ObjectList,
-    PatchType, Scale, WatchEvent,
+    AccessDecision, AccessReview, Binding, DeleteOptions, Deleted, ExecOutput, ExecParams,
+    ListParams, LogParams, ObjectList, PatchType, Scale, WatchEvent,
 };
 use skiff_core::event::Event;
 use skiff_core::object::Object;
@@ -212,6 +212,31 @@ pub enum Request {
     /// etcdctl's `snapshot save`, streamed: [`Response::StreamStarted`], then the snapshot
     /// file as [`StreamItem::Chunk`]s and a final [`StreamItem::End`].
     EtcdSnapshot,
+    /// A container's log (the `pods/log` subresource; `get`).
+    PodLogs {
+        /// Namespace of the pod.
+        namespace: String,
+        /// Name of the pod.
+        name: String,
+        /// Container, tail, since, timestamps, previous.
+        params: LogParams,
+    },
+    /// Run a command in a container (the `pods/exec` subresource; `create`).
+    PodExec {
+        /// Namespace of the pod.
+        namespace: String,
+        /// Name of the pod.
+        name: String,
+        /// Container and command.
+        params: ExecParams,
+    },
+    /// Run `crictl` on a node (through `nodes/proxy`).
+    NodeCrictl {
+        /// The node.
+        node: String,
+        /// crictl's arguments (`ps -a`).
+        args: Vec<String>,
+    },
 }
 
 impl Request {
@@ -299,6 +324,10 @@ pub enum Response {
     },
     /// The stream is established; items follow as [`ServerMessage::Stream`].
     StreamStarted,
+    /// A container's log.
+    Logs(String),
+    /// What a command printed and its exit code.
+    Exec(ExecOutput),
 }
 
 /// What a server sends.
