@@ -1,0 +1,400 @@
+//! kube-rs 5 (`kube` + `k8s-openapi`) against a real `skiff up` (skiff issue #10): the typed
+//! `Api<Pod>` verbs a Rust operator uses, the `kube::runtime` watcher in both list strategies,
+//! and a `Controller` reconciling ConfigMaps.
+//!
+//! Each test starts the `skiff` binary on free loopback ports with one in-process node,
+//! serving HTTPS with its self-signed certificate, and builds the kube `Client` from the
+//! kubeconfig `skiff up` writes (certificate authority and bearer token), as a user would.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{
+    DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::controller::Action;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+
+mod support;
+
+use support::Up;
+
+/// A kube client from the kubeconfig `skiff up` wrote.
+async fn client(up: &Up) -> Client {
+    let kubeconfig = Kubeconfig::read_from(up.kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(config.cluster_url.scheme_str(), Some("https"));
+    Client::try_from(config).unwrap()
+}
+
+fn meta(name: &str, labels: &[(&str, &str)]) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        labels: Some(
+            labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        ),
+        ..ObjectMeta::default()
+    }
+}
+
+fn pod(name: &str, app: &str) -> Pod {
+    Pod {
+        metadata: meta(name, &[("app", app)]),
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                name: "main".to_owned(),
+                image: Some("nginx:1.27".to_owned()),
+                ..Container::default()
+            }],
+            ..PodSpec::default()
+        }),
+        ..Pod::default()
+    }
+}
+
+fn phase(pod: &Pod) -> Option<&str> {
+    pod.status.as_ref()?.phase.as_deref()
+}
+
+/// Reads events until `done` says so; panics after `secs` seconds or if the stream ends.
+async fn until<S, T, E>(stream: &mut S, secs: u64, mut done: impl FnMut(&T) -> bool) -> Vec<T>
+where
+    S: futures_util::Stream<Item = Result<T, E>> + Unpin,
+    T: std::fmt::Debug,
+    E: std::fmt::Debug,
+{
+    let mut seen = Vec::new();
+    let deadline = tokio::time::sleep(Duration::from_secs(secs));
+    tokio::pin!(deadline);
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = &mut deadline => panic!("not done within {secs} s; seen: {seen:#?}"),
+            next = stream.next() => next,
+        };
+        let item = match next {
+            Some(Ok(item)) => item,
+            Some(Err(e)) => panic!("stream error {e:?}; seen: {seen:#?}"),
+            None => panic!("stream ended; seen: {seen:#?}"),
+        };
+        let stop = done(&item);
+        seen.push(item);
+        if stop {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_pod_api_creates_gets_lists_by_label_and_watches_to_running_and_deleted() {
+    let up = Up::start(1);
+    let pods: Api<Pod> = Api::namespaced(client(&up).await, "default");
+
+    let created = pods
+        .create(&PostParams::default(), &pod("web-0", "web"))
+        .await
+        .unwrap();
+    assert_eq!(created.name_any(), "web-0");
+    assert_eq!(created.namespace().as_deref(), Some("default"));
+    assert!(created.uid().is_some_and(|u| !u.is_empty()), "{created:?}");
+    let created_rv = created.resource_version().unwrap();
+    assert!(!created_rv.is_empty());
+    pods.create(&PostParams::default(), &pod("db-0", "db"))
+        .await
+        .unwrap();
+
+    // Creating the same name again is upstream's 409 AlreadyExists Status.
+    match pods
+        .create(&PostParams::default(), &pod("web-0", "web"))
+        .await
+    {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 409);
+            assert_eq!(status.reason, "AlreadyExists");
+            assert_eq!(status.message, "pods \"web-0\" already exists");
+        }
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    match pods.get("nope").await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 404);
+            assert_eq!(status.reason, "NotFound");
+            assert_eq!(status.message, "pods \"nope\" not found");
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+
+    let got = pods.get("web-0").await.unwrap();
+    assert_eq!(got.uid(), created.uid());
+    let containers = &got.spec.as_ref().unwrap().containers;
+    assert_eq!(containers.len(), 1);
+    assert_eq!(containers[0].image.as_deref(), Some("nginx:1.27"));
+
+    let web = pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap();
+    let names: Vec<String> = web.items.iter().map(ResourceExt::name_any).collect();
+    assert_eq!(names, ["web-0"]);
+    assert!(
+        web.metadata
+            .resource_version
+            .is_some_and(|rv| !rv.is_empty())
+    );
+    let all = pods.list(&ListParams::default()).await.unwrap();
+    let mut names: Vec<String> = all.items.iter().map(ResourceExt::name_any).collect();
+    names.sort();
+    assert_eq!(names, ["db-0", "web-0"]);
+    let none = pods
+        .list(&ListParams::default().labels("app in (cache)"))
+        .await
+        .unwrap();
+    assert!(none.items.is_empty());
+
+    // A watch from the create's resourceVersion sees only web-0 (the label selector): the
+    // scheduler binds it to node-1, the kubelet reports it Running, then it is deleted.
+    let mut events = pods
+        .watch(
+            &WatchParams::default().labels("app=web").timeout(60),
+            &created_rv,
+        )
+        .await
+        .unwrap()
+        .boxed();
+    let running = until(
+        &mut events,
+        45,
+        |e: &WatchEvent<Pod>| matches!(e, WatchEvent::Modified(p) if phase(p) == Some("Running")),
+    )
+    .await;
+    for event in &running {
+        match event {
+            WatchEvent::Modified(p) => {
+                assert_eq!(p.name_any(), "web-0");
+                assert!(p.resource_version().is_some_and(|rv| !rv.is_empty()));
+            }
+            WatchEvent::Bookmark(b) => assert!(!b.metadata.resource_version.is_empty()),
+            other => panic!("unexpected {other:?} in {running:#?}"),
+        }
+    }
+    let Some(WatchEvent::Modified(last)) = running.last() else {
+        unreachable!()
+    };
+    assert_eq!(
+        last.spec.as_ref().unwrap().node_name.as_deref(),
+        Some("node-1")
+    );
+
+    pods.delete("web-0", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    let deleted = until(&mut events, 30, |e: &WatchEvent<Pod>| {
+        matches!(e, WatchEvent::Deleted(_))
+    })
+    .await;
+    let Some(WatchEvent::Deleted(gone)) = deleted.last() else {
+        unreachable!()
+    };
+    assert_eq!(gone.name_any(), "web-0");
+    assert_eq!(gone.uid(), created.uid());
+    match pods.get("web-0").await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 404),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_watcher_lists_then_watches_in_both_list_strategies() {
+    let up = Up::start(0);
+    let client = client(&up).await;
+    let maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    for name in ["a", "b"] {
+        let map = ConfigMap {
+            metadata: meta(name, &[("set", "one")]),
+            ..ConfigMap::default()
+        };
+        maps.create(&PostParams::default(), &map).await.unwrap();
+    }
+    for config in [
+        watcher::Config::default().labels("set=one"),
+        // Watch-list (`sendInitialEvents=true`): the initial state as ADDED events, ended by a
+        // bookmark annotated `k8s.io/initial-events-end`.
+        watcher::Config::default()
+            .labels("set=one")
+            .streaming_lists(),
+    ] {
+        let mut stream = watcher(maps.clone(), config).boxed();
+        let init = until(&mut stream, 20, |e| matches!(e, watcher::Event::InitDone)).await;
+        let names: Vec<String> = init
+            .iter()
+            .filter_map(|e| match e {
+                watcher::Event::InitApply(m) => Some(m.name_any()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, ["a", "b"], "{init:#?}");
+        assert!(matches!(init[0], watcher::Event::Init), "{init:#?}");
+        maps.delete("a", &DeleteParams::default()).await.unwrap();
+        let after = until(&mut stream, 20, |e| matches!(e, watcher::Event::Delete(_))).await;
+        let [watcher::Event::Delete(gone)] = after.as_slice() else {
+            panic!("{after:#?}")
+        };
+        assert_eq!(gone.name_any(), "a");
+        // Put it back for the second strategy.
+        let map = ConfigMap {
+            metadata: meta("a", &[("set", "one")]),
+            ..ConfigMap::default()
+        };
+        maps.create(&PostParams::default(), &map).await.unwrap();
+    }
+}
+
+/// What the test controller failed with.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct ReconcileError(#[from] kube::Error);
+
+/// The test controller: for every ConfigMap labelled `derive=true`, a ConfigMap
+/// `<name>-keys` owned by it whose data lists the source's keys (sorted, comma-separated) and
+/// their count, written by server-side apply.
+async fn derive_keys(
+    source: Arc<ConfigMap>,
+    client: Arc<Client>,
+) -> Result<Action, ReconcileError> {
+    let namespace = source.namespace().unwrap_or_default();
+    let keys: Vec<&str> = source
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let derived = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(format!("{}-keys", source.name_any())),
+            owner_references: Some(vec![source.controller_owner_ref(&()).unwrap()]),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([
+            ("keys".to_owned(), keys.join(",")),
+            ("count".to_owned(), keys.len().to_string()),
+        ])),
+        ..ConfigMap::default()
+    };
+    let api: Api<ConfigMap> = Api::namespaced((*client).clone(), &namespace);
+    let name = derived.name_any();
+    // kube-rs needs apiVersion/kind in an apply body; a typed object serializes them.
+    api.patch(
+        &name,
+        &PatchParams::apply("derive-keys").force(),
+        &Patch::Apply(&derived),
+    )
+    .await?;
+    Ok(Action::await_change())
+}
+
+async fn wait_for_data(api: &Api<ConfigMap>, name: &str, want: &[(&str, &str)]) -> ConfigMap {
+    let want: BTreeMap<String, String> = want
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let mut last = None;
+    for _ in 0..300 {
+        if let Some(map) = api.get_opt(name).await.unwrap() {
+            if map.data.as_ref() == Some(&want) {
+                return map;
+            }
+            last = Some(map);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{name} never held {want:?}; last: {last:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_reconciles_configmaps_into_derived_configmaps() {
+    let up = Up::start(0);
+    let client = client(&up).await;
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut source = ConfigMap {
+        metadata: meta("settings", &[("derive", "true")]),
+        data: Some(BTreeMap::from([
+            ("b".to_owned(), "2".to_owned()),
+            ("a".to_owned(), "1".to_owned()),
+        ])),
+        ..ConfigMap::default()
+    };
+    let source_uid = maps
+        .create(&PostParams::default(), &source)
+        .await
+        .unwrap()
+        .uid()
+        .unwrap();
+    // Not labelled: never reconciled.
+    let other = ConfigMap {
+        metadata: meta("plain", &[]),
+        data: Some(BTreeMap::from([("x".to_owned(), "1".to_owned())])),
+        ..ConfigMap::default()
+    };
+    maps.create(&PostParams::default(), &other).await.unwrap();
+
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reconciled = Arc::new(Mutex::new(Vec::<String>::new()));
+    let controller = Controller::new(
+        maps.clone(),
+        watcher::Config::default().labels("derive=true"),
+    )
+    .run(
+        derive_keys,
+        |_, _, _| Action::requeue(Duration::from_secs(1)),
+        Arc::new(client.clone()),
+    )
+    .for_each({
+        let errors = errors.clone();
+        let reconciled = reconciled.clone();
+        move |result| {
+            match result {
+                Ok((object, _)) => reconciled.lock().unwrap().push(object.name),
+                Err(e) => errors.lock().unwrap().push(format!("{e:?}")),
+            }
+            async {}
+        }
+    });
+    let task = tokio::spawn(controller);
+
+    let derived = wait_for_data(&maps, "settings-keys", &[("keys", "a,b"), ("count", "2")]).await;
+    let owners = derived.owner_references();
+    assert_eq!(owners.len(), 1);
+    assert_eq!(owners[0].kind, "ConfigMap");
+    assert_eq!(owners[0].name, "settings");
+    assert_eq!(owners[0].uid, source_uid);
+    assert_eq!(owners[0].controller, Some(true));
+
+    // A change reaches the controller through its watch.
+    source = maps.get("settings").await.unwrap();
+    source
+        .data
+        .get_or_insert_default()
+        .insert("c".to_owned(), "3".to_owned());
+    maps.replace("settings", &PostParams::default(), &source)
+        .await
+        .unwrap();
+    wait_for_data(&maps, "settings-keys", &[("keys", "a,b,c"), ("count", "3")]).await;
+
+    task.abort();
+    assert_eq!(*errors.lock().unwrap(), Vec::<String>::new());
+    let reconciled = reconciled.lock().unwrap().clone();
+    assert!(reconciled.iter().all(|n| n == "settings"), "{reconciled:?}");
+    assert!(reconciled.len() >= 2, "{reconciled:?}");
+    assert_eq!(maps.get_opt("plain-keys").await.unwrap(), None);
+}
