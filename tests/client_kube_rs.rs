@@ -97,6 +97,7 @@ where
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines, reason = "one client session, step by step")]
 async fn typed_pod_api_creates_gets_lists_by_label_and_watches_to_running_and_deleted() {
     let up = Up::start(1);
     let pods: Api<Pod> = Api::namespaced(client(&up).await, "default");
@@ -397,4 +398,218 @@ async fn controller_reconciles_configmaps_into_derived_configmaps() {
     assert!(reconciled.iter().all(|n| n == "settings"), "{reconciled:?}");
     assert!(reconciled.len() >= 2, "{reconciled:?}");
     assert_eq!(maps.get_opt("plain-keys").await.unwrap(), None);
+}
+
+fn config_map(name: &str, labels: &[(&str, &str)], data: &[(&str, &str)]) -> ConfigMap {
+    ConfigMap {
+        metadata: meta(name, labels),
+        data: Some(
+            data.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        ),
+        ..ConfigMap::default()
+    }
+}
+
+fn data(map: &ConfigMap) -> Vec<(String, String)> {
+    map.data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines, reason = "one client session, step by step")]
+async fn typed_api_pages_patches_reads_metadata_and_deletes_as_upstream_answers() {
+    let up = Up::start(0);
+    let client = client(&up).await;
+    let version = client.apiserver_version().await.unwrap();
+    assert_eq!(
+        (version.major.as_str(), version.minor.as_str()),
+        ("1", "33")
+    );
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for i in 0..5 {
+        let name = format!("cm-{i}");
+        let map = config_map(&name, &[("page", "yes")], &[("i", &i.to_string())]);
+        maps.create(&PostParams::default(), &map).await.unwrap();
+    }
+
+    // Pages of two, following `continue`.
+    let mut lp = ListParams::default().labels("page=yes").limit(2);
+    let mut pages = Vec::new();
+    loop {
+        let page = maps.list(&lp).await.unwrap();
+        pages.push(
+            page.items
+                .iter()
+                .map(ResourceExt::name_any)
+                .collect::<Vec<_>>(),
+        );
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => lp = lp.continue_token(&token),
+            None => break,
+        }
+    }
+    assert_eq!(
+        pages,
+        [vec!["cm-0", "cm-1"], vec!["cm-2", "cm-3"], vec!["cm-4"]]
+    );
+    // `resourceVersion=0&resourceVersionMatch=NotOlderThan` (any version is fine).
+    let any = maps
+        .list(&ListParams::default().labels("page=yes").match_any())
+        .await
+        .unwrap();
+    assert_eq!(any.items.len(), 5);
+
+    // The four patch types kube-rs sends.
+    let merged = maps
+        .patch(
+            "cm-0",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"j": "x"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(data(&merged), pairs(&[("i", "0"), ("j", "x")]));
+    let strategic = maps
+        .patch(
+            "cm-0",
+            &PatchParams::default(),
+            &Patch::Strategic(serde_json::json!({"metadata": {"labels": {"extra": "1"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        strategic.labels().clone(),
+        BTreeMap::from([
+            ("extra".to_owned(), "1".to_owned()),
+            ("page".to_owned(), "yes".to_owned())
+        ])
+    );
+    let json_patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+        {"op": "test", "path": "/data/i", "value": "0"},
+        {"op": "replace", "path": "/data/i", "value": "9"}
+    ]))
+    .unwrap();
+    let patched = maps
+        .patch(
+            "cm-0",
+            &PatchParams::default(),
+            &Patch::<()>::Json(json_patch),
+        )
+        .await
+        .unwrap();
+    assert_eq!(data(&patched), pairs(&[("i", "9"), ("j", "x")]));
+    let applied = maps
+        .patch(
+            "cm-0",
+            &PatchParams::apply("kube-rs-test").force(),
+            &Patch::Apply(config_map("cm-0", &[("page", "yes")], &[("k", "applied")])),
+        )
+        .await
+        .unwrap();
+    // Fields other managers set stay (upstream: they own them).
+    assert_eq!(
+        data(&applied),
+        pairs(&[("i", "9"), ("j", "x"), ("k", "applied")])
+    );
+    // Server-side apply creates a missing object.
+    let fresh = maps
+        .patch(
+            "cm-new",
+            &PatchParams::apply("kube-rs-test"),
+            &Patch::Apply(config_map("cm-new", &[], &[("n", "1")])),
+        )
+        .await
+        .unwrap();
+    assert_eq!(data(&fresh), pairs(&[("n", "1")]));
+
+    // Metadata-only reads (`as=PartialObjectMetadata[List]`).
+    let partial = maps.get_metadata("cm-1").await.unwrap();
+    assert_eq!(partial.name_any(), "cm-1");
+    assert_eq!(
+        partial.labels().get("page").map(String::as_str),
+        Some("yes")
+    );
+    let partial_list = maps
+        .list_metadata(&ListParams::default().labels("page=yes"))
+        .await
+        .unwrap();
+    let names: Vec<String> = partial_list
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    assert_eq!(names, ["cm-0", "cm-1", "cm-2", "cm-3", "cm-4"]);
+
+    // A delete that removes the object at once answers a success Status (kube-rs: Right);
+    // one that a finalizer holds answers the object marked for deletion (Left).
+    let uid = maps.get("cm-4").await.unwrap().uid().unwrap();
+    match maps.delete("cm-4", &DeleteParams::default()).await.unwrap() {
+        either::Either::Right(status) => {
+            assert_eq!(
+                status.status,
+                Some(kube::core::response::StatusSummary::Success)
+            );
+            let details = status.details.unwrap();
+            assert_eq!(
+                (
+                    details.name.as_str(),
+                    details.kind.as_str(),
+                    details.uid.as_str()
+                ),
+                ("cm-4", "configmaps", uid.as_str())
+            );
+        }
+        either::Either::Left(map) => panic!("expected a Status, got {map:?}"),
+    }
+    let mut held = config_map("held", &[], &[]);
+    held.metadata.finalizers = Some(vec!["example.com/hold".to_owned()]);
+    maps.create(&PostParams::default(), &held).await.unwrap();
+    match maps.delete("held", &DeleteParams::default()).await.unwrap() {
+        either::Either::Left(map) => assert!(map.metadata.deletion_timestamp.is_some()),
+        either::Either::Right(status) => panic!("expected the object, got {status:?}"),
+    }
+    let release: json_patch::Patch = serde_json::from_value(serde_json::json!([
+        {"op": "remove", "path": "/metadata/finalizers"}
+    ]))
+    .unwrap();
+    maps.patch("held", &PatchParams::default(), &Patch::<()>::Json(release))
+        .await
+        .unwrap();
+    assert_eq!(maps.get_opt("held").await.unwrap(), None);
+
+    // deletecollection answers the list of what it deleted.
+    let deleted = maps
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("page=yes"),
+        )
+        .await
+        .unwrap();
+    let either::Either::Left(list) = deleted else {
+        panic!("expected the deleted list, got {deleted:?}")
+    };
+    let names: Vec<String> = list.items.iter().map(ResourceExt::name_any).collect();
+    assert_eq!(names, ["cm-0", "cm-1", "cm-2", "cm-3"]);
+    let left: Vec<String> = maps
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .filter(|n| n.starts_with("cm-"))
+        .collect();
+    assert_eq!(left, ["cm-new"]);
 }

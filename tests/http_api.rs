@@ -598,7 +598,17 @@ async fn update_patch_scale_and_delete_follow_upstream() {
             "",
         )
         .await;
-    assert_eq!((code, &deleted["metadata"]["name"]), (200, &json!("web")));
+    // Gone at once: upstream answers with a success Status naming it (not the object).
+    assert_eq!((code, &deleted["status"]), (200, &json!("Success")));
+    assert_eq!(
+        deleted["details"],
+        json!({"name": "web", "group": "apps", "kind": "replicasets", "uid": deleted["details"]["uid"]})
+    );
+    assert!(
+        deleted["details"]["uid"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty())
+    );
     let (code, gone) = f
         .admin(
             "GET",
@@ -906,4 +916,75 @@ async fn impersonation_needs_the_impersonate_verb() {
             )
         )
     );
+}
+
+/// Upstream's generic registry answers a delete that removed the object at once with a
+/// success Status (`finalizeDelete`), except for pods, services and service accounts
+/// (`ReturnDeletedObject`); an object only marked for deletion is returned as it is. kube-rs
+/// reads the Status as `Either::Right` ("deleted") and an object as `Either::Left`.
+#[tokio::test]
+async fn a_delete_answers_a_success_status_unless_the_kind_returns_the_object() {
+    let f = fixture().await;
+    let (code, made) = f
+        .admin(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            r#"{"metadata":{"name":"settings"},"data":{"a":"1"}}"#,
+        )
+        .await;
+    assert_eq!(code, 201, "{made}");
+    let uid = made["metadata"]["uid"].as_str().unwrap().to_owned();
+    let (code, deleted) = f
+        .admin(
+            "DELETE",
+            "/api/v1/namespaces/default/configmaps/settings",
+            "",
+        )
+        .await;
+    assert_eq!(
+        (code, deleted),
+        (
+            200,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "details": {"name": "settings", "kind": "configmaps", "uid": uid}})
+        )
+    );
+
+    // A finalizer keeps it: the answer is the object, marked for deletion.
+    f.admin(
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        r#"{"metadata":{"name":"held","finalizers":["example.com/hold"]}}"#,
+    )
+    .await;
+    let (code, held) = f
+        .admin("DELETE", "/api/v1/namespaces/default/configmaps/held", "")
+        .await;
+    assert_eq!((code, &held["kind"]), (200, &json!("ConfigMap")), "{held}");
+    assert!(held["metadata"]["deletionTimestamp"].is_string(), "{held}");
+
+    // Pods, services and service accounts answer with the object even when it is gone.
+    f.admin("POST", "/api/v1/namespaces/default/pods", POD)
+        .await;
+    let (code, pod) = f
+        .admin("DELETE", "/api/v1/namespaces/default/pods/nginx", "")
+        .await;
+    assert_eq!(
+        (code, &pod["kind"], &pod["metadata"]["name"]),
+        (200, &json!("Pod"), &json!("nginx"))
+    );
+    f.admin(
+        "POST",
+        "/api/v1/namespaces/default/serviceaccounts",
+        r#"{"metadata":{"name":"robot"}}"#,
+    )
+    .await;
+    let (code, sa) = f
+        .admin(
+            "DELETE",
+            "/api/v1/namespaces/default/serviceaccounts/robot",
+            "",
+        )
+        .await;
+    assert_eq!((code, &sa["kind"]), (200, &json!("ServiceAccount")), "{sa}");
 }

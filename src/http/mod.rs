@@ -834,11 +834,19 @@ impl HttpApi {
                 else {
                     return Err(unexpected());
                 };
-                // Upstream answers 200 with the object, whether it is gone or only marked
-                // for deletion (202 only when a finalizer holds it and the request asked for
-                // foreground deletion; 200 is what kubectl and the clients read either way).
-                let (Deleted::Gone(o) | Deleted::Pending(o)) = deleted;
-                Ok(HttpResponse::json(200, &encode::object(&o)))
+                // Upstream answers 200 with the object while it is only marked for deletion
+                // (202 only when a finalizer holds it and the request asked for foreground
+                // deletion; 200 is what kubectl and the clients read either way). Once gone,
+                // most kinds answer with a success Status instead (`ReturnDeletedObject`).
+                Ok(HttpResponse::json(
+                    200,
+                    &match deleted {
+                        Deleted::Gone(o) if !encode::returns_deleted_object(info) => {
+                            encode::deleted_status(info, &o)
+                        }
+                        Deleted::Gone(o) | Deleted::Pending(o) => encode::object(&o),
+                    },
+                ))
             }
             ("DELETE", None, None) if info.namespaced == target.namespace.is_some() => {
                 // deletecollection: what the selectors match, deleted one by one (each
