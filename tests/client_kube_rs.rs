@@ -613,3 +613,62 @@ async fn typed_api_pages_patches_reads_metadata_and_deletes_as_upstream_answers(
         .collect();
     assert_eq!(left, ["cm-new"]);
 }
+
+/// What the finalizer test's reconcile saw: `apply <name>` or `cleanup <name>`.
+async fn record(
+    seen: Arc<Mutex<Vec<String>>>,
+    event: kube::runtime::finalizer::Event<ConfigMap>,
+) -> Result<Action, ReconcileError> {
+    let line = match event {
+        kube::runtime::finalizer::Event::Apply(m) => format!("apply {}", m.name_any()),
+        kube::runtime::finalizer::Event::Cleanup(m) => format!("cleanup {}", m.name_any()),
+    };
+    seen.lock().unwrap().push(line);
+    Ok(Action::await_change())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_finalizer_helper_adds_runs_cleanup_and_releases_the_object() {
+    use kube::runtime::finalizer::finalizer;
+    const FINALIZER: &str = "example.com/cleanup";
+    let up = Up::start(0);
+    let maps: Api<ConfigMap> = Api::namespaced(client(&up).await, "default");
+    maps.create(
+        &PostParams::default(),
+        &config_map("guarded", &[], &[("a", "1")]),
+    )
+    .await
+    .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let step = |object: ConfigMap| {
+        let seen = seen.clone();
+        let maps = maps.clone();
+        async move {
+            finalizer(&maps, FINALIZER, Arc::new(object), |event| {
+                record(seen, event)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // 1. No finalizer yet: the helper adds it (a JSON patch testing the missing list
+    //    against null) and does not reconcile.
+    step(maps.get("guarded").await.unwrap()).await;
+    let guarded = maps.get("guarded").await.unwrap();
+    assert_eq!(guarded.finalizers(), [FINALIZER]);
+    // 2. With it: Apply.
+    step(guarded).await;
+    // 3. Deleted: held by the finalizer; Cleanup, then the helper removes it (test + remove
+    //    by index) and the object goes.
+    maps.delete("guarded", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deleting = maps.get("guarded").await.unwrap();
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+    step(deleting).await;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["apply guarded".to_owned(), "cleanup guarded".to_owned()]
+    );
+    assert_eq!(maps.get_opt("guarded").await.unwrap(), None);
+}
