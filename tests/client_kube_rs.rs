@@ -672,3 +672,45 @@ async fn runtime_finalizer_helper_adds_runs_cleanup_and_releases_the_object() {
     );
     assert_eq!(maps.get_opt("guarded").await.unwrap(), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_resolves_kinds_for_dynamic_objects() {
+    use kube::core::{DynamicObject, GroupVersionKind};
+    use kube::discovery::{Discovery, Scope};
+    let up = Up::start(0);
+    let client = client(&up).await;
+    // Legacy discovery: /api, /api/v1, /apis, /apis/<group>/<version>.
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    let (resource, caps) = discovery
+        .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
+        .unwrap();
+    assert_eq!(
+        (resource.plural.as_str(), resource.api_version.as_str()),
+        ("deployments", "apps/v1")
+    );
+    assert_eq!(caps.scope, Scope::Namespaced);
+    let (nodes, caps) = discovery
+        .resolve_gvk(&GroupVersionKind::gvk("", "v1", "Node"))
+        .unwrap();
+    assert_eq!(
+        (nodes.plural.as_str(), &caps.scope),
+        ("nodes", &Scope::Cluster)
+    );
+
+    let (maps, _) = discovery
+        .resolve_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap"))
+        .unwrap();
+    let api: Api<DynamicObject> = Api::namespaced_with(client, "default", &maps);
+    let object: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "dynamic"}, "data": {"k": "v"}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &object).await.unwrap();
+    let got = api.get("dynamic").await.unwrap();
+    assert_eq!(got.data["data"], serde_json::json!({"k": "v"}));
+    assert_eq!(
+        got.types.map(|t| (t.api_version, t.kind)),
+        Some(("v1".to_owned(), "ConfigMap".to_owned()))
+    );
+}
