@@ -216,7 +216,7 @@ async fn typed_pod_api_creates_gets_lists_by_label_and_watches_to_running_and_de
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn runtime_watcher_lists_then_watches_in_both_list_strategies() {
+async fn runtime_watchers_list_then_watch_in_both_list_strategies_and_metadata_only() {
     let up = Up::start(0);
     let client = client(&up).await;
     let maps: Api<ConfigMap> = Api::namespaced(client, "default");
@@ -252,13 +252,32 @@ async fn runtime_watcher_lists_then_watches_in_both_list_strategies() {
             panic!("{after:#?}")
         };
         assert_eq!(gone.name_any(), "a");
-        // Put it back for the second strategy.
+        // Put it back for the next strategy.
         let map = ConfigMap {
             metadata: meta("a", &[("set", "one")]),
             ..ConfigMap::default()
         };
         maps.create(&PostParams::default(), &map).await.unwrap();
     }
+    // A metadata-only watcher (`as=PartialObjectMetadataList` lists and watches).
+    let partial: Api<kube::core::PartialObjectMeta<ConfigMap>> =
+        Api::namespaced(maps.clone().into_client(), "default");
+    let mut stream = watcher(partial, watcher::Config::default().labels("set=one")).boxed();
+    let init = until(&mut stream, 20, |e| matches!(e, watcher::Event::InitDone)).await;
+    let names: Vec<String> = init
+        .iter()
+        .filter_map(|e| match e {
+            watcher::Event::InitApply(m) => Some(m.name_any()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, ["a", "b"], "{init:#?}");
+    maps.delete("b", &DeleteParams::default()).await.unwrap();
+    let after = until(&mut stream, 20, |e| matches!(e, watcher::Event::Delete(_))).await;
+    let [watcher::Event::Delete(gone)] = after.as_slice() else {
+        panic!("{after:#?}")
+    };
+    assert_eq!(gone.name_any(), "b");
 }
 
 /// What the test controller failed with.
