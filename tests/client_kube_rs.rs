@@ -634,16 +634,16 @@ async fn typed_api_pages_patches_reads_metadata_and_deletes_as_upstream_answers(
 }
 
 /// What the finalizer test's reconcile saw: `apply <name>` or `cleanup <name>`.
-async fn record(
-    seen: Arc<Mutex<Vec<String>>>,
+fn record(
+    seen: &Mutex<Vec<String>>,
     event: kube::runtime::finalizer::Event<ConfigMap>,
-) -> Result<Action, ReconcileError> {
+) -> std::future::Ready<Result<Action, ReconcileError>> {
     let line = match event {
         kube::runtime::finalizer::Event::Apply(m) => format!("apply {}", m.name_any()),
         kube::runtime::finalizer::Event::Cleanup(m) => format!("cleanup {}", m.name_any()),
     };
     seen.lock().unwrap().push(line);
-    Ok(Action::await_change())
+    std::future::ready(Ok(Action::await_change()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -664,7 +664,7 @@ async fn runtime_finalizer_helper_adds_runs_cleanup_and_releases_the_object() {
         let maps = maps.clone();
         async move {
             finalizer(&maps, FINALIZER, Arc::new(object), |event| {
-                record(seen, event)
+                record(&seen, event)
             })
             .await
             .unwrap()
