@@ -100,6 +100,7 @@ fn python_kubernetes_client_lists_creates_patches_watches_and_deletes() {
          live watch of configmaps app=py: ADDED py-later, DELETED py-later\n\
          quiet watch with timeout_seconds=2: ends with no events\n\
          delete pod: py-web gone\n\
+         delete configmap: Status Success\n\
          ok\n"
     );
     assert_eq!(up.stop(), "");
