@@ -716,6 +716,41 @@ async fn discovery_resolves_kinds_for_dynamic_objects() {
         ("nodes", &Scope::Cluster)
     );
 
+    // Aggregated discovery (one request each to /api and /apis) finds the same.
+    let aggregated = Discovery::new(client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
+    let groups = |d: &Discovery| {
+        d.groups_alphabetical()
+            .iter()
+            .map(|g| g.name().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(groups(&aggregated), groups(&discovery));
+    assert_eq!(
+        groups(&discovery),
+        [
+            "",
+            "apps",
+            "authorization.k8s.io",
+            "coordination.k8s.io",
+            "rbac.authorization.k8s.io"
+        ]
+    );
+    let (resource, caps) = aggregated
+        .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
+        .unwrap();
+    assert_eq!(resource.plural, "deployments");
+    assert_eq!(caps.scope, Scope::Namespaced);
+    assert_eq!(
+        caps.subresources
+            .iter()
+            .map(|(r, _)| r.plural.as_str())
+            .collect::<Vec<_>>(),
+        ["status", "scale"]
+    );
+
     let (maps, _) = discovery
         .resolve_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap"))
         .unwrap();

@@ -162,6 +162,99 @@ async fn discovery_lists_groups_kinds_verbs_short_names_and_subresources() {
     );
 }
 
+/// kubectl's and kube-rs's discovery `Accept` header: aggregated v2 first, then v2beta1, then
+/// the legacy documents.
+const AGGREGATED_ACCEPT: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+
+#[tokio::test]
+async fn aggregated_discovery_is_served_when_the_accept_header_prefers_it() {
+    let f = fixture().await;
+    let get = |path: &str, accept: &str| {
+        HttpRequest::new("GET", path)
+            .header("Authorization", ADMIN)
+            .header("Accept", accept)
+    };
+    let apis = f.send(get("/apis", AGGREGATED_ACCEPT)).await;
+    assert_eq!(
+        (apis.status, apis.content_type),
+        (
+            200,
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+        )
+    );
+    let apis = apis.json_body();
+    assert_eq!(
+        (&apis["kind"], &apis["apiVersion"]),
+        (
+            &json!("APIGroupDiscoveryList"),
+            &json!("apidiscovery.k8s.io/v2")
+        )
+    );
+    let names: Vec<&str> = apis["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "apps",
+            "rbac.authorization.k8s.io",
+            "coordination.k8s.io",
+            "authorization.k8s.io"
+        ]
+    );
+    let apps_v1 = &apis["items"][0]["versions"][0];
+    assert_eq!(
+        (&apps_v1["version"], &apps_v1["freshness"]),
+        (&json!("v1"), &json!("Current"))
+    );
+    assert_eq!(
+        apps_v1["resources"][0],
+        json!({"resource": "replicasets",
+            "responseKind": {"group": "apps", "version": "v1", "kind": "ReplicaSet"},
+            "scope": "Namespaced", "singularResource": "replicaset",
+            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+            "shortNames": ["rs"], "categories": ["all"],
+            "subresources": [
+                {"subresource": "status",
+                 "responseKind": {"group": "apps", "version": "v1", "kind": "ReplicaSet"},
+                 "verbs": ["get", "patch", "update"]},
+                {"subresource": "scale",
+                 "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+                 "verbs": ["get", "patch", "update"]}]})
+    );
+
+    let core = f.send(get("/api", AGGREGATED_ACCEPT)).await.json_body();
+    let items = core["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["metadata"], json!({}));
+    let nodes = items[0]["versions"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "nodes")
+        .unwrap();
+    assert_eq!(
+        (&nodes["scope"], &nodes["responseKind"]),
+        (
+            &json!("Cluster"),
+            &json!({"group": "", "version": "v1", "kind": "Node"})
+        )
+    );
+
+    // Plain JSON, or v2beta1 only (not served), gets the legacy documents.
+    for accept in [
+        "application/json",
+        "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json",
+    ] {
+        let legacy = f.send(get("/apis", accept)).await;
+        assert_eq!(legacy.content_type, "application/json");
+        assert_eq!(legacy.json_body()["kind"], "APIGroupList");
+    }
+}
+
 #[tokio::test]
 async fn openapi_v3_declares_server_side_field_validation_and_v2_is_absent() {
     let f = fixture().await;

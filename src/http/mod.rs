@@ -17,7 +17,7 @@
 //! protobuf bodies get 415). `deletecollection` deletes what the selectors match one by one,
 //! each authorized as a `delete`. `Impersonate-User`/`-Group` (kubectl `--as`) are honoured
 //! when the caller may impersonate. Not served yet: `pods/log`, `exec`, `attach`,
-//! `port-forward`, aggregated discovery, OpenAPI schemas (`/openapi/v2`, `kubectl explain`).
+//! `port-forward`, OpenAPI schemas (`/openapi/v2`, `kubectl explain`).
 //!
 //! [`HttpApi::handle`] works on plain values ([`HttpRequest`] → [`HttpResponse`]) so tests can
 //! call it directly; [`serve`] runs it over HTTP/1.1 (hyper). Compiled out under `--cfg
@@ -381,7 +381,15 @@ impl HttpApi {
             v.map(|v| HttpResponse::json(200, &v))
                 .ok_or_else(HttpError::not_found_path)
         };
+        let accept = request.headers.get("accept").map(String::as_str);
         match segs.as_slice() {
+            ["api" | "apis"] if discovery::wants_aggregated(accept) => {
+                get_only()?;
+                let mut response = HttpResponse::json(200, &discovery::aggregated(segs == ["api"]));
+                // client-go tells the aggregated document from the legacy one by this.
+                response.content_type = discovery::AGGREGATED_MEDIA_TYPE;
+                Ok(response)
+            }
             ["api"] => {
                 get_only()?;
                 Ok(HttpResponse::json(200, &discovery::core_versions(host)))
