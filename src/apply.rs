@@ -55,8 +55,9 @@ fn last_applied(object: &Object) -> String {
 /// and the new one drops are removed; fields neither manifest mentions — server defaults,
 /// admission's additions (a pod's service account), other writers' labels — are kept. So a
 /// pod's manifest can be applied again with a new label even though its spec may no longer
-/// change. The patch carries the live resourceVersion, so a concurrent change between the
-/// read and the write is a Conflict, never a lost update.
+/// change. Like kubectl's, the patch carries no resourceVersion: it names only the fields the
+/// manifests own, so a controller's concurrent write to other fields (status, replicas set
+/// by a scale) is neither lost nor a Conflict.
 pub async fn apply(client: &dyn Client, mut object: Object) -> Result<Applied, ClientError> {
     let info = object.info();
     let applied = last_applied(&object);
@@ -88,24 +89,8 @@ pub async fn apply(client: &dyn Client, mut object: Object) -> Result<Applied, C
                 .map_err(|e| ClientError::Transport(format!("encoding the manifest: {e}")))?;
             let mut patch = three_way_patch(original.as_ref(), &modified);
             if let Value::Object(fields) = &mut patch {
-                // Status is written through its subresource only; the precondition guards
-                // against a change between the read above and this write.
+                // Status is written through its subresource only.
                 fields.remove("status");
-                let metadata = fields
-                    .entry("metadata")
-                    .or_insert_with(|| Value::Object(serde_json::Map::new()));
-                if let Value::Object(metadata) = metadata {
-                    metadata.insert(
-                        "resourceVersion".to_owned(),
-                        Value::String(
-                            current
-                                .metadata()
-                                .resource_version
-                                .clone()
-                                .unwrap_or_default(),
-                        ),
-                    );
-                }
             }
             let body = serde_json::to_vec(&patch)
                 .map_err(|e| ClientError::Transport(format!("encoding the patch: {e}")))?;

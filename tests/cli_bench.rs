@@ -236,3 +236,64 @@ fn kubelet_bench_refuses_more_pods_than_the_node_holds() {
         "skiff bench: --pods-per-node must be between 1 and 253\n"
     );
 }
+
+#[test]
+fn quick_api_bench_over_http_reports_the_same_phases_tagged_http() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = skiff(&[
+        "bench",
+        "api",
+        "--http",
+        "--quick",
+        "--json",
+        "--clients",
+        "4",
+        "--objects",
+        "32",
+        "--data-dir",
+        scratch.path().to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let figures: Vec<(String, String)> = stdout
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["bench"], "api");
+            assert!(v["value"].as_f64().is_some_and(f64::is_finite), "{line}");
+            (
+                v["metric"].as_str().unwrap().to_owned(),
+                v["params"].to_string(),
+            )
+        })
+        .collect();
+    let clients = r#"{"clients":4,"protocol":"http"}"#;
+    let watchers = r#"{"protocol":"http","watchers":4}"#;
+    let list = r#"{"clients":4,"limit":500,"protocol":"http"}"#;
+    let expected: Vec<(String, String)> = [
+        ("machine_load", r#"{"at":"start"}"#),
+        ("create_throughput", clients),
+        ("create_latency_p50", clients),
+        ("create_latency_p99", clients),
+        ("get_throughput", clients),
+        ("get_latency_p50", clients),
+        ("get_latency_p99", clients),
+        ("list_throughput", list),
+        ("list_latency_p50", list),
+        ("list_latency_p99", list),
+        ("watch_events_throughput", watchers),
+        ("watch_latency_p50", watchers),
+        ("watch_latency_p99", watchers),
+        ("machine_load", r#"{"at":"end"}"#),
+    ]
+    .iter()
+    .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+    .collect();
+    assert_eq!(figures, expected);
+    // The scratch store is gone.
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+}

@@ -162,6 +162,99 @@ async fn discovery_lists_groups_kinds_verbs_short_names_and_subresources() {
     );
 }
 
+/// kubectl's and kube-rs's discovery `Accept` header: aggregated v2 first, then v2beta1, then
+/// the legacy documents.
+const AGGREGATED_ACCEPT: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+
+#[tokio::test]
+async fn aggregated_discovery_is_served_when_the_accept_header_prefers_it() {
+    let f = fixture().await;
+    let get = |path: &str, accept: &str| {
+        HttpRequest::new("GET", path)
+            .header("Authorization", ADMIN)
+            .header("Accept", accept)
+    };
+    let apis = f.send(get("/apis", AGGREGATED_ACCEPT)).await;
+    assert_eq!(
+        (apis.status, apis.content_type),
+        (
+            200,
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+        )
+    );
+    let apis = apis.json_body();
+    assert_eq!(
+        (&apis["kind"], &apis["apiVersion"]),
+        (
+            &json!("APIGroupDiscoveryList"),
+            &json!("apidiscovery.k8s.io/v2")
+        )
+    );
+    let names: Vec<&str> = apis["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "apps",
+            "rbac.authorization.k8s.io",
+            "coordination.k8s.io",
+            "authorization.k8s.io"
+        ]
+    );
+    let apps_v1 = &apis["items"][0]["versions"][0];
+    assert_eq!(
+        (&apps_v1["version"], &apps_v1["freshness"]),
+        (&json!("v1"), &json!("Current"))
+    );
+    assert_eq!(
+        apps_v1["resources"][0],
+        json!({"resource": "replicasets",
+            "responseKind": {"group": "apps", "version": "v1", "kind": "ReplicaSet"},
+            "scope": "Namespaced", "singularResource": "replicaset",
+            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+            "shortNames": ["rs"], "categories": ["all"],
+            "subresources": [
+                {"subresource": "status",
+                 "responseKind": {"group": "apps", "version": "v1", "kind": "ReplicaSet"},
+                 "verbs": ["get", "patch", "update"]},
+                {"subresource": "scale",
+                 "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+                 "verbs": ["get", "patch", "update"]}]})
+    );
+
+    let core = f.send(get("/api", AGGREGATED_ACCEPT)).await.json_body();
+    let items = core["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["metadata"], json!({}));
+    let nodes = items[0]["versions"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "nodes")
+        .unwrap();
+    assert_eq!(
+        (&nodes["scope"], &nodes["responseKind"]),
+        (
+            &json!("Cluster"),
+            &json!({"group": "", "version": "v1", "kind": "Node"})
+        )
+    );
+
+    // Plain JSON, or v2beta1 only (not served), gets the legacy documents.
+    for accept in [
+        "application/json",
+        "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json",
+    ] {
+        let legacy = f.send(get("/apis", accept)).await;
+        assert_eq!(legacy.content_type, "application/json");
+        assert_eq!(legacy.json_body()["kind"], "APIGroupList");
+    }
+}
+
 #[tokio::test]
 async fn openapi_v3_declares_server_side_field_validation_and_v2_is_absent() {
     let f = fixture().await;
@@ -598,7 +691,17 @@ async fn update_patch_scale_and_delete_follow_upstream() {
             "",
         )
         .await;
-    assert_eq!((code, &deleted["metadata"]["name"]), (200, &json!("web")));
+    // Gone at once: upstream answers with a success Status naming it (not the object).
+    assert_eq!((code, &deleted["status"]), (200, &json!("Success")));
+    assert_eq!(
+        deleted["details"],
+        json!({"name": "web", "group": "apps", "kind": "replicasets", "uid": deleted["details"]["uid"]})
+    );
+    assert!(
+        deleted["details"]["uid"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty())
+    );
     let (code, gone) = f
         .admin(
             "GET",
@@ -906,4 +1009,75 @@ async fn impersonation_needs_the_impersonate_verb() {
             )
         )
     );
+}
+
+/// Upstream's generic registry answers a delete that removed the object at once with a
+/// success Status (`finalizeDelete`), except for pods, services and service accounts
+/// (`ReturnDeletedObject`); an object only marked for deletion is returned as it is. kube-rs
+/// reads the Status as `Either::Right` ("deleted") and an object as `Either::Left`.
+#[tokio::test]
+async fn a_delete_answers_a_success_status_unless_the_kind_returns_the_object() {
+    let f = fixture().await;
+    let (code, made) = f
+        .admin(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            r#"{"metadata":{"name":"settings"},"data":{"a":"1"}}"#,
+        )
+        .await;
+    assert_eq!(code, 201, "{made}");
+    let uid = made["metadata"]["uid"].as_str().unwrap().to_owned();
+    let (code, deleted) = f
+        .admin(
+            "DELETE",
+            "/api/v1/namespaces/default/configmaps/settings",
+            "",
+        )
+        .await;
+    assert_eq!(
+        (code, deleted),
+        (
+            200,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "details": {"name": "settings", "kind": "configmaps", "uid": uid}})
+        )
+    );
+
+    // A finalizer keeps it: the answer is the object, marked for deletion.
+    f.admin(
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        r#"{"metadata":{"name":"held","finalizers":["example.com/hold"]}}"#,
+    )
+    .await;
+    let (code, held) = f
+        .admin("DELETE", "/api/v1/namespaces/default/configmaps/held", "")
+        .await;
+    assert_eq!((code, &held["kind"]), (200, &json!("ConfigMap")), "{held}");
+    assert!(held["metadata"]["deletionTimestamp"].is_string(), "{held}");
+
+    // Pods, services and service accounts answer with the object even when it is gone.
+    f.admin("POST", "/api/v1/namespaces/default/pods", POD)
+        .await;
+    let (code, pod) = f
+        .admin("DELETE", "/api/v1/namespaces/default/pods/nginx", "")
+        .await;
+    assert_eq!(
+        (code, &pod["kind"], &pod["metadata"]["name"]),
+        (200, &json!("Pod"), &json!("nginx"))
+    );
+    f.admin(
+        "POST",
+        "/api/v1/namespaces/default/serviceaccounts",
+        r#"{"metadata":{"name":"robot"}}"#,
+    )
+    .await;
+    let (code, sa) = f
+        .admin(
+            "DELETE",
+            "/api/v1/namespaces/default/serviceaccounts/robot",
+            "",
+        )
+        .await;
+    assert_eq!((code, &sa["kind"]), (200, &json!("ServiceAccount")), "{sa}");
 }

@@ -201,7 +201,7 @@ impl<'a, W: Write> Report<'a, W> {
             if !self.header_done {
                 let _ = writeln!(
                     self.out,
-                    "{:<38} {:<28} {:>12} {:<6} NOTE",
+                    "{:<38} {:<36} {:>12} {:<6} NOTE",
                     "METRIC", "PARAMS", "VALUE", "UNIT"
                 );
                 self.header_done = true;
@@ -214,7 +214,7 @@ impl<'a, W: Write> Report<'a, W> {
                 .join(" ");
             let _ = writeln!(
                 self.out,
-                "{:<38} {:<28} {:>12} {:<6} {}",
+                "{:<38} {:<36} {:>12} {:<6} {}",
                 m.metric, params, m.value, m.unit, m.note
             );
         }

@@ -1,9 +1,10 @@
 //! `/version`, legacy discovery (`/api`, `/apis`, `/api/v1`, `/apis/<group>/<version>`) and a
 //! minimal OpenAPI v3 document.
 //!
-//! kubectl asks for aggregated discovery (`as=APIGroupDiscoveryList`) first and falls back to
-//! the legacy documents when the answer's `Content-Type` is plain `application/json`, so only
-//! the legacy shapes are served.
+//! Aggregated discovery (`apidiscovery.k8s.io/v2`, every group's resources in one document at
+//! `/api` and `/apis`) is served when the `Accept` header prefers it, as kubectl and kube-rs's
+//! `Discovery::run_aggregated` ask; it is built from the legacy documents, so both always
+//! agree.
 //!
 //! OpenAPI: kubectl (`--validate=strict`, its default) validates a manifest on the client
 //! unless the server supports server-side field validation, which it learns from
@@ -223,6 +224,106 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         "groupVersion": group_version,
         "resources": resources,
     }))
+}
+
+/// The media type of aggregated discovery, `apidiscovery.k8s.io/v2` (stable since 1.30).
+pub const AGGREGATED_MEDIA_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// One legacy `APIResourceList` as an aggregated `APIVersionDiscovery`: each resource with its
+/// `responseKind`, `scope` and `singularResource`, its subresources (legacy `plural/sub`
+/// entries) nested under it, as upstream's aggregated discovery shapes them.
+fn version_discovery(group: &str, version: &str, list: &Value) -> Value {
+    let empty = Vec::new();
+    let entries = list["resources"].as_array().unwrap_or(&empty);
+    let mut resources: Vec<Map<String, Value>> = Vec::new();
+    for entry in entries {
+        let name = entry["name"].as_str().unwrap_or_default();
+        let kind_of = |e: &Value| {
+            json!({
+                "group": e["group"].as_str().unwrap_or(group),
+                "version": e["version"].as_str().unwrap_or(version),
+                "kind": e["kind"],
+            })
+        };
+        if let Some((parent, sub)) = name.split_once('/') {
+            if let Some(owner) = resources.iter_mut().find(|r| r["resource"] == parent) {
+                let subs = owner
+                    .entry("subresources")
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(subs) = subs {
+                    subs.push(json!({"subresource": sub, "responseKind": kind_of(entry),
+                                     "verbs": entry["verbs"]}));
+                }
+            }
+            continue;
+        }
+        let mut r = Map::new();
+        r.insert("resource".into(), name.into());
+        r.insert("responseKind".into(), kind_of(entry));
+        let scope = if entry["namespaced"] == true {
+            "Namespaced"
+        } else {
+            "Cluster"
+        };
+        r.insert("scope".into(), scope.into());
+        r.insert("singularResource".into(), entry["singularName"].clone());
+        r.insert("verbs".into(), entry["verbs"].clone());
+        for key in ["shortNames", "categories"] {
+            if let Some(v) = entry.get(key) {
+                r.insert(key.into(), v.clone());
+            }
+        }
+        resources.push(r);
+    }
+    json!({"version": version, "resources": resources, "freshness": "Current"})
+}
+
+/// `GET /api` (`core`) or `GET /apis` asking for aggregated discovery
+/// ([`AGGREGATED_MEDIA_TYPE`]): an `APIGroupDiscoveryList` with every group's resources in
+/// one document, built from the same legacy documents. kube-rs's `Discovery::run_aggregated`
+/// and kubectl (first choice) ask for it.
+pub fn aggregated(core: bool) -> Value {
+    let groups = if core { vec![""] } else { groups() };
+    let items: Vec<Value> = groups
+        .into_iter()
+        .filter_map(|group| {
+            let list = resource_list(group, "v1")?;
+            let metadata = if group.is_empty() {
+                json!({})
+            } else {
+                json!({"name": group})
+            };
+            Some(json!({"metadata": metadata,
+                        "versions": [version_discovery(group, "v1", &list)]}))
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
+           "metadata": {}, "items": items})
+}
+
+/// Whether an `Accept` header prefers aggregated discovery (v2) to the legacy documents: its
+/// first range that either could serve decides (v2beta1 is not served, so it is skipped).
+pub fn wants_aggregated(accept: Option<&str>) -> bool {
+    for range in accept.unwrap_or_default().split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+        if !matches!(media.as_str(), "application/json" | "application/*" | "*/*") {
+            continue;
+        }
+        let params: BTreeSet<(String, String)> = parts
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let has = |k: &str, v: &str| params.contains(&(k.to_owned(), v.to_owned()));
+        if params.is_empty() {
+            return false;
+        }
+        if has("as", "APIGroupDiscoveryList") && has("g", "apidiscovery.k8s.io") && has("v", "v2") {
+            return true;
+        }
+    }
+    false
 }
 
 /// `GET /openapi/v3`: where each group-version's document is.

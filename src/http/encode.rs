@@ -113,6 +113,32 @@ pub fn success(code: u16) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": code})
 }
 
+/// Whether a delete that removed the object at once answers with the object itself: upstream's
+/// generic registry sets `ReturnDeletedObject` for pods, services and service accounts only
+/// (their storage.go); every other kind answers with a success `Status` (`finalizeDelete` in
+/// apiserver's registry/generic/registry/store.go).
+pub fn returns_deleted_object(info: &KindInfo) -> bool {
+    info.group.is_empty() && matches!(info.plural, "pods" | "services" | "serviceaccounts")
+}
+
+/// The `Status` upstream answers a delete that removed the object at once with, for kinds
+/// that do not return the object: `status: Success`, no `code`, and details naming the object
+/// by its resource (`kind` holds the plural, as upstream's does), group and uid. Clients read
+/// it as "deleted" (kube-rs: `Either::Right`); an object means "deletion in progress".
+pub fn deleted_status(info: &KindInfo, object: &Object) -> Value {
+    let meta = object.metadata();
+    let mut details = Map::new();
+    details.insert("name".into(), json!(meta.name_or_empty()));
+    if !info.group.is_empty() {
+        details.insert("group".into(), json!(info.group));
+    }
+    details.insert("kind".into(), json!(info.plural));
+    if let Some(uid) = meta.uid.as_deref().filter(|u| !u.is_empty()) {
+        details.insert("uid".into(), json!(uid));
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
+
 /// An object as JSON (with its `apiVersion` and `kind`).
 pub fn object(object: &Object) -> Value {
     serde_json::to_value(object).unwrap_or(Value::Null)

@@ -16,8 +16,9 @@
 //! Request bodies are JSON, except kubectl's protobuf `SelfSubjectAccessReview` (other
 //! protobuf bodies get 415). `deletecollection` deletes what the selectors match one by one,
 //! each authorized as a `delete`. `Impersonate-User`/`-Group` (kubectl `--as`) are honoured
-//! when the caller may impersonate. `pods/log` is served as text (`logs.rs`, with `follow`). `exec` is served over WebSocket (`exec.rs`, kubectl's `v5.channel.k8s.io`). Not served yet: SPDY, `attach`,
-//! `port-forward`, aggregated discovery, OpenAPI schemas (`/openapi/v2`, `kubectl explain`).
+//! when the caller may impersonate. `pods/log` is served as text (`logs.rs`, with `follow`);
+//! `exec` over WebSocket (`exec.rs`, kubectl's `v5.channel.k8s.io`). Not served yet: SPDY,
+//! `attach`, `port-forward`, OpenAPI schemas (`/openapi/v2`, `kubectl explain`).
 //!
 //! [`HttpApi::handle`] works on plain values ([`HttpRequest`] → [`HttpResponse`]) so tests can
 //! call it directly; [`serve`] runs it over HTTP/1.1 (hyper). Compiled out under `--cfg
@@ -384,7 +385,15 @@ impl HttpApi {
             v.map(|v| HttpResponse::json(200, &v))
                 .ok_or_else(HttpError::not_found_path)
         };
+        let accept = request.headers.get("accept").map(String::as_str);
         match segs.as_slice() {
+            ["api" | "apis"] if discovery::wants_aggregated(accept) => {
+                get_only()?;
+                let mut response = HttpResponse::json(200, &discovery::aggregated(segs == ["api"]));
+                // client-go tells the aggregated document from the legacy one by this.
+                response.content_type = discovery::AGGREGATED_MEDIA_TYPE;
+                Ok(response)
+            }
             ["api"] => {
                 get_only()?;
                 Ok(HttpResponse::json(200, &discovery::core_versions(host)))
@@ -840,11 +849,19 @@ impl HttpApi {
                 else {
                     return Err(unexpected());
                 };
-                // Upstream answers 200 with the object, whether it is gone or only marked
-                // for deletion (202 only when a finalizer holds it and the request asked for
-                // foreground deletion; 200 is what kubectl and the clients read either way).
-                let (Deleted::Gone(o) | Deleted::Pending(o)) = deleted;
-                Ok(HttpResponse::json(200, &encode::object(&o)))
+                // Upstream answers 200 with the object while it is only marked for deletion
+                // (202 only when a finalizer holds it and the request asked for foreground
+                // deletion; 200 is what kubectl and the clients read either way). Once gone,
+                // most kinds answer with a success Status instead (`ReturnDeletedObject`).
+                Ok(HttpResponse::json(
+                    200,
+                    &match deleted {
+                        Deleted::Gone(o) if !encode::returns_deleted_object(info) => {
+                            encode::deleted_status(info, &o)
+                        }
+                        Deleted::Gone(o) | Deleted::Pending(o) => encode::object(&o),
+                    },
+                ))
             }
             ("DELETE", None, None) if info.namespaced == target.namespace.is_some() => {
                 // deletecollection: what the selectors match, deleted one by one (each

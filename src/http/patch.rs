@@ -171,7 +171,18 @@ pub fn json_patch(target: &mut Value, document: &Value) -> Result<(), HttpError>
                 add_at(target, path, copied, false)?;
             }
             "test" => {
-                if target.pointer(path) != Some(&value()?) {
+                let expected = value()?;
+                // Upstream (evanphx/json-patch v4, which the API server uses) takes a missing
+                // member of an existing parent as `null`: kube-rs's finalizer helper tests
+                // `/metadata/finalizers` against `null` before adding the first finalizer.
+                let parent = path.rsplit_once('/').map_or("", |(parent, _)| parent);
+                let found = match target.pointer(path) {
+                    None if expected.is_null() && target.pointer(parent).is_some() => {
+                        Some(&Value::Null)
+                    }
+                    found => found,
+                };
+                if found != Some(&expected) {
                     return Err(json_patch_error(format!("testing value {path} failed")));
                 }
             }
@@ -316,6 +327,40 @@ mod tests {
             (err.code, err.message.as_str()),
             (422, "path \"/nope\" does not exist")
         );
+    }
+
+    #[test]
+    fn a_json_patch_test_of_a_missing_member_against_null_passes() {
+        // kube-rs's finalizer helper adds the first finalizer with exactly this patch.
+        let mut target = json!({"metadata": {"name": "a"}});
+        json_patch(
+            &mut target,
+            &json!([
+                {"op": "test", "path": "/metadata/finalizers", "value": null},
+                {"op": "add", "path": "/metadata/finalizers", "value": ["example.com/f"]}
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            target,
+            json!({"metadata": {"name": "a", "finalizers": ["example.com/f"]}})
+        );
+        // Present now: testing it against null fails, as does a missing parent.
+        for (path, value) in [
+            ("/metadata/finalizers", json!(null)),
+            ("/spec/x", json!(null)),
+            ("/metadata/nope", json!("v")),
+        ] {
+            let err = json_patch(
+                &mut target,
+                &json!([{"op": "test", "path": path, "value": value}]),
+            )
+            .unwrap_err();
+            assert_eq!(
+                (err.code, err.message),
+                (422, format!("testing value {path} failed"))
+            );
+        }
     }
 
     #[test]

@@ -11,19 +11,31 @@
 //!
 //! Each phase reports throughput (requests or delivered events per second over the phase's
 //! wall time) and per-request latency percentiles.
+//!
+//! With `--http` the same phases go through the Kubernetes HTTP/JSON API in front of the same
+//! server ([`skiff::http`], plain HTTP on loopback, bearer token on every request): each client
+//! is one HTTP/1.1 keep-alive connection (hyper), bodies are JSON, a list's `items` are parsed
+//! as JSON values, and every watch is its own streaming request on its own connection (as
+//! client-go and kube-rs open them). Every figure carries `protocol=wire` or `protocol=http`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use skiff_core::client::{Client, ListParams, WatchEvent};
-use skiff_core::clock::SystemClock;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use skiff_core::client::{Client, ListParams, WatchEvent, WatchStream};
+use skiff_core::clock::{Clock, SystemClock};
 use skiff_core::object::{Container, Namespace, Object, ObjectMeta, Pod, info};
 use skiff_core::rng::SplitMix64;
 use skiff_store::apiserver::authn::Authenticator;
 use skiff_store::apiserver::{ApiHandler, ApiServer};
 use skiff_store::wire::{WireClient, serve};
 use skiff_store::{Backing, Store};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use super::measure::{self, Samples};
 use super::{Param, Report};
@@ -47,6 +59,10 @@ pub struct ApiArgs {
     /// A tiny configuration that finishes in seconds (smoke test, not a measurement).
     #[arg(long)]
     pub quick: bool,
+    /// Go through the Kubernetes HTTP/JSON API (HTTP/1.1 keep-alive, JSON) instead of the
+    /// wire protocol.
+    #[arg(long)]
+    pub http: bool,
 }
 
 const NAMESPACE: &str = "bench-api";
@@ -112,6 +128,311 @@ fn nanos_since(origin: Instant) -> u64 {
     u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// The path of the benchmark's pods (`/api/v1/namespaces/bench-api/pods`).
+fn pods_path() -> String {
+    format!("/api/v1/namespaces/{NAMESPACE}/pods")
+}
+
+/// One HTTP/1.1 keep-alive connection to the HTTP API.
+struct HttpConn {
+    host: String,
+    sender: tokio::sync::Mutex<SendRequest<Full<Bytes>>>,
+}
+
+async fn http_connect(addr: &str) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake with {addr}: {e}"))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+fn http_request(
+    host: &str,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<hyper::Request<Full<Bytes>>, String> {
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, host)
+        .header(hyper::header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(hyper::header::ACCEPT, "application/json");
+    if body.is_some() {
+        request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+    }
+    request
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .map_err(|e| e.to_string())
+}
+
+impl HttpConn {
+    async fn connect(addr: &str) -> Result<Self, String> {
+        Ok(Self {
+            host: addr.to_owned(),
+            sender: tokio::sync::Mutex::new(http_connect(addr).await?),
+        })
+    }
+
+    /// One request and its whole response body; a non-2xx status is an error.
+    async fn call(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Result<Bytes, String> {
+        let request = http_request(&self.host, method, path, body)?;
+        // The connection carries one request at a time; the lock is held until the body is read.
+        let mut sender = self.sender.lock().await;
+        sender.ready().await.map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("{method} {path}: {e}"))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("{method} {path}: {e}"))?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(format!(
+                "{method} {path}: {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        Ok(body)
+    }
+}
+
+/// A benchmark client: a wire connection, or one HTTP/1.1 keep-alive connection.
+enum Conn {
+    Wire(WireClient),
+    Http(HttpConn),
+}
+
+impl Conn {
+    async fn connect(addrs: &Addrs, http: bool) -> Result<Self, String> {
+        Ok(if http {
+            Conn::Http(HttpConn::connect(&addrs.http).await?)
+        } else {
+            Conn::Wire(
+                WireClient::connect(&addrs.wire, TOKEN)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
+        })
+    }
+
+    async fn create_namespace(&self) -> Result<(), String> {
+        let namespace: Object = Namespace {
+            metadata: ObjectMeta::named(NAMESPACE),
+            ..Namespace::default()
+        }
+        .into();
+        match self {
+            Conn::Wire(c) => c
+                .create(None, namespace)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Conn::Http(c) => {
+                let body = serde_json::to_vec(&namespace).map_err(|e| e.to_string())?;
+                c.call("POST", "/api/v1/namespaces", Some(body))
+                    .await
+                    .map(drop)
+            }
+        }
+    }
+
+    async fn create(&self, i: usize) -> Result<(), String> {
+        match self {
+            Conn::Wire(c) => c
+                .create(None, pod(i))
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Conn::Http(c) => {
+                let body = serde_json::to_vec(&pod(i)).map_err(|e| e.to_string())?;
+                c.call("POST", &pods_path(), Some(body)).await.map(drop)
+            }
+        }
+    }
+
+    async fn get(&self, i: usize) -> Result<(), String> {
+        match self {
+            Conn::Wire(c) => c
+                .get(&info::POD, NAMESPACE, &pod_name(i))
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Conn::Http(c) => {
+                let body = c
+                    .call("GET", &format!("{}/{}", pods_path(), pod_name(i)), None)
+                    .await?;
+                serde_json::from_slice::<Value>(&body)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// One page of `LIST_PAGE` pods; returns how many it held.
+    async fn list_page(&self) -> Result<usize, String> {
+        match self {
+            Conn::Wire(c) => c
+                .list(
+                    &info::POD,
+                    Some(NAMESPACE),
+                    ListParams {
+                        limit: LIST_PAGE,
+                        ..ListParams::default()
+                    },
+                )
+                .await
+                .map(|page| page.items.len())
+                .map_err(|e| e.to_string()),
+            Conn::Http(c) => {
+                #[derive(serde::Deserialize)]
+                struct Page {
+                    items: Vec<Value>,
+                }
+                let body = c
+                    .call("GET", &format!("{}?limit={LIST_PAGE}", pods_path()), None)
+                    .await?;
+                serde_json::from_slice::<Page>(&body)
+                    .map(|page| page.items.len())
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Reads pod `i` and writes it back with `sent` in its annotation (get, then update with
+    /// the read's resourceVersion as precondition).
+    async fn stamp(&self, i: usize, sent: u64) -> Result<(), String> {
+        match self {
+            Conn::Wire(c) => {
+                let mut object = c
+                    .get(&info::POD, NAMESPACE, &pod_name(i))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                object
+                    .metadata_mut()
+                    .annotations
+                    .insert(SENT_ANNOTATION.into(), sent.to_string());
+                c.update(object).await.map(drop).map_err(|e| e.to_string())
+            }
+            Conn::Http(c) => {
+                let path = format!("{}/{}", pods_path(), pod_name(i));
+                let body = c.call("GET", &path, None).await?;
+                let mut object: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+                object["metadata"]["annotations"][SENT_ANNOTATION] = Value::from(sent.to_string());
+                let body = serde_json::to_vec(&object).map_err(|e| e.to_string())?;
+                c.call("PUT", &path, Some(body)).await.map(drop)
+            }
+        }
+    }
+
+    /// Watches the namespace's pods after revision `after` (an HTTP watch on a connection
+    /// of its own).
+    async fn watch(&self, addrs: &Addrs, after: u64) -> Result<Watch, String> {
+        match self {
+            Conn::Wire(c) => c
+                .watch(
+                    &info::POD,
+                    Some(NAMESPACE),
+                    ListParams {
+                        resource_version: Some(after.to_string()),
+                        ..ListParams::default()
+                    },
+                )
+                .await
+                .map(Watch::Wire)
+                .map_err(|e| e.to_string()),
+            Conn::Http(_) => {
+                let mut sender = http_connect(&addrs.http).await?;
+                let path = format!("{}?watch=true&resourceVersion={after}", pods_path());
+                let response = sender
+                    .send_request(http_request(&addrs.http, "GET", &path, None)?)
+                    .await
+                    .map_err(|e| format!("GET {path}: {e}"))?;
+                if !response.status().is_success() {
+                    return Err(format!("GET {path}: {}", response.status()));
+                }
+                Ok(Watch::Http {
+                    body: response.into_body(),
+                    buffer: Vec::new(),
+                    _sender: sender,
+                })
+            }
+        }
+    }
+}
+
+/// A watch of the benchmark's pods.
+enum Watch {
+    Wire(Box<dyn WatchStream>),
+    Http {
+        body: Incoming,
+        /// Bytes of an event line not complete yet.
+        buffer: Vec<u8>,
+        /// Keeps the connection open.
+        _sender: SendRequest<Full<Bytes>>,
+    },
+}
+
+impl Watch {
+    /// The next MODIFIED event's send time (`None` for an event without one); an error when
+    /// the watch fails or ends.
+    async fn next_sent(&mut self) -> Result<Option<u64>, String> {
+        match self {
+            Watch::Wire(stream) => match stream.next().await {
+                Some(WatchEvent::Modified(object)) => Ok(object
+                    .metadata()
+                    .annotations
+                    .get(SENT_ANNOTATION)
+                    .and_then(|s| s.parse::<u64>().ok())),
+                Some(WatchEvent::Error(status)) => Err(status.message),
+                Some(_) => Ok(None),
+                None => Err("the watch ended early".to_owned()),
+            },
+            Watch::Http { body, buffer, .. } => loop {
+                if let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = buffer.drain(..=end).collect();
+                    let event: Value =
+                        serde_json::from_slice(&line).map_err(|e| format!("watch line: {e}"))?;
+                    return match event["type"].as_str() {
+                        Some("MODIFIED") => Ok(event["object"]["metadata"]["annotations"]
+                            [SENT_ANNOTATION]
+                            .as_str()
+                            .and_then(|s| s.parse::<u64>().ok())),
+                        Some("ERROR") => Err(event["object"]["message"].to_string()),
+                        _ => Ok(None),
+                    };
+                }
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            buffer.extend_from_slice(&data);
+                        }
+                    }
+                    Some(Err(e)) => return Err(format!("watch: {e}")),
+                    None => return Err("the watch ended early".to_owned()),
+                }
+            },
+        }
+    }
+}
+
+/// Where the benchmark's server listens.
+struct Addrs {
+    wire: String,
+    http: String,
+}
+
 /// Runs `skiff bench api`.
 pub(crate) fn run(
     args: &ApiArgs,
@@ -138,17 +459,17 @@ pub(crate) fn run(
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
         measure::load_average().unwrap_or(f64::NAN)
     ));
-    let result = runtime.block_on(phases(&plan, scratch.path(), report));
+    let result = runtime.block_on(phases(&plan, args.http, scratch.path(), report));
     drop(runtime);
     drop(scratch);
     result
 }
 
-async fn start(dir: &std::path::Path) -> Result<(Store, String), String> {
-    let clock = Arc::new(SystemClock::new());
+async fn start(dir: &std::path::Path) -> Result<(Store, Addrs), String> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let store =
         Store::open(Backing::Dir(dir.to_path_buf()), clock.clone()).map_err(|e| e.to_string())?;
-    let api = Arc::new(ApiServer::new(store.clone(), clock, 7));
+    let api = Arc::new(ApiServer::new(store.clone(), clock.clone(), 7));
     api.bootstrap().await.map_err(|e| e.to_string())?;
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -161,15 +482,24 @@ async fn start(dir: &std::path::Path) -> Result<(Store, String), String> {
         api,
         Authenticator::with_key([7; 32], TOKEN),
     ));
-    tokio::spawn(serve(listener, handler));
-    Ok((store, addr))
+    tokio::spawn(serve(listener, handler.clone()));
+    let http_listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let http = http_listener
+        .local_addr()
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let front = skiff::http::HttpApi::new(handler, clock);
+    tokio::spawn(skiff::http::serve(http_listener, Arc::new(front)));
+    Ok((store, Addrs { wire: addr, http }))
 }
 
 /// Runs one task per client and gathers their latency samples; returns them with the wall
 /// time from the first start to the last finish.
-async fn fan_out<F, Fut>(clients: &[Arc<WireClient>], f: F) -> Result<(Samples, Duration), String>
+async fn fan_out<F, Fut>(clients: &[Arc<Conn>], f: F) -> Result<(Samples, Duration), String>
 where
-    F: Fn(usize, Arc<WireClient>) -> Fut,
+    F: Fn(usize, Arc<Conn>) -> Fut,
     Fut: std::future::Future<Output = Result<Samples, String>> + Send + 'static,
 {
     let started = measure::now();
@@ -211,10 +541,11 @@ fn latency_metrics(
 )]
 async fn phases(
     plan: &Plan,
+    http: bool,
     dir: &std::path::Path,
     report: &mut Report<'_, impl std::io::Write>,
 ) -> Result<(), String> {
-    let (store, addr) = start(dir).await?;
+    let (store, addrs) = start(dir).await?;
     report.metric(
         "machine_load",
         &[("at", "start".into())],
@@ -224,24 +555,12 @@ async fn phases(
     );
     let mut clients = Vec::with_capacity(plan.clients);
     for _ in 0..plan.clients {
-        clients.push(Arc::new(
-            WireClient::connect(&addr, TOKEN)
-                .await
-                .map_err(|e| e.to_string())?,
-        ));
+        clients.push(Arc::new(Conn::connect(&addrs, http).await?));
     }
-    clients[0]
-        .create(
-            None,
-            Namespace {
-                metadata: ObjectMeta::named(NAMESPACE),
-                ..Namespace::default()
-            }
-            .into(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    let params: Vec<(&'static str, Param)> = vec![("clients", plan.clients.into())];
+    clients[0].create_namespace().await?;
+    let protocol =
+        || -> (&'static str, Param) { ("protocol", if http { "http" } else { "wire" }.into()) };
+    let params: Vec<(&'static str, Param)> = vec![("clients", plan.clients.into()), protocol()];
 
     // 1. create
     progress(&format!(
@@ -253,10 +572,7 @@ async fn phases(
         let mut samples = Samples::with_capacity(objects / n + 1);
         for i in (c..objects).step_by(n) {
             let t = measure::now();
-            client
-                .create(None, pod(i))
-                .await
-                .map_err(|e| e.to_string())?;
+            client.create(i).await?;
             samples.push(t.elapsed());
         }
         Ok(samples)
@@ -284,10 +600,7 @@ async fn phases(
         for _ in 0..gets {
             let i = usize::try_from(rng.below(objects as u64)).unwrap_or(0);
             let t = measure::now();
-            client
-                .get(&info::POD, NAMESPACE, &pod_name(i))
-                .await
-                .map_err(|e| e.to_string())?;
+            client.get(i).await?;
             samples.push(t.elapsed());
         }
         Ok(samples)
@@ -309,20 +622,10 @@ async fn phases(
         let mut samples = Samples::with_capacity(lists);
         for _ in 0..lists {
             let t = measure::now();
-            let page = client
-                .list(
-                    &info::POD,
-                    Some(NAMESPACE),
-                    ListParams {
-                        limit: LIST_PAGE,
-                        ..ListParams::default()
-                    },
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+            let held = client.list_page().await?;
             samples.push(t.elapsed());
-            if page.items.len() != usize::try_from(LIST_PAGE).unwrap_or(0).min(objects) {
-                return Err(format!("a list page held {} pods", page.items.len()));
+            if held != usize::try_from(LIST_PAGE).unwrap_or(0).min(objects) {
+                return Err(format!("a list page held {held} pods"));
             }
         }
         Ok(samples)
@@ -349,57 +652,25 @@ async fn phases(
     let updates = plan.watch_updates;
     let mut watchers = Vec::new();
     for client in &clients {
-        let mut watch = client
-            .watch(
-                &info::POD,
-                Some(NAMESPACE),
-                ListParams {
-                    resource_version: Some(head.to_string()),
-                    ..ListParams::default()
-                },
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut watch = client.watch(&addrs, head).await?;
         watchers.push(tokio::spawn(async move {
             let mut samples = Samples::with_capacity(updates);
             while samples.len() < updates {
-                match watch.next().await {
-                    Some(WatchEvent::Modified(object)) => {
-                        let sent = object
-                            .metadata()
-                            .annotations
-                            .get(SENT_ANNOTATION)
-                            .and_then(|s| s.parse::<u64>().ok());
-                        if let Some(sent) = sent {
-                            samples.push(Duration::from_nanos(
-                                nanos_since(origin).saturating_sub(sent),
-                            ));
-                        }
-                    }
-                    Some(WatchEvent::Error(status)) => return Err(status.message),
-                    Some(_) => {}
-                    None => return Err("the watch ended early".to_owned()),
+                if let Some(sent) = watch.next_sent().await? {
+                    samples.push(Duration::from_nanos(
+                        nanos_since(origin).saturating_sub(sent),
+                    ));
                 }
             }
             Ok::<_, String>((samples, measure::now()))
         }));
     }
-    let writer = WireClient::connect(&addr, TOKEN)
-        .await
-        .map_err(|e| e.to_string())?;
+    let writer = Conn::connect(&addrs, http).await?;
     let started = measure::now();
     let mut rng = SplitMix64::new(0x0bad_cafe);
     for _ in 0..updates {
         let i = usize::try_from(rng.below(objects as u64)).unwrap_or(0);
-        let mut object = writer
-            .get(&info::POD, NAMESPACE, &pod_name(i))
-            .await
-            .map_err(|e| e.to_string())?;
-        object
-            .metadata_mut()
-            .annotations
-            .insert(SENT_ANNOTATION.into(), nanos_since(origin).to_string());
-        writer.update(object).await.map_err(|e| e.to_string())?;
+        writer.stamp(i, nanos_since(origin)).await?;
     }
     let mut all = Samples::default();
     let mut last: Option<Instant> = None;
@@ -409,7 +680,8 @@ async fn phases(
         last = Some(last.map_or(done, |l| l.max(done)));
     }
     let wall = last.map_or(Duration::ZERO, |l| l.duration_since(started));
-    let watch_params: Vec<(&'static str, Param)> = vec![("watchers", plan.clients.into())];
+    let watch_params: Vec<(&'static str, Param)> =
+        vec![("watchers", plan.clients.into()), protocol()];
     let delivered = all.len();
     report.metric(
         "watch_events_throughput",
