@@ -40,7 +40,11 @@ macro_rules! define_object {
         ///
         /// Serializes as the object itself (with its `apiVersion` and `kind`), and encodes with
         /// bincode as a variant index followed by the object.
+        ///
+        /// Decoding takes the [`KindRegistry`](super::KindRegistry) as bincode's decode
+        /// context, to find custom kinds (`KindRegistry::builtin()` decodes built-ins only).
         #[derive(Debug, Clone, PartialEq, Serialize, bincode::Encode, bincode::Decode)]
+        #[bincode(decode_context = "crate::object::KindRegistry")]
         #[serde(untagged)]
         #[allow(clippy::large_enum_variant, reason = "objects are stored and moved whole; boxing buys nothing")]
         pub enum Object {
@@ -48,6 +52,9 @@ macro_rules! define_object {
                 #[doc = concat!("A `", stringify!($ty), "`.")]
                 $variant(super::$ty),
             )*
+            /// An object of a registered custom kind (last, so built-in encodings keep their
+            /// variant index).
+            Custom(super::DynamicObject),
         }
 
         impl Object {
@@ -55,6 +62,7 @@ macro_rules! define_object {
             pub fn info(&self) -> &'static KindInfo {
                 match self {
                     $(Object::$variant(_) => &<super::$ty as super::HasKindInfo>::INFO,)*
+                    Object::Custom(o) => o.info(),
                 }
             }
 
@@ -62,6 +70,7 @@ macro_rules! define_object {
             pub fn metadata(&self) -> &ObjectMeta {
                 match self {
                     $(Object::$variant(o) => o.metadata(),)*
+                    Object::Custom(o) => &o.metadata,
                 }
             }
 
@@ -69,6 +78,7 @@ macro_rules! define_object {
             pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
                 match self {
                     $(Object::$variant(o) => o.metadata_mut(),)*
+                    Object::Custom(o) => &mut o.metadata,
                 }
             }
         }
@@ -146,6 +156,7 @@ macro_rules! clear_status_arms {
     ($object:expr; $($variant:ident),*) => {
         match $object {
             $(Object::$variant(o) => drop(std::mem::take(&mut o.status)),)*
+            Object::Custom(o) => o.clear_status(),
             _ => {}
         }
     };
@@ -155,9 +166,16 @@ macro_rules! copy_status_arms {
     ($into:expr, $from:expr; $($variant:ident),*) => {
         match ($into, $from) {
             $((Object::$variant(a), Object::$variant(b)) => a.status.clone_from(&b.status),)*
+            (Object::Custom(a), Object::Custom(b)) => a.copy_status_from(b),
             _ => {}
         }
     };
+}
+
+impl From<super::DynamicObject> for Object {
+    fn from(o: super::DynamicObject) -> Self {
+        Object::Custom(o)
+    }
 }
 
 impl Object {

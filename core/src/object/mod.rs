@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 mod any;
 mod config;
 mod coordination;
+mod custom;
 mod event;
 mod fields;
 mod intstr;
@@ -36,6 +37,11 @@ pub(crate) use any::with_kinds;
 pub use any::{Object, TypedObject};
 pub use config::*;
 pub use coordination::*;
+pub(crate) use custom::DynamicBody;
+pub use custom::{
+    CustomKind, CustomResource, DynamicKind, DynamicObject, KindRegistry, KindResolver,
+    RegisterError, ValidateFn,
+};
 pub use event::*;
 pub use fields::{
     COMMON_FIELDS, UnsupportedField, check_field_selector, field_supported, kind_fields,
