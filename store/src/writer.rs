@@ -17,7 +17,7 @@ use std::sync::Arc;
 use redb::{Database, Durability};
 use skiff_core::clock::Clock;
 use skiff_core::event::{Actor, Change, Event, Revision};
-use skiff_core::object::Object;
+use skiff_core::object::{KindRegistry, Object};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{self, StoredValue};
@@ -341,6 +341,7 @@ pub(crate) struct Writer {
     pub db: Arc<Database>,
     pub clock: Arc<dyn Clock>,
     pub hub: WatchHub,
+    pub kinds: KindRegistry,
 }
 
 impl Writer {
@@ -424,7 +425,7 @@ impl Writer {
         let at = self.clock.now_micro_time();
         let mut compact_to = None;
         {
-            let mut t = ProjectionTables::open(&txn)?;
+            let mut t = ProjectionTables::open(&txn, &self.kinds)?;
             let mut log = txn.open_table(EVENTS)?;
             let first_head = t.head()?;
             let mut head = first_head;
@@ -473,7 +474,7 @@ impl Writer {
             }
         }
         if let Some(below) = compact_to {
-            let removed = tables::compact_history(&txn, below)?;
+            let removed = tables::compact_history(&txn, below, &self.kinds)?;
             tracing::info!(below = below.0, removed, "compacted history");
         }
         txn.commit()

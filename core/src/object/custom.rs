@@ -263,6 +263,19 @@ impl Default for KindRegistry {
     }
 }
 
+impl PartialEq for KindRegistry {
+    fn eq(&self, other: &Self) -> bool {
+        self.custom.len() == other.custom.len()
+            && self
+                .custom
+                .iter()
+                .zip(other.custom.iter())
+                .all(|(a, b)| a.info == b.info)
+    }
+}
+
+impl Eq for KindRegistry {}
+
 impl KindResolver for KindRegistry {
     fn custom_kind(&self, api_version: &str, kind: &str) -> Option<&'static CustomKind> {
         self.custom
