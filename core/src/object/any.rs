@@ -90,6 +90,20 @@ macro_rules! define_object {
                 }
             }
 
+            impl ObjectKind for super::$ty {
+                fn into_object(self) -> Result<Object, String> {
+                    Ok(Object::$variant(self))
+                }
+
+                fn try_from_object(object: Object) -> Result<Self, String> {
+                    match object {
+                        Object::$variant(o) => Ok(o),
+                        #[allow(unreachable_patterns, reason = "one arm per kind")]
+                        other => Err(other.info().kind.to_owned()),
+                    }
+                }
+            }
+
             impl TypedObject for super::$ty {
                 fn from_ref(object: &Object) -> Option<&Self> {
                     match object {
@@ -141,6 +155,39 @@ pub trait TypedObject: Resource + Into<Object> {
         reason = "the object is moved back whole, as it came"
     )]
     fn from_object(object: Object) -> Result<Self, Object>;
+}
+
+/// A kind a typed API can serve: a built-in kind, or a typed custom kind
+/// ([`CustomResource`](super::CustomResource), kept as a [`DynamicObject`](super::DynamicObject)
+/// and converted through serde).
+pub trait ObjectKind: super::HasKindInfo + Sized {
+    /// The object as an [`Object`].
+    ///
+    /// # Errors
+    ///
+    /// A custom kind that does not serialize as an object (the message says why).
+    fn into_object(self) -> Result<Object, String>;
+
+    /// The object as this kind.
+    ///
+    /// # Errors
+    ///
+    /// The object is of another kind (the message names it) or, for a custom kind, its fields
+    /// do not read as `Self`.
+    fn try_from_object(object: Object) -> Result<Self, String>;
+}
+
+impl<T: super::CustomResource> ObjectKind for T {
+    fn into_object(self) -> Result<Object, String> {
+        super::DynamicObject::from_typed(&self).map(Object::Custom)
+    }
+
+    fn try_from_object(object: Object) -> Result<Self, String> {
+        match object {
+            Object::Custom(custom) if custom.info() == &T::INFO => custom.to_typed(),
+            other => Err(other.info().kind.to_owned()),
+        }
+    }
 }
 
 /// Kinds with a `status` subresource: status is written only through it, and `generation`

@@ -34,7 +34,7 @@ mod value;
 mod workload;
 
 pub(crate) use any::with_kinds;
-pub use any::{Object, TypedObject};
+pub use any::{Object, ObjectKind, TypedObject};
 pub use config::*;
 pub use coordination::*;
 pub(crate) use custom::DynamicBody;
