@@ -253,7 +253,8 @@ where
     Err(format!("timed out after {seconds} s waiting until {what}"))
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// The whole story; `Err` names the step that failed.
+pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let clock = Arc::new(TokioClock::new(
         UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     ));
