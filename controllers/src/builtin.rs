@@ -61,7 +61,9 @@ pub fn controller_manager(config: &ControlPlaneConfig) -> Manager {
         .with(DaemonSetController::default())
         .with(NodeLifecycleController::new(config.node_lifecycle.clone()))
         .with(EndpointsController)
-        .with(NamespaceController)
+        .with(NamespaceController {
+            kinds: config.kinds.clone(),
+        })
         .with(GarbageCollector {
             config: crate::gc::GcConfig {
                 kinds: config.kinds.clone(),
