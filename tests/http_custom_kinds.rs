@@ -236,3 +236,77 @@ fn kubectl_applies_gets_patches_and_deletes_a_game_server() {
     );
     drop(runtime);
 }
+
+/// `skiff get` / `describe` / `apply -f` / `delete` of a custom kind: the CLI learns the
+/// server's custom kinds by discovery over the wire when it connects.
+#[test]
+fn skiff_cli_gets_describes_applies_and_deletes_a_custom_kind() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = runtime.block_on(async {
+        // The CLI counts AGE on the system clock: the server's must agree.
+        let clock = Arc::new(skiff::core::clock::SystemClock::new());
+        let store = Store::open_with_kinds(
+            Backing::Memory,
+            clock.clone(),
+            OpenOptions::default(),
+            kinds(),
+        )
+        .unwrap();
+        let api = Arc::new(ApiServer::new(store, clock, 7));
+        api.bootstrap().await.unwrap();
+        let handler = Arc::new(ApiHandler::new(
+            api,
+            Authenticator::with_key([7; 32], "admin-token"),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(skiff::store::wire::serve(listener, handler));
+        addr
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let skiff = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .args(args)
+            .args(["--server", &addr, "--token", "admin-token"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let arena = dir.path().join("arena.yaml");
+    std::fs::write(&arena, ARENA).unwrap();
+    let (ok, stdout, stderr) = skiff(&["apply", "-f", arena.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "gameserver.games.example.com/arena created\n");
+    let (ok, stdout, stderr) = skiff(&["get", "gameservers"]);
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0], "NAME    AGE");
+    assert!(matches!(lines[1], "arena   0s" | "arena   1s"), "{stdout}");
+    let (ok, stdout, stderr) = skiff(&["describe", "gs", "arena"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.starts_with("Name:         arena\nNamespace:    default\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Kind:         GameServer\n"), "{stdout}");
+    let (ok, stdout, stderr) = skiff(&["delete", "gameserver", "arena"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "gameserver \"arena\" deleted\n");
+    let (ok, _, stderr) = skiff(&["get", "widgets"]);
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        "error: the server doesn't have a resource type \"widgets\"\n"
+    );
+    drop(runtime);
+}

@@ -206,6 +206,58 @@ impl DynamicKind {
     }
 }
 
+/// A custom kind as discovery describes it: what a client needs to serve the kind's objects
+/// on its side (the CLI learns the server's custom kinds this way). Validation stays on the
+/// server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct KindDescription {
+    /// API group.
+    pub group: String,
+    /// Version.
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+    /// Plural resource name.
+    pub plural: String,
+    /// Short names.
+    pub short_names: Vec<String>,
+    /// Namespaced or cluster-scoped.
+    pub namespaced: bool,
+    /// Whether the kind has a `status` subresource.
+    pub status_subresource: bool,
+}
+
+impl From<&CustomKind> for KindDescription {
+    fn from(kind: &CustomKind) -> Self {
+        let info = &kind.info;
+        Self {
+            group: info.group.to_owned(),
+            version: info.version.to_owned(),
+            kind: info.kind.to_owned(),
+            plural: info.plural.to_owned(),
+            short_names: info.short_names.iter().map(|s| (*s).to_owned()).collect(),
+            namespaced: info.namespaced,
+            status_subresource: kind.status_subresource,
+        }
+    }
+}
+
+impl KindDescription {
+    /// The kind as a [`DynamicKind`] (no validation hook: the server validates).
+    pub fn to_dynamic(&self) -> DynamicKind {
+        DynamicKind {
+            group: self.group.clone(),
+            version: self.version.clone(),
+            kind: self.kind.clone(),
+            plural: self.plural.clone(),
+            short_names: self.short_names.clone(),
+            namespaced: self.namespaced,
+            status_subresource: self.status_subresource,
+            validate: None,
+        }
+    }
+}
+
 /// Why a kind could not be registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegisterError {

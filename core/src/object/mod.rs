@@ -39,8 +39,8 @@ pub use config::*;
 pub use coordination::*;
 pub(crate) use custom::DynamicBody;
 pub use custom::{
-    CustomKind, CustomResource, DynamicKind, DynamicObject, KindRegistry, KindResolver,
-    RegisterError, ValidateFn,
+    CustomKind, CustomResource, DynamicKind, DynamicObject, KindDescription, KindRegistry,
+    KindResolver, RegisterError, ValidateFn,
 };
 pub use event::*;
 pub use fields::{

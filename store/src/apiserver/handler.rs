@@ -335,9 +335,10 @@ fn target<'a>(request: &'a Request, kinds: &KindRegistry) -> Result<Target<'a>, 
         // Every authenticated user may ask about itself (upstream's `system:basic-user`
         // allows creating selfsubjectaccessreviews); asking about another user is checked
         // as impersonation when the review is answered.
-        Request::AccessReview { .. } | Request::EtcdRange { .. } | Request::EtcdStatus => {
-            Err(Status::bad_request("not a resource request"))
-        }
+        Request::AccessReview { .. }
+        | Request::EtcdRange { .. }
+        | Request::EtcdStatus
+        | Request::CustomKinds => Err(Status::bad_request("not a resource request")),
         Request::Update { object } | Request::UpdateStatus { object } => Ok(Target {
             verb: "update",
             info: object.info(),
@@ -357,7 +358,8 @@ impl ApiHandler {
 
     /// Authorizes `request` for `user`, as upstream's filter chain does before the handler.
     fn authorize(&self, user: &UserInfo, request: &Request) -> Result<(), Status> {
-        if matches!(request, Request::AccessReview { .. }) {
+        // Discovery is open to every authenticated user (upstream `system:discovery`).
+        if matches!(request, Request::AccessReview { .. } | Request::CustomKinds) {
             return Ok(());
         }
         if matches!(request, Request::EtcdRange { .. } | Request::EtcdStatus) {
@@ -803,6 +805,9 @@ impl Handler for ApiHandler {
                         hash: s.hash,
                     }))
                 }
+                Request::CustomKinds => Ok(Response::CustomKinds(
+                    api.kinds().custom_kinds().map(Into::into).collect(),
+                )),
                 Request::Watch { .. } => Err(Status::bad_request("watch is a streaming request")),
             }
         })

@@ -302,6 +302,7 @@ pub struct WireClient {
     pending: Arc<Mutex<Pending>>,
     next_id: Arc<Mutex<u64>>,
     user: String,
+    kinds: KindRegistry,
 }
 
 /// A resource as a wire request names it: the plural for a built-in kind,
@@ -351,12 +352,13 @@ impl WireClient {
         let (outbox, rx) = mpsc::channel(OUTBOX_FRAMES_MAX);
         tokio::spawn(writer_loop(write, rx));
         let pending: Arc<Mutex<Pending>> = Arc::default();
-        tokio::spawn(client_reader(reader, pending.clone(), kinds));
+        tokio::spawn(client_reader(reader, pending.clone(), kinds.clone()));
         Ok(WireClient {
             outbox,
             pending,
             next_id: Arc::new(Mutex::new(1)),
             user,
+            kinds,
         })
     }
 
@@ -384,6 +386,22 @@ impl WireClient {
             Response::EtcdRange(range) => Ok(range),
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// The custom kinds the server serves (discovery; any authenticated user). Connect again
+    /// with [`WireClient::connect_with_kinds`] and the kinds they define to read their objects.
+    pub async fn custom_kinds(
+        &self,
+    ) -> Result<Vec<skiff_core::object::KindDescription>, ClientError> {
+        match self.call(Request::CustomKinds).await? {
+            Response::CustomKinds(kinds) => Ok(kinds),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The kinds this client decodes objects of.
+    pub fn kinds(&self) -> &KindRegistry {
+        &self.kinds
     }
 
     /// The status of the store behind the server (admins only).

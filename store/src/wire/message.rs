@@ -177,6 +177,9 @@ pub enum Request {
     },
     /// etcdctl's `endpoint status` on the store behind the server (admins only).
     EtcdStatus,
+    /// Discovery of the custom kinds the server serves (every authenticated user, as
+    /// upstream's `system:discovery`).
+    CustomKinds,
 }
 
 /// The rows of an [`Request::EtcdRange`].
@@ -230,6 +233,8 @@ pub enum Response {
     EtcdRange(EtcdRange),
     /// The store's status.
     EtcdStatus(EtcdStatus),
+    /// The custom kinds served, in registration order.
+    CustomKinds(Vec<skiff_core::object::KindDescription>),
 }
 
 /// What a server sends.
