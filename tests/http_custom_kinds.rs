@@ -50,6 +50,17 @@ async fn http_api(clock: Arc<ManualClock>) -> HttpApi {
     HttpApi::new(handler, clock)
 }
 
+async fn next_line(response: &mut skiff::http::HttpResponse) -> serde_json::Value {
+    let skiff::http::HttpBody::Stream(rx) = &mut response.body else {
+        panic!("not a stream: {}", response.json_body())
+    };
+    let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a watch line within 10 s")
+        .expect("the stream is open");
+    serde_json::from_slice(&chunk).unwrap()
+}
+
 const ARENA: &str = "apiVersion: games.example.com/v1
 kind: GameServer
 metadata:
@@ -117,6 +128,53 @@ async fn discovery_and_rest_paths_serve_a_custom_kind() {
         serde_json::json!({"image": "nginx", "replicas": 1, "port": 7777})
     );
     assert_eq!(got["metadata"]["namespace"], "default");
+    // Watch from before the create: the ADDED event, then a merge patch's MODIFIED.
+    let mut watch = api
+        .handle(get(
+            "/apis/games.example.com/v1/namespaces/default/gameservers?watch=true&resourceVersion=1",
+        ))
+        .await;
+    let added = next_line(&mut watch).await;
+    assert_eq!(
+        (&added["type"], &added["object"]["metadata"]["name"]),
+        (&serde_json::json!("ADDED"), &serde_json::json!("arena"))
+    );
+    let patched = api
+        .handle(
+            HttpRequest::new(
+                "PATCH",
+                "/apis/games.example.com/v1/namespaces/default/gameservers/arena",
+            )
+            .header("authorization", "Bearer admin-token")
+            .header("content-type", "application/merge-patch+json")
+            .body(r#"{"spec":{"replicas":4}}"#),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.json_body());
+    let modified = next_line(&mut watch).await;
+    assert_eq!(
+        (&modified["type"], &modified["object"]["spec"]["replicas"]),
+        (&serde_json::json!("MODIFIED"), &serde_json::json!(4))
+    );
+    // A server-side Table has kubectl's default columns for a kind without its own.
+    let table = api
+        .handle(
+            get("/apis/games.example.com/v1/namespaces/default/gameservers")
+                .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io"),
+        )
+        .await
+        .json_body();
+    let columns: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(columns, ["Name", "Age"]);
+    assert_eq!(
+        table["rows"][0]["cells"],
+        serde_json::json!(["arena", "0s"])
+    );
     let missing = api
         .handle(get(
             "/apis/games.example.com/v1/namespaces/default/gameservers/nope",
