@@ -72,6 +72,7 @@ spec:
 ";
 
 #[tokio::test]
+#[allow(clippy::too_many_lines, reason = "one request after another, in order")]
 async fn discovery_and_rest_paths_serve_a_custom_kind() {
     let api = http_api(Arc::new(ManualClock::new(1_700_000_000))).await;
     let get =
