@@ -45,6 +45,7 @@ pub mod error;
 pub mod fuzz;
 pub mod history;
 pub mod key;
+pub mod raft;
 pub mod request;
 pub mod snapshot;
 mod store;
