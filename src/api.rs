@@ -1,6 +1,7 @@
 //! [`Api<K>`]: a typed view of the cluster's API for one kind, in the style of kube-rs's
 //! `Api<K>` — `Api::<Pod>::namespaced(client, "default").get("web")` returns a `Pod`, not an
-//! [`Object`]. It works over any [`Client`]: in-process ([`crate::Cluster::client`]) or remote
+//! [`Object`]; a typed custom kind ([`skiff_core::object::CustomResource`]) works the same.
+//! It works over any [`Client`]: in-process ([`crate::Cluster::client`]) or remote
 //! over the wire protocol.
 
 use std::marker::PhantomData;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use skiff_core::client::{
     Client, ClientError, DeleteOptions, Deleted, ListParams, WatchEvent, WatchStream,
 };
-use skiff_core::object::{HasKindInfo, Object, TypedObject};
+use skiff_core::object::{HasKindInfo, Object, ObjectKind};
 use skiff_core::status::Status;
 
 /// A typed client for objects of kind `K`, in one namespace or (for lists and watches) all.
@@ -47,11 +48,21 @@ fn wrong_kind<K: HasKindInfo>(object: &Object) -> ClientError {
     ))
 }
 
-fn typed<K: TypedObject>(object: Object) -> Result<K, ClientError> {
-    K::from_object(object).map_err(|o| wrong_kind::<K>(&o))
+fn typed<K: ObjectKind>(object: Object) -> Result<K, ClientError> {
+    if object.info() != &K::INFO {
+        return Err(wrong_kind::<K>(&object));
+    }
+    K::try_from_object(object)
+        .map_err(|e| ClientError::Transport(format!("reading a {}: {e}", K::INFO.kind)))
 }
 
-impl<K: TypedObject> Api<K> {
+fn untyped<K: ObjectKind>(object: K) -> Result<Object, ClientError> {
+    object
+        .into_object()
+        .map_err(|e| ClientError::Transport(format!("writing a {}: {e}", K::INFO.kind)))
+}
+
+impl<K: ObjectKind> Api<K> {
     /// Objects of `K` in `namespace` (for cluster-scoped kinds the namespace is ignored).
     pub fn namespaced(client: Arc<dyn Client>, namespace: &str) -> Self {
         Self {
@@ -84,7 +95,7 @@ impl<K: TypedObject> Api<K> {
         let namespace = K::INFO.namespaced.then(|| self.ns().to_owned());
         typed(
             self.client
-                .create(namespace.as_deref(), object.into())
+                .create(namespace.as_deref(), untyped(object)?)
                 .await?,
         )
     }
@@ -124,12 +135,12 @@ impl<K: TypedObject> Api<K> {
 
     /// Replaces the object (its `resourceVersion`, when set, is a precondition).
     pub async fn update(&self, object: K) -> Result<K, ClientError> {
-        typed(self.client.update(object.into()).await?)
+        typed(self.client.update(untyped(object)?).await?)
     }
 
     /// Replaces the object's status.
     pub async fn update_status(&self, object: K) -> Result<K, ClientError> {
-        typed(self.client.update_status(object.into()).await?)
+        typed(self.client.update_status(untyped(object)?).await?)
     }
 
     /// Deletes the object named `name`; `Ok(None)` when it is gone at once, `Ok(Some(k))` when
@@ -193,7 +204,7 @@ impl<K> std::fmt::Debug for Watch<K> {
     }
 }
 
-impl<K: TypedObject> Watch<K> {
+impl<K: ObjectKind> Watch<K> {
     /// The next event; `None` once the stream has ended.
     pub async fn next(&mut self) -> Option<Result<Event<K>, ClientError>> {
         let event = self.stream.next().await?;

@@ -7,13 +7,17 @@ use std::sync::Arc;
 
 use skiff_controllers::builtin::{self, ControlPlaneConfig};
 use skiff_controllers::kubelet::server::NodeServer;
+use skiff_controllers::reconcile::Controller;
+use skiff_controllers::runtime::Manager;
 use skiff_controllers::runtime::{RunOptions, Shutdown, ShutdownTrigger};
 use skiff_core::client::{Client, ClientError};
 use skiff_core::clock::{Clock, SystemClock, unix_micros};
 use skiff_core::manifest::{self, ManifestError};
-use skiff_core::object::TypedObject;
+use skiff_core::object::{
+    CustomKind, CustomResource, DynamicKind, KindRegistry, ObjectKind, RegisterError,
+};
 use skiff_store::apiserver::{ApiServer, KubeletClientConfig, LocalClient};
-use skiff_store::{Backing, Store};
+use skiff_store::{Backing, OpenOptions, Store};
 
 use crate::api::Api;
 use crate::apply::{Applied, apply};
@@ -34,6 +38,9 @@ pub enum StartError {
     /// An in-process node's kubelet API could not listen (the node and the reason).
     #[error("kubelet API of {0}: {1}")]
     Kubelet(String, String),
+    /// A custom kind could not be registered.
+    #[error("registering a custom kind: {0}")]
+    Kind(#[from] RegisterError),
 }
 
 /// Why an apply of YAML failed.
@@ -55,11 +62,14 @@ pub enum ApplyError {
 /// The user the controller manager acts as (its events in the log name it).
 pub const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";
 
+/// The lease of the controllers added with [`ClusterBuilder::controller`].
+pub const USER_CONTROLLERS_LEASE: &str = "skiff-user-controllers";
+
 /// The user the scheduler acts as.
 pub const SCHEDULER_USER: &str = "system:kube-scheduler";
 
 /// Builds a [`Cluster`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 #[must_use]
 pub struct ClusterBuilder {
     data_dir: Option<PathBuf>,
@@ -68,6 +78,28 @@ pub struct ClusterBuilder {
     without_controllers: bool,
     control_plane: ControlPlaneConfig,
     nodes: u8,
+    custom_kinds: Vec<&'static CustomKind>,
+    controllers: Vec<Box<dyn Controller>>,
+}
+
+impl std::fmt::Debug for ClusterBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterBuilder")
+            .field("data_dir", &self.data_dir)
+            .field("seed", &self.seed)
+            .field("without_controllers", &self.without_controllers)
+            .field("nodes", &self.nodes)
+            .field("custom_kinds", &self.custom_kinds)
+            .field(
+                "controllers",
+                &self
+                    .controllers
+                    .iter()
+                    .map(|c| c.name())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClusterBuilder {
@@ -113,6 +145,34 @@ impl ClusterBuilder {
         self
     }
 
+    /// Serves the typed custom kind `T` like a built-in one: storage, watch, its validation
+    /// hook, RBAC by its group and plural, [`Cluster::api`], manifests, garbage collection of
+    /// what its objects own. A data dir holding objects of a kind must register it again on
+    /// every start.
+    pub fn kind<T: CustomResource>(self) -> Self {
+        self.custom_kind(T::KIND)
+    }
+
+    /// Serves a custom kind described at run time (its spec kept as JSON-like values), as
+    /// [`ClusterBuilder::kind`] does a typed one.
+    pub fn dynamic_kind(self, kind: DynamicKind) -> Self {
+        self.custom_kind(kind.define())
+    }
+
+    /// Serves a custom kind already defined ([`CustomResource::KIND`], [`DynamicKind::define`]).
+    pub fn custom_kind(mut self, kind: &'static CustomKind) -> Self {
+        self.custom_kinds.push(kind);
+        self
+    }
+
+    /// Runs a controller of your own in the same runtime loop as the built-in ones (informers
+    /// on the kinds it watches, a work queue, actions sent with their preconditions), under
+    /// its own lease `skiff-user-controllers`, acting as [`CONTROLLER_MANAGER_USER`].
+    pub fn controller(mut self, controller: Box<dyn Controller>) -> Self {
+        self.controllers.push(controller);
+        self
+    }
+
     /// Starts the cluster: opens (or creates) the store and bootstraps the system namespaces,
     /// their default ServiceAccounts and the `kubernetes` Service.
     #[allow(
@@ -123,16 +183,11 @@ impl ClusterBuilder {
         let clock = self
             .clock
             .unwrap_or_else(|| Arc::new(SystemClock::new()) as Arc<dyn Clock>);
-        let (backing, place) = match &self.data_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| StartError::Store(format!(" {}", dir.display()), e.to_string()))?;
-                (Backing::Dir(dir.clone()), format!(" {}", dir.display()))
-            }
-            None => (Backing::Memory, String::new()),
-        };
-        let store = Store::open(backing, clock.clone())
-            .map_err(|e| StartError::Store(place, e.to_string()))?;
+        let mut kinds = KindRegistry::builtin();
+        for kind in &self.custom_kinds {
+            kinds.register(kind)?;
+        }
+        let store = open_store(self.data_dir.as_ref(), &clock, &kinds)?;
         let seed = self
             .seed
             .unwrap_or_else(|| unix_micros(clock.wall()).unsigned_abs());
@@ -143,14 +198,14 @@ impl ClusterBuilder {
         let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), EMBEDDER_USER));
         let (stop, shutdown) = Shutdown::channel();
         let mut tasks = Vec::new();
-        if !self.without_controllers {
-            let managers = [
-                (
-                    builtin::controller_manager(&self.control_plane),
-                    CONTROLLER_MANAGER_USER,
-                ),
-                (builtin::scheduler(seed), SCHEDULER_USER),
-            ];
+        let managers = control_loops(
+            self.without_controllers,
+            &self.control_plane,
+            &kinds,
+            seed,
+            self.controllers,
+        );
+        {
             for (mut manager, user) in managers {
                 let manager_client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), user));
                 let options = RunOptions {
@@ -232,6 +287,7 @@ impl ClusterBuilder {
             }));
         }
         Ok(Cluster {
+            kinds,
             runtimes,
             store,
             api,
@@ -287,6 +343,61 @@ async fn start_node(
     ))
 }
 
+/// Opens the store in `data_dir` (created if absent) or in memory, serving `kinds`.
+fn open_store(
+    data_dir: Option<&PathBuf>,
+    clock: &Arc<dyn Clock>,
+    kinds: &KindRegistry,
+) -> Result<Store, StartError> {
+    let (backing, place) = match data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StartError::Store(format!(" {}", dir.display()), e.to_string()))?;
+            (Backing::Dir(dir.clone()), format!(" {}", dir.display()))
+        }
+        None => (Backing::Memory, String::new()),
+    };
+    Store::open_with_kinds(
+        backing,
+        clock.clone(),
+        OpenOptions::default(),
+        kinds.clone(),
+    )
+    .map_err(|e| StartError::Store(place, e.to_string()))
+}
+
+/// The control loops a cluster runs, each with the user it acts as: kube-controller-manager's
+/// set and the scheduler (unless `without_controllers`), and the embedder's own controllers
+/// under [`USER_CONTROLLERS_LEASE`].
+fn control_loops(
+    without_controllers: bool,
+    control_plane: &ControlPlaneConfig,
+    kinds: &KindRegistry,
+    seed: u64,
+    controllers: Vec<Box<dyn Controller>>,
+) -> Vec<(Manager, &'static str)> {
+    let mut managers = Vec::new();
+    if !without_controllers {
+        let control_plane = ControlPlaneConfig {
+            kinds: kinds.clone(),
+            ..control_plane.clone()
+        };
+        managers.push((
+            builtin::controller_manager(&control_plane),
+            CONTROLLER_MANAGER_USER,
+        ));
+        managers.push((builtin::scheduler(seed), SCHEDULER_USER));
+    }
+    if !controllers.is_empty() {
+        let mut user = Manager::new(USER_CONTROLLERS_LEASE);
+        for controller in controllers {
+            user.add(controller);
+        }
+        managers.push((user, CONTROLLER_MANAGER_USER));
+    }
+    managers
+}
+
 /// A running control plane, in-process.
 ///
 /// ```
@@ -305,6 +416,7 @@ async fn start_node(
 /// # }).unwrap();
 /// ```
 pub struct Cluster {
+    kinds: KindRegistry,
     runtimes: Vec<(String, Arc<skiff_controllers::cri::sim::SimRuntime>)>,
     store: Store,
     api: Arc<ApiServer>,
@@ -331,13 +443,14 @@ impl Cluster {
         self.client.clone()
     }
 
-    /// A typed API for kind `K` in `namespace`.
-    pub fn api<K: TypedObject>(&self, namespace: &str) -> Api<K> {
+    /// A typed API for kind `K` (built-in, or a custom kind registered with
+    /// [`ClusterBuilder::kind`]) in `namespace`.
+    pub fn api<K: ObjectKind>(&self, namespace: &str) -> Api<K> {
         Api::namespaced(self.client.clone(), namespace)
     }
 
     /// A typed API for kind `K` across all namespaces (lists and watches).
-    pub fn api_all<K: TypedObject>(&self) -> Api<K> {
+    pub fn api_all<K: ObjectKind>(&self) -> Api<K> {
         Api::all(self.client.clone())
     }
 
@@ -355,6 +468,11 @@ impl Cluster {
             .map(|(_, r)| r)
     }
 
+    /// The kinds this cluster serves: the built-ins and the registered custom kinds.
+    pub fn kinds(&self) -> &KindRegistry {
+        &self.kinds
+    }
+
     /// The event store (reads: history, status, verify).
     pub fn store(&self) -> &Store {
         &self.store
@@ -369,7 +487,7 @@ impl Cluster {
     /// missing, updates what differs. Parsing happens first, so a malformed manifest changes
     /// nothing.
     pub async fn apply_yaml(&self, yaml: &str) -> Result<Vec<Applied>, ApplyError> {
-        let objects = manifest::parse_str("<apply>", yaml)?;
+        let objects = manifest::parse_str_with("<apply>", yaml, &self.kinds)?;
         let mut applied = Vec::with_capacity(objects.len());
         for object in objects {
             let what = object.kind_slash_name();

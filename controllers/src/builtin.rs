@@ -27,6 +27,8 @@ pub struct ControlPlaneConfig {
     pub node_lifecycle: nodelifecycle::Config,
     /// Allocate pod CIDRs to nodes (`--allocate-node-cidrs`); on by default.
     pub allocate_node_cidrs: bool,
+    /// The kinds served: the garbage collector watches the custom ones too.
+    pub kinds: skiff_core::object::KindRegistry,
 }
 
 impl Default for ControlPlaneConfig {
@@ -34,6 +36,7 @@ impl Default for ControlPlaneConfig {
         Self {
             node_lifecycle: nodelifecycle::Config::default(),
             allocate_node_cidrs: true,
+            kinds: skiff_core::object::KindRegistry::builtin(),
         }
     }
 }
@@ -58,8 +61,16 @@ pub fn controller_manager(config: &ControlPlaneConfig) -> Manager {
         .with(DaemonSetController::default())
         .with(NodeLifecycleController::new(config.node_lifecycle.clone()))
         .with(EndpointsController)
-        .with(NamespaceController)
-        .with(GarbageCollector::default())
+        .with(NamespaceController {
+            kinds: config.kinds.clone(),
+        })
+        .with(GarbageCollector {
+            config: crate::gc::GcConfig {
+                kinds: config.kinds.clone(),
+                ..crate::gc::GcConfig::default()
+            },
+            ..GarbageCollector::default()
+        })
         .with(PodGcController::default())
         .with(ServiceAccountController);
     if config.allocate_node_cidrs {

@@ -71,8 +71,8 @@ use std::time::{Duration, SystemTime};
 use skiff_core::client::{DeleteOptions, Propagation};
 use skiff_core::clock::unix_micros;
 use skiff_core::object::{
-    HasKindInfo, KINDS, KindInfo, KindLookup, Node, Object, OwnerReference, Pod, PodCondition,
-    info, lookup_kind,
+    HasKindInfo, KindInfo, KindLookup, KindRegistry, Node, Object, OwnerReference, Pod,
+    PodCondition, info,
 };
 
 use crate::nodelifecycle::CONDITION_DISRUPTION_TARGET;
@@ -93,7 +93,13 @@ pub const TAINT_OUT_OF_SERVICE: &str = "node.kubernetes.io/out-of-service";
 
 /// The kinds the garbage collector watches: every served kind but Event.
 pub fn gc_kinds() -> Vec<&'static KindInfo> {
-    KINDS.iter().filter(|k| k.kind != "Event").collect()
+    gc_kinds_in(&KindRegistry::builtin())
+}
+
+/// The kinds the garbage collector watches when `kinds` are served: every kind but Event,
+/// custom kinds included (a custom object can own pods, and be owned).
+pub fn gc_kinds_in(kinds: &KindRegistry) -> Vec<&'static KindInfo> {
+    kinds.kinds().filter(|k| k.kind != "Event").collect()
 }
 
 /// The key of one object for the garbage collector: `(namespace, "<Kind>/<name>")` (names
@@ -114,8 +120,16 @@ pub fn gc_key_of(object: &Object) -> ObjectKey {
 
 /// The kind, namespace and name of a [`gc_key`].
 pub fn parse_gc_key(key: &ObjectKey) -> Option<(&'static KindInfo, &str, &str)> {
+    parse_gc_key_in(&KindRegistry::builtin(), key)
+}
+
+/// The kind, namespace and name of a [`gc_key`], custom kinds of `kinds` included.
+pub fn parse_gc_key_in<'k>(
+    kinds: &KindRegistry,
+    key: &'k ObjectKey,
+) -> Option<(&'static KindInfo, &'k str, &'k str)> {
     let (kind, name) = key.name.split_once('/')?;
-    let info = KINDS.iter().find(|k| k.kind == kind)?;
+    let info = kinds.kinds().find(|k| k.kind == kind)?;
     Some((info, key.namespace.as_str(), name))
 }
 
@@ -124,12 +138,15 @@ pub fn parse_gc_key(key: &ObjectKey) -> Option<(&'static KindInfo, &str, &str)> 
 pub struct GcConfig {
     /// How long an owner must be seen missing before the collector acts on it.
     pub dangling_confirmation: Duration,
+    /// The kinds served: owners and dependents of the custom kinds here are collected too.
+    pub kinds: KindRegistry,
 }
 
 impl Default for GcConfig {
     fn default() -> Self {
         Self {
             dangling_confirmation: Duration::from_secs(1),
+            kinds: KindRegistry::builtin(),
         }
     }
 }
@@ -157,11 +174,12 @@ fn has_finalizer(object: &Object, finalizer: &str) -> bool {
 /// The owner object a reference names, if the view holds it with that uid; `Err` when the
 /// kind cannot be checked.
 fn owner_of<'a>(
+    kinds: &KindRegistry,
     view: &'a View,
     dependent_namespace: &str,
     reference: &OwnerReference,
 ) -> Result<Option<&'a Object>, ()> {
-    let info = match lookup_kind(&reference.api_version, &reference.kind) {
+    let info = match kinds.lookup(&reference.api_version, &reference.kind) {
         KindLookup::Served(info) if info.kind != "Event" => info,
         _ => return Err(()),
     };
@@ -179,8 +197,13 @@ fn owner_of<'a>(
         .filter(|o| o.metadata().uid.as_deref() == Some(reference.uid.as_str())))
 }
 
-fn owner_state(view: &View, dependent_namespace: &str, reference: &OwnerReference) -> OwnerState {
-    match owner_of(view, dependent_namespace, reference) {
+fn owner_state(
+    kinds: &KindRegistry,
+    view: &View,
+    dependent_namespace: &str,
+    reference: &OwnerReference,
+) -> OwnerState {
+    match owner_of(kinds, view, dependent_namespace, reference) {
         Ok(None) => OwnerState::Dangling,
         Ok(Some(owner))
             if owner.metadata().deletion_timestamp.is_some()
@@ -222,7 +245,7 @@ pub fn collect(
     config: &GcConfig,
     now: SystemTime,
 ) -> Output {
-    let Some((info, namespace, name)) = parse_gc_key(key) else {
+    let Some((info, namespace, name)) = parse_gc_key_in(&config.kinds, key) else {
         return Output::none();
     };
     let Some(object) = view.get_object(info.kind, &ObjectKey::new(namespace, name)) else {
@@ -243,7 +266,7 @@ pub fn collect(
     let states: Vec<(&OwnerReference, OwnerState)> = meta
         .owner_references
         .iter()
-        .map(|r| (r, owner_state(view, namespace, r)))
+        .map(|r| (r, owner_state(&config.kinds, view, namespace, r)))
         .collect();
     let any = |s: OwnerState| states.iter().any(|(_, st)| *st == s);
     if !any(OwnerState::Dangling) {
@@ -373,7 +396,10 @@ impl Controller for GarbageCollector {
     }
 
     fn watches(&self) -> Vec<Watched> {
-        gc_kinds().into_iter().map(Watched::all).collect()
+        gc_kinds_in(&self.config.kinds)
+            .into_iter()
+            .map(Watched::all)
+            .collect()
     }
 
     /// The object itself, its dependents (they may have lost an owner or have one waiting
@@ -385,7 +411,11 @@ impl Controller for GarbageCollector {
             keys.extend(view.owned_by(uid).map(gc_key_of));
         }
         for reference in &meta.owner_references {
-            if let KindLookup::Served(info) = lookup_kind(&reference.api_version, &reference.kind) {
+            if let KindLookup::Served(info) = self
+                .config
+                .kinds
+                .lookup(&reference.api_version, &reference.kind)
+            {
                 let namespace = if info.namespaced {
                     meta.namespace_or_empty()
                 } else {
@@ -400,7 +430,7 @@ impl Controller for GarbageCollector {
     /// Every object with owner references, and every object being deleted with a GC
     /// finalizer.
     fn resync_keys(&self, view: &View) -> Vec<ObjectKey> {
-        gc_kinds()
+        gc_kinds_in(&self.config.kinds)
             .into_iter()
             .flat_map(|k| view.objects(k.kind))
             .filter(|o| {

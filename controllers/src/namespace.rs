@@ -32,7 +32,7 @@ use std::time::{Duration, SystemTime};
 use skiff_core::client::DeleteOptions;
 use skiff_core::clock::unix_micros;
 use skiff_core::defaults::FINALIZER_KUBERNETES;
-use skiff_core::object::{HasKindInfo, KINDS, KindInfo, Namespace, Object};
+use skiff_core::object::{HasKindInfo, KindInfo, KindRegistry, Namespace, Object};
 
 use crate::reconcile::{Action, Controller, Output, Watched};
 use crate::view::{ObjectKey, View};
@@ -45,7 +45,13 @@ pub const RECHECK: Duration = Duration::from_secs(5);
 
 /// Every namespaced kind skiff serves, in registry order (pods first).
 pub fn namespaced_kinds() -> Vec<&'static KindInfo> {
-    KINDS.iter().filter(|k| k.namespaced).collect()
+    namespaced_kinds_in(&KindRegistry::builtin())
+}
+
+/// Every namespaced kind of `kinds`: the built-ins, then the namespaced custom kinds (upstream
+/// deletes custom resources with their namespace too).
+pub fn namespaced_kinds_in(kinds: &KindRegistry) -> Vec<&'static KindInfo> {
+    kinds.kinds().filter(|k| k.namespaced).collect()
 }
 
 fn terminating(namespace: &Namespace) -> bool {
@@ -55,6 +61,16 @@ fn terminating(namespace: &Namespace) -> bool {
 
 /// The namespace controller's decision for namespace `name` at `now`.
 pub fn reconcile_namespace(view: &View, name: &str, now: SystemTime) -> Output {
+    reconcile_namespace_in(&KindRegistry::builtin(), view, name, now)
+}
+
+/// [`reconcile_namespace`] when `kinds` are served: their namespaced objects are deleted too.
+pub fn reconcile_namespace_in(
+    kinds: &KindRegistry,
+    view: &View,
+    name: &str,
+    now: SystemTime,
+) -> Output {
     let Some(namespace) = view.get::<Namespace>("", name) else {
         return Output::none();
     };
@@ -70,7 +86,7 @@ pub fn reconcile_namespace(view: &View, name: &str, now: SystemTime) -> Output {
     let mut out = Output::none();
     let mut remaining = false;
     let mut wait_until: Option<i64> = None;
-    for kind in namespaced_kinds() {
+    for kind in namespaced_kinds_in(kinds) {
         for object in view
             .objects(kind.kind)
             .filter(|o| o.metadata().namespace_or_empty() == name)
@@ -114,7 +130,10 @@ pub fn reconcile_namespace(view: &View, name: &str, now: SystemTime) -> Output {
 
 /// The namespace controller as the runtime runs it; keys are `("", namespace)`.
 #[derive(Debug, Clone, Default)]
-pub struct NamespaceController;
+pub struct NamespaceController {
+    /// The kinds served: the namespaced custom ones are watched and deleted too.
+    pub kinds: KindRegistry,
+}
 
 impl Controller for NamespaceController {
     fn name(&self) -> &'static str {
@@ -123,7 +142,7 @@ impl Controller for NamespaceController {
 
     fn watches(&self) -> Vec<Watched> {
         std::iter::once(&Namespace::INFO)
-            .chain(namespaced_kinds())
+            .chain(namespaced_kinds_in(&self.kinds))
             .map(Watched::all)
             .collect()
     }
@@ -158,6 +177,6 @@ impl Controller for NamespaceController {
         if !key.namespace.is_empty() {
             return Output::none();
         }
-        reconcile_namespace(view, &key.name, now)
+        reconcile_namespace_in(&self.kinds, view, &key.name, now)
     }
 }

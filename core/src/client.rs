@@ -171,6 +171,7 @@ pub struct ExecOutput {
 
 /// A list page (upstream `<Kind>List`).
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+#[bincode(decode_context = "crate::object::KindRegistry")]
 pub struct ObjectList {
     /// The revision the list was read at: watch from here to see every later change.
     pub resource_version: u64,
@@ -182,6 +183,7 @@ pub struct ObjectList {
 
 /// What a delete did.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+#[bincode(decode_context = "crate::object::KindRegistry")]
 pub enum Deleted {
     /// The object is gone; this was its last state.
     Gone(Object),
@@ -192,6 +194,7 @@ pub enum Deleted {
 
 /// One event of a watch (upstream `WatchEvent` types).
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+#[bincode(decode_context = "crate::object::KindRegistry")]
 pub enum WatchEvent {
     /// The object appeared (or started matching the selectors).
     Added(Object),

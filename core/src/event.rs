@@ -82,6 +82,7 @@ impl Actor {
 /// replaying any suffix of the log that starts with the latest event of every key (what
 /// compaction retains) rebuilds the projection exactly.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+#[bincode(decode_context = "crate::object::KindRegistry")]
 pub enum Change {
     /// An object was created; carries it as stored (its `resourceVersion` is this event's
     /// revision). Its create revision is this event's revision and its version is 1.
@@ -122,6 +123,7 @@ pub enum Change {
 
 /// One entry of the event log.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+#[bincode(decode_context = "crate::object::KindRegistry")]
 pub struct Event {
     /// Its position: exactly one more than the previous event's.
     pub revision: Revision,

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::manifest::{self, ManifestErrorKind};
-use crate::object::Object;
+use crate::object::{KindRegistry, Object};
 use crate::quantity::{Format, Quantity};
 use crate::selector::{
     FieldOperator, FieldSelector, FieldSelectorError, LabelSelector, LabelSelectorRequirement,
@@ -69,7 +69,8 @@ pub fn round_trip(object: &Object) {
     let config = bincode::config::standard();
     let bytes = bincode::encode_to_vec(object, config).expect("an object encodes");
     let (decoded, used): (Object, usize) =
-        bincode::decode_from_slice(&bytes, config).expect("encoded bytes decode");
+        bincode::decode_from_slice_with_context(&bytes, config, KindRegistry::builtin())
+            .expect("encoded bytes decode");
     assert_eq!(used, bytes.len(), "bincode decode left trailing bytes");
     assert_eq!(&decoded, object, "bincode round trip changed the object");
     let again = bincode::encode_to_vec(&decoded, config).expect("an object encodes");

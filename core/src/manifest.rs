@@ -27,7 +27,10 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::{MessageFormatter, Spanned};
 
 use crate::object::with_kinds;
-use crate::object::{KindLookup, Object, lookup_kind, removed_in, unserved_kind_version};
+use crate::object::{
+    CustomResource, DynamicBody, DynamicObject, KindLookup, KindRegistry, Object, removed_in,
+    unserved_kind_version,
+};
 
 /// Largest manifest stream accepted, in bytes. Real manifests are kilobytes; generated bundles
 /// (operators, Helm output) reach a few MiB. etcd's own request limit is 1.5 MiB per object.
@@ -549,7 +552,7 @@ fn located(
 }
 
 /// Where a document is, for errors.
-struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     file: &'a str,
     document: usize,
     first_line: u64,
@@ -559,7 +562,7 @@ struct Ctx<'a> {
 /// accepts most JSON but not all of it (raw DEL and C1 characters, keys over 1,024 characters),
 /// and `get -o json` output must always read back.
 #[derive(Clone, Copy)]
-enum Dialect {
+pub(crate) enum Dialect {
     Yaml,
     Json,
 }
@@ -662,6 +665,7 @@ fn parse_document(
     file: &str,
     document: usize,
     slice: &Slice<'_>,
+    kinds: &KindRegistry,
 ) -> Result<Option<Object>, ManifestError> {
     let (dialect, text, first_line) = dialect_of(slice);
     let ctx = Ctx {
@@ -684,7 +688,7 @@ fn parse_document(
     };
     let (api_version, api_version_at) = api_version.ok_or_else(|| missing("apiVersion"))?;
     let (kind, kind_at) = kind.ok_or_else(|| missing("kind"))?;
-    let info = match lookup_kind(&api_version, &kind) {
+    let info = match kinds.lookup(&api_version, &kind) {
         KindLookup::Served(info) => info,
         KindLookup::WrongVersion { served, .. } => {
             return Err(ManifestError {
@@ -705,6 +709,13 @@ fn parse_document(
             });
         }
     };
+    if let Some(custom) = kinds.custom_of(info) {
+        let object = match custom.parse {
+            Some(parse) => parse(dialect, text, &ctx)?,
+            None => read::<DynamicBody>(dialect, text, &ctx)?.into_object(custom),
+        };
+        return Ok(Some(Object::Custom(object)));
+    }
     macro_rules! parse_as {
         ($($variant:ident = $ty:ident,)*) => {
             match info.kind {
@@ -717,6 +728,21 @@ fn parse_document(
         };
     }
     with_kinds!(parse_as).map(Some)
+}
+
+/// Reads one document of the typed custom kind `T` (its [`CustomResource`] parse hook): into
+/// `T`, so errors are located as for built-in kinds, then kept as a [`DynamicObject`].
+pub(crate) fn parse_typed<T: CustomResource>(
+    dialect: Dialect,
+    text: &str,
+    ctx: &Ctx<'_>,
+) -> Result<DynamicObject, ManifestError> {
+    let typed = read::<T>(dialect, text, ctx)?;
+    DynamicObject::from_typed(&typed).map_err(|message| ManifestError {
+        location: located(ctx.file, ctx.document, ctx.first_line, None),
+        field: None,
+        kind: ManifestErrorKind::InvalidValue { message },
+    })
 }
 
 /// A header field: its value and, in YAML, where it is.
@@ -751,6 +777,13 @@ fn header<F: HeaderField>(
 ///
 /// `file` names the source in errors (use `-` for standard input).
 pub fn parse(file: &str, text: &str) -> Parsed {
+    parse_with(file, text, &KindRegistry::builtin())
+}
+
+/// Parses a manifest stream like [`parse`], serving the custom kinds of `kinds` too: a
+/// document of a registered kind parses with the same located errors as a built-in one; a
+/// kind nobody registered gets [`ManifestErrorKind::UnsupportedKind`] as before.
+pub fn parse_with(file: &str, text: &str, kinds: &KindRegistry) -> Parsed {
     let mut parsed = Parsed::default();
     let stream_error = |message: String| ManifestError {
         location: Location {
@@ -779,7 +812,7 @@ pub fn parse(file: &str, text: &str) -> Parsed {
     }
     for (i, slice) in slices.iter().enumerate() {
         let document = i + 1;
-        match parse_document(file, document, slice) {
+        match parse_document(file, document, slice, kinds) {
             Ok(None) => {}
             Ok(Some(object)) => parsed.documents.push(Document {
                 object,
@@ -795,7 +828,16 @@ pub fn parse(file: &str, text: &str) -> Parsed {
 
 /// Parses a manifest stream into objects, failing on the first error.
 pub fn parse_str(file: &str, text: &str) -> Result<Vec<Object>, ManifestError> {
-    let parsed = parse(file, text);
+    parse_str_with(file, text, &KindRegistry::builtin())
+}
+
+/// [`parse_str`] serving the custom kinds of `kinds` too.
+pub fn parse_str_with(
+    file: &str,
+    text: &str,
+    kinds: &KindRegistry,
+) -> Result<Vec<Object>, ManifestError> {
+    let parsed = parse_with(file, text, kinds);
     match parsed.errors.into_iter().next() {
         Some(e) => Err(e),
         None => Ok(parsed.documents.into_iter().map(|d| d.object).collect()),

@@ -271,6 +271,19 @@ pub fn validate_object(object: &Object) -> Vec<FieldError> {
         Object::ClusterRoleBinding(binding) => {
             rbac::validate_cluster_role_binding(binding, &mut errs);
         }
+        Object::Custom(custom) => {
+            // upstream's CR validation: ObjectMeta with DNS-subdomain names, then the kind's
+            // own rules (a CRD's schema; here the registered hook).
+            meta::validate_object_meta(
+                &custom.metadata,
+                custom.info().namespaced,
+                syntax::NameRule::Subdomain,
+                &mut errs,
+            );
+            if let Some(validate) = custom.custom_kind().validate {
+                errs.extend(validate(custom));
+            }
+        }
     }
     errs
 }

@@ -60,8 +60,12 @@ fn bincode_config() -> bincode::config::Configuration<
 /// panic and decodes to the same object, and writing it as YAML or JSON does not panic.
 fn assert_decoded_object_re_encodes(object: &Object) {
     let bytes = bincode::encode_to_vec(object, bincode_config()).expect("a decoded object encodes");
-    let (again, used): (Object, usize) =
-        bincode::decode_from_slice(&bytes, bincode_config()).expect("a re-encoded object decodes");
+    let (again, used): (Object, usize) = bincode::decode_from_slice_with_context(
+        &bytes,
+        bincode_config(),
+        skiff_core::object::KindRegistry::builtin(),
+    )
+    .expect("a re-encoded object decodes");
     assert_eq!(used, bytes.len(), "re-encoded bytes left over");
     assert_eq!(&again, object, "re-encoding changed the object");
     let _ = manifest::to_yaml(object);
@@ -218,7 +222,7 @@ proptest! {
             }
         }
         if let Ok((decoded, used)) =
-            bincode::decode_from_slice::<Object, _>(&bytes, bincode_config())
+            bincode::decode_from_slice_with_context::<_, Object, _>(&bytes, bincode_config(), skiff_core::object::KindRegistry::builtin())
         {
             prop_assert!(used <= bytes.len(), "decoder claims {used} of {} bytes", bytes.len());
             assert_decoded_object_re_encodes(&decoded);
@@ -239,7 +243,7 @@ proptest! {
         ]
     ) {
         if let Ok((decoded, used)) =
-            bincode::decode_from_slice::<Object, _>(&bytes, bincode_config())
+            bincode::decode_from_slice_with_context::<_, Object, _>(&bytes, bincode_config(), skiff_core::object::KindRegistry::builtin())
         {
             prop_assert!(used <= bytes.len(), "decoder claims {used} of {} bytes", bytes.len());
             assert_decoded_object_re_encodes(&decoded);
@@ -505,7 +509,11 @@ fn regression_timestamp_after_year_9999_is_refused_not_mangled() {
     let err = skiff_core::manifest::to_yaml(&object).unwrap_err();
     assert!(err.contains("outside years 0000..=9999"), "{err}");
     let bytes = bincode::encode_to_vec(&object, bincode::config::standard()).unwrap();
-    let decoded = bincode::decode_from_slice::<Object, _>(&bytes, bincode::config::standard());
+    let decoded = bincode::decode_from_slice_with_context::<_, Object, _>(
+        &bytes,
+        bincode::config::standard(),
+        skiff_core::object::KindRegistry::builtin(),
+    );
     assert!(
         decoded.is_err(),
         "an out-of-range timestamp must not decode"

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use skiff_core::object::KindRegistry;
 use skiff_store::wire::WireClient;
 
 /// The client config `skiff up` writes.
@@ -94,16 +95,33 @@ impl ConnectArgs {
             }
             config
         };
-        WireClient::connect(&config.server, &config.token)
+        let refused = |e| match e {
+            // kubectl's wording for a refused credential.
+            skiff_core::client::ClientError::Status(s)
+                if s.reason == skiff_core::status::Reason::Unauthorized =>
+            {
+                "You must be logged in to the server (Unauthorized)".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let client = WireClient::connect(&config.server, &config.token)
             .await
-            .map_err(|e| match e {
-                // kubectl's wording for a refused credential.
-                skiff_core::client::ClientError::Status(s)
-                    if s.reason == skiff_core::status::Reason::Unauthorized =>
-                {
-                    "You must be logged in to the server (Unauthorized)".to_owned()
-                }
-                other => other.to_string(),
-            })
+            .map_err(refused)?;
+        // Discovery: the server's custom kinds, so `get gameservers` resolves and their
+        // objects decode. A server without custom kinds needs no second connection.
+        let described = match client.custom_kinds().await {
+            Ok(described) if described.is_empty() => return Ok(client),
+            Ok(described) => described,
+            Err(e) => return Err(format!("discovering the server's kinds: {e}")),
+        };
+        let mut kinds = KindRegistry::builtin();
+        for description in described {
+            kinds
+                .register(description.to_dynamic().define())
+                .map_err(|e| format!("the server's kind {}: {e}", description.kind))?;
+        }
+        WireClient::connect_with_kinds(&config.server, &config.token, kinds)
+            .await
+            .map_err(refused)
     }
 }

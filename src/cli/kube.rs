@@ -10,11 +10,11 @@ use skiff_core::client::{
 };
 use skiff_core::clock::{Clock, SystemClock};
 use skiff_core::manifest::{self, Document};
-use skiff_core::object::{Container, Pod};
+use skiff_core::object::{Container, KindRegistry, Pod};
 
 use super::connect::ConnectArgs;
 use super::print::{resource_name, table};
-use super::verbs::{self, DrainOptions, Failure, MetaMap, Outcome, kind};
+use super::verbs::{self, DrainOptions, Failure, MetaMap, Outcome};
 
 /// Output formats of `get`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -258,7 +258,7 @@ pub enum AuthCommand {
     },
 }
 
-fn read_manifests(files: &[PathBuf]) -> Result<Vec<Document>, String> {
+fn read_manifests(files: &[PathBuf], kinds: &KindRegistry) -> Result<Vec<Document>, String> {
     let mut documents = Vec::new();
     for path in &super::validate::expand(files, false)? {
         let (name, bytes) = if path.as_os_str() == "-" {
@@ -272,7 +272,10 @@ fn read_manifests(files: &[PathBuf]) -> Result<Vec<Document>, String> {
                 std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?,
             )
         };
-        let parsed = manifest::parse_bytes(&name, &bytes);
+        let parsed = match std::str::from_utf8(&bytes) {
+            Ok(text) => manifest::parse_with(&name, text, kinds),
+            Err(_) => manifest::parse_bytes(&name, &bytes),
+        };
         if let Some(e) = parsed.errors.first() {
             return Err(e.to_string());
         }
@@ -301,7 +304,7 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Out
             output,
             watch,
         } => {
-            let info = kind(&k)?;
+            let info = verbs::kind_in(client.kinds(), &k)?;
             let ns = if info.namespaced {
                 namespace.as_str()
             } else {
@@ -369,7 +372,7 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Out
             name,
             namespace,
         } => {
-            let info = kind(&k)?;
+            let info = verbs::kind_in(client.kinds(), &k)?;
             let ns = if info.namespaced {
                 namespace.as_str()
             } else {
@@ -380,13 +383,13 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Out
             let _ = write!(out, "{}", super::describe::render(&object, &history));
         }
         Verb::Create { files } => {
-            for doc in read_manifests(&files)? {
+            for doc in read_manifests(&files, client.kinds())? {
                 let created = client.create(None, doc.object).await?;
                 let _ = writeln!(out, "{} created", resource_name(&created));
             }
         }
         Verb::Apply { files } => {
-            for doc in read_manifests(&files)? {
+            for doc in read_manifests(&files, client.kinds())? {
                 let applied = skiff::apply::apply(&client, doc.object).await?;
                 let _ = writeln!(
                     out,
@@ -397,7 +400,7 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Out
             }
         }
         Verb::Replace { files } => {
-            for doc in read_manifests(&files)? {
+            for doc in read_manifests(&files, client.kinds())? {
                 let mut object = doc.object;
                 object.metadata_mut().resource_version = None;
                 let replaced = client.update(object).await?;
@@ -437,7 +440,7 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Out
                 ..DeleteOptions::default()
             };
             let mut targets = Vec::new();
-            for doc in read_manifests(&files)? {
+            for doc in read_manifests(&files, client.kinds())? {
                 let info = doc.object.info();
                 let ns = doc
                     .object
@@ -451,7 +454,11 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Out
                 let [k, name] = args.as_slice() else {
                     return Err("delete needs KIND NAME or -f FILE".into());
                 };
-                targets.push((kind(k)?, namespace.clone(), name.clone()));
+                targets.push((
+                    verbs::kind_in(client.kinds(), k)?,
+                    namespace.clone(),
+                    name.clone(),
+                ));
             }
             let mut pending = Vec::new();
             for (info, ns, name) in targets {
@@ -494,24 +501,29 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Out
             files,
             namespace,
         } => {
-            let (info, ns, name) = if let Some(doc) = read_manifests(&files)?.into_iter().next() {
-                let ns = doc
-                    .object
-                    .metadata()
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| namespace.clone());
-                (
-                    doc.object.info(),
-                    ns,
-                    doc.object.metadata().name_or_empty().to_owned(),
-                )
-            } else {
-                let [k, name] = args.as_slice() else {
-                    return Err("scale needs KIND NAME or -f FILE".into());
+            let (info, ns, name) =
+                if let Some(doc) = read_manifests(&files, client.kinds())?.into_iter().next() {
+                    let ns = doc
+                        .object
+                        .metadata()
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| namespace.clone());
+                    (
+                        doc.object.info(),
+                        ns,
+                        doc.object.metadata().name_or_empty().to_owned(),
+                    )
+                } else {
+                    let [k, name] = args.as_slice() else {
+                        return Err("scale needs KIND NAME or -f FILE".into());
+                    };
+                    (
+                        verbs::kind_in(client.kinds(), k)?,
+                        namespace.clone(),
+                        name.clone(),
+                    )
                 };
-                (kind(k)?, namespace.clone(), name.clone())
-            };
             let ns = if info.namespaced { ns } else { String::new() };
             let mut resource_version = resource_version;
             if current_replicas >= 0 {

@@ -92,7 +92,16 @@ pub type Outcome = Result<(), Failure>;
 
 /// Resolves a kind the way kubectl does, or says the server lacks it.
 pub fn kind(name: &str) -> Result<&'static KindInfo, Failure> {
-    resolve_resource(name).ok_or_else(|| {
+    kind_in(&skiff_core::object::KindRegistry::builtin(), name)
+}
+
+/// Resolves a kind among the built-ins and the server's custom kinds (`kinds`, learned by
+/// discovery when connecting), or says the server lacks it.
+pub fn kind_in(
+    kinds: &skiff_core::object::KindRegistry,
+    name: &str,
+) -> Result<&'static KindInfo, Failure> {
+    kinds.resolve_resource(name).ok_or_else(|| {
         Failure::Client(format!(
             "the server doesn't have a resource type \"{name}\""
         ))

@@ -17,7 +17,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
-use skiff_core::object::{KINDS, KindInfo};
+use skiff_core::object::{KindInfo, KindRegistry};
 
 /// The Kubernetes release skiff's API corresponds to (kubectl's version dispatcher picks the
 /// matching kubectl by `minor`).
@@ -49,16 +49,24 @@ fn go_arch() -> &'static str {
 /// The group of the access reviews (`kubectl auth can-i`), served without stored kinds.
 const AUTHORIZATION: &str = "authorization.k8s.io";
 
-/// The API groups served besides the core group, in upstream's discovery order.
-fn groups() -> Vec<&'static str> {
+/// The API groups served besides the core group with their version, in upstream's discovery
+/// order (built-in groups, then the custom kinds' groups in registration order).
+fn groups(kinds: &KindRegistry) -> Vec<(&'static str, &'static str)> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for info in KINDS.iter().filter(|k| !k.group.is_empty()) {
+    let builtin = KindRegistry::builtin();
+    for info in builtin.kinds().filter(|k| !k.group.is_empty()) {
         if seen.insert(info.group) {
-            out.push(info.group);
+            out.push((info.group, info.version));
         }
     }
-    out.push(AUTHORIZATION);
+    out.push((AUTHORIZATION, "v1"));
+    seen.insert(AUTHORIZATION);
+    for custom in kinds.custom_kinds() {
+        if seen.insert(custom.info.group) {
+            out.push((custom.info.group, custom.info.version));
+        }
+    }
     out
 }
 
@@ -88,25 +96,28 @@ pub fn core_versions(server_address: &str) -> Value {
     })
 }
 
-fn group_json(group: &str) -> Value {
-    let gv = json!({"groupVersion": format!("{group}/v1"), "version": "v1"});
+fn group_json((group, version): (&str, &str)) -> Value {
+    let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
     json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
 }
 
 /// `GET /apis` (`APIGroupList`).
-pub fn group_list() -> Value {
-    let groups: Vec<Value> = groups().into_iter().map(group_json).collect();
+pub fn group_list(kinds: &KindRegistry) -> Value {
+    let groups: Vec<Value> = groups(kinds).into_iter().map(group_json).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `GET /apis/<group>` (`APIGroup`), if the group is served.
-pub fn group(name: &str) -> Option<Value> {
-    groups().contains(&name).then(|| {
-        let mut g = group_json(name);
-        g["kind"] = "APIGroup".into();
-        g["apiVersion"] = "v1".into();
-        g
-    })
+pub fn group(kinds: &KindRegistry, name: &str) -> Option<Value> {
+    groups(kinds)
+        .into_iter()
+        .find(|(g, _)| *g == name)
+        .map(|found| {
+            let mut g = group_json(found);
+            g["kind"] = "APIGroup".into();
+            g["apiVersion"] = "v1".into();
+            g
+        })
 }
 
 const VERBS: [&str; 8] = [
@@ -132,6 +143,7 @@ fn categories(info: &KindInfo) -> &'static [&'static str] {
 
 /// Subresources of a kind: name, kind, group and version of what they serve, verbs.
 fn subresources(
+    kinds: &KindRegistry,
     info: &KindInfo,
 ) -> Vec<(
     &'static str,
@@ -152,7 +164,8 @@ fn subresources(
         "PersistentVolume",
         "PersistentVolumeClaim",
     ];
-    if status_kinds.contains(&info.kind) {
+    let custom_status = kinds.custom_of(info).is_some_and(|c| c.status_subresource);
+    if status_kinds.contains(&info.kind) || custom_status {
         subs.push(("status", info.kind, "", &["get", "patch", "update"][..]));
     }
     if matches!(
@@ -173,12 +186,12 @@ fn subresources(
 }
 
 /// `GET /api/v1` or `GET /apis/<group>/<version>` (`APIResourceList`), if served.
-pub fn resource_list(group: &str, version: &str) -> Option<Value> {
+pub fn resource_list(registry: &KindRegistry, group: &str, version: &str) -> Option<Value> {
     if (group, version) == (AUTHORIZATION, "v1") {
         return Some(authorization_resources());
     }
-    let kinds: Vec<&KindInfo> = KINDS
-        .iter()
+    let kinds: Vec<&KindInfo> = registry
+        .kinds()
         .filter(|k| k.group == group && k.version == version)
         .collect();
     if kinds.is_empty() {
@@ -199,7 +212,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             r.insert("categories".into(), json!(categories(info)));
         }
         resources.push(Value::Object(r));
-        for (sub, kind, sub_group, verbs) in subresources(info) {
+        for (sub, kind, sub_group, verbs) in subresources(registry, info) {
             let mut s = Map::new();
             s.insert("name".into(), format!("{}/{sub}", info.plural).into());
             s.insert("singularName".into(), "".into());
@@ -283,19 +296,23 @@ fn version_discovery(group: &str, version: &str, list: &Value) -> Value {
 /// ([`AGGREGATED_MEDIA_TYPE`]): an `APIGroupDiscoveryList` with every group's resources in
 /// one document, built from the same legacy documents. kube-rs's `Discovery::run_aggregated`
 /// and kubectl (first choice) ask for it.
-pub fn aggregated(core: bool) -> Value {
-    let groups = if core { vec![""] } else { groups() };
+pub fn aggregated(registry: &KindRegistry, core: bool) -> Value {
+    let groups = if core {
+        vec![("", "v1")]
+    } else {
+        groups(registry)
+    };
     let items: Vec<Value> = groups
         .into_iter()
-        .filter_map(|group| {
-            let list = resource_list(group, "v1")?;
+        .filter_map(|(group, version)| {
+            let list = resource_list(registry, group, version)?;
             let metadata = if group.is_empty() {
                 json!({})
             } else {
                 json!({"name": group})
             };
             Some(json!({"metadata": metadata,
-                        "versions": [version_discovery(group, "v1", &list)]}))
+                        "versions": [version_discovery(group, version, &list)]}))
         })
         .collect();
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
@@ -327,24 +344,27 @@ pub fn wants_aggregated(accept: Option<&str>) -> bool {
 }
 
 /// `GET /openapi/v3`: where each group-version's document is.
-pub fn openapi_root() -> Value {
+pub fn openapi_root(kinds: &KindRegistry) -> Value {
     let mut paths = Map::new();
     let mut add = |path: String| {
         let url = format!("/openapi/v3/{path}");
         paths.insert(path, json!({"serverRelativeURL": url}));
     };
     add("api/v1".into());
-    for g in groups().into_iter().filter(|g| *g != AUTHORIZATION) {
-        add(format!("apis/{g}/v1"));
+    for (g, v) in groups(kinds)
+        .into_iter()
+        .filter(|(g, _)| *g != AUTHORIZATION)
+    {
+        add(format!("apis/{g}/{v}"));
     }
     json!({"paths": paths})
 }
 
 /// `GET /openapi/v3/api/v1` or `/openapi/v3/apis/<group>/<version>`: one PATCH operation per
 /// kind declaring the `fieldValidation` parameter (see the module doc), if served.
-pub fn openapi_group_version(group: &str, version: &str) -> Option<Value> {
-    let kinds: Vec<&KindInfo> = KINDS
-        .iter()
+pub fn openapi_group_version(registry: &KindRegistry, group: &str, version: &str) -> Option<Value> {
+    let kinds: Vec<&KindInfo> = registry
+        .kinds()
         .filter(|k| k.group == group && k.version == version)
         .collect();
     if kinds.is_empty() {

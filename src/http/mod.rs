@@ -56,7 +56,7 @@ use skiff_core::client::{
 };
 use skiff_core::clock::{Clock, unix_micros};
 use skiff_core::manifest;
-use skiff_core::object::{KINDS, KindInfo, Object, Time};
+use skiff_core::object::{KindInfo, KindRegistry, Object, Time};
 use skiff_core::status::Reason;
 use skiff_store::apiserver::authn::UserInfo;
 use skiff_store::wire::{Handler, Request, Response};
@@ -235,21 +235,30 @@ struct Target {
     subresource: Option<String>,
 }
 
-fn find_kind(group: &str, version: &str, plural: &str) -> Result<&'static KindInfo, HttpError> {
-    KINDS
-        .iter()
-        .find(|k| k.group == group && k.version == version && k.plural == plural)
+fn find_kind(
+    kinds: &KindRegistry,
+    group: &str,
+    version: &str,
+    plural: &str,
+) -> Result<&'static KindInfo, HttpError> {
+    kinds
+        .find(group, version, plural)
         .ok_or_else(HttpError::not_found_path)
 }
 
 /// Parses the part of a resource path after `/api/v1` or `/apis/<group>/<version>`.
-fn parse_target(group: &str, version: &str, rest: &[String]) -> Result<Target, HttpError> {
+fn parse_target(
+    kinds: &KindRegistry,
+    group: &str,
+    version: &str,
+    rest: &[String],
+) -> Result<Target, HttpError> {
     let at = |i: usize| rest.get(i).cloned();
     let namespaced_path = rest.len() >= 3
         && rest[0] == "namespaces"
         && !(rest.len() == 3 && matches!(rest[2].as_str(), "status" | "finalize"));
     let (info, namespace, tail) = if namespaced_path {
-        let info = find_kind(group, version, &rest[2])?;
+        let info = find_kind(kinds, group, version, &rest[2])?;
         if !info.namespaced {
             return Err(HttpError::not_found_path());
         }
@@ -258,7 +267,7 @@ fn parse_target(group: &str, version: &str, rest: &[String]) -> Result<Target, H
         let Some(plural) = rest.first() else {
             return Err(HttpError::not_found_path());
         };
-        let info = find_kind(group, version, plural)?;
+        let info = find_kind(kinds, group, version, plural)?;
         // A namespaced kind without a namespace is only a list across all of them.
         if info.namespaced && rest.len() > 1 {
             return Err(HttpError::not_found_path());
@@ -279,6 +288,8 @@ fn parse_target(group: &str, version: &str, rest: &[String]) -> Result<Target, H
 /// The API over HTTP: a wire [`Handler`] plus the clock `AGE` columns are counted with.
 pub struct HttpApi {
     handler: Arc<dyn Handler>,
+    /// The kinds served (the handler's): discovery, paths and bodies of custom kinds.
+    kinds: KindRegistry,
     clock: Arc<dyn Clock>,
     unsecured: Option<UserInfo>,
 }
@@ -305,6 +316,7 @@ impl HttpApi {
     /// The HTTP API over `handler` (usually an [`skiff_store::apiserver::ApiHandler`]).
     pub fn new(handler: Arc<dyn Handler>, clock: Arc<dyn Clock>) -> Self {
         Self {
+            kinds: handler.kinds(),
             handler,
             clock,
             unsecured: None,
@@ -351,6 +363,7 @@ impl HttpApi {
         self.handler.authenticate(token).map_err(wire_error)
     }
 
+    #[allow(clippy::too_many_lines, reason = "one arm per path shape")]
     async fn route(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
         let (path, query) = request
             .uri
@@ -389,7 +402,8 @@ impl HttpApi {
         match segs.as_slice() {
             ["api" | "apis"] if discovery::wants_aggregated(accept) => {
                 get_only()?;
-                let mut response = HttpResponse::json(200, &discovery::aggregated(segs == ["api"]));
+                let mut response =
+                    HttpResponse::json(200, &discovery::aggregated(&self.kinds, segs == ["api"]));
                 // client-go tells the aggregated document from the legacy one by this.
                 response.content_type = discovery::AGGREGATED_MEDIA_TYPE;
                 Ok(response)
@@ -400,35 +414,42 @@ impl HttpApi {
             }
             ["apis"] => {
                 get_only()?;
-                Ok(HttpResponse::json(200, &discovery::group_list()))
+                Ok(HttpResponse::json(200, &discovery::group_list(&self.kinds)))
             }
             ["apis", group] => {
                 get_only()?;
-                found(discovery::group(group))
+                found(discovery::group(&self.kinds, group))
             }
             ["api", version] => {
                 get_only()?;
-                found(discovery::resource_list("", version))
+                found(discovery::resource_list(&self.kinds, "", version))
             }
             ["apis", group, version] => {
                 get_only()?;
-                found(discovery::resource_list(group, version))
+                found(discovery::resource_list(&self.kinds, group, version))
             }
             ["openapi", "v3"] => {
                 get_only()?;
-                Ok(HttpResponse::json(200, &discovery::openapi_root()))
+                Ok(HttpResponse::json(
+                    200,
+                    &discovery::openapi_root(&self.kinds),
+                ))
             }
             ["openapi", "v3", "api", version] => {
                 get_only()?;
-                found(discovery::openapi_group_version("", version))
+                found(discovery::openapi_group_version(&self.kinds, "", version))
             }
             ["openapi", "v3", "apis", group, version] => {
                 get_only()?;
-                found(discovery::openapi_group_version(group, version))
+                found(discovery::openapi_group_version(
+                    &self.kinds,
+                    group,
+                    version,
+                ))
             }
             ["api", version, rest @ ..] => {
                 let rest: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
-                let target = parse_target("", version, &rest)?;
+                let target = parse_target(&self.kinds, "", version, &rest)?;
                 self.resource(&user, request, &Query::parse(query), target)
                     .await
             }
@@ -443,7 +464,7 @@ impl HttpApi {
             }
             ["apis", group, version, rest @ ..] => {
                 let rest: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
-                let target = parse_target(group, version, &rest)?;
+                let target = parse_target(&self.kinds, group, version, &rest)?;
                 self.resource(&user, request, &Query::parse(query), target)
                     .await
             }
@@ -682,7 +703,7 @@ impl HttpApi {
             }
             ("POST", None, None) => {
                 json_body(request)?;
-                let object = decode_object(info, &request.body)?;
+                let object = decode_object(&self.kinds, info, &request.body)?;
                 let Response::Object(created) = self
                     .call(
                         user,
@@ -712,7 +733,7 @@ impl HttpApi {
             }
             ("PUT", Some(name), sub @ (None | Some("status"))) => {
                 json_body(request)?;
-                let mut object = decode_object(info, &request.body)?;
+                let mut object = decode_object(&self.kinds, info, &request.body)?;
                 check_identity(&mut object, info, &namespace, name)?;
                 let request = if sub.is_some() {
                     Request::UpdateStatus { object }
@@ -730,7 +751,7 @@ impl HttpApi {
                     if !patch::PATCH_TYPES.contains(&content_type.as_str()) {
                         return Err(patch::unsupported_media_type(&patch::PATCH_TYPES));
                     }
-                    let body = patch_body(&content_type, &request.body)?;
+                    let body = patch_body(&self.kinds, &content_type, &request.body)?;
                     let mut value =
                         patch::scale_json(&self.get_scale(user, info, &namespace, name).await?);
                     // The patch applies to the current scale; only a resourceVersion the
@@ -767,12 +788,13 @@ impl HttpApi {
                 if !patch::PATCH_TYPES.contains(&content_type.as_str()) {
                     return Err(patch::unsupported_media_type(&patch::PATCH_TYPES));
                 }
-                let body = patch_body(&content_type, &request.body)?;
+                let body = patch_body(&self.kinds, &content_type, &request.body)?;
                 if content_type == "application/apply-patch+yaml" && sub.is_none() {
                     // Server-side apply of an object that does not exist creates it.
                     match self.get_object(user, info, &namespace, name).await {
                         Err(e) if e.code == 404 => {
                             let mut object = decode_object(
+                                &self.kinds,
                                 info,
                                 &serde_json::to_vec(&body).unwrap_or_default(),
                             )?;
@@ -825,8 +847,11 @@ impl HttpApi {
                     .modify(user, info, &namespace, name, sub.is_some(), |current| {
                         let mut value = encode::object(current);
                         patch::apply(&content_type, info.kind, &mut value, &body)?;
-                        let mut object =
-                            decode_object(info, &serde_json::to_vec(&value).unwrap_or_default())?;
+                        let mut object = decode_object(
+                            &self.kinds,
+                            info,
+                            &serde_json::to_vec(&value).unwrap_or_default(),
+                        )?;
                         check_identity(&mut object, info, &namespace, name)?;
                         Ok(object)
                     })
@@ -1164,12 +1189,12 @@ fn json_body(request: &HttpRequest) -> Result<(), HttpError> {
 }
 
 /// A PATCH body: JSON, or for server-side apply also YAML (one object).
-fn patch_body(content_type: &str, body: &[u8]) -> Result<Value, HttpError> {
+fn patch_body(kinds: &KindRegistry, content_type: &str, body: &[u8]) -> Result<Value, HttpError> {
     match serde_json::from_slice(body) {
         Ok(value) => Ok(value),
         Err(e) if content_type == "application/apply-patch+yaml" => {
             let text = String::from_utf8_lossy(body);
-            let mut objects = manifest::parse_str("body", &text).map_err(|y| {
+            let mut objects = manifest::parse_str_with("body", &text, kinds).map_err(|y| {
                 HttpError::bad_request(format!("invalid apply patch: {e}; as YAML: {y}"))
             })?;
             match objects.len() {
@@ -1207,7 +1232,7 @@ fn list_params(query: &Query) -> Result<ListParams, HttpError> {
 /// Decodes a request body as an object of `info`'s kind, with the manifest parser (strict:
 /// unknown fields are errors, with their field path). A body without `apiVersion`/`kind`
 /// (the Python client sends none) takes them from the URL.
-fn decode_object(info: &KindInfo, body: &[u8]) -> Result<Object, HttpError> {
+fn decode_object(kinds: &KindRegistry, info: &KindInfo, body: &[u8]) -> Result<Object, HttpError> {
     let cannot = |why: String| {
         HttpError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: {why}",
@@ -1243,7 +1268,7 @@ fn decode_object(info: &KindInfo, body: &[u8]) -> Result<Object, HttpError> {
         Some(_) => {}
     }
     let text = serde_json::to_string(&value).map_err(|e| cannot(e.to_string()))?;
-    let mut objects = manifest::parse_str("body", &text).map_err(|e| {
+    let mut objects = manifest::parse_str_with("body", &text, kinds).map_err(|e| {
         cannot(match &e.field {
             Some(field) => format!("{field}: {}", e.kind),
             None => e.kind.to_string(),

@@ -16,7 +16,7 @@
 
 use bincode::{Decode, Encode};
 use skiff_core::event::{Change, Event, Revision};
-use skiff_core::object::Object;
+use skiff_core::object::{KindRegistry, Object};
 
 /// Format of event records. Bump on any change to [`Event`]'s encoding and migrate by format.
 pub const EVENT_FORMAT: u8 = 1;
@@ -34,6 +34,7 @@ fn config() -> impl bincode::config::Config {
 
 /// What a key holds in the projection: an object, or raw bytes outside `/registry/`.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
+#[bincode(decode_context = "skiff_core::object::KindRegistry")]
 #[allow(
     clippy::large_enum_variant,
     reason = "rows are decoded, used and dropped; boxing buys nothing"
@@ -47,6 +48,7 @@ pub enum StoredValue {
 
 /// A projection row: the current value of one key with its etcd-style revisions.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
+#[bincode(decode_context = "skiff_core::object::KindRegistry")]
 pub struct Stored {
     /// Revision of the event that created the key.
     pub create_revision: Revision,
@@ -214,12 +216,13 @@ fn checked_payload(format: u8, bytes: &[u8]) -> Result<&[u8], DecodeError> {
     Ok(payload)
 }
 
-pub(crate) fn decode_with<T: Decode<()> + Encode>(
+pub(crate) fn decode_with<T: Decode<KindRegistry> + Encode>(
     format: u8,
     bytes: &[u8],
+    kinds: &KindRegistry,
 ) -> Result<T, DecodeError> {
     let payload = checked_payload(format, bytes)?;
-    let (value, used) = bincode::decode_from_slice(payload, config())
+    let (value, used) = bincode::decode_from_slice_with_context(payload, config(), kinds.clone())
         .map_err(|e| DecodeError::Payload(e.to_string()))?;
     if used != payload.len() {
         return Err(DecodeError::TrailingBytes(payload.len() - used));
@@ -286,9 +289,16 @@ fn seal(out: &mut [u8]) {
     out[1..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Decodes an event record: the body of the `log_record` fuzz target. Never panics.
+/// Decodes an event record of built-in kinds: the body of the `log_record` fuzz target.
+/// Never panics.
 pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
-    decode_with(EVENT_FORMAT, bytes)
+    decode_event_in(bytes, &KindRegistry::builtin())
+}
+
+/// Decodes an event record whose objects may be of the custom kinds of `kinds` (an object of
+/// a kind it does not know is a [`DecodeError::Payload`] naming the kind). Never panics.
+pub fn decode_event_in(bytes: &[u8], kinds: &KindRegistry) -> Result<Event, DecodeError> {
+    decode_with(EVENT_FORMAT, bytes, kinds)
 }
 
 /// Encodes a projection record.
@@ -331,9 +341,14 @@ pub fn decode_stored_header(bytes: &[u8]) -> Result<StoredHeader, DecodeError> {
     Ok(header)
 }
 
-/// Decodes a projection record. Never panics.
+/// Decodes a projection record of a built-in kind. Never panics.
 pub fn decode_stored(bytes: &[u8]) -> Result<Stored, DecodeError> {
-    decode_with(STORED_FORMAT, bytes)
+    decode_stored_in(bytes, &KindRegistry::builtin())
+}
+
+/// Decodes a projection record whose object may be of a custom kind of `kinds`. Never panics.
+pub fn decode_stored_in(bytes: &[u8], kinds: &KindRegistry) -> Result<Stored, DecodeError> {
+    decode_with(STORED_FORMAT, bytes, kinds)
 }
 
 #[cfg(test)]

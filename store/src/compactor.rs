@@ -139,7 +139,7 @@ impl Store {
                 }
                 .into());
             };
-            decode_event_row(revision, bytes.value())
+            decode_event_row(revision, bytes.value(), &self.kinds)
         };
         let found = newest_before(compacted.0.max(1), head.0, cutoff, |r| {
             event_at(r).map(|e| e.at)

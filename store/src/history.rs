@@ -31,7 +31,7 @@ impl Store {
         let mut out = Vec::with_capacity(revisions.len());
         for revision in revisions {
             if let Some(bytes) = events.get(revision)? {
-                out.push(decode_event_row(revision, bytes.value())?);
+                out.push(decode_event_row(revision, bytes.value(), &self.kinds)?);
             }
         }
         Ok(out)

@@ -7,6 +7,7 @@ use crate::codec::StoredValue;
 
 /// One operation of a write.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+#[bincode(decode_context = "skiff_core::object::KindRegistry")]
 pub enum Op {
     /// Create an object; fails `AlreadyExists` if its key exists.
     Create(Object),
@@ -66,6 +67,7 @@ pub enum Compare {
 /// All operations of the chosen branch are checked against the state before any applies;
 /// a rejection leaves the store unchanged.
 #[derive(Debug, Clone, PartialEq, Default, bincode::Encode, bincode::Decode)]
+#[bincode(decode_context = "skiff_core::object::KindRegistry")]
 pub struct Txn {
     /// Conditions.
     pub compare: Vec<Compare>,

@@ -30,6 +30,7 @@ use redb::{
     ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
 };
 use skiff_core::event::Revision;
+use skiff_core::object::KindRegistry;
 use tokio::sync::mpsc;
 
 use crate::error::{ReadError, StoreError};
@@ -448,6 +449,7 @@ fn offline_store(db: Database) -> Store {
         requests,
         hub: WatchHub::new(),
         clock: Arc::new(skiff_core::clock::SystemClock::new()),
+        kinds: KindRegistry::builtin(),
     }
 }
 
@@ -574,7 +576,7 @@ impl Store {
         let mut db = Database::builder()
             .open(&path)
             .map_err(redb_step("open the database"))?;
-        check_tail(&db)?;
+        check_tail(&db, &KindRegistry::builtin())?;
         let before = status_of(&db.begin_read().map_err(ReadError::from)?)?;
         let mut passes = 0;
         while db.compact().map_err(redb_step("compact the database"))? {
@@ -693,7 +695,7 @@ fn restore_into(
     let db = Database::builder()
         .open(&db_path)
         .map_err(redb_step("open the restored database"))?;
-    check_tail(&db)?;
+    check_tail(&db, &KindRegistry::builtin())?;
     let restored = status_of(&db.begin_read().map_err(ReadError::from)?)?;
     if restored != trailer.status() {
         return Err(SnapshotError::Corrupt {

@@ -8,7 +8,7 @@ use redb::{
 };
 use skiff_core::clock::Clock;
 use skiff_core::event::{Actor, Change, Event, Revision};
-use skiff_core::object::{KindInfo, Object, check_field_selector, info};
+use skiff_core::object::{KindInfo, KindRegistry, Object, check_field_selector, info};
 use skiff_core::selector::{FieldSelector, Selector};
 use tokio::sync::{mpsc, oneshot};
 
@@ -170,6 +170,8 @@ pub struct Store {
     pub(crate) hub: WatchHub,
     /// The writer's clock: watch bookmarks and the compactor read time through it.
     pub(crate) clock: Arc<dyn Clock>,
+    /// The kinds this store's objects may be of: the built-ins and the registered custom kinds.
+    pub(crate) kinds: KindRegistry,
 }
 
 fn open_database(backing: Backing) -> Result<Database, StoreError> {
@@ -195,7 +197,7 @@ fn open_database(backing: Backing) -> Result<Database, StoreError> {
 
 fn init_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     drop(txn.open_table(EVENTS)?);
-    drop(ProjectionTables::open(txn)?);
+    drop(ProjectionTables::open(txn, &KindRegistry::builtin())?);
     Ok(())
 }
 
@@ -226,6 +228,23 @@ impl Store {
         clock: Arc<dyn Clock>,
         options: OpenOptions,
     ) -> Result<Store, StoreError> {
+        Self::open_with_kinds(backing, clock, options, KindRegistry::builtin())
+    }
+
+    /// Opens (or creates) a store whose objects may be of the custom kinds of `kinds` too, as
+    /// [`Store::open_with`] does. Register every kind the log holds objects of before opening:
+    /// a stored object of a kind `kinds` does not know fails the tail check on open (or the read
+    /// that meets it) with [`StoreError::Corrupt`] naming the kind, never a panic.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open_with`].
+    pub fn open_with_kinds(
+        backing: Backing,
+        clock: Arc<dyn Clock>,
+        options: OpenOptions,
+        kinds: KindRegistry,
+    ) -> Result<Store, StoreError> {
         let db = open_database(backing)?;
         {
             let mut txn = db.begin_write()?;
@@ -236,11 +255,11 @@ impl Store {
             txn.commit()?;
         }
         if options.truncate_corrupt_tail
-            && let Some(bad) = first_bad_in_tail(&db)?
+            && let Some(bad) = first_bad_in_tail(&db, &kinds)?
         {
-            truncate_log(&db, &bad)?;
+            truncate_log(&db, &bad, &kinds)?;
         }
-        check_tail(&db)?;
+        check_tail(&db, &kinds)?;
         let db = Arc::new(db);
         let hub = WatchHub::new();
         let (requests, rx) = mpsc::channel(QUEUE_REQUESTS_MAX);
@@ -248,6 +267,7 @@ impl Store {
             db: db.clone(),
             clock: clock.clone(),
             hub: hub.clone(),
+            kinds: kinds.clone(),
             replica: None,
         };
         tokio::spawn(writer.run(rx));
@@ -256,7 +276,13 @@ impl Store {
             requests,
             hub,
             clock,
+            kinds,
         })
+    }
+
+    /// The kinds this store's objects may be of.
+    pub fn kinds(&self) -> &KindRegistry {
+        &self.kinds
     }
 
     /// Opens (or creates) one member of a replicated store (issue #11) and starts its Raft
@@ -279,7 +305,7 @@ impl Store {
             init_tables(&txn)?;
             txn.commit()?;
         }
-        check_tail(&db)?;
+        check_tail(&db, &KindRegistry::builtin())?;
         let db = Arc::new(db);
         let hub = WatchHub::new();
         let replica =
@@ -289,6 +315,7 @@ impl Store {
             db: db.clone(),
             clock: clock.clone(),
             hub: hub.clone(),
+            kinds: KindRegistry::builtin(),
             replica: Some(replica.clone()),
         };
         tokio::spawn(writer.run(rx));
@@ -298,6 +325,7 @@ impl Store {
                 requests,
                 hub,
                 clock,
+                kinds: KindRegistry::builtin(),
             },
             replica,
         ))
@@ -395,7 +423,7 @@ impl Store {
                 key: key.to_owned(),
             });
         };
-        let stored = tables::decode_stored_row(key, bytes.value())?;
+        let stored = tables::decode_stored_row(key, bytes.value(), &self.kinds)?;
         Ok((
             head,
             Entry {
@@ -411,8 +439,10 @@ impl Store {
         check_readable(&read, revision)?;
         let history = read.open_table(KEY_REVISIONS)?;
         let events = read.open_table(EVENTS)?;
-        value_at(&history, &events, key, revision)?.ok_or_else(|| ReadError::NotFound {
-            key: key.to_owned(),
+        value_at(&history, &events, key, revision, &self.kinds)?.ok_or_else(|| {
+            ReadError::NotFound {
+                key: key.to_owned(),
+            }
         })
     }
 
@@ -459,7 +489,16 @@ impl Store {
         if options.keys_only && revision == head && filter.selects_everything() {
             scan_keys_only(&read, prefix, &start, visit)?;
         } else {
-            scan(&read, prefix, &start, revision, head, &filter, visit)?;
+            scan(
+                &read,
+                prefix,
+                &start,
+                revision,
+                head,
+                &filter,
+                &self.kinds,
+                visit,
+            )?;
         }
         let continue_after = if more {
             entries.last().map(|e| e.key.clone())
@@ -524,7 +563,13 @@ impl Store {
     /// [`ReadError::InvalidSelector`] for a field the watched kind does not support,
     /// [`ReadError::Compacted`] / [`ReadError::FutureRevision`] for a start outside the log.
     pub fn watch_with(&self, options: WatchOptions) -> Result<Watch, ReadError> {
-        Watch::start(self.db.clone(), &self.hub, self.clock.clone(), options)
+        Watch::start(
+            self.db.clone(),
+            self.kinds.clone(),
+            &self.hub,
+            self.clock.clone(),
+            options,
+        )
     }
 
     /// Events with revisions in `from..=to` that are still in the log (all of them at or above
@@ -535,7 +580,7 @@ impl Store {
         let mut out = Vec::new();
         for row in events.range(from.0..=to.0)? {
             let (rev, bytes) = row?;
-            out.push(decode_event_row(rev.value(), bytes.value())?);
+            out.push(decode_event_row(rev.value(), bytes.value(), &self.kinds)?);
         }
         Ok(out)
     }
@@ -570,7 +615,7 @@ impl Store {
         let head = read_meta(&read, tables::META_HEAD).map_err(fatal)?;
         let txn = scratch.begin_write()?;
         {
-            let mut t = ProjectionTables::open(&txn)?;
+            let mut t = ProjectionTables::open(&txn, &self.kinds)?;
             replay(&mut t, &events, compacted, head)?;
         }
         txn.commit()?;
@@ -588,7 +633,7 @@ impl Store {
     /// [`StoreError::Corrupt`] with `what: "event"` naming the lowest bad revision.
     pub fn verify_log(&self) -> Result<(), StoreError> {
         let read = self.db.begin_read()?;
-        match first_bad_record(&read, None)? {
+        match first_bad_record(&read, None, &self.kinds)? {
             Some(bad) => Err(bad.into_error()),
             None => Ok(()),
         }
@@ -645,8 +690,12 @@ pub(crate) fn check_readable(
     Ok(())
 }
 
-pub(crate) fn decode_event_row(revision: u64, bytes: &[u8]) -> Result<Event, ReadError> {
-    let event = codec::decode_event(bytes).map_err(|e| StoreError::Corrupt {
+pub(crate) fn decode_event_row(
+    revision: u64,
+    bytes: &[u8],
+    kinds: &KindRegistry,
+) -> Result<Event, ReadError> {
+    let event = codec::decode_event_in(bytes, kinds).map_err(|e| StoreError::Corrupt {
         what: "event",
         revision,
         reason: e.to_string(),
@@ -668,6 +717,7 @@ pub(crate) fn value_at(
     events: &impl ReadableTable<u64, &'static [u8]>,
     key: &str,
     revision: Revision,
+    kinds: &KindRegistry,
 ) -> Result<Option<Entry>, ReadError> {
     let Some(row) = history.range((key, 0)..=(key, revision.0))?.next_back() else {
         return Ok(None);
@@ -682,7 +732,7 @@ pub(crate) fn value_at(
         }
         .into());
     };
-    let event = decode_event_row(rev, bytes.value())?;
+    let event = decode_event_row(rev, bytes.value(), kinds)?;
     let stored = match event.change {
         Change::Create(object) => Stored {
             create_revision: event.revision,
@@ -773,8 +823,8 @@ pub(crate) fn hash_projection(read: &redb::ReadTransaction) -> Result<u64, ReadE
 
 /// Checks, on open, the last [`TAIL_SCAN_EVENTS`] revisions of the log up to the projection's
 /// head (see [`Store::open_with`]).
-pub(crate) fn check_tail(db: &Database) -> Result<(), StoreError> {
-    match first_bad_in_tail(db)? {
+pub(crate) fn check_tail(db: &Database, kinds: &KindRegistry) -> Result<(), StoreError> {
+    match first_bad_in_tail(db, kinds)? {
         Some(bad) => Err(bad.into_error()),
         None => Ok(()),
     }
@@ -800,7 +850,7 @@ pub(crate) fn replay(
 ) -> Result<(), StoreError> {
     for row in events.iter()? {
         let (rev, bytes) = row?;
-        let event = decode_event_row(rev.value(), bytes.value()).map_err(fatal)?;
+        let event = decode_event_row(rev.value(), bytes.value(), &t.kinds).map_err(fatal)?;
         tables::apply(t, &event)?;
     }
     if compacted > Revision::ZERO {
@@ -834,8 +884,8 @@ impl BadRecord {
 }
 
 /// Why the record stored under `revision` is bad, if it is.
-fn record_problem(revision: u64, bytes: &[u8], head: u64) -> Option<String> {
-    match codec::decode_event(bytes) {
+fn record_problem(revision: u64, bytes: &[u8], head: u64, kinds: &KindRegistry) -> Option<String> {
+    match codec::decode_event_in(bytes, kinds) {
         Err(e) => Some(e.to_string()),
         Ok(event) if event.revision.0 != revision => {
             Some(format!("record claims revision {}", event.revision))
@@ -851,6 +901,7 @@ fn record_problem(revision: u64, bytes: &[u8], head: u64) -> Option<String> {
 pub(crate) fn first_bad_record(
     read: &redb::ReadTransaction,
     window: Option<u64>,
+    kinds: &KindRegistry,
 ) -> Result<Option<BadRecord>, StoreError> {
     let events = read.open_table(EVENTS)?;
     let head = read_meta(read, tables::META_HEAD).map_err(fatal)?.0;
@@ -863,7 +914,7 @@ pub(crate) fn first_bad_record(
     } else {
         for row in events.range(..floor)? {
             let (rev, bytes) = row?;
-            if let Some(reason) = record_problem(rev.value(), bytes.value(), head) {
+            if let Some(reason) = record_problem(rev.value(), bytes.value(), head, kinds) {
                 return Ok(Some(BadRecord {
                     revision: rev.value(),
                     reason,
@@ -882,7 +933,7 @@ pub(crate) fn first_bad_record(
         if rev.value() != expected {
             return Ok(Some(missing(expected)));
         }
-        if let Some(reason) = record_problem(expected, bytes.value(), head) {
+        if let Some(reason) = record_problem(expected, bytes.value(), head, kinds) {
             return Ok(Some(BadRecord {
                 revision: expected,
                 reason,
@@ -897,15 +948,18 @@ pub(crate) fn first_bad_record(
 }
 
 /// The lowest bad record among the last [`TAIL_SCAN_EVENTS`] revisions.
-pub(crate) fn first_bad_in_tail(db: &Database) -> Result<Option<BadRecord>, StoreError> {
+pub(crate) fn first_bad_in_tail(
+    db: &Database,
+    kinds: &KindRegistry,
+) -> Result<Option<BadRecord>, StoreError> {
     let read = db.begin_read()?;
-    first_bad_record(&read, Some(TAIL_SCAN_EVENTS))
+    first_bad_record(&read, Some(TAIL_SCAN_EVENTS), kinds)
 }
 
 /// Deletes the events from `bad.revision` up and rebuilds the projection from what remains, in
 /// one durable transaction. Refuses to cut at or below the compacted revision: what compaction
 /// retained rebuilds the state at the compacted revision, not before it.
-fn truncate_log(db: &Database, bad: &BadRecord) -> Result<(), StoreError> {
+fn truncate_log(db: &Database, bad: &BadRecord, kinds: &KindRegistry) -> Result<(), StoreError> {
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
     txn.set_quick_repair(true);
@@ -939,7 +993,7 @@ fn truncate_log(db: &Database, bad: &BadRecord) -> Result<(), StoreError> {
         txn.delete_table(BY_OWNER)?;
         txn.delete_table(BY_NAMESPACE)?;
         txn.delete_table(META)?;
-        let mut t = ProjectionTables::open(&txn)?;
+        let mut t = ProjectionTables::open(&txn, kinds)?;
         replay(&mut t, &events, Revision(compacted), head)?;
         assert_eq!(t.head()?, head, "rebuilt head after truncation");
         tracing::warn!(
@@ -1054,6 +1108,10 @@ fn scan_keys_only(
 /// Visits, in key order, the entries under `prefix` from `start` on that exist at `revision`
 /// and pass `filter`, until `visit` returns false. One read transaction: consistent at one
 /// revision.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a read at one revision: each argument is one of its coordinates"
+)]
 pub(crate) fn scan(
     read: &redb::ReadTransaction,
     prefix: &str,
@@ -1061,6 +1119,7 @@ pub(crate) fn scan(
     revision: Revision,
     head: Revision,
     filter: &Filter,
+    kinds: &KindRegistry,
     mut visit: impl FnMut(Entry) -> bool,
 ) -> Result<(), ReadError> {
     assert!(
@@ -1085,7 +1144,7 @@ pub(crate) fn scan(
                     }
                     .into());
                 };
-                let stored = tables::decode_stored_row(key, bytes.value())?;
+                let stored = tables::decode_stored_row(key, bytes.value(), kinds)?;
                 if filter.matches(&stored.value)
                     && !visit(Entry {
                         key: key.to_owned(),
@@ -1103,7 +1162,7 @@ pub(crate) fn scan(
             if !key.starts_with(prefix) {
                 break;
             }
-            let stored = tables::decode_stored_row(key, v.value())?;
+            let stored = tables::decode_stored_row(key, v.value(), kinds)?;
             if filter.matches(&stored.value)
                 && !visit(Entry {
                     key: key.to_owned(),
@@ -1127,7 +1186,7 @@ pub(crate) fn scan(
                 continue;
             }
             last_key = Some(key.to_owned());
-            if let Some(entry) = value_at(&history, &events, key, revision)?
+            if let Some(entry) = value_at(&history, &events, key, revision, kinds)?
                 && filter.matches(&entry.stored.value)
                 && !visit(entry)
             {

@@ -14,7 +14,7 @@
 
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use skiff_core::event::{Change, Event, Revision};
-use skiff_core::object::Object;
+use skiff_core::object::{KindRegistry, Object};
 
 use crate::codec::{self, Stored, StoredHeader, StoredValue, StoredValueRef};
 use crate::error::StoreError;
@@ -51,10 +51,15 @@ pub(crate) struct ProjectionTables<'txn> {
     pub by_owner: Table<'txn, (&'static str, &'static str), ()>,
     pub by_namespace: Table<'txn, (&'static str, &'static str), ()>,
     pub meta: Table<'txn, &'static str, u64>,
+    /// The kinds stored objects may be of (the decode context).
+    pub kinds: KindRegistry,
 }
 
 impl<'txn> ProjectionTables<'txn> {
-    pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+    pub(crate) fn open(
+        txn: &'txn WriteTransaction,
+        kinds: &KindRegistry,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
             objects: txn.open_table(OBJECTS)?,
             key_revisions: txn.open_table(KEY_REVISIONS)?,
@@ -62,6 +67,7 @@ impl<'txn> ProjectionTables<'txn> {
             by_owner: txn.open_table(BY_OWNER)?,
             by_namespace: txn.open_table(BY_NAMESPACE)?,
             meta: txn.open_table(META)?,
+            kinds: kinds.clone(),
         })
     }
 
@@ -69,7 +75,7 @@ impl<'txn> ProjectionTables<'txn> {
     pub(crate) fn get(&self, key: &str) -> Result<Option<Stored>, StoreError> {
         match self.objects.get(key)? {
             None => Ok(None),
-            Some(bytes) => decode_stored_row(key, bytes.value()).map(Some),
+            Some(bytes) => decode_stored_row(key, bytes.value(), &self.kinds).map(Some),
         }
     }
 
@@ -100,8 +106,12 @@ impl<'txn> ProjectionTables<'txn> {
 }
 
 /// Decodes a projection row, reporting corruption with the key.
-pub(crate) fn decode_stored_row(key: &str, bytes: &[u8]) -> Result<Stored, StoreError> {
-    codec::decode_stored(bytes).map_err(|e| StoreError::Corrupt {
+pub(crate) fn decode_stored_row(
+    key: &str,
+    bytes: &[u8],
+    kinds: &KindRegistry,
+) -> Result<Stored, StoreError> {
+    codec::decode_stored_in(bytes, kinds).map_err(|e| StoreError::Corrupt {
         what: "object",
         revision: 0,
         reason: format!("{key}: {e}"),
@@ -373,7 +383,11 @@ fn apply_event(
 /// Removes history below `below`, keeping for every key its latest event at or below `below`
 /// unless that event deleted the key (etcd keeps the same: the newest revision of each key at
 /// the compaction point). What remains of the log still rebuilds the projection exactly.
-pub(crate) fn compact_history(txn: &WriteTransaction, below: Revision) -> Result<u64, StoreError> {
+pub(crate) fn compact_history(
+    txn: &WriteTransaction,
+    below: Revision,
+    kinds: &KindRegistry,
+) -> Result<u64, StoreError> {
     let mut key_revisions = txn.open_table(KEY_REVISIONS)?;
     let mut events = txn.open_table(EVENTS)?;
     let objects = txn.open_table(OBJECTS)?;
@@ -397,12 +411,13 @@ pub(crate) fn compact_history(txn: &WriteTransaction, below: Revision) -> Result
         // with no later revision, or, in general, by decoding the event.
         let alive_at_below = match events.get(last_old)? {
             Some(bytes) => {
-                let event =
-                    codec::decode_event(bytes.value()).map_err(|e| StoreError::Corrupt {
+                let event = codec::decode_event_in(bytes.value(), kinds).map_err(|e| {
+                    StoreError::Corrupt {
                         what: "event",
                         revision: last_old,
                         reason: e.to_string(),
-                    })?;
+                    }
+                })?;
                 !matches!(event.change, Change::Delete(_) | Change::DeleteRaw { .. })
             }
             None => objects.get(key.as_str())?.is_some(),

@@ -19,6 +19,7 @@ use std::time::Duration;
 use redb::{Database, ReadableDatabase};
 use skiff_core::clock::Clock;
 use skiff_core::event::{Change, Event, Revision};
+use skiff_core::object::KindRegistry;
 use skiff_core::selector::{FieldSelector, Selector};
 use tokio::sync::broadcast;
 
@@ -199,6 +200,7 @@ struct Bookmarks {
 /// included), optionally filtered by selectors and interleaved with progress bookmarks.
 pub struct Watch {
     db: Arc<Database>,
+    kinds: KindRegistry,
     prefix: String,
     /// The last revision delivered or skipped: the next event must be `last + 1`.
     last: Revision,
@@ -221,6 +223,7 @@ impl Watch {
     /// in the same read transaction.
     pub(crate) fn start(
         db: Arc<Database>,
+        kinds: KindRegistry,
         hub: &WatchHub,
         clock: Arc<dyn Clock>,
         options: WatchOptions,
@@ -244,10 +247,19 @@ impl Watch {
             None
         } else {
             let mut keys = BTreeSet::new();
-            scan(&read, &prefix, &prefix, from, head, &filter, |entry| {
-                keys.insert(entry.key);
-                true
-            })?;
+            scan(
+                &read,
+                &prefix,
+                &prefix,
+                from,
+                head,
+                &filter,
+                &kinds,
+                |entry| {
+                    keys.insert(entry.key);
+                    true
+                },
+            )?;
             Some(keys)
         };
         let bookmarks = bookmarks.then(|| Bookmarks {
@@ -258,6 +270,7 @@ impl Watch {
         });
         Ok(Watch {
             db,
+            kinds,
             prefix,
             last: from,
             caught_up_to: head,
@@ -381,7 +394,7 @@ impl Watch {
                     compacted_revision: Revision(rev.value()),
                 });
             }
-            let event = codec::decode_event(bytes.value()).map_err(|e| {
+            let event = codec::decode_event_in(bytes.value(), &self.kinds).map_err(|e| {
                 store_err(&StoreError::Corrupt {
                     what: "event",
                     revision: rev.value(),

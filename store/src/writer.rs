@@ -17,7 +17,7 @@ use std::sync::Arc;
 use redb::{Database, Durability};
 use skiff_core::clock::Clock;
 use skiff_core::event::{Actor, Change, Event, Revision};
-use skiff_core::object::Object;
+use skiff_core::object::{KindRegistry, Object};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{self, StoredValue};
@@ -341,6 +341,7 @@ pub(crate) struct Writer {
     pub db: Arc<Database>,
     pub clock: Arc<dyn Clock>,
     pub hub: WatchHub,
+    pub kinds: KindRegistry,
     /// Set in a replicated store: batches are proposed to Raft and applied by its state
     /// machine on every member (raft/), instead of committed here.
     pub replica: Option<Arc<crate::raft::Replica>>,
@@ -455,7 +456,15 @@ impl Writer {
         let at = self.clock.now_micro_time();
         let mut writes: Vec<(&Actor, &mut Txn)> =
             batch.iter_mut().map(|w| (&w.actor, &mut w.txn)).collect();
-        apply_batch(&self.db, at, &mut writes, outcomes, events, &|_| Ok(()))
+        apply_batch(
+            &self.db,
+            at,
+            &mut writes,
+            outcomes,
+            events,
+            &|_| Ok(()),
+            &self.kinds,
+        )
     }
 }
 
@@ -477,6 +486,7 @@ pub(crate) fn apply_batch(
     outcomes: &mut Vec<Result<TxnResponse, WriteError>>,
     events: &mut Vec<Arc<Event>>,
     extra: &dyn Fn(&redb::WriteTransaction) -> Result<(), StoreError>,
+    kinds: &KindRegistry,
 ) -> Result<(), StoreError> {
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
@@ -485,7 +495,7 @@ pub(crate) fn apply_batch(
     txn.set_quick_repair(true);
     let mut compact_to = None;
     {
-        let mut t = ProjectionTables::open(&txn)?;
+        let mut t = ProjectionTables::open(&txn, kinds)?;
         let mut log = txn.open_table(EVENTS)?;
         let first_head = t.head()?;
         let mut head = first_head;
@@ -534,7 +544,7 @@ pub(crate) fn apply_batch(
         }
     }
     if let Some(below) = compact_to {
-        let removed = tables::compact_history(&txn, below)?;
+        let removed = tables::compact_history(&txn, below, kinds)?;
         tracing::info!(below = below.0, removed, "compacted history");
     }
     extra(&txn)?;

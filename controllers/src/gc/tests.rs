@@ -569,3 +569,75 @@ proptest! {
         prop_assert_eq!(sa, sb);
     }
 }
+
+fn game_server_kinds() -> (KindRegistry, &'static skiff_core::object::CustomKind) {
+    let kind = skiff_core::object::DynamicKind::new(
+        "games.example.com",
+        "v1",
+        "GameServer",
+        "gameservers",
+    )
+    .define();
+    let mut kinds = KindRegistry::builtin();
+    kinds.register(kind).unwrap();
+    (kinds, kind)
+}
+
+#[test]
+fn pods_of_a_deleted_custom_owner_are_collected() {
+    let (kinds, kind) = game_server_kinds();
+    let mut gc = GarbageCollector {
+        config: GcConfig {
+            kinds: kinds.clone(),
+            ..GcConfig::default()
+        },
+        ..GarbageCollector::default()
+    };
+    assert!(gc.watches().iter().any(|w| w.resource == &kind.info));
+    let p: Object = pod(
+        "arena-0",
+        vec![owner_ref(
+            "GameServer",
+            "games.example.com/v1",
+            "arena",
+            None,
+        )],
+    )
+    .into();
+    let mut owner = skiff_core::object::DynamicObject::new(kind);
+    owner.metadata.name = Some("arena".into());
+    owner.metadata.namespace = Some("default".into());
+    owner.metadata.uid = Some("uid-arena".into());
+    let owner = Object::Custom(owner);
+    // The owner's key resolves through the registry; the pod's owner is found in the view.
+    let owner_key = gc_key(&kind.info, "default", "arena");
+    assert_eq!(
+        gc.keys_for(&view_of([owner.clone()]), &p),
+        vec![owner_key.clone(), pod_key("arena-0")]
+    );
+    assert_eq!(
+        parse_gc_key_in(&kinds, &owner_key),
+        Some((&kind.info, "default", "arena"))
+    );
+    let with_owner = view_of([owner, p.clone()]);
+    assert_eq!(
+        run(&with_owner, &pod_key("arena-0"), &mut gc, 0.0),
+        Output::none()
+    );
+    let without = view_of([p.clone()]);
+    run(&without, &pod_key("arena-0"), &mut gc, 0.0);
+    assert_eq!(
+        run(&without, &pod_key("arena-0"), &mut gc, 1.0),
+        Output {
+            actions: vec![delete(&p, Propagation::Background)],
+            requeue_after: None,
+        }
+    );
+    // Without the registry the owner kind cannot be checked: the pod is kept (as before).
+    let mut builtin = GarbageCollector::default();
+    run(&without, &pod_key("arena-0"), &mut builtin, 0.0);
+    assert_eq!(
+        run(&without, &pod_key("arena-0"), &mut builtin, 5.0),
+        Output::none()
+    );
+}

@@ -144,7 +144,7 @@ fn deletion_runs_in_order_content_then_finalizer() {
         pod("dev", "a"),
         object::<ConfigMap>("dev", "settings"),
     ]);
-    let mut c = NamespaceController;
+    let mut c = NamespaceController::default();
     let key = ObjectKey::new("", "dev");
     let first = c.reconcile(&view, &key, at(0));
     assert_eq!(
@@ -181,7 +181,7 @@ fn content_changes_concern_their_namespace_only_while_it_terminates() {
         namespace("dev", true).into(),
         namespace("prod", false).into(),
     ]);
-    let c = NamespaceController;
+    let c = NamespaceController::default();
     assert_eq!(
         c.keys_for(&view, &pod("dev", "a")),
         [ObjectKey::new("", "dev")]
@@ -219,4 +219,36 @@ proptest! {
         prop_assert_eq!(&a, &reconcile_namespace(&backward, "dev", at(t)));
         prop_assert_eq!(&a, &reconcile_namespace(&forward, "dev", at(t)));
     }
+}
+
+#[test]
+fn terminating_namespace_deletes_its_custom_objects_before_finalizing() {
+    let game = skiff_core::object::DynamicKind::new(
+        "games.example.com",
+        "v1",
+        "GameServer",
+        "gameservers",
+    )
+    .define();
+    let mut kinds = KindRegistry::builtin();
+    kinds.register(game).unwrap();
+    let mut arena: Object = skiff_core::object::DynamicObject::new(game).into();
+    meta_in(&mut arena, "dev", "arena");
+    let view = view_of([namespace("dev", true).into(), arena]);
+    let controller = NamespaceController {
+        kinds: kinds.clone(),
+    };
+    assert!(controller.watches().contains(&Watched::all(&game.info)));
+    assert_eq!(
+        reconcile_namespace_in(&kinds, &view, "dev", at(0)),
+        Output {
+            actions: vec![delete(&game.info, "dev", "arena")],
+            requeue_after: Some(RECHECK),
+        }
+    );
+    // Without the registry the custom object is not seen: the namespace is finalized.
+    assert!(matches!(
+        reconcile_namespace(&view, "dev", at(0)).actions.as_slice(),
+        [Action::Update(_)]
+    ));
 }

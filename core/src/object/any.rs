@@ -40,7 +40,11 @@ macro_rules! define_object {
         ///
         /// Serializes as the object itself (with its `apiVersion` and `kind`), and encodes with
         /// bincode as a variant index followed by the object.
+        ///
+        /// Decoding takes the [`KindRegistry`](super::KindRegistry) as bincode's decode
+        /// context, to find custom kinds (`KindRegistry::builtin()` decodes built-ins only).
         #[derive(Debug, Clone, PartialEq, Serialize, bincode::Encode, bincode::Decode)]
+        #[bincode(decode_context = "crate::object::KindRegistry")]
         #[serde(untagged)]
         #[allow(clippy::large_enum_variant, reason = "objects are stored and moved whole; boxing buys nothing")]
         pub enum Object {
@@ -48,6 +52,9 @@ macro_rules! define_object {
                 #[doc = concat!("A `", stringify!($ty), "`.")]
                 $variant(super::$ty),
             )*
+            /// An object of a registered custom kind (last, so built-in encodings keep their
+            /// variant index).
+            Custom(super::DynamicObject),
         }
 
         impl Object {
@@ -55,6 +62,7 @@ macro_rules! define_object {
             pub fn info(&self) -> &'static KindInfo {
                 match self {
                     $(Object::$variant(_) => &<super::$ty as super::HasKindInfo>::INFO,)*
+                    Object::Custom(o) => o.info(),
                 }
             }
 
@@ -62,6 +70,7 @@ macro_rules! define_object {
             pub fn metadata(&self) -> &ObjectMeta {
                 match self {
                     $(Object::$variant(o) => o.metadata(),)*
+                    Object::Custom(o) => &o.metadata,
                 }
             }
 
@@ -69,6 +78,7 @@ macro_rules! define_object {
             pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
                 match self {
                     $(Object::$variant(o) => o.metadata_mut(),)*
+                    Object::Custom(o) => &mut o.metadata,
                 }
             }
         }
@@ -77,6 +87,20 @@ macro_rules! define_object {
             impl From<super::$ty> for Object {
                 fn from(o: super::$ty) -> Self {
                     Object::$variant(o)
+                }
+            }
+
+            impl ObjectKind for super::$ty {
+                fn into_object(self) -> Result<Object, String> {
+                    Ok(Object::$variant(self))
+                }
+
+                fn try_from_object(object: Object) -> Result<Self, String> {
+                    match object {
+                        Object::$variant(o) => Ok(o),
+                        #[allow(unreachable_patterns, reason = "one arm per kind")]
+                        other => Err(other.info().kind.to_owned()),
+                    }
                 }
             }
 
@@ -133,6 +157,39 @@ pub trait TypedObject: Resource + Into<Object> {
     fn from_object(object: Object) -> Result<Self, Object>;
 }
 
+/// A kind a typed API can serve: a built-in kind, or a typed custom kind
+/// ([`CustomResource`](super::CustomResource), kept as a [`DynamicObject`](super::DynamicObject)
+/// and converted through serde).
+pub trait ObjectKind: super::HasKindInfo + Sized {
+    /// The object as an [`Object`].
+    ///
+    /// # Errors
+    ///
+    /// A custom kind that does not serialize as an object (the message says why).
+    fn into_object(self) -> Result<Object, String>;
+
+    /// The object as this kind.
+    ///
+    /// # Errors
+    ///
+    /// The object is of another kind (the message names it) or, for a custom kind, its fields
+    /// do not read as `Self`.
+    fn try_from_object(object: Object) -> Result<Self, String>;
+}
+
+impl<T: super::CustomResource> ObjectKind for T {
+    fn into_object(self) -> Result<Object, String> {
+        super::DynamicObject::from_typed(&self).map(Object::Custom)
+    }
+
+    fn try_from_object(object: Object) -> Result<Self, String> {
+        match object {
+            Object::Custom(custom) if custom.info() == &T::INFO => custom.to_typed(),
+            other => Err(other.info().kind.to_owned()),
+        }
+    }
+}
+
 /// Kinds with a `status` subresource: status is written only through it, and `generation`
 /// counts changes of everything else.
 macro_rules! with_status_kinds {
@@ -146,6 +203,7 @@ macro_rules! clear_status_arms {
     ($object:expr; $($variant:ident),*) => {
         match $object {
             $(Object::$variant(o) => drop(std::mem::take(&mut o.status)),)*
+            Object::Custom(o) => o.clear_status(),
             _ => {}
         }
     };
@@ -155,9 +213,16 @@ macro_rules! copy_status_arms {
     ($into:expr, $from:expr; $($variant:ident),*) => {
         match ($into, $from) {
             $((Object::$variant(a), Object::$variant(b)) => a.status.clone_from(&b.status),)*
+            (Object::Custom(a), Object::Custom(b)) => a.copy_status_from(b),
             _ => {}
         }
     };
+}
+
+impl From<super::DynamicObject> for Object {
+    fn from(o: super::DynamicObject) -> Self {
+        Object::Custom(o)
+    }
 }
 
 impl Object {

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 mod any;
 mod config;
 mod coordination;
+mod custom;
 mod event;
 mod fields;
 mod intstr;
@@ -33,9 +34,14 @@ mod value;
 mod workload;
 
 pub(crate) use any::with_kinds;
-pub use any::{Object, TypedObject};
+pub use any::{Object, ObjectKind, TypedObject};
 pub use config::*;
 pub use coordination::*;
+pub(crate) use custom::DynamicBody;
+pub use custom::{
+    CustomKind, CustomResource, DynamicKind, DynamicObject, KindDescription, KindRegistry,
+    KindResolver, RegisterError, ValidateFn,
+};
 pub use event::*;
 pub use fields::{
     COMMON_FIELDS, UnsupportedField, check_field_selector, field_supported, kind_fields,

@@ -12,7 +12,7 @@ use skiff_core::client::{
     WatchStream,
 };
 use skiff_core::event::{Actor, Change, Event, Revision};
-use skiff_core::object::{KindInfo, Object, Pod, info, resolve_resource};
+use skiff_core::object::{KindInfo, KindRegistry, Object, Pod, info};
 use skiff_core::selector::{FieldSelector, Selector};
 use skiff_core::status::{Reason, Status};
 
@@ -37,8 +37,8 @@ fn to_status(e: ApiError) -> Status {
     }
 }
 
-fn resource(name: &str) -> Result<&'static KindInfo, Status> {
-    resolve_resource(name).ok_or_else(|| {
+fn resource(kinds: &KindRegistry, name: &str) -> Result<&'static KindInfo, Status> {
+    kinds.resolve_resource(name).ok_or_else(|| {
         Status::bad_request(format!(
             "the server doesn't have a resource type \"{name}\""
         ))
@@ -247,11 +247,11 @@ struct Target<'a> {
 }
 
 #[allow(clippy::too_many_lines, reason = "one arm per request")]
-fn target(request: &Request) -> Result<Target<'_>, Status> {
+fn target<'a>(request: &'a Request, kinds: &KindRegistry) -> Result<Target<'a>, Status> {
     let named = |verb, r: &str, namespace: &str, name: &str| -> Result<Target<'_>, Status> {
         Ok(Target {
             verb,
-            info: resource(r)?,
+            info: resource(kinds, r)?,
             namespace: Some(namespace.to_owned()),
             name: Some(name.to_owned()),
             subresource: None,
@@ -261,7 +261,7 @@ fn target(request: &Request) -> Result<Target<'_>, Status> {
     let all = |verb, r: &str, namespace: &Option<String>| -> Result<Target<'_>, Status> {
         Ok(Target {
             verb,
-            info: resource(r)?,
+            info: resource(kinds, r)?,
             namespace: namespace.clone(),
             name: None,
             subresource: None,
@@ -391,7 +391,8 @@ impl ApiHandler {
 
     /// Authorizes `request` for `user`, as upstream's filter chain does before the handler.
     fn authorize(&self, user: &UserInfo, request: &Request) -> Result<(), Status> {
-        if matches!(request, Request::AccessReview { .. }) {
+        // Discovery is open to every authenticated user (upstream `system:discovery`).
+        if matches!(request, Request::AccessReview { .. } | Request::CustomKinds) {
             return Ok(());
         }
         if let Some(verb) = etcd_verb(request) {
@@ -413,7 +414,7 @@ impl ApiHandler {
             name,
             subresource,
             object,
-        } = target(request)?;
+        } = target(request, self.api.kinds())?;
         let mut attrs = Attributes::resource(user, verb, info);
         if let Some(ns) = namespace
             .as_deref()
@@ -457,7 +458,7 @@ impl ApiHandler {
                     patch_type, patch, ..
                 },
                 Some(old),
-            ) => super::patch::preview(info, old, *patch_type, patch),
+            ) => super::patch::preview(self.api.kinds(), info, old, *patch_type, patch),
             _ => None,
         };
         let mut ctx = RequestContext::with_pods(&pods_on_node);
@@ -716,6 +717,10 @@ impl Handler for ApiHandler {
         self.authn.authenticate(Some(token))
     }
 
+    fn kinds(&self) -> KindRegistry {
+        self.api.kinds().clone()
+    }
+
     #[allow(
         clippy::too_many_lines,
         reason = "one short arm per request reads best as one dispatch"
@@ -740,7 +745,7 @@ impl Handler for ApiHandler {
                     namespace,
                     name,
                 } => api
-                    .get(resource(&r)?, &namespace, &name)
+                    .get(resource(self.api.kinds(), &r)?, &namespace, &name)
                     .map(Response::Object)
                     .map_err(to_status),
                 Request::List {
@@ -748,7 +753,11 @@ impl Handler for ApiHandler {
                     namespace,
                     params,
                 } => api
-                    .list_params(resource(&r)?, namespace.as_deref(), &params)
+                    .list_params(
+                        resource(self.api.kinds(), &r)?,
+                        namespace.as_deref(),
+                        &params,
+                    )
                     .map(Response::List),
                 Request::Update { object } => api
                     .update(&actor, object)
@@ -766,7 +775,13 @@ impl Handler for ApiHandler {
                     name,
                     options,
                 } => api
-                    .delete(&actor, resource(&r)?, &namespace, &name, &options)
+                    .delete(
+                        &actor,
+                        resource(self.api.kinds(), &r)?,
+                        &namespace,
+                        &name,
+                        &options,
+                    )
                     .await
                     .map(Response::Deleted)
                     .map_err(to_status),
@@ -784,7 +799,7 @@ impl Handler for ApiHandler {
                     namespace,
                     name,
                 } => api
-                    .history(resource(&r)?, &namespace, &name)
+                    .history(resource(self.api.kinds(), &r)?, &namespace, &name)
                     .map(Response::History),
                 Request::Patch {
                     resource: r,
@@ -793,7 +808,14 @@ impl Handler for ApiHandler {
                     patch_type,
                     patch,
                 } => api
-                    .patch(&actor, resource(&r)?, &namespace, &name, patch_type, &patch)
+                    .patch(
+                        &actor,
+                        resource(self.api.kinds(), &r)?,
+                        &namespace,
+                        &name,
+                        patch_type,
+                        &patch,
+                    )
                     .await
                     .map(Response::Object)
                     .map_err(to_status),
@@ -802,11 +824,11 @@ impl Handler for ApiHandler {
                     namespace,
                     name,
                 } => api
-                    .get_scale(resource(&r)?, &namespace, &name)
+                    .get_scale(resource(self.api.kinds(), &r)?, &namespace, &name)
                     .map(Response::Scale)
                     .map_err(to_status),
                 Request::UpdateScale { resource: r, scale } => api
-                    .update_scale(&actor, resource(&r)?, &scale)
+                    .update_scale(&actor, resource(self.api.kinds(), &r)?, &scale)
                     .await
                     .map(Response::Scale)
                     .map_err(to_status),
@@ -852,6 +874,9 @@ impl Handler for ApiHandler {
                         hash: s.hash,
                     }))
                 }
+                Request::CustomKinds => Ok(Response::CustomKinds(
+                    api.kinds().custom_kinds().map(Into::into).collect(),
+                )),
                 Request::PodLogs {
                     namespace,
                     name,
@@ -893,8 +918,11 @@ impl Handler for ApiHandler {
             else {
                 return Err(Status::bad_request("not a watch request"));
             };
-            self.api
-                .watch_params(resource(&r)?, namespace.as_deref(), &params)
+            self.api.watch_params(
+                resource(self.api.kinds(), &r)?,
+                namespace.as_deref(),
+                &params,
+            )
         })
     }
 

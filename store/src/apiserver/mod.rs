@@ -195,6 +195,12 @@ impl ApiServer {
         }
     }
 
+    /// The kinds this server serves: the built-ins and the custom kinds its store was opened
+    /// with ([`Store::open_with_kinds`]).
+    pub fn kinds(&self) -> &skiff_core::object::KindRegistry {
+        self.store.kinds()
+    }
+
     /// The store behind this server (reads only; writes go through the server).
     pub fn store(&self) -> &Store {
         &self.store

@@ -34,7 +34,7 @@
 use serde_json::{Map, Value};
 use skiff_core::event::Actor;
 use skiff_core::manifest;
-use skiff_core::object::{KindInfo, Object};
+use skiff_core::object::{KindInfo, KindRegistry, Object};
 use skiff_core::validate::{FieldError, go_quote};
 
 use super::status::{ApiError, Reason, Status};
@@ -322,13 +322,14 @@ fn render_value(value: &Value) -> String {
 /// The object `patch` would make of `current`, or `None` when the patch is refused (the
 /// patch itself then reports why).
 pub(crate) fn preview(
+    kinds: &KindRegistry,
     info: &'static KindInfo,
     current: &Object,
     patch_type: PatchType,
     patch: &[u8],
 ) -> Option<Object> {
     let patch: Value = serde_json::from_slice(patch).ok()?;
-    ApiServer::patched(info, current, patch_type, &patch).ok()
+    ApiServer::patched(kinds, info, current, patch_type, &patch).ok()
 }
 
 impl ApiServer {
@@ -369,7 +370,7 @@ impl ApiServer {
         loop {
             attempt += 1;
             let current = self.get(info, namespace, name)?;
-            let next = Self::patched(info, &current, patch_type, &patch)?;
+            let next = Self::patched(self.kinds(), info, &current, patch_type, &patch)?;
             match Box::pin(self.update(actor, next)).await {
                 Err(ApiError::Rejected(status))
                     if status.reason == Reason::Conflict
@@ -383,6 +384,7 @@ impl ApiServer {
 
     /// The object `patch` makes of `current`.
     fn patched(
+        kinds: &KindRegistry,
         info: &'static KindInfo,
         current: &Object,
         patch_type: PatchType,
@@ -406,7 +408,7 @@ impl ApiServer {
             }
         }
         let text = json.to_string();
-        let parsed = manifest::parse("patch", &text);
+        let parsed = manifest::parse_with("patch", &text, kinds);
         if let Some(error) = parsed.errors.into_iter().next() {
             // upstream refuses an undecodable patched object with 422 (`field.Invalid` at
             // "patch" with the decoder's message); skiff names the field the decoder stopped at.

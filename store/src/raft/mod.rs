@@ -115,6 +115,7 @@ pub(crate) type SkiffRaft = Raft<TypeConfig, state_machine::StateMachine>;
 
 /// One writer batch as replicated: the leader's commit time and the transactions in order.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+#[bincode(decode_context = "skiff_core::object::KindRegistry")]
 pub(crate) struct Batch {
     /// Stamped on every event of the batch (the leader's clock at proposal).
     pub at: MicroTime,

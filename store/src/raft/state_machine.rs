@@ -63,12 +63,15 @@ impl StateMachine {
     fn apply_normal(&self, log_id: LogIdOf<TypeConfig>, record: &[u8]) -> io::Result<Outcomes> {
         // The leader encoded this record; one that does not decode is corruption or a bug, and
         // applying anything else would make this member diverge: stop (openraft goes fatal).
-        let batch: Batch = crate::codec::decode_with(BATCH_FORMAT, record).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("raft entry {log_id}: {e}"),
-            )
-        })?;
+        // Replicated stores serve the built-in kinds only (custom kinds: single-node stores).
+        let kinds = skiff_core::object::KindRegistry::builtin();
+        let batch: Batch =
+            crate::codec::decode_with(BATCH_FORMAT, record, &kinds).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("raft entry {log_id}: {e}"),
+                )
+            })?;
         let Batch { at, mut writes } = batch;
         let mut refs: Vec<BatchWrite<'_>> = writes.iter_mut().map(|(a, t)| (&*a, t)).collect();
         let mut outcomes = Vec::with_capacity(refs.len());
@@ -76,7 +79,16 @@ impl StateMachine {
         let mark = |txn: &redb::WriteTransaction| -> Result<(), StoreError> {
             put_meta(txn, META_APPLIED, &log_id).map_err(|e| StoreError::Database(e.to_string()))
         };
-        apply_batch(&self.db, at, &mut refs, &mut outcomes, &mut events, &mark).map_err(io_err)?;
+        apply_batch(
+            &self.db,
+            at,
+            &mut refs,
+            &mut outcomes,
+            &mut events,
+            &mark,
+            &kinds,
+        )
+        .map_err(io_err)?;
         self.hub.publish(events);
         Ok(Outcomes(outcomes))
     }

@@ -15,7 +15,7 @@ use skiff_core::client::{
     WatchStream,
 };
 use skiff_core::event::Event;
-use skiff_core::object::{KindInfo, Object};
+use skiff_core::object::{KindInfo, KindRegistry, Object};
 use skiff_core::status::Status;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -130,6 +130,11 @@ pub trait Handler: Send + Sync + 'static {
         let _ = (user, request);
         Box::pin(async { Err(Status::bad_request("this server streams no such request")) })
     }
+    /// The kinds requests may carry objects of (the frames' decode context); the built-ins
+    /// unless the handler serves custom kinds.
+    fn kinds(&self) -> KindRegistry {
+        KindRegistry::builtin()
+    }
 }
 
 /// The items of a streamed answer, as a server produces them.
@@ -172,7 +177,12 @@ async fn serve_connection(stream: TcpStream, handler: Arc<dyn Handler>) -> Resul
     let mut reader = FrameReader::new(read);
     let (outbox, rx) = mpsc::channel::<Vec<u8>>(OUTBOX_FRAMES_MAX);
     let writer = tokio::spawn(writer_loop(write, rx));
-    let user = match reader.next().await.map(|p| ClientMessage::decode(&p)) {
+    let kinds = handler.kinds();
+    let user = match reader
+        .next()
+        .await
+        .map(|p| ClientMessage::decode_in(&p, &kinds))
+    {
         Ok(Ok(ClientMessage::Hello { protocol, token })) if protocol == PROTOCOL_VERSION => {
             match handler.authenticate(&token) {
                 Ok(user) => user,
@@ -213,7 +223,7 @@ async fn serve_connection(stream: TcpStream, handler: Arc<dyn Handler>) -> Resul
             Err(ReadEnd::Io(e)) => break Err(e.to_string()),
             Err(ReadEnd::Frame(e)) => break Err(e.to_string()),
         };
-        match ClientMessage::decode(&payload) {
+        match ClientMessage::decode_in(&payload, &kinds) {
             Err(e) => break Err(e.to_string()),
             Ok(ClientMessage::Hello { .. }) => break Err("second Hello".into()),
             Ok(ClientMessage::Cancel { id }) => {
@@ -364,11 +374,32 @@ pub struct WireClient {
     pending: Arc<Mutex<Pending>>,
     next_id: Arc<Mutex<u64>>,
     user: String,
+    kinds: KindRegistry,
+}
+
+/// A resource as a wire request names it: the plural for a built-in kind,
+/// `<plural>.<group>` for a custom one (unambiguous whatever else is registered).
+fn wire_resource(resource: &KindInfo) -> String {
+    if skiff_core::object::KINDS.contains(resource) {
+        resource.plural.to_owned()
+    } else {
+        format!("{}.{}", resource.plural, resource.group)
+    }
 }
 
 impl WireClient {
     /// Connects to `addr` and authenticates with `token`.
     pub async fn connect(addr: &str, token: &str) -> Result<WireClient, ClientError> {
+        Self::connect_with_kinds(addr, token, KindRegistry::builtin()).await
+    }
+
+    /// Connects to `addr` and authenticates with `token`, decoding objects of the custom kinds
+    /// of `kinds` too (the server must serve them).
+    pub async fn connect_with_kinds(
+        addr: &str,
+        token: &str,
+        kinds: KindRegistry,
+    ) -> Result<WireClient, ClientError> {
         let transport = |e: &dyn std::fmt::Display| ClientError::Transport(format!("{addr}: {e}"));
         let stream = TcpStream::connect(addr).await.map_err(|e| transport(&e))?;
         let (read, mut write) = tokio::io::split(stream);
@@ -385,7 +416,7 @@ impl WireClient {
             .next()
             .await
             .map_err(|e| transport(&format!("{e:?}")))?;
-        let user = match ServerMessage::decode(&payload).map_err(|e| transport(&e))? {
+        let user = match ServerMessage::decode_in(&payload, &kinds).map_err(|e| transport(&e))? {
             ServerMessage::Welcome { user, .. } => user,
             ServerMessage::Refused(status) => return Err(ClientError::Status(status)),
             other => return Err(transport(&format!("unexpected handshake answer {other:?}"))),
@@ -393,12 +424,13 @@ impl WireClient {
         let (outbox, rx) = mpsc::channel(OUTBOX_FRAMES_MAX);
         tokio::spawn(writer_loop(write, rx));
         let pending: Arc<Mutex<Pending>> = Arc::default();
-        tokio::spawn(client_reader(reader, pending.clone()));
+        tokio::spawn(client_reader(reader, pending.clone(), kinds.clone()));
         Ok(WireClient {
             outbox,
             pending,
             next_id: Arc::new(Mutex::new(1)),
             user,
+            kinds,
         })
     }
 
@@ -429,6 +461,22 @@ impl WireClient {
             Response::EtcdRange(range) => Ok(range),
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// The custom kinds the server serves (discovery; any authenticated user). Connect again
+    /// with [`WireClient::connect_with_kinds`] and the kinds they define to read their objects.
+    pub async fn custom_kinds(
+        &self,
+    ) -> Result<Vec<skiff_core::object::KindDescription>, ClientError> {
+        match self.call(Request::CustomKinds).await? {
+            Response::CustomKinds(kinds) => Ok(kinds),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The kinds this client decodes objects of.
+    pub fn kinds(&self) -> &KindRegistry {
+        &self.kinds
     }
 
     /// The status of the store behind the server (admins only).
@@ -580,13 +628,14 @@ impl WireClient {
 async fn client_reader<R: AsyncRead + Unpin>(
     mut reader: FrameReader<R>,
     pending: Arc<Mutex<Pending>>,
+    kinds: KindRegistry,
 ) {
     let reason = loop {
         let payload = match reader.next().await {
             Ok(p) => p,
             Err(e) => break format!("{e:?}"),
         };
-        match ServerMessage::decode(&payload) {
+        match ServerMessage::decode_in(&payload, &kinds) {
             Ok(ServerMessage::Response { id, result }) => {
                 let waiter = lock(&pending).calls.remove(&id);
                 if let Some(waiter) = waiter {
@@ -692,7 +741,7 @@ impl Client for WireClient {
         name: &str,
     ) -> BoxFuture<'_, Result<Object, ClientError>> {
         let request = Request::Get {
-            resource: resource.plural.to_owned(),
+            resource: wire_resource(resource),
             namespace: namespace.to_owned(),
             name: name.to_owned(),
         };
@@ -711,7 +760,7 @@ impl Client for WireClient {
         params: ListParams,
     ) -> BoxFuture<'_, Result<ObjectList, ClientError>> {
         let request = Request::List {
-            resource: resource.plural.to_owned(),
+            resource: wire_resource(resource),
             namespace: namespace.map(str::to_owned),
             params,
         };
@@ -749,7 +798,7 @@ impl Client for WireClient {
         options: DeleteOptions,
     ) -> BoxFuture<'_, Result<Deleted, ClientError>> {
         let request = Request::Delete {
-            resource: resource.plural.to_owned(),
+            resource: wire_resource(resource),
             namespace: namespace.to_owned(),
             name: name.to_owned(),
             options,
@@ -788,7 +837,7 @@ impl Client for WireClient {
         name: &str,
     ) -> BoxFuture<'_, Result<Vec<Event>, ClientError>> {
         let request = Request::History {
-            resource: resource.plural.to_owned(),
+            resource: wire_resource(resource),
             namespace: namespace.to_owned(),
             name: name.to_owned(),
         };
@@ -809,7 +858,7 @@ impl Client for WireClient {
         patch: Vec<u8>,
     ) -> BoxFuture<'_, Result<Object, ClientError>> {
         let request = Request::Patch {
-            resource: resource.plural.to_owned(),
+            resource: wire_resource(resource),
             namespace: namespace.to_owned(),
             name: name.to_owned(),
             patch_type,
@@ -830,7 +879,7 @@ impl Client for WireClient {
         name: &str,
     ) -> BoxFuture<'_, Result<Scale, ClientError>> {
         let request = Request::GetScale {
-            resource: resource.plural.to_owned(),
+            resource: wire_resource(resource),
             namespace: namespace.to_owned(),
             name: name.to_owned(),
         };
@@ -848,7 +897,7 @@ impl Client for WireClient {
         scale: Scale,
     ) -> BoxFuture<'_, Result<Scale, ClientError>> {
         let request = Request::UpdateScale {
-            resource: resource.plural.to_owned(),
+            resource: wire_resource(resource),
             scale,
         };
         Box::pin(async move {
@@ -933,7 +982,7 @@ impl Client for WireClient {
         params: ListParams,
     ) -> BoxFuture<'_, Result<Box<dyn WatchStream>, ClientError>> {
         let request = Request::Watch {
-            resource: resource.plural.to_owned(),
+            resource: wire_resource(resource),
             namespace: namespace.map(str::to_owned),
             params,
         };

@@ -13,7 +13,7 @@ use skiff_core::client::{
     ListParams, LogParams, ObjectList, PatchType, Scale, WatchEvent,
 };
 use skiff_core::event::Event;
-use skiff_core::object::Object;
+use skiff_core::object::{KindRegistry, Object};
 
 use super::frame::{FRAME_BYTES_MAX, FrameError};
 use crate::codec::Stored;
@@ -25,6 +25,7 @@ pub const PROTOCOL_VERSION: u32 = 2;
 
 /// What a client sends.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
+#[bincode(decode_context = "skiff_core::object::KindRegistry")]
 #[allow(
     clippy::large_enum_variant,
     reason = "messages are encoded and dropped at once"
@@ -53,6 +54,7 @@ pub enum ClientMessage {
 
 /// One API call. Resources are named by their plural (`pods`, `replicasets`).
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
+#[bincode(decode_context = "skiff_core::object::KindRegistry")]
 pub enum Request {
     /// Create an object in `namespace` (or the object's own).
     Create {
@@ -237,6 +239,9 @@ pub enum Request {
         /// crictl's arguments (`ps -a`).
         args: Vec<String>,
     },
+    /// Discovery of the custom kinds the server serves (every authenticated user, as
+    /// upstream's `system:discovery`).
+    CustomKinds,
 }
 
 impl Request {
@@ -249,6 +254,7 @@ impl Request {
 
 /// One item of a streamed answer ([`Request::EtcdWatch`], [`Request::EtcdSnapshot`]).
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
+#[bincode(decode_context = "skiff_core::object::KindRegistry")]
 #[allow(
     clippy::large_enum_variant,
     reason = "items are encoded and dropped at once"
@@ -266,6 +272,7 @@ pub enum StreamItem {
 
 /// The rows of an [`Request::EtcdRange`].
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
+#[bincode(decode_context = "skiff_core::object::KindRegistry")]
 pub struct EtcdRange {
     /// The head revision when read.
     pub head: u64,
@@ -294,6 +301,7 @@ pub struct EtcdStatus {
 
 /// The answer to one request.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
+#[bincode(decode_context = "skiff_core::object::KindRegistry")]
 pub enum Response {
     /// The object created, read or updated.
     Object(Object),
@@ -328,10 +336,13 @@ pub enum Response {
     Logs(String),
     /// What a command printed and its exit code.
     Exec(ExecOutput),
+    /// The custom kinds served, in registration order.
+    CustomKinds(Vec<skiff_core::object::KindDescription>),
 }
 
 /// What a server sends.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
+#[bincode(decode_context = "skiff_core::object::KindRegistry")]
 #[allow(
     clippy::large_enum_variant,
     reason = "messages are encoded and dropped at once"
@@ -373,8 +384,8 @@ fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<FRAME_BYTES_MAX>()
 }
 
-fn decode<T: Decode<()>>(payload: &[u8]) -> Result<T, FrameError> {
-    let (message, used) = bincode::decode_from_slice(payload, config())
+fn decode<T: Decode<KindRegistry>>(payload: &[u8], kinds: &KindRegistry) -> Result<T, FrameError> {
+    let (message, used) = bincode::decode_from_slice_with_context(payload, config(), kinds.clone())
         .map_err(|e| FrameError::Malformed(e.to_string()))?;
     if used != payload.len() {
         return Err(FrameError::Malformed(format!(
@@ -392,9 +403,14 @@ fn encode<T: Encode>(message: &T) -> Result<Vec<u8>, FrameError> {
 }
 
 impl ClientMessage {
-    /// Decodes a frame's payload. Never panics.
+    /// Decodes a frame's payload (built-in kinds only). Never panics.
     pub fn decode(payload: &[u8]) -> Result<Self, FrameError> {
-        decode(payload)
+        decode(payload, &KindRegistry::builtin())
+    }
+    /// Decodes a frame's payload whose objects may be of the custom kinds of `kinds`. Never
+    /// panics.
+    pub fn decode_in(payload: &[u8], kinds: &KindRegistry) -> Result<Self, FrameError> {
+        decode(payload, kinds)
     }
     /// Encodes as a whole frame (length prefix included).
     pub fn to_frame(&self) -> Result<Vec<u8>, FrameError> {
@@ -403,9 +419,14 @@ impl ClientMessage {
 }
 
 impl ServerMessage {
-    /// Decodes a frame's payload. Never panics.
+    /// Decodes a frame's payload (built-in kinds only). Never panics.
     pub fn decode(payload: &[u8]) -> Result<Self, FrameError> {
-        decode(payload)
+        decode(payload, &KindRegistry::builtin())
+    }
+    /// Decodes a frame's payload whose objects may be of the custom kinds of `kinds`. Never
+    /// panics.
+    pub fn decode_in(payload: &[u8], kinds: &KindRegistry) -> Result<Self, FrameError> {
+        decode(payload, kinds)
     }
     /// Encodes as a whole frame (length prefix included).
     pub fn to_frame(&self) -> Result<Vec<u8>, FrameError> {
