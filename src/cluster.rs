@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use skiff_controllers::builtin::{self, ControlPlaneConfig};
+use skiff_controllers::reconcile::Controller;
 use skiff_controllers::runtime::{RunOptions, Shutdown, ShutdownTrigger};
 use skiff_core::client::{Client, ClientError};
 use skiff_core::clock::{Clock, SystemClock, unix_micros};
 use skiff_core::manifest::{self, ManifestError};
+use skiff_core::object::PolicyRule;
 use skiff_core::object::TypedObject;
 use skiff_store::apiserver::{ApiServer, LocalClient};
 use skiff_store::{Backing, Store};
@@ -64,6 +66,7 @@ pub struct ClusterBuilder {
     without_controllers: bool,
     control_plane: ControlPlaneConfig,
     nodes: u8,
+    controllers: Vec<crate::controller::Registered>,
 }
 
 impl ClusterBuilder {
@@ -108,8 +111,37 @@ impl ClusterBuilder {
         self
     }
 
+    /// Runs `controller` beside the built-in ones, in the same runtime loop (informer caches,
+    /// work queue with backoff, expectations), elected on its own Lease
+    /// `kube-system/<name>`, as the service account `kube-system/<name>` with
+    /// [`crate::controller::default_rules`]: full access to the kinds it watches, and Events.
+    /// See [`crate::controller`] for the identity, the RBAC objects created and garbage
+    /// collection of what it owns.
+    pub fn controller(self, controller: impl Controller + 'static) -> Self {
+        let rules = crate::controller::default_rules(&controller);
+        self.controller_with_rules(controller, rules)
+    }
+
+    /// Runs `controller` as [`ClusterBuilder::controller`] does, granted exactly `rules`
+    /// (cluster-wide, in its ClusterRole `system:controller:<name>`) besides its Lease.
+    pub fn controller_with_rules(
+        mut self,
+        controller: impl Controller + 'static,
+        rules: Vec<PolicyRule>,
+    ) -> Self {
+        self.controllers.push(crate::controller::Registered {
+            controller: Box::new(controller),
+            rules,
+        });
+        self
+    }
+
     /// Starts the cluster: opens (or creates) the store and bootstraps the system namespaces,
     /// their default ServiceAccounts and the `kubernetes` Service.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one start-up sequence: store, API server, control plane, user controllers, nodes"
+    )]
     pub async fn build(self) -> Result<Cluster, StartError> {
         let clock = self
             .clock
@@ -157,6 +189,11 @@ impl ClusterBuilder {
                 }));
             }
         }
+        tasks.extend(
+            crate::controller::start(self.controllers, &api, &*client, &clock, seed, &shutdown)
+                .await
+                .map_err(StartError::Bootstrap)?,
+        );
         let network = skiff_controllers::cri::network::SimCluster::new(seed);
         let mut runtimes = Vec::new();
         if self.nodes > 0 {

@@ -27,6 +27,7 @@
 pub mod api;
 pub mod apply;
 pub mod cluster;
+pub mod controller;
 #[cfg(not(madsim))]
 pub mod http;
 
