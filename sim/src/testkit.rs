@@ -85,6 +85,8 @@ impl Faults {
 
 /// The default safety-phase length of a chaos test (the liveness phase follows).
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(120);
+/// The default mean time between two faults: about a dozen in the default safety phase.
+pub const DEFAULT_FAULT_EVERY: Duration = Duration::from_secs(10);
 /// The default worker count.
 pub const DEFAULT_WORKERS: u32 = 3;
 
@@ -93,6 +95,7 @@ pub const DEFAULT_WORKERS: u32 = 3;
 pub struct ChaosTest {
     seed: u64,
     overrides: Overrides,
+    fault_every: Duration,
     extras: Extras,
     checkers: Vec<Box<dyn Checker>>,
 }
@@ -120,9 +123,11 @@ impl std::fmt::Debug for ChaosTest {
 }
 
 impl ChaosTest {
-    /// A test of `seed`: [`DEFAULT_WORKERS`] workers, [`DEFAULT_DURATION`] of faults, crash
-    /// and partition faults; the other options (rates, background workload mix) drawn from
-    /// the seed as `cargo sim` draws them.
+    /// A test of `seed`: [`DEFAULT_WORKERS`] workers, [`DEFAULT_DURATION`] of crash and
+    /// partition faults, one every [`DEFAULT_FAULT_EVERY`] on average; the other options
+    /// (fault lengths, background workload mix) drawn from the seed as `cargo sim` draws
+    /// them. (A report's repro line names the seed's own fault rate: reproduce a kit run
+    /// with the kit.)
     pub fn new(seed: u64) -> Self {
         Self {
             seed,
@@ -131,6 +136,7 @@ impl ChaosTest {
                 duration: Some(DEFAULT_DURATION),
                 faults: Some(Faults::parse("crash,partition").0),
             },
+            fault_every: DEFAULT_FAULT_EVERY,
             extras: Extras::default(),
             checkers: Vec::new(),
         }
@@ -145,6 +151,13 @@ impl ChaosTest {
     /// The fault kinds injected during the safety phase.
     pub fn faults(mut self, faults: Faults) -> Self {
         self.overrides.faults = Some(faults.0);
+        self
+    }
+
+    /// Mean time between two faults (their kind, target and length still come from the
+    /// seed).
+    pub fn fault_every(mut self, mean: Duration) -> Self {
+        self.fault_every = mean;
         self
     }
 
@@ -193,7 +206,9 @@ impl ChaosTest {
 
     /// The options the run will use (for its repro line).
     pub fn options(&self) -> Options {
-        Options::from_seed(self.seed, &self.overrides)
+        let mut options = Options::from_seed(self.seed, &self.overrides);
+        options.rates.mean_interval = self.fault_every.max(Duration::from_millis(1));
+        options
     }
 
     /// Runs the test on a fresh thread in a fresh madsim runtime seeded with the seed, and
