@@ -1,4 +1,4 @@
-//! Checkers of your own, for the testkit ([`crate::testkit`], simulator build): a
+//! Checkers of your own, for the testkit (`testkit`, simulator build): a
 //! [`Checker`] sees every committed event once, in revision order, like the built-in
 //! checkers, and the final objects once the cluster has converged; what it reports becomes a
 //! [`Violation::User`] in the run's report.
