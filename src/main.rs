@@ -113,3 +113,19 @@ fn main() -> ExitCode {
         ExitCode::FAILURE
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Args, level_of};
+
+    #[test]
+    fn verbose_flags_map_to_kubectl_like_levels() {
+        let level = |argv: &[&str]| level_of(Args::parse_from(argv).verbose);
+        assert_eq!(level(&["skiff", "version"]), "warn");
+        assert_eq!(level(&["skiff", "-v", "version"]), "info");
+        assert_eq!(level(&["skiff", "-vv", "version"]), "debug");
+        assert_eq!(level(&["skiff", "version", "-vvv"]), "trace");
+    }
+}
