@@ -1,7 +1,8 @@
 //! The `skiff` command-line interface.
 //!
-//! `skiff validate -f FILE|DIR|-` checks manifests; `skiff version` prints the version. More
-//! verbs (apply, get, etcdctl, …) arrive with the store and API server.
+//! `skiff up` runs a cluster; kubectl's verbs (`get`, `apply`, `scale`, `drain`, …), `skiff
+//! etcdctl`, `skiff validate` and `skiff bench` talk to it or to a data directory. `skiff
+//! --help` lists them all.
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -185,7 +185,7 @@ fn the_seed_cka_session_runs_with_real_kubectl() {
          Node:             <none>\n\
          Labels:           run=nginx\n\
          Annotations:      <none>\n\
-         Status:           \n\
+         Status:           Pending\n\
          IP:               \n\
          IPs:              <none>\n\
          Containers:\n  \

@@ -107,8 +107,44 @@ pub fn default_object(object: &mut Object) {
 /// The create-only part of upstream's registry strategies that skiff's defaulting owns:
 /// a new Namespace is `Active` and carries the `kubernetes` finalizer (upstream
 /// `namespaceStrategy.PrepareForCreate`: "we cannot use this in defaults conversion because we
-/// let it get removed over life of object").
+/// let it get removed over life of object"); the status a client sent with a new object is
+/// dropped, as every upstream strategy's `PrepareForCreate` does (status is written through
+/// the `status` subresource by the controller that owns it), and a new Pod starts `Pending`
+/// with its QoS class (upstream `podStrategy.PrepareForCreate`), a new volume or claim
+/// `Pending` (upstream `SetDefaults_PersistentVolume{,Claim}`).
 pub fn prepare_for_create(object: &mut Object) {
+    use crate::object::{PersistentVolumeClaimStatus, PersistentVolumeStatus, PodStatus};
+    match object {
+        Object::Pod(pod) => {
+            pod.status = PodStatus {
+                phase: Some("Pending".to_owned()),
+                qos_class: Some(pod.qos_class().to_owned()),
+                ..PodStatus::default()
+            };
+        }
+        Object::ReplicaSet(rs) => rs.status = crate::object::ReplicaSetStatus::default(),
+        Object::ReplicationController(rc) => {
+            rc.status = crate::object::ReplicationControllerStatus::default();
+        }
+        Object::Deployment(deployment) => {
+            deployment.status = crate::object::DeploymentStatus::default();
+        }
+        Object::DaemonSet(ds) => ds.status = crate::object::DaemonSetStatus::default(),
+        Object::Service(service) => service.status = crate::object::ServiceStatus::default(),
+        Object::PersistentVolume(pv) => {
+            pv.status = PersistentVolumeStatus {
+                phase: Some("Pending".to_owned()),
+                ..PersistentVolumeStatus::default()
+            };
+        }
+        Object::PersistentVolumeClaim(pvc) => {
+            pvc.status = PersistentVolumeClaimStatus {
+                phase: Some("Pending".to_owned()),
+                ..PersistentVolumeClaimStatus::default()
+            };
+        }
+        _ => {}
+    }
     if let Object::Namespace(namespace) = object {
         namespace.status = crate::object::NamespaceStatus {
             phase: Some("Active".to_owned()),

@@ -43,9 +43,11 @@ mod scheduling;
 mod service;
 mod storage;
 mod syntax;
+mod update;
 mod workload;
 
 pub use format::go_quote;
+pub use update::{POD_UPDATABLE_FIELDS, validate_update};
 
 /// The kind of a validation failure (upstream `field.ErrorType`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -98,6 +98,14 @@ pub enum Verb {
         /// `background`, `foreground` or `orphan`.
         #[arg(long, default_value = "background")]
         cascade: String,
+        /// Wait until each object is gone (a pod's graceful termination, finalizers), as
+        /// kubectl does by default; `--wait=false` returns once deletion has begun.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        wait: bool,
+        /// How long `--wait` waits: a duration like `30s`, `5m`, `1h`; `0` means a week, as
+        /// kubectl's default.
+        #[arg(long, default_value = "0s")]
+        timeout: String,
     },
     /// Set the replicas of a ReplicaSet, ReplicationController or Deployment.
     Scale {
@@ -379,46 +387,13 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Out
         }
         Verb::Apply { files } => {
             for doc in read_manifests(&files)? {
-                let object = doc.object;
-                let info = object.info();
-                let ns = object.metadata().namespace.clone().unwrap_or_else(|| {
-                    if info.namespaced {
-                        "default".into()
-                    } else {
-                        String::new()
-                    }
-                });
-                let name = object.metadata().name_or_empty().to_owned();
-                match client.get(info, &ns, &name).await {
-                    Err(ClientError::Status(s)) if s.code() == 404 => {
-                        let created = client.create(None, object).await?;
-                        let _ = writeln!(out, "{} created", resource_name(&created));
-                    }
-                    Err(e) => return Err(e.into()),
-                    Ok(current) => {
-                        // What the server would store: the manifest with the server-owned
-                        // metadata and the status of the current object.
-                        let mut next = object;
-                        {
-                            let (meta, old) = (next.metadata_mut(), current.metadata());
-                            meta.namespace.clone_from(&old.namespace);
-                            meta.uid.clone_from(&old.uid);
-                            meta.resource_version.clone_from(&old.resource_version);
-                            meta.creation_timestamp = old.creation_timestamp;
-                            meta.generation = old.generation;
-                            meta.deletion_timestamp = old.deletion_timestamp;
-                            meta.deletion_grace_period_seconds = old.deletion_grace_period_seconds;
-                            meta.managed_fields.clone_from(&old.managed_fields);
-                        }
-                        next.copy_status_from(&current);
-                        if next == current {
-                            let _ = writeln!(out, "{} unchanged", resource_name(&current));
-                        } else {
-                            let updated = client.update(next).await?;
-                            let _ = writeln!(out, "{} configured", resource_name(&updated));
-                        }
-                    }
-                }
+                let applied = skiff::apply::apply(&client, doc.object).await?;
+                let _ = writeln!(
+                    out,
+                    "{} {}",
+                    resource_name(applied.object()),
+                    applied.verb()
+                );
             }
         }
         Verb::Replace { files } => {
@@ -435,7 +410,16 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Out
             namespace,
             grace_period,
             cascade,
+            wait,
+            timeout,
         } => {
+            let timeout = parse_duration(&timeout)?;
+            let timeout = if timeout.is_zero() {
+                // kubectl delete: "zero means determine a timeout" — a week.
+                std::time::Duration::from_secs(168 * 3600)
+            } else {
+                timeout
+            };
             let propagation = match cascade.as_str() {
                 "background" | "true" => Propagation::Background,
                 "foreground" => Propagation::Foreground,
@@ -469,11 +453,35 @@ async fn run_verb(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> Out
                 };
                 targets.push((kind(k)?, namespace.clone(), name.clone()));
             }
+            let mut pending = Vec::new();
             for (info, ns, name) in targets {
                 let ns = if info.namespaced { ns } else { String::new() };
-                match client.delete(info, &ns, &name, options.clone()).await? {
-                    Deleted::Gone(_) | Deleted::Pending(_) => {
-                        let _ = writeln!(out, "{} \"{name}\" deleted", info.singular);
+                let deleted = client.delete(info, &ns, &name, options.clone()).await?;
+                let _ = writeln!(out, "{} \"{name}\" deleted", info.singular);
+                if let Deleted::Pending(object) = deleted {
+                    pending.push((info, ns, name, object.metadata().uid.clone()));
+                }
+            }
+            if wait {
+                let _ = out.flush();
+                let deadline = std::time::Instant::now() + timeout;
+                for (info, ns, name, uid) in pending {
+                    loop {
+                        match client.get(info, &ns, &name).await {
+                            Err(ClientError::Status(s)) if s.code() == 404 => break,
+                            // A new object of the same name is not the one deleted.
+                            Ok(object) if object.metadata().uid != uid => break,
+                            Err(e) => return Err(e.into()),
+                            Ok(_) => {}
+                        }
+                        if std::time::Instant::now() >= deadline {
+                            return Err(format!(
+                                "timed out waiting for the condition on {}/{name}",
+                                info.plural
+                            )
+                            .into());
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     }
                 }
             }
@@ -676,4 +684,26 @@ pub fn run(connect: &ConnectArgs, verb: Verb, out: &mut dyn Write) -> bool {
             false
         }
     }
+}
+
+/// A kubectl-style duration: a number of seconds with an optional `s`, `m` or `h` unit.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => {
+            return Err(format!(
+                "invalid duration {text:?}: use a number with s, m or h"
+            ));
+        }
+    };
+    let count: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: use a number with s, m or h"))?;
+    Ok(std::time::Duration::from_secs(count.saturating_mul(scale)))
 }

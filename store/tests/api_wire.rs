@@ -274,10 +274,12 @@ fn replica_set() -> Object {
 }
 
 fn containers(object: &Object) -> Vec<(String, String)> {
-    let Object::Pod(pod) = object else {
-        panic!("a Pod")
+    let Object::ReplicaSet(rs) = object else {
+        panic!("a ReplicaSet")
     };
-    pod.spec
+    rs.spec
+        .template
+        .spec
         .containers
         .iter()
         .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
@@ -293,6 +295,64 @@ async fn patches_merge_strategically_or_by_rfc_7386_and_refuse_with_field_paths(
     use skiff_core::client::PatchType::{Merge, Strategic};
     let addr = start().await;
     let admin = WireClient::connect(&addr, ADMIN_TOKEN).await.unwrap();
+    admin.create(Some("default"), replica_set()).await.unwrap();
+    let patch = |p: &str| p.as_bytes().to_vec();
+    let rs_patch = |kind, p: &'static str| {
+        let admin = &admin;
+        async move {
+            admin
+                .patch(
+                    &info::REPLICA_SET,
+                    "default",
+                    "myapp-replicaset",
+                    kind,
+                    p.as_bytes().to_vec(),
+                )
+                .await
+        }
+    };
+
+    // Strategic: containers merge by name; `$patch: delete` removes one.
+    rs_patch(
+        Strategic,
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"log","image":"busybox"}]}}}}"#,
+    )
+    .await
+    .unwrap();
+    let patched = rs_patch(
+        Strategic,
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx-container","image":"nginx:1.27"},{"name":"log","$patch":"delete"},{"name":"proxy","image":"envoy"}]}}}}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        containers(&patched),
+        [
+            ("nginx-container".to_owned(), "nginx:1.27".to_owned()),
+            ("proxy".to_owned(), "envoy".to_owned())
+        ]
+    );
+    // Merge: null removes a label; a list is replaced whole.
+    rs_patch(Merge, r#"{"metadata":{"labels":{"a":"1","b":"2"}}}"#)
+        .await
+        .unwrap();
+    let patched = rs_patch(
+        Merge,
+        r#"{"metadata":{"labels":{"a":null}},"spec":{"template":{"spec":{"containers":[{"name":"only","image":"nginx"}]}}}}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        patched.metadata().labels.keys().collect::<Vec<_>>(),
+        ["app", "b", "type"]
+    );
+    assert_eq!(
+        containers(&patched),
+        [("only".to_owned(), "nginx".to_owned())]
+    );
+
+    // A pod's spec is frozen but for images (upstream ValidatePodUpdate): a patch of its
+    // images applies, a patch of its container list is refused naming the field.
     let pod = Pod::new(
         "web",
         vec![
@@ -301,51 +361,38 @@ async fn patches_merge_strategically_or_by_rfc_7386_and_refuse_with_field_paths(
         ],
     );
     let created = admin.create(Some("default"), pod.into()).await.unwrap();
-    let patch = |p: &str| p.as_bytes().to_vec();
-
-    // Strategic: containers merge by name; `$patch: delete` removes one.
-    let patched = admin
-        .patch(
-            &info::POD,
-            "default",
-            "web",
-            Strategic,
-            patch(r#"{"spec":{"containers":[{"name":"web","image":"nginx:1.27"},{"name":"log","$patch":"delete"},{"name":"proxy","image":"envoy"}]}}"#),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        containers(&patched),
-        [
-            ("web".to_owned(), "nginx:1.27".to_owned()),
-            ("proxy".to_owned(), "envoy".to_owned())
-        ]
-    );
-    // Merge: null removes a label; a list is replaced whole.
     admin
         .patch(
             &info::POD,
             "default",
             "web",
-            Merge,
-            patch(r#"{"metadata":{"labels":{"a":"1","b":"2"}}}"#),
+            Strategic,
+            patch(r#"{"spec":{"containers":[{"name":"web","image":"nginx:1.27"}]}}"#),
         )
         .await
         .unwrap();
-    let patched = admin
-        .patch(
-            &info::POD,
-            "default",
-            "web",
-            Merge,
-            patch(r#"{"metadata":{"labels":{"a":null}},"spec":{"containers":[{"name":"only","image":"nginx"}]}}"#),
-        )
-        .await;
-    let patched = patched.unwrap();
-    assert_eq!(patched.metadata().labels.keys().collect::<Vec<_>>(), ["b"]);
+    let frozen = status(
+        admin
+            .patch(
+                &info::POD,
+                "default",
+                "web",
+                Strategic,
+                patch(r#"{"spec":{"containers":[{"name":"log","$patch":"delete"}]}}"#),
+            )
+            .await,
+    );
     assert_eq!(
-        containers(&patched),
-        [("only".to_owned(), "nginx".to_owned())]
+        (frozen.code(), frozen.causes[0].field.as_str()),
+        (422, "spec")
+    );
+    assert!(
+        frozen.message.starts_with(&format!(
+            "Pod \"web\" is invalid: spec: Forbidden: pod updates may not change fields other than {}\n- containers: ",
+            skiff_core::validate::POD_UPDATABLE_FIELDS
+        )),
+        "{}",
+        frozen.message
     );
 
     // A stale resourceVersion in the patch is a precondition.
@@ -369,7 +416,6 @@ async fn patches_merge_strategically_or_by_rfc_7386_and_refuse_with_field_paths(
     );
 
     // A field of the wrong type, and an unknown field: 422 naming the field.
-    admin.create(Some("default"), replica_set()).await.unwrap();
     let wrong = status(
         admin
             .patch(

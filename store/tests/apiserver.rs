@@ -136,6 +136,27 @@ async fn stale_resource_version_is_a_conflict_and_loses_nothing() {
 }
 
 #[tokio::test]
+async fn an_update_that_changes_nothing_writes_nothing_unless_its_precondition_fails() {
+    let (api, _) = server().await;
+    let created = api.create(&admin(), None, pod("nginx")).await.unwrap();
+    let rv = created.metadata().resource_version.clone().unwrap();
+    let same = api.update(&admin(), created.clone()).await.unwrap();
+    assert_eq!(same, created);
+    // No revision was spent: the next write gets the one after the create's.
+    let next = api.create(&admin(), None, pod("other")).await.unwrap();
+    assert_eq!(
+        next.metadata().resource_version,
+        Some((rv.parse::<u64>().unwrap() + 1).to_string())
+    );
+    let mut stale = created.clone();
+    stale.metadata_mut().resource_version = Some("1".into());
+    assert_eq!(
+        status_of(api.update(&admin(), stale).await),
+        (409, "Operation cannot be fulfilled on pods \"nginx\": the object has been modified; please apply your changes to the latest version and try again".into())
+    );
+}
+
+#[tokio::test]
 async fn generation_counts_desired_state_changes_only() {
     let (api, _) = server().await;
     let created = api.create(&admin(), None, pod("nginx")).await.unwrap();
@@ -159,7 +180,7 @@ async fn generation_counts_desired_state_changes_only() {
     }
     let ignored = api.update(&admin(), with_status.clone()).await.unwrap();
     let Object::Pod(p) = &ignored else { panic!() };
-    assert_eq!(p.status.phase, None);
+    assert_eq!(p.status.phase.as_deref(), Some("Pending"));
     with_status.metadata_mut().resource_version = None;
     let updated = api
         .update_status(&Actor::new("system:node:n1"), with_status)

@@ -120,30 +120,6 @@ fn phase(pod: &Pod, init: &[ApiStatus], main: &[ApiStatus], pod_is_terminal: boo
     "Pending"
 }
 
-/// Upstream `GetPodQOS`.
-fn qos_class(pod: &Pod) -> &'static str {
-    let mut any = false;
-    let mut guaranteed = true;
-    for c in pod.spec.all_containers() {
-        let r = &c.resources;
-        if !r.requests.is_empty() || !r.limits.is_empty() {
-            any = true;
-        }
-        for res in ["cpu", "memory"] {
-            let limit = r.limits.get(res);
-            let request = r.requests.get(res).or(limit);
-            if limit.is_none() || request != limit {
-                guaranteed = false;
-            }
-        }
-    }
-    match (any, guaranteed) {
-        (false, _) => "BestEffort",
-        (true, true) => "Guaranteed",
-        (true, false) => "Burstable",
-    }
-}
-
 impl Kubelet {
     fn api_container_status(
         &self,
@@ -354,7 +330,7 @@ impl Kubelet {
             start_time: self.start_times.get(&wp.uid).copied(),
             init_container_statuses: init,
             container_statuses: main,
-            qos_class: Some(qos_class(pod).to_owned()),
+            qos_class: Some(pod.qos_class().to_owned()),
             ..old
         }
     }

@@ -751,6 +751,75 @@ fn a_new_namespace_is_active_with_the_kubernetes_finalizer() {
     assert_eq!(ns.status.phase.as_deref(), Some("Terminating"));
 }
 
+#[test]
+fn a_new_pod_is_pending_with_its_qos_class_and_sent_status_is_dropped() {
+    let pod = |resources: &str| {
+        parse(&format!(
+            "
+            apiVersion: v1
+            kind: Pod
+            metadata: {{name: web}}
+            spec:
+              containers:
+              - name: web
+                image: nginx
+                resources: {resources}
+            status: {{phase: Running, podIP: 10.0.0.9}}
+            "
+        ))
+    };
+    let created = |resources: &str| {
+        let mut object = pod(resources);
+        prepare_for_create(&mut object);
+        let Object::Pod(pod) = object else { panic!() };
+        pod.status
+    };
+    let best_effort = created("{}");
+    assert_eq!(
+        (
+            best_effort.phase.as_deref(),
+            best_effort.qos_class.as_deref(),
+            best_effort.pod_ip
+        ),
+        (Some("Pending"), Some("BestEffort"), None)
+    );
+    let qos = |resources: &str| created(resources).qos_class.unwrap();
+    assert_eq!(qos("{limits: {cpu: 500m, memory: 128Mi}}"), "Guaranteed");
+    assert_eq!(
+        qos("{requests: {cpu: 500m, memory: 128Mi}, limits: {cpu: 500m, memory: 128Mi}}"),
+        "Guaranteed"
+    );
+    assert_eq!(
+        qos("{requests: {cpu: 250m}, limits: {cpu: 500m, memory: 128Mi}}"),
+        "Burstable"
+    );
+    assert_eq!(qos("{requests: {memory: 64Mi}}"), "Burstable");
+    // Only cpu and memory count (upstream supportedQoSComputeResources).
+    assert_eq!(qos("{requests: {ephemeral-storage: 1Gi}}"), "BestEffort");
+}
+
+#[test]
+fn a_new_workload_drops_the_status_it_was_sent() {
+    let mut object = parse(
+        "
+        apiVersion: apps/v1
+        kind: ReplicaSet
+        metadata: {name: web}
+        spec:
+          selector: {matchLabels: {app: web}}
+          template:
+            metadata: {labels: {app: web}}
+            spec: {containers: [{name: web, image: nginx}]}
+        status: {replicas: 3, readyReplicas: 3}
+        ",
+    );
+    prepare_for_create(&mut object);
+    let Object::ReplicaSet(rs) = object else {
+        panic!()
+    };
+    assert_eq!(rs.status, crate::object::ReplicaSetStatus::default());
+}
+
 /// The conformance corpus beside the repository, when it is there.
 fn corpus_files() -> Vec<PathBuf> {
     let mut dirs = vec![PathBuf::from(concat!(

@@ -63,6 +63,37 @@ impl Pod {
             ..Self::default()
         }
     }
+
+    /// The pod's quality-of-service class (upstream `GetPodQOS`): `BestEffort` when no
+    /// container requests or limits cpu or memory, `Guaranteed` when every container limits
+    /// both and every request equals its limit (an unset request defaults to the limit),
+    /// `Burstable` otherwise.
+    pub fn qos_class(&self) -> &'static str {
+        const SUPPORTED: [&str; 2] = ["cpu", "memory"];
+        let positive = |q: &crate::quantity::Quantity| q.milli_value() > 0;
+        let mut any = false;
+        let mut guaranteed = true;
+        for c in self.spec.all_containers() {
+            let r = &c.resources;
+            for res in SUPPORTED {
+                if r.requests.get(res).is_some_and(positive)
+                    || r.limits.get(res).is_some_and(positive)
+                {
+                    any = true;
+                }
+                let limit = r.limits.get(res).filter(|q| positive(q));
+                let request = r.requests.get(res).or(limit);
+                if limit.is_none() || request != limit {
+                    guaranteed = false;
+                }
+            }
+        }
+        match (any, guaranteed) {
+            (false, _) => "BestEffort",
+            (true, true) => "Guaranteed",
+            (true, false) => "Burstable",
+        }
+    }
 }
 
 /// A pod template, as embedded in ReplicaSets, ReplicationControllers, Deployments and

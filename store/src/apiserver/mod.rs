@@ -40,7 +40,7 @@ use skiff_core::defaults::{default_object, prepare_for_create};
 use skiff_core::event::{Actor, Revision};
 use skiff_core::object::{KindInfo, Object, Time};
 use skiff_core::rng::SplitMix64;
-use skiff_core::validate::validate_object;
+use skiff_core::validate::{validate_object, validate_update};
 
 use crate::codec::StoredValue;
 use crate::error::{ReadError, Rejection, WriteError};
@@ -397,7 +397,10 @@ impl ApiServer {
                 object.metadata_mut().generation = Some(generation + 1);
             }
         }
-        let errors = validate_object(&object);
+        let mut errors = validate_object(&object);
+        if !status_only {
+            errors.extend(validate_update(&object, &current));
+        }
         if !errors.is_empty() {
             return Err(invalid(info, &name, &errors).into());
         }
@@ -417,6 +420,19 @@ impl ApiServer {
                 StoredValue::Object(o) => Ok(o),
                 StoredValue::Raw(_) => Err(not_found(info, &name).into()),
             };
+        }
+        // upstream GuaranteedUpdate: an update that changes nothing is not written — no event,
+        // no new resourceVersion — unless its precondition fails.
+        let current_revision = old.resource_version.as_deref().and_then(Revision::parse);
+        if expected.is_none_or(|e| Some(e) == current_revision) {
+            let mut unchanged = object.clone();
+            unchanged
+                .metadata_mut()
+                .resource_version
+                .clone_from(&old.resource_version);
+            if unchanged == current {
+                return Ok(current);
+            }
         }
         Box::pin(self.commit_update(actor, &current, object, expected)).await
     }
