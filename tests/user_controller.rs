@@ -273,3 +273,31 @@ async fn user_controller_granted_only_reads_is_forbidden_to_create() {
     );
     cluster.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_cluster_grants_its_user_controller_again_and_it_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..2 {
+        let cluster = Cluster::builder()
+            .data_dir(dir.path())
+            .seed(13 + round)
+            .clock(paused_clock())
+            .controller(PodKeeper::new())
+            .build()
+            .await
+            .unwrap();
+        let name = format!("cache-{round}");
+        cluster
+            .api::<ConfigMap>("default")
+            .create(config_map(&name, "ignored"))
+            .await
+            .unwrap();
+        let pods = cluster.api::<Pod>("default");
+        let pod = format!("{name}-pod");
+        eventually(60, "the pod was not created", || async {
+            pods.get_opt(&pod).await.unwrap().is_some()
+        })
+        .await;
+        cluster.shutdown().await;
+    }
+}
