@@ -162,3 +162,77 @@ fn quick_api_bench_reports_each_phase_through_the_wire() {
         ]
     );
 }
+
+#[test]
+fn tiny_kubelet_bench_reports_sync_cost_and_heartbeat_load() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = skiff(&[
+        "bench",
+        "kubelet",
+        "--json",
+        "--nodes",
+        "30",
+        "--pods-per-node",
+        "5",
+        "--rounds",
+        "5",
+        "--data-dir",
+        scratch.path().to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "status {}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let metrics: Vec<(String, String)> = lines
+        .iter()
+        .map(|v| {
+            assert_eq!(v["bench"], "kubelet");
+            (
+                v["metric"].as_str().unwrap().to_owned(),
+                v["params"].to_string(),
+            )
+        })
+        .collect();
+    let pods = r#"{"pods_per_node":5}"#;
+    let nodes = r#"{"nodes":30}"#;
+    let expected: Vec<(String, String)> = [
+        ("pod_startup_cost", pods),
+        ("pod_sync_latency_p50", pods),
+        ("pod_sync_latency_p99", pods),
+        ("pod_sync_throughput", pods),
+        ("pod_sync_cpu_per_pod", pods),
+        ("heartbeat_writes_required", nodes),
+        ("heartbeat_writes_achieved", nodes),
+        ("heartbeat_minute_time", nodes),
+        ("heartbeat_second_max", nodes),
+        ("heartbeat_write_latency_p50", nodes),
+        ("heartbeat_write_latency_p99", nodes),
+        ("heartbeat_cpu_per_write", nodes),
+    ]
+    .iter()
+    .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+    .collect();
+    assert_eq!(metrics, expected);
+    // 30 nodes must absorb 30/10 + 30/300 = 3.1 writes/s.
+    assert_eq!(lines[5]["value"], 3.1);
+    assert_eq!(lines[5]["unit"], "ops/s");
+    // The scratch store is gone.
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn kubelet_bench_refuses_more_pods_than_the_node_holds() {
+    let out = skiff(&["bench", "kubelet", "--pods-per-node", "300", "--nodes", "0"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "skiff bench: --pods-per-node must be between 1 and 253\n"
+    );
+}

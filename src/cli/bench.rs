@@ -13,6 +13,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 mod api;
+mod kubelet;
 mod measure;
 mod scheduler;
 mod store;
@@ -31,6 +32,9 @@ pub enum BenchTarget {
     /// The scheduler: pods scheduled and bindings committed per second (like upstream
     /// scheduler_perf SchedulingBasic), and the decision rate alone.
     Scheduler(SchedulerArgs),
+    /// The kubelet: per-pod sync cost of one kubelet, and the heartbeat write load (Lease
+    /// renewals and NodeStatus reports) of a whole cluster of nodes on the API server.
+    Kubelet(kubelet::KubeletArgs),
     /// Internal: the writer process `bench store` kills to simulate a crash.
     #[command(hide = true)]
     StoreCrashChild(store::CrashChildArgs),
@@ -67,6 +71,10 @@ pub fn run(target: BenchTarget, out: &mut impl Write) -> bool {
         BenchTarget::Scheduler(args) => {
             let mut report = Report::new("scheduler", args.json, out);
             scheduler::run(&args, &mut report)
+        }
+        BenchTarget::Kubelet(args) => {
+            let mut report = Report::new("kubelet", args.json, out);
+            kubelet::run(&args, &mut report)
         }
         BenchTarget::StoreCrashChild(args) => store::crash_child(&args, out),
         BenchTarget::Api(args) => api::run(&args, &mut Report::new("api", args.json, out)),

@@ -1,16 +1,27 @@
-//! `skiff etcdctl`: etcdctl's commands on a skiff data directory (seed §2–§3: `get / --prefix
+//! `skiff etcdctl`: etcdctl's commands on skiff's store (seed §2–§3: `get / --prefix
 //! --keys-only`, `put`, `snapshot save`, `endpoint health`), with etcdctl's flags and output
-//! shapes.
+//! shapes (etcd 3.4's simple, `-w json` and `-w table` printers).
 //!
-//! The store is opened in this process, so every command needs the data directory to itself:
-//! a second process is refused by the database lock. `watch` therefore replays history (with
-//! `--rev`) and then waits for writes made through this process, which there are none of until
-//! the API server serves the store; `--max-events` ends it. `defrag` works on a stopped store,
-//! as `etcdutl defrag --data-dir` does.
+//! Two ways to reach the store:
+//!
+//! - **On a data dir** (the default): the store is opened in this process, so the command needs
+//!   the data directory to itself (a second process is refused by the database lock). `watch`
+//!   then replays history (with `--rev`) and waits for writes made through this process, of
+//!   which there are none; `--max-events` ends it. `defrag` works only this way, as `etcdutl
+//!   defrag --data-dir` does.
+//! - **Through the server** (`--server HOST:PORT`, with `skiff up` running): every command but
+//!   `defrag` goes through the API server, which authorizes it as the non-resource path
+//!   `/etcd` (verbs `get`, `put`, `delete`, `compact`, `watch`, `snapshot`; cluster-admin may,
+//!   others are refused with upstream's `forbidden: User "jane" cannot put path "/etcd"`).
+//!   `watch` streams until Ctrl-C; `snapshot save` streams the snapshot in chunks and checks
+//!   its checksums before the file appears. Errors for revisions out of range are etcd's
+//!   (`etcdserver: mvcc: required revision has been compacted`). `snapshot status` and
+//!   `snapshot restore --data-dir D` read files and never need the server.
 //!
 //! Values under `/registry/` are typed objects: `get` prints them as JSON, and `put` accepts
 //! only a manifest (JSON or YAML) whose kind, namespace and name are the ones the key names and
-//! that passes validation. Elsewhere values are raw bytes, as in etcd.
+//! that passes validation (`skiff_store::etcd::registry_object`). Elsewhere values are raw
+//! bytes, as in etcd. Every write is an event in the log with the caller as its actor.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -24,16 +35,13 @@ use serde::Serialize;
 use skiff_core::client::ClientError;
 use skiff_core::clock::{Clock, SystemClock};
 use skiff_core::event::{Actor, Change, Revision};
-use skiff_core::manifest;
 use skiff_core::object::Object;
-use skiff_core::validate::validate_object;
 use skiff_store::codec::{RECORD_BYTES_MAX, StoredValue};
-use skiff_store::key::{REGISTRY_PREFIX, kind_of_key, object_key};
+use skiff_store::etcd;
+use skiff_store::key::object_key;
 use skiff_store::snapshot::SnapshotStatus;
-use skiff_store::{
-    Backing, Compare, DB_FILE, Entry, ListOptions, Op, ReadError, Rejection, Status, Store,
-    TXN_OPS_MAX, Txn, WatchError, WriteError,
-};
+use skiff_store::wire::StreamItem;
+use skiff_store::{Backing, DB_FILE, Entry, ListOptions, ReadError, Status, Store};
 
 /// The arguments of `skiff etcdctl` (the data dir is skiff's global `--data-dir`).
 #[derive(Debug, clap::Args)]
@@ -177,8 +185,8 @@ fn actor() -> Actor {
 }
 
 /// Runs `skiff etcdctl`; results go to `out`, errors to `err` (prefixed `Error: `, as etcdctl
-/// does). Returns true on success. With `--server`, `get` and `endpoint status` ask the
-/// running server instead of opening the data dir (admins only).
+/// does). Returns true on success. With `--server`, the running server serves the command
+/// instead of this process opening the data dir.
 pub fn run(
     connect: &ConnectArgs,
     args: &EtcdctlArgs,
@@ -190,7 +198,9 @@ pub fn run(
         .enable_all()
         .build()
     {
-        Ok(runtime) if connect.server.is_some() => runtime.block_on(remote(connect, args, out)),
+        Ok(runtime) if connect.server.is_some() => {
+            runtime.block_on(remote(connect, args, stdin, out, err))
+        }
         Ok(runtime) => runtime.block_on(dispatch(&connect.data_dir, args, stdin, out)),
         Err(e) => Err(format!("cannot start the runtime: {e}")),
     };
@@ -261,15 +271,11 @@ async fn dispatch(
         }
         EtcdctlCommand::Compaction { revision, .. } => {
             with_store(dir, false, |store| async move {
-                let r = store
-                    .compact(&actor(), Revision(*revision))
+                etcd::compact(&store, &actor(), *revision)
                     .await
-                    .map_err(write_error)?;
-                match w {
-                    WriteOut::Json => print_json(out, &HeaderOnly::at(r))?,
-                    _ => line(out, &format!("compacted revision {revision}"))?,
-                }
-                Ok(())
+                    .map_err(|e| e.to_string())?;
+                // etcdctl prints this line whatever the output format.
+                line(out, &format!("compacted revision {revision}"))
             })
             .await
         }
@@ -290,20 +296,32 @@ async fn dispatch(
     }
 }
 
-/// `get` and `endpoint status` through a running server (`--server`): the server reads its
-/// own store, so the data dir need not be free. Only admins (`system:masters`) may.
+/// Every command but `defrag` through a running server (`--server`): the server reads and
+/// writes its own store, so the data dir need not be free. The server authorizes each
+/// request (see the module documentation).
 async fn remote(
     connect: &ConnectArgs,
     args: &EtcdctlArgs,
+    stdin: &mut dyn Read,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<(), String> {
     let w = args.write_out;
+    // Files only: no server needed.
+    if let EtcdctlCommand::Snapshot {
+        command: command @ (SnapshotCommand::Restore { .. } | SnapshotCommand::Status { .. }),
+    } = &args.command
+    {
+        return snapshot(&connect.data_dir, command, w, out).await;
+    }
+    if let EtcdctlCommand::Defrag = &args.command {
+        return Err(
+            "defrag needs the store to itself: stop skiff up, then run skiff etcdctl defrag --data-dir DIR"
+                .into(),
+        );
+    }
     let client = connect.connect().await?;
     let server = connect.server.clone().unwrap_or_default();
-    let refused = |e: ClientError| match e {
-        ClientError::Status(status) => status.message,
-        ClientError::Transport(message) => message,
-    };
     match &args.command {
         EtcdctlCommand::Get {
             key,
@@ -313,18 +331,6 @@ async fn remote(
             limit,
             rev,
         } => {
-            if w == WriteOut::Table {
-                return Err("table output is not supported by get; use simple or json".into());
-            }
-            let range = client
-                .etcd_range(key, *prefix, *limit, *rev)
-                .await
-                .map_err(refused)?;
-            let entries: Vec<Entry> = range
-                .kvs
-                .into_iter()
-                .map(|(key, stored)| Entry { key, stored })
-                .collect();
             let options = GetOptions {
                 prefix: *prefix,
                 keys_only: *keys_only,
@@ -332,19 +338,87 @@ async fn remote(
                 limit: *limit,
                 rev: *rev,
             };
-            print_range(
-                &entries,
-                range.more,
-                range.count,
-                Revision(range.head),
-                &options,
-                w,
-                out,
-            )
+            remote_get(&client, key, &options, w, out).await
         }
-        EtcdctlCommand::Endpoint {
-            command: EndpointCommand::Status,
-        } => {
+        EtcdctlCommand::Put { key, value } => {
+            let value = match value {
+                Some(v) => v.clone().into_bytes(),
+                None => read_value(stdin)?,
+            };
+            let revision = client.etcd_put(key, value).await.map_err(refused)?;
+            print_put(revision, w, out)
+        }
+        EtcdctlCommand::Del { key, prefix } => {
+            let (revision, deleted) = client.etcd_delete(key, *prefix).await.map_err(refused)?;
+            print_deleted(revision, deleted, w, out)
+        }
+        EtcdctlCommand::Compaction { revision, .. } => {
+            client.etcd_compact(*revision).await.map_err(refused)?;
+            line(out, &format!("compacted revision {revision}"))
+        }
+        EtcdctlCommand::Watch {
+            key,
+            prefix,
+            rev,
+            max_events,
+        } => remote_watch(&client, key, *prefix, *rev, *max_events, w, out, err).await,
+        EtcdctlCommand::Snapshot {
+            command: SnapshotCommand::Save { file },
+        } => remote_snapshot_save(&client, file, out).await,
+        EtcdctlCommand::Endpoint { command } => {
+            remote_endpoint(&client, server, command, w, out).await
+        }
+        EtcdctlCommand::Snapshot { .. } | EtcdctlCommand::Defrag => {
+            unreachable!("handled before connecting")
+        }
+    }
+}
+
+async fn remote_get(
+    client: &skiff_store::wire::WireClient,
+    key: &str,
+    options: &GetOptions,
+    w: WriteOut,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    if w == WriteOut::Table {
+        return Err("table output is not supported by get; use simple or json".into());
+    }
+    let range = client
+        .etcd_range(
+            key,
+            options.prefix,
+            options.limit,
+            options.rev,
+            options.keys_only,
+        )
+        .await
+        .map_err(refused)?;
+    let entries: Vec<Entry> = range
+        .kvs
+        .into_iter()
+        .map(|(key, stored)| Entry { key, stored })
+        .collect();
+    print_range(
+        &entries,
+        range.more,
+        range.count,
+        Revision(range.head),
+        options,
+        w,
+        out,
+    )
+}
+
+async fn remote_endpoint(
+    client: &skiff_store::wire::WireClient,
+    server: String,
+    command: &EndpointCommand,
+    w: WriteOut,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    match command {
+        EndpointCommand::Status => {
             let s = client.etcd_status().await.map_err(refused)?;
             let status = Status {
                 revision: Revision(s.revision),
@@ -355,11 +429,132 @@ async fn remote(
             };
             print_status(server, &status, None, w, out)
         }
-        _ => Err(
-            "only get and endpoint status run through the server (--server); stop skiff up and run this command on the data dir"
-                .into(),
-        ),
+        EndpointCommand::Health => {
+            let clock = SystemClock::new();
+            let start = clock.elapsed();
+            let checked = client
+                .etcd_status()
+                .await
+                .map(|s| Revision(s.revision))
+                .map_err(refused);
+            let took = format!("{:?}", clock.elapsed().saturating_sub(start));
+            print_health(
+                server,
+                checked,
+                took,
+                "read the store's status at revision",
+                w,
+                out,
+            )
+        }
     }
+}
+
+/// The message of a refused or failed call, as etcdctl prints it after `Error: `.
+fn refused(e: ClientError) -> String {
+    match e {
+        ClientError::Status(status) => status.message,
+        ClientError::Transport(message) => message,
+    }
+}
+
+/// `watch` through the server: prints each event as it arrives until `max_events`, the
+/// server ends the watch (then as etcdctl: `watch was canceled (…)` on standard error and
+/// `Error: watch is canceled by the server`), or the user presses Ctrl-C.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the watch flags, the client and both output streams"
+)]
+async fn remote_watch(
+    client: &skiff_store::wire::WireClient,
+    key: &str,
+    prefix: bool,
+    rev: u64,
+    max_events: Option<u64>,
+    w: WriteOut,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), String> {
+    const CANCELED: &str = "watch is canceled by the server";
+    if w == WriteOut::Table {
+        return Err("table output is not supported by watch; use simple or json".into());
+    }
+    let mut stream = match client.etcd_watch(key, prefix, rev).await {
+        Ok(stream) => stream,
+        // etcd creates the watch and cancels it at once with the compaction error.
+        Err(ClientError::Status(status)) if status.message == etcd::ERR_COMPACTED => {
+            let _ = writeln!(err, "watch was canceled ({})", status.message);
+            return Err(CANCELED.into());
+        }
+        Err(e) => return Err(refused(e)),
+    };
+    let mut seen: u64 = 0;
+    while max_events.is_none_or(|max| seen < max) {
+        match stream.next().await {
+            Some(StreamItem::Event(event)) => {
+                let Some(p) = printed(&event.change, event.revision)? else {
+                    continue;
+                };
+                print_event(out, &p, event.revision, w)?;
+                seen += 1;
+            }
+            Some(StreamItem::Error(status)) => {
+                let _ = writeln!(err, "watch was canceled ({})", status.message);
+                return Err(CANCELED.into());
+            }
+            Some(StreamItem::End | StreamItem::Chunk(_)) | None => return Err(CANCELED.into()),
+        }
+    }
+    Ok(())
+}
+
+/// `snapshot save FILE` through the server: the chunks go to `FILE.part`, which is synced
+/// and checked against the snapshot's own checksums before it is renamed to `FILE`.
+async fn remote_snapshot_save(
+    client: &skiff_store::wire::WireClient,
+    file: &Path,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let mut part_name = file.as_os_str().to_owned();
+    part_name.push(skiff_store::snapshot::SNAPSHOT_PART_SUFFIX);
+    let part = PathBuf::from(part_name);
+    let result = receive_snapshot(client, &part).await;
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&part);
+        return Err(e);
+    }
+    std::fs::rename(&part, file).map_err(|e| {
+        let _ = std::fs::remove_file(&part);
+        format!(
+            "cannot rename {} to {}: {e}",
+            part.display(),
+            file.display()
+        )
+    })?;
+    line(out, &format!("Snapshot saved at {}", file.display()))
+}
+
+async fn receive_snapshot(
+    client: &skiff_store::wire::WireClient,
+    part: &Path,
+) -> Result<(), String> {
+    let io = |e: std::io::Error| format!("{}: {e}", part.display());
+    let mut stream = client.etcd_snapshot().await.map_err(refused)?;
+    let mut sink = std::fs::File::create(part).map_err(io)?;
+    loop {
+        match stream.next().await {
+            Some(StreamItem::Chunk(bytes)) => sink.write_all(&bytes).map_err(io)?,
+            Some(StreamItem::End) => break,
+            Some(StreamItem::Error(status)) => return Err(status.message),
+            Some(StreamItem::Event(_)) | None => {
+                return Err("the server ended the snapshot early".into());
+            }
+        }
+    }
+    sink.sync_all().map_err(io)?;
+    drop(sink);
+    Store::snapshot_status(part).map_err(|e| chain(&e))?;
+    Ok(())
 }
 
 /// Opens the store in `dir` (creating it only if `create`), runs `f`, then shuts the store
@@ -439,26 +634,6 @@ fn read_error(e: ReadError) -> String {
             "mvcc: required revision is a future revision (requested {requested}, head {head})"
         ),
         other => chain(&other),
-    }
-}
-
-fn watch_error(e: WatchError) -> String {
-    match e {
-        WatchError::Compacted {
-            requested,
-            compacted_revision,
-        } => read_error(ReadError::Compacted {
-            requested,
-            compacted_revision,
-        }),
-        other => format!("watch ended: {other}"),
-    }
-}
-
-fn write_error(e: WriteError) -> String {
-    match e {
-        WriteError::Rejected(r) => r.to_string(),
-        WriteError::Fatal(f) => chain(&f),
     }
 }
 
@@ -711,60 +886,6 @@ fn write_kv(
 
 // ---- put ----
 
-/// The object a `put` under `/registry/` may store: one manifest object whose key is `key`
-/// and that passes validation.
-fn registry_object(key: &str, value: Vec<u8>) -> Result<Object, String> {
-    if kind_of_key(key).is_none() {
-        return Err(format!(
-            "no kind is stored under {key}: {REGISTRY_PREFIX} holds only typed objects at their registry keys"
-        ));
-    }
-    let text = String::from_utf8(value).map_err(|_| {
-        format!("the value for {key} is not UTF-8 text; under {REGISTRY_PREFIX} it must be a manifest (JSON or YAML)")
-    })?;
-    let mut objects = manifest::parse_str(key, &text).map_err(|e| e.to_string())?;
-    if objects.len() != 1 {
-        return Err(format!(
-            "the value for {key} must be one object, found {}",
-            objects.len()
-        ));
-    }
-    let mut object = objects.remove(0);
-    // As the API server takes the namespace from the request path, a manifest without one
-    // takes it from the key.
-    let info = object.info();
-    if info.namespaced
-        && object
-            .metadata()
-            .namespace
-            .as_deref()
-            .unwrap_or("")
-            .is_empty()
-        && let Some((namespace, _)) = key
-            .strip_prefix(info.registry_prefix)
-            .and_then(|rest| rest.split_once('/'))
-    {
-        object.metadata_mut().namespace = Some(namespace.to_owned());
-    }
-    let own_key = object_key(&object)?;
-    if own_key != key {
-        return Err(format!(
-            "{} belongs at {own_key}, not at {key}",
-            object.kind_slash_name()
-        ));
-    }
-    let errors = validate_object(&object);
-    if !errors.is_empty() {
-        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        return Err(format!(
-            "{} is invalid: {}",
-            object.kind_slash_name(),
-            list.join("; ")
-        ));
-    }
-    Ok(object)
-}
-
 async fn put(
     store: &Store,
     key: &str,
@@ -772,28 +893,16 @@ async fn put(
     w: WriteOut,
     out: &mut dyn Write,
 ) -> Result<(), String> {
-    let response = if key.starts_with(REGISTRY_PREFIX) {
-        let object = registry_object(key, value)?;
-        // etcd's put overwrites: update when the key exists, create otherwise, atomically.
-        let txn = Txn {
-            compare: vec![Compare::Exists(key.to_owned())],
-            success: vec![Op::Update {
-                object: object.clone(),
-                expected: None,
-            }],
-            failure: vec![Op::Create(object)],
-        };
-        store.txn(&actor(), txn).await
-    } else {
-        let op = Op::PutRaw {
-            key: key.to_owned(),
-            value,
-        };
-        store.op(&actor(), op).await
-    }
-    .map_err(write_error)?;
+    let revision = etcd::put(store, &actor(), key, value)
+        .await
+        .map_err(|e| e.to_string())?;
+    print_put(revision.0, w, out)
+}
+
+/// etcdctl's answer to a put: `OK`, or the response header.
+fn print_put(revision: u64, w: WriteOut, out: &mut dyn Write) -> Result<(), String> {
     match w {
-        WriteOut::Json => print_json(out, &HeaderOnly::at(response.revision)),
+        WriteOut::Json => print_json(out, &HeaderOnly::at(Revision(revision))),
         _ => line(out, "OK"),
     }
 }
@@ -807,57 +916,24 @@ async fn del(
     w: WriteOut,
     out: &mut dyn Write,
 ) -> Result<(), String> {
-    let mut deleted: u64 = 0;
-    let mut revision = head(store)?;
-    if prefix {
-        // One transaction holds at most TXN_OPS_MAX operations; a larger range is deleted in
-        // pages, each atomic (etcd deletes a range in one revision).
-        loop {
-            let options = ListOptions {
-                limit: TXN_OPS_MAX,
-                ..ListOptions::default()
-            };
-            let page = store.list(key, &options).map_err(read_error)?;
-            if page.entries.is_empty() {
-                break;
-            }
-            let n = page.entries.len() as u64;
-            let txn = Txn {
-                compare: Vec::new(),
-                success: page
-                    .entries
-                    .into_iter()
-                    .map(|e| Op::Delete {
-                        key: e.key,
-                        expected: Some(e.stored.mod_revision),
-                    })
-                    .collect(),
-                failure: Vec::new(),
-            };
-            revision = store
-                .txn(&actor(), txn)
-                .await
-                .map_err(write_error)?
-                .revision;
-            deleted += n;
-        }
-    } else {
-        match store.delete(&actor(), key, None).await {
-            Ok(_) => {
-                deleted = 1;
-                revision = head(store)?;
-            }
-            Err(WriteError::Rejected(Rejection::NotFound { .. })) => {}
-            Err(e) => return Err(write_error(e)),
-        }
-    }
+    let (revision, deleted) = etcd::delete(store, &actor(), key, prefix)
+        .await
+        .map_err(|e| e.to_string())?;
+    print_deleted(revision.0, deleted, w, out)
+}
+
+/// etcdctl's answer to a delete: how many keys went, or the response.
+fn print_deleted(
+    revision: u64,
+    deleted: u64,
+    w: WriteOut,
+    out: &mut dyn Write,
+) -> Result<(), String> {
     match w {
         WriteOut::Json => print_json(
             out,
             &DeleteRangeResponse {
-                header: Header {
-                    revision: revision.0,
-                },
+                header: Header { revision },
                 deleted,
             },
         ),
@@ -955,48 +1031,13 @@ async fn watch(
     if w == WriteOut::Table {
         return Err("table output is not supported by watch; use simple or json".into());
     }
-    // etcd's --rev is the first revision delivered; the store's watch starts after `from`.
-    let from = if rev == 0 {
-        head(store)?
-    } else {
-        Revision(rev - 1)
-    };
-    let mut replay = Vec::new();
-    let mut watch = match store.watch(key, from) {
-        Ok(watch) => watch,
-        // etcd serves a watch from the compacted revision itself, whose event compaction
-        // keeps; the store's watch starts after one, so that event is read from the log.
-        Err(ReadError::Compacted {
-            compacted_revision, ..
-        }) if compacted_revision == Revision(rev) => {
-            replay = store
-                .events(compacted_revision, compacted_revision)
-                .map_err(read_error)?;
-            store.watch(key, compacted_revision).map_err(read_error)?
-        }
-        Err(ReadError::Compacted {
-            compacted_revision, ..
-        }) => {
-            return Err(read_error(ReadError::Compacted {
-                requested: Revision(rev),
-                compacted_revision,
-            }));
-        }
-        Err(e) => return Err(read_error(e)),
-    };
-    let mut replay = replay.into_iter();
+    let mut watch = etcd::KeyWatch::start(store, key, prefix, rev).map_err(|e| e.to_string())?;
     let mut seen: u64 = 0;
     while max_events.is_none_or(|max| seen < max) {
-        let event = match replay.next() {
-            Some(event) => event,
-            None => Arc::unwrap_or_clone(watch.next().await.map_err(watch_error)?),
-        };
+        let event = watch.next().await.map_err(|e| e.to_string())?;
         let Some(p) = printed(&event.change, event.revision)? else {
             continue;
         };
-        if !prefix && p.key != key {
-            continue;
-        }
         print_event(out, &p, event.revision, w)?;
         seen += 1;
     }
@@ -1178,6 +1219,25 @@ async fn endpoint_health(dir: &Path, w: WriteOut, out: &mut dyn Write) -> Result
     let start = clock.elapsed();
     let checked = check_health(dir).await;
     let took = format!("{:?}", clock.elapsed().saturating_sub(start));
+    print_health(
+        endpoint,
+        checked,
+        took,
+        "verified the projection against the log at revision",
+        w,
+        out,
+    )
+}
+
+/// Prints `endpoint health` as etcdctl does; `what` says what the check proved.
+fn print_health(
+    endpoint: String,
+    checked: Result<Revision, String>,
+    took: String,
+    what: &str,
+    w: WriteOut,
+    out: &mut dyn Write,
+) -> Result<(), String> {
     let error = checked.as_ref().err().cloned();
     match (w, &checked) {
         (WriteOut::Json, _) => print_json(
@@ -1202,9 +1262,7 @@ async fn endpoint_health(dir: &Path, w: WriteOut, out: &mut dyn Write) -> Result
         )?,
         (WriteOut::Simple, Ok(revision)) => line(
             out,
-            &format!(
-                "{endpoint} is healthy: verified the projection against the log at revision {revision}: took = {took}"
-            ),
+            &format!("{endpoint} is healthy: {what} {revision}: took = {took}"),
         )?,
         (WriteOut::Simple, Err(e)) => line(out, &format!("{endpoint} is unhealthy: {e}"))?,
     }

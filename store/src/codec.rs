@@ -184,7 +184,7 @@ impl bincode::enc::write::Writer for VecWriter<'_> {
 /// Initial capacity of an encoded record: a typical object (about 1 KiB) fits without growing.
 const RECORD_CAPACITY: usize = 1536;
 
-fn encode_with<T: Encode>(format: u8, value: &T) -> Vec<u8> {
+pub(crate) fn encode_with<T: Encode>(format: u8, value: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(RECORD_CAPACITY);
     out.extend_from_slice(&[format, 0, 0, 0, 0]);
     bincode::encode_into_writer(value, VecWriter(&mut out), config())
@@ -214,7 +214,10 @@ fn checked_payload(format: u8, bytes: &[u8]) -> Result<&[u8], DecodeError> {
     Ok(payload)
 }
 
-fn decode_with<T: Decode<()> + Encode>(format: u8, bytes: &[u8]) -> Result<T, DecodeError> {
+pub(crate) fn decode_with<T: Decode<()> + Encode>(
+    format: u8,
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
     let payload = checked_payload(format, bytes)?;
     let (value, used) = bincode::decode_from_slice(payload, config())
         .map_err(|e| DecodeError::Payload(e.to_string()))?;

@@ -27,6 +27,17 @@ pub enum StoreError {
     /// The store was stopped by an earlier fatal error or by shutdown.
     #[error("store is stopped")]
     Stopped,
+    /// A replicated store's member is not the leader: the write was not proposed. `leader` is
+    /// the member id it believes leads, if any (retry there).
+    #[error("not the leader; the leader is {}", .leader.map_or_else(|| "unknown".to_owned(), |l| format!("member {l}")))]
+    NotLeader {
+        /// The leader's member id, if known.
+        leader: Option<u64>,
+    },
+    /// A replicated write was proposed but leadership changed (or replication failed) before it
+    /// was known to be committed: it may still commit. The store keeps running.
+    #[error("replication outcome unknown: {0}")]
+    ReplicationUnknown(String),
 }
 
 macro_rules! from_redb {

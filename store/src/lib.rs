@@ -7,6 +7,8 @@
 //!   rebuild and verify.
 //! - [`apiserver`]: upstream's object life cycle over the store (uids, generateName,
 //!   generation, graceful deletion, finalizers, validation, `Status` errors).
+//! - [`etcd`]: etcdctl's writes, watch and snapshot stream, shared by the offline CLI and
+//!   the API server.
 //! - [`codec`]: the versioned, checksummed record envelope.
 //! - [`key`]: upstream's registry key layout.
 //! - [`wire`]: the wire protocol's frames and messages.
@@ -41,10 +43,12 @@ pub mod codec;
 pub mod compactor;
 pub mod disk;
 pub mod error;
+pub mod etcd;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod history;
 pub mod key;
+pub mod raft;
 pub mod request;
 pub mod snapshot;
 mod store;

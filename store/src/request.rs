@@ -6,7 +6,7 @@ use skiff_core::object::Object;
 use crate::codec::StoredValue;
 
 /// One operation of a write.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 pub enum Op {
     /// Create an object; fails `AlreadyExists` if its key exists.
     Create(Object),
@@ -52,7 +52,7 @@ impl Op {
 }
 
 /// A condition on a key, checked before a transaction chooses its branch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub enum Compare {
     /// The key exists.
     Exists(String),
@@ -65,7 +65,7 @@ pub enum Compare {
 /// An atomic transaction: if every compare holds, `success` runs, else `failure` (etcd `Txn`).
 /// All operations of the chosen branch are checked against the state before any applies;
 /// a rejection leaves the store unchanged.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, bincode::Encode, bincode::Decode)]
 pub struct Txn {
     /// Conditions.
     pub compare: Vec<Compare>,

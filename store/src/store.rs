@@ -248,6 +248,7 @@ impl Store {
             db: db.clone(),
             clock: clock.clone(),
             hub: hub.clone(),
+            replica: None,
         };
         tokio::spawn(writer.run(rx));
         Ok(Store {
@@ -256,6 +257,50 @@ impl Store {
             hub,
             clock,
         })
+    }
+
+    /// Opens (or creates) one member of a replicated store (issue #11) and starts its Raft
+    /// node, serving peers on `raft_listener`. Writes go through Raft: on the leader they are
+    /// acknowledged once committed by a quorum and applied; on other members they fail with
+    /// [`StoreError::NotLeader`]. Reads and watches serve this member's applied state.
+    ///
+    /// A fresh member initializes the cluster with `member.members` (every member of a new
+    /// cluster does the same); a member with Raft state resumes from it.
+    pub async fn open_member(
+        backing: Backing,
+        clock: Arc<dyn Clock>,
+        member: &crate::raft::MemberConfig,
+        raft_listener: tokio::net::TcpListener,
+    ) -> Result<(Store, Arc<crate::raft::Replica>), StoreError> {
+        let db = open_database(backing)?;
+        {
+            let mut txn = db.begin_write()?;
+            txn.set_quick_repair(true);
+            init_tables(&txn)?;
+            txn.commit()?;
+        }
+        check_tail(&db)?;
+        let db = Arc::new(db);
+        let hub = WatchHub::new();
+        let replica =
+            Arc::new(crate::raft::start(member, db.clone(), hub.clone(), raft_listener).await?);
+        let (requests, rx) = mpsc::channel(QUEUE_REQUESTS_MAX);
+        let writer = Writer {
+            db: db.clone(),
+            clock: clock.clone(),
+            hub: hub.clone(),
+            replica: Some(replica.clone()),
+        };
+        tokio::spawn(writer.run(rx));
+        Ok((
+            Store {
+                db,
+                requests,
+                hub,
+                clock,
+            },
+            replica,
+        ))
     }
 
     /// Submits a transaction and waits for its commit.

@@ -341,6 +341,9 @@ pub(crate) struct Writer {
     pub db: Arc<Database>,
     pub clock: Arc<dyn Clock>,
     pub hub: WatchHub,
+    /// Set in a replicated store: batches are proposed to Raft and applied by its state
+    /// machine on every member (raft/), instead of committed here.
+    pub replica: Option<Arc<crate::raft::Replica>>,
 }
 
 impl Writer {
@@ -366,6 +369,10 @@ impl Writer {
             if batch.is_empty() {
                 continue;
             }
+            if let Some(replica) = &self.replica {
+                self.propose_batch(replica, batch).await;
+                continue;
+            }
             if let Err(fatal) = self.commit_batch(batch) {
                 tracing::error!(error = %fatal, "store writer stopped");
                 break;
@@ -378,6 +385,35 @@ impl Writer {
             let _ = done.send(());
         }
         // Requests still queued learn the store stopped when their reply senders drop.
+    }
+
+    /// Proposes one batch to Raft and answers every request once it is committed and applied
+    /// here (or with why not). Never stops the writer: a failed proposal is the cluster's
+    /// business (a new leader, a retry elsewhere).
+    async fn propose_batch(&self, replica: &crate::raft::Replica, batch: Vec<Write>) {
+        let at = self.clock.now_micro_time();
+        let (writes, replies): (Vec<(Actor, Txn)>, Vec<_>) = batch
+            .into_iter()
+            .map(|w| ((w.actor, w.txn), w.reply))
+            .unzip();
+        match replica.propose(at, writes).await {
+            Ok(outcomes) => {
+                let mut outcomes = outcomes.into_iter();
+                for reply in replies {
+                    let outcome = outcomes.next().unwrap_or_else(|| {
+                        Err(WriteError::Fatal(StoreError::ReplicationUnknown(
+                            "the applied batch answered fewer writes than it held".into(),
+                        )))
+                    });
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(WriteError::Fatal(e.to_store_error())));
+                }
+            }
+        }
     }
 
     /// Commits one batch; on a fatal error every request of the batch has been answered.
@@ -416,70 +452,95 @@ impl Writer {
         outcomes: &mut Vec<Result<TxnResponse, WriteError>>,
         events: &mut Vec<Arc<Event>>,
     ) -> Result<(), StoreError> {
-        let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
-        // storage.md §3: without quick-repair a crash costs a full repair walk (3.3 s per 1M
-        // events); with batched commits its cost is unmeasurable.
-        txn.set_quick_repair(true);
         let at = self.clock.now_micro_time();
-        let mut compact_to = None;
-        {
-            let mut t = ProjectionTables::open(&txn)?;
-            let mut log = txn.open_table(EVENTS)?;
-            let first_head = t.head()?;
-            let mut head = first_head;
-            for request in batch.iter_mut() {
-                let outcome = match plan(&t, &request.txn, head) {
-                    Err(WriteError::Fatal(e)) => return Err(e),
-                    Err(rejected) => Err(rejected),
-                    Ok((succeeded, planned)) => {
-                        let mut applied = Vec::with_capacity(planned.len());
-                        let ops = std::mem::take(if succeeded {
-                            &mut request.txn.success
-                        } else {
-                            &mut request.txn.failure
-                        });
-                        for (p, op) in planned.into_iter().zip(ops) {
-                            let revision = head.next();
-                            let (change, done, old_index) = realize(p, op, revision);
-                            if let Change::Compact { below } = change {
-                                compact_to = Some(below);
-                            }
-                            let event = Event {
-                                revision,
-                                at,
-                                actor: request.actor.clone(),
-                                change,
-                            };
-                            let (record, row) = codec::encode_event_and_row(&event);
-                            log.insert(revision.0, record.as_slice())?;
-                            tables::apply_change(&mut t, &event, old_index, row)?;
-                            head = revision;
-                            applied.push(done);
-                            events.push(Arc::new(event));
-                        }
-                        Ok(TxnResponse {
-                            succeeded,
-                            revision: head,
-                            applied,
-                        })
-                    }
-                };
-                outcomes.push(outcome);
-            }
-            // Once per batch rather than per event (tables::apply writes it per event).
-            if head != first_head {
-                t.meta.insert(tables::META_HEAD, head.0)?;
-            }
-        }
-        if let Some(below) = compact_to {
-            let removed = tables::compact_history(&txn, below)?;
-            tracing::info!(below = below.0, removed, "compacted history");
-        }
-        txn.commit()
-            .map_err(|e| StoreError::CommitUnknown(e.to_string()))?;
-        Ok(())
+        let mut writes: Vec<(&Actor, &mut Txn)> =
+            batch.iter_mut().map(|w| (&w.actor, &mut w.txn)).collect();
+        apply_batch(&self.db, at, &mut writes, outcomes, events, &|_| Ok(()))
     }
+}
+
+/// One write of a batch: who asks, and the transaction (its chosen branch's operations are
+/// moved out while applying).
+pub(crate) type BatchWrite<'a> = (&'a Actor, &'a mut Txn);
+
+/// Turns a batch of transactions into events and projection changes in one redb transaction,
+/// stamped `at`, and commits it (durably). Every member of a replicated store runs exactly this
+/// for each committed batch (raft/), so their logs and projections are the same bytes; `extra`
+/// writes more rows in the same transaction before the commit (raft's applied log id).
+///
+/// Outcomes are pushed in request order; events of the committed transaction are pushed for the
+/// watch hub. An `Err` is fatal: the commit's outcome is unknown.
+pub(crate) fn apply_batch(
+    db: &Database,
+    at: skiff_core::object::MicroTime,
+    batch: &mut [BatchWrite<'_>],
+    outcomes: &mut Vec<Result<TxnResponse, WriteError>>,
+    events: &mut Vec<Arc<Event>>,
+    extra: &dyn Fn(&redb::WriteTransaction) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    // storage.md §3: without quick-repair a crash costs a full repair walk (3.3 s per 1M
+    // events); with batched commits its cost is unmeasurable.
+    txn.set_quick_repair(true);
+    let mut compact_to = None;
+    {
+        let mut t = ProjectionTables::open(&txn)?;
+        let mut log = txn.open_table(EVENTS)?;
+        let first_head = t.head()?;
+        let mut head = first_head;
+        for (actor, request) in batch.iter_mut() {
+            let outcome = match plan(&t, request, head) {
+                Err(WriteError::Fatal(e)) => return Err(e),
+                Err(rejected) => Err(rejected),
+                Ok((succeeded, planned)) => {
+                    let mut applied = Vec::with_capacity(planned.len());
+                    let ops = std::mem::take(if succeeded {
+                        &mut request.success
+                    } else {
+                        &mut request.failure
+                    });
+                    for (p, op) in planned.into_iter().zip(ops) {
+                        let revision = head.next();
+                        let (change, done, old_index) = realize(p, op, revision);
+                        if let Change::Compact { below } = change {
+                            compact_to = Some(below);
+                        }
+                        let event = Event {
+                            revision,
+                            at,
+                            actor: (*actor).clone(),
+                            change,
+                        };
+                        let (record, row) = codec::encode_event_and_row(&event);
+                        log.insert(revision.0, record.as_slice())?;
+                        tables::apply_change(&mut t, &event, old_index, row)?;
+                        head = revision;
+                        applied.push(done);
+                        events.push(Arc::new(event));
+                    }
+                    Ok(TxnResponse {
+                        succeeded,
+                        revision: head,
+                        applied,
+                    })
+                }
+            };
+            outcomes.push(outcome);
+        }
+        // Once per batch rather than per event (tables::apply writes it per event).
+        if head != first_head {
+            t.meta.insert(tables::META_HEAD, head.0)?;
+        }
+    }
+    if let Some(below) = compact_to {
+        let removed = tables::compact_history(&txn, below)?;
+        tracing::info!(below = below.0, removed, "compacted history");
+    }
+    extra(&txn)?;
+    txn.commit()
+        .map_err(|e| StoreError::CommitUnknown(e.to_string()))?;
+    Ok(())
 }
 
 #[cfg(test)]

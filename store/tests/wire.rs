@@ -142,7 +142,7 @@ async fn malformed_and_oversized_frames_close_only_their_connection() {
     // A valid hello followed by garbage ends that connection only.
     let mut garbage = TcpStream::connect(&addr).await.unwrap();
     let hello = ClientMessage::Hello {
-        protocol: 1,
+        protocol: skiff_store::wire::PROTOCOL_VERSION,
         token: "admin-token".into(),
     }
     .to_frame()
@@ -187,7 +187,7 @@ async fn a_wrong_protocol_version_is_refused() {
     };
     assert_eq!(
         status.message,
-        "protocol version 99 is not supported; this server speaks 1"
+        "protocol version 99 is not supported; this server speaks 2"
     );
 }
 

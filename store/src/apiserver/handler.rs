@@ -21,7 +21,7 @@ use super::{ApiError, ApiServer};
 use crate::codec::StoredValue;
 use crate::store::{ListOptions, Store};
 use crate::watch::{Watch, WatchError, WatchEvent as StoreWatchEvent, WatchOptions};
-use crate::wire::{Handler, Request, Response};
+use crate::wire::{Handler, ItemStream, Request, Response, StreamItem};
 
 fn to_status(e: ApiError) -> Status {
     match e {
@@ -332,12 +332,6 @@ fn target(request: &Request) -> Result<Target<'_>, Status> {
             subresource: Some("scale"),
             ..named("update", r, &scale.namespace, &scale.name)?
         }),
-        // Every authenticated user may ask about itself (upstream's `system:basic-user`
-        // allows creating selfsubjectaccessreviews); asking about another user is checked
-        // as impersonation when the review is answered.
-        Request::AccessReview { .. } | Request::EtcdRange { .. } | Request::EtcdStatus => {
-            Err(Status::bad_request("not a resource request"))
-        }
         Request::Update { object } | Request::UpdateStatus { object } => Ok(Target {
             verb: "update",
             info: object.info(),
@@ -346,6 +340,11 @@ fn target(request: &Request) -> Result<Target<'_>, Status> {
             subresource: matches!(request, Request::UpdateStatus { .. }).then_some("status"),
             object: Some(object),
         }),
+        // Access reviews (every authenticated user may ask about itself, upstream's
+        // `system:basic-user` allows creating selfsubjectaccessreviews; asking about another
+        // user is checked as impersonation when the review is answered) and etcdctl's
+        // requests (authorized as the path `/etcd`).
+        _ => Err(Status::bad_request("not a resource request")),
     }
 }
 
@@ -360,16 +359,17 @@ impl ApiHandler {
         if matches!(request, Request::AccessReview { .. }) {
             return Ok(());
         }
-        if matches!(request, Request::EtcdRange { .. } | Request::EtcdStatus) {
-            // The store underneath, as etcdctl sees it: upstream only the API server (and
-            // whoever holds etcd's client certificates) reaches etcd; skiff lets admins.
-            if user.in_group(super::authn::GROUP_MASTERS) {
-                return Ok(());
-            }
-            return Err(super::authz::forbidden(
-                &Attributes::non_resource(user, "get", "/etcd"),
-                "only system:masters may read the store directly",
-            ));
+        if let Some(verb) = etcd_verb(request) {
+            // The store underneath, as etcdctl sees it. Upstream only the API server (and
+            // whoever holds etcd's client certificates) reaches etcd; skiff has no such API,
+            // so it authorizes these requests as the non-resource path `/etcd` with one verb
+            // per etcdctl command: cluster-admin (`nonResourceURLs: ["*"]`, bound to
+            // system:masters) may; anyone else needs a ClusterRole granting that verb on
+            // `/etcd`. Refusals read as upstream's for a non-resource path.
+            return self.api.authorizer().map_err(to_status)?.authorize(
+                &Attributes::non_resource(user, verb, ETCD_PATH),
+                &RequestContext::empty(),
+            );
         }
         let Target {
             verb,
@@ -439,42 +439,55 @@ impl ApiHandler {
     }
 }
 
-/// etcd's wording for reads out of range (mvcc `ErrCompacted`, `ErrFutureRev`).
-fn etcd_error(e: &crate::ReadError) -> Status {
-    Status::bad_request(match e {
-        crate::ReadError::Compacted {
-            requested,
-            compacted_revision,
-        } => format!(
-            "mvcc: required revision has been compacted (requested {requested}, compacted revision {compacted_revision})"
-        ),
-        crate::ReadError::FutureRevision { requested, head } => format!(
-            "mvcc: required revision is a future revision (requested {requested}, head {head})"
-        ),
-        other => other.to_string(),
+/// The non-resource path etcdctl's requests are authorized as.
+pub const ETCD_PATH: &str = "/etcd";
+
+/// The verb an etcdctl request is authorized with on [`ETCD_PATH`]: `get` (range, status),
+/// `put`, `delete`, `compact`, `watch`, `snapshot`; `None` for other requests.
+fn etcd_verb(request: &Request) -> Option<&'static str> {
+    Some(match request {
+        Request::EtcdRange { .. } | Request::EtcdStatus => "get",
+        Request::EtcdPut { .. } => "put",
+        Request::EtcdDelete { .. } => "delete",
+        Request::EtcdCompact { .. } => "compact",
+        Request::EtcdWatch { .. } => "watch",
+        Request::EtcdSnapshot => "snapshot",
+        _ => return None,
     })
 }
 
-/// etcdctl's `get [--prefix] [--limit] [--rev]` on the store: the rows, whether more matched,
-/// and how many matched in all (etcd's `count`).
+/// etcd's wording for reads out of range, as its server returns them to etcdctl
+/// (`etcdserver: mvcc: required revision has been compacted`).
+fn etcd_error(e: crate::ReadError) -> Status {
+    crate::etcd::EtcdError::from(e).to_status()
+}
+
+/// etcdctl's `get [--prefix] [--limit] [--rev] [--keys-only]` on the store: the rows, whether
+/// more matched, and how many matched in all (etcd's `count`).
 fn etcd_range(
     store: &Store,
     key: &str,
     prefix: bool,
     limit: u64,
     revision: u64,
+    keys_only: bool,
 ) -> Result<crate::wire::EtcdRange, Status> {
     let revision = (revision > 0).then_some(Revision(revision));
-    let head = store.status().map_err(|e| etcd_error(&e))?.revision.0;
+    let head = crate::etcd::head(store).map_err(|e| e.to_status())?.0;
     if !prefix {
         let found = match revision {
             None => store.get(key).map(|(_, entry)| entry),
             Some(r) => store.get_at(key, r),
         };
         return match found {
-            Ok(entry) => Ok(crate::wire::EtcdRange {
+            Ok(mut entry) => Ok(crate::wire::EtcdRange {
                 head,
-                kvs: vec![(entry.key, entry.stored)],
+                kvs: vec![(entry.key, {
+                    if keys_only {
+                        entry.stored.value = StoredValue::Raw(Vec::new());
+                    }
+                    entry.stored
+                })],
                 more: false,
                 count: 1,
             }),
@@ -484,7 +497,7 @@ fn etcd_range(
                 more: false,
                 count: 0,
             }),
-            Err(e) => Err(etcd_error(&e)),
+            Err(e) => Err(etcd_error(e)),
         };
     }
     let page = store
@@ -493,10 +506,11 @@ fn etcd_range(
             &ListOptions {
                 revision,
                 limit: usize::try_from(limit).unwrap_or(usize::MAX),
+                keys_only,
                 ..ListOptions::default()
             },
         )
-        .map_err(|e| etcd_error(&e))?;
+        .map_err(etcd_error)?;
     let mut count = page.entries.len() as u64;
     if let Some(after) = &page.continue_after {
         let rest = store
@@ -509,7 +523,7 @@ fn etcd_range(
                     ..ListOptions::default()
                 },
             )
-            .map_err(|e| etcd_error(&e))?;
+            .map_err(etcd_error)?;
         count += rest.entries.len() as u64;
     }
     Ok(crate::wire::EtcdRange {
@@ -802,10 +816,32 @@ impl Handler for ApiHandler {
                         prefix,
                         limit,
                         revision,
-                    } => etcd_range(api.store(), &key, prefix, limit, revision)
+                        keys_only,
+                    } => etcd_range(api.store(), &key, prefix, limit, revision, keys_only)
                         .map(Response::EtcdRange),
+                    Request::EtcdPut { key, value } => {
+                        crate::etcd::put(api.store(), &actor, &key, value)
+                            .await
+                            .map(|r| Response::EtcdRevision(r.0))
+                            .map_err(|e| e.to_status())
+                    }
+                    Request::EtcdDelete { key, prefix } => {
+                        crate::etcd::delete(api.store(), &actor, &key, prefix)
+                            .await
+                            .map(|(revision, deleted)| Response::EtcdDeleted {
+                                revision: revision.0,
+                                deleted,
+                            })
+                            .map_err(|e| e.to_status())
+                    }
+                    Request::EtcdCompact { revision } => {
+                        crate::etcd::compact(api.store(), &actor, revision)
+                            .await
+                            .map(|r| Response::EtcdRevision(r.0))
+                            .map_err(|e| e.to_status())
+                    }
                     Request::EtcdStatus => {
-                        let s = api.store().status().map_err(|e| etcd_error(&e))?;
+                        let s = api.store().status().map_err(etcd_error)?;
                         Ok(Response::EtcdStatus(crate::wire::EtcdStatus {
                             revision: s.revision.0,
                             compacted: s.compacted.0,
@@ -814,7 +850,7 @@ impl Handler for ApiHandler {
                             hash: s.hash,
                         }))
                     }
-                    Request::Watch { .. } => {
+                    Request::Watch { .. } | Request::EtcdWatch { .. } | Request::EtcdSnapshot => {
                         Err(Status::bad_request("watch is a streaming request"))
                     }
                 }
@@ -842,6 +878,88 @@ impl Handler for ApiHandler {
             self.api
                 .watch_params(resource(&r)?, namespace.as_deref(), &params)
         })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        request: Request,
+    ) -> BoxFuture<'a, Result<Box<dyn ItemStream>, Status>> {
+        Box::pin(async move {
+            self.authorize(user, &request)?;
+            let store = self.api.store();
+            match request {
+                Request::EtcdWatch {
+                    key,
+                    prefix,
+                    revision,
+                } => {
+                    let watch = crate::etcd::KeyWatch::start(store, &key, prefix, revision)
+                        .map_err(|e| e.to_status())?;
+                    Ok(Box::new(EtcdWatchStream { watch, done: false }) as Box<dyn ItemStream>)
+                }
+                Request::EtcdSnapshot => {
+                    let chunks =
+                        crate::etcd::SnapshotChunks::save(store).map_err(|e| e.to_status())?;
+                    Ok(Box::new(SnapshotStream {
+                        chunks,
+                        done: false,
+                    }) as Box<dyn ItemStream>)
+                }
+                _ => Err(Status::bad_request("not a streamed request")),
+            }
+        })
+    }
+}
+
+/// An etcdctl watch as a stream of wire items: the matching events, then an error if the
+/// watch ends (compaction, the store stopping).
+struct EtcdWatchStream {
+    watch: crate::etcd::KeyWatch,
+    done: bool,
+}
+
+impl ItemStream for EtcdWatchStream {
+    fn next(&mut self) -> BoxFuture<'_, Option<StreamItem>> {
+        Box::pin(async move {
+            if self.done {
+                return None;
+            }
+            match self.watch.next().await {
+                Ok(event) => Some(StreamItem::Event(Arc::unwrap_or_clone(event))),
+                Err(e) => {
+                    self.done = true;
+                    Some(StreamItem::Error(e.to_status()))
+                }
+            }
+        })
+    }
+}
+
+/// A snapshot as a stream of chunks, then [`StreamItem::End`].
+struct SnapshotStream {
+    chunks: crate::etcd::SnapshotChunks,
+    done: bool,
+}
+
+impl ItemStream for SnapshotStream {
+    fn next(&mut self) -> BoxFuture<'_, Option<StreamItem>> {
+        let item = if self.done {
+            None
+        } else {
+            match self.chunks.next_chunk() {
+                Ok(Some(chunk)) => Some(StreamItem::Chunk(chunk)),
+                Ok(None) => {
+                    self.done = true;
+                    Some(StreamItem::End)
+                }
+                Err(e) => {
+                    self.done = true;
+                    Some(StreamItem::Error(e.to_status()))
+                }
+            }
+        };
+        Box::pin(async move { item })
     }
 }
 

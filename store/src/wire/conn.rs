@@ -21,13 +21,19 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 use super::frame::{FrameError, Split, split_frame};
-use super::message::{ClientMessage, PROTOCOL_VERSION, Request, Response, ServerMessage};
+use super::message::{
+    ClientMessage, EtcdRange, EtcdStatus, PROTOCOL_VERSION, Request, Response, ServerMessage,
+    StreamItem,
+};
 use crate::apiserver::authn::UserInfo;
 
 /// Frames queued for a connection's writer before senders wait (backpressure).
 pub const OUTBOX_FRAMES_MAX: usize = 1024;
 /// Watch events buffered per watch on the client before the reader waits.
 pub const WATCH_BUFFER_EVENTS_MAX: usize = 1024;
+/// Items buffered per stream on the client before the reader waits (a snapshot's chunks are
+/// large: a few suffice to keep the connection busy).
+pub const STREAM_BUFFER_ITEMS_MAX: usize = 16;
 /// Bytes read from the socket at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -113,6 +119,23 @@ pub trait Handler: Send + Sync + 'static {
         user: &'a UserInfo,
         request: Request,
     ) -> BoxFuture<'a, Result<Box<dyn WatchStream>, Status>>;
+    /// Starts a streamed answer ([`Request::is_stream`]) as `user`. By default no request
+    /// streams.
+    fn stream<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        request: Request,
+    ) -> BoxFuture<'a, Result<Box<dyn ItemStream>, Status>> {
+        let _ = (user, request);
+        Box::pin(async { Err(Status::bad_request("this server streams no such request")) })
+    }
+}
+
+/// The items of a streamed answer, as a server produces them.
+pub trait ItemStream: Send {
+    /// The next item; `None` when the stream is over. A stream that ends by itself sends
+    /// [`StreamItem::End`] or [`StreamItem::Error`] last.
+    fn next(&mut self) -> BoxFuture<'_, Option<StreamItem>>;
 }
 
 /// Accepts connections forever, serving each on its own task.
@@ -206,6 +229,11 @@ async fn serve_connection(stream: TcpStream, handler: Arc<dyn Handler>) -> Resul
                     if let Some(old) = lock(&watches).insert(id, task) {
                         old.abort();
                     }
+                } else if request.is_stream() {
+                    let task = tokio::spawn(run_stream(handler, user, id, request, outbox));
+                    if let Some(old) = lock(&watches).insert(id, task) {
+                        old.abort();
+                    }
                 } else {
                     tokio::spawn(async move {
                         let result = handler.call(&user, request).await;
@@ -268,6 +296,48 @@ async fn run_watch(
     }
 }
 
+/// Serves one streamed request: [`Response::StreamStarted`], then the items until the stream
+/// ends, fails or the client cancels (which aborts this task).
+async fn run_stream(
+    handler: Arc<dyn Handler>,
+    user: UserInfo,
+    id: u64,
+    request: Request,
+    outbox: mpsc::Sender<Vec<u8>>,
+) {
+    let mut stream = match handler.stream(&user, request).await {
+        Ok(stream) => stream,
+        Err(status) => {
+            let _ = send(
+                &outbox,
+                &ServerMessage::Response {
+                    id,
+                    result: Err(status),
+                },
+            )
+            .await;
+            return;
+        }
+    };
+    let started = ServerMessage::Response {
+        id,
+        result: Ok(Response::StreamStarted),
+    };
+    if send(&outbox, &started).await.is_err() {
+        return;
+    }
+    while let Some(item) = stream.next().await {
+        let last = matches!(item, StreamItem::End | StreamItem::Error(_));
+        if send(&outbox, &ServerMessage::Stream { id, item })
+            .await
+            .is_err()
+            || last
+        {
+            return;
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -277,6 +347,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct Pending {
     calls: BTreeMap<u64, oneshot::Sender<Result<Response, Status>>>,
     watches: BTreeMap<u64, mpsc::Sender<WatchEvent>>,
+    streams: BTreeMap<u64, mpsc::Sender<StreamItem>>,
     closed: Option<String>,
 }
 
@@ -336,19 +407,22 @@ impl WireClient {
     }
 
     /// etcdctl's range read on the store behind the server (admins only): `key`, or every
-    /// key with that prefix, at `revision` (0: the head), at most `limit` keys (0: all).
+    /// key with that prefix, at `revision` (0: the head), at most `limit` keys (0: all),
+    /// without values when `keys_only`.
     pub async fn etcd_range(
         &self,
         key: &str,
         prefix: bool,
         limit: u64,
         revision: u64,
-    ) -> Result<super::EtcdRange, ClientError> {
+        keys_only: bool,
+    ) -> Result<EtcdRange, ClientError> {
         let request = Request::EtcdRange {
             key: key.to_owned(),
             prefix,
             limit,
             revision,
+            keys_only,
         };
         match self.call(request).await? {
             Response::EtcdRange(range) => Ok(range),
@@ -357,10 +431,112 @@ impl WireClient {
     }
 
     /// The status of the store behind the server (admins only).
-    pub async fn etcd_status(&self) -> Result<super::EtcdStatus, ClientError> {
+    pub async fn etcd_status(&self) -> Result<EtcdStatus, ClientError> {
         match self.call(Request::EtcdStatus).await? {
             Response::EtcdStatus(status) => Ok(status),
             other => Err(unexpected(&other)),
+        }
+    }
+
+    /// etcdctl's `put` through the server (admins only); the revision of the write.
+    pub async fn etcd_put(&self, key: &str, value: Vec<u8>) -> Result<u64, ClientError> {
+        let request = Request::EtcdPut {
+            key: key.to_owned(),
+            value,
+        };
+        match self.call(request).await? {
+            Response::EtcdRevision(revision) => Ok(revision),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// etcdctl's `del [--prefix]` through the server (admins only): the head revision
+    /// afterwards and how many keys were deleted.
+    pub async fn etcd_delete(&self, key: &str, prefix: bool) -> Result<(u64, u64), ClientError> {
+        let request = Request::EtcdDelete {
+            key: key.to_owned(),
+            prefix,
+        };
+        match self.call(request).await? {
+            Response::EtcdDeleted { revision, deleted } => Ok((revision, deleted)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// etcdctl's `compaction REV` through the server (admins only); the head revision.
+    pub async fn etcd_compact(&self, revision: u64) -> Result<u64, ClientError> {
+        match self.call(Request::EtcdCompact { revision }).await? {
+            Response::EtcdRevision(head) => Ok(head),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// etcdctl's `watch` through the server (admins only): a stream of
+    /// [`StreamItem::Event`]s, ended by an [`StreamItem::Error`] or by dropping it.
+    pub async fn etcd_watch(
+        &self,
+        key: &str,
+        prefix: bool,
+        revision: u64,
+    ) -> Result<RemoteStream, ClientError> {
+        let request = Request::EtcdWatch {
+            key: key.to_owned(),
+            prefix,
+            revision,
+        };
+        self.open_stream(request).await
+    }
+
+    /// etcdctl's `snapshot save` through the server (admins only): the snapshot file as
+    /// [`StreamItem::Chunk`]s, then [`StreamItem::End`].
+    pub async fn etcd_snapshot(&self) -> Result<RemoteStream, ClientError> {
+        self.open_stream(Request::EtcdSnapshot).await
+    }
+
+    /// Sends a streamed request and waits for the server to start the stream.
+    async fn open_stream(&self, request: Request) -> Result<RemoteStream, ClientError> {
+        let id = self.id();
+        let (sink, items) = mpsc::channel(STREAM_BUFFER_ITEMS_MAX);
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut pending = lock(&self.pending);
+            if let Some(reason) = &pending.closed {
+                return Err(ClientError::Transport(reason.clone()));
+            }
+            pending.calls.insert(id, reply);
+            pending.streams.insert(id, sink);
+        }
+        let fail = |pending: &Mutex<Pending>| {
+            let mut pending = lock(pending);
+            pending.streams.remove(&id);
+            pending.calls.remove(&id);
+        };
+        let frame = match (ClientMessage::Request { id, request }).to_frame() {
+            Ok(frame) => frame,
+            Err(e) => {
+                fail(&self.pending);
+                return Err(ClientError::Transport(e.to_string()));
+            }
+        };
+        if self.outbox.send(frame).await.is_err() {
+            fail(&self.pending);
+            return Err(ClientError::Transport("connection closed".into()));
+        }
+        match answer.await {
+            Ok(Ok(Response::StreamStarted)) => Ok(RemoteStream {
+                items,
+                id,
+                outbox: self.outbox.clone(),
+            }),
+            Ok(Ok(other)) => {
+                fail(&self.pending);
+                Err(unexpected(&other))
+            }
+            Ok(Err(status)) => {
+                fail(&self.pending);
+                Err(ClientError::Status(status))
+            }
+            Err(_) => Err(ClientError::Transport("connection closed".into())),
         }
     }
 
@@ -424,6 +600,14 @@ async fn client_reader<R: AsyncRead + Unpin>(
                     lock(&pending).watches.remove(&id);
                 }
             }
+            Ok(ServerMessage::Stream { id, item }) => {
+                let sink = lock(&pending).streams.get(&id).cloned();
+                if let Some(sink) = sink
+                    && sink.send(item).await.is_err()
+                {
+                    lock(&pending).streams.remove(&id);
+                }
+            }
             Ok(other) => break format!("unexpected message {other:?}"),
             Err(e) => break e.to_string(),
         }
@@ -432,6 +616,7 @@ async fn client_reader<R: AsyncRead + Unpin>(
     pending.closed = Some(reason);
     pending.calls.clear();
     pending.watches.clear();
+    pending.streams.clear();
 }
 
 /// A watch over the wire: events arrive through the connection's reader.
@@ -448,6 +633,28 @@ impl WatchStream for RemoteWatch {
 }
 
 impl Drop for RemoteWatch {
+    fn drop(&mut self) {
+        if let Ok(frame) = (ClientMessage::Cancel { id: self.id }).to_frame() {
+            let _ = self.outbox.try_send(frame);
+        }
+    }
+}
+
+/// A streamed answer over the wire; dropping it cancels the stream on the server.
+pub struct RemoteStream {
+    items: mpsc::Receiver<StreamItem>,
+    id: u64,
+    outbox: mpsc::Sender<Vec<u8>>,
+}
+
+impl RemoteStream {
+    /// The next item; `None` when the connection closed before the stream ended.
+    pub async fn next(&mut self) -> Option<StreamItem> {
+        self.items.recv().await
+    }
+}
+
+impl Drop for RemoteStream {
     fn drop(&mut self) {
         if let Ok(frame) = (ClientMessage::Cancel { id: self.id }).to_frame() {
             let _ = self.outbox.try_send(frame);

@@ -19,8 +19,9 @@ use super::frame::{FRAME_BYTES_MAX, FrameError};
 use crate::codec::Stored;
 use skiff_core::status::Status;
 
-/// Version of this protocol; a server refuses other versions in the handshake.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version of this protocol; a server refuses other versions in the handshake. Version 2 added
+/// etcdctl's writes, watch and snapshot stream ([`Request::EtcdPut`] and after).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// What a client sends.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
@@ -172,9 +173,70 @@ pub enum Request {
         limit: u64,
         /// Read at this revision (0: the head).
         revision: u64,
+        /// Rows without their values (`--keys-only`).
+        keys_only: bool,
     },
     /// etcdctl's `endpoint status` on the store behind the server (admins only).
     EtcdStatus,
+    /// etcdctl's `put`: raw bytes outside `/registry/`, one valid manifest object at its own
+    /// key under it. Answered with [`Response::EtcdRevision`].
+    EtcdPut {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// etcdctl's `del [--prefix]`. Answered with [`Response::EtcdDeleted`].
+    EtcdDelete {
+        /// The key, or the prefix.
+        key: String,
+        /// Every key starting with `key`.
+        prefix: bool,
+    },
+    /// etcdctl's `compaction REV`. Answered with [`Response::EtcdRevision`] (the head).
+    EtcdCompact {
+        /// Reads below this revision fail afterwards.
+        revision: u64,
+    },
+    /// etcdctl's `watch [--prefix] [--rev]`, streamed: [`Response::StreamStarted`], then one
+    /// [`StreamItem::Event`] per matching event until the client cancels or an
+    /// [`StreamItem::Error`] ends it.
+    EtcdWatch {
+        /// The key, or the prefix.
+        key: String,
+        /// Every key starting with `key`.
+        prefix: bool,
+        /// The first revision delivered (0: from now).
+        revision: u64,
+    },
+    /// etcdctl's `snapshot save`, streamed: [`Response::StreamStarted`], then the snapshot
+    /// file as [`StreamItem::Chunk`]s and a final [`StreamItem::End`].
+    EtcdSnapshot,
+}
+
+impl Request {
+    /// Whether the server answers with a stream ([`ServerMessage::Stream`]) rather than one
+    /// response.
+    pub fn is_stream(&self) -> bool {
+        matches!(self, Request::EtcdWatch { .. } | Request::EtcdSnapshot)
+    }
+}
+
+/// One item of a streamed answer ([`Request::EtcdWatch`], [`Request::EtcdSnapshot`]).
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "items are encoded and dropped at once"
+)]
+pub enum StreamItem {
+    /// An event of the log, on a watched key.
+    Event(Event),
+    /// The next bytes of a snapshot file.
+    Chunk(Vec<u8>),
+    /// The stream is complete.
+    End,
+    /// The stream failed and is over.
+    Error(Status),
 }
 
 /// The rows of an [`Request::EtcdRange`].
@@ -226,6 +288,17 @@ pub enum Response {
     EtcdRange(EtcdRange),
     /// The store's status.
     EtcdStatus(EtcdStatus),
+    /// The revision of a put, or the head after a compaction.
+    EtcdRevision(u64),
+    /// What a delete did.
+    EtcdDeleted {
+        /// The head revision afterwards.
+        revision: u64,
+        /// How many keys were deleted.
+        deleted: u64,
+    },
+    /// The stream is established; items follow as [`ServerMessage::Stream`].
+    StreamStarted,
 }
 
 /// What a server sends.
@@ -257,6 +330,13 @@ pub enum ServerMessage {
         id: u64,
         /// The event.
         event: WatchEvent,
+    },
+    /// An item of the stream started by request `id`.
+    Stream {
+        /// The stream's request id.
+        id: u64,
+        /// The item.
+        item: StreamItem,
     },
 }
 

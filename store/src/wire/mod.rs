@@ -9,10 +9,14 @@ mod conn;
 mod frame;
 mod message;
 
-pub use conn::{Handler, OUTBOX_FRAMES_MAX, WATCH_BUFFER_EVENTS_MAX, WireClient, serve};
+pub use conn::{
+    Handler, ItemStream, OUTBOX_FRAMES_MAX, RemoteStream, STREAM_BUFFER_ITEMS_MAX,
+    WATCH_BUFFER_EVENTS_MAX, WireClient, serve,
+};
 pub use frame::{FRAME_BYTES_MAX, FrameError, LENGTH_PREFIX_BYTES, Split, frame, split_frame};
 pub use message::{
     ClientMessage, EtcdRange, EtcdStatus, PROTOCOL_VERSION, Request, Response, ServerMessage,
+    StreamItem,
 };
 
 /// Decodes every whole frame at the start of arbitrary bytes as both a client and a server

@@ -1,0 +1,316 @@
+//! Raft between members: one request frame, one response frame, over `tokio::net` TCP
+//! (simulated under madsim). Frames are skiff's length-prefixed frames ([`crate::wire::frame`]);
+//! payloads are openraft's messages through bincode's serde path. The server feeds
+//! `Raft::{append_entries, vote, pre_vote, install_full_snapshot}`; a frame that is too large
+//! or does not decode ends its connection, never the process.
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::impls::BasicNode;
+use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::state_machine::SnapshotData;
+use super::{SkiffRaft, TypeConfig, decode, encode};
+use crate::wire::{FRAME_BYTES_MAX, LENGTH_PREFIX_BYTES, frame};
+
+/// A request from one member to another.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum RaftRequest {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<TypeConfig>),
+    PreVote(VoteRequest<TypeConfig>),
+    Snapshot {
+        vote: VoteOf<TypeConfig>,
+        meta: SnapshotMetaOf<TypeConfig>,
+        data: SnapshotData,
+    },
+}
+
+/// The answer to a [`RaftRequest`].
+#[derive(serde::Serialize, serde::Deserialize)]
+enum RaftResponse {
+    Append(AppendEntriesResponse<TypeConfig>),
+    Vote(VoteResponse<TypeConfig>),
+    Snapshot(SnapshotResponse<TypeConfig>),
+    /// The receiving Raft node failed (it is shutting down, or fatal).
+    Failed(String),
+}
+
+/// Reads one frame's payload; `Ok(None)` on a clean end of stream.
+async fn read_frame(stream: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
+    let mut prefix = [0u8; LENGTH_PREFIX_BYTES];
+    match stream.read_exact(&mut prefix).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = usize::try_from(u32::from_le_bytes(prefix)).unwrap_or(usize::MAX);
+    if len > FRAME_BYTES_MAX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes exceeds the limit of {FRAME_BYTES_MAX}"),
+        ));
+    }
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).await?;
+    Ok(Some(payload))
+}
+
+async fn write_frame(stream: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
+    let bytes = frame(payload).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    stream.write_all(&bytes).await?;
+    stream.flush().await
+}
+
+/// Serves Raft requests from peers until the listener fails.
+pub(crate) async fn serve(listener: TcpListener, raft: SkiffRaft) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                // Small request/response frames: Nagle's delay would add tens of ms per RPC.
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_connection(stream, raft.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "raft listener failed");
+                return;
+            }
+        }
+    }
+}
+
+async fn serve_connection(mut stream: TcpStream, raft: SkiffRaft) {
+    loop {
+        let payload = match read_frame(&mut stream).await {
+            Ok(Some(payload)) => payload,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "raft connection ended");
+                return;
+            }
+        };
+        let request: RaftRequest = match decode(&payload) {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::warn!(error = %e, "malformed raft frame; closing the connection");
+                return;
+            }
+        };
+        let response = match request {
+            RaftRequest::Append(rpc) => raft.append_entries(rpc).await.map_or_else(
+                |e| RaftResponse::Failed(e.to_string()),
+                RaftResponse::Append,
+            ),
+            RaftRequest::Vote(rpc) => raft
+                .vote(rpc)
+                .await
+                .map_or_else(|e| RaftResponse::Failed(e.to_string()), RaftResponse::Vote),
+            RaftRequest::PreVote(rpc) => raft
+                .pre_vote(rpc)
+                .await
+                .map_or_else(|e| RaftResponse::Failed(e.to_string()), RaftResponse::Vote),
+            RaftRequest::Snapshot { vote, meta, data } => raft
+                .install_full_snapshot(
+                    vote,
+                    openraft::storage::Snapshot {
+                        meta,
+                        snapshot: data,
+                    },
+                )
+                .await
+                .map_or_else(
+                    |e| RaftResponse::Failed(e.to_string()),
+                    RaftResponse::Snapshot,
+                ),
+        };
+        let Ok(bytes) = encode(&response) else {
+            return;
+        };
+        if write_frame(&mut stream, &bytes).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Makes a [`Peer`] per target member.
+pub(crate) struct NetworkFactory;
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = Peer;
+
+    async fn new_client(&mut self, _target: u64, node: &BasicNode) -> Peer {
+        Peer {
+            addr: node.addr.clone(),
+            stream: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+/// The connection to one peer, opened on first use and dropped after any error.
+pub(crate) struct Peer {
+    addr: String,
+    /// Only ever reached through `&mut self` (`get_mut`, no locking): the mutex makes the
+    /// peer `Sync` as openraft requires, which simulated TCP streams are not.
+    stream: tokio::sync::Mutex<Option<TcpStream>>,
+}
+
+/// Why a call to a peer failed.
+enum CallError {
+    /// Could not connect.
+    Unreachable(io::Error),
+    /// Connected, but the exchange failed or timed out, or the peer answered `Failed`.
+    Network(io::Error),
+}
+
+impl CallError {
+    fn into_rpc(self) -> RPCError<TypeConfig> {
+        match self {
+            CallError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
+            CallError::Network(e) => RPCError::Network(NetworkError::new(&e)),
+        }
+    }
+    fn into_streaming(self) -> StreamingError<TypeConfig> {
+        match self {
+            CallError::Unreachable(e) => StreamingError::Unreachable(Unreachable::new(&e)),
+            CallError::Network(e) => StreamingError::Network(NetworkError::new(&e)),
+        }
+    }
+}
+
+impl Peer {
+    async fn exchange(&mut self, request: &[u8]) -> Result<RaftResponse, CallError> {
+        let slot = self.stream.get_mut();
+        if slot.is_none() {
+            let stream = TcpStream::connect(self.addr.as_str())
+                .await
+                .map_err(CallError::Unreachable)?;
+            let _ = stream.set_nodelay(true);
+            *slot = Some(stream);
+        }
+        let Some(stream) = slot.as_mut() else {
+            return Err(CallError::Unreachable(io::Error::other("no connection")));
+        };
+        write_frame(stream, request)
+            .await
+            .map_err(CallError::Network)?;
+        let payload = read_frame(stream)
+            .await
+            .map_err(CallError::Network)?
+            .ok_or_else(|| {
+                CallError::Network(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "peer closed the connection",
+                ))
+            })?;
+        match decode(&payload).map_err(CallError::Network)? {
+            RaftResponse::Failed(why) => Err(CallError::Network(io::Error::other(why))),
+            response => Ok(response),
+        }
+    }
+
+    /// One request and its response within `ttl`; any failure drops the connection.
+    async fn call(
+        &mut self,
+        request: &RaftRequest,
+        ttl: Duration,
+    ) -> Result<RaftResponse, CallError> {
+        let bytes = encode(request).map_err(CallError::Network)?;
+        let result = match tokio::time::timeout(ttl, self.exchange(&bytes)).await {
+            Ok(result) => result,
+            Err(_) => Err(CallError::Network(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer from {} within {ttl:?}", self.addr),
+            ))),
+        };
+        if result.is_err() {
+            *self.stream.get_mut() = None;
+        }
+        result
+    }
+}
+
+fn unexpected() -> CallError {
+    CallError::Network(io::Error::new(
+        io::ErrorKind::InvalidData,
+        "response of another kind",
+    ))
+}
+
+impl RaftNetworkV2<TypeConfig> for Peer {
+    type SnapshotData = SnapshotData;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .call(&RaftRequest::Append(rpc), option.hard_ttl())
+            .await
+        {
+            Ok(RaftResponse::Append(r)) => Ok(r),
+            Ok(_) => Err(unexpected().into_rpc()),
+            Err(e) => Err(e.into_rpc()),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.call(&RaftRequest::Vote(rpc), option.hard_ttl()).await {
+            Ok(RaftResponse::Vote(r)) => Ok(r),
+            Ok(_) => Err(unexpected().into_rpc()),
+            Err(e) => Err(e.into_rpc()),
+        }
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .call(&RaftRequest::PreVote(rpc), option.hard_ttl())
+            .await
+        {
+            Ok(RaftResponse::Vote(r)) => Ok(r),
+            Ok(_) => Err(unexpected().into_rpc()),
+            Err(e) => Err(e.into_rpc()),
+        }
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: VoteOf<TypeConfig>,
+        snapshot: SnapshotOf<TypeConfig, SnapshotData>,
+        cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let request = RaftRequest::Snapshot {
+            vote,
+            meta: snapshot.meta,
+            data: snapshot.snapshot,
+        };
+        let ttl = option.hard_ttl();
+        tokio::select! {
+            biased;
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            result = self.call(&request, ttl) => match result {
+                Ok(RaftResponse::Snapshot(r)) => Ok(r),
+                Ok(_) => Err(unexpected().into_streaming()),
+                Err(e) => Err(e.into_streaming()),
+            },
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The state machine: the store itself. A committed batch is applied by
+//! `writer::apply_batch`, the single-node commit path, with the entry's log id written as
+//! "applied" in the same redb transaction; blank and membership entries only move that mark
+//! (and the membership).
+
+use std::io;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use openraft::EntryPayload;
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
+use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use redb::{Database, Durability};
+
+use super::log_store::{META_APPLIED, META_MEMBERSHIP, put_meta, read_meta};
+use super::{BATCH_FORMAT, Batch, Outcomes, TypeConfig};
+use crate::error::StoreError;
+use crate::watch::WatchHub;
+use crate::writer::{BatchWrite, apply_batch};
+
+fn io_err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// A Raft snapshot's bytes. Snapshots are not built yet (mod.rs: "Not done yet").
+pub(crate) type SnapshotData = Vec<u8>;
+
+fn snapshots_unsupported() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "raft snapshots are not implemented yet (the log is never purged)",
+    )
+}
+
+/// One member's store as Raft's state machine.
+pub(crate) struct StateMachine {
+    db: Arc<Database>,
+    hub: WatchHub,
+}
+
+impl StateMachine {
+    pub(crate) fn new(db: Arc<Database>, hub: WatchHub) -> Self {
+        Self { db, hub }
+    }
+
+    /// Moves the applied mark (and the membership) without a batch.
+    fn mark(
+        &self,
+        log_id: LogIdOf<TypeConfig>,
+        membership: Option<&StoredMembershipOf<TypeConfig>>,
+    ) -> io::Result<()> {
+        let mut txn = self.db.begin_write().map_err(io_err)?;
+        txn.set_durability(Durability::Immediate).map_err(io_err)?;
+        txn.set_quick_repair(true);
+        put_meta(&txn, META_APPLIED, &log_id)?;
+        if let Some(m) = membership {
+            put_meta(&txn, META_MEMBERSHIP, m)?;
+        }
+        txn.commit().map_err(io_err)
+    }
+
+    /// Applies one committed batch; returns its outcomes.
+    fn apply_normal(&self, log_id: LogIdOf<TypeConfig>, record: &[u8]) -> io::Result<Outcomes> {
+        // The leader encoded this record; one that does not decode is corruption or a bug, and
+        // applying anything else would make this member diverge: stop (openraft goes fatal).
+        let batch: Batch = crate::codec::decode_with(BATCH_FORMAT, record).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("raft entry {log_id}: {e}"),
+            )
+        })?;
+        let Batch { at, mut writes } = batch;
+        let mut refs: Vec<BatchWrite<'_>> = writes.iter_mut().map(|(a, t)| (&*a, t)).collect();
+        let mut outcomes = Vec::with_capacity(refs.len());
+        let mut events = Vec::new();
+        let mark = |txn: &redb::WriteTransaction| -> Result<(), StoreError> {
+            put_meta(txn, META_APPLIED, &log_id).map_err(|e| StoreError::Database(e.to_string()))
+        };
+        apply_batch(&self.db, at, &mut refs, &mut outcomes, &mut events, &mark).map_err(io_err)?;
+        self.hub.publish(events);
+        Ok(Outcomes(outcomes))
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotData;
+    type SnapshotBuilder = NoSnapshots;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
+        let applied = read_meta(&self.db, META_APPLIED)?;
+        let membership = read_meta(&self.db, META_MEMBERSHIP)?.unwrap_or_default();
+        Ok((applied, membership))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: futures_util::Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>>
+            + Unpin
+            + Send,
+    {
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            let log_id = entry.log_id;
+            let outcomes = match entry.payload {
+                EntryPayload::Blank => {
+                    self.mark(log_id, None)?;
+                    Outcomes::default()
+                }
+                EntryPayload::Normal(proposal) => self.apply_normal(log_id, &proposal.0)?,
+                EntryPayload::Membership(membership) => {
+                    let stored = StoredMembershipOf::<TypeConfig>::new(Some(log_id), membership);
+                    self.mark(log_id, Some(&stored))?;
+                    Outcomes::default()
+                }
+            };
+            if let Some(responder) = responder {
+                responder.send(outcomes);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        NoSnapshots
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        _meta: &SnapshotMetaOf<TypeConfig>,
+        _snapshot: Self::SnapshotData,
+    ) -> Result<(), io::Error> {
+        Err(snapshots_unsupported())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<SnapshotOf<TypeConfig, Self::SnapshotData>>, io::Error> {
+        Ok(None)
+    }
+}
+
+/// The snapshot builder until snapshots exist: building fails (the policy never asks).
+pub(crate) struct NoSnapshots;
+
+impl RaftSnapshotBuilder<TypeConfig> for NoSnapshots {
+    type SnapshotData = SnapshotData;
+
+    async fn build_snapshot(
+        &mut self,
+    ) -> Result<SnapshotOf<TypeConfig, Self::SnapshotData>, io::Error> {
+        Err(snapshots_unsupported())
+    }
+}
