@@ -263,7 +263,7 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .clock(clock)
         .nodes(2)
         .kind::<GameServer>()
-        .controller(Box::new(GameServerController))
+        .controller(GameServerController)
         .build()
         .await?;
     let nodes = cluster.api_all::<Node>();

@@ -14,7 +14,7 @@ use skiff_core::client::{Client, ClientError};
 use skiff_core::clock::{Clock, SystemClock, unix_micros};
 use skiff_core::manifest::{self, ManifestError};
 use skiff_core::object::{
-    CustomKind, CustomResource, DynamicKind, KindRegistry, ObjectKind, RegisterError,
+    CustomKind, CustomResource, DynamicKind, KindRegistry, ObjectKind, PolicyRule, RegisterError,
 };
 use skiff_store::apiserver::{ApiServer, KubeletClientConfig, LocalClient};
 use skiff_store::{Backing, OpenOptions, Store};
@@ -62,9 +62,6 @@ pub enum ApplyError {
 /// The user the controller manager acts as (its events in the log name it).
 pub const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";
 
-/// The lease of the controllers added with [`ClusterBuilder::controller`].
-pub const USER_CONTROLLERS_LEASE: &str = "skiff-user-controllers";
-
 /// The user the scheduler acts as.
 pub const SCHEDULER_USER: &str = "system:kube-scheduler";
 
@@ -79,7 +76,7 @@ pub struct ClusterBuilder {
     control_plane: ControlPlaneConfig,
     nodes: u8,
     custom_kinds: Vec<&'static CustomKind>,
-    controllers: Vec<Box<dyn Controller>>,
+    controllers: Vec<crate::controller::Registered>,
 }
 
 impl std::fmt::Debug for ClusterBuilder {
@@ -95,7 +92,7 @@ impl std::fmt::Debug for ClusterBuilder {
                 &self
                     .controllers
                     .iter()
-                    .map(|c| c.name())
+                    .map(|c| c.controller.name())
                     .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
@@ -165,11 +162,28 @@ impl ClusterBuilder {
         self
     }
 
-    /// Runs a controller of your own in the same runtime loop as the built-in ones (informers
-    /// on the kinds it watches, a work queue, actions sent with their preconditions), under
-    /// its own lease `skiff-user-controllers`, acting as [`CONTROLLER_MANAGER_USER`].
-    pub fn controller(mut self, controller: Box<dyn Controller>) -> Self {
-        self.controllers.push(controller);
+    /// Runs `controller` beside the built-in ones, in the same runtime loop (informer caches,
+    /// work queue with backoff, expectations), elected on its own Lease
+    /// `kube-system/<name>`, as the service account `kube-system/<name>` with
+    /// [`crate::controller::default_rules`]: full access to the kinds it watches, and Events.
+    /// See [`crate::controller`] for the identity, the RBAC objects created and garbage
+    /// collection of what it owns.
+    pub fn controller(self, controller: impl Controller + 'static) -> Self {
+        let rules = crate::controller::default_rules(&controller);
+        self.controller_with_rules(controller, rules)
+    }
+
+    /// Runs `controller` as [`ClusterBuilder::controller`] does, granted exactly `rules`
+    /// (cluster-wide, in its ClusterRole `system:controller:<name>`) besides its Lease.
+    pub fn controller_with_rules(
+        mut self,
+        controller: impl Controller + 'static,
+        rules: Vec<PolicyRule>,
+    ) -> Self {
+        self.controllers.push(crate::controller::Registered {
+            controller: Box::new(controller),
+            rules,
+        });
         self
     }
 
@@ -198,13 +212,7 @@ impl ClusterBuilder {
         let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), EMBEDDER_USER));
         let (stop, shutdown) = Shutdown::channel();
         let mut tasks = Vec::new();
-        let managers = control_loops(
-            self.without_controllers,
-            &self.control_plane,
-            &kinds,
-            seed,
-            self.controllers,
-        );
+        let managers = control_loops(self.without_controllers, &self.control_plane, &kinds, seed);
         {
             for (mut manager, user) in managers {
                 let manager_client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), user));
@@ -221,6 +229,11 @@ impl ClusterBuilder {
                 }));
             }
         }
+        tasks.extend(
+            crate::controller::start(self.controllers, &api, &*client, &clock, seed, &shutdown)
+                .await
+                .map_err(StartError::Bootstrap)?,
+        );
         let network = skiff_controllers::cri::network::SimCluster::new(seed);
         let mut runtimes = Vec::new();
         if self.nodes > 0 {
@@ -367,14 +380,13 @@ fn open_store(
 }
 
 /// The control loops a cluster runs, each with the user it acts as: kube-controller-manager's
-/// set and the scheduler (unless `without_controllers`), and the embedder's own controllers
-/// under [`USER_CONTROLLERS_LEASE`].
+/// set and the scheduler, unless `without_controllers`. The embedder's own controllers are
+/// started by [`crate::controller::start`].
 fn control_loops(
     without_controllers: bool,
     control_plane: &ControlPlaneConfig,
     kinds: &KindRegistry,
     seed: u64,
-    controllers: Vec<Box<dyn Controller>>,
 ) -> Vec<(Manager, &'static str)> {
     let mut managers = Vec::new();
     if !without_controllers {
@@ -387,13 +399,6 @@ fn control_loops(
             CONTROLLER_MANAGER_USER,
         ));
         managers.push((builtin::scheduler(seed), SCHEDULER_USER));
-    }
-    if !controllers.is_empty() {
-        let mut user = Manager::new(USER_CONTROLLERS_LEASE);
-        for controller in controllers {
-            user.add(controller);
-        }
-        managers.push((user, CONTROLLER_MANAGER_USER));
     }
     managers
 }

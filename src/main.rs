@@ -18,6 +18,11 @@ mod cli;
 struct Args {
     #[command(flatten)]
     connect: cli::connect::ConnectArgs,
+    /// Log more on stderr: -v for info, -vv for debug (every API request, reconcile and pod
+    /// sync, as spans), -vvv for trace. `RUST_LOG` (e.g. `skiff=debug,skiff_store=info`)
+    /// overrides it.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,8 +66,30 @@ enum Command {
     Kube(cli::kube::Verb),
 }
 
+/// The log level of `-v` counts, like kubectl's `-v` levels in spirit: warnings only by
+/// default, then info, debug (kubectl's `-v=6` logs every request), trace.
+fn level_of(verbose: u8) -> &'static str {
+    match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` when it is set, else by `-v`.
+fn init_logging(verbose: u8) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level_of(verbose)));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    init_logging(args.verbose);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let code = match &args.command {
@@ -102,5 +129,21 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Args, level_of};
+
+    #[test]
+    fn verbose_flags_map_to_kubectl_like_levels() {
+        let level = |argv: &[&str]| level_of(Args::parse_from(argv).verbose);
+        assert_eq!(level(&["skiff", "version"]), "warn");
+        assert_eq!(level(&["skiff", "-v", "version"]), "info");
+        assert_eq!(level(&["skiff", "-vv", "version"]), "debug");
+        assert_eq!(level(&["skiff", "version", "-vvv"]), "trace");
     }
 }

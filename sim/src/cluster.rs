@@ -8,7 +8,9 @@
 //! disk, the clocks, the oracle, the watch log, the workload's memory.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,11 +22,15 @@ use skiff_controllers::cri::sim::{SimConfig, SimRuntime};
 use skiff_controllers::kubelet::agent::Agent;
 use skiff_controllers::kubelet::{Kubelet, KubeletConfig};
 use skiff_controllers::proxy::{self, KubeProxy};
+use skiff_controllers::reconcile::Controller;
 use skiff_controllers::runtime::election::LeaderElectionConfig;
 use skiff_controllers::runtime::{self, RunOptions};
-use skiff_core::client::Client;
+use skiff_core::client::{Client, ClientError};
 use skiff_core::clock::{Clock, Skew, SkewedClock, SystemClock};
-use skiff_core::object::info;
+use skiff_core::object::{
+    ClusterRoleBinding, Object, ObjectMeta, RoleRef, ServiceAccount, Subject, info,
+};
+use skiff_core::status::Reason;
 use skiff_store::apiserver::authn::Authenticator;
 use skiff_store::apiserver::{ApiHandler, ApiServer, LocalClient};
 use skiff_store::disk::{SIMULATED_POWER_LOSS, SimDisk};
@@ -96,6 +102,89 @@ impl Components {
     }
 }
 
+/// Makes a fresh instance of a user controller (after each crash or lost election).
+pub type ControllerFactory = Arc<dyn Fn() -> Box<dyn Controller> + Send + Sync>;
+
+/// A test's own workload: run on its own client node with an admin client; started again
+/// from the beginning when that node restarts.
+pub type UserWorkload =
+    Arc<dyn Fn(Arc<dyn Client>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// A user controller the harness runs on a node of its own (`controller-<name>`), over the
+/// wire with the service account token of `kube-system/<name>`, elected on the Lease
+/// `kube-system/<name>`.
+#[derive(Clone)]
+pub struct UserController {
+    /// The controller's name (its Lease and service account).
+    pub name: &'static str,
+    /// Makes the controller.
+    pub factory: ControllerFactory,
+}
+
+/// What a test adds to the cluster ([`crate::testkit`]); empty for `cargo sim`.
+#[derive(Clone, Default)]
+pub struct Extras {
+    /// User controllers, each on its own node.
+    pub controllers: Vec<UserController>,
+    /// A workload of the test's own, on its own client node.
+    pub workload: Option<UserWorkload>,
+    /// Do not run the seeded background workload.
+    pub quiet: bool,
+}
+
+/// The service account namespace of user controllers.
+pub const USER_CONTROLLER_NAMESPACE: &str = "kube-system";
+
+/// The user a user controller acts as (`system:serviceaccount:kube-system:<name>`).
+pub fn user_controller_user(name: &str) -> String {
+    format!("system:serviceaccount:{USER_CONTROLLER_NAMESPACE}:{name}")
+}
+
+/// The node (and leader identity) of a user controller.
+pub fn user_controller_node(name: &str) -> String {
+    format!("controller-{name}")
+}
+
+/// The objects the control plane applies at every boot for the user controllers: each one's
+/// ServiceAccount, and a ClusterRoleBinding `skiff-sim:<name>` of it to `cluster-admin` (the
+/// testkit tests behaviour under faults, not RBAC; the embedded cluster's
+/// `ClusterBuilder::controller` grants least privilege).
+fn grants(extras: &Extras) -> Vec<Object> {
+    let mut objects = Vec::new();
+    for c in &extras.controllers {
+        objects.push(
+            ServiceAccount {
+                metadata: ObjectMeta {
+                    name: Some(c.name.to_owned()),
+                    namespace: Some(USER_CONTROLLER_NAMESPACE.to_owned()),
+                    ..ObjectMeta::default()
+                },
+                ..ServiceAccount::default()
+            }
+            .into(),
+        );
+        objects.push(
+            ClusterRoleBinding {
+                metadata: ObjectMeta::named(format!("skiff-sim:{}", c.name)),
+                subjects: vec![Subject {
+                    kind: "ServiceAccount".to_owned(),
+                    api_group: None,
+                    name: c.name.to_owned(),
+                    namespace: Some(USER_CONTROLLER_NAMESPACE.to_owned()),
+                }],
+                role_ref: RoleRef {
+                    api_group: "rbac.authorization.k8s.io".to_owned(),
+                    kind: "ClusterRole".to_owned(),
+                    name: "cluster-admin".to_owned(),
+                },
+                ..ClusterRoleBinding::default()
+            }
+            .into(),
+        );
+    }
+    objects
+}
+
 /// What a node is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -103,8 +192,10 @@ pub enum Role {
     ControlPlane,
     /// Worker agent (kubelet).
     Worker,
-    /// The workload's client.
+    /// The workload's client (the seeded workload's, or a test's own).
     Client,
+    /// A user controller of a test ([`crate::testkit`]).
+    Controller,
 }
 
 /// One simulated machine.
@@ -177,6 +268,16 @@ impl Cluster {
     ///
     /// With more than 255 workers (one /24 of addresses).
     pub fn start(options: &Options, config: &ControlPlaneConfig) -> Cluster {
+        Self::start_with(options, config, &Extras::default())
+    }
+
+    /// Builds and boots every node, with a test's user controllers and workload. Must run
+    /// inside the madsim runtime.
+    ///
+    /// # Panics
+    ///
+    /// With more than 255 workers or user controllers.
+    pub fn start_with(options: &Options, config: &ControlPlaneConfig, extras: &Extras) -> Cluster {
         let handle = Handle::current();
         let authn = Authenticator::new(options.seed);
         let cp_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
@@ -194,7 +295,14 @@ impl Cluster {
             options.op_interval,
         )));
         let mut nodes = vec![start_control_plane(
-            &handle, options, cp_ip, &disk, &shared, &authn, config,
+            &handle,
+            options,
+            cp_ip,
+            &disk,
+            &shared,
+            &authn,
+            config,
+            grants(extras),
         )];
         let mut worker_stats = BTreeMap::new();
         for i in 1..=options.workers {
@@ -204,7 +312,25 @@ impl Cluster {
             worker_stats.insert(node.name.clone(), stats);
             nodes.push(node);
         }
-        nodes.push(start_client(&handle, &common, &workload));
+        if extras.quiet {
+            lock(&workload).stopped = true;
+        } else {
+            nodes.push(start_client(&handle, &common, &workload));
+        }
+        for (i, controller) in extras.controllers.iter().enumerate() {
+            let octet = u8::try_from(i + 1).expect("at most 255 user controllers");
+            nodes.push(start_user_controller(
+                &handle,
+                &common,
+                &authn,
+                octet,
+                controller,
+                options.seed,
+            ));
+        }
+        if let Some(user_workload) = &extras.workload {
+            nodes.push(start_user_client(&handle, &common, user_workload));
+        }
         Cluster {
             handle,
             nodes,
@@ -229,6 +355,10 @@ impl Cluster {
     }
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "everything the control plane's boots share, passed once"
+)]
 fn start_control_plane(
     handle: &Handle,
     options: &Options,
@@ -237,6 +367,7 @@ fn start_control_plane(
     shared: &ControlPlaneShared,
     authn: &Authenticator,
     config: &ControlPlaneConfig,
+    grants: Vec<Object>,
 ) -> SimNode {
     let clock = SkewedClock::new(base_clock(), Skew::default());
     let (disk, node_clock, shared, authn) =
@@ -249,6 +380,7 @@ fn start_control_plane(
         seed: options.seed,
         compaction: options.compaction,
         config: config.clone(),
+        grants,
     };
     let node = handle
         .create_node()
@@ -395,6 +527,99 @@ fn start_client(handle: &Handle, common: &Common, workload: &Arc<Mutex<WorkloadS
     }
 }
 
+/// A user controller's node: each boot runs a fresh controller from the factory, elected on
+/// `kube-system/<name>` as the node's identity, and starts again (fresh) a second after a lost
+/// election (upstream's controller process exits and is restarted).
+fn start_user_controller(
+    handle: &Handle,
+    common: &Common,
+    authn: &Authenticator,
+    octet: u8,
+    controller: &UserController,
+    seed: u64,
+) -> SimNode {
+    let name = user_controller_node(controller.name);
+    let clock = SkewedClock::new(base_clock(), Skew::default());
+    let token = authn.issue_service_account_token(USER_CONTROLLER_NAMESPACE, controller.name);
+    let (server, factory, node_clock, identity) = (
+        common.server.clone(),
+        controller.factory.clone(),
+        clock.clone(),
+        name.clone(),
+    );
+    let boots = Arc::new(AtomicU64::new(0));
+    let node = handle
+        .create_node()
+        .name(&name)
+        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 3, octet)))
+        .init(move || {
+            let (server, token, factory, clock, identity) = (
+                server.clone(),
+                token.clone(),
+                factory.clone(),
+                node_clock.clone(),
+                identity.clone(),
+            );
+            let boot = boots.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let client: Arc<dyn Client> = Arc::new(ReconnectingClient::new(server, token));
+                let clock: Arc<dyn Clock> = Arc::new(clock);
+                let mut attempt: u64 = 0;
+                loop {
+                    attempt += 1;
+                    let mut controller = factory();
+                    let options = RunOptions {
+                        leader_election: Some(LeaderElectionConfig::new(identity.clone())),
+                        seed: seed ^ boot.rotate_left(19) ^ attempt ^ u64::from(octet),
+                        ..RunOptions::default()
+                    };
+                    if runtime::run(&mut *controller, client.clone(), clock.clone(), options)
+                        .await
+                        .is_ok()
+                    {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        })
+        .build();
+    SimNode {
+        name,
+        role: Role::Controller,
+        id: node.id(),
+        clock,
+        up: true,
+    }
+}
+
+/// The node of a test's own workload, with an admin client over the wire.
+fn start_user_client(handle: &Handle, common: &Common, workload: &UserWorkload) -> SimNode {
+    let clock = SkewedClock::new(base_clock(), Skew::default());
+    let (server, token, workload) = (
+        common.server.clone(),
+        common.admin_token.clone(),
+        workload.clone(),
+    );
+    let node = handle
+        .create_node()
+        .name("user-client")
+        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 2)))
+        .init(move || {
+            let client: Arc<dyn Client> =
+                Arc::new(ReconnectingClient::new(server.clone(), token.clone()));
+            workload(client)
+        })
+        .build();
+    SimNode {
+        name: "user-client".into(),
+        role: Role::Client,
+        id: node.id(),
+        clock,
+        up: true,
+    }
+}
+
 /// What every boot of the control plane starts from (captured by its `init`).
 #[derive(Clone)]
 struct Boot {
@@ -405,6 +630,7 @@ struct Boot {
     seed: u64,
     compaction: bool,
     config: ControlPlaneConfig,
+    grants: Vec<Object>,
 }
 
 /// One boot of the control plane: open the store on the simulated disk, start the API server,
@@ -418,6 +644,7 @@ async fn control_plane(b: Boot) {
         seed,
         compaction,
         config,
+        grants,
     } = b;
     let boot = shared.boots.fetch_add(1, Ordering::SeqCst);
     drop(lock(&shared.store).take());
@@ -443,6 +670,16 @@ async fn control_plane(b: Boot) {
         // Only a disk fault can fail it; the harness restarts the node.
         lock(&shared.notes).push(format!("boot {boot}: bootstrap failed: {e}"));
         std::future::pending::<()>().await;
+    }
+    // A test's user controllers: their service accounts and bindings (idempotent; a disk
+    // fault can fail them like the bootstrap, and the next boot applies them again).
+    let admin = LocalClient::new(api.clone(), skiff_store::apiserver::authn::ADMIN_USER);
+    for object in grants {
+        match admin.create(None, object).await {
+            Ok(_) => {}
+            Err(ClientError::Status(s)) if s.reason == Reason::AlreadyExists => {}
+            Err(e) => lock(&shared.notes).push(format!("boot {boot}: grant failed: {e}")),
+        }
     }
     let listener = match TcpListener::bind(("0.0.0.0", API_PORT)).await {
         Ok(l) => l,

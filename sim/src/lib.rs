@@ -13,6 +13,8 @@
 //! - [`trace`]: the trace hash that proves a seed replays exactly.
 //! - [`report`]: the end-of-run report (text and `--json` lines).
 //! - `cluster`, `faults`, `workload`, `worker`, `run` (simulator build only): the harness.
+//! - `testkit` (simulator build only): `ChaosTest`, seeded chaos tests of your own
+//!   controllers with your own checkers ([`check::user::Checker`]).
 //!
 //! ```
 //! use skiff_sim::options::{Options, Overrides};
@@ -35,6 +37,8 @@ pub mod cluster;
 pub mod faults;
 #[cfg(madsim)]
 pub mod run;
+#[cfg(madsim)]
+pub mod testkit;
 pub mod watcher;
 pub mod worker;
 pub mod workload;

@@ -20,8 +20,9 @@ use skiff_store::codec::StoredValue;
 use tokio::time::Instant;
 
 use crate::check::leader::Candidate;
+use crate::check::user::UserCheckers;
 use crate::check::{LogCheckers, Violation, change_name, object_of, orphans, projection};
-use crate::cluster::{Cluster, Role};
+use crate::cluster::{Cluster, Extras, Role};
 use crate::faults::Injector;
 use crate::liveness::{Wanted, unconverged};
 use crate::options::{FaultKind, Options};
@@ -61,6 +62,7 @@ pub struct RunFlags {
 struct Harness {
     cluster: Cluster,
     checkers: LogCheckers,
+    user: UserCheckers,
     trace: Trace,
     found: Vec<Found>,
     start: Instant,
@@ -130,6 +132,7 @@ impl Harness {
     /// Feeds one newly read event everywhere.
     fn observe(&mut self, event: &Event, out: &mut Vec<Violation>) {
         self.checkers.observe(event, out);
+        self.user.observe(event, out);
         self.trace.event(event.revision.0, event_hash(event));
         if self.recent_events.len() == RECENT_EVENTS_MAX {
             self.recent_events.pop_front();
@@ -317,6 +320,9 @@ impl Harness {
             endpoints: components.runs("endpoint-controller"),
             no_pending: components.scheduler,
         };
+        if !self.user.is_empty() {
+            missing.extend(self.user.unconverged(&all_objects(&store)));
+        }
         if wanted != Wanted::default() || self.gc() {
             let objects = all_objects(&store);
             missing.extend(unconverged(&objects, wanted));
@@ -350,6 +356,9 @@ impl Harness {
             if self.gc() {
                 orphans::check(&all_objects(&store), &mut out);
             }
+            if !self.user.is_empty() {
+                self.user.finish(&all_objects(&store), &mut out);
+            }
         }
         self.push(out);
     }
@@ -374,17 +383,30 @@ fn all_objects(store: &skiff_store::Store) -> Vec<Object> {
 /// Runs one simulation. Must be called inside a madsim runtime (the bin and the tests create
 /// one per seed, each on a fresh thread).
 pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
+    run_with(options, flags, Extras::default(), UserCheckers::default()).await
+}
+
+/// Runs one simulation with a test's user controllers, workload and checkers
+/// ([`crate::testkit`]). Must be called inside a madsim runtime.
+pub async fn run_with(
+    options: Options,
+    flags: RunFlags,
+    extras: Extras,
+    user: UserCheckers,
+) -> (Report, Trace) {
     let start = Instant::now();
     let mut h = Harness {
-        cluster: Cluster::start(
+        cluster: Cluster::start_with(
             &options,
             &ControlPlaneConfig::default().with_node_grace_period(
                 flags
                     .node_grace_period
                     .unwrap_or(crate::check::node_lease::NODE_MONITOR_GRACE_PERIOD),
             ),
+            &extras,
         ),
         checkers: LogCheckers::default(),
+        user,
         trace: Trace::new(flags.keep_trace),
         found: Vec::new(),
         start,
@@ -418,6 +440,17 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
             identity: crate::cluster::CONTROL_PLANE_IDENTITY.to_owned(),
         });
     }
+    for controller in &extras.controllers {
+        h.checkers.leader.register(Candidate {
+            actor: crate::cluster::user_controller_user(controller.name),
+            lease: format!(
+                "{}/{}",
+                crate::cluster::USER_CONTROLLER_NAMESPACE,
+                controller.name
+            ),
+            identity: crate::cluster::user_controller_node(controller.name),
+        });
+    }
     if flags.legacy_deleted_revision {
         h.checkers.watches.deleted_revision = crate::check::watch_order::DeletedRevision::LastState;
     }
@@ -440,7 +473,10 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
         liveness(&mut h, &mut injector, &options).await
     };
 
-    let report = build_report(&mut h, &injector, options, converged_after, start);
+    let mut report = build_report(&mut h, &injector, options, converged_after, start);
+    report
+        .controllers
+        .extend(extras.controllers.iter().map(|c| c.name));
     (report, h.trace)
 }
 

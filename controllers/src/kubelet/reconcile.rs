@@ -240,6 +240,11 @@ impl Kubelet {
         now: SystemTime,
         out: &mut Output,
     ) {
+        // One span per pod sync (upstream's kubelet logs `SyncPod` per pod); entering it
+        // changes nothing the sync computes.
+        let span = tracing::debug_span!("pod_sync", node = %self.config.node_name, pod = %wp.key);
+        let _entered = span.enter();
+        tracing::trace!("sync");
         let rt = PodRuntime::of(snapshot, &wp.uid);
         let mut waiting = Waiting::new();
         self.start_times

@@ -762,9 +762,23 @@ impl<'a> Runner<'a> {
                     continue;
                 }
                 unit.parked.remove(&key);
-                let output = unit
-                    .controller
-                    .reconcile(&unit.view, &key, self.clock.wall());
+                // One span per reconcile (controller, key); its event carries what came out.
+                let span = tracing::debug_span!(
+                    "reconcile",
+                    controller = unit.controller.name(),
+                    key = %key
+                );
+                let output = span.in_scope(|| {
+                    let output = unit
+                        .controller
+                        .reconcile(&unit.view, &key, self.clock.wall());
+                    tracing::debug!(
+                        actions = output.actions.len(),
+                        requeue_after = ?output.requeue_after,
+                        "reconciled"
+                    );
+                    output
+                });
                 self.work_turn = (u + 1) % count;
                 if output.actions.is_empty() {
                     unit.queue.forget(&key);

@@ -9,6 +9,17 @@
 //! ```
 
 fn main() {
+    // Logs only when RUST_LOG asks (e.g. `RUST_LOG=skiff_controllers=debug cargo sim …`):
+    // spans per API request, reconcile and pod sync. No timestamps: under madsim the
+    // system clock is not the simulation's, and the output must not depend on it.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .without_time()
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     std::process::exit(cli::main());
 }
 

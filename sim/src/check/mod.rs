@@ -15,6 +15,7 @@ pub mod node_lease;
 pub mod orphans;
 pub mod projection;
 pub mod revisions;
+pub mod user;
 pub mod watch_order;
 
 use std::fmt;
@@ -157,6 +158,13 @@ pub enum Violation {
         /// What was still not true at the deadline.
         detail: String,
     },
+    /// A checker of the test's own ([`user::Checker`]) found a violation.
+    User {
+        /// The checker's name.
+        checker: &'static str,
+        /// Its message.
+        message: String,
+    },
     /// A node crashed (a panic) or the store failed to reopen.
     Crashed {
         /// The node.
@@ -196,6 +204,7 @@ impl Violation {
             Violation::OrphanNotCollected { .. } => orphans::NAME,
             Violation::NotConverged { .. } => "liveness",
             Violation::Crashed { .. } => "crash",
+            Violation::User { checker, .. } => checker,
         }
     }
 }
@@ -281,6 +290,7 @@ impl fmt::Display for Violation {
             ),
             Violation::NotConverged { detail } => write!(f, "did not converge: {detail}"),
             Violation::Crashed { node, message } => write!(f, "{node} crashed: {message}"),
+            Violation::User { message, .. } => f.write_str(message),
         }
     }
 }

@@ -712,6 +712,37 @@ impl ApiServer {
     }
 }
 
+/// The span of one API request (upstream's apiserver logs each request with its verb, resource,
+/// namespace, name and user): `request{verb resource namespace name user}`, with one debug
+/// event when it starts.
+fn request_span(user: &UserInfo, request: &Request, kinds: &KindRegistry) -> tracing::Span {
+    let span = if let Ok(t) = target(request, kinds) {
+        tracing::debug_span!(
+            "request",
+            verb = t.verb,
+            resource = t.info.plural,
+            subresource = t.subresource.unwrap_or(""),
+            namespace = t.namespace.as_deref().unwrap_or(""),
+            name = t.name.as_deref().unwrap_or(""),
+            user = %user.name,
+        )
+    } else {
+        tracing::debug_span!("request", verb = request_verb(request), user = %user.name)
+    };
+    span.in_scope(|| tracing::debug!("request"));
+    span
+}
+
+/// The verb of a request that names no resource.
+fn request_verb(request: &Request) -> &'static str {
+    match request {
+        Request::AccessReview { .. } => "create selfsubjectaccessreviews",
+        Request::EtcdRange { .. } => "etcd range",
+        Request::EtcdStatus => "etcd status",
+        _ => "other",
+    }
+}
+
 impl Handler for ApiHandler {
     fn authenticate(&self, token: &str) -> Result<UserInfo, Status> {
         self.authn.authenticate(Some(token))
@@ -730,177 +761,181 @@ impl Handler for ApiHandler {
         user: &'a UserInfo,
         request: Request,
     ) -> BoxFuture<'a, Result<Response, Status>> {
-        Box::pin(async move {
-            self.authorize(user, &request)?;
-            let actor = Actor::new(user.name.clone());
-            let api = &self.api;
-            match request {
-                Request::Create { namespace, object } => api
-                    .create(&actor, namespace.as_deref(), object)
-                    .await
-                    .map(Response::Object)
-                    .map_err(to_status),
-                Request::Get {
-                    resource: r,
-                    namespace,
-                    name,
-                } => api
-                    .get(resource(self.api.kinds(), &r)?, &namespace, &name)
-                    .map(Response::Object)
-                    .map_err(to_status),
-                Request::List {
-                    resource: r,
-                    namespace,
-                    params,
-                } => api
-                    .list_params(
-                        resource(self.api.kinds(), &r)?,
-                        namespace.as_deref(),
-                        &params,
-                    )
-                    .map(Response::List),
-                Request::Update { object } => api
-                    .update(&actor, object)
-                    .await
-                    .map(Response::Object)
-                    .map_err(to_status),
-                Request::UpdateStatus { object } => api
-                    .update_status(&actor, object)
-                    .await
-                    .map(Response::Object)
-                    .map_err(to_status),
-                Request::Delete {
-                    resource: r,
-                    namespace,
-                    name,
-                    options,
-                } => api
-                    .delete(
-                        &actor,
-                        resource(self.api.kinds(), &r)?,
-                        &namespace,
-                        &name,
-                        &options,
-                    )
-                    .await
-                    .map(Response::Deleted)
-                    .map_err(to_status),
-                Request::Bind {
-                    namespace,
-                    name,
-                    binding,
-                } => api
-                    .bind(&actor, &namespace, &name, &binding)
-                    .await
-                    .map(Response::Object)
-                    .map_err(to_status),
-                Request::History {
-                    resource: r,
-                    namespace,
-                    name,
-                } => api
-                    .history(resource(self.api.kinds(), &r)?, &namespace, &name)
-                    .map(Response::History),
-                Request::Patch {
-                    resource: r,
-                    namespace,
-                    name,
-                    patch_type,
-                    patch,
-                } => api
-                    .patch(
-                        &actor,
-                        resource(self.api.kinds(), &r)?,
-                        &namespace,
-                        &name,
+        let span = request_span(user, &request, self.api.kinds());
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                self.authorize(user, &request)?;
+                let actor = Actor::new(user.name.clone());
+                let api = &self.api;
+                match request {
+                    Request::Create { namespace, object } => api
+                        .create(&actor, namespace.as_deref(), object)
+                        .await
+                        .map(Response::Object)
+                        .map_err(to_status),
+                    Request::Get {
+                        resource: r,
+                        namespace,
+                        name,
+                    } => api
+                        .get(resource(self.api.kinds(), &r)?, &namespace, &name)
+                        .map(Response::Object)
+                        .map_err(to_status),
+                    Request::List {
+                        resource: r,
+                        namespace,
+                        params,
+                    } => api
+                        .list_params(
+                            resource(self.api.kinds(), &r)?,
+                            namespace.as_deref(),
+                            &params,
+                        )
+                        .map(Response::List),
+                    Request::Update { object } => api
+                        .update(&actor, object)
+                        .await
+                        .map(Response::Object)
+                        .map_err(to_status),
+                    Request::UpdateStatus { object } => api
+                        .update_status(&actor, object)
+                        .await
+                        .map(Response::Object)
+                        .map_err(to_status),
+                    Request::Delete {
+                        resource: r,
+                        namespace,
+                        name,
+                        options,
+                    } => api
+                        .delete(
+                            &actor,
+                            resource(self.api.kinds(), &r)?,
+                            &namespace,
+                            &name,
+                            &options,
+                        )
+                        .await
+                        .map(Response::Deleted)
+                        .map_err(to_status),
+                    Request::Bind {
+                        namespace,
+                        name,
+                        binding,
+                    } => api
+                        .bind(&actor, &namespace, &name, &binding)
+                        .await
+                        .map(Response::Object)
+                        .map_err(to_status),
+                    Request::History {
+                        resource: r,
+                        namespace,
+                        name,
+                    } => api
+                        .history(resource(self.api.kinds(), &r)?, &namespace, &name)
+                        .map(Response::History),
+                    Request::Patch {
+                        resource: r,
+                        namespace,
+                        name,
                         patch_type,
-                        &patch,
-                    )
-                    .await
-                    .map(Response::Object)
-                    .map_err(to_status),
-                Request::GetScale {
-                    resource: r,
-                    namespace,
-                    name,
-                } => api
-                    .get_scale(resource(self.api.kinds(), &r)?, &namespace, &name)
-                    .map(Response::Scale)
-                    .map_err(to_status),
-                Request::UpdateScale { resource: r, scale } => api
-                    .update_scale(&actor, resource(self.api.kinds(), &r)?, &scale)
-                    .await
-                    .map(Response::Scale)
-                    .map_err(to_status),
-                Request::AccessReview { review } => {
-                    api.access_review(user, &review).map(Response::Access)
-                }
-                Request::EtcdRange {
-                    key,
-                    prefix,
-                    limit,
-                    revision,
-                    keys_only,
-                } => etcd_range(api.store(), &key, prefix, limit, revision, keys_only)
-                    .map(Response::EtcdRange),
-                Request::EtcdPut { key, value } => {
-                    crate::etcd::put(api.store(), &actor, &key, value)
+                        patch,
+                    } => api
+                        .patch(
+                            &actor,
+                            resource(self.api.kinds(), &r)?,
+                            &namespace,
+                            &name,
+                            patch_type,
+                            &patch,
+                        )
                         .await
-                        .map(|r| Response::EtcdRevision(r.0))
-                        .map_err(|e| e.to_status())
-                }
-                Request::EtcdDelete { key, prefix } => {
-                    crate::etcd::delete(api.store(), &actor, &key, prefix)
+                        .map(Response::Object)
+                        .map_err(to_status),
+                    Request::GetScale {
+                        resource: r,
+                        namespace,
+                        name,
+                    } => api
+                        .get_scale(resource(self.api.kinds(), &r)?, &namespace, &name)
+                        .map(Response::Scale)
+                        .map_err(to_status),
+                    Request::UpdateScale { resource: r, scale } => api
+                        .update_scale(&actor, resource(self.api.kinds(), &r)?, &scale)
                         .await
-                        .map(|(revision, deleted)| Response::EtcdDeleted {
-                            revision: revision.0,
-                            deleted,
-                        })
-                        .map_err(|e| e.to_status())
-                }
-                Request::EtcdCompact { revision } => {
-                    crate::etcd::compact(api.store(), &actor, revision)
+                        .map(Response::Scale)
+                        .map_err(to_status),
+                    Request::AccessReview { review } => {
+                        api.access_review(user, &review).map(Response::Access)
+                    }
+                    Request::EtcdRange {
+                        key,
+                        prefix,
+                        limit,
+                        revision,
+                        keys_only,
+                    } => etcd_range(api.store(), &key, prefix, limit, revision, keys_only)
+                        .map(Response::EtcdRange),
+                    Request::EtcdPut { key, value } => {
+                        crate::etcd::put(api.store(), &actor, &key, value)
+                            .await
+                            .map(|r| Response::EtcdRevision(r.0))
+                            .map_err(|e| e.to_status())
+                    }
+                    Request::EtcdDelete { key, prefix } => {
+                        crate::etcd::delete(api.store(), &actor, &key, prefix)
+                            .await
+                            .map(|(revision, deleted)| Response::EtcdDeleted {
+                                revision: revision.0,
+                                deleted,
+                            })
+                            .map_err(|e| e.to_status())
+                    }
+                    Request::EtcdCompact { revision } => {
+                        crate::etcd::compact(api.store(), &actor, revision)
+                            .await
+                            .map(|r| Response::EtcdRevision(r.0))
+                            .map_err(|e| e.to_status())
+                    }
+                    Request::EtcdStatus => {
+                        let s = api.store().status().map_err(etcd_error)?;
+                        Ok(Response::EtcdStatus(crate::wire::EtcdStatus {
+                            revision: s.revision.0,
+                            compacted: s.compacted.0,
+                            events: s.events,
+                            keys: s.keys,
+                            hash: s.hash,
+                        }))
+                    }
+                    Request::CustomKinds => Ok(Response::CustomKinds(
+                        api.kinds().custom_kinds().map(Into::into).collect(),
+                    )),
+                    Request::PodLogs {
+                        namespace,
+                        name,
+                        params,
+                    } => api
+                        .pod_logs(&namespace, &name, &params)
                         .await
-                        .map(|r| Response::EtcdRevision(r.0))
-                        .map_err(|e| e.to_status())
+                        .map(Response::Logs),
+                    Request::PodExec {
+                        namespace,
+                        name,
+                        params,
+                    } => api
+                        .pod_exec(&namespace, &name, &params)
+                        .await
+                        .map(Response::Exec),
+                    Request::NodeCrictl { node, args } => {
+                        api.node_crictl(&node, &args).await.map(Response::Exec)
+                    }
+                    Request::Watch { .. } | Request::EtcdWatch { .. } | Request::EtcdSnapshot => {
+                        Err(Status::bad_request("watch is a streaming request"))
+                    }
                 }
-                Request::EtcdStatus => {
-                    let s = api.store().status().map_err(etcd_error)?;
-                    Ok(Response::EtcdStatus(crate::wire::EtcdStatus {
-                        revision: s.revision.0,
-                        compacted: s.compacted.0,
-                        events: s.events,
-                        keys: s.keys,
-                        hash: s.hash,
-                    }))
-                }
-                Request::CustomKinds => Ok(Response::CustomKinds(
-                    api.kinds().custom_kinds().map(Into::into).collect(),
-                )),
-                Request::PodLogs {
-                    namespace,
-                    name,
-                    params,
-                } => api
-                    .pod_logs(&namespace, &name, &params)
-                    .await
-                    .map(Response::Logs),
-                Request::PodExec {
-                    namespace,
-                    name,
-                    params,
-                } => api
-                    .pod_exec(&namespace, &name, &params)
-                    .await
-                    .map(Response::Exec),
-                Request::NodeCrictl { node, args } => {
-                    api.node_crictl(&node, &args).await.map(Response::Exec)
-                }
-                Request::Watch { .. } | Request::EtcdWatch { .. } | Request::EtcdSnapshot => {
-                    Err(Status::bad_request("watch is a streaming request"))
-                }
-            }
-        })
+            },
+            span,
+        ))
     }
 
     fn watch<'a>(
@@ -908,6 +943,7 @@ impl Handler for ApiHandler {
         user: &'a UserInfo,
         request: Request,
     ) -> BoxFuture<'a, Result<Box<dyn WatchStream>, Status>> {
+        let _span = request_span(user, &request, self.api.kinds());
         Box::pin(async move {
             self.authorize(user, &request)?;
             let Request::Watch {
@@ -1026,6 +1062,30 @@ impl LocalClient {
     }
 }
 
+impl LocalClient {
+    /// The span of one in-process request, shaped as the wire's (`request{verb resource
+    /// namespace name user}`), with one debug event.
+    fn span(
+        &self,
+        verb: &'static str,
+        info: &KindInfo,
+        namespace: &str,
+        name: &str,
+    ) -> tracing::Span {
+        let span = tracing::debug_span!(
+            "request",
+            verb,
+            resource = info.plural,
+            subresource = "",
+            namespace,
+            name,
+            user = %self.actor.user,
+        );
+        span.in_scope(|| tracing::debug!("request"));
+        span
+    }
+}
+
 fn client_err(e: ApiError) -> ClientError {
     match e {
         ApiError::Rejected(status) => ClientError::Status(status),
@@ -1040,12 +1100,23 @@ impl Client for LocalClient {
         object: Object,
     ) -> BoxFuture<'_, Result<Object, ClientError>> {
         let namespace = namespace.map(str::to_owned);
-        Box::pin(async move {
-            self.api
-                .create(&self.actor, namespace.as_deref(), object)
-                .await
-                .map_err(client_err)
-        })
+        let span = self.span(
+            "create",
+            object.info(),
+            namespace
+                .as_deref()
+                .unwrap_or(object.metadata().namespace_or_empty()),
+            object.metadata().name_or_empty(),
+        );
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                self.api
+                    .create(&self.actor, namespace.as_deref(), object)
+                    .await
+                    .map_err(client_err)
+            },
+            span,
+        ))
     }
 
     fn get(
@@ -1054,6 +1125,7 @@ impl Client for LocalClient {
         namespace: &str,
         name: &str,
     ) -> BoxFuture<'_, Result<Object, ClientError>> {
+        let _span = self.span("get", resource, namespace, name);
         let result = self.api.get(resource, namespace, name).map_err(client_err);
         Box::pin(async move { result })
     }
@@ -1064,6 +1136,7 @@ impl Client for LocalClient {
         namespace: Option<&str>,
         params: ListParams,
     ) -> BoxFuture<'_, Result<ObjectList, ClientError>> {
+        let _span = self.span("list", resource, namespace.unwrap_or(""), "");
         let result = self
             .api
             .list_params(resource, namespace, &params)
@@ -1072,21 +1145,39 @@ impl Client for LocalClient {
     }
 
     fn update(&self, object: Object) -> BoxFuture<'_, Result<Object, ClientError>> {
-        Box::pin(async move {
-            self.api
-                .update(&self.actor, object)
-                .await
-                .map_err(client_err)
-        })
+        let span = self.span(
+            "update",
+            object.info(),
+            object.metadata().namespace_or_empty(),
+            object.metadata().name_or_empty(),
+        );
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                self.api
+                    .update(&self.actor, object)
+                    .await
+                    .map_err(client_err)
+            },
+            span,
+        ))
     }
 
     fn update_status(&self, object: Object) -> BoxFuture<'_, Result<Object, ClientError>> {
-        Box::pin(async move {
-            self.api
-                .update_status(&self.actor, object)
-                .await
-                .map_err(client_err)
-        })
+        let span = self.span(
+            "update",
+            object.info(),
+            object.metadata().namespace_or_empty(),
+            object.metadata().name_or_empty(),
+        );
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                self.api
+                    .update_status(&self.actor, object)
+                    .await
+                    .map_err(client_err)
+            },
+            span,
+        ))
     }
 
     fn delete(
@@ -1096,13 +1187,17 @@ impl Client for LocalClient {
         name: &str,
         options: DeleteOptions,
     ) -> BoxFuture<'_, Result<Deleted, ClientError>> {
+        let span = self.span("delete", resource, namespace, name);
         let (namespace, name) = (namespace.to_owned(), name.to_owned());
-        Box::pin(async move {
-            self.api
-                .delete(&self.actor, resource, &namespace, &name, &options)
-                .await
-                .map_err(client_err)
-        })
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                self.api
+                    .delete(&self.actor, resource, &namespace, &name, &options)
+                    .await
+                    .map_err(client_err)
+            },
+            span,
+        ))
     }
 
     fn bind(
@@ -1111,13 +1206,17 @@ impl Client for LocalClient {
         name: &str,
         binding: Binding,
     ) -> BoxFuture<'_, Result<Object, ClientError>> {
+        let span = self.span("create", &info::POD, namespace, name);
         let (namespace, name) = (namespace.to_owned(), name.to_owned());
-        Box::pin(async move {
-            self.api
-                .bind(&self.actor, &namespace, &name, &binding)
-                .await
-                .map_err(client_err)
-        })
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                self.api
+                    .bind(&self.actor, &namespace, &name, &binding)
+                    .await
+                    .map_err(client_err)
+            },
+            span,
+        ))
     }
 
     fn history(
