@@ -376,8 +376,17 @@ async fn an_invalid_object_is_422_with_causes() {
     assert_eq!(code, 422);
     assert_eq!(status["reason"], "Invalid");
     assert_eq!(status["details"]["name"], "Bad_Name");
-    assert_eq!(status["details"]["kind"], "pods");
+    // upstream NewInvalid: the details name the kind, and a cause's message leaves its field
+    // to the `field` member.
+    assert_eq!(status["details"]["kind"], "Pod");
     assert_eq!(status["details"]["causes"][0]["field"], "metadata.name");
+    assert!(
+        status["details"]["causes"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"),
+        "{status}"
+    );
     assert_eq!(
         status["details"]["causes"][0]["reason"],
         "FieldValueInvalid"

@@ -276,12 +276,9 @@ fn kubectl_applies_gets_patches_and_deletes_a_game_server() {
     let (success, _, stderr) = run(&["apply", "-f", &bad]);
     assert!(!success);
     // kubectl prints `The <details.kind> "<name>" is invalid: <cause.field>: <cause.message>`.
-    // skiff's `Status::invalid` (shared by every kind) puts the plural in `details.kind` and the
-    // whole field error in each cause's message, where upstream has the kind and the error
-    // body; this pins what is served today (the same as for built-in kinds).
     assert_eq!(
         stderr,
-        "The gameservers \"arena\" is invalid: spec.port: spec.port: Invalid value: 0: must be between 1 and 65535, inclusive\n"
+        "The GameServer \"arena\" is invalid: spec.port: Invalid value: 0: must be between 1 and 65535, inclusive\n"
     );
     assert_eq!(
         ok(&["delete", "gameserver", "arena"]),

@@ -6,7 +6,8 @@
 //!
 //! 1. the stream is split into documents at `---` / `...` lines (a document marker at column 0
 //!    cannot occur inside a scalar, so this is exact), and each slice remembers its first line;
-//! 2. `apiVersion` and `kind` are read first and looked up ([`lookup_kind`]);
+//! 2. `apiVersion` and `kind` are read first and looked up in the kind registry
+//!    ([`crate::object::KindRegistry::lookup`]);
 //! 3. the same slice is deserialized into the concrete type, with the field path tracked.
 //!
 //! Every error carries the file, the document (1-based), the line and column in the whole

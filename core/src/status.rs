@@ -126,7 +126,13 @@ impl Status {
     }
 
     /// `<Kind> "<name>" is invalid: <errors joined by ", ">` (upstream `NewInvalid`).
-    pub fn invalid(kind: &str, resource: &str, name: &str, errors: &[FieldError]) -> Self {
+    ///
+    /// As upstream, the details name the *kind* (`kind` is the qualified kind of the message,
+    /// `Deployment.apps`; the HTTP API splits it into `details.kind` and `details.group`), and
+    /// each cause carries its field apart from its message (`field.Error.ErrorBody()`, the
+    /// error without the field path), so clients that print `<field>: <message>` — kubectl
+    /// does — show the path once.
+    pub fn invalid(kind: &str, name: &str, errors: &[FieldError]) -> Self {
         let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
         let message = match rendered.as_slice() {
             [one] => format!("{kind} \"{name}\" is invalid: {one}"),
@@ -134,15 +140,19 @@ impl Status {
         };
         let causes = errors
             .iter()
-            .map(|e| Cause {
+            .zip(&rendered)
+            .map(|(e, text)| Cause {
                 reason: cause_type(e).to_owned(),
                 field: e.field.clone(),
-                message: e.to_string(),
+                message: text
+                    .strip_prefix(&format!("{}: ", e.field))
+                    .unwrap_or(text)
+                    .to_owned(),
             })
             .collect();
         Status {
             causes,
-            ..Self::about(Reason::Invalid, resource, name, message)
+            ..Self::about(Reason::Invalid, kind, name, message)
         }
     }
 

@@ -33,21 +33,27 @@ impl fmt::Display for Failure {
             Failure::Server(status)
                 if status.reason == Reason::Invalid && !status.causes.is_empty() =>
             {
-                let kind = status
-                    .kind
-                    .as_deref()
-                    .and_then(resolve_resource)
-                    .map_or_else(
-                        || status.kind.clone().unwrap_or_default(),
-                        |k| k.kind.to_owned(),
-                    );
+                // details.kind of a 422 is the (qualified) kind; kubectl prints the kind
+                // alone and each cause as `<field>: <message>` (`statusCausesToAggrError`).
+                let qualified = status.kind.as_deref().unwrap_or_default();
+                let kind = resolve_resource(qualified).map_or_else(
+                    || qualified.split('.').next().unwrap_or_default().to_owned(),
+                    |k| k.kind.to_owned(),
+                );
                 let name = status.name.clone().unwrap_or_default();
                 write!(f, "The {kind} {name:?} is invalid: ")?;
+                let line = |cause: &skiff_core::status::Cause| {
+                    if cause.field.is_empty() {
+                        cause.message.clone()
+                    } else {
+                        format!("{}: {}", cause.field, cause.message)
+                    }
+                };
                 match status.causes.as_slice() {
-                    [one] => f.write_str(&one.message),
+                    [one] => f.write_str(&line(one)),
                     many => {
                         for cause in many {
-                            write!(f, "\n* {}", cause.message)?;
+                            write!(f, "\n* {}", line(cause))?;
                         }
                         Ok(())
                     }
@@ -1152,19 +1158,17 @@ spec: {nodeName: worker-2, containers: [{name: c, image: nginx}]}
             reason: Reason::Invalid,
             message: "ignored".into(),
             name: Some("web".into()),
-            kind: Some("deployments".into()),
+            kind: Some("Deployment.apps".into()),
             causes: vec![cause(
                 "spec.replicas",
-                "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+                "Invalid value: -1: must be greater than or equal to 0",
             )],
         };
         assert_eq!(
             Failure::Server(status.clone()).to_string(),
             "The Deployment \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0"
         );
-        status
-            .causes
-            .push(cause("metadata.name", "metadata.name: Required value"));
+        status.causes.push(cause("metadata.name", "Required value"));
         assert_eq!(
             Failure::Server(status).to_string(),
             "The Deployment \"web\" is invalid: \n* spec.replicas: Invalid value: -1: must be greater than or equal to 0\n* metadata.name: Required value"

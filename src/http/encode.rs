@@ -71,14 +71,24 @@ impl HttpError {
                 details.insert("name".into(), name.clone().into());
             }
             if let Some(kind) = &s.kind {
-                // Upstream names the group of the resource too (`"group":"apps"`).
-                if let Some(group) = resolve_resource(kind)
-                    .map(|i| i.group)
-                    .filter(|g| !g.is_empty())
-                {
-                    details.insert("group".into(), group.into());
+                if s.reason == skiff_core::status::Reason::Invalid {
+                    // A 422 names the kind, qualified by its group (`Deployment.apps`):
+                    // upstream's details carry them apart.
+                    let (kind, group) = kind.split_once('.').unwrap_or((kind, ""));
+                    if !group.is_empty() {
+                        details.insert("group".into(), group.into());
+                    }
+                    details.insert("kind".into(), kind.into());
+                } else {
+                    // Upstream names the group of the resource too (`"group":"apps"`).
+                    if let Some(group) = resolve_resource(kind)
+                        .map(|i| i.group)
+                        .filter(|g| !g.is_empty())
+                    {
+                        details.insert("group".into(), group.into());
+                    }
+                    details.insert("kind".into(), kind.clone().into());
                 }
-                details.insert("kind".into(), kind.clone().into());
             }
             if !s.causes.is_empty() {
                 let causes = s

@@ -169,7 +169,12 @@ async fn validation_hook_refuses_with_422_and_field_paths() {
         status.message,
         "GameServer.games.example.com \"arena\" is invalid: spec.players: Invalid value: 0: must be greater than or equal to 1"
     );
-    assert_eq!(status.kind.as_deref(), Some("gameservers"));
+    // upstream NewInvalid: the details name the qualified kind; the cause carries its field.
+    assert_eq!(status.kind.as_deref(), Some("GameServer.games.example.com"));
+    assert_eq!(
+        (status.causes[0].field.as_str(), status.causes[0].message.as_str()),
+        ("spec.players", "Invalid value: 0: must be greater than or equal to 1")
+    );
 }
 
 #[tokio::test]

@@ -202,7 +202,7 @@ fn internal(why: &str) -> Status {
 
 /// A Service `Invalid` status from field errors.
 fn service_invalid(name: &str, errors: &[FieldError]) -> Status {
-    Status::invalid(info::SERVICE.kind, info::SERVICE.plural, name, errors)
+    Status::invalid(info::SERVICE.kind, name, errors)
 }
 
 /// A string slice as Go's `%#v` prints it, as upstream reports `spec.clusterIPs`.

@@ -140,7 +140,7 @@ pub(crate) fn invalid(
     } else {
         format!("{}.{}", info.kind, info.group)
     };
-    Status::invalid(&kind, info.plural, name, errors)
+    Status::invalid(&kind, name, errors)
 }
 
 fn rejected(e: WriteError, info: &KindInfo, name: &str) -> ApiError {
@@ -610,7 +610,6 @@ impl ApiServer {
         if binding.node.is_empty() {
             return Err(Status::invalid(
                 "Binding",
-                "bindings",
                 name,
                 &[skiff_core::validate::FieldError::required(
                     "target.name",

@@ -110,7 +110,6 @@ impl ApiServer {
         if scale.replicas < 0 {
             return Err(Status::invalid(
                 "Scale.autoscaling",
-                "scale",
                 name,
                 &[FieldError::invalid(
                     "spec.replicas",
