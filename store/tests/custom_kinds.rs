@@ -172,8 +172,14 @@ async fn validation_hook_refuses_with_422_and_field_paths() {
     // upstream NewInvalid: the details name the qualified kind; the cause carries its field.
     assert_eq!(status.kind.as_deref(), Some("GameServer.games.example.com"));
     assert_eq!(
-        (status.causes[0].field.as_str(), status.causes[0].message.as_str()),
-        ("spec.players", "Invalid value: 0: must be greater than or equal to 1")
+        (
+            status.causes[0].field.as_str(),
+            status.causes[0].message.as_str()
+        ),
+        (
+            "spec.players",
+            "Invalid value: 0: must be greater than or equal to 1"
+        )
     );
 }
 
