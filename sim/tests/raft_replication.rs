@@ -152,9 +152,9 @@ fn start_members(
     let mut members = BTreeMap::new();
     for id in 1..=count {
         let config = MemberConfig {
-            id,
-            members: addrs.clone(),
             timing: TIMING,
+            snapshot_every: 0,
+            ..MemberConfig::new(id, addrs.clone())
         };
         let disk = SimDisk::new();
         let slot: Slot = Arc::default();

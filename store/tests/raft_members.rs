@@ -11,7 +11,7 @@ use skiff_core::event::Actor;
 use skiff_core::object::{ConfigMap, Object, ObjectMeta};
 use skiff_store::raft::{MemberConfig, RaftTiming, Replica, Replication};
 use skiff_store::wire::frame;
-use skiff_store::{Backing, Store, StoreError, WriteError};
+use skiff_store::{Backing, Store, WriteError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -46,9 +46,9 @@ async fn start_members() -> (BTreeMap<u64, Node>, BTreeMap<u64, String>) {
     let mut nodes: BTreeMap<u64, Node> = BTreeMap::new();
     for (id, listener) in listeners {
         let member = MemberConfig {
-            id,
-            members: members.clone(),
             timing,
+            snapshot_every: 0,
+            ..MemberConfig::new(id, members.clone())
         };
         let node = Store::open_member(Backing::Memory, clock.clone(), &member, listener)
             .await
@@ -135,18 +135,32 @@ async fn three_members_replicate_writes_through_the_leader() {
         "{duplicate:?}"
     );
 
-    // A follower refuses writes and names the leader.
+    // A write on a follower is forwarded to the leader, and acknowledged once the follower
+    // has applied it: its own reads see it at once.
     let follower = *nodes.keys().find(|id| **id != leader).unwrap();
-    let refused = nodes[&follower]
-        .0
+    let (follower_store, _) = &nodes[&follower];
+    let forwarded = follower_store
         .create(&admin, config_map("on-a-follower"))
-        .await;
-    match refused {
-        Err(WriteError::Fatal(StoreError::NotLeader { leader: hint })) => {
-            assert_eq!(hint, Some(leader));
-        }
-        other => panic!("a follower accepted or failed otherwise: {other:?}"),
-    }
+        .await
+        .unwrap();
+    assert_eq!(
+        forwarded.metadata().resource_version.as_deref(),
+        Some("101")
+    );
+    let (revision, entry) = follower_store
+        .get("/registry/configmaps/default/on-a-follower")
+        .unwrap();
+    assert_eq!((revision.0, entry.stored.mod_revision.0), (101, 101));
+    // A rejected forwarded write answers the rejection, as on the leader.
+    let duplicate = follower_store.create(&admin, config_map("cm-2")).await;
+    assert!(
+        matches!(
+            &duplicate,
+            Err(WriteError::Rejected(skiff_store::Rejection::AlreadyExists { key }))
+                if key == "/registry/configmaps/default/cm-2"
+        ),
+        "{duplicate:?}"
+    );
 
     // Every member applies everything: same revision, same log, same projections.
     let leader_status = leader_replica.status();
@@ -161,7 +175,8 @@ async fn three_members_replicate_writes_through_the_leader() {
             replica.id()
         );
         // endpoint status: every member agrees on leader and term, and has applied and
-        // committed the same index (the blank entry of the election, 100 writes, 1 rejected).
+        // committed the same index (the blank entry of the election, 100 writes, 1 rejected,
+        // 2 forwarded).
         let member = replica.status();
         assert_eq!(
             (
@@ -182,9 +197,9 @@ async fn three_members_replicate_writes_through_the_leader() {
             )
         );
         let status = store.status().unwrap();
-        assert_eq!(status.revision.0, 100);
-        assert_eq!(status.events, 100);
-        assert_eq!(status.keys, 100);
+        assert_eq!(status.revision.0, 101);
+        assert_eq!(status.events, 101);
+        assert_eq!(status.keys, 101);
         assert_eq!(status, leader_store.status().unwrap());
         assert_eq!(store.state_hash().unwrap(), store.rebuild_hash().unwrap());
         assert_eq!(

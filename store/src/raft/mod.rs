@@ -84,21 +84,27 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use openraft::Raft;
-use openraft::errors::{ClientWriteError, RaftError};
+use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::impls::BasicNode;
+use openraft::raft::ReadPolicy;
+use openraft::raft::linearizable_read::{Linearizer, ReadLogId};
+use openraft::type_config::alias::LogIdOf;
 use openraft::type_config::async_runtime::WatchReceiver;
+use openraft::{ChangeMembers, Raft};
+use skiff_core::clock::Clock;
 use skiff_core::event::Actor;
 use skiff_core::object::MicroTime;
+use tokio::sync::oneshot;
 
 use crate::error::{StoreError, WriteError};
 use crate::request::{Txn, TxnResponse};
 
 /// Format of a replicated batch record (the payload of a Raft entry). Bump on any change to
-/// `Batch`'s encoding.
-pub const BATCH_FORMAT: u8 = 1;
+/// `Batch`'s encoding. 2: the batch names the member it was forwarded from ([`Origin`]).
+pub const BATCH_FORMAT: u8 = 2;
 
 openraft::declare_raft_types!(
     /// skiff's Raft type configuration.
@@ -113,12 +119,25 @@ openraft::declare_raft_types!(
 /// The openraft handle of a member.
 pub(crate) type SkiffRaft = Raft<TypeConfig, state_machine::StateMachine>;
 
+/// Where a forwarded batch came from: the member whose writer took it, that member's boot
+/// (a counter kept in its database, so a restarted member never mistakes an entry of its
+/// previous life for one it waits for) and a sequence number within the boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub(crate) struct Origin {
+    pub member: u64,
+    pub boot: u64,
+    pub seq: u64,
+}
+
 /// One writer batch as replicated: the leader's commit time and the transactions in order.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 #[bincode(decode_context = "skiff_core::object::KindRegistry")]
 pub(crate) struct Batch {
     /// Stamped on every event of the batch (the leader's clock at proposal).
     pub at: MicroTime,
+    /// Set when a follower forwarded the batch: that follower answers its writers with the
+    /// outcomes of its own apply of this entry.
+    pub origin: Option<Origin>,
     /// Who asked, and what.
     pub writes: Vec<(Actor, Txn)>,
 }
@@ -206,15 +225,51 @@ impl Default for RaftTiming {
     }
 }
 
+/// Raft log entries between two snapshots by default (etcd's `--snapshot-count` is 10 000).
+pub const SNAPSHOT_EVERY_DEFAULT: u64 = 10_000;
+
 /// Who a member is and who its peers are (etcd's `--name` and `--initial-cluster`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberConfig {
-    /// This member's id (a key of `members`).
+    /// This member's id (a key of `members` for a member of the initial cluster).
     pub id: u64,
     /// Every voting member of the initial cluster: id → Raft peer address (`host:port`).
+    /// Ignored when `join` is set.
     pub members: BTreeMap<u64, String>,
     /// Election and heartbeat timing.
     pub timing: RaftTiming,
+    /// This member joins an existing cluster (etcd's `--initial-cluster-state=existing`): it
+    /// does not initialize a cluster and waits for the leader to add it
+    /// ([`Replica::add_learner`]) and replicate to it.
+    pub join: bool,
+    /// Build a Raft snapshot (a copy of the store) after this many log entries since the last
+    /// one, and purge the log below it; 0 never snapshots (the log is never purged).
+    pub snapshot_every: u64,
+}
+
+impl MemberConfig {
+    /// A member of a new cluster with `members`, default timing and snapshot policy.
+    #[must_use]
+    pub fn new(id: u64, members: BTreeMap<u64, String>) -> Self {
+        Self {
+            id,
+            members,
+            timing: RaftTiming::default(),
+            join: false,
+            snapshot_every: SNAPSHOT_EVERY_DEFAULT,
+        }
+    }
+}
+
+/// One member of the current membership (what `etcdctl member list` shows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The member's id.
+    pub id: u64,
+    /// Its Raft peer address (`host:port`).
+    pub addr: String,
+    /// True for a voter; false for a learner (etcd's `IS LEARNER` column, inverted).
+    pub voter: bool,
 }
 
 /// One member's view of replication (what `etcdctl endpoint status` shows per member).
@@ -249,12 +304,14 @@ pub trait Replication: Send + Sync {
 }
 
 /// Why a proposal did not produce outcomes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum ProposeError {
-    /// Not proposed: this member does not lead.
+    /// Not proposed: this member (or the one forwarded to) does not lead.
     NotLeader(Option<u64>),
-    /// Proposed, fate unknown.
+    /// Proposed (or possibly proposed), fate unknown.
     Unknown(String),
+    /// Certainly not proposed: the leader could not be reached or refused the request.
+    Unavailable(String),
 }
 
 impl ProposeError {
@@ -263,6 +320,52 @@ impl ProposeError {
         match self {
             ProposeError::NotLeader(leader) => StoreError::NotLeader { leader: *leader },
             ProposeError::Unknown(why) => StoreError::ReplicationUnknown(why.clone()),
+            ProposeError::Unavailable(why) => StoreError::Unavailable(why.clone()),
+        }
+    }
+}
+
+/// Writers of this member waiting for the apply of the batches they forwarded to the leader,
+/// by sequence number. Shared by the [`Replica`] and its state machine.
+pub(crate) struct Pending {
+    member: u64,
+    boot: u64,
+    waiters: std::sync::Mutex<BTreeMap<u64, oneshot::Sender<Outcomes>>>,
+}
+
+impl Pending {
+    fn waiters(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, oneshot::Sender<Outcomes>>> {
+        self.waiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn register(&self, seq: u64) -> oneshot::Receiver<Outcomes> {
+        let (tx, rx) = oneshot::channel();
+        self.waiters().insert(seq, tx);
+        rx
+    }
+
+    fn cancel(&self, seq: u64) {
+        self.waiters().remove(&seq);
+    }
+
+    /// Hands the outcomes of an applied batch to the writer of this member that forwarded it;
+    /// gives them back when no one here waits for them.
+    pub(crate) fn deliver(&self, origin: Option<Origin>, outcomes: Outcomes) -> Option<Outcomes> {
+        let Some(origin) = origin else {
+            return Some(outcomes);
+        };
+        if origin.member != self.member || origin.boot != self.boot {
+            return Some(outcomes);
+        }
+        let waiter = self.waiters().remove(&origin.seq);
+        match waiter {
+            Some(tx) => match tx.send(outcomes) {
+                Ok(()) => None,
+                Err(outcomes) => Some(outcomes),
+            },
+            None => Some(outcomes),
         }
     }
 }
@@ -273,6 +376,9 @@ pub struct Replica {
     timing: RaftTiming,
     raft: SkiffRaft,
     db: Arc<redb::Database>,
+    pending: Arc<Pending>,
+    next_seq: AtomicU64,
+    client: network::Client,
 }
 
 impl fmt::Debug for Replica {
@@ -283,34 +389,338 @@ impl fmt::Debug for Replica {
     }
 }
 
+/// Proposes one encoded batch on this member, which must lead, and waits until it is committed
+/// and applied here; returns the entry's index and the outcomes of the apply.
+pub(crate) async fn propose_record(
+    raft: &SkiffRaft,
+    id: u64,
+    timing: RaftTiming,
+    record: Vec<u8>,
+) -> Result<(u64, Outcomes), ProposeError> {
+    // A newly elected leader refuses writes until a quorum has acknowledged it (its lease),
+    // answering "forward to: unknown" although it leads: wait for that, up to one election
+    // timeout, rather than failing the batch.
+    let mut waited = 0;
+    loop {
+        match raft.client_write(Proposal(record.clone())).await {
+            Ok(response) => return Ok((response.log_id.index, response.data)),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                let leading = forward.leader_id.is_none()
+                    && raft.metrics().borrow_watched().current_leader == Some(id);
+                if !leading || waited >= timing.election_max_ms {
+                    return Err(ProposeError::NotLeader(forward.leader_id));
+                }
+            }
+            Err(e) => return Err(ProposeError::Unknown(e.to_string())),
+        }
+        let pause = timing.heartbeat_ms.max(1);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        waited += pause;
+    }
+}
+
+/// Maps an openraft write error of a membership change.
+fn membership_error(e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> StoreError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => StoreError::NotLeader {
+            leader: f.leader_id,
+        },
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            StoreError::Membership(e.to_string())
+        }
+        other => StoreError::ReplicationUnknown(other.to_string()),
+    }
+}
+
 impl Replica {
-    /// Proposes one batch and waits until it is committed and applied here.
+    /// Longest a forwarded write or a read index request waits for the leader's answer.
+    fn rpc_ttl(&self) -> Duration {
+        Duration::from_millis(self.timing.election_max_ms.saturating_mul(4).max(1000))
+    }
+
+    /// Longest this member waits to apply up to an index the leader named.
+    fn apply_ttl(&self) -> Duration {
+        Duration::from_millis(self.timing.election_max_ms.saturating_mul(4).max(1000))
+    }
+
+    /// The leader this member knows of, waiting up to one election timeout for one.
+    async fn known_leader(&self) -> Option<u64> {
+        if let Some(leader) = self.leader() {
+            return Some(leader);
+        }
+        let bound = Duration::from_millis(self.timing.election_max_ms);
+        self.wait_for(bound, |s| s.leader.is_some()).await;
+        self.leader()
+    }
+
+    /// The Raft address of a member of the current membership.
+    fn addr_of(&self, id: u64) -> Option<String> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        m.membership_config
+            .membership()
+            .get_node(&id)
+            .map(|n| n.addr.clone())
+    }
+
+    /// Proposes one batch and waits until it is committed and applied here. On a follower the
+    /// batch is forwarded to the leader, which proposes it; this member answers once it has
+    /// applied the entry itself, with the outcomes of its own apply.
     pub(crate) async fn propose(
         &self,
         at: MicroTime,
         writes: Vec<(Actor, Txn)>,
     ) -> Result<Vec<Result<TxnResponse, WriteError>>, ProposeError> {
-        let batch = Batch { at, writes };
-        let record = crate::codec::encode_with(BATCH_FORMAT, &batch);
-        // A newly elected leader refuses writes until a quorum has acknowledged it (its lease),
-        // answering "forward to: unknown" although it leads: wait for that, up to one election
-        // timeout, rather than failing the batch.
-        let mut waited = 0;
-        loop {
-            match self.raft.client_write(Proposal(record.clone())).await {
-                Ok(response) => return Ok(response.data.0),
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-                    let leading = forward.leader_id.is_none() && self.is_leader();
-                    if !leading || waited >= self.timing.election_max_ms {
-                        return Err(ProposeError::NotLeader(forward.leader_id));
+        let batch = Batch {
+            at,
+            origin: None,
+            writes,
+        };
+        match self.known_leader().await {
+            None => Err(ProposeError::NotLeader(None)),
+            Some(leader) if leader == self.id => {
+                let record = crate::codec::encode_with(BATCH_FORMAT, &batch);
+                match propose_record(&self.raft, self.id, self.timing, record).await {
+                    Ok((_, outcomes)) => Ok(outcomes.0),
+                    Err(ProposeError::NotLeader(Some(other))) if other != self.id => {
+                        self.forward(other, batch).await
                     }
+                    Err(e) => Err(e),
                 }
-                Err(e) => return Err(ProposeError::Unknown(e.to_string())),
             }
-            let pause = self.timing.heartbeat_ms.max(1);
-            tokio::time::sleep(Duration::from_millis(pause)).await;
-            waited += pause;
+            Some(leader) => self.forward(leader, batch).await,
         }
+    }
+
+    /// Sends a batch to the leader to propose; waits for this member's own apply of it.
+    async fn forward(
+        &self,
+        leader: u64,
+        mut batch: Batch,
+    ) -> Result<Vec<Result<TxnResponse, WriteError>>, ProposeError> {
+        let Some(addr) = self.addr_of(leader) else {
+            return Err(ProposeError::NotLeader(Some(leader)));
+        };
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        batch.origin = Some(Origin {
+            member: self.id,
+            boot: self.pending.boot,
+            seq,
+        });
+        let record = crate::codec::encode_with(BATCH_FORMAT, &batch);
+        let applied = self.pending.register(seq);
+        let answer = self
+            .client
+            .call(
+                &addr,
+                &network::RaftRequest::Forward(record),
+                self.rpc_ttl(),
+            )
+            .await;
+        let index = match answer {
+            Ok(network::RaftResponse::Forwarded(Ok(index))) => index,
+            Ok(network::RaftResponse::Forwarded(Err(e))) => {
+                self.pending.cancel(seq);
+                return Err(e);
+            }
+            Ok(_) => {
+                self.pending.cancel(seq);
+                return Err(ProposeError::Unknown(format!(
+                    "member {leader} answered a forwarded write with a response of another kind"
+                )));
+            }
+            Err(network::CallError::Unreachable(e)) => {
+                self.pending.cancel(seq);
+                return Err(ProposeError::Unavailable(format!(
+                    "the leader (member {leader} at {addr}) is unreachable: {e}"
+                )));
+            }
+            Err(network::CallError::Network(e)) => {
+                self.pending.cancel(seq);
+                return Err(ProposeError::Unknown(format!(
+                    "forwarding to the leader (member {leader}): {e}"
+                )));
+            }
+        };
+        let ttl = self.apply_ttl();
+        match tokio::time::timeout(ttl, applied).await {
+            Ok(Ok(outcomes)) => Ok(outcomes.0),
+            _ => {
+                self.pending.cancel(seq);
+                Err(ProposeError::Unknown(format!(
+                    "committed at index {index} by member {leader} but not applied on member {} within {ttl:?}",
+                    self.id
+                )))
+            }
+        }
+    }
+
+    /// ReadIndex (Raft thesis §6.4): after this returns, this member's store reflects every
+    /// write acknowledged anywhere in the cluster before the call. The leader confirms its
+    /// leadership with a quorum and names its commit index; a follower asks the leader for
+    /// that index over the Raft network; either then waits until it has applied up to it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotLeader`] with `leader: None` when no leader is known within an
+    /// election timeout; [`StoreError::Unavailable`] when the leader cannot confirm its
+    /// leadership, cannot be reached, or this member does not apply up to the index in time.
+    pub async fn read_barrier(&self) -> Result<(), StoreError> {
+        let Some(leader) = self.known_leader().await else {
+            return Err(StoreError::NotLeader { leader: None });
+        };
+        let read_log_id = if leader == self.id {
+            match read_index(&self.raft).await {
+                Ok(log_id) => log_id,
+                Err(ProposeError::NotLeader(Some(other))) if other != self.id => {
+                    self.remote_read_index(other).await?
+                }
+                Err(e) => return Err(e.to_store_error()),
+            }
+        } else {
+            self.remote_read_index(leader).await?
+        };
+        let index = read_log_id.index;
+        let ttl = self.apply_ttl();
+        let linearizer = Linearizer::new(self.id, ReadLogId::from_log_id(read_log_id), None);
+        match linearizer.try_await_ready(&self.raft, Some(ttl)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(StoreError::Unavailable(format!(
+                "member {} did not apply up to the read index {index} within {ttl:?}",
+                self.id
+            ))),
+            Err(fatal) => Err(StoreError::Unavailable(format!(
+                "member {}: raft stopped: {fatal}",
+                self.id
+            ))),
+        }
+    }
+
+    async fn remote_read_index(&self, leader: u64) -> Result<LogIdOf<TypeConfig>, StoreError> {
+        let Some(addr) = self.addr_of(leader) else {
+            return Err(StoreError::NotLeader {
+                leader: Some(leader),
+            });
+        };
+        match self
+            .client
+            .call(&addr, &network::RaftRequest::ReadIndex, self.rpc_ttl())
+            .await
+        {
+            Ok(network::RaftResponse::ReadIndex(Ok(log_id))) => Ok(log_id),
+            Ok(network::RaftResponse::ReadIndex(Err(e))) => Err(e.to_store_error()),
+            Ok(_) => Err(StoreError::Unavailable(format!(
+                "member {leader} answered a read index request with a response of another kind"
+            ))),
+            Err(network::CallError::Unreachable(e) | network::CallError::Network(e)) => Err(
+                StoreError::Unavailable(format!("read index from member {leader} at {addr}: {e}")),
+            ),
+        }
+    }
+
+    /// The current membership (the last membership entry in this member's log, committed or
+    /// not), voters and learners, by id.
+    #[must_use]
+    pub fn members(&self) -> Vec<Member> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        membership
+            .nodes()
+            .map(|(id, node)| Member {
+                id: *id,
+                addr: node.addr.clone(),
+                voter: voters.contains(id),
+            })
+            .collect()
+    }
+
+    fn require_leader(&self) -> Result<(), StoreError> {
+        if self.is_leader() {
+            Ok(())
+        } else {
+            Err(StoreError::NotLeader {
+                leader: self.leader(),
+            })
+        }
+    }
+
+    /// Adds a member as a learner (etcd's `member add --learner`): it receives the log (or a
+    /// snapshot) but does not vote. Returns once the leader sees it caught up, or fails after
+    /// ten election timeouts (the learner stays in the membership; retry or remove it).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotLeader`] on a member that does not lead; [`StoreError::Membership`] when
+    /// the change is refused (another change in progress); [`StoreError::Unavailable`] when the
+    /// learner does not catch up in time; [`StoreError::ReplicationUnknown`] otherwise.
+    pub async fn add_learner(&self, id: u64, addr: String) -> Result<(), StoreError> {
+        self.require_leader()?;
+        let ttl = Duration::from_millis(self.timing.election_max_ms.saturating_mul(10));
+        match tokio::time::timeout(ttl, self.raft.add_learner(id, BasicNode::new(addr), true)).await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(membership_error(e)),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "member {id} was added as a learner but did not catch up within {ttl:?}"
+            ))),
+        }
+    }
+
+    /// Promotes a learner to a voter (etcd's `member promote`), through a joint configuration;
+    /// returns once the new membership is committed.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotLeader`] on a member that does not lead; [`StoreError::Membership`] when
+    /// `id` is not a learner or another change is in progress;
+    /// [`StoreError::ReplicationUnknown`] when the change's fate is unknown.
+    pub async fn promote(&self, id: u64) -> Result<(), StoreError> {
+        self.require_leader()?;
+        if !self.members().iter().any(|m| m.id == id && !m.voter) {
+            return Err(StoreError::Membership(format!(
+                "member {id} is not a learner of the cluster"
+            )));
+        }
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+            .map(|_| ())
+            .map_err(membership_error)
+    }
+
+    /// Removes a member, voter or learner (etcd's `member remove`); returns once the new
+    /// membership is committed. A leader that removes itself steps down once the change is
+    /// committed, and the remaining voters elect a new one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Replica::promote`]; also [`StoreError::Membership`] for an unknown member or the
+    /// last voter.
+    pub async fn remove(&self, id: u64) -> Result<(), StoreError> {
+        self.require_leader()?;
+        let members = self.members();
+        let Some(member) = members.iter().find(|m| m.id == id) else {
+            return Err(StoreError::Membership(format!(
+                "member {id} is not in the cluster"
+            )));
+        };
+        let change = if member.voter {
+            if members.iter().filter(|m| m.voter).count() == 1 {
+                return Err(StoreError::Membership(format!(
+                    "member {id} is the last voter of the cluster"
+                )));
+            }
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        };
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map(|_| ())
+            .map_err(membership_error)
     }
 
     /// The entries of this member's log that it knows committed, oldest first, for
@@ -345,6 +755,18 @@ impl Replica {
     }
 }
 
+/// On the leader: confirms leadership with a quorum (a heartbeat round) and returns the read
+/// index, without waiting for the apply.
+pub(crate) async fn read_index(raft: &SkiffRaft) -> Result<LogIdOf<TypeConfig>, ProposeError> {
+    match raft.get_read_linearizer(ReadPolicy::ReadIndex).await {
+        Ok(linearizer) => Ok(*linearizer.read_log_id().log_id()),
+        Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
+            Err(ProposeError::NotLeader(f.leader_id))
+        }
+        Err(e) => Err(ProposeError::Unavailable(e.to_string())),
+    }
+}
+
 impl Replication for Replica {
     fn id(&self) -> u64 {
         self.id
@@ -371,29 +793,41 @@ impl Replication for Replica {
 }
 
 /// Builds the Raft node of a member over the store's database and starts serving peers on
-/// `listener`. On a fresh member (empty Raft state) it initializes the cluster with the
-/// configured members: every member of an initial cluster does the same with the same
-/// membership, so whichever campaigns first may win.
+/// `listener`. On a fresh member of a new cluster (empty Raft state, not `join`) it
+/// initializes the cluster with the configured members: every member of an initial cluster
+/// does the same with the same membership, so whichever campaigns first may win.
 pub(crate) async fn start(
     config: &MemberConfig,
     db: Arc<redb::Database>,
     hub: crate::watch::WatchHub,
     listener: tokio::net::TcpListener,
+    clock: Arc<dyn Clock>,
 ) -> Result<Replica, StoreError> {
+    let snapshot_policy = if config.snapshot_every == 0 {
+        openraft::SnapshotPolicy::Never
+    } else {
+        openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_every)
+    };
     let raft_config = openraft::Config {
         cluster_name: "skiff".into(),
         heartbeat_interval: config.timing.heartbeat_ms,
         election_timeout_min: config.timing.election_min_ms,
         election_timeout_max: config.timing.election_max_ms,
-        snapshot_policy: openraft::SnapshotPolicy::Never,
+        snapshot_policy,
         broadcast_submitted_on_append: Some(true),
         ..Default::default()
     }
     .validate()
     .map_err(|e| StoreError::Database(format!("raft configuration: {e}")))?;
     log_store::init_tables(&db)?;
+    let boot = log_store::next_boot(&db)?;
+    let pending = Arc::new(Pending {
+        member: config.id,
+        boot,
+        waiters: std::sync::Mutex::new(BTreeMap::new()),
+    });
     let log = log_store::LogStore::new(db.clone());
-    let sm = state_machine::StateMachine::new(db.clone(), hub);
+    let sm = state_machine::StateMachine::new(db.clone(), hub, pending.clone());
     let raft = Raft::new(
         config.id,
         Arc::new(raft_config),
@@ -403,12 +837,18 @@ pub(crate) async fn start(
     )
     .await
     .map_err(|e| StoreError::Database(format!("raft: {e}")))?;
-    tokio::spawn(network::serve(listener, raft.clone()));
+    let server = Arc::new(network::Server {
+        raft: raft.clone(),
+        id: config.id,
+        timing: config.timing,
+        clock,
+    });
+    tokio::spawn(network::serve(listener, server));
     let initialized = raft
         .is_initialized()
         .await
         .map_err(|e| StoreError::Database(format!("raft: {e}")))?;
-    if !initialized {
+    if !initialized && !config.join {
         let members: BTreeMap<u64, BasicNode> = config
             .members
             .iter()
@@ -424,5 +864,8 @@ pub(crate) async fn start(
         timing: config.timing,
         raft,
         db,
+        pending,
+        next_seq: AtomicU64::new(0),
+        client: network::Client::default(),
     })
 }

@@ -13,7 +13,7 @@ use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMe
 use redb::{Database, Durability};
 
 use super::log_store::{META_APPLIED, META_MEMBERSHIP, put_meta, read_meta};
-use super::{BATCH_FORMAT, Batch, Outcomes, TypeConfig};
+use super::{BATCH_FORMAT, Batch, Outcomes, Pending, TypeConfig};
 use crate::error::StoreError;
 use crate::watch::WatchHub;
 use crate::writer::{BatchWrite, apply_batch};
@@ -36,11 +36,13 @@ fn snapshots_unsupported() -> io::Error {
 pub(crate) struct StateMachine {
     db: Arc<Database>,
     hub: WatchHub,
+    /// This member's writers waiting for batches they forwarded to the leader.
+    pending: Arc<Pending>,
 }
 
 impl StateMachine {
-    pub(crate) fn new(db: Arc<Database>, hub: WatchHub) -> Self {
-        Self { db, hub }
+    pub(crate) fn new(db: Arc<Database>, hub: WatchHub, pending: Arc<Pending>) -> Self {
+        Self { db, hub, pending }
     }
 
     /// Moves the applied mark (and the membership) without a batch.
@@ -59,7 +61,8 @@ impl StateMachine {
         txn.commit().map_err(io_err)
     }
 
-    /// Applies one committed batch; returns its outcomes.
+    /// Applies one committed batch; returns its outcomes, unless a writer of this member
+    /// forwarded the batch and takes them.
     fn apply_normal(&self, log_id: LogIdOf<TypeConfig>, record: &[u8]) -> io::Result<Outcomes> {
         // The leader encoded this record; one that does not decode is corruption or a bug, and
         // applying anything else would make this member diverge: stop (openraft goes fatal).
@@ -72,7 +75,11 @@ impl StateMachine {
                     format!("raft entry {log_id}: {e}"),
                 )
             })?;
-        let Batch { at, mut writes } = batch;
+        let Batch {
+            at,
+            origin,
+            mut writes,
+        } = batch;
         let mut refs: Vec<BatchWrite<'_>> = writes.iter_mut().map(|(a, t)| (&*a, t)).collect();
         let mut outcomes = Vec::with_capacity(refs.len());
         let mut events = Vec::new();
@@ -90,7 +97,10 @@ impl StateMachine {
         )
         .map_err(io_err)?;
         self.hub.publish(events);
-        Ok(Outcomes(outcomes))
+        Ok(self
+            .pending
+            .deliver(origin, Outcomes(outcomes))
+            .unwrap_or_default())
     }
 }
 
