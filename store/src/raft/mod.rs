@@ -361,10 +361,7 @@ impl Pending {
         }
         let waiter = self.waiters().remove(&origin.seq);
         match waiter {
-            Some(tx) => match tx.send(outcomes) {
-                Ok(()) => None,
-                Err(outcomes) => Some(outcomes),
-            },
+            Some(tx) => tx.send(outcomes).err(),
             None => Some(outcomes),
         }
     }
@@ -543,16 +540,14 @@ impl Replica {
             }
         };
         let ttl = self.apply_ttl();
-        match tokio::time::timeout(ttl, applied).await {
-            Ok(Ok(outcomes)) => Ok(outcomes.0),
-            _ => {
-                self.pending.cancel(seq);
-                Err(ProposeError::Unknown(format!(
-                    "committed at index {index} by member {leader} but not applied on member {} within {ttl:?}",
-                    self.id
-                )))
-            }
+        if let Ok(Ok(outcomes)) = tokio::time::timeout(ttl, applied).await {
+            return Ok(outcomes.0);
         }
+        self.pending.cancel(seq);
+        Err(ProposeError::Unknown(format!(
+            "committed at index {index} by member {leader} but not applied on member {} within {ttl:?}",
+            self.id
+        )))
     }
 
     /// ReadIndex (Raft thesis §6.4): after this returns, this member's store reflects every

@@ -333,15 +333,14 @@ impl Client {
     ) -> Result<RaftResponse, CallError> {
         let bytes = encode(request).map_err(CallError::Network)?;
         let exchange = async {
-            let mut stream = match self.take(addr) {
-                Some(stream) => stream,
-                None => {
-                    let stream = TcpStream::connect(addr)
-                        .await
-                        .map_err(CallError::Unreachable)?;
-                    let _ = stream.set_nodelay(true);
-                    stream
-                }
+            let mut stream = if let Some(stream) = self.take(addr) {
+                stream
+            } else {
+                let stream = TcpStream::connect(addr)
+                    .await
+                    .map_err(CallError::Unreachable)?;
+                let _ = stream.set_nodelay(true);
+                stream
             };
             write_frame(&mut stream, &bytes)
                 .await
