@@ -301,3 +301,56 @@ async fn a_single_node_store_read_barrier_returns_at_once() {
     let store = Store::open(Backing::Memory, clock()).unwrap();
     store.read_barrier().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_added_after_the_log_was_purged_catches_up_by_snapshot() {
+    let mut cluster = Cluster::start(3, 20).await;
+    let leader = cluster.leader(&[1, 2, 3]).await;
+    write_all(cluster.store(leader), (1..=100).map(|i| format!("s-{i}"))).await;
+    // Snapshots every 20 entries; the log below the last but one is purged.
+    let status = cluster.replica(leader).status();
+    assert!(
+        cluster
+            .replica(leader)
+            .wait_for(Duration::from_secs(5), |s| s.purged_index.is_some())
+            .await,
+        "nothing purged: {status:?}"
+    );
+    let purged = cluster.replica(leader).status().purged_index.unwrap();
+    assert!(purged >= 20, "purged only up to {purged}");
+
+    // The new member cannot get entry 1 from anyone's log: it must install a snapshot.
+    let addr = cluster.open_joining(4).await;
+    cluster.replica(leader).add_learner(4, addr).await.unwrap();
+    write_all(cluster.store(leader), ["after-the-join".to_owned()]).await;
+    assert_converged(&cluster, leader, &[1, 2, 3, 4]).await;
+    let learner = cluster.replica(4).status();
+    assert!(
+        learner.snapshot_index.is_some_and(|i| i >= purged),
+        "learner did not install a snapshot covering {purged}: {learner:?}"
+    );
+    let learner_store = cluster.store(4);
+    assert_eq!(learner_store.status().unwrap().revision.0, 101);
+    let (_, entry) = learner_store.get(&key("s-1")).unwrap();
+    assert_eq!(entry.stored.mod_revision.0, 1);
+    // The learner's history is the leader's: the same events from the first revision.
+    assert_eq!(
+        learner_store
+            .events(
+                skiff_core::event::Revision(1),
+                skiff_core::event::Revision(101)
+            )
+            .unwrap(),
+        cluster
+            .store(leader)
+            .events(
+                skiff_core::event::Revision(1),
+                skiff_core::event::Revision(101)
+            )
+            .unwrap()
+    );
+    // Writes through the learner still work after the install.
+    write_all(learner_store, ["via-the-learner".to_owned()]).await;
+    assert_eq!(learner_store.status().unwrap().revision.0, 102);
+    cluster.shutdown().await;
+}

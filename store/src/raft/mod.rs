@@ -75,6 +75,7 @@
 //! apply by a moment; compare stores, not metrics, when exactness matters.
 
 pub mod check;
+pub(crate) mod image;
 pub(crate) mod log_store;
 pub(crate) mod network;
 pub(crate) mod runtime;
@@ -289,6 +290,10 @@ pub struct MemberStatus {
     pub applied_index: Option<u64>,
     /// The voters of its current membership.
     pub voters: BTreeSet<u64>,
+    /// Index of the last entry its latest Raft snapshot (a copy of the store) covers.
+    pub snapshot_index: Option<u64>,
+    /// Index of the last entry purged from its log (covered by a snapshot).
+    pub purged_index: Option<u64>,
 }
 
 /// Replication as the rest of skiff sees it (openraft stays behind this).
@@ -783,6 +788,8 @@ impl Replication for Replica {
             committed_index: m.local_committed.map(|l| l.index),
             applied_index: m.last_applied.map(|l| l.index),
             voters: m.membership_config.membership().voter_ids().collect(),
+            snapshot_index: m.snapshot.map(|l| l.index),
+            purged_index: m.purged.map(|l| l.index),
         }
     }
 }
@@ -809,6 +816,11 @@ pub(crate) async fn start(
         election_timeout_min: config.timing.election_min_ms,
         election_timeout_max: config.timing.election_max_ms,
         snapshot_policy,
+        // Keep this many applied entries below a snapshot, so a member that lags a little
+        // catches up from the log rather than a whole snapshot.
+        max_in_snapshot_log_to_keep: config.snapshot_every.min(1000),
+        // A snapshot is sent in one frame and installed in one transaction.
+        install_snapshot_timeout: config.timing.election_max_ms.saturating_mul(10).max(5000),
         broadcast_submitted_on_append: Some(true),
         ..Default::default()
     }
