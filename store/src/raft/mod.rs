@@ -1,12 +1,14 @@
-//! Replication of the event log by Raft (issue #11): the first working slice.
+//! Replication of the event log by Raft (issue #11): writes through any member, linearizable
+//! reads, membership changes, snapshots and log purging.
 //!
 //! # Design
 //!
 //! - **The Raft log carries the writer's batches.** In a replicated store the group-commit
 //!   writer (`writer.rs`) does not apply a batch itself: it encodes the batch — the leader's
-//!   commit time and every `(actor, transaction)` of it, in the store's checksummed record
-//!   envelope ([`BATCH_FORMAT`]) — and proposes it as one Raft entry. A write is acknowledged
-//!   only after its entry is committed by a quorum **and applied** on the leader.
+//!   commit time, the member it came from ([`BATCH_FORMAT`] 2) and every `(actor, transaction)`
+//!   of it, in the store's checksummed record envelope — and proposes it as one Raft entry. A
+//!   write is acknowledged only after its entry is committed by a quorum **and applied** on the
+//!   member the write was submitted to.
 //! - **Applying is the single-node code path.** Every member applies each committed batch with
 //!   `writer::apply_batch`, the same function the single-node writer commits with: planning,
 //!   preconditions, events and projections all come from the batch and the member's own state,
@@ -14,10 +16,37 @@
 //!   same bytes. The applied log id (and the last membership) is written in the same redb
 //!   transaction as the batch's events: the state machine never disagrees with its own
 //!   "applied" mark, even across a crash.
+//! - **Writes on a follower are forwarded** (`RaftRequest::Forward` in `network.rs`, on the Raft
+//!   port and frames): the follower tags the batch with an `Origin` (member, boot counter
+//!   kept in `raft_meta`, sequence number) and registers a waiter; the leader decodes it,
+//!   stamps its own time, proposes it and answers with the entry's index once committed and
+//!   applied there; the follower answers its writers with the outcomes of **its own** apply of
+//!   that entry (the apply is deterministic, so they equal the leader's), so a write
+//!   acknowledged through any member is visible in that member's reads at once.
+//! - **Linearizable reads by ReadIndex** (Raft thesis §6.4; etcd's default `--consistency=l`):
+//!   [`Replica::read_barrier`] (through [`crate::Store::read_barrier`]) has the leader confirm
+//!   its leadership with a heartbeat round to a quorum and name its commit index (openraft's
+//!   `ReadPolicy::ReadIndex`); a follower asks the leader for it over the Raft port
+//!   (`RaftRequest::ReadIndex`); the member then waits until it has applied up to
+//!   that index. Reads without the barrier are serializable (possibly stale on a follower).
+//! - **Membership** ([`Replica::members`], [`Replica::add_learner`], [`Replica::promote`],
+//!   [`Replica::remove`]): openraft's joint consensus; a learner is added with its address and
+//!   catches up (from the log, or by snapshot when the log was purged) before `add_learner`
+//!   returns; a member started with [`MemberConfig::join`] never initializes a cluster itself.
+//!   A leader that removes itself steps down once the change commits.
+//! - **A Raft snapshot is a store image** (`image.rs`): every store table copied in one read
+//!   transaction, with the projection's state hash and a CRC-32. A lagging member receives it
+//!   whole (`full_snapshot`, one frame) and installs it only after the CRC and the state hash
+//!   of the rows (loaded into a scratch database) check out, replacing its tables, applied mark
+//!   and membership in one transaction; its live watches then end (`WatchHub::reset`), since
+//!   its history jumped. Snapshots are built every [`MemberConfig::snapshot_every`] entries;
+//!   the Raft log is purged below the snapshot, keeping `min(snapshot_every, 1000)` entries so
+//!   a member a little behind catches up from the log. The store's own compaction drops events
+//!   from the image as it does from the log.
 //! - **Raft state lives in the member's own database**, in its own tables
 //!   (`log_store.rs`): `raft_log` (index → entry) and `raft_meta` (vote, committed, purged,
-//!   applied, membership). `append` acknowledges (`IOFlushed`) only after the redb commit
-//!   (durable, one fsync).
+//!   applied, membership, boots). `append` acknowledges (`IOFlushed`) only after the redb
+//!   commit (durable, one fsync).
 //! - **Network**: skiff's length-prefixed frames ([`crate::wire::frame()`]) over `tokio::net`
 //!   TCP (simulated under madsim), one request and one response per frame, bincode's serde path
 //!   for openraft's messages. A frame that is too large or does not decode ends only its own
@@ -26,8 +55,9 @@
 //!   and in the simulator (seeded, deterministic).
 //! - **openraft stays inside this module**: the rest of skiff sees [`Replication`] (id,
 //!   leadership, [`MemberStatus`]: what `etcdctl endpoint status` shows per member),
-//!   [`Replica`], [`MemberConfig`], [`check`] and [`crate::Store::open_member`]. openraft is
-//!   pinned to `=0.10.0-alpha.37` (raft.md: an alpha; expect work on every bump).
+//!   [`Replica`], [`Member`], [`MemberConfig`], [`check`], [`crate::Store::open_member`] and
+//!   [`crate::Store::read_barrier`]. openraft is pinned to `=0.10.0-alpha.37` (raft.md: an
+//!   alpha; expect work on every bump).
 //! - **A new leader waits for its lease**: openraft refuses writes ("forward to: unknown") until
 //!   a quorum has acknowledged a new leader; the proposer retries every heartbeat for up to one
 //!   election timeout while this member still believes it leads.
@@ -38,38 +68,51 @@
 //!   acknowledging member; a rejected write (precondition, validation) is committed too (every
 //!   member must reject it the same way) and changes nothing.
 //! - The store's revision sequence is the same on every member: each committed batch is applied
-//!   exactly once, in log order (applied mark and events in one redb transaction).
-//! - A member that is not the leader refuses writes with [`crate::StoreError::NotLeader`] before
-//!   proposing anything; a proposal whose fate is unknown (leadership changed in flight) answers
-//!   [`crate::StoreError::ReplicationUnknown`] and the store keeps running.
+//!   exactly once, in log order (applied mark and events in one redb transaction), or covered by
+//!   an installed snapshot (tables and applied mark in one transaction).
+//! - A write that was certainly not proposed answers [`crate::StoreError::NotLeader`] (no
+//!   leader known, or the member asked does not lead) or [`crate::StoreError::Unavailable`]
+//!   (the leader is unreachable, or refused the forwarded batch); one whose fate is unknown
+//!   (leadership changed in flight, the connection broke after sending, or it committed but this
+//!   member did not apply it in time) answers [`crate::StoreError::ReplicationUnknown`]. The
+//!   store keeps running.
+//! - After [`Replica::read_barrier`] returns `Ok`, this member has applied every entry
+//!   committed before the call; it never returns `Ok` without a quorum's confirmation.
 //!
 //! # Not done yet
 //!
-//! - Snapshots: the snapshot policy is `Never` and logs are never purged, so a lagging member
-//!   always catches up from the log. Building and installing a Raft snapshot from a store
-//!   snapshot (snapshot.rs) and purging the log after compaction are next.
-//! - Reads are served from each member's applied state (serializable), not linearizable
-//!   (ReadIndex); followers do not forward writes; membership changes (`member add/remove`) and
-//!   the CLI (`skiff up --initial-cluster`) are not wired.
-//! - One batch is in flight at a time (the writer waits for its commit before proposing the
-//!   next), and the state machine commits each batch with its own fsync on top of the log's
-//!   (the log's fsync alone would do; the state machine could commit with `Durability::None`).
+//! - A snapshot travels in one frame: stores whose image exceeds
+//!   [`crate::wire::FRAME_BYTES_MAX`] (16 MiB) cannot be sent to a lagging member (building and
+//!   purging still work; sending fails and is retried). Chunked streaming is next. The last
+//!   snapshot is also kept in memory (one copy of the store).
+//! - Snapshot images are trusted once their CRC checks: a malicious member could make an
+//!   install panic inside redb's key decoding (members are trusted peers).
+//! - Membership changes are not forwarded: on a follower they answer
+//!   [`crate::StoreError::NotLeader`] with the leader's id.
+//! - `etcdctl snapshot save` (snapshot.rs) refuses a member's database: it does not know the
+//!   `raft_log`/`raft_meta` tables.
+//! - One batch is in flight at a time per member (the writer waits for its commit before
+//!   proposing the next), and the state machine commits each batch with its own fsync on top of
+//!   the log's (the log's fsync alone would do).
 //! - Election timeouts in the normal build draw from rand's thread RNG (real entropy); only the
 //!   simulator's runs are seeded.
-//! - Members reach each other only through Raft; client writes reach the leader through its
-//!   in-process [`crate::Store`] handle (no forwarding over the wire yet).
 //!
 //! # Tests
 //!
 //! `log_store` unit tests (append, truncate, purge, vote and committed across reopen, exact
-//! contents, a corrupt row); `check` tests including a planted rewrite of a committed entry;
-//! `store/tests/raft_members.rs` (three members on loopback TCP, bad frames refused, writes
-//! through the leader, a follower refusing with the leader's id, equal state and endpoint
-//! status on every member); `sim/tests/raft_replication.rs` (madsim, 3 and 5 members: leader
-//! crash with power loss, new leader within the bound, catch-up after restart, equal state
-//! hashes, committed entries checked throughout, the same seed giving the same trace in two
-//! processes; an isolated leader whose write is never acknowledged — it answers
-//! `ReplicationUnknown` once the entry is discarded — and which rejoins as a follower).
+//! contents, a corrupt row); `image` (a flipped byte is refused); `check` tests including a
+//! planted rewrite of a committed entry; `store/tests/raft_members.rs` (three members on
+//! loopback TCP, bad frames refused, writes through the leader and forwarded through a
+//! follower, equal state and endpoint status on every member); `store/tests/raft_membership.rs`
+//! (a learner joins, is promoted, the old leader removes itself, exact member lists and writes
+//! throughout; a follower read after the barrier sees the leader's write, a stopped follower is
+//! stale without it and its barrier fails; a learner added after purging catches up by
+//! snapshot with the same history); `sim/tests/raft_replication.rs` (madsim, 3 and 5 members:
+//! leader crash with power loss, new leader within the bound, catch-up after restart, equal
+//! state hashes, committed entries checked throughout, the same seed giving the same trace in
+//! two processes; an isolated leader whose write is never acknowledged and which rejoins as a
+//! follower; a partitioned follower stale without the barrier, refusing with it, and forwarding
+//! writes once healed).
 //!
 //! Note: [`Replication::status`] reads openraft's metrics, which can trail the member's own
 //! apply by a moment; compare stores, not metrics, when exactness matters.
