@@ -1,6 +1,7 @@
-//! Three replicated members on loopback TCP (issue #11, first slice): a leader is elected,
-//! writes through it are acknowledged after commit and apply, a follower refuses writes with
-//! the leader's id, and every member ends with the same log and projections.
+//! Three replicated members on loopback TCP (issue #11): a leader is elected, writes through
+//! it are acknowledged after commit and apply, a write on a follower is forwarded to the leader
+//! and acknowledged once the follower applied it, malformed or misdirected requests are
+//! refused, and every member ends with the same log and projections.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -69,6 +70,19 @@ async fn answer_to(addr: &str, bytes: &[u8]) -> Vec<u8> {
     answer
 }
 
+/// Sends one frame to a member's Raft port; returns the payload of the one frame it answers.
+async fn one_answer(addr: &str, payload: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&frame(payload).unwrap()).await.unwrap();
+    stream.flush().await.unwrap();
+    let mut prefix = [0u8; 4];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut prefix)).await;
+    assert!(read.is_ok(), "no answer");
+    let mut answer = vec![0u8; usize::try_from(u32::from_le_bytes(prefix)).unwrap()];
+    stream.read_exact(&mut answer).await.unwrap();
+    answer
+}
+
 /// Waits until a leader is elected and every member knows it; returns its id.
 async fn elected_leader(nodes: &BTreeMap<u64, Node>) -> u64 {
     // A leader is elected and every member learns who it is.
@@ -111,6 +125,23 @@ async fn three_members_replicate_writes_through_the_leader() {
 
     let leader = elected_leader(&nodes).await;
 
+    // skiff's own requests on the Raft port, encoded by hand (bincode: variant index, then
+    // the fields). A forwarded batch that does not decode is refused, never proposed:
+    // `Forwarded(Err(Unavailable(..)))`.
+    let answer = one_answer(&addrs[&leader], &[4, 3, 0xde, 0xad, 0xbe]).await;
+    assert_eq!(answer[..3], [4, 1, 2], "{answer:?}");
+    assert!(
+        String::from_utf8_lossy(&answer).contains("forwarded batch refused"),
+        "{answer:?}"
+    );
+    // A follower asked for a read index names the leader: `ReadIndex(Err(NotLeader(Some(l))))`.
+    let follower = *nodes.keys().find(|id| **id != leader).unwrap();
+    let leader_byte = u8::try_from(leader).unwrap();
+    assert_eq!(
+        one_answer(&addrs[&follower], &[5]).await,
+        [5, 1, 0, 1, leader_byte]
+    );
+
     // 100 writes through the leader, each acknowledged with the next revision.
     let admin = Actor::new("admin");
     let (leader_store, leader_replica) = &nodes[&leader];
@@ -137,7 +168,6 @@ async fn three_members_replicate_writes_through_the_leader() {
 
     // A write on a follower is forwarded to the leader, and acknowledged once the follower
     // has applied it: its own reads see it at once.
-    let follower = *nodes.keys().find(|id| **id != leader).unwrap();
     let (follower_store, _) = &nodes[&follower];
     let forwarded = follower_store
         .create(&admin, config_map("on-a-follower"))

@@ -147,7 +147,7 @@ use crate::error::{StoreError, WriteError};
 use crate::request::{Txn, TxnResponse};
 
 /// Format of a replicated batch record (the payload of a Raft entry). Bump on any change to
-/// `Batch`'s encoding. 2: the batch names the member it was forwarded from ([`Origin`]).
+/// `Batch`'s encoding. 2: the batch names the member it was forwarded from (`Origin`).
 pub const BATCH_FORMAT: u8 = 2;
 
 openraft::declare_raft_types!(
@@ -521,19 +521,27 @@ impl Replica {
             origin: None,
             writes,
         };
-        match self.known_leader().await {
-            None => Err(ProposeError::NotLeader(None)),
-            Some(leader) if leader == self.id => {
-                let record = crate::codec::encode_with(BATCH_FORMAT, &batch);
-                match propose_record(&self.raft, self.id, self.timing, record).await {
-                    Ok((_, outcomes)) => Ok(outcomes.0),
-                    Err(ProposeError::NotLeader(Some(other))) if other != self.id => {
-                        self.forward(other, batch).await
-                    }
-                    Err(e) => Err(e),
+        // A leader hint that turns out stale is followed, a couple of hops at most.
+        let mut target = self.known_leader().await;
+        let mut hops = 0;
+        loop {
+            let result = match target {
+                None => return Err(ProposeError::NotLeader(None)),
+                Some(leader) if leader == self.id => {
+                    let record = crate::codec::encode_with(BATCH_FORMAT, &batch);
+                    propose_record(&self.raft, self.id, self.timing, record)
+                        .await
+                        .map(|(_, outcomes)| outcomes.0)
                 }
+                Some(leader) => self.forward(leader, batch.clone()).await,
+            };
+            match result {
+                Err(ProposeError::NotLeader(Some(other))) if Some(other) != target && hops < 2 => {
+                    hops += 1;
+                    target = Some(other);
+                }
+                result => return result,
             }
-            Some(leader) => self.forward(leader, batch).await,
         }
     }
 
