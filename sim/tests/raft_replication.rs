@@ -29,6 +29,9 @@ const TIMING: RaftTiming = RaftTiming {
     election_min_ms: 300,
     election_max_ms: 600,
 };
+/// Raft snapshots every this many entries (the log is purged below them, keeping as many): a
+/// member restarted after a crash catches up by snapshot when it missed more than that.
+const SNAPSHOT_EVERY: u64 = 10;
 /// A new leader must be in place within this long after the old one's crash: one election
 /// timeout to notice, one more for a split vote, and slack for the vote round trips.
 const NEW_LEADER_BOUND: Duration = Duration::from_millis(3 * TIMING.election_max_ms);
@@ -153,7 +156,7 @@ fn start_members(
     for id in 1..=count {
         let config = MemberConfig {
             timing: TIMING,
-            snapshot_every: 0,
+            snapshot_every: SNAPSHOT_EVERY,
             ..MemberConfig::new(id, addrs.clone())
         };
         let disk = SimDisk::new();
@@ -231,7 +234,8 @@ async fn scenario(count: u64) -> Vec<String> {
     write_many(&store(&members[&new_leader]), 101, 150, &mut trace).await;
     check_committed(&members, &mut check);
 
-    // The old member restarts and catches up from the log.
+    // The old member restarts and catches up: it missed 50 entries and the leader keeps only
+    // the last 10 below its snapshot, so by snapshot.
     tokio::time::sleep(Duration::from_millis(10)).await;
     handle.restart(members[&leader].node);
     // (The leader's metrics can trail its own apply by a moment: compare with its store.)
@@ -281,8 +285,14 @@ async fn scenario(count: u64) -> Vec<String> {
         );
         let status = replica(m).unwrap().status();
         trace.push(format!(
-            "member {id}: leader {:?} term {} applied {:?} revision {} hash {:016x}",
-            status.leader, status.term, status.applied_index, reference.revision.0, reference.hash
+            "member {id}: leader {:?} term {} applied {:?} snapshot {:?} purged {:?} revision {} hash {:016x}",
+            status.leader,
+            status.term,
+            status.applied_index,
+            status.snapshot_index,
+            status.purged_index,
+            reference.revision.0,
+            reference.hash
         ));
     }
     assert_eq!(*lock(&errors), Vec::<String>::new());
@@ -546,7 +556,7 @@ fn start_joining(handle: &Handle, errors: &Arc<Mutex<Vec<String>>>, id: u64) -> 
     let config = MemberConfig {
         timing: TIMING,
         join: true,
-        snapshot_every: 0,
+        snapshot_every: SNAPSHOT_EVERY,
         ..MemberConfig::new(id, BTreeMap::new())
     };
     let disk = SimDisk::new();
