@@ -1397,3 +1397,16 @@ mod tests {
         }
     }
 }
+
+/// OpenAPI: a string (upstream's `quantity` format; numbers are accepted too).
+impl schemars::JsonSchema for Quantity {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Quantity".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "quantity"})
+    }
+}
