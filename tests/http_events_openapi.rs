@@ -471,28 +471,42 @@ async fn openapi_schemas_carry_fields_types_required_and_our_descriptions() {
 }
 
 #[tokio::test]
-async fn openapi_v2_refuses_protobuf_only_requests_with_406() {
+async fn openapi_v2_is_served_as_protobuf_when_asked_first_and_406_for_other_types() {
     let f = fixture().await;
+    let proto = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
     let r = f
         .send(
             HttpRequest::new("GET", "/openapi/v2")
                 .header("Authorization", ADMIN)
-                .header(
-                    "Accept",
-                    "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
-                ),
+                .header("Accept", proto),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.content_type),
+        (
+            200,
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+        )
+    );
+    // Document.swagger (field 1) = "2.0", then Document.info (field 2): title, version.
+    assert_eq!(
+        &r.bytes()[..29],
+        b"\x0a\x032.0\x12\x15\x0a\x0aKubernetes\x12\x07v1.33.0\x42"
+    );
+    let r = f
+        .send(
+            HttpRequest::new("GET", "/openapi/v2")
+                .header("Authorization", ADMIN)
+                .header("Accept", &format!("application/json, {proto}")),
+        )
+        .await;
+    assert_eq!((r.status, r.content_type), (200, "application/json"));
+    let r = f
+        .send(
+            HttpRequest::new("GET", "/openapi/v2")
+                .header("Authorization", ADMIN)
+                .header("Accept", "application/yaml"),
         )
         .await;
     assert_eq!(r.status, 406);
-    let r = f
-        .send(
-            HttpRequest::new("GET", "/openapi/v2")
-                .header("Authorization", ADMIN)
-                .header(
-                    "Accept",
-                    "application/com.github.proto-openapi.spec.v2@v1.0+protobuf, application/json",
-                ),
-        )
-        .await;
-    assert_eq!(r.status, 200);
 }

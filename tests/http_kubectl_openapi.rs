@@ -141,8 +141,8 @@ fn kubectl_explain_prints_skiffs_descriptions_and_fields() {
             "FIELD: containers <[]Container>",
             "The pod's main containers (required; validation asks for at least one).",
             "One container of a pod (upstream `Container`; init and main containers share",
-            "name\t<string> -required-",
             "image\t<string>",
+            "name\t<string> -required-",
         ];
         assert_eq!(lines_in(&out, &wanted), wanted, "kubectl {minor}:\n{out}");
         let out = k.ok(&["explain", "replicaset", "--recursive"]);
@@ -191,8 +191,8 @@ fn kubectl_strict_validation_refuses_an_unknown_field_and_accepts_a_correct_mani
             stderr,
             format!(
                 "Error from server (BadRequest): error when creating \"{typo}\": Pod in \
-                 version \"v1\" cannot be handled as a Pod: strict decoding error: unknown \
-                 field \"spec.containers[0].imagePullPolicyy\"\n"
+                 version \"v1\" cannot be handled as a Pod: \
+                 spec.containers[0].imagePullPolicyy: unknown field `imagePullPolicyy`\n"
             ),
             "kubectl {minor}"
         );

@@ -448,16 +448,23 @@ impl HttpApi {
             }
             ["openapi", "v2"] => {
                 get_only()?;
+                let gvs = discovery::schema_group_versions(&self.kinds);
+                let document = openapi::v2(&self.kinds, &gvs);
+                if openapi::wants_v2_protobuf(accept) {
+                    return Ok(HttpResponse {
+                        status: 200,
+                        content_type: openapi::V2_PROTOBUF,
+                        body: HttpBody::Full(openapi::v2_protobuf(&document)),
+                    });
+                }
                 if !accepts_json(accept) {
-                    // kubectl asks for protobuf first; 406 makes it fall back to JSON.
                     return Err(HttpError::new(
                         406,
                         "NotAcceptable",
-                        "only application/json is served",
+                        "only application/json and protobuf are served",
                     ));
                 }
-                let gvs = discovery::schema_group_versions(&self.kinds);
-                Ok(HttpResponse::json(200, &openapi::v2(&self.kinds, &gvs)))
+                Ok(HttpResponse::json(200, &document))
             }
             ["openapi", "v3"] => {
                 get_only()?;

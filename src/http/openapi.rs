@@ -213,6 +213,18 @@ fn shape(schema: &mut Value) {
     if map.get("additionalProperties") == Some(&Value::Bool(false)) {
         map.remove("additionalProperties");
     }
+    // serde's defaults are the types' zero values, not upstream defaulting: left out.
+    map.remove("default");
+    // An optional reference (`anyOf: [{$ref}, {enum: [null]}]`): upstream marks no field
+    // nullable, so it is the reference alone.
+    if let Some(Value::Array(any)) = map.get("anyOf")
+        && let [target, null] = any.as_slice()
+        && null == &json!({"enum": [null]})
+    {
+        let target = target.clone();
+        map.remove("anyOf");
+        map.insert("allOf".into(), Value::Array(vec![target]));
+    }
     if let Some(description) = map.get_mut("description")
         && let Some(text) = description.as_str()
     {
@@ -426,5 +438,257 @@ mod tests {
             plain_text("Used by [`Event`](super::Event) and [`Pod`]s, see [docs]."),
             "Used by `Event` and `Pod`s, see [docs]."
         );
+    }
+}
+
+/// The media type of the v2 document as protobuf (gnostic's `openapi.v2.Document`), as the
+/// response names it (upstream's; Go's media type parser refuses the `@` of the requested one).
+pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+/// The protobuf media type clients ask for (kubectl 1.27 and 1.28 ask for no other, for
+/// `explain` and `--validate`).
+const V2_PROTOBUF_REQUESTED: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+
+/// Whether an `Accept` header prefers the protobuf v2 document to JSON: its first range that
+/// names either decides.
+pub fn wants_v2_protobuf(accept: Option<&str>) -> bool {
+    for range in accept.unwrap_or_default().split(',') {
+        let media = range
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if media == V2_PROTOBUF || media == V2_PROTOBUF_REQUESTED {
+            return true;
+        }
+        if matches!(media.as_str(), "application/json" | "application/*" | "*/*") {
+            return false;
+        }
+    }
+    false
+}
+
+/// The v2 document (as [`v2`] makes it) in protobuf: gnostic's `openapi.v2.Document` (field
+/// numbers from gnostic's `OpenAPIv2.proto`), written by hand for the parts skiff's document
+/// has: info, the PATCH operations with their query parameters and extensions, and the
+/// definitions. Vendor extensions and enum values are `Any`s holding their JSON text in the
+/// `yaml` field (JSON is YAML), as kube-openapi reads them.
+pub fn v2_protobuf(document: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    pb::string(&mut out, 1, document["swagger"].as_str().unwrap_or("2.0"));
+    pb::message(&mut out, 2, |info| {
+        pb::string(
+            info,
+            1,
+            document["info"]["title"].as_str().unwrap_or_default(),
+        );
+        pb::string(
+            info,
+            2,
+            document["info"]["version"].as_str().unwrap_or_default(),
+        );
+    });
+    if let Some(paths) = document["paths"].as_object() {
+        pb::message(&mut out, 8, |out| {
+            for (path, item) in paths {
+                pb::message(out, 2, |named| {
+                    pb::string(named, 1, path);
+                    pb::message(named, 2, |item_out| {
+                        if let Some(op) = item.get("patch") {
+                            pb::message(item_out, 8, |o| pb_operation(o, op));
+                        }
+                    });
+                });
+            }
+        });
+    }
+    if let Some(definitions) = document["definitions"].as_object() {
+        pb::message(&mut out, 9, |out| {
+            for (name, schema) in definitions {
+                pb::message(out, 1, |named| {
+                    pb::string(named, 1, name);
+                    pb::message(named, 2, |s| pb_schema(s, schema));
+                });
+            }
+        });
+    }
+    out
+}
+
+fn pb_extensions(out: &mut Vec<u8>, field: u32, map: &Map<String, Value>) {
+    for (key, value) in map.iter().filter(|(k, _)| k.starts_with("x-")) {
+        pb::message(out, field, |named| {
+            pb::string(named, 1, key);
+            pb::message(named, 2, |any| pb::string(any, 2, &value.to_string()));
+        });
+    }
+}
+
+fn pb_operation(out: &mut Vec<u8>, op: &Value) {
+    pb::string(out, 5, op["operationId"].as_str().unwrap_or_default());
+    for parameter in op["parameters"].as_array().into_iter().flatten() {
+        // ParametersItem.parameter → Parameter.non_body_parameter → query sub-schema.
+        pb::message(out, 8, |item| {
+            pb::message(item, 1, |p| {
+                pb::message(p, 2, |non_body| {
+                    pb::message(non_body, 3, |q| {
+                        pb::string(q, 2, parameter["in"].as_str().unwrap_or_default());
+                        pb::string(q, 4, parameter["name"].as_str().unwrap_or_default());
+                        pb::string(q, 6, parameter["type"].as_str().unwrap_or_default());
+                        pb::boolean(q, 20, parameter["uniqueItems"] == true);
+                    });
+                });
+            });
+        });
+    }
+    if let Some(responses) = op["responses"].as_object() {
+        pb::message(out, 9, |r| {
+            for (code, response) in responses {
+                pb::message(r, 1, |named| {
+                    pb::string(named, 1, code);
+                    pb::message(named, 2, |value| {
+                        pb::message(value, 1, |resp| {
+                            pb::string(
+                                resp,
+                                1,
+                                response["description"].as_str().unwrap_or_default(),
+                            );
+                        });
+                    });
+                });
+            }
+        });
+    }
+    if let Some(map) = op.as_object() {
+        pb_extensions(out, 13, map);
+    }
+}
+
+fn pb_schema(out: &mut Vec<u8>, schema: &Value) {
+    let Some(map) = schema.as_object() else {
+        return;
+    };
+    for (key, field) in [("$ref", 1), ("format", 2), ("title", 3), ("description", 4)] {
+        if let Some(text) = map.get(key).and_then(Value::as_str) {
+            pb::string(out, field, text);
+        }
+    }
+    for (key, field) in [("maximum", 7), ("minimum", 9)] {
+        if let Some(number) = map.get(key).and_then(Value::as_f64) {
+            pb::double(out, field, number);
+        }
+    }
+    for required in map
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        pb::string(out, 19, required.as_str().unwrap_or_default());
+    }
+    for value in map
+        .get("enum")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        pb::message(out, 20, |any| pb::string(any, 2, &value.to_string()));
+    }
+    match map.get("additionalProperties") {
+        Some(Value::Bool(b)) => pb::message(out, 21, |a| pb::boolean(a, 2, *b)),
+        Some(inner @ Value::Object(_)) => {
+            pb::message(out, 21, |a| pb::message(a, 1, |s| pb_schema(s, inner)));
+        }
+        _ => {}
+    }
+    match map.get("type") {
+        Some(Value::String(t)) => pb::message(out, 22, |ty| pb::string(ty, 1, t)),
+        Some(Value::Array(types)) => pb::message(out, 22, |ty| {
+            for t in types.iter().filter_map(Value::as_str) {
+                pb::string(ty, 1, t);
+            }
+        }),
+        _ => {}
+    }
+    match map.get("items") {
+        Some(inner @ Value::Object(_)) => {
+            pb::message(out, 23, |items| {
+                pb::message(items, 1, |s| pb_schema(s, inner))
+            });
+        }
+        Some(Value::Array(all)) => pb::message(out, 23, |items| {
+            for inner in all {
+                pb::message(items, 1, |s| pb_schema(s, inner));
+            }
+        }),
+        _ => {}
+    }
+    for inner in map
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        pb::message(out, 24, |s| pb_schema(s, inner));
+    }
+    if let Some(properties) = map.get("properties").and_then(Value::as_object) {
+        pb::message(out, 25, |props| {
+            for (name, inner) in properties {
+                pb::message(props, 1, |named| {
+                    pb::string(named, 1, name);
+                    pb::message(named, 2, |s| pb_schema(s, inner));
+                });
+            }
+        });
+    }
+    pb_extensions(out, 31, map);
+}
+
+/// The few protobuf wire encodings the v2 document needs.
+mod pb {
+    fn varint(out: &mut Vec<u8>, mut value: u64) {
+        while value >= 0x80 {
+            out.push(u8::try_from(value & 0x7f).unwrap_or_default() | 0x80);
+            value >>= 7;
+        }
+        out.push(u8::try_from(value).unwrap_or_default());
+    }
+
+    fn key(out: &mut Vec<u8>, field: u32, wire_type: u8) {
+        varint(out, (u64::from(field) << 3) | u64::from(wire_type));
+    }
+
+    fn length_delimited(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
+        key(out, field, 2);
+        varint(out, u64::try_from(bytes.len()).unwrap_or(u64::MAX));
+        out.extend_from_slice(bytes);
+    }
+
+    /// A string field (proto3: an empty one is not written).
+    pub fn string(out: &mut Vec<u8>, field: u32, text: &str) {
+        if !text.is_empty() {
+            length_delimited(out, field, text.as_bytes());
+        }
+    }
+
+    /// A nested message, written by `write`.
+    pub fn message(out: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<u8>)) {
+        let mut inner = Vec::new();
+        write(&mut inner);
+        length_delimited(out, field, &inner);
+    }
+
+    /// A bool field (proto3: `false` is not written).
+    pub fn boolean(out: &mut Vec<u8>, field: u32, value: bool) {
+        if value {
+            key(out, field, 0);
+            varint(out, 1);
+        }
+    }
+
+    /// A double field.
+    pub fn double(out: &mut Vec<u8>, field: u32, value: f64) {
+        key(out, field, 1);
+        out.extend_from_slice(&value.to_le_bytes());
     }
 }
