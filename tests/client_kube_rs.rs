@@ -780,6 +780,10 @@ fn kubectl_on_path() -> Option<std::path::PathBuf> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one recorder session, read back through both APIs and kubectl"
+)]
 async fn event_recorder_publishes_events_k8s_io_events_that_read_back_as_core_events() {
     use k8s_openapi::api::core::v1::Event as CoreEvent;
     use k8s_openapi::api::events::v1::Event as NewEvent;

@@ -1,6 +1,11 @@
 //! `events.k8s.io/v1` Events (the core Events' second version) and the OpenAPI documents
 //! (`/openapi/v2`, `/openapi/v3`), request by request with exact bodies.
 
+#![allow(
+    clippy::similar_names,
+    reason = "`code`/`core` name the status and the core/v1 object"
+)]
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

@@ -211,54 +211,6 @@ pub fn verb(method: &str, named: bool, watch: bool) -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn v1_event_renames_to_core_and_back() {
-        let v1 = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
-            "metadata": {"name": "e"}, "note": "hi", "regarding": {"kind": "Pod"},
-            "reportingController": "c", "deprecatedCount": 2, "eventTime": "t"});
-        let core = to_core(v1.clone()).unwrap();
-        assert_eq!(
-            core,
-            json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"},
-                "message": "hi", "involvedObject": {"kind": "Pod"},
-                "reportingComponent": "c", "count": 2, "eventTime": "t"})
-        );
-        assert_eq!(from_core(core), v1);
-    }
-
-    #[test]
-    fn core_field_name_in_v1_body_is_unknown() {
-        let err = to_core(json!({"message": "x", "note": "y"})).unwrap_err();
-        assert_eq!(
-            err.message,
-            "Event in version \"v1\" cannot be handled as a Event: strict decoding error: \
-             unknown field \"message\""
-        );
-    }
-
-    #[test]
-    fn json_patch_paths_are_renamed() {
-        let patch = json_patch_to_core(json!([
-            {"op": "replace", "path": "/note", "value": "x"},
-            {"op": "add", "path": "/regarding/name", "value": "p"},
-            {"op": "remove", "path": "/reason"}
-        ]));
-        assert_eq!(
-            patch,
-            json!([
-                {"op": "replace", "path": "/message", "value": "x"},
-                {"op": "add", "path": "/involvedObject/name", "value": "p"},
-                {"op": "remove", "path": "/reason"}
-            ])
-        );
-    }
-}
-
 impl super::HttpApi {
     /// A request under `/apis/events.k8s.io/v1/` (`rest` is the path after the version):
     /// authorized by its own group, converted to the core Event resource and back.
@@ -382,4 +334,52 @@ fn error_response(error: &HttpError) -> HttpResponse {
         details.insert("group".into(), GROUP.into());
     }
     HttpResponse::json(error.code, &status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn v1_event_renames_to_core_and_back() {
+        let v1 = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": "e"}, "note": "hi", "regarding": {"kind": "Pod"},
+            "reportingController": "c", "deprecatedCount": 2, "eventTime": "t"});
+        let core = to_core(v1.clone()).unwrap();
+        assert_eq!(
+            core,
+            json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"},
+                "message": "hi", "involvedObject": {"kind": "Pod"},
+                "reportingComponent": "c", "count": 2, "eventTime": "t"})
+        );
+        assert_eq!(from_core(core), v1);
+    }
+
+    #[test]
+    fn core_field_name_in_v1_body_is_unknown() {
+        let err = to_core(json!({"message": "x", "note": "y"})).unwrap_err();
+        assert_eq!(
+            err.message,
+            "Event in version \"v1\" cannot be handled as a Event: strict decoding error: \
+             unknown field \"message\""
+        );
+    }
+
+    #[test]
+    fn json_patch_paths_are_renamed() {
+        let patch = json_patch_to_core(json!([
+            {"op": "replace", "path": "/note", "value": "x"},
+            {"op": "add", "path": "/regarding/name", "value": "p"},
+            {"op": "remove", "path": "/reason"}
+        ]));
+        assert_eq!(
+            patch,
+            json!([
+                {"op": "replace", "path": "/message", "value": "x"},
+                {"op": "add", "path": "/involvedObject/name", "value": "p"},
+                {"op": "remove", "path": "/reason"}
+            ])
+        );
+    }
 }

@@ -613,7 +613,7 @@ fn pb_schema(out: &mut Vec<u8>, schema: &Value) {
     match map.get("items") {
         Some(inner @ Value::Object(_)) => {
             pb::message(out, 23, |items| {
-                pb::message(items, 1, |s| pb_schema(s, inner))
+                pb::message(items, 1, |s| pb_schema(s, inner));
             });
         }
         Some(Value::Array(all)) => pb::message(out, 23, |items| {

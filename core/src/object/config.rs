@@ -481,6 +481,19 @@ pub(crate) mod test_support {
     }
 }
 
+/// OpenAPI: a base64 string (upstream `byte` format).
+impl schemars::JsonSchema for Bytes {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Bytes".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "byte"})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::test_support::{assert_round_trips, conformance_objects, names};
@@ -715,18 +728,5 @@ mod tests {
             "unknown field `binarydata`, expected one of `apiVersion`, `kind`, `metadata`, \
              `data`, `binaryData`, `immutable` at line 1 column 13"
         );
-    }
-}
-
-/// OpenAPI: a base64 string (upstream `byte` format).
-impl schemars::JsonSchema for Bytes {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Bytes".into()
-    }
-    fn inline_schema() -> bool {
-        true
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({"type": "string", "format": "byte"})
     }
 }
