@@ -8,13 +8,15 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use skiff::core::clock::ManualClock;
-use skiff::http::{HttpApi, HttpRequest, HttpResponse};
+use skiff::core::object::{DynamicKind, KindRegistry};
+use skiff::http::{HttpApi, HttpBody, HttpRequest, HttpResponse};
 use skiff::store::apiserver::authn::Authenticator;
 use skiff::store::apiserver::{ApiHandler, ApiServer};
-use skiff::store::{Backing, Store};
+use skiff::store::{Backing, OpenOptions, Store};
 
 const ADMIN: &str = "Bearer admin-token";
 
@@ -514,4 +516,102 @@ async fn openapi_v2_is_served_as_protobuf_when_asked_first_and_406_for_other_typ
         )
         .await;
     assert_eq!(r.status, 406);
+}
+
+async fn next_line(response: &mut HttpResponse) -> Value {
+    let HttpBody::Stream(rx) = &mut response.body else {
+        panic!("not a stream: {}", response.json_body())
+    };
+    let chunk = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a watch line within 10 s")
+        .expect("the stream is open");
+    assert_eq!(chunk.last(), Some(&b'\n'), "one JSON object per line");
+    serde_json::from_slice(&chunk).unwrap()
+}
+
+#[tokio::test]
+async fn events_v1_watch_streams_core_events_in_the_new_shape() {
+    let f = fixture().await;
+    let (_, list) = f.admin("GET", EVENTS_V1, "").await;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut watch = f
+        .send(
+            HttpRequest::new(
+                "GET",
+                &format!("{EVENTS_V1}?watch=true&resourceVersion={rv}"),
+            )
+            .header("Authorization", ADMIN),
+        )
+        .await;
+    assert_eq!(watch.status, 200);
+    let core = json!({"metadata": {"name": "w"}, "involvedObject": {"kind": "Pod", "name": "p"},
+                      "reason": "Pulled", "message": "pulled", "count": 4});
+    let (code, _) = f.admin("POST", CORE_EVENTS, &core.to_string()).await;
+    assert_eq!(code, 201);
+    let line = next_line(&mut watch).await;
+    assert_eq!(line["type"], "ADDED");
+    assert_eq!(
+        without_server_fields(line["object"].clone()),
+        json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+               "metadata": {"name": "w", "namespace": "default"},
+               "regarding": {"kind": "Pod", "name": "p"}, "reason": "Pulled",
+               "note": "pulled", "deprecatedCount": 4})
+    );
+}
+
+#[tokio::test]
+async fn a_custom_kind_has_a_preserve_unknown_fields_schema() {
+    let clock = Arc::new(ManualClock::new(1_700_000_000));
+    let mut kinds = KindRegistry::builtin();
+    kinds
+        .register(DynamicKind::new("stable.example.com", "v1", "CronTab", "crontabs").define())
+        .unwrap();
+    let store = Store::open_with_kinds(
+        Backing::Memory,
+        clock.clone(),
+        OpenOptions::default(),
+        kinds,
+    )
+    .unwrap();
+    let api = Arc::new(ApiServer::new(store, clock.clone(), 7));
+    api.bootstrap().await.unwrap();
+    let handler = Arc::new(ApiHandler::new(
+        api,
+        Authenticator::with_key([7; 32], "admin-token"),
+    ));
+    let f = Fixture {
+        http: HttpApi::new(handler, clock),
+        viewer: String::new(),
+    };
+    let (code, doc) = f
+        .admin("GET", "/openapi/v3/apis/stable.example.com/v1", "")
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        doc["components"]["schemas"]["stable.example.com.v1.CronTab"],
+        json!({
+            "description": "CronTab (stable.example.com/v1), a custom kind registered with skiff; \
+                            its fields other than the metadata are not described.",
+            "type": "object",
+            "properties": {
+                "apiVersion": {"description": "Always `stable.example.com/v1`.", "type": "string"},
+                "kind": {"description": "Always `CronTab`.", "type": "string"},
+                "metadata": {"description": "Standard object metadata.",
+                             "allOf": [{"$ref": "#/components/schemas/ObjectMeta"}]}
+            },
+            "x-kubernetes-preserve-unknown-fields": true,
+            "x-kubernetes-group-version-kind":
+                [{"group": "stable.example.com", "version": "v1", "kind": "CronTab"}]
+        })
+    );
+    assert!(doc["components"]["schemas"]["ObjectMeta"].is_object());
+    let (_, v2) = f.admin("GET", "/openapi/v2", "").await;
+    assert_eq!(
+        v2["definitions"]["stable.example.com.v1.CronTab"]["properties"]["metadata"],
+        json!({"description": "Standard object metadata.", "$ref": "#/definitions/ObjectMeta"})
+    );
 }
