@@ -405,7 +405,10 @@ async fn openapi_schemas_carry_fields_types_required_and_our_descriptions() {
     assert_eq!(
         event["description"].as_str(),
         Some(
-            "A report that something happened to an object (upstream `core/v1.Event`).\n\nBoth the older fields (`source`, `firstTimestamp`, `lastTimestamp`, `count`) and the newer\nones (`eventTime`, `series`, `reportingComponent`, `reportingInstance`) are typed: recorders\nin the wild write either set."
+            "A report that something happened to an object (upstream `core/v1.Event`).\n\n\
+             Both the older fields (`source`, `firstTimestamp`, `lastTimestamp`, `count`) and \
+             the newer ones (`eventTime`, `series`, `reportingComponent`, `reportingInstance`) \
+             are typed: recorders in the wild write either set."
         )
     );
     assert_eq!(

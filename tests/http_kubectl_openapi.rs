@@ -114,13 +114,13 @@ impl Kubectl {
     }
 }
 
-/// The lines of `text` that are in `wanted`, in order (kubectl's layout around them differs
-/// between minors; these lines do not).
+/// The first occurrence of each line of `text` that is in `wanted`, in order (kubectl's layout
+/// around them differs between minors; these lines do not).
 fn lines_in<'a>(text: &'a str, wanted: &[&str]) -> Vec<&'a str> {
+    let mut seen = std::collections::BTreeSet::new();
     text.lines()
-        .map(str::trim_end)
-        .filter(|l| wanted.contains(&l.trim_start()))
-        .map(str::trim_start)
+        .map(|l| l.trim())
+        .filter(|l| wanted.contains(l) && seen.insert(*l))
         .collect()
 }
 
@@ -146,10 +146,25 @@ fn kubectl_explain_prints_skiffs_descriptions_and_fields() {
         ];
         assert_eq!(lines_in(&out, &wanted), wanted, "kubectl {minor}:\n{out}");
         let out = k.ok(&["explain", "replicaset", "--recursive"]);
-        assert!(
-            out.contains("KIND:       ReplicaSet"),
-            "kubectl {minor}:\n{out}"
-        );
+        let wanted = [
+            "KIND:       ReplicaSet",
+            "spec\t<ReplicaSetSpec>",
+            "selector\t<LabelSelector>",
+            "matchLabels\t<map[string]string>",
+            "template\t<PodTemplateSpec>",
+        ];
+        assert_eq!(lines_in(&out, &wanted), wanted, "kubectl {minor}:\n{out}");
+        // The events.k8s.io/v1 Event, with that API's field names.
+        let out = k.ok(&["explain", "events", "--api-version=events.k8s.io/v1"]);
+        let wanted = [
+            "GROUP:      events.k8s.io",
+            "KIND:       Event",
+            "eventTime\t<string> -required-",
+            "note\t<string>",
+            "regarding\t<ObjectReference>",
+            "reportingController\t<string>",
+        ];
+        assert_eq!(lines_in(&out, &wanted), wanted, "kubectl {minor}:\n{out}");
     }
 }
 

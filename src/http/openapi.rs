@@ -140,6 +140,11 @@ fn events_v1_schema(core: &Value) -> Value {
             properties.insert(name, property);
         }
     }
+    schema["description"] = "A report that something happened to an object, in the \
+        `events.k8s.io/v1` shape (upstream `events/v1.Event`): the same stored object as a \
+        core/v1 Event, with `note`, `regarding`, `reportingController` and the `deprecated…` \
+        fields named as this API names them."
+        .into();
     // upstream's events.k8s.io/v1 requires `eventTime`; `regarding` is optional there.
     schema["required"] = json!(["eventTime"]);
     schema["x-kubernetes-group-version-kind"] = gvk(events::GROUP, "v1", "Event");
@@ -219,7 +224,7 @@ fn shape(schema: &mut Value) {
     // nullable, so it is the reference alone.
     if let Some(Value::Array(any)) = map.get("anyOf")
         && let [target, null] = any.as_slice()
-        && null == &json!({"enum": [null]})
+        && null["enum"] == json!([null])
     {
         let target = target.clone();
         map.remove("anyOf");
@@ -271,11 +276,24 @@ fn collapse_enum(map: &mut Map<String, Value>) {
     }
 }
 
-/// A doc comment as plain prose: rustdoc links (`` [`Pod`](super::Pod) ``, `` [`Pod`] ``)
-/// become their text.
+/// A doc comment as plain prose: the lines of a paragraph joined (kubectl wraps the text
+/// itself; list items keep their lines), rustdoc links (`` [`Pod`](super::Pod) ``,
+/// `` [`Pod`] ``) become their text.
 fn plain_text(doc: &str) -> String {
-    let mut out = String::with_capacity(doc.len());
-    let mut rest = doc;
+    let mut joined = String::with_capacity(doc.len());
+    let mut lines = doc.lines().peekable();
+    while let Some(line) = lines.next() {
+        joined.push_str(line);
+        if let Some(next) = lines.peek() {
+            let keep = line.trim().is_empty()
+                || next.trim().is_empty()
+                || next.trim_start().starts_with("- ")
+                || next.trim_start().starts_with("* ");
+            joined.push(if keep { '\n' } else { ' ' });
+        }
+    }
+    let mut out = String::with_capacity(joined.len());
+    let mut rest = joined.as_str();
     while let Some(open) = rest.find("[`") {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
@@ -435,8 +453,10 @@ mod tests {
     #[test]
     fn plain_text_drops_rustdoc_links() {
         assert_eq!(
-            plain_text("Used by [`Event`](super::Event) and [`Pod`]s, see [docs]."),
-            "Used by `Event` and `Pod`s, see [docs]."
+            plain_text(
+                "Used by [`Event`](super::Event)\nand [`Pod`]s, see [docs].\n\n- one\n- two"
+            ),
+            "Used by `Event` and `Pod`s, see [docs].\n\n- one\n- two"
         );
     }
 }
