@@ -119,7 +119,7 @@ impl Kubectl {
 fn lines_in<'a>(text: &'a str, wanted: &[&str]) -> Vec<&'a str> {
     let mut seen = std::collections::BTreeSet::new();
     text.lines()
-        .map(|l| l.trim())
+        .map(str::trim)
         .filter(|l| wanted.contains(l) && seen.insert(*l))
         .collect()
 }
