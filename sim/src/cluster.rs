@@ -653,6 +653,20 @@ struct Boot {
     grants: Vec<Object>,
 }
 
+/// The control plane's store on its disk, decoding the kinds it serves.
+fn open_store(
+    disk: SimDisk,
+    clock: &Arc<dyn Clock>,
+    kinds: &KindRegistry,
+) -> Result<Store, skiff_store::StoreError> {
+    Store::open_with_kinds(
+        Backing::Sim(disk),
+        clock.clone(),
+        OpenOptions::default(),
+        kinds.clone(),
+    )
+}
+
 /// One boot of the control plane: open the store on the simulated disk, start the API server,
 /// the controller manager and serve the wire protocol.
 async fn control_plane(b: Boot) {
@@ -671,13 +685,7 @@ async fn control_plane(b: Boot) {
     let clock: Arc<dyn Clock> = Arc::new(clock);
     let clock_for_controllers = clock.clone();
     let clock_for_scheduler = clock.clone();
-    let kinds = config.kinds.clone();
-    let store = match Store::open_with_kinds(
-        Backing::Sim(disk),
-        clock.clone(),
-        OpenOptions::default(),
-        kinds,
-    ) {
+    let store = match open_store(disk, &clock, &config.kinds) {
         Ok(store) => store,
         Err(e) => {
             lock(&shared.errors).push(format!("boot {boot}: store open failed: {e}"));

@@ -450,7 +450,7 @@ async fn run_step(client: &dyn Client, step: &Step) -> bool {
         }
         Step::Delete(info, namespace, name) => {
             match crate::worker::timed(client.delete(
-                *info,
+                info,
                 namespace,
                 name,
                 DeleteOptions::default(),
@@ -473,9 +473,9 @@ async fn apply(client: &dyn Client, object: &Object) -> bool {
     let namespace = object.metadata().namespace.clone();
     let created = crate::worker::timed(client.create(namespace.as_deref(), object.clone())).await;
     match created {
-        Ok(_) => return true,
         Err(ClientError::Status(s)) if s.reason == Reason::AlreadyExists => {}
-        Err(ClientError::Status(_)) => return true,
+        // Created, or refused (nothing to retry: a refusal is the step's outcome).
+        Ok(_) | Err(ClientError::Status(_)) => return true,
         Err(ClientError::Transport(_)) => return false,
     }
     let (info, name) = (object.info(), object.metadata().name_or_empty().to_owned());
