@@ -114,9 +114,8 @@ impl Checker for FleetChecker {
     }
 
     fn observe(&mut self, event: &Event, out: &mut Vec<String>) {
-        let object = match &event.change {
-            Change::Create(o) | Change::Update { object: o, .. } => o,
-            _ => return,
+        let (Change::Create(object) | Change::Update { object, .. }) = &event.change else {
+            return;
         };
         if let Some(game) = as_game_server(object) {
             let meta = &game.metadata;
