@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 // Public for the tests that include this example (tests/custom_kinds.rs).
-pub use game_server::{GameServer, GameServerController, GameServerSpec, GameServerStatus};
+pub use game_server::*;
 use skiff::Cluster;
 use skiff::controllers::runtime::TokioClock;
 use skiff::core::client::{DeleteOptions, ListParams};

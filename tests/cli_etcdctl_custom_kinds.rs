@@ -87,11 +87,17 @@ fn pairs(out: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-async fn offline_etcdctl_reads_custom_objects_and_snapshots_round_trip_them() {
+#[test]
+fn offline_etcdctl_reads_custom_objects_and_snapshots_round_trip_them() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("live");
-    write_custom_objects(&d).await;
+    // A runtime of its own, dropped (with every task holding the database) before etcdctl
+    // opens the data dir.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(write_custom_objects(&d));
 
     // The kinds' definitions, as upstream's CustomResourceDefinitions.
     let definitions = pairs(&etcdctl(&d, &["get", "/skiff/", "--prefix"]));
