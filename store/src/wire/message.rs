@@ -20,8 +20,9 @@ use crate::codec::Stored;
 use skiff_core::status::Status;
 
 /// Version of this protocol; a server refuses other versions in the handshake. Version 2 added
-/// etcdctl's writes, watch and snapshot stream ([`Request::EtcdPut`] and after).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// etcdctl's writes, watch and snapshot stream ([`Request::EtcdPut`] and after); version 3 the
+/// member id in [`ServerMessage::Welcome`] (replicated control planes, issue #11).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// What a client sends.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
@@ -354,6 +355,9 @@ pub enum ServerMessage {
         protocol: u32,
         /// The authenticated user.
         user: String,
+        /// The id of the replicated member serving this connection (`None`: a single-node
+        /// store). Clients with several endpoints learn from it where each member is.
+        member: Option<u64>,
     },
     /// Handshake refused (wrong version, bad token); the server closes the connection.
     Refused(Status),
