@@ -1,5 +1,11 @@
 //! How CLI verbs find the server: a client config file written by `skiff up`
-//! (`<data-dir>/config.json`: server address and bearer token), or `--server`/`--token`.
+//! (`<data-dir>/config.json`: server address, every member's address in a replicated control
+//! plane, and the bearer token), or `--server`/`--endpoints`/`--token`.
+//!
+//! Several endpoints (`--endpoints a,b,c`, or the `endpoints` of the config file) make the
+//! client fail over between the members of a replicated control plane
+//! ([`skiff_store::wire::endpoints`]): a member that is down is skipped and a write refused by
+//! a follower goes to the leader.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +18,10 @@ use skiff_store::wire::WireClient;
 pub struct ClientConfig {
     /// `host:port` of the wire protocol.
     pub server: String,
+    /// Every member's `host:port` (a replicated control plane), in order; empty for one
+    /// server. When present, clients use these and fail over between them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<String>,
     /// The admin bearer token.
     pub token: String,
 }
@@ -22,9 +32,14 @@ pub const CONFIG_FILE: &str = "config.json";
 /// Where to connect, from flags or the config file.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectArgs {
-    /// The server's `host:port` (default: from `<data-dir>/config.json`).
+    /// The server's `host:port` (default: from `<data-dir>/config.json`). Several,
+    /// comma-separated, fail over as `--endpoints`.
     #[arg(long, global = true)]
     pub server: Option<String>,
+    /// Every member of a replicated control plane, comma-separated `host:port` (etcdctl's
+    /// `--endpoints`): the client fails over between them. Overrides `--server`.
+    #[arg(long, global = true, value_name = "HOST:PORT,...")]
+    pub endpoints: Option<String>,
     /// Bearer token (default: from `<data-dir>/config.json`).
     #[arg(long, global = true)]
     pub token: Option<String>,
@@ -77,18 +92,37 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     }
 }
 
+impl ClientConfig {
+    /// The address list a [`WireClient`] connects to: every endpoint when the config lists
+    /// them, else the server.
+    pub fn addresses(&self) -> String {
+        if self.endpoints.is_empty() {
+            self.server.clone()
+        } else {
+            self.endpoints.join(",")
+        }
+    }
+}
+
 impl ConnectArgs {
+    /// The server (or servers) named on the command line: `--endpoints`, else `--server`.
+    pub fn server_flag(&self) -> Option<&str> {
+        self.endpoints.as_deref().or(self.server.as_deref())
+    }
+
     /// Connects to the server these arguments name.
     pub async fn connect(&self) -> Result<WireClient, String> {
-        let config = if let (Some(server), Some(token)) = (&self.server, &self.token) {
+        let config = if let (Some(server), Some(token)) = (self.server_flag(), &self.token) {
             ClientConfig {
-                server: server.clone(),
+                server: server.to_owned(),
+                endpoints: Vec::new(),
                 token: token.clone(),
             }
         } else {
             let mut config = ClientConfig::load(&self.data_dir)?;
-            if let Some(server) = &self.server {
-                config.server.clone_from(server);
+            if let Some(server) = self.server_flag() {
+                server.clone_into(&mut config.server);
+                config.endpoints.clear();
             }
             if let Some(token) = &self.token {
                 config.token.clone_from(token);
@@ -104,7 +138,8 @@ impl ConnectArgs {
             }
             other => other.to_string(),
         };
-        let client = WireClient::connect(&config.server, &config.token)
+        let addresses = config.addresses();
+        let client = WireClient::connect(&addresses, &config.token)
             .await
             .map_err(refused)?;
         // Discovery: the server's custom kinds, so `get gameservers` resolves and their
@@ -120,7 +155,7 @@ impl ConnectArgs {
                 .register(description.to_dynamic().define())
                 .map_err(|e| format!("the server's kind {}: {e}", description.kind))?;
         }
-        WireClient::connect_with_kinds(&config.server, &config.token, kinds)
+        WireClient::connect_with_kinds(&addresses, &config.token, kinds)
             .await
             .map_err(refused)
     }

@@ -198,7 +198,7 @@ pub fn run(
         .enable_all()
         .build()
     {
-        Ok(runtime) if connect.server.is_some() => {
+        Ok(runtime) if connect.server_flag().is_some() => {
             runtime.block_on(remote(connect, args, stdin, out, err))
         }
         Ok(runtime) => runtime.block_on(dispatch(&connect.data_dir, args, stdin, out)),
@@ -321,7 +321,7 @@ async fn remote(
         );
     }
     let client = connect.connect().await?;
-    let server = connect.server.clone().unwrap_or_default();
+    let server = connect.server_flag().unwrap_or_default().to_owned();
     match &args.command {
         EtcdctlCommand::Get {
             key,

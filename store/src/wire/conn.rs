@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::endpoints::{ATTEMPTS_MAX, Endpoints, Move, RETRY_PAUSE_MS, not_leader};
 use super::frame::{FrameError, Split, split_frame};
+use super::member::Membership;
 use super::message::{
     ClientMessage, EtcdRange, EtcdStatus, PROTOCOL_VERSION, Request, Response, ServerMessage,
     StreamItem,
@@ -131,6 +132,18 @@ pub trait Handler: Send + Sync + 'static {
         let _ = (user, request);
         Box::pin(async { Err(Status::bad_request("this server streams no such request")) })
     }
+    /// Authorizes `request` for `user` without serving it (requests the wire server answers
+    /// itself: a replicated member's `member` requests). By default everything is refused.
+    fn authorize(&self, user: &UserInfo, request: &Request) -> Result<(), Status> {
+        let _ = (user, request);
+        Err(Status {
+            reason: skiff_core::status::Reason::Forbidden,
+            message: "forbidden".into(),
+            name: None,
+            kind: None,
+            causes: Vec::new(),
+        })
+    }
     /// The kinds requests may carry objects of (the frames' decode context); the built-ins
     /// unless the handler serves custom kinds.
     fn kinds(&self) -> KindRegistry {
@@ -150,13 +163,19 @@ pub async fn serve(listener: TcpListener, handler: Arc<dyn Handler>) {
     serve_member(listener, handler, None).await;
 }
 
-/// Accepts connections forever as the API server of replicated member `member` (named in each
-/// handshake, so clients with several endpoints learn where the leader is).
-pub async fn serve_member(listener: TcpListener, handler: Arc<dyn Handler>, member: Option<u64>) {
+/// Accepts connections forever as the API server of a replicated member (`member`): its id
+/// is named in each handshake (so clients with several endpoints learn where the leader is),
+/// `endpoint status` carries its Raft state and it answers etcdctl's `member` requests.
+pub async fn serve_member(
+    listener: TcpListener,
+    handler: Arc<dyn Handler>,
+    member: Option<Arc<dyn Membership>>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let handler = handler.clone();
+                let member = member.clone();
                 tokio::spawn(async move {
                     if let Err(reason) = serve_connection(stream, handler, member).await {
                         tracing::warn!(%peer, %reason, "connection closed");
@@ -182,7 +201,7 @@ async fn send(outbox: &mpsc::Sender<Vec<u8>>, message: &ServerMessage) -> Result
 async fn serve_connection(
     stream: TcpStream,
     handler: Arc<dyn Handler>,
-    member: Option<u64>,
+    member: Option<Arc<dyn Membership>>,
 ) -> Result<(), String> {
     let (read, write) = tokio::io::split(stream);
     let mut reader = FrameReader::new(read);
@@ -223,7 +242,7 @@ async fn serve_connection(
         &ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
             user: user.name.clone(),
-            member,
+            member: member.as_ref().map(|m| m.id()),
         },
     )
     .await?;
@@ -258,8 +277,9 @@ async fn serve_connection(
                         old.abort();
                     }
                 } else {
+                    let member = member.clone();
                     tokio::spawn(async move {
-                        let result = handler.call(&user, request).await;
+                        let result = answer(&*handler, member.as_deref(), &user, request).await;
                         let _ = send(&outbox, &ServerMessage::Response { id, result }).await;
                     });
                 }
@@ -272,6 +292,48 @@ async fn serve_connection(
     drop(outbox);
     writer.abort();
     result
+}
+
+/// Serves one request: the handler's answer, with a member's Raft state added to `endpoint
+/// status` and its `member` requests answered here once the handler authorized them.
+async fn answer(
+    handler: &dyn Handler,
+    member: Option<&dyn Membership>,
+    user: &UserInfo,
+    request: Request,
+) -> Result<Response, Status> {
+    let Some(member) = member else {
+        return handler.call(user, request).await;
+    };
+    let members = match request {
+        Request::EtcdStatus => {
+            return match handler.call(user, request).await? {
+                Response::EtcdStatus(mut status) => {
+                    status.raft = Some(member.status());
+                    Ok(Response::EtcdStatus(status))
+                }
+                other => Ok(other),
+            };
+        }
+        Request::EtcdMemberList => {
+            handler.authorize(user, &request)?;
+            member.list().await?
+        }
+        Request::EtcdMemberAdd { ref name, ref peer } => {
+            handler.authorize(user, &request)?;
+            member.add(name.clone(), peer.clone()).await?
+        }
+        Request::EtcdMemberRemove { id } => {
+            handler.authorize(user, &request)?;
+            member.remove(id).await?
+        }
+        Request::EtcdMemberPromote { id } => {
+            handler.authorize(user, &request)?;
+            member.promote(id).await?
+        }
+        other => return handler.call(user, other).await,
+    };
+    Ok(Response::EtcdMembers(members))
 }
 
 async fn run_watch(

@@ -8,6 +8,7 @@
 mod conn;
 pub mod endpoints;
 mod frame;
+mod member;
 mod message;
 
 pub use conn::{
@@ -15,6 +16,7 @@ pub use conn::{
     WATCH_BUFFER_EVENTS_MAX, WireClient, serve, serve_member,
 };
 pub use frame::{FRAME_BYTES_MAX, FrameError, LENGTH_PREFIX_BYTES, Split, frame, split_frame};
+pub use member::{MemberInfo, Membership, RaftStatus};
 pub use message::{
     ClientMessage, EtcdRange, EtcdStatus, PROTOCOL_VERSION, Request, Response, ServerMessage,
     StreamItem,
