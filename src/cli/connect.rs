@@ -110,25 +110,49 @@ impl ConnectArgs {
         self.endpoints.as_deref().or(self.server.as_deref())
     }
 
-    /// Connects to the server these arguments name.
-    pub async fn connect(&self) -> Result<WireClient, String> {
-        let config = if let (Some(server), Some(token)) = (self.server_flag(), &self.token) {
-            ClientConfig {
+    /// The server address(es) and token these arguments name: flags first, then the
+    /// config file.
+    pub fn config(&self) -> Result<ClientConfig, String> {
+        if let (Some(server), Some(token)) = (self.server_flag(), &self.token) {
+            return Ok(ClientConfig {
                 server: server.to_owned(),
                 endpoints: Vec::new(),
                 token: token.clone(),
-            }
-        } else {
-            let mut config = ClientConfig::load(&self.data_dir)?;
-            if let Some(server) = self.server_flag() {
-                server.clone_into(&mut config.server);
-                config.endpoints.clear();
-            }
-            if let Some(token) = &self.token {
-                config.token.clone_from(token);
-            }
-            config
-        };
+            });
+        }
+        let mut config = ClientConfig::load(&self.data_dir)?;
+        if let Some(server) = self.server_flag() {
+            server.clone_into(&mut config.server);
+            config.endpoints.clear();
+        }
+        if let Some(token) = &self.token {
+            config.token.clone_from(token);
+        }
+        Ok(config)
+    }
+
+    /// Every endpoint these arguments name, in order (one when there is one server).
+    pub fn endpoint_list(&self) -> Result<Vec<String>, String> {
+        let config = self.config()?;
+        Ok(
+            skiff_store::wire::endpoints::Endpoints::parse(&config.addresses())?
+                .all()
+                .to_vec(),
+        )
+    }
+
+    /// Connects to the one endpoint `addr` with these arguments' token (no failover: for
+    /// commands about each member, such as `endpoint status`).
+    pub async fn connect_one(&self, addr: &str) -> Result<WireClient, String> {
+        let config = self.config()?;
+        WireClient::connect(addr, &config.token)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Connects to the server these arguments name.
+    pub async fn connect(&self) -> Result<WireClient, String> {
+        let config = self.config()?;
         let refused = |e| match e {
             // kubectl's wording for a refused credential.
             skiff_core::client::ClientError::Status(s)

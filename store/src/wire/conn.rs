@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::endpoints::{ATTEMPTS_MAX, Endpoints, Move, RETRY_PAUSE_MS, not_leader};
 use super::frame::{FrameError, Split, split_frame};
-use super::member::Membership;
+use super::member::{MemberInfo, Membership};
 use super::message::{
     ClientMessage, EtcdRange, EtcdStatus, PROTOCOL_VERSION, Request, Response, ServerMessage,
     StreamItem,
@@ -580,6 +580,7 @@ fn retry_safe(request: &Request) -> bool {
             | Request::AccessReview { .. }
             | Request::EtcdRange { .. }
             | Request::EtcdStatus
+            | Request::EtcdMemberList
             | Request::EtcdWatch { .. }
             | Request::CustomKinds
             | Request::PodLogs { .. }
@@ -857,6 +858,41 @@ impl WireClient {
     pub async fn etcd_status(&self) -> Result<EtcdStatus, ClientError> {
         match self.call(Request::EtcdStatus).await? {
             Response::EtcdStatus(status) => Ok(status),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// etcdctl's `member list` (a replicated member; admins only).
+    pub async fn etcd_member_list(&self) -> Result<Vec<MemberInfo>, ClientError> {
+        self.members(Request::EtcdMemberList).await
+    }
+
+    /// etcdctl's `member add NAME --peer-urls PEER` (as a learner); the members afterwards.
+    pub async fn etcd_member_add(
+        &self,
+        name: &str,
+        peer: &str,
+    ) -> Result<Vec<MemberInfo>, ClientError> {
+        self.members(Request::EtcdMemberAdd {
+            name: name.to_owned(),
+            peer: peer.to_owned(),
+        })
+        .await
+    }
+
+    /// etcdctl's `member remove ID`; the members afterwards.
+    pub async fn etcd_member_remove(&self, id: u64) -> Result<Vec<MemberInfo>, ClientError> {
+        self.members(Request::EtcdMemberRemove { id }).await
+    }
+
+    /// etcdctl's `member promote ID`; the members afterwards.
+    pub async fn etcd_member_promote(&self, id: u64) -> Result<Vec<MemberInfo>, ClientError> {
+        self.members(Request::EtcdMemberPromote { id }).await
+    }
+
+    async fn members(&self, request: Request) -> Result<Vec<MemberInfo>, ClientError> {
+        match self.call(request).await? {
+            Response::EtcdMembers(members) => Ok(members),
             other => Err(unexpected(&other)),
         }
     }
