@@ -23,7 +23,8 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use skiff::Cluster;
 use skiff_core::clock::{Clock, SystemClock, unix_micros};
@@ -33,10 +34,10 @@ use skiff_store::apiserver::authn::Authenticator;
 use std::collections::BTreeMap;
 
 use skiff_core::client::BoxFuture;
-use skiff_core::status::Status;
-use skiff_store::raft::{MemberConfig, RaftTiming, Replica, Replication};
+use skiff_core::status::{Reason, Status};
+use skiff_store::raft::{MemberConfig, Replica, Replication};
 use skiff_store::wire::{MemberInfo, Membership, RaftStatus, serve_member};
-use skiff_store::{Backing, Store};
+use skiff_store::{Backing, Store, StoreError};
 use tokio::net::TcpListener;
 
 use super::connect::{ClientConfig, write_private};
@@ -323,19 +324,15 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
             let peers = TcpListener::bind(&plan.me.peer)
                 .await
                 .map_err(|e| format!("listen on {} (peers): {e}", plan.me.peer))?;
-            let member = MemberConfig {
-                id: plan.me.id,
-                // A joining member starts empty and learns its membership from the leader.
-                members: match plan.state {
-                    ClusterState::New => plan
-                        .members
-                        .iter()
-                        .map(|m| (m.id, m.peer.clone()))
-                        .collect(),
-                    ClusterState::Existing => BTreeMap::new(),
-                },
-                timing: RaftTiming::default(),
-            };
+            let mut member = MemberConfig::new(
+                plan.me.id,
+                plan.members
+                    .iter()
+                    .map(|m| (m.id, m.peer.clone()))
+                    .collect(),
+            );
+            // A joining member starts empty and learns its membership from the leader.
+            member.join = plan.state == ClusterState::Existing;
             let (store, replica) = Store::open_member(
                 Backing::Dir(member_dir.clone()),
                 clock.clone(),
@@ -420,16 +417,12 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
     let member: Option<Arc<dyn Membership>> = match (&replica, &plan) {
         (Some(replica), Some(plan)) => Some(Arc::new(Member {
             replica: replica.clone(),
-            names: plan
-                .members
-                .iter()
-                .map(|m| (m.id, m.name.clone()))
-                .collect(),
-            peers: plan
-                .members
-                .iter()
-                .map(|m| (m.id, m.peer.clone()))
-                .collect(),
+            names: Mutex::new(
+                plan.members
+                    .iter()
+                    .map(|m| (m.id, m.name.clone()))
+                    .collect(),
+            ),
         })),
         _ => None,
     };
@@ -518,17 +511,16 @@ pub fn run(data_dir: PathBuf, args: UpArgs) -> bool {
 /// A member's replication as its wire server reports it ([`Membership`]).
 struct Member {
     replica: Arc<Replica>,
-    /// Names of the members this process knows (from `--initial-cluster`).
-    names: BTreeMap<u64, String>,
-    /// Peer addresses of the members this process knows.
-    peers: BTreeMap<u64, String>,
+    /// Names of the members this process knows (from `--initial-cluster` and the members it
+    /// added).
+    names: Mutex<BTreeMap<u64, String>>,
 }
 
 impl Member {
     fn info(&self, id: u64, peer: String, learner: bool) -> MemberInfo {
         MemberInfo {
             id,
-            name: self.names.get(&id).cloned().unwrap_or_default(),
+            name: lock(&self.names).get(&id).cloned().unwrap_or_default(),
             client: offset_port(&peer, 1).unwrap_or_default(),
             peer,
             learner,
@@ -536,8 +528,30 @@ impl Member {
     }
 }
 
-fn not_yet(what: &str) -> Status {
-    Status::bad_request(format!("etcdserver: member {what} is not supported yet"))
+/// A store error of a membership change as the client sees it: `NotLeader` keeps the store's
+/// wording (clients read it back and move to the leader, `wire::endpoints::not_leader`);
+/// refusals are etcd's `etcdserver: …` bad requests.
+fn membership_status(e: &StoreError) -> Status {
+    match e {
+        StoreError::Membership(why) => Status::bad_request(format!("etcdserver: {why}")),
+        other => Status {
+            reason: Reason::InternalError,
+            message: other.to_string(),
+            name: None,
+            kind: None,
+            causes: Vec::new(),
+        },
+    }
+}
+
+impl Member {
+    fn rows(&self) -> Vec<MemberInfo> {
+        self.replica
+            .members()
+            .into_iter()
+            .map(|m| self.info(m.id, m.addr, !m.voter))
+            .collect()
+    }
 }
 
 impl Membership for Member {
@@ -558,29 +572,73 @@ impl Membership for Member {
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<MemberInfo>, Status>> {
+        Box::pin(async move { Ok(self.rows()) })
+    }
+
+    /// Adds a learner and answers once the membership names it, as etcd's `member add`
+    /// answers before the member starts: the learner catches up (by log or snapshot) once it
+    /// is started, in the background.
+    fn add(&self, name: String, peer: String) -> BoxFuture<'_, Result<Vec<MemberInfo>, Status>> {
         Box::pin(async move {
-            let voters = self.replica.status().voters;
-            Ok(voters
-                .into_iter()
-                .map(|id| {
-                    let peer = self.peers.get(&id).cloned().unwrap_or_default();
-                    self.info(id, peer, false)
-                })
-                .collect())
+            let id = member_id(&name);
+            if self.rows().iter().any(|m| m.id == id) {
+                return Err(Status::bad_request(format!(
+                    "etcdserver: member {id:x} ({name}) already exists"
+                )));
+            }
+            if !self.replica.is_leader() {
+                return Err(membership_status(&StoreError::NotLeader {
+                    leader: self.replica.leader(),
+                }));
+            }
+            lock(&self.names).insert(id, name);
+            let replica = self.replica.clone();
+            let adding = tokio::spawn(async move { replica.add_learner(id, peer).await });
+            for _ in 0..100 {
+                if adding.is_finished() {
+                    break;
+                }
+                if self.rows().iter().any(|m| m.id == id) {
+                    return Ok(self.rows());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if adding.is_finished() {
+                return match adding.await {
+                    Ok(Ok(())) => Ok(self.rows()),
+                    Ok(Err(e)) => Err(membership_status(&e)),
+                    Err(e) => Err(Status::bad_request(e.to_string())),
+                };
+            }
+            Err(membership_status(&StoreError::Unavailable(format!(
+                "member {id:x} was not added within 5 s"
+            ))))
         })
     }
 
-    fn add(&self, _name: String, _peer: String) -> BoxFuture<'_, Result<Vec<MemberInfo>, Status>> {
-        Box::pin(async { Err(not_yet("add")) })
+    fn remove(&self, id: u64) -> BoxFuture<'_, Result<Vec<MemberInfo>, Status>> {
+        Box::pin(async move {
+            self.replica
+                .remove(id)
+                .await
+                .map_err(|e| membership_status(&e))?;
+            Ok(self.rows())
+        })
     }
 
-    fn remove(&self, _id: u64) -> BoxFuture<'_, Result<Vec<MemberInfo>, Status>> {
-        Box::pin(async { Err(not_yet("remove")) })
+    fn promote(&self, id: u64) -> BoxFuture<'_, Result<Vec<MemberInfo>, Status>> {
+        Box::pin(async move {
+            self.replica
+                .promote(id)
+                .await
+                .map_err(|e| membership_status(&e))?;
+            Ok(self.rows())
+        })
     }
+}
 
-    fn promote(&self, _id: u64) -> BoxFuture<'_, Result<Vec<MemberInfo>, Status>> {
-        Box::pin(async { Err(not_yet("promote")) })
-    }
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
