@@ -4,6 +4,7 @@
 //! working within a bound, nothing acknowledged is lost, `etcdctl endpoint status` shows a new
 //! leader, and the killed member, restarted, catches up to the same objects.
 
+use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -139,10 +140,11 @@ fn agreed_leader(dir: &Path, endpoints: &str, count: usize, within: Duration) ->
         let rows = status(dir, endpoints);
         if rows.len() >= count {
             let leader = rows[0].2;
-            if leader != 0 && rows.iter().all(|r| r.2 == leader) {
-                if let Some(row) = rows.iter().find(|r| r.1 == leader) {
-                    return (row.0.clone(), leader);
-                }
+            if leader != 0
+                && rows.iter().all(|r| r.2 == leader)
+                && let Some(row) = rows.iter().find(|r| r.1 == leader)
+            {
+                return (row.0.clone(), leader);
             }
         }
         assert!(
@@ -196,15 +198,12 @@ fn configmaps(dir: &Path, server: Option<&str>) -> Result<Vec<String>, String> {
 }
 
 fn logs(dir: &Path) -> String {
-    ["a", "b", "c"]
-        .iter()
-        .map(|n| {
-            format!(
-                "--- {n}.log ---\n{}",
-                std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default()
-            )
-        })
-        .collect()
+    let mut all = String::new();
+    for n in ["a", "b", "c"] {
+        let log = std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default();
+        let _ = writeln!(all, "--- {n}.log ---\n{log}");
+    }
+    all
 }
 
 #[test]
