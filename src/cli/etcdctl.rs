@@ -509,11 +509,17 @@ async fn remote_status(
 ) -> Result<(), String> {
     let mut rows = Vec::new();
     let mut failed = None;
-    for endpoint in connect.endpoint_list()? {
+    let endpoints = connect.endpoint_list()?;
+    let several = endpoints.len() > 1;
+    for endpoint in endpoints {
         let asked = match connect.connect_one(&endpoint).await {
             Ok(client) => client.etcd_status().await.map_err(refused),
             Err(e) => Err(e),
         };
+        if !several {
+            // One endpoint: its error is the command's, as before.
+            asked.as_ref().map_err(Clone::clone)?;
+        }
         match asked {
             Ok(s) => rows.push(MemberRow {
                 endpoint,
