@@ -110,6 +110,30 @@ async fn elected_leader(nodes: &BTreeMap<u64, Node>) -> u64 {
     leader
 }
 
+/// skiff's own requests on the Raft port, encoded by hand (bincode: variant index, then the
+/// fields), get exact answers.
+async fn check_own_requests(
+    nodes: &BTreeMap<u64, Node>,
+    addrs: &BTreeMap<u64, String>,
+    leader: u64,
+) {
+    // A forwarded batch that does not decode is refused, never proposed:
+    // `Forwarded(Err(Unavailable(..)))`.
+    let answer = one_answer(&addrs[&leader], &[4, 3, 0xde, 0xad, 0xbe]).await;
+    assert_eq!(answer[..3], [4, 1, 2], "{answer:?}");
+    assert!(
+        String::from_utf8_lossy(&answer).contains("forwarded batch refused"),
+        "{answer:?}"
+    );
+    // A follower asked for a read index names the leader: `ReadIndex(Err(NotLeader(Some(l))))`.
+    let follower = *nodes.keys().find(|id| **id != leader).unwrap();
+    let leader_byte = u8::try_from(leader).unwrap();
+    assert_eq!(
+        one_answer(&addrs[&follower], &[5]).await,
+        [5, 1, 0, 1, leader_byte]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_replicate_writes_through_the_leader() {
     let (nodes, addrs) = start_members().await;
@@ -125,22 +149,7 @@ async fn three_members_replicate_writes_through_the_leader() {
 
     let leader = elected_leader(&nodes).await;
 
-    // skiff's own requests on the Raft port, encoded by hand (bincode: variant index, then
-    // the fields). A forwarded batch that does not decode is refused, never proposed:
-    // `Forwarded(Err(Unavailable(..)))`.
-    let answer = one_answer(&addrs[&leader], &[4, 3, 0xde, 0xad, 0xbe]).await;
-    assert_eq!(answer[..3], [4, 1, 2], "{answer:?}");
-    assert!(
-        String::from_utf8_lossy(&answer).contains("forwarded batch refused"),
-        "{answer:?}"
-    );
-    // A follower asked for a read index names the leader: `ReadIndex(Err(NotLeader(Some(l))))`.
-    let follower = *nodes.keys().find(|id| **id != leader).unwrap();
-    let leader_byte = u8::try_from(leader).unwrap();
-    assert_eq!(
-        one_answer(&addrs[&follower], &[5]).await,
-        [5, 1, 0, 1, leader_byte]
-    );
+    check_own_requests(&nodes, &addrs, leader).await;
 
     // 100 writes through the leader, each acknowledged with the next revision.
     let admin = Actor::new("admin");
@@ -168,6 +177,7 @@ async fn three_members_replicate_writes_through_the_leader() {
 
     // A write on a follower is forwarded to the leader, and acknowledged once the follower
     // has applied it: its own reads see it at once.
+    let follower = *nodes.keys().find(|id| **id != leader).unwrap();
     let (follower_store, _) = &nodes[&follower];
     let forwarded = follower_store
         .create(&admin, config_map("on-a-follower"))
