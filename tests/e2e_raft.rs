@@ -264,6 +264,34 @@ fn the_cli_survives_killing_the_leader_and_nothing_acknowledged_is_lost() {
         acknowledged.push(format!("configmap/{name}"));
     }
 
+    // A watch (`get -w`) connected to the leader first: it must resume on another member.
+    let watch_endpoints = std::iter::once(leader_endpoint.clone())
+        .chain(
+            members
+                .iter()
+                .map(|m| m.client.clone())
+                .filter(|c| *c != leader_endpoint),
+        )
+        .collect::<Vec<_>>()
+        .join(",");
+    let watch_out = dir.join("watch.out");
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["get", "configmaps", "-w", "--endpoints", &watch_endpoints])
+        .stdout(std::fs::File::create(&watch_out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let listed_before = Stopwatch::start();
+    while !std::fs::read_to_string(&watch_out).is_ok_and(|t| t.contains("before-10 ")) {
+        assert!(
+            listed_before.elapsed() < Duration::from_secs(20),
+            "the watch listed nothing"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // SIGKILL the leader's process.
     let victim = members
         .iter_mut()
@@ -298,6 +326,28 @@ fn the_cli_survives_killing_the_leader_and_nothing_acknowledged_is_lost() {
     assert!(after < Duration::from_secs(30), "took {after:?}");
     // Nothing acknowledged is lost (and nothing else appears).
     assert_eq!(listed, acknowledged);
+
+    // The watch resumed on a survivor from where it was: every object once, the new one too.
+    let resumed = Stopwatch::start();
+    while !std::fs::read_to_string(&watch_out).is_ok_and(|t| t.contains("after-kill ")) {
+        assert!(
+            resumed.elapsed() < Duration::from_secs(20),
+            "the watch did not resume: {:?}",
+            std::fs::read_to_string(&watch_out)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+    let mut watched: Vec<String> = std::fs::read_to_string(&watch_out)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with("before-") || n.starts_with("after-"))
+        .map(|n| format!("configmap/{n}"))
+        .collect();
+    watched.sort();
+    assert_eq!(watched, acknowledged);
 
     // endpoint status: the two survivors agree on a new leader; the killed one is reported.
     let (_, new_leader) = agreed_leader(dir, &endpoints, 2, Duration::from_secs(30));
