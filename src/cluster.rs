@@ -9,6 +9,7 @@ use skiff_controllers::builtin::{self, ControlPlaneConfig};
 use skiff_controllers::kubelet::server::NodeServer;
 use skiff_controllers::reconcile::Controller;
 use skiff_controllers::runtime::Manager;
+use skiff_controllers::runtime::election::LeaderElectionConfig;
 use skiff_controllers::runtime::{RunOptions, Shutdown, ShutdownTrigger};
 use skiff_core::client::{Client, ClientError};
 use skiff_core::clock::{Clock, SystemClock, unix_micros};
@@ -77,7 +78,7 @@ pub struct ClusterBuilder {
     nodes: u8,
     custom_kinds: Vec<&'static CustomKind>,
     controllers: Vec<crate::controller::Registered>,
-    replicated: Option<Store>,
+    replicated: Option<(Store, String)>,
 }
 
 impl std::fmt::Debug for ClusterBuilder {
@@ -113,9 +114,10 @@ impl ClusterBuilder {
     /// created in the background, retried every second until this member's bootstrap succeeds
     /// (it does on the leader; the objects then replicate to every member). The controller
     /// manager and scheduler run here as on every member: their Lease election lets exactly
-    /// one act.
-    pub fn replicated(mut self, store: Store) -> Self {
-        self.replicated = Some(store);
+    /// one act: each is a candidate named `identity` (upstream: hostname plus a unique suffix;
+    /// it must differ between members).
+    pub fn replicated(mut self, store: Store, identity: impl Into<String>) -> Self {
+        self.replicated = Some((store, identity.into()));
         self
     }
 
@@ -214,9 +216,9 @@ impl ClusterBuilder {
             kinds.register(kind)?;
         }
         let replicated = self.replicated.is_some();
-        let store = match self.replicated {
-            Some(store) => store,
-            None => open_store(self.data_dir.as_ref(), &clock, &kinds)?,
+        let (store, identity) = match self.replicated {
+            Some((store, identity)) => (store, Some(identity)),
+            None => (open_store(self.data_dir.as_ref(), &clock, &kinds)?, None),
         };
         let seed = self
             .seed
@@ -242,6 +244,10 @@ impl ClusterBuilder {
                 let options = RunOptions {
                     seed,
                     shutdown: shutdown.clone(),
+                    // Every member runs the loops; the Lease lets one act.
+                    leader_election: identity
+                        .as_ref()
+                        .map(|identity| LeaderElectionConfig::new(identity.clone())),
                     ..RunOptions::default()
                 };
                 let manager_clock = clock.clone();

@@ -264,6 +264,44 @@ fn the_cli_survives_killing_the_leader_and_nothing_acknowledged_is_lost() {
         acknowledged.push(format!("configmap/{name}"));
     }
 
+    // Every member runs the controller manager; its Lease names exactly one of them.
+    let elected = Stopwatch::start();
+    let holder = loop {
+        let out = skiff(
+            dir,
+            &[
+                "get",
+                "lease",
+                "kube-controller-manager",
+                "-n",
+                "kube-system",
+                "-o",
+                "yaml",
+            ],
+        );
+        let yaml = String::from_utf8_lossy(&out.stdout).into_owned();
+        if let Some(holder) = yaml
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("holderIdentity: "))
+        {
+            break holder.trim_matches('\'').to_owned();
+        }
+        assert!(
+            elected.elapsed() < Duration::from_secs(30),
+            "no controller manager leads: {}",
+            text(&out)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        ["a", "b", "c"]
+            .iter()
+            .filter(|n| holder.starts_with(&format!("{n}_")))
+            .count(),
+        1,
+        "{holder}"
+    );
+
     // A watch (`get -w`) connected to the leader first: it must resume on another member.
     let watch_endpoints = std::iter::once(leader_endpoint.clone())
         .chain(

@@ -63,10 +63,14 @@ impl ClientConfig {
     }
 
     /// Writes the config file of `data_dir` (owner-readable only: it holds the admin token).
+    /// Written beside it and renamed into place, so a reader (or the other members of a local
+    /// replicated control plane, which write the same file) never sees it half-written.
     pub fn save(&self, data_dir: &Path) -> Result<PathBuf, String> {
         let path = data_dir.join(CONFIG_FILE);
+        let own = data_dir.join(format!(".{CONFIG_FILE}.{}", std::process::id()));
         let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        write_private(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+        write_private(&own, &text).map_err(|e| format!("{}: {e}", own.display()))?;
+        std::fs::rename(&own, &path).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(path)
     }
 }

@@ -342,7 +342,7 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
             .await
             .map_err(|e| format!("opening the store {}: {e}", member_dir.display()))?;
             let cluster = builder
-                .replicated(store)
+                .replicated(store, format!("{}_{:x}", plan.me.name, plan.me.id))
                 .build()
                 .await
                 .map_err(|e| e.to_string())?;
