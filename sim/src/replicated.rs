@@ -63,7 +63,7 @@ use skiff_core::rng::SplitMix64;
 use skiff_store::codec::StoredValue;
 use skiff_store::disk::{Generation, PowerLoss, SIMULATED_POWER_LOSS, SimDisk};
 use skiff_store::raft::{MemberConfig, RaftTiming, Replica, Replication};
-use skiff_store::request::{Compare, Txn};
+use skiff_store::request::{Applied, Compare, Op as StoreOp, Txn};
 use skiff_store::{Backing, ReadError, Rejection, Store, StoreError, WriteError};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -219,6 +219,8 @@ struct Clients {
     directory: Directory,
     history: Arc<Mutex<History>>,
     oracle: Arc<Mutex<Oracle>>,
+    /// The revision of each acknowledged write's event, in the order of `oracle.acks`.
+    ack_revisions: Arc<Mutex<Vec<u64>>>,
     stop: Arc<AtomicBool>,
     in_flight: Arc<AtomicU64>,
     start: Instant,
@@ -268,10 +270,14 @@ enum Answer {
     Never,
 }
 
-fn write_answer(result: Result<Object, WriteError>, op: AckOp, oracle: &Mutex<Oracle>) -> Answer {
+/// A write's answer: `(object, revision of its event)` on success.
+fn write_answer(result: Result<(Object, u64), WriteError>, op: AckOp, c: &Clients) -> Answer {
+    let oracle = &c.oracle;
     match result {
-        Ok(object) => {
-            lock(oracle).acks.push(Ack::of(op, &object));
+        Ok((object, revision)) => {
+            let mut o = lock(oracle);
+            o.acks.push(Ack::of(op, &object));
+            lock(&c.ack_revisions).push(revision);
             Answer::Outcome(Outcome::Written {
                 revision: revision_of(&object),
             })
@@ -378,26 +384,40 @@ async fn client(id: u32, c: Clients) {
                     read_answer(store.get(&key))
                 }
                 Op::Create { value } => write_answer(
-                    store.create(&actor, config_map(&name, value)).await,
+                    store
+                        .create(&actor, config_map(&name, value))
+                        .await
+                        .map(|o| (o.clone(), revision_of(&o))),
                     AckOp::Create,
-                    &c.oracle,
+                    &c,
                 ),
                 Op::Update { value, expected } => write_answer(
                     store
                         .update(&actor, config_map(&name, value), expected.map(Revision))
-                        .await,
+                        .await
+                        .map(|o| (o.clone(), revision_of(&o))),
                     AckOp::Update,
-                    &c.oracle,
+                    &c,
                 ),
                 Op::Delete { expected } => {
-                    let result = store.delete(&actor, &key, expected.map(Revision)).await;
-                    let result = result.and_then(|removed| match removed {
-                        StoredValue::Object(o) => Ok(o),
-                        StoredValue::Raw(_) => {
-                            Err(WriteError::Rejected(Rejection::Invalid("raw value".into())))
-                        }
-                    });
-                    write_answer(result, AckOp::Delete, &c.oracle)
+                    let delete = StoreOp::Delete {
+                        key: key.clone(),
+                        expected: expected.map(Revision),
+                    };
+                    let result = store
+                        .op(&actor, delete)
+                        .await
+                        .and_then(|response| match response.applied.into_iter().next() {
+                            Some(Applied {
+                                revision,
+                                value: Some(StoredValue::Object(o)),
+                                ..
+                            }) => Ok((o, revision.0)),
+                            _ => Err(WriteError::Rejected(Rejection::Invalid(
+                                "a delete without the removed object".into(),
+                            ))),
+                        });
+                    write_answer(result, AckOp::Delete, &c)
                 }
             }
         };
@@ -501,6 +521,7 @@ impl Members {
             },
             history: Arc::default(),
             oracle: Arc::default(),
+            ack_revisions: Arc::default(),
             stop: Arc::default(),
             in_flight: Arc::default(),
             start,
@@ -628,13 +649,17 @@ impl Injector {
     fn tick(&mut self, m: &mut Members, trace: &mut Trace, now: Instant) {
         self.heal_due(m, trace, now, false);
         if let Some((id, generation, give_up_at)) = self.armed {
-            let disk = &m.members[&id].disk;
+            let disk = m.members[&id].disk.clone();
             if disk.generation() != generation {
+                // The member's Raft or writer met the failed I/O and stopped (or panicked):
+                // the machine lost power; it reboots after an episode.
                 self.armed = None;
                 trace.decision(
                     self.at_ms(now),
-                    &format!("disk: armed power loss struck member-{id} (madsim restarts it)"),
+                    &format!("disk: armed power loss struck member-{id}"),
                 );
+                let loss = PowerLoss::KeepUnsynced;
+                self.kill(m, trace, now, id, loss);
             } else if now >= give_up_at {
                 self.armed = None;
                 disk.disarm();
@@ -1032,8 +1057,15 @@ impl Harness {
                 self.trace.event(event.revision.0, event_hash(event));
             }
         }
-        self.acked
-            .check(&lock(&self.m.clients.oracle).acks, &mut out);
+        // An acknowledged write is looked for once the log read so far reaches its revision:
+        // followers apply a commit a heartbeat after the leader answered, and the leader may
+        // have died since (the longest prefix of the acknowledgements, in answer order).
+        let acks = lock(&self.m.clients.oracle).acks.clone();
+        let due = lock(&self.m.clients.ack_revisions)
+            .iter()
+            .take_while(|r| **r <= self.revisions.last())
+            .count();
+        self.acked.check(&acks[..due.min(acks.len())], &mut out);
         self.push(out);
     }
 
@@ -1085,6 +1117,16 @@ impl Harness {
                 });
             projection::check(&format!("member-{id} at the end"), hashes, &mut out);
         }
+        // Quiescent: every acknowledged write must be in the log now.
+        self.acked
+            .check(&lock(&self.m.clients.oracle).acks, &mut out);
+        self.push(out);
+    }
+
+    /// The linearizability checker over the whole client history (after the clients stopped,
+    /// whether or not the members converged: the history alone decides).
+    fn check_history(&mut self) {
+        let mut out = Vec::new();
         let history = lock(&self.m.clients.history).operations.clone();
         let summary = linearizability::check(&history, Bounds::default());
         let at = self.now_ms();
@@ -1200,6 +1242,14 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
         }
     }
 
+    if !h
+        .found
+        .iter()
+        .any(|f| f.violation.checker() == crate::check::linearizability::NAME)
+    {
+        h.m.clients.stop.store(true, Ordering::SeqCst);
+        h.check_history();
+    }
     let oracle = lock(&h.m.clients.oracle).clone();
     let mut report = Report {
         faults: injector.counts.clone(),
