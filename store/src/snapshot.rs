@@ -450,6 +450,7 @@ fn offline_store(db: Database) -> Store {
         hub: WatchHub::new(),
         clock: Arc::new(skiff_core::clock::SystemClock::new()),
         kinds: KindRegistry::builtin(),
+        replica: None,
     }
 }
 

@@ -172,6 +172,8 @@ pub struct Store {
     pub(crate) clock: Arc<dyn Clock>,
     /// The kinds this store's objects may be of: the built-ins and the registered custom kinds.
     pub(crate) kinds: KindRegistry,
+    /// A replicated store's Raft member (`None` for a single-node store).
+    pub(crate) replica: Option<Arc<crate::raft::Replica>>,
 }
 
 fn open_database(backing: Backing) -> Result<Database, StoreError> {
@@ -277,6 +279,7 @@ impl Store {
             hub,
             clock,
             kinds,
+            replica: None,
         })
     }
 
@@ -287,8 +290,9 @@ impl Store {
 
     /// Opens (or creates) one member of a replicated store (issue #11) and starts its Raft
     /// node, serving peers on `raft_listener`. Writes go through Raft: on the leader they are
-    /// acknowledged once committed by a quorum and applied; on other members they fail with
-    /// [`StoreError::NotLeader`]. Reads and watches serve this member's applied state.
+    /// acknowledged once committed by a quorum and applied; on other members they are
+    /// forwarded to the leader and acknowledged once applied here too. Reads and watches serve
+    /// this member's applied state (call [`Store::read_barrier`] first for a linearizable read).
     ///
     /// A fresh member initializes the cluster with `member.members` (every member of a new
     /// cluster does the same); a member with Raft state resumes from it.
@@ -308,8 +312,16 @@ impl Store {
         check_tail(&db, &KindRegistry::builtin())?;
         let db = Arc::new(db);
         let hub = WatchHub::new();
-        let replica =
-            Arc::new(crate::raft::start(member, db.clone(), hub.clone(), raft_listener).await?);
+        let replica = Arc::new(
+            crate::raft::start(
+                member,
+                db.clone(),
+                hub.clone(),
+                raft_listener,
+                clock.clone(),
+            )
+            .await?,
+        );
         let (requests, rx) = mpsc::channel(QUEUE_REQUESTS_MAX);
         let writer = Writer {
             db: db.clone(),
@@ -326,9 +338,26 @@ impl Store {
                 hub,
                 clock,
                 kinds: KindRegistry::builtin(),
+                replica: Some(replica.clone()),
             },
             replica,
         ))
+    }
+
+    /// Makes the reads that follow linearizable (etcd's default read consistency): on a
+    /// member of a replicated store, waits until this member has applied everything committed
+    /// before the call (ReadIndex, [`crate::raft::Replica::read_barrier`]); on a single-node
+    /// store it returns at once (every acknowledged write is already applied). Serializable
+    /// reads skip it and may be stale on a follower.
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::raft::Replica::read_barrier`].
+    pub async fn read_barrier(&self) -> Result<(), StoreError> {
+        match &self.replica {
+            Some(replica) => replica.read_barrier().await,
+            None => Ok(()),
+        }
     }
 
     /// Submits a transaction and waits for its commit.
