@@ -9,12 +9,13 @@
 //! - **Linearizability clients** ([`LIN_CLIENTS`] of them, on a client node of their own) doing
 //!   get / create / update (with and without a `resourceVersion` precondition) / delete on a
 //!   small set of ConfigMaps, each value unique, every operation recorded with its simulated
-//!   invocation and answer times ([`History`]). Clients send to the member the harness knows
-//!   leads and retry elsewhere after `NotLeader` (raft-cluster's failing-over clients will
-//!   replace this routing). Reads are linearizable reads through the log: a read-only
-//!   transaction is committed through Raft (a barrier), then the leader's applied state is
-//!   read. With [`Options::plant_stale_reads`] (tests only) half of the reads go to the most
-//!   lagging follower with no barrier at all — the planted bug the checker must catch.
+//!   invocation and answer times ([`History`]). Clients call the members' [`Store`] handles
+//!   in process (the wire's failing-over clients are not used here): mostly the member the
+//!   harness knows leads, a quarter of the writes a follower (which forwards them), a third
+//!   of the reads a follower. Reads are linearizable: [`Store::read_barrier`] (ReadIndex),
+//!   then the member's applied state. With [`Options::plant_stale_reads`] (tests only) half
+//!   of the reads go to the most lagging follower with no barrier — the planted bug the
+//!   checker must catch.
 //!
 //! # Faults (when N > 1; each enabled by its [`FaultKind`])
 //!
@@ -43,9 +44,8 @@
 //! # Not covered (yet)
 //!
 //! The workers, controllers, scheduler and API servers of the single-node run do not run on
-//! the members yet (no HTTP or wire front per member, no failing-over wire client); watches
-//! across leader changes are not checked here; follower reads with a ReadIndex barrier wait
-//! for `Store::read_barrier` (raft-core).
+//! the members yet (no wire front per member, no failing-over wire client); watches across
+//! leader changes are not checked here; membership changes are not injected.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -63,7 +63,7 @@ use skiff_core::rng::SplitMix64;
 use skiff_store::codec::StoredValue;
 use skiff_store::disk::{Generation, PowerLoss, SIMULATED_POWER_LOSS, SimDisk};
 use skiff_store::raft::{MemberConfig, RaftTiming, Replica, Replication};
-use skiff_store::request::{Applied, Compare, Op as StoreOp, Txn};
+use skiff_store::request::{Applied, Op as StoreOp};
 use skiff_store::{Backing, ReadError, Rejection, Store, StoreError, WriteError};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -89,6 +89,9 @@ pub const TIMING: RaftTiming = RaftTiming {
     election_min_ms: 300,
     election_max_ms: 600,
 };
+/// Raft entries between two snapshots: small, so lagging members catch up from snapshots
+/// and logs are purged within a short run.
+pub const SNAPSHOT_EVERY: u64 = 64;
 /// ConfigMaps the linearizability clients share (few keys: many conflicts).
 pub const LIN_KEYS: u64 = 3;
 /// Linearizability clients.
@@ -197,6 +200,21 @@ impl Directory {
             })
             .max_by_key(|(term, id, _)| (*term, *id))
             .map(|(_, id, store)| (id, store))
+    }
+
+    /// Any member that does not claim to lead.
+    fn any_follower(&self, rng: &mut SplitMix64) -> Option<(u64, Store)> {
+        let followers: Vec<(u64, Store)> = self
+            .pairs()
+            .into_iter()
+            .filter(|(id, _, r)| r.leader() != Some(*id))
+            .map(|(id, store, _)| (id, store))
+            .collect();
+        if followers.is_empty() {
+            return None;
+        }
+        let i = usize::try_from(rng.below(followers.len() as u64)).unwrap_or(0);
+        followers.into_iter().nth(i)
     }
 
     /// The follower with the lowest applied revision (the stalest reads).
@@ -355,8 +373,19 @@ async fn client(id: u32, c: Clients) {
             },
         };
         let stale = op == Op::Get && c.plant_stale_reads && rng.chance(1, 2);
+        // Reads go to a follower a third of the time (ReadIndex), writes a quarter of the
+        // time (forwarded to the leader); the rest to the leader.
+        let to_follower = if op == Op::Get {
+            rng.chance(1, 3)
+        } else {
+            rng.chance(1, 4)
+        };
         let target = if stale {
             c.directory.laggard()
+        } else if to_follower {
+            c.directory
+                .any_follower(&mut rng)
+                .or_else(|| c.directory.leader())
         } else {
             c.directory.leader()
         };
@@ -369,17 +398,10 @@ async fn client(id: u32, c: Clients) {
         let work = async {
             match op {
                 Op::Get => {
-                    if !stale {
-                        // A linearizable read through the log: commit a read-only
-                        // transaction, then read what this member applied.
-                        let barrier = Txn {
-                            compare: vec![Compare::Exists(key.clone())],
-                            ..Txn::default()
-                        };
-                        match store.txn(&actor, barrier).await {
-                            Ok(_) | Err(WriteError::Rejected(_)) => {}
-                            Err(_) => return Answer::Never,
-                        }
+                    // A linearizable read (etcd's default): the ReadIndex barrier, then
+                    // what this member applied. The planted bug skips the barrier.
+                    if !stale && store.read_barrier().await.is_err() {
+                        return Answer::Never;
                     }
                     read_answer(store.get(&key))
                 }
@@ -476,9 +498,9 @@ impl Members {
             let octet = u8::try_from(id).expect("at most 255 members");
             let b = Boot {
                 config: MemberConfig {
-                    id,
-                    members: addrs.clone(),
                     timing: TIMING,
+                    snapshot_every: SNAPSHOT_EVERY,
+                    ..MemberConfig::new(id, addrs.clone())
                 },
                 disk: SimDisk::new(),
                 clock: SkewedClock::new(Arc::new(SystemClock::new()), Skew::default()),
