@@ -335,6 +335,7 @@ fn read_answer(result: Result<(Revision, skiff_store::Entry), ReadError>) -> Ans
 }
 
 /// One linearizability client: forever (until stopped) a random operation on a random key.
+#[allow(clippy::too_many_lines, reason = "one operation from choice to record")]
 async fn client(id: u32, c: Clients) {
     let mut rng = SplitMix64::new(c.seed ^ 0x11ea_5eed ^ u64::from(id).rotate_left(40));
     let actor = Actor::new("admin");
@@ -443,14 +444,13 @@ async fn client(id: u32, c: Clients) {
                 }
             }
         };
-        let answer = match tokio::time::timeout(OP_TIMEOUT, work).await {
-            Ok(answer) => answer,
-            Err(_) => {
-                if op != Op::Get {
-                    lock(&c.oracle).unknown += 1;
-                }
-                Answer::Outcome(Outcome::Unknown)
+        let answer = if let Ok(answer) = tokio::time::timeout(OP_TIMEOUT, work).await {
+            answer
+        } else {
+            if op != Op::Get {
+                lock(&c.oracle).unknown += 1;
             }
+            Answer::Outcome(Outcome::Unknown)
         };
         let at = now_ns(c.start);
         match answer {
@@ -896,14 +896,15 @@ impl Injector {
             (1 | 2, _) => {
                 // A minority side; with the leader in it (variant 2) the majority side must
                 // elect a new leader.
-                let size = 1 + usize::try_from(self.rng.below(m.tolerated() as u64)).unwrap_or(0);
+                let cut_len =
+                    1 + usize::try_from(self.rng.below(m.tolerated() as u64)).unwrap_or(0);
                 let mut pool = ids.clone();
                 let mut side = Vec::new();
                 if let (2, Some(l)) = (variant, leader) {
                     pool.retain(|id| *id != l);
                     side.push(l);
                 }
-                while side.len() < size && !pool.is_empty() {
+                while side.len() < cut_len && !pool.is_empty() {
                     let i = usize::try_from(self.rng.below(pool.len() as u64)).unwrap_or(0);
                     side.push(pool.remove(i));
                 }
@@ -1180,6 +1181,10 @@ impl Harness {
 
 /// Runs one replicated simulation (`options.control_plane` > 1). Must be called inside a
 /// madsim runtime.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the phases in order, then the report"
+)]
 pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
     let start = Instant::now();
     let mut h = Harness {

@@ -93,6 +93,7 @@ fn planted_stale_follower_reads_are_caught_by_the_linearizability_checker() {
             .map(|f| f.violation.to_string())
             .collect();
         if let Some(first) = caught.first() {
+            eprintln!("seed {seed} caught the planted stale read: {first}");
             assert!(
                 first.contains(": not linearizable: after ") && first.contains(" get -> "),
                 "{first}"

@@ -239,20 +239,19 @@ impl Register {
                     next.push(s);
                 }
             }
-            (Op::Get, Outcome::Absent) => {
-                if self.value.is_none() {
-                    next.push(self);
-                }
+            (Op::Get, Outcome::Absent)
+            | (Op::Update { .. } | Op::Delete { .. }, Outcome::Refused(Refusal::NotFound))
+                if self.value.is_none() =>
+            {
+                next.push(self);
             }
-            (Op::Create { value }, Outcome::Written { revision }) => {
-                if self.value.is_none() {
-                    next.extend(self.written(Some(value), Some(revision)));
-                }
+            (Op::Create { value }, Outcome::Written { revision }) if self.value.is_none() => {
+                next.extend(self.written(Some(value), Some(revision)));
             }
-            (Op::Create { .. }, Outcome::Refused(Refusal::AlreadyExists)) => {
-                if self.value.is_some() {
-                    next.push(self);
-                }
+            (Op::Create { .. }, Outcome::Refused(Refusal::AlreadyExists))
+                if self.value.is_some() =>
+            {
+                next.push(self);
             }
             (Op::Update { value, expected }, Outcome::Written { revision }) => {
                 if let Some(s) = applies(expected) {
@@ -264,21 +263,14 @@ impl Register {
                     next.extend(s.written(None, None));
                 }
             }
-            (Op::Update { .. } | Op::Delete { .. }, Outcome::Refused(Refusal::NotFound)) => {
-                if self.value.is_none() {
-                    next.push(self);
-                }
-            }
             (
                 Op::Update {
                     expected: Some(e), ..
                 }
                 | Op::Delete { expected: Some(e) },
                 Outcome::Refused(Refusal::Conflict),
-            ) => {
-                if self.revision_can_differ(e) {
-                    next.push(self);
-                }
+            ) if self.revision_can_differ(e) => {
+                next.push(self);
             }
             (_, Outcome::Unknown) => {
                 // It did not happen (lost before it was proposed, or refused) ...

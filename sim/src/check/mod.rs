@@ -250,6 +250,7 @@ impl Violation {
 }
 
 impl fmt::Display for Violation {
+    #[allow(clippy::too_many_lines, reason = "one arm per violation")]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Violation::AckedWriteLost {
