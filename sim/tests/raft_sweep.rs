@@ -107,3 +107,38 @@ fn planted_stale_follower_reads_are_caught_by_the_linearizability_checker() {
         seen.join("\n")
     );
 }
+
+/// A longer sweep for BENCHMARKS.md, off in CI: `SKIFF_RAFT_SWEEP=<members>:<from>..<to>
+/// cargo simtest --test raft_sweep -- --ignored --nocapture` (the same short scenario).
+#[test]
+#[ignore = "a long sweep, run by hand"]
+fn long_sweep_from_the_environment() {
+    let spec = std::env::var("SKIFF_RAFT_SWEEP").unwrap_or_else(|_| "3:200..210".to_owned());
+    let (members, range) = spec.split_once(':').expect("<members>:<from>..<to>");
+    let (from, to) = range.split_once("..").expect("<from>..<to>");
+    let (members, from, to): (u32, u64, u64) = (
+        members.parse().expect("members"),
+        from.parse().expect("from"),
+        to.parse().expect("to"),
+    );
+    let wall = std::time::Instant::now();
+    for seed in from..to {
+        let report = run_seed(short(seed, members));
+        eprintln!(
+            "seed {seed}: {} members, {} faults ({:?}), {} writes acknowledged / {} unknown, {} boots, violations {}, converged {:?}, trace {:016x}",
+            members,
+            report.faults.values().sum::<u64>(),
+            report.faults_by_kind,
+            report.writes.0,
+            report.writes.1,
+            report.control_plane_boots,
+            report.violations.len(),
+            report.converged_after,
+            report.trace_hash
+        );
+        if !report.violations.is_empty() {
+            eprintln!("{}", report.text());
+        }
+    }
+    eprintln!("sweep {spec}: {:.1} s wall", wall.elapsed().as_secs_f64());
+}
