@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use skiff_core::rng::SplitMix64;
@@ -160,6 +161,14 @@ pub struct Options {
     pub op_interval: Duration,
     /// Run the store's automatic compactor (watches then meet `Expired`).
     pub compaction: bool,
+    /// Control-plane members: 1 is the single-node store; 3 or 5 run a replicated store
+    /// (Raft, issue #11) with its own faults and checkers (`cargo sim --control-plane 3`).
+    /// Never drawn from the seed, so a seed's single-node run is unchanged.
+    pub control_plane: u32,
+    /// **Test only, a planted bug**: serve some reads of the replicated run's linearizability
+    /// clients from a follower's applied state with no read barrier (a stale read). The
+    /// linearizability checker must catch it; never set outside the tests that prove so.
+    pub plant_stale_reads: bool,
 }
 
 /// Overrides of [`Options::from_seed`]: `None` keeps the seed's choice.
@@ -238,18 +247,27 @@ impl Options {
             workload,
             op_interval,
             compaction,
+            control_plane: 1,
+            plant_stale_reads: false,
         }
     }
 
     /// The command line that reproduces this run.
     pub fn repro_command(&self) -> String {
-        format!(
+        let mut command = format!(
             "cargo sim --seed {} --workers {} --duration {} --faults {}",
             self.seed,
             self.workers,
             format_duration(self.duration),
             faults_arg(&self.faults)
-        )
+        );
+        if self.control_plane > 1 {
+            let _ = write!(command, " --control-plane {}", self.control_plane);
+        }
+        if self.plant_stale_reads {
+            command.push_str(" (with the planted stale reads of the tests)");
+        }
+        command
     }
 }
 
@@ -283,7 +301,14 @@ impl fmt::Display for Options {
             w.cordon_drain,
             self.op_interval.as_millis(),
             if self.compaction { "on" } else { "off" },
-        )
+        )?;
+        if self.control_plane > 1 {
+            write!(f, " · {} control-plane members (Raft)", self.control_plane)?;
+        }
+        if self.plant_stale_reads {
+            write!(f, " · PLANTED stale follower reads")?;
+        }
+        Ok(())
     }
 }
 
