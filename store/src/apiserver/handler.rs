@@ -482,12 +482,15 @@ pub const ETCD_PATH: &str = "/etcd";
 /// `put`, `delete`, `compact`, `watch`, `snapshot`; `None` for other requests.
 fn etcd_verb(request: &Request) -> Option<&'static str> {
     Some(match request {
-        Request::EtcdRange { .. } | Request::EtcdStatus => "get",
+        Request::EtcdRange { .. } | Request::EtcdStatus | Request::EtcdMemberList => "get",
         Request::EtcdPut { .. } => "put",
         Request::EtcdDelete { .. } => "delete",
         Request::EtcdCompact { .. } => "compact",
         Request::EtcdWatch { .. } => "watch",
         Request::EtcdSnapshot => "snapshot",
+        Request::EtcdMemberAdd { .. }
+        | Request::EtcdMemberRemove { .. }
+        | Request::EtcdMemberPromote { .. } => "member",
         _ => return None,
     })
 }
@@ -748,6 +751,10 @@ impl Handler for ApiHandler {
         self.authn.authenticate(Some(token))
     }
 
+    fn authorize(&self, user: &UserInfo, request: &Request) -> Result<(), Status> {
+        ApiHandler::authorize(self, user, request)
+    }
+
     fn kinds(&self) -> KindRegistry {
         self.api.kinds().clone()
     }
@@ -905,8 +912,16 @@ impl Handler for ApiHandler {
                             events: s.events,
                             keys: s.keys,
                             hash: s.hash,
+                            raft: None,
                         }))
                     }
+                    // Answered by a replicated member's wire server (`wire::serve_member`).
+                    Request::EtcdMemberList
+                    | Request::EtcdMemberAdd { .. }
+                    | Request::EtcdMemberRemove { .. }
+                    | Request::EtcdMemberPromote { .. } => Err(Status::bad_request(
+                        "etcdserver: this server is not a member of a replicated control plane",
+                    )),
                     Request::CustomKinds => Ok(Response::CustomKinds(
                         api.kinds().custom_kinds().map(Into::into).collect(),
                     )),
