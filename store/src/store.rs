@@ -521,6 +521,33 @@ impl Store {
         member: &crate::raft::MemberConfig,
         raft_listener: tokio::net::TcpListener,
     ) -> Result<(Store, Arc<crate::raft::Replica>), StoreError> {
+        Self::open_member_with_kinds(
+            backing,
+            clock,
+            member,
+            raft_listener,
+            &KindRegistry::builtin(),
+        )
+        .await
+    }
+
+    /// [`Store::open_member`] for a store that also holds custom kinds: `kinds` (and the
+    /// kinds the data already defines) decode this member's objects, the batches it applies
+    /// and the batches it is forwarded. Every member of one cluster must be opened with the
+    /// same kinds, or a member that cannot decode a committed batch stops. Unlike
+    /// [`Store::open_with_kinds`], a member does not write the kinds' definitions itself: a
+    /// local write would make it diverge from the others.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open_member`].
+    pub async fn open_member_with_kinds(
+        backing: Backing,
+        clock: Arc<dyn Clock>,
+        member: &crate::raft::MemberConfig,
+        raft_listener: tokio::net::TcpListener,
+        kinds: &KindRegistry,
+    ) -> Result<(Store, Arc<crate::raft::Replica>), StoreError> {
         let db = open_database(backing)?;
         {
             let mut txn = db.begin_write()?;
@@ -528,9 +555,9 @@ impl Store {
             init_tables(&txn)?;
             txn.commit()?;
         }
-        // The kinds the data defines (a member's own reads decode them; replicated writes of
-        // custom objects need the state machine's registry too, which is the built-ins').
-        let kinds = stored_kinds(&db, &KindRegistry::builtin())?;
+        // The kinds given and those the data defines: the member's reads, its writer, its
+        // state machine and the batches it is forwarded all decode with them.
+        let kinds = stored_kinds(&db, kinds)?;
         check_tail(&db, &kinds)?;
         let db = Arc::new(db);
         let hub = WatchHub::new();
@@ -541,6 +568,7 @@ impl Store {
                 hub.clone(),
                 raft_listener,
                 clock.clone(),
+                kinds.clone(),
             )
             .await?,
         );

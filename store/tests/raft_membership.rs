@@ -428,3 +428,63 @@ async fn a_follower_api_server_reads_linearizably_and_refuses_when_it_cannot_con
     assert_eq!(any.items.len(), 10);
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_objects_replicate_when_every_member_knows_the_kind() {
+    use skiff_core::object::{DynamicKind, DynamicObject, KindRegistry};
+
+    let kind = DynamicKind::new("stable.example.com", "v1", "CronTab", "crontabs").define();
+    let mut kinds = KindRegistry::builtin();
+    kinds.register(kind).unwrap();
+    let mut listeners = Vec::new();
+    let mut addrs = BTreeMap::new();
+    for id in 1..=3u64 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        addrs.insert(id, listener.local_addr().unwrap().to_string());
+        listeners.push((id, listener));
+    }
+    let mut nodes = BTreeMap::new();
+    for (id, listener) in listeners {
+        let member = MemberConfig {
+            timing: TIMING,
+            ..MemberConfig::new(id, addrs.clone())
+        };
+        let node =
+            Store::open_member_with_kinds(Backing::Memory, clock(), &member, listener, &kinds)
+                .await
+                .unwrap();
+        nodes.insert(id, node);
+    }
+    let cluster = Cluster {
+        nodes,
+        addrs,
+        snapshot_every: 0,
+    };
+    let leader = cluster.leader(&[1, 2, 3]).await;
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    // Written through a follower: forwarded, applied by every member's state machine.
+    let mut tab = DynamicObject::new(kind);
+    tab.metadata = ObjectMeta {
+        namespace: Some("default".into()),
+        ..ObjectMeta::named("nightly")
+    };
+    cluster
+        .store(follower)
+        .create(&Actor::new("admin"), tab.into())
+        .await
+        .unwrap();
+    assert_converged(&cluster, leader, &[1, 2, 3]).await;
+    for id in [1, 2, 3] {
+        let (_, entry) = cluster
+            .store(id)
+            .get("/registry/stable.example.com/crontabs/default/nightly")
+            .unwrap();
+        match entry.stored.value {
+            skiff_store::codec::StoredValue::Object(object) => {
+                assert_eq!(object.info().kind, "CronTab", "member {id}");
+            }
+            other => panic!("member {id}: {other:?}"),
+        }
+    }
+    cluster.shutdown().await;
+}

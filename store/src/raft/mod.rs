@@ -855,6 +855,7 @@ pub(crate) async fn start(
     hub: crate::watch::WatchHub,
     listener: tokio::net::TcpListener,
     clock: Arc<dyn Clock>,
+    kinds: skiff_core::object::KindRegistry,
 ) -> Result<Replica, StoreError> {
     let snapshot_policy = if config.snapshot_every == 0 {
         openraft::SnapshotPolicy::Never
@@ -885,7 +886,7 @@ pub(crate) async fn start(
         waiters: std::sync::Mutex::new(BTreeMap::new()),
     });
     let log = log_store::LogStore::new(db.clone());
-    let sm = state_machine::StateMachine::new(db.clone(), hub, pending.clone());
+    let sm = state_machine::StateMachine::new(db.clone(), hub, pending.clone(), kinds.clone());
     let raft = Raft::new(
         config.id,
         Arc::new(raft_config),
@@ -900,6 +901,7 @@ pub(crate) async fn start(
         id: config.id,
         timing: config.timing,
         clock,
+        kinds,
     });
     tokio::spawn(network::serve(listener, server));
     let initialized = raft

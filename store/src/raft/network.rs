@@ -71,14 +71,15 @@ pub(crate) struct Server {
     pub timing: RaftTiming,
     /// Stamps forwarded batches with the leader's time.
     pub clock: Arc<dyn Clock>,
+    /// The kinds forwarded batches' objects may be of (the member's store's).
+    pub kinds: skiff_core::object::KindRegistry,
 }
 
 impl Server {
     /// Proposes a batch a follower forwarded: decoded (a batch that does not decode is refused,
     /// never proposed), stamped with this leader's time, proposed as the leader's own.
     async fn forwarded(&self, record: &[u8]) -> Result<u64, ProposeError> {
-        let kinds = skiff_core::object::KindRegistry::builtin();
-        let mut batch: Batch = crate::codec::decode_with(BATCH_FORMAT, record, &kinds)
+        let mut batch: Batch = crate::codec::decode_with(BATCH_FORMAT, record, &self.kinds)
             .map_err(|e| ProposeError::Unavailable(format!("forwarded batch refused: {e}")))?;
         if batch.origin.is_none() {
             return Err(ProposeError::Unavailable(

@@ -17,6 +17,7 @@ use super::{BATCH_FORMAT, Batch, Outcomes, Pending, TypeConfig};
 use crate::error::StoreError;
 use crate::watch::WatchHub;
 use crate::writer::{BatchWrite, apply_batch};
+use skiff_core::object::KindRegistry;
 
 fn io_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
@@ -65,15 +66,23 @@ pub(crate) struct StateMachine {
     /// This member's writers waiting for batches they forwarded to the leader.
     pending: Arc<Pending>,
     last_snapshot: LastSnapshot,
+    /// The kinds the batches' objects may be of (the member's store's).
+    kinds: KindRegistry,
 }
 
 impl StateMachine {
-    pub(crate) fn new(db: Arc<Database>, hub: WatchHub, pending: Arc<Pending>) -> Self {
+    pub(crate) fn new(
+        db: Arc<Database>,
+        hub: WatchHub,
+        pending: Arc<Pending>,
+        kinds: KindRegistry,
+    ) -> Self {
         Self {
             db,
             hub,
             pending,
             last_snapshot: LastSnapshot::default(),
+            kinds,
         }
     }
 
@@ -98,15 +107,13 @@ impl StateMachine {
     fn apply_normal(&self, log_id: LogIdOf<TypeConfig>, record: &[u8]) -> io::Result<Outcomes> {
         // The leader encoded this record; one that does not decode is corruption or a bug, and
         // applying anything else would make this member diverge: stop (openraft goes fatal).
-        // Replicated stores serve the built-in kinds only (custom kinds: single-node stores).
-        let kinds = skiff_core::object::KindRegistry::builtin();
-        let batch: Batch =
-            crate::codec::decode_with(BATCH_FORMAT, record, &kinds).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("raft entry {log_id}: {e}"),
-                )
-            })?;
+        let kinds = &self.kinds;
+        let batch: Batch = crate::codec::decode_with(BATCH_FORMAT, record, kinds).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("raft entry {log_id}: {e}"),
+            )
+        })?;
         let Batch {
             at,
             origin,
@@ -125,7 +132,7 @@ impl StateMachine {
             &mut outcomes,
             &mut events,
             &mark,
-            &kinds,
+            kinds,
         )
         .map_err(io_err)?;
         self.hub.publish(events);
