@@ -294,10 +294,20 @@ fn status_of(read: &ReadTransaction) -> Result<Status, SnapshotError> {
     })
 }
 
-/// Refuses a database with a table this module would not copy.
+/// Whether `name` is one of a Raft member's own tables (its log and vote): a snapshot holds
+/// the store's data, not one member's Raft state, as etcd's `snapshot save` does; a restore
+/// starts a new cluster from it.
+fn is_member_table(name: &str) -> bool {
+    use redb::TableHandle;
+    name == crate::raft::log_store::RAFT_LOG.name()
+        || name == crate::raft::log_store::RAFT_META.name()
+}
+
+/// Refuses a database with a table this module would not copy (a Raft member's own tables
+/// are known and left out).
 fn check_known_tables(read: &ReadTransaction) -> Result<(), SnapshotError> {
     for table in read.list_tables().map_err(ReadError::from)? {
-        if !TABLE_NAMES.contains(&table.name()) {
+        if !TABLE_NAMES.contains(&table.name()) && !is_member_table(table.name()) {
             return Err(SnapshotError::UnknownTable {
                 name: table.name().to_owned(),
             });

@@ -488,3 +488,21 @@ async fn custom_objects_replicate_when_every_member_knows_the_kind() {
     }
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_snapshot_holds_the_store_without_its_raft_state() {
+    let cluster = Cluster::start(3, 0).await;
+    let leader = cluster.leader(&[1, 2, 3]).await;
+    write_all(cluster.store(leader), (1..=5).map(|i| format!("s-{i}"))).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("member.snap");
+    let saved = cluster.store(leader).snapshot_save(&path).unwrap();
+    assert_eq!(saved, cluster.store(leader).status().unwrap());
+    assert_eq!(Store::snapshot_status(&path).unwrap().status, saved);
+    let restored = tmp.path().join("restored");
+    assert_eq!(Store::restore(&path, &restored).unwrap(), saved);
+    let store = Store::open(Backing::Dir(restored), clock()).unwrap();
+    assert_eq!(store.status().unwrap(), saved);
+    assert_eq!(store.state_hash().unwrap(), store.rebuild_hash().unwrap());
+    cluster.shutdown().await;
+}
