@@ -12,6 +12,13 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
+/// The binary's allocator: mimalloc rather than glibc's malloc, whose slow paths cost the
+/// store's write path and the scheduler a large share of their CPU (BENCHMARKS.md). The
+/// library leaves the choice to embedders.
+#[cfg(not(madsim))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// skiff: an embeddable, event-sourced, deterministic Kubernetes-style control plane.
 #[derive(Debug, Parser)]
 #[command(name = "skiff", version, about)]
