@@ -160,6 +160,9 @@ pub struct Options {
     pub op_interval: Duration,
     /// Run the store's automatic compactor (watches then meet `Expired`).
     pub compaction: bool,
+    /// A standing pod population the client creates besides the workload (`--pods`, see
+    /// [`crate::fill`]); 0 for none. Never drawn from the seed.
+    pub pods: u32,
 }
 
 /// Overrides of [`Options::from_seed`]: `None` keeps the seed's choice.
@@ -238,13 +241,19 @@ impl Options {
             workload,
             op_interval,
             compaction,
+            pods: 0,
         }
     }
 
     /// The command line that reproduces this run.
     pub fn repro_command(&self) -> String {
+        let pods = if self.pods == 0 {
+            String::new()
+        } else {
+            format!(" --pods {}", self.pods)
+        };
         format!(
-            "cargo sim --seed {} --workers {} --duration {} --faults {}",
+            "cargo sim --seed {} --workers {} --duration {} --faults {}{pods}",
             self.seed,
             self.workers,
             format_duration(self.duration),
@@ -283,7 +292,12 @@ impl fmt::Display for Options {
             w.cordon_drain,
             self.op_interval.as_millis(),
             if self.compaction { "on" } else { "off" },
-        )
+        )?;
+        // Only when set, so the default run's first trace line (and its hash) is unchanged.
+        if self.pods > 0 {
+            write!(f, " · {} standing pods", self.pods)?;
+        }
+        Ok(())
     }
 }
 
