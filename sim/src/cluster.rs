@@ -529,20 +529,20 @@ fn start_client(
         .name("client")
         .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)))
         .init(move || {
-            if pods > 0 {
-                tokio::spawn(crate::fill::run(
-                    common.server.clone(),
-                    common.admin_token.clone(),
-                    pods,
-                    common.oracle.clone(),
-                ));
+            let (common, workload) = (common.clone(), workload.clone());
+            // Spawned inside the node's future: `init` itself runs outside the node.
+            async move {
+                if pods > 0 {
+                    tokio::spawn(crate::fill::run(
+                        common.server.clone(),
+                        common.admin_token.clone(),
+                        pods,
+                        common.oracle.clone(),
+                    ));
+                }
+                crate::workload::run(common.server, common.admin_token, workload, common.oracle)
+                    .await;
             }
-            crate::workload::run(
-                common.server.clone(),
-                common.admin_token.clone(),
-                workload.clone(),
-                common.oracle.clone(),
-            )
         })
         .build();
     SimNode {

@@ -1,15 +1,20 @@
 //! `--pods N`: a standing pod population for scale runs (issue #7's 100 workers / 3,000 pods and
-//! 5,000 workers / 150,000 pods). The client creates ReplicaSets `fill-0`, `fill-1`, … of
-//! [`FILL_REPLICAS_PER_SET`] replicas each (the last one holds the remainder) from the seed's
-//! ReplicaSet manifest (`examples/replicaset-definition.yaml`, one `app` label per set), once,
+//! 5,000 workers / 150,000 pods). The client creates, for each set of [`FILL_REPLICAS_PER_SET`]
+//! pods (the last one holds the remainder), a Namespace `fill-<i>` and in it a ReplicaSet
+//! `fill-<i>` from the seed's ReplicaSet manifest (`examples/replicaset-definition.yaml`), once,
 //! next to the seeded workload; the ReplicaSet controller, the scheduler and the kubelets then
-//! bring every pod up, under every fault. A set already there (a client restart) is skipped.
-//! Every answer goes to the [`Oracle`] like the workload's.
+//! bring every pod up, under every fault. An object already there (a client restart) is
+//! skipped. Every answer goes to the [`Oracle`] like the workload's.
+//!
+//! One namespace per set, as upstream's scale tests do (clusterloader2's load test spreads its
+//! objects over namespaces): upstream's ReplicaSet sync lists every pod of the set's namespace
+//! (`podLister.Pods(rs.Namespace)`), so 150,000 pods in one namespace would make each sync scan
+//! all of them.
 
 use std::sync::{Arc, Mutex};
 
 use skiff_core::client::{Client, ClientError};
-use skiff_core::object::{Object, ReplicaSet};
+use skiff_core::object::{Namespace, Object, ObjectMeta, ReplicaSet};
 use skiff_core::status::Reason;
 
 use crate::oracle::{AckOp, Oracle};
@@ -35,8 +40,8 @@ pub fn plan(pods: u32) -> Vec<(String, u32)> {
     sets
 }
 
-/// The fill ReplicaSet `name` with `replicas`: the example's, renamed, with `app: <name>` on
-/// its selector and template so sets never adopt each other's pods.
+/// The fill ReplicaSet `name` (in the namespace `name`) with `replicas`: the example's,
+/// renamed, with `app: <name>` on its selector and template.
 ///
 /// # Panics
 ///
@@ -50,7 +55,7 @@ pub fn replica_set(name: &str, replicas: u32) -> ReplicaSet {
         panic!("examples/replicaset-definition.yaml is not a ReplicaSet")
     };
     rs.metadata.name = Some(name.to_owned());
-    rs.metadata.namespace = Some("default".to_owned());
+    rs.metadata.namespace = Some(name.to_owned());
     rs.metadata.labels.insert("app".to_owned(), name.to_owned());
     rs.spec.replicas = Some(i32::try_from(replicas).unwrap_or(i32::MAX));
     rs.spec
@@ -78,6 +83,24 @@ pub async fn run(server: String, token: String, pods: u32, oracle: Arc<Mutex<Ora
             continue;
         };
         while let Some((name, replicas)) = sets.get(next) {
+            let namespace = Namespace {
+                metadata: ObjectMeta::named(name.clone()),
+                ..Namespace::default()
+            };
+            let r = timed(client.create(None, namespace.into())).await;
+            match &r {
+                Ok(_) => lock(&oracle).record(AckOp::Create, &r),
+                Err(ClientError::Status(s)) if s.reason == Reason::AlreadyExists => {}
+                Err(ClientError::Transport(_)) => {
+                    lock(&oracle).record(AckOp::Create, &r);
+                    break;
+                }
+                Err(ClientError::Status(_)) => {
+                    lock(&oracle).record(AckOp::Create, &r);
+                    tokio::time::sleep(RETRY_BACKOFF_MAX).await;
+                    continue;
+                }
+            }
             let r = timed(client.create(None, replica_set(name, *replicas).into())).await;
             match &r {
                 Ok(_) => {
@@ -121,6 +144,7 @@ mod tests {
     fn fill_sets_select_only_their_own_pods() {
         let rs = replica_set("fill-7", 100);
         assert_eq!(rs.metadata.name.as_deref(), Some("fill-7"));
+        assert_eq!(rs.metadata.namespace.as_deref(), Some("fill-7"));
         assert_eq!(rs.spec.replicas, Some(100));
         assert_eq!(
             rs.spec
