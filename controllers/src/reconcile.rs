@@ -237,6 +237,16 @@ pub trait Controller: Send {
     fn resync_keys(&self, view: &View) -> Vec<ObjectKey>;
     /// Reconciles one key at `now`.
     fn reconcile(&mut self, view: &View, key: &ObjectKey, now: SystemTime) -> Output;
+    /// The view just changed: `old` is the object before the change (for a deletion, the
+    /// deleted object), `new` the object after it (`None` for a deletion). The runtime calls
+    /// this for every change it applies to the view, before [`Controller::keys_for`], so a
+    /// controller can keep state derived from the view up to date without walking it (as
+    /// upstream informers' event handlers feed the scheduler's cache). Reconcile must stay
+    /// correct without it: a test driving `reconcile` by hand never calls it. The default
+    /// does nothing.
+    fn observe(&mut self, view: &View, old: Option<&Object>, new: Option<&Object>) {
+        let _ = (view, old, new);
+    }
     /// An action this controller asked for failed (a Conflict, a transport error): forget
     /// what was assumed about it. The key is reconciled again with backoff either way.
     fn action_failed(&mut self, key: &ObjectKey, action: &Action, error: &ClientError) {

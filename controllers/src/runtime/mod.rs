@@ -832,8 +832,10 @@ impl<'a> Runner<'a> {
     }
 }
 
-/// Queues the keys a changed object concerns, before and after the change.
+/// Tells the controller of a change of its view, then queues the keys the changed object
+/// concerns, before and after the change.
 fn enqueue_change(unit: &mut Unit<'_>, old: Option<&Object>, new: Option<&Object>) {
+    unit.controller.observe(&unit.view, old, new);
     let mut keys = BTreeSet::new();
     if let Some(new) = new {
         keys.extend(unit.controller.keys_for(&unit.view, new));

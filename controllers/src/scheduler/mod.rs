@@ -210,6 +210,9 @@ pub struct Scheduler {
     queue: BTreeMap<ObjectKey, QueuedPod>,
     assumed: BTreeMap<ObjectKey, AssumedPod>,
     cached: Option<(u64, Snapshot)>,
+    /// Whether `cached` has followed every change [`Controller::observe`] reported since its
+    /// last refresh from a view (a node added or deleted clears it until the next refresh).
+    observing: bool,
     cluster_events: u64,
     scratch: Scratch,
 }
@@ -225,6 +228,7 @@ impl Scheduler {
             queue: BTreeMap::new(),
             assumed: BTreeMap::new(),
             cached: None,
+            observing: false,
             cluster_events: 0,
             scratch: Scratch::default(),
         }
@@ -376,6 +380,66 @@ impl Scheduler {
             snapshot.refresh_from_view(view, assumed);
             self.cached = Some((view.revision(), snapshot));
         }
+        self.observing = true;
+    }
+
+    /// Follows one change of the view in the cached snapshot (upstream's scheduler cache is
+    /// fed by its informers' event handlers the same way), so a reconcile after it finds the
+    /// snapshot at the view's revision instead of walking every pod. Without a cache, or after
+    /// a change it cannot follow (a node added or deleted), it does nothing and the next
+    /// reconcile refreshes from the view.
+    fn follow(&mut self, view: &View, old: Option<&Object>, new: Option<&Object>) {
+        if !self.observing {
+            return;
+        }
+        let Some((revision, snapshot)) = &mut self.cached else {
+            return;
+        };
+        let Some(object) = new.or(old) else {
+            return;
+        };
+        let more = match object {
+            Object::Pod(_) => {
+                let key = ObjectKey::of(object);
+                let pod = match new {
+                    Some(Object::Pod(p)) => Some(p),
+                    _ => None,
+                };
+                // The same rule as `refresh`: an assumption lasts while the pod is still
+                // pending for us with the same uid.
+                let settled = self.assumed.get(&key).is_some_and(|a| {
+                    !pod.is_some_and(|p| p.metadata.uid == a.uid && is_pending_for_us(p))
+                });
+                let settled = if settled {
+                    self.assumed.remove(&key)
+                } else {
+                    None
+                };
+                snapshot.observe_pod(
+                    &key.namespace,
+                    &key.name,
+                    pod,
+                    settled.as_ref().map(|a| (a.node.as_str(), &a.footprint)),
+                )
+            }
+            Object::Node(_) => {
+                let known = match new {
+                    Some(Object::Node(n)) => snapshot.observe_node(n),
+                    _ => None,
+                };
+                let Some(more) = known else {
+                    // Added or deleted: the node indexes move; rebuild at the next reconcile.
+                    self.observing = false;
+                    return;
+                };
+                more
+            }
+            _ => false,
+        };
+        if more {
+            self.cluster_events += 1;
+        }
+        *revision = view.revision();
     }
 
     /// Whether a queued pod may be tried now; otherwise how long until it may.
@@ -627,6 +691,10 @@ impl Controller for Scheduler {
         };
         self.cached = Some((view.revision(), snapshot));
         output
+    }
+
+    fn observe(&mut self, view: &View, old: Option<&Object>, new: Option<&Object>) {
+        self.follow(view, old, new);
     }
 
     fn action_failed(&mut self, key: &ObjectKey, action: &Action, _error: &ClientError) {

@@ -207,11 +207,9 @@ pub fn is_terminated(pod: &Pod) -> bool {
     matches!(pod.status.phase.as_deref(), Some("Succeeded" | "Failed"))
 }
 
-/// A bound pod counted on a node, as of its resourceVersion.
+/// A bound pod counted on a node, as of its resourceVersion (keyed by namespace and name).
 #[derive(Debug, Clone, PartialEq)]
 struct Counted {
-    namespace: String,
-    name: String,
     resource_version: Option<String>,
     node: usize,
     footprint: Footprint,
@@ -222,12 +220,12 @@ struct Counted {
 /// # Invariants
 ///
 /// Each node's sums equal the footprints of the `counted` pods on it plus the `overlay`
-/// (assumed pods) on it; `counted` is in (namespace, name) order.
+/// (assumed pods) on it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     nodes: Vec<NodeInfo>,
     by_name: BTreeMap<String, usize>,
-    counted: Vec<Counted>,
+    counted: BTreeMap<(String, String), Counted>,
     overlay: Vec<(usize, Footprint)>,
 }
 
@@ -251,9 +249,6 @@ impl Snapshot {
                 snapshot.count(i, pod);
             }
         }
-        snapshot.counted.sort_by(|a, b| {
-            (a.namespace.as_str(), a.name.as_str()).cmp(&(b.namespace.as_str(), b.name.as_str()))
-        });
         snapshot
     }
 
@@ -269,7 +264,7 @@ impl Snapshot {
         Self {
             nodes: sorted,
             by_name,
-            counted: Vec::new(),
+            counted: BTreeMap::new(),
             overlay: Vec::new(),
         }
     }
@@ -278,13 +273,18 @@ impl Snapshot {
     fn count(&mut self, i: usize, pod: &Pod) {
         let footprint = Footprint::from(&PodInfo::new(pod));
         self.nodes[i].add(&footprint);
-        self.counted.push(Counted {
-            namespace: pod.metadata.namespace_or_empty().to_owned(),
-            name: pod.metadata.name_or_empty().to_owned(),
-            resource_version: pod.metadata.resource_version.clone(),
-            node: i,
-            footprint,
-        });
+        let key = (
+            pod.metadata.namespace_or_empty().to_owned(),
+            pod.metadata.name_or_empty().to_owned(),
+        );
+        self.counted.insert(
+            key,
+            Counted {
+                resource_version: pod.metadata.resource_version.clone(),
+                node: i,
+                footprint,
+            },
+        );
     }
 
     /// The nodes and bound pods of a view.
@@ -340,26 +340,24 @@ impl Snapshot {
     /// Recounts the pods that changed since the last refresh (added, removed, or another
     /// resourceVersion), walking the view's pods and `counted` together in key order.
     fn merge_pods(&mut self, view: &View) {
-        let old = std::mem::take(&mut self.counted);
-        self.counted.reserve(old.len());
-        let mut old = old.into_iter().peekable();
+        let mut old = std::mem::take(&mut self.counted).into_iter().peekable();
         for pod in view.list::<Pod>() {
             let key = (
                 pod.metadata.namespace_or_empty(),
                 pod.metadata.name_or_empty(),
             );
-            while let Some(gone) = old.next_if(|c| (c.namespace.as_str(), c.name.as_str()) < key) {
+            while let Some((_, gone)) = old.next_if(|(k, _)| (k.0.as_str(), k.1.as_str()) < key) {
                 self.nodes[gone.node].remove(&gone.footprint);
             }
-            let previous = old.next_if(|c| (c.namespace.as_str(), c.name.as_str()) == key);
+            let previous = old.next_if(|(k, _)| (k.0.as_str(), k.1.as_str()) == key);
             match previous {
                 // Same resourceVersion, same object: same node (the node list is unchanged),
                 // same footprint.
-                Some(c) if c.resource_version == pod.metadata.resource_version => {
-                    self.counted.push(c);
+                Some((k, c)) if c.resource_version == pod.metadata.resource_version => {
+                    self.counted.insert(k, c);
                 }
                 previous => {
-                    if let Some(c) = previous {
+                    if let Some((_, c)) = previous {
                         self.nodes[c.node].remove(&c.footprint);
                     }
                     if let Some(i) = counts_on(self, pod) {
@@ -368,9 +366,85 @@ impl Snapshot {
                 }
             }
         }
-        for gone in old {
+        for (_, gone) in old {
             self.nodes[gone.node].remove(&gone.footprint);
         }
+    }
+
+    /// Applies one observed change of the pod `namespace/name` — now `pod`, or `None` when it
+    /// was deleted — as upstream's scheduler cache applies its pod events, so the snapshot
+    /// follows the view without walking it. `settled` is an assumption of that pod to drop
+    /// (node name and footprint): its binding is now observed, or the pod is gone.
+    ///
+    /// Returns whether a node freed room (its requests, pod count or ports went down): a
+    /// cluster event for the pods waiting after a failure.
+    pub fn observe_pod(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        pod: Option<&Pod>,
+        settled: Option<(&str, &Footprint)>,
+    ) -> bool {
+        let key = (namespace.to_owned(), name.to_owned());
+        let unchanged = match (self.counted.get(&key), pod) {
+            (Some(c), Some(p)) => c.resource_version == p.metadata.resource_version,
+            (None, Some(p)) => counts_on(self, p).is_none(),
+            (_, None) => false,
+        };
+        if unchanged && settled.is_none() {
+            return false;
+        }
+        let mut touched: Vec<(usize, (Resources, i64, usize))> = Vec::new();
+        let mut touch = |nodes: &[NodeInfo], i: usize| {
+            if !touched.iter().any(|(j, _)| *j == i) {
+                let n = &nodes[i];
+                touched.push((i, (n.requested, n.pods, n.used_ports.len())));
+            }
+        };
+        if let Some((node, footprint)) = settled
+            && let Some(i) = self.index_of(node)
+        {
+            touch(&self.nodes, i);
+            self.forget(i, footprint);
+        }
+        if !unchanged {
+            if let Some(c) = self.counted.remove(&key) {
+                touch(&self.nodes, c.node);
+                self.nodes[c.node].remove(&c.footprint);
+            }
+            if let Some(p) = pod
+                && let Some(i) = counts_on(self, p)
+            {
+                self.count(i, p);
+            }
+        }
+        touched.into_iter().any(|(i, (requested, pods, ports))| {
+            let n = &self.nodes[i];
+            n.requested.milli_cpu < requested.milli_cpu
+                || n.requested.memory < requested.memory
+                || n.pods < pods
+                || n.used_ports.len() < ports
+        })
+    }
+
+    /// Applies one observed change of a known node in place (labels, taints,
+    /// unschedulable, allocatable; what its pods request is kept). Returns whether a pod
+    /// may fit now that did not before (the node object changed), or `None` when the node is
+    /// not in the snapshot: a node added (or renamed) needs [`Snapshot::refresh_from_view`].
+    pub fn observe_node(&mut self, node: &Node) -> Option<bool> {
+        let i = self.index_of(node.metadata.name_or_empty())?;
+        let n = &mut self.nodes[i];
+        if n.resource_version == node.metadata.resource_version {
+            return Some(false);
+        }
+        let fresh = NodeInfo::new(node);
+        n.resource_version = fresh.resource_version;
+        n.labels = fresh.labels;
+        n.unschedulable = fresh.unschedulable;
+        n.taints = fresh.taints;
+        n.allocatable = fresh.allocatable;
+        n.allowed_pods = fresh.allowed_pods;
+        Some(true)
     }
 
     fn assume_all<'a>(&mut self, assumed: impl IntoIterator<Item = (&'a str, &'a Footprint)>) {

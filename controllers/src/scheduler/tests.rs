@@ -1298,3 +1298,195 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Following the view's changes (`Controller::observe`) instead of refreshing from it
+// ---------------------------------------------------------------------------------------------
+
+/// A change of the view as the runtime loop applies it: the view first, then `observe`.
+fn change(s: &mut Scheduler, view: &mut View, rv: &mut u64, object: Object, delete: bool) {
+    *rv += 1;
+    let mut object = object;
+    object.metadata_mut().resource_version = Some(rv.to_string());
+    let k = ObjectKey::of(&object);
+    let old = view.get_object(object.info().kind, &k).cloned();
+    if delete {
+        view.remove(&object);
+        s.observe(view, Some(&object), None);
+    } else {
+        view.insert(object.clone());
+        s.observe(view, old.as_ref(), Some(&object));
+    }
+}
+
+/// What `refresh` would build from `view` with the scheduler's assumptions on top.
+fn refreshed_nodes(s: &Scheduler, view: &View) -> Vec<NodeInfo> {
+    let mut fresh = Snapshot::from_view(view);
+    for a in s.assumed().values() {
+        if let Some(i) = fresh.index_of(&a.node) {
+            fresh.assume(i, &a.footprint);
+        }
+    }
+    fresh.nodes().to_vec()
+}
+
+#[test]
+fn observed_binding_replaces_the_assumption_without_a_refresh() {
+    let n1 = node("n1", "1", "4Gi", "110");
+    let (a, b) = (pod("a", "400m", "1Gi"), pod("b", "400m", "1Gi"));
+    let mut view = view_of(std::slice::from_ref(&n1), &[a.clone(), b.clone()]);
+    let mut rv = 100;
+    view.observe_revision(rv);
+    let mut s = Scheduler::new(0);
+    assert_eq!(
+        s.reconcile(&view, &key("a"), t0()).actions[0],
+        bind_action("a", "n1")
+    );
+    // The binding comes back through the watch.
+    change(&mut s, &mut view, &mut rv, bound(a, "n1").into(), false);
+    assert!(s.assumed().is_empty());
+    let (revision, snapshot) = s.cached.as_ref().unwrap();
+    assert_eq!(*revision, view.revision());
+    assert_eq!(snapshot.node(0).requested().milli_cpu, 400);
+    assert_eq!(snapshot.node(0).pod_count(), 1);
+    assert_eq!(snapshot.nodes(), refreshed_nodes(&s, &view).as_slice());
+    // Binding a pod is no cluster event: nothing was freed.
+    assert_eq!(s.cluster_events(), 0);
+    assert_eq!(
+        s.reconcile(&view, &key("b"), t0()).actions[0],
+        bind_action("b", "n1")
+    );
+}
+
+#[test]
+fn observed_deletion_of_a_bound_pod_is_a_cluster_event() {
+    let n1 = node("n1", "1", "4Gi", "110");
+    let big = bound(pod("big", "800m", "1Gi"), "n1");
+    let waiting = pod("waiting", "500m", "1Gi");
+    let mut view = view_of(std::slice::from_ref(&n1), &[big.clone(), waiting.clone()]);
+    let mut rv = 100;
+    view.observe_revision(rv);
+    let mut s = Scheduler::new(0);
+    assert_eq!(
+        s.reconcile(&view, &key("waiting"), t0()).actions,
+        failed_actions(
+            &waiting,
+            "Unschedulable",
+            "0/1 nodes are available: 1 Insufficient cpu.",
+            t0()
+        )
+    );
+    // An unrelated pending pod: no event.
+    change(
+        &mut s,
+        &mut view,
+        &mut rv,
+        pod("other", "", "").into(),
+        false,
+    );
+    assert_eq!(s.cluster_events(), 0);
+    change(&mut s, &mut view, &mut rv, big.into(), true);
+    assert_eq!(s.cluster_events(), 1);
+    assert_eq!(s.cached.as_ref().unwrap().0, view.revision());
+    // The waiting pod is retried once its backoff is over, and now fits.
+    let later = t0() + Duration::from_secs(1);
+    assert_eq!(
+        s.reconcile(&view, &key("waiting"), later).actions[0],
+        bind_action("waiting", "n1")
+    );
+}
+
+#[test]
+fn node_added_while_observing_rebuilds_at_the_next_reconcile() {
+    let n1 = node("n1", "1", "4Gi", "110");
+    let p = pod("p", "2", "1Gi");
+    let mut view = view_of(std::slice::from_ref(&n1), std::slice::from_ref(&p));
+    let mut rv = 100;
+    view.observe_revision(rv);
+    let mut s = Scheduler::new(0);
+    assert_eq!(s.reconcile(&view, &key("p"), t0()).actions.len(), 2);
+    change(
+        &mut s,
+        &mut view,
+        &mut rv,
+        node("n2", "4", "4Gi", "110").into(),
+        false,
+    );
+    assert!(!s.observing);
+    let later = t0() + Duration::from_secs(1);
+    assert_eq!(
+        s.reconcile(&view, &key("p"), later).actions[0],
+        bind_action("p", "n2")
+    );
+    assert!(s.observing);
+}
+
+proptest! {
+    #[test]
+    fn following_observed_changes_equals_refreshing_from_the_view(
+        (nodes, pods, seed) in arb_cluster(),
+        ops in prop::collection::vec((0u8..8, any::<u16>(), any::<u16>()), 1..80),
+    ) {
+        let mut view = view_of(&nodes, &pods);
+        let mut rv = 1_000;
+        view.observe_revision(rv);
+        let mut s = Scheduler::new(seed);
+        let mut extra = 0;
+        for (op, a, b) in ops {
+            let pods_now: Vec<Pod> = view.list::<Pod>().cloned().collect();
+            let nodes_now: Vec<Node> = view.list::<Node>().cloned().collect();
+            let pick_pod = |x: u16| (!pods_now.is_empty()).then(|| pods_now[usize::from(x) % pods_now.len()].clone());
+            match op {
+                // The runtime reconciles a pending pod (it may be assumed on a node).
+                0 | 1 => {
+                    if let Some(p) = pick_pod(a) {
+                        let k = ObjectKey::new(p.metadata.namespace_or_empty(), p.metadata.name_or_empty());
+                        let _ = s.reconcile(&view, &k, t0() + Duration::from_secs(u64::from(b)));
+                    }
+                }
+                // A binding is observed (where we assumed it, or elsewhere).
+                2 => {
+                    if let (Some(p), false) = (pick_pod(a), nodes_now.is_empty()) {
+                        let k = ObjectKey::new(p.metadata.namespace_or_empty(), p.metadata.name_or_empty());
+                        let target = s.assumed().get(&k).map(|x| x.node.clone()).filter(|_| b % 3 != 0)
+                            .unwrap_or_else(|| nodes_now[usize::from(b) % nodes_now.len()].metadata.name_or_empty().to_owned());
+                        if p.spec.node_name.is_none() {
+                            change(&mut s, &mut view, &mut rv, bound(p, &target).into(), false);
+                        }
+                    }
+                }
+                3 => if let Some(p) = pick_pod(a) { change(&mut s, &mut view, &mut rv, p.into(), true); },
+                4 => if let Some(mut p) = pick_pod(a) {
+                    p.status.phase = Some("Succeeded".into());
+                    change(&mut s, &mut view, &mut rv, p.into(), false);
+                },
+                5 => if !nodes_now.is_empty() {
+                    let mut n = nodes_now[usize::from(a) % nodes_now.len()].clone();
+                    n.spec.unschedulable = Some(b % 2 == 0);
+                    n.metadata.labels.insert("zone".into(), format!("z{}", b % 3));
+                    change(&mut s, &mut view, &mut rv, n.into(), false);
+                },
+                6 => {
+                    extra += 1;
+                    change(&mut s, &mut view, &mut rv, pod(&format!("x{extra}"), "100m", "64Mi").into(), false);
+                }
+                _ => if b % 4 == 0 && !nodes_now.is_empty() {
+                    let n = nodes_now[usize::from(a) % nodes_now.len()].clone();
+                    change(&mut s, &mut view, &mut rv, n.into(), true);
+                } else {
+                    change(&mut s, &mut view, &mut rv, node(&format!("m{a}"), "2", "8Gi", "110").into(), false);
+                },
+            }
+            // Whenever the cache claims the view's revision, it is exactly what a refresh
+            // from the view gives.
+            if s.observing && let Some((revision, snapshot)) = &s.cached && *revision == view.revision() {
+                let expected = refreshed_nodes(&s, &view);
+                prop_assert_eq!(snapshot.nodes(), expected.as_slice());
+                for (k, a) in s.assumed() {
+                    let p = view.get::<Pod>(&k.namespace, &k.name);
+                    prop_assert!(p.is_some_and(|p| p.metadata.uid == a.uid && is_pending_for_us(p)));
+                }
+            }
+        }
+    }
+}
