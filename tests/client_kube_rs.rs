@@ -735,6 +735,7 @@ async fn discovery_resolves_kinds_for_dynamic_objects() {
             "apps",
             "authorization.k8s.io",
             "coordination.k8s.io",
+            "events.k8s.io",
             "rbac.authorization.k8s.io"
         ]
     );
@@ -767,4 +768,135 @@ async fn discovery_resolves_kinds_for_dynamic_objects() {
         got.types.map(|t| (t.api_version, t.kind)),
         Some(("v1".to_owned(), "ConfigMap".to_owned()))
     );
+}
+
+/// kubectl on PATH, if any (the dispatcher picks the binary matching the server's minor).
+fn kubectl_on_path() -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("kubectl"))
+            .find(|p| p.is_file())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one recorder session, read back through both APIs and kubectl"
+)]
+async fn event_recorder_publishes_events_k8s_io_events_that_read_back_as_core_events() {
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use k8s_openapi::api::events::v1::Event as NewEvent;
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let up = Up::start(0);
+    let client = client(&up).await;
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let map = maps
+        .create(&PostParams::default(), &config_map("settings", &[], &[]))
+        .await
+        .unwrap();
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "example.com/settings-operator".to_owned(),
+            instance: Some("operator-0".to_owned()),
+        },
+    );
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "Reconciled".to_owned(),
+        note: Some("settings are in sync".to_owned()),
+        action: "Reconcile".to_owned(),
+        secondary: None,
+    };
+    recorder
+        .publish(&event, &map.object_ref(&()))
+        .await
+        .unwrap();
+
+    // Through events.k8s.io/v1, as the recorder wrote it.
+    let new_api: Api<NewEvent> = Api::namespaced(client.clone(), "default");
+    let listed = new_api.list(&ListParams::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let new = &listed.items[0];
+    assert_eq!(
+        (
+            new.reason.as_deref(),
+            new.note.as_deref(),
+            new.action.as_deref(),
+            new.type_.as_deref(),
+            new.reporting_controller.as_deref(),
+            new.reporting_instance.as_deref(),
+        ),
+        (
+            Some("Reconciled"),
+            Some("settings are in sync"),
+            Some("Reconcile"),
+            Some("Normal"),
+            Some("example.com/settings-operator"),
+            Some("operator-0"),
+        )
+    );
+    let regarding = new.regarding.as_ref().unwrap();
+    assert_eq!(
+        (
+            regarding.kind.as_deref(),
+            regarding.name.as_deref(),
+            regarding.uid.as_deref()
+        ),
+        (
+            Some("ConfigMap"),
+            Some("settings"),
+            map.metadata.uid.as_deref()
+        )
+    );
+    assert!(new.event_time.is_some());
+
+    // The same object through core/v1.
+    let core_api: Api<CoreEvent> = Api::namespaced(client.clone(), "default");
+    let core = core_api.get(&new.name_any()).await.unwrap();
+    assert_eq!(
+        (
+            core.message.as_deref(),
+            core.involved_object.name.as_deref(),
+            core.reporting_component.as_deref(),
+            core.reporting_instance.as_deref(),
+        ),
+        (
+            Some("settings are in sync"),
+            Some("settings"),
+            Some("example.com/settings-operator"),
+            Some("operator-0"),
+        )
+    );
+
+    // A repeat becomes a series (the recorder merge-patches the event it made).
+    recorder
+        .publish(&event, &map.object_ref(&()))
+        .await
+        .unwrap();
+    let again = new_api.get(&new.name_any()).await.unwrap();
+    assert_eq!(again.series.as_ref().map(|s| s.count), Some(2));
+
+    if let Some(kubectl) = kubectl_on_path() {
+        let out = std::process::Command::new(kubectl)
+            .arg("--kubeconfig")
+            .arg(up.kubeconfig())
+            .args([
+                "get",
+                "events",
+                "-o",
+                "custom-columns=REASON:.reason,OBJECT:.involvedObject.name,\
+                 MESSAGE:.message,CONTROLLER:.reportingComponent,SERIES:.series.count",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "REASON       OBJECT     MESSAGE                CONTROLLER                      SERIES\n\
+             Reconciled   settings   settings are in sync   example.com/settings-operator   2\n",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

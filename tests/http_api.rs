@@ -121,6 +121,7 @@ async fn discovery_lists_groups_kinds_verbs_short_names_and_subresources() {
         names,
         [
             "apps",
+            "events.k8s.io",
             "rbac.authorization.k8s.io",
             "coordination.k8s.io",
             "authorization.k8s.io"
@@ -200,6 +201,7 @@ async fn aggregated_discovery_is_served_when_the_accept_header_prefers_it() {
         names,
         [
             "apps",
+            "events.k8s.io",
             "rbac.authorization.k8s.io",
             "coordination.k8s.io",
             "authorization.k8s.io"
@@ -256,7 +258,7 @@ async fn aggregated_discovery_is_served_when_the_accept_header_prefers_it() {
 }
 
 #[tokio::test]
-async fn openapi_v3_declares_server_side_field_validation_and_v2_is_absent() {
+async fn openapi_v3_and_v2_declare_server_side_field_validation() {
     let f = fixture().await;
     let (_, root) = f.admin("GET", "/openapi/v3", "").await;
     assert_eq!(
@@ -270,8 +272,13 @@ async fn openapi_v3_declares_server_side_field_validation_and_v2_is_absent() {
         json!({"group": "apps", "version": "v1", "kind": "Deployment"})
     );
     assert_eq!(patch["parameters"][0]["name"], "fieldValidation");
-    let (code, _) = f.admin("GET", "/openapi/v2", "").await;
-    assert_eq!(code, 404);
+    let (code, v2) = f.admin("GET", "/openapi/v2", "").await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        v2["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]["parameters"]
+            [0],
+        json!({"name": "fieldValidation", "in": "query", "type": "string", "uniqueItems": true})
+    );
 }
 
 #[tokio::test]

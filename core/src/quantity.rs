@@ -706,6 +706,19 @@ pub fn fuzz_parse(data: &[u8]) {
     }
 }
 
+/// OpenAPI: a string (upstream's `quantity` format; numbers are accepted too).
+impl schemars::JsonSchema for Quantity {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Quantity".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "quantity"})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

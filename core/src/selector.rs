@@ -67,6 +67,7 @@ mod tests;
     Default,
     serde::Serialize,
     serde::Deserialize,
+    schemars::JsonSchema,
     bincode::Encode,
     bincode::Decode,
 )]
@@ -97,6 +98,7 @@ pub struct LabelSelector {
     Default,
     serde::Serialize,
     serde::Deserialize,
+    schemars::JsonSchema,
     bincode::Encode,
     bincode::Decode,
 )]

@@ -236,6 +236,16 @@ impl From<&Path> for String {
 /// The errors found so far, in walk order.
 pub(crate) type Errors = Vec<FieldError>;
 
+/// Validates an Event created through `events.k8s.io/v1` (upstream `ValidateEventCreate` for
+/// that version): the core rules with the controller named `reportingController`, plus the
+/// new API's strict rules (`eventTime` required, `type` `Normal` or `Warning`, no deprecated
+/// fields). An empty list means valid.
+pub fn validate_event_v1_create(event: &crate::object::Event) -> Vec<FieldError> {
+    let mut errs = Errors::new();
+    config::validate_event_v1_create(event, &mut errs);
+    errs
+}
+
 /// Validates one object as the API server does on create, returning every failure found (an
 /// empty list means valid).
 ///

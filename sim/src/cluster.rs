@@ -28,14 +28,14 @@ use skiff_controllers::runtime::{self, RunOptions};
 use skiff_core::client::{Client, ClientError};
 use skiff_core::clock::{Clock, Skew, SkewedClock, SystemClock};
 use skiff_core::object::{
-    ClusterRoleBinding, Object, ObjectMeta, RoleRef, ServiceAccount, Subject, info,
+    ClusterRoleBinding, KindRegistry, Object, ObjectMeta, RoleRef, ServiceAccount, Subject, info,
 };
 use skiff_core::status::Reason;
 use skiff_store::apiserver::authn::Authenticator;
 use skiff_store::apiserver::{ApiHandler, ApiServer, LocalClient};
 use skiff_store::disk::{SIMULATED_POWER_LOSS, SimDisk};
 use skiff_store::wire::serve;
-use skiff_store::{Backing, CompactionPolicy, Store};
+use skiff_store::{Backing, CompactionPolicy, OpenOptions, Store};
 use tokio::net::TcpListener;
 
 use crate::check::watch_order::WatchLog;
@@ -130,6 +130,10 @@ pub struct Extras {
     pub workload: Option<UserWorkload>,
     /// Do not run the seeded background workload.
     pub quiet: bool,
+    /// The kinds the cluster serves (the built-ins unless a test registers custom kinds):
+    /// the control plane's store, API server and garbage collector, and the user
+    /// controllers' and workload's clients decode objects with it.
+    pub kinds: KindRegistry,
 }
 
 /// The service account namespace of user controllers.
@@ -259,6 +263,8 @@ struct Common {
     admin_token: String,
     oracle: Arc<Mutex<Oracle>>,
     watch_log: Arc<Mutex<WatchLog>>,
+    /// The kinds served (the user nodes' clients decode with it).
+    kinds: KindRegistry,
 }
 
 impl Cluster {
@@ -286,6 +292,13 @@ impl Cluster {
             admin_token: authn.admin_token().to_owned(),
             oracle: Arc::new(Mutex::new(Oracle::default())),
             watch_log: Arc::new(Mutex::new(WatchLog::default())),
+            kinds: extras.kinds.clone(),
+        };
+        // The control plane serves the test's kinds: its store decodes them, its API server
+        // serves them, its garbage collector watches them.
+        let config = &ControlPlaneConfig {
+            kinds: extras.kinds.clone(),
+            ..config.clone()
         };
         let disk = SimDisk::new();
         let shared = ControlPlaneShared::default();
@@ -568,11 +581,12 @@ fn start_user_controller(
     let name = user_controller_node(controller.name);
     let clock = SkewedClock::new(base_clock(), Skew::default());
     let token = authn.issue_service_account_token(USER_CONTROLLER_NAMESPACE, controller.name);
-    let (server, factory, node_clock, identity) = (
+    let (server, factory, node_clock, identity, kinds) = (
         common.server.clone(),
         controller.factory.clone(),
         clock.clone(),
         name.clone(),
+        common.kinds.clone(),
     );
     let boots = Arc::new(AtomicU64::new(0));
     let node = handle
@@ -580,16 +594,18 @@ fn start_user_controller(
         .name(&name)
         .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 3, octet)))
         .init(move || {
-            let (server, token, factory, clock, identity) = (
+            let (server, token, factory, clock, identity, kinds) = (
                 server.clone(),
                 token.clone(),
                 factory.clone(),
                 node_clock.clone(),
                 identity.clone(),
+                kinds.clone(),
             );
             let boot = boots.fetch_add(1, Ordering::SeqCst);
             async move {
-                let client: Arc<dyn Client> = Arc::new(ReconnectingClient::new(server, token));
+                let client: Arc<dyn Client> =
+                    Arc::new(ReconnectingClient::with_kinds(server, token, kinds));
                 let clock: Arc<dyn Clock> = Arc::new(clock);
                 let mut attempt: u64 = 0;
                 loop {
@@ -623,18 +639,22 @@ fn start_user_controller(
 /// The node of a test's own workload, with an admin client over the wire.
 fn start_user_client(handle: &Handle, common: &Common, workload: &UserWorkload) -> SimNode {
     let clock = SkewedClock::new(base_clock(), Skew::default());
-    let (server, token, workload) = (
+    let (server, token, workload, kinds) = (
         common.server.clone(),
         common.admin_token.clone(),
         workload.clone(),
+        common.kinds.clone(),
     );
     let node = handle
         .create_node()
         .name("user-client")
         .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 2)))
         .init(move || {
-            let client: Arc<dyn Client> =
-                Arc::new(ReconnectingClient::new(server.clone(), token.clone()));
+            let client: Arc<dyn Client> = Arc::new(ReconnectingClient::with_kinds(
+                server.clone(),
+                token.clone(),
+                kinds.clone(),
+            ));
             workload(client)
         })
         .build();
@@ -660,6 +680,20 @@ struct Boot {
     grants: Vec<Object>,
 }
 
+/// The control plane's store on its disk, decoding the kinds it serves.
+fn open_store(
+    disk: SimDisk,
+    clock: &Arc<dyn Clock>,
+    kinds: &KindRegistry,
+) -> Result<Store, skiff_store::StoreError> {
+    Store::open_with_kinds(
+        Backing::Sim(disk),
+        clock.clone(),
+        OpenOptions::default(),
+        kinds.clone(),
+    )
+}
+
 /// One boot of the control plane: open the store on the simulated disk, start the API server,
 /// the controller manager and serve the wire protocol.
 async fn control_plane(b: Boot) {
@@ -678,7 +712,7 @@ async fn control_plane(b: Boot) {
     let clock: Arc<dyn Clock> = Arc::new(clock);
     let clock_for_controllers = clock.clone();
     let clock_for_scheduler = clock.clone();
-    let store = match Store::open(Backing::Sim(disk), clock.clone()) {
+    let store = match open_store(disk, &clock, &config.kinds) {
         Ok(store) => store,
         Err(e) => {
             lock(&shared.errors).push(format!("boot {boot}: store open failed: {e}"));

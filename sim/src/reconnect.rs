@@ -12,24 +12,36 @@ use skiff_core::client::{
     WatchStream,
 };
 use skiff_core::event::Event;
-use skiff_core::object::{KindInfo, Object};
+use skiff_core::object::{KindInfo, KindRegistry, Object};
 use skiff_store::wire::WireClient;
 
-use crate::worker::{connect, lock, timed};
+use crate::worker::{lock, timed};
 
 /// A client that reconnects after any transport failure.
 pub struct ReconnectingClient {
     server: String,
     token: String,
+    kinds: KindRegistry,
     current: Mutex<Option<Arc<WireClient>>>,
 }
 
 impl ReconnectingClient {
     /// A client of `server` authenticating with `token`; connects on first use.
     pub fn new(server: impl Into<String>, token: impl Into<String>) -> Self {
+        Self::with_kinds(server, token, KindRegistry::builtin())
+    }
+
+    /// A client that also decodes objects of the custom kinds of `kinds` (the server must
+    /// serve them: the testkit's user controllers and workload).
+    pub fn with_kinds(
+        server: impl Into<String>,
+        token: impl Into<String>,
+        kinds: KindRegistry,
+    ) -> Self {
         Self {
             server: server.into(),
             token: token.into(),
+            kinds,
             current: Mutex::new(None),
         }
     }
@@ -38,7 +50,14 @@ impl ReconnectingClient {
         if let Some(c) = lock(&self.current).clone() {
             return Ok(c);
         }
-        let c = Arc::new(connect(&self.server, &self.token).await?);
+        let c = Arc::new(
+            timed(WireClient::connect_with_kinds(
+                &self.server,
+                &self.token,
+                self.kinds.clone(),
+            ))
+            .await?,
+        );
         *lock(&self.current) = Some(c.clone());
         Ok(c)
     }

@@ -29,6 +29,9 @@ const TIMING: RaftTiming = RaftTiming {
     election_min_ms: 300,
     election_max_ms: 600,
 };
+/// Raft snapshots every this many entries (the log is purged below them, keeping as many): a
+/// member restarted after a crash catches up by snapshot when it missed more than that.
+const SNAPSHOT_EVERY: u64 = 10;
 /// A new leader must be in place within this long after the old one's crash: one election
 /// timeout to notice, one more for a split vote, and slack for the vote round trips.
 const NEW_LEADER_BOUND: Duration = Duration::from_millis(3 * TIMING.election_max_ms);
@@ -152,9 +155,9 @@ fn start_members(
     let mut members = BTreeMap::new();
     for id in 1..=count {
         let config = MemberConfig {
-            id,
-            members: addrs.clone(),
             timing: TIMING,
+            snapshot_every: SNAPSHOT_EVERY,
+            ..MemberConfig::new(id, addrs.clone())
         };
         let disk = SimDisk::new();
         let slot: Slot = Arc::default();
@@ -231,7 +234,8 @@ async fn scenario(count: u64) -> Vec<String> {
     write_many(&store(&members[&new_leader]), 101, 150, &mut trace).await;
     check_committed(&members, &mut check);
 
-    // The old member restarts and catches up from the log.
+    // The old member restarts and catches up: it missed 50 entries and the leader keeps only
+    // the last 10 below its snapshot, so by snapshot.
     tokio::time::sleep(Duration::from_millis(10)).await;
     handle.restart(members[&leader].node);
     // (The leader's metrics can trail its own apply by a moment: compare with its store.)
@@ -281,8 +285,14 @@ async fn scenario(count: u64) -> Vec<String> {
         );
         let status = replica(m).unwrap().status();
         trace.push(format!(
-            "member {id}: leader {:?} term {} applied {:?} revision {} hash {:016x}",
-            status.leader, status.term, status.applied_index, reference.revision.0, reference.hash
+            "member {id}: leader {:?} term {} applied {:?} snapshot {:?} purged {:?} revision {} hash {:016x}",
+            status.leader,
+            status.term,
+            status.applied_index,
+            status.snapshot_index,
+            status.purged_index,
+            reference.revision.0,
+            reference.hash
         ));
     }
     assert_eq!(*lock(&errors), Vec::<String>::new());
@@ -444,6 +454,212 @@ fn an_isolated_leader_never_acknowledges_and_rejoins_as_a_follower() {
     let trace = std::thread::spawn(move || {
         madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default())
             .block_on(isolated_leader())
+    })
+    .join()
+    .expect("the simulation panicked");
+    assert_eq!(trace.len(), 5, "{trace:#?}");
+}
+
+/// `Store::read_barrier` on a member, run on that member's node (its network), as the API
+/// server of that member would.
+async fn read_barrier(m: &Member) -> Result<(), skiff_store::StoreError> {
+    let s = store(m);
+    Handle::current()
+        .get_node(m.node)
+        .expect("the member's node")
+        .spawn(async move { s.read_barrier().await })
+        .await
+        .expect("the barrier task")
+}
+
+/// A follower cut off from the network serves a stale serializable read (the planted stale
+/// read a linearizability checker must catch); its `read_barrier` refuses instead, and so does
+/// a write forwarded through it. Once the network heals, a read after the barrier sees the
+/// write acknowledged on the leader, and a write through the follower is forwarded, applied
+/// there before it is acknowledged, and visible through the leader.
+async fn partitioned_follower() -> Vec<String> {
+    let handle = Handle::current();
+    let net = madsim::net::NetSim::current();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let members = start_members(&handle, &errors, 3);
+    let mut trace = Vec::new();
+    let (leader, _) = poll(Duration::from_secs(10), || agreed_leader(&members, None))
+        .await
+        .expect("a leader");
+    write_many(&store(&members[&leader]), 1, 10, &mut trace).await;
+    let follower = *members.keys().find(|id| **id != leader).unwrap();
+    let lagging = store(&members[&follower]);
+    read_barrier(&members[&follower]).await.unwrap();
+    assert_eq!(lagging.status().unwrap().revision.0, 10);
+
+    net.clog_node(members[&follower].node);
+    let admin = Actor::new("admin");
+    store(&members[&leader])
+        .create(&admin, config_map("after-the-partition"))
+        .await
+        .unwrap();
+    let key = "/registry/configmaps/default/after-the-partition";
+    // Serializable: stale.
+    assert!(
+        lagging.get(key).is_err(),
+        "the partitioned follower saw the write"
+    );
+    // Linearizable: refused, never stale.
+    let barrier = read_barrier(&members[&follower]).await;
+    trace.push(format!("barrier while partitioned: {barrier:?}"));
+    assert!(barrier.is_err(), "{barrier:?}");
+    assert!(lagging.get(key).is_err());
+    let forwarded = lagging.create(&admin, config_map("cut-off")).await;
+    trace.push(format!("write while partitioned: {forwarded:?}"));
+    assert!(forwarded.is_err(), "{forwarded:?}");
+
+    net.unclog_node(members[&follower].node);
+    let healed = poll(Duration::from_secs(30), || {
+        replica(&members[&follower])
+            .is_some_and(|r| r.leader() == Some(leader))
+            .then_some(())
+    })
+    .await;
+    assert!(healed.is_some(), "the follower did not rejoin");
+    read_barrier(&members[&follower]).await.unwrap();
+    let (_, entry) = lagging.get(key).unwrap();
+    assert_eq!(entry.stored.mod_revision.0, 11);
+    let through_follower = lagging
+        .create(&admin, config_map("through-the-follower"))
+        .await
+        .unwrap();
+    let revision = through_follower.metadata().resource_version.clone();
+    trace.push(format!("forwarded write at {revision:?}"));
+    let key = "/registry/configmaps/default/through-the-follower";
+    assert!(lagging.get(key).is_ok());
+    let leader_store = store(&members[&leader]);
+    read_barrier(&members[&leader]).await.unwrap();
+    assert!(leader_store.get(key).is_ok());
+    assert_eq!(*lock(&errors), Vec::<String>::new());
+    trace
+}
+
+#[test]
+fn a_partitioned_follower_is_stale_without_the_read_barrier_and_never_with_it() {
+    let seed = 5;
+    let trace = std::thread::spawn(move || {
+        madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default())
+            .block_on(partitioned_follower())
+    })
+    .join()
+    .expect("the simulation panicked");
+    assert_eq!(trace.len(), 4, "{trace:#?}");
+}
+
+/// Starts a member that joins the existing cluster (not yet added) on its own node.
+fn start_joining(handle: &Handle, errors: &Arc<Mutex<Vec<String>>>, id: u64) -> Member {
+    let config = MemberConfig {
+        timing: TIMING,
+        join: true,
+        snapshot_every: SNAPSHOT_EVERY,
+        ..MemberConfig::new(id, BTreeMap::new())
+    };
+    let disk = SimDisk::new();
+    let slot: Slot = Arc::default();
+    let (d, s, e) = (disk.clone(), slot.clone(), errors.clone());
+    let node = handle
+        .create_node()
+        .name(format!("member-{id}"))
+        .ip(IpAddr::V4(Ipv4Addr::new(
+            10,
+            0,
+            3,
+            u8::try_from(id).unwrap(),
+        )))
+        .init(move || boot(config.clone(), d.clone(), s.clone(), e.clone()))
+        .build();
+    Member {
+        node: node.id(),
+        disk,
+        slot,
+    }
+}
+
+/// Three members; a fourth joins as a learner, is promoted, and the old leader removes
+/// itself; writes keep working throughout and the member lists are exact at every step.
+async fn membership_changes() -> Vec<String> {
+    let handle = Handle::current();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let mut members = start_members(&handle, &errors, 3);
+    let mut trace = Vec::new();
+    let (leader, _) = poll(Duration::from_secs(10), || agreed_leader(&members, None))
+        .await
+        .expect("a leader");
+    write_many(&store(&members[&leader]), 1, 10, &mut trace).await;
+    members.insert(4, start_joining(&handle, &errors, 4));
+    poll(Duration::from_secs(5), || replica(&members[&4]))
+        .await
+        .expect("member 4 up");
+    let lead = replica(&members[&leader]).unwrap();
+    let addr = |id: u64| format!("10.0.3.{id}:{RAFT_PORT}");
+    let list = |ids: &[(u64, bool)]| -> Vec<skiff_store::raft::Member> {
+        ids.iter()
+            .map(|(id, voter)| skiff_store::raft::Member {
+                id: *id,
+                addr: addr(*id),
+                voter: *voter,
+            })
+            .collect()
+    };
+    lead.add_learner(4, addr(4)).await.unwrap();
+    assert_eq!(
+        lead.members(),
+        list(&[(1, true), (2, true), (3, true), (4, false)])
+    );
+    write_many(&store(&members[&4]), 11, 20, &mut trace).await;
+    lead.promote(4).await.unwrap();
+    assert_eq!(
+        lead.members(),
+        list(&[(1, true), (2, true), (3, true), (4, true)])
+    );
+    write_many(&store(&members[&leader]), 21, 30, &mut trace).await;
+    lead.remove(leader).await.unwrap();
+    let rest: Vec<u64> = [1, 2, 3, 4]
+        .into_iter()
+        .filter(|id| *id != leader)
+        .collect();
+    let (new_leader, term) = poll(NEW_LEADER_BOUND, || {
+        agreed_leader(&members, Some(leader)).filter(|(l, _)| *l != leader)
+    })
+    .await
+    .expect("a new leader among the remaining members");
+    trace.push(format!("removed {leader}; leader {new_leader} term {term}"));
+    let expected: Vec<(u64, bool)> = rest.iter().map(|id| (*id, true)).collect();
+    for id in &rest {
+        assert_eq!(
+            replica(&members[id]).unwrap().members(),
+            list(&expected),
+            "member {id}"
+        );
+    }
+    let other = *rest.iter().find(|id| **id != new_leader).unwrap();
+    write_many(&store(&members[&other]), 31, 40, &mut trace).await;
+    read_barrier(&members[&new_leader]).await.unwrap();
+    let reference = store(&members[&new_leader]).status().unwrap();
+    assert_eq!(reference.revision.0, 40);
+    for id in &rest {
+        read_barrier(&members[id]).await.unwrap();
+        assert_eq!(
+            store(&members[id]).status().unwrap(),
+            reference,
+            "member {id}"
+        );
+    }
+    assert_eq!(*lock(&errors), Vec::<String>::new());
+    trace
+}
+
+#[test]
+fn a_learner_joins_is_promoted_and_the_old_leader_leaves_while_writes_go_on() {
+    let seed = 11;
+    let trace = std::thread::spawn(move || {
+        madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default())
+            .block_on(membership_changes())
     })
     .join()
     .expect("the simulation panicked");

@@ -41,7 +41,7 @@ use skiff_store::etcd;
 use skiff_store::key::object_key;
 use skiff_store::snapshot::SnapshotStatus;
 use skiff_store::wire::StreamItem;
-use skiff_store::{Backing, DB_FILE, Entry, ListOptions, ReadError, Status, Store};
+use skiff_store::{Backing, DB_FILE, Entry, ListOptions, OpenOptions, ReadError, Status, Store};
 
 /// The arguments of `skiff etcdctl` (the data dir is skiff's global `--data-dir`).
 #[derive(Debug, clap::Args)]
@@ -577,9 +577,13 @@ fn open(dir: &Path, create: bool) -> Result<Store, String> {
             dir.display()
         ));
     }
-    Store::open(
+    // The data dir may hold objects of an embedder's custom kinds: the store keeps their
+    // definitions (skiff_store::KIND_DEFINITIONS_PREFIX), so they decode (and print as JSON)
+    // without the embedder's registry.
+    Store::open_with_stored_kinds(
         Backing::Dir(dir.to_path_buf()),
         Arc::new(SystemClock::new()),
+        OpenOptions::default(),
     )
     .map_err(|e| {
         format!(

@@ -1,18 +1,9 @@
-//! `/version`, legacy discovery (`/api`, `/apis`, `/api/v1`, `/apis/<group>/<version>`) and a
-//! minimal OpenAPI v3 document.
+//! `/version` and discovery (`/api`, `/apis`, `/api/v1`, `/apis/<group>/<version>`).
 //!
 //! Aggregated discovery (`apidiscovery.k8s.io/v2`, every group's resources in one document at
 //! `/api` and `/apis`) is served when the `Accept` header prefers it, as kubectl and kube-rs's
 //! `Discovery::run_aggregated` ask; it is built from the legacy documents, so both always
-//! agree.
-//!
-//! OpenAPI: kubectl (`--validate=strict`, its default) validates a manifest on the client
-//! unless the server supports server-side field validation, which it learns from
-//! `/openapi/v3`: the group-version document must have a PATCH operation for the kind
-//! (`x-kubernetes-group-version-kind`) with a `fieldValidation` query parameter. skiff's own
-//! decoding is strict (an unknown field is an error), so it declares that support and kubectl
-//! sends `fieldValidation=Strict` instead of validating locally. The documents hold those
-//! operations only, no schemas; `/openapi/v2` is not served (404).
+//! agree. The OpenAPI documents are `openapi.rs`'s.
 
 use std::collections::BTreeSet;
 
@@ -59,6 +50,10 @@ fn groups(kinds: &KindRegistry) -> Vec<(&'static str, &'static str)> {
         if seen.insert(info.group) {
             out.push((info.group, info.version));
         }
+        // Upstream lists events.k8s.io right after apps.
+        if info.group == "apps" && seen.insert(EVENTS) {
+            out.push((EVENTS, "v1"));
+        }
     }
     out.push((AUTHORIZATION, "v1"));
     seen.insert(AUTHORIZATION);
@@ -68,6 +63,20 @@ fn groups(kinds: &KindRegistry) -> Vec<(&'static str, &'static str)> {
         }
     }
     out
+}
+
+/// The group of the second version of core/v1 Events (see `events.rs`).
+const EVENTS: &str = super::events::GROUP;
+
+/// `events.k8s.io/v1`: Events, the same stored objects as core/v1's.
+fn events_resources() -> Value {
+    json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "events.k8s.io/v1",
+        "resources": [{"name": "events", "singularName": "event", "namespaced": true,
+                       "kind": "Event", "verbs": VERBS, "shortNames": ["ev"]}],
+    })
 }
 
 /// `authorization.k8s.io/v1`: the access reviews (create only, cluster-scoped).
@@ -189,6 +198,9 @@ fn subresources(
 pub fn resource_list(registry: &KindRegistry, group: &str, version: &str) -> Option<Value> {
     if (group, version) == (AUTHORIZATION, "v1") {
         return Some(authorization_resources());
+    }
+    if (group, version) == (EVENTS, "v1") {
+        return Some(events_resources());
     }
     let kinds: Vec<&KindInfo> = registry
         .kinds()
@@ -343,62 +355,11 @@ pub fn wants_aggregated(accept: Option<&str>) -> bool {
     false
 }
 
-/// `GET /openapi/v3`: where each group-version's document is.
-pub fn openapi_root(kinds: &KindRegistry) -> Value {
-    let mut paths = Map::new();
-    let mut add = |path: String| {
-        let url = format!("/openapi/v3/{path}");
-        paths.insert(path, json!({"serverRelativeURL": url}));
-    };
-    add("api/v1".into());
-    for (g, v) in groups(kinds)
+/// The group-versions with stored kinds besides core/v1 (what the OpenAPI documents describe),
+/// in discovery order.
+pub fn schema_group_versions(kinds: &KindRegistry) -> Vec<(&'static str, &'static str)> {
+    groups(kinds)
         .into_iter()
         .filter(|(g, _)| *g != AUTHORIZATION)
-    {
-        add(format!("apis/{g}/{v}"));
-    }
-    json!({"paths": paths})
-}
-
-/// `GET /openapi/v3/api/v1` or `/openapi/v3/apis/<group>/<version>`: one PATCH operation per
-/// kind declaring the `fieldValidation` parameter (see the module doc), if served.
-pub fn openapi_group_version(registry: &KindRegistry, group: &str, version: &str) -> Option<Value> {
-    let kinds: Vec<&KindInfo> = registry
-        .kinds()
-        .filter(|k| k.group == group && k.version == version)
-        .collect();
-    if kinds.is_empty() {
-        return None;
-    }
-    let mut paths = Map::new();
-    for info in kinds {
-        let base = if group.is_empty() {
-            format!("/api/{version}")
-        } else {
-            format!("/apis/{group}/{version}")
-        };
-        let path = if info.namespaced {
-            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", info.plural)
-        } else {
-            format!("{base}/{}/{{name}}", info.plural)
-        };
-        let operation = json!({
-            "operationId": format!("patch{}", info.kind),
-            "parameters": [
-                {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-            ],
-            "responses": {"200": {"description": "OK"}},
-            "x-kubernetes-action": "patch",
-            "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": info.kind},
-        });
-        paths.insert(path, json!({"patch": operation}));
-    }
-    Some(json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": format!("v1.{KUBERNETES_MINOR}.0")},
-        "paths": paths,
-        "components": {"schemas": {}},
-    }))
+        .collect()
 }

@@ -18,7 +18,8 @@
 //! each authorized as a `delete`. `Impersonate-User`/`-Group` (kubectl `--as`) are honoured
 //! when the caller may impersonate. `pods/log` is served as text (`logs.rs`, with `follow`);
 //! `exec` over WebSocket (`exec.rs`, kubectl's `v5.channel.k8s.io`). Not served yet: SPDY,
-//! `attach`, `port-forward`, OpenAPI schemas (`/openapi/v2`, `kubectl explain`).
+//! `attach`, `port-forward`. OpenAPI v2 and v3 documents with every kind's schema are
+//! `openapi.rs`'s; `events.k8s.io/v1` Events are the core Events converted (`events.rs`).
 //!
 //! [`HttpApi::handle`] works on plain values ([`HttpRequest`] → [`HttpResponse`]) so tests can
 //! call it directly; [`serve`] runs it over HTTP/1.1 (hyper). Compiled out under `--cfg
@@ -26,8 +27,10 @@
 
 mod discovery;
 mod encode;
+mod events;
 mod exec;
 mod logs;
+mod openapi;
 mod patch;
 mod query;
 #[allow(
@@ -180,6 +183,21 @@ enum Render {
     Table(&'static str),
     /// `PartialObjectMetadata` / `PartialObjectMetadataList` (metadata-only informers).
     Metadata(&'static str),
+}
+
+/// Whether an `Accept` header allows JSON (none does too): the OpenAPI documents are served as
+/// JSON only.
+fn accepts_json(accept: Option<&str>) -> bool {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return true;
+    };
+    accept.split(',').any(|range| {
+        let media = range.split(';').next().unwrap_or("").trim();
+        matches!(
+            media.to_ascii_lowercase().as_str(),
+            "application/json" | "application/*" | "*/*"
+        )
+    })
 }
 
 /// Picks the first acceptable media type of an `Accept` header: a `Table` (`as=Table;
@@ -428,24 +446,38 @@ impl HttpApi {
                 get_only()?;
                 found(discovery::resource_list(&self.kinds, group, version))
             }
+            ["openapi", "v2"] => {
+                get_only()?;
+                let gvs = discovery::schema_group_versions(&self.kinds);
+                let document = openapi::v2(&self.kinds, &gvs);
+                if openapi::wants_v2_protobuf(accept) {
+                    return Ok(HttpResponse {
+                        status: 200,
+                        content_type: openapi::V2_PROTOBUF,
+                        body: HttpBody::Full(openapi::v2_protobuf(&document)),
+                    });
+                }
+                if !accepts_json(accept) {
+                    return Err(HttpError::new(
+                        406,
+                        "NotAcceptable",
+                        "only application/json and protobuf are served",
+                    ));
+                }
+                Ok(HttpResponse::json(200, &document))
+            }
             ["openapi", "v3"] => {
                 get_only()?;
-                Ok(HttpResponse::json(
-                    200,
-                    &discovery::openapi_root(&self.kinds),
-                ))
+                let gvs = discovery::schema_group_versions(&self.kinds);
+                Ok(HttpResponse::json(200, &openapi::v3_root(&gvs)))
             }
             ["openapi", "v3", "api", version] => {
                 get_only()?;
-                found(discovery::openapi_group_version(&self.kinds, "", version))
+                found(openapi::v3_group_version(&self.kinds, "", version))
             }
             ["openapi", "v3", "apis", group, version] => {
                 get_only()?;
-                found(discovery::openapi_group_version(
-                    &self.kinds,
-                    group,
-                    version,
-                ))
+                found(openapi::v3_group_version(&self.kinds, group, version))
             }
             ["api", version, rest @ ..] => {
                 let rest: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
@@ -461,6 +493,9 @@ impl HttpApi {
             ] => self.access_review(&user, request, true).await,
             ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"] => {
                 self.access_review(&user, request, false).await
+            }
+            ["apis", events::GROUP, "v1", rest @ ..] if !rest.is_empty() => {
+                self.events_v1(&user, request, rest, query).await
             }
             ["apis", group, version, rest @ ..] => {
                 let rest: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();

@@ -38,6 +38,15 @@ pub enum StoreError {
     /// was known to be committed: it may still commit. The store keeps running.
     #[error("replication outcome unknown: {0}")]
     ReplicationUnknown(String),
+    /// A replicated member could not serve the request: the leader could not be reached or
+    /// could not confirm its leadership with a quorum, or this member did not catch up in time.
+    /// Nothing was proposed unless the message says otherwise; retry.
+    #[error("replication unavailable: {0}")]
+    Unavailable(String),
+    /// A membership change was refused (unknown member, a change already in progress, the last
+    /// voter); nothing changed.
+    #[error("membership change refused: {0}")]
+    Membership(String),
 }
 
 macro_rules! from_redb {

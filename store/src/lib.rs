@@ -61,7 +61,9 @@ pub use compactor::{CompactionPolicy, Compactor};
 pub use error::{ReadError, Rejection, StoreError, WriteError};
 pub use request::{Applied, Compare, Op, Txn, TxnResponse};
 pub use store::{
-    Backing, DB_FILE, Entry, ListOptions, ListPage, OpenOptions, Status, Store, TAIL_SCAN_EVENTS,
+    Backing, DB_FILE, Entry, KIND_DEFINITIONS_ACTOR, KIND_DEFINITIONS_PREFIX, ListOptions,
+    ListPage, OpenOptions, Status, Store, TAIL_SCAN_EVENTS, kind_definition, kind_definition_key,
+    parse_kind_definition,
 };
 pub use watch::{Watch, WatchError, WatchEvent, WatchOptions};
 pub use writer::{BATCH_REQUESTS_MAX, QUEUE_REQUESTS_MAX, TXN_OPS_MAX};

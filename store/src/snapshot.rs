@@ -442,14 +442,15 @@ fn check_image_crc(path: &Path, trailer: &Trailer, computed: u32) -> Result<(), 
 }
 
 /// A store over `db` without a writer, for checks: writes fail with [`StoreError::Stopped`].
-fn offline_store(db: Database) -> Store {
+fn offline_store(db: Database, kinds: KindRegistry) -> Store {
     let (requests, _) = mpsc::channel(1);
     Store {
         db: Arc::new(db),
         requests,
         hub: WatchHub::new(),
         clock: Arc::new(skiff_core::clock::SystemClock::new()),
-        kinds: KindRegistry::builtin(),
+        kinds,
+        replica: None,
     }
 }
 
@@ -576,7 +577,10 @@ impl Store {
         let mut db = Database::builder()
             .open(&path)
             .map_err(redb_step("open the database"))?;
-        check_tail(&db, &KindRegistry::builtin())?;
+        check_tail(
+            &db,
+            &crate::store::stored_kinds(&db, &KindRegistry::builtin())?,
+        )?;
         let before = status_of(&db.begin_read().map_err(ReadError::from)?)?;
         let mut passes = 0;
         while db.compact().map_err(redb_step("compact the database"))? {
@@ -695,7 +699,10 @@ fn restore_into(
     let db = Database::builder()
         .open(&db_path)
         .map_err(redb_step("open the restored database"))?;
-    check_tail(&db, &KindRegistry::builtin())?;
+    // The kinds the snapshot's data defines (crate::store::KIND_DEFINITIONS_PREFIX): its
+    // custom objects decode without the embedder's registry.
+    let kinds = crate::store::stored_kinds(&db, &KindRegistry::builtin())?;
+    check_tail(&db, &kinds)?;
     let restored = status_of(&db.begin_read().map_err(ReadError::from)?)?;
     if restored != trailer.status() {
         return Err(SnapshotError::Corrupt {
@@ -706,7 +713,7 @@ fn restore_into(
             ),
         });
     }
-    let store = offline_store(db);
+    let store = offline_store(db, kinds);
     store.verify()?;
     drop(store);
     sync_dir(staging)

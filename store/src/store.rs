@@ -8,7 +8,9 @@ use redb::{
 };
 use skiff_core::clock::Clock;
 use skiff_core::event::{Actor, Change, Event, Revision};
-use skiff_core::object::{KindInfo, KindRegistry, Object, check_field_selector, info};
+use skiff_core::object::{
+    KindDescription, KindInfo, KindRegistry, KindResolver, Object, check_field_selector, info,
+};
 use skiff_core::selector::{FieldSelector, Selector};
 use tokio::sync::{mpsc, oneshot};
 
@@ -172,6 +174,8 @@ pub struct Store {
     pub(crate) clock: Arc<dyn Clock>,
     /// The kinds this store's objects may be of: the built-ins and the registered custom kinds.
     pub(crate) kinds: KindRegistry,
+    /// A replicated store's Raft member (`None` for a single-node store).
+    pub(crate) replica: Option<Arc<crate::raft::Replica>>,
 }
 
 fn open_database(backing: Backing) -> Result<Database, StoreError> {
@@ -193,6 +197,185 @@ fn open_database(backing: Backing) -> Result<Database, StoreError> {
         Backing::Backend(backend) => builder.create_with_backend(BoxedBackend(backend))?,
         Backing::Memory => builder.create_with_backend(redb::backends::InMemoryBackend::new())?,
     })
+}
+
+/// Where a store keeps the definition of each custom kind it was opened with
+/// ([`Store::open_with_kinds`]): `<prefix><plural>.<group>` (upstream's CRD name), the value
+/// upstream's `CustomResourceDefinition` (`apiextensions.k8s.io/v1`) as JSON.
+///
+/// Why in the log, and why here: the definitions must travel with the data — into snapshots
+/// (which copy the log and its projection), to Raft members (which replicate the log), and to
+/// any tool that opens the data dir later without the embedder's code. A key written through
+/// the log gets all three for free, and `etcdctl get --prefix /skiff/` shows it. Upstream
+/// keeps CRDs under `/registry/apiextensions.k8s.io/customresourcedefinitions/`, but in skiff
+/// `/registry/` holds only API objects (every reader of it decodes objects, and raw writes
+/// there are refused), and a CRD is not an object skiff serves: a typed kind's code is the
+/// embedder's, so a definition read back gives a dynamic kind — enough to decode, list,
+/// print and restore its objects, not to validate them.
+///
+/// A definition is written at open when missing or different, as one event of the actor
+/// [`KIND_DEFINITIONS_ACTOR`]; an open with the built-in kinds only writes nothing.
+pub const KIND_DEFINITIONS_PREFIX: &str = "/skiff/customresourcedefinitions/";
+
+/// The actor of the events that record kind definitions.
+pub const KIND_DEFINITIONS_ACTOR: &str = "system:skiff:kind-definitions";
+
+/// The key of a custom kind's definition (`<prefix><plural>.<group>`).
+pub fn kind_definition_key(info: &KindInfo) -> String {
+    format!("{KIND_DEFINITIONS_PREFIX}{}.{}", info.plural, info.group)
+}
+
+/// A custom kind's definition as stored: upstream's `CustomResourceDefinition` JSON (the
+/// fields skiff reads back, in upstream's shape: `spec.group`, `spec.names`, `spec.scope`,
+/// `spec.versions[0]` with its `subresources.status`).
+pub fn kind_definition(kind: &KindDescription) -> Vec<u8> {
+    let mut version = serde_json::json!({
+        "name": kind.version,
+        "served": true,
+        "storage": true,
+    });
+    if kind.status_subresource {
+        version["subresources"] = serde_json::json!({ "status": {} });
+    }
+    let definition = serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": { "name": format!("{}.{}", kind.plural, kind.group) },
+        "spec": {
+            "group": kind.group,
+            "names": {
+                "kind": kind.kind,
+                "plural": kind.plural,
+                "singular": kind.kind.to_ascii_lowercase(),
+                "shortNames": kind.short_names,
+            },
+            "scope": if kind.namespaced { "Namespaced" } else { "Cluster" },
+            "versions": [version],
+        },
+    });
+    definition.to_string().into_bytes()
+}
+
+/// Reads a stored definition back; `None` when `bytes` is not one.
+pub fn parse_kind_definition(bytes: &[u8]) -> Option<KindDescription> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let spec = value.get("spec")?;
+    let names = spec.get("names")?;
+    let text = |v: &serde_json::Value, field: &str| v.get(field)?.as_str().map(str::to_owned);
+    let version = spec.get("versions")?.get(0)?;
+    Some(KindDescription {
+        group: text(spec, "group")?,
+        version: text(version, "name")?,
+        kind: text(names, "kind")?,
+        plural: text(names, "plural")?,
+        short_names: names
+            .get("shortNames")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        namespaced: text(spec, "scope")? == "Namespaced",
+        status_subresource: version
+            .get("subresources")
+            .and_then(|s| s.get("status"))
+            .is_some(),
+    })
+}
+
+/// The kind definitions the data holds, in key order (a value that is not one is skipped).
+pub(crate) fn stored_kind_definitions(db: &Database) -> Result<Vec<KindDescription>, StoreError> {
+    let read = db.begin_read()?;
+    let objects = read.open_table(OBJECTS)?;
+    let mut out = Vec::new();
+    for row in objects.range(KIND_DEFINITIONS_PREFIX..)? {
+        let (key, bytes) = row?;
+        let key = key.value();
+        if !key.starts_with(KIND_DEFINITIONS_PREFIX) {
+            break;
+        }
+        let stored = tables::decode_stored_row(key, bytes.value(), &KindRegistry::builtin())?;
+        if let StoredValue::Raw(raw) = stored.value
+            && let Some(definition) = parse_kind_definition(&raw)
+        {
+            out.push(definition);
+        }
+    }
+    Ok(out)
+}
+
+/// `kinds` plus every kind the data defines that `kinds` does not serve (by `apiVersion` and
+/// kind); a definition that cannot be registered (its names clash) is skipped.
+pub(crate) fn stored_kinds(
+    db: &Database,
+    kinds: &KindRegistry,
+) -> Result<KindRegistry, StoreError> {
+    let mut all = kinds.clone();
+    for definition in stored_kind_definitions(db)? {
+        let api_version = format!("{}/{}", definition.group, definition.version);
+        if all.custom_kind(&api_version, &definition.kind).is_some() {
+            continue;
+        }
+        let _ = all.register(definition.to_dynamic().define());
+    }
+    Ok(all)
+}
+
+/// Writes the definition of every custom kind of `kinds` that the data lacks or holds
+/// differently, in one event each, before the writer starts.
+fn persist_kind_definitions(
+    db: &Database,
+    clock: &dyn Clock,
+    kinds: &KindRegistry,
+) -> Result<(), StoreError> {
+    let mut ops = Vec::new();
+    {
+        let read = db.begin_read()?;
+        let objects = read.open_table(OBJECTS)?;
+        for kind in kinds.custom_kinds() {
+            let key = kind_definition_key(&kind.info);
+            let value = kind_definition(&KindDescription::from(kind));
+            let current = match objects.get(key.as_str())? {
+                Some(bytes) => Some(
+                    tables::decode_stored_row(&key, bytes.value(), &KindRegistry::builtin())?.value,
+                ),
+                None => None,
+            };
+            if !matches!(&current, Some(StoredValue::Raw(raw)) if *raw == value) {
+                ops.push(Op::PutRaw { key, value });
+            }
+        }
+    }
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let actor = Actor::new(KIND_DEFINITIONS_ACTOR);
+    let mut txn = Txn {
+        compare: Vec::new(),
+        success: ops,
+        failure: Vec::new(),
+    };
+    let (mut outcomes, mut events) = (Vec::new(), Vec::new());
+    crate::writer::apply_batch(
+        db,
+        clock.now_micro_time(),
+        &mut [(&actor, &mut txn)],
+        &mut outcomes,
+        &mut events,
+        &|_| Ok(()),
+        kinds,
+    )?;
+    match outcomes.pop() {
+        Some(Ok(_)) => Ok(()),
+        Some(Err(e)) => Err(StoreError::Database(format!(
+            "recording the custom kinds' definitions: {e}"
+        ))),
+        None => Err(StoreError::Database(
+            "recording the custom kinds' definitions: no outcome".to_owned(),
+        )),
+    }
 }
 
 fn init_tables(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
@@ -239,11 +422,44 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::open_with`].
+    ///
+    /// The definition of each custom kind of `kinds` is kept in the store (see
+    /// [`KIND_DEFINITIONS_PREFIX`]) so that tools reading the data dir without the embedder's
+    /// registry ([`Store::open_with_stored_kinds`]) can decode its objects.
     pub fn open_with_kinds(
         backing: Backing,
         clock: Arc<dyn Clock>,
         options: OpenOptions,
         kinds: KindRegistry,
+    ) -> Result<Store, StoreError> {
+        Self::open_inner(backing, clock, options, Some(kinds))
+    }
+
+    /// Opens (or creates) a store serving the built-in kinds and every custom kind whose
+    /// definition the data holds ([`KIND_DEFINITIONS_PREFIX`]), as [`Store::open_with`]
+    /// does: for tools that read a data dir an embedder wrote without the embedder's kind
+    /// registry (offline `skiff etcdctl`, snapshot restore). The kinds are rebuilt as
+    /// dynamic kinds (objects keep every field; the embedder's validation hooks are not
+    /// there), and each open defines them anew (a few hundred bytes for the process's life).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open_with`]; an object of a kind with no stored definition (a data dir
+    /// written before definitions were kept) still fails as there.
+    pub fn open_with_stored_kinds(
+        backing: Backing,
+        clock: Arc<dyn Clock>,
+        options: OpenOptions,
+    ) -> Result<Store, StoreError> {
+        Self::open_inner(backing, clock, options, None)
+    }
+
+    /// Opens with `kinds`, or (`None`) with the kinds the data defines.
+    fn open_inner(
+        backing: Backing,
+        clock: Arc<dyn Clock>,
+        options: OpenOptions,
+        kinds: Option<KindRegistry>,
     ) -> Result<Store, StoreError> {
         let db = open_database(backing)?;
         {
@@ -254,12 +470,17 @@ impl Store {
             init_tables(&txn)?;
             txn.commit()?;
         }
+        let kinds = match kinds {
+            Some(kinds) => kinds,
+            None => stored_kinds(&db, &KindRegistry::builtin())?,
+        };
         if options.truncate_corrupt_tail
             && let Some(bad) = first_bad_in_tail(&db, &kinds)?
         {
             truncate_log(&db, &bad, &kinds)?;
         }
         check_tail(&db, &kinds)?;
+        persist_kind_definitions(&db, &*clock, &kinds)?;
         let db = Arc::new(db);
         let hub = WatchHub::new();
         let (requests, rx) = mpsc::channel(QUEUE_REQUESTS_MAX);
@@ -277,6 +498,7 @@ impl Store {
             hub,
             clock,
             kinds,
+            replica: None,
         })
     }
 
@@ -287,8 +509,9 @@ impl Store {
 
     /// Opens (or creates) one member of a replicated store (issue #11) and starts its Raft
     /// node, serving peers on `raft_listener`. Writes go through Raft: on the leader they are
-    /// acknowledged once committed by a quorum and applied; on other members they fail with
-    /// [`StoreError::NotLeader`]. Reads and watches serve this member's applied state.
+    /// acknowledged once committed by a quorum and applied; on other members they are
+    /// forwarded to the leader and acknowledged once applied here too. Reads and watches serve
+    /// this member's applied state (call [`Store::read_barrier`] first for a linearizable read).
     ///
     /// A fresh member initializes the cluster with `member.members` (every member of a new
     /// cluster does the same); a member with Raft state resumes from it.
@@ -305,17 +528,28 @@ impl Store {
             init_tables(&txn)?;
             txn.commit()?;
         }
-        check_tail(&db, &KindRegistry::builtin())?;
+        // The kinds the data defines (a member's own reads decode them; replicated writes of
+        // custom objects need the state machine's registry too, which is the built-ins').
+        let kinds = stored_kinds(&db, &KindRegistry::builtin())?;
+        check_tail(&db, &kinds)?;
         let db = Arc::new(db);
         let hub = WatchHub::new();
-        let replica =
-            Arc::new(crate::raft::start(member, db.clone(), hub.clone(), raft_listener).await?);
+        let replica = Arc::new(
+            crate::raft::start(
+                member,
+                db.clone(),
+                hub.clone(),
+                raft_listener,
+                clock.clone(),
+            )
+            .await?,
+        );
         let (requests, rx) = mpsc::channel(QUEUE_REQUESTS_MAX);
         let writer = Writer {
             db: db.clone(),
             clock: clock.clone(),
             hub: hub.clone(),
-            kinds: KindRegistry::builtin(),
+            kinds: kinds.clone(),
             replica: Some(replica.clone()),
         };
         tokio::spawn(writer.run(rx));
@@ -325,10 +559,27 @@ impl Store {
                 requests,
                 hub,
                 clock,
-                kinds: KindRegistry::builtin(),
+                kinds,
+                replica: Some(replica.clone()),
             },
             replica,
         ))
+    }
+
+    /// Makes the reads that follow linearizable (etcd's default read consistency): on a
+    /// member of a replicated store, waits until this member has applied everything committed
+    /// before the call (ReadIndex, [`crate::raft::Replica::read_barrier`]); on a single-node
+    /// store it returns at once (every acknowledged write is already applied). Serializable
+    /// reads skip it and may be stale on a follower.
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::raft::Replica::read_barrier`].
+    pub async fn read_barrier(&self) -> Result<(), StoreError> {
+        match &self.replica {
+            Some(replica) => replica.read_barrier().await,
+            None => Ok(()),
+        }
     }
 
     /// Submits a transaction and waits for its commit.
@@ -1195,4 +1446,101 @@ pub(crate) fn scan(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skiff_core::clock::ManualClock;
+    use skiff_core::object::{DynamicKind, DynamicObject, ObjectMeta};
+
+    fn crontab_kind() -> &'static skiff_core::object::CustomKind {
+        let mut kind = DynamicKind::new("stable.example.com", "v1", "CronTab", "crontabs");
+        kind.short_names = vec!["ct".into()];
+        kind.status_subresource = true;
+        kind.define()
+    }
+
+    #[test]
+    fn a_kind_definition_reads_back_as_the_same_description() {
+        let description = KindDescription::from(crontab_kind());
+        let bytes = kind_definition(&description);
+        assert_eq!(
+            String::from_utf8(bytes.clone()).unwrap(),
+            r#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition","metadata":{"name":"crontabs.stable.example.com"},"spec":{"group":"stable.example.com","names":{"kind":"CronTab","plural":"crontabs","shortNames":["ct"],"singular":"crontab"},"scope":"Namespaced","versions":[{"name":"v1","served":true,"storage":true,"subresources":{"status":{}}}]}}"#
+        );
+        assert_eq!(parse_kind_definition(&bytes), Some(description));
+        assert_eq!(parse_kind_definition(b"{\"spec\":{}}"), None);
+        assert_eq!(parse_kind_definition(b"not json"), None);
+    }
+
+    #[tokio::test]
+    async fn a_store_records_its_kinds_once_and_reopens_without_them() {
+        let disk = crate::disk::SimDisk::new();
+        let clock = Arc::new(ManualClock::new(1_700_000_000));
+        let kind = crontab_kind();
+        let mut kinds = KindRegistry::builtin();
+        kinds.register(kind).unwrap();
+        let mut tab = DynamicObject::new(kind);
+        tab.metadata = ObjectMeta {
+            namespace: Some("default".into()),
+            ..ObjectMeta::named("nightly")
+        };
+        let key = "/registry/stable.example.com/crontabs/default/nightly";
+        let definition = "/skiff/customresourcedefinitions/crontabs.stable.example.com";
+        {
+            let store = Store::open_with_kinds(
+                Backing::Sim(disk.clone()),
+                clock.clone(),
+                OpenOptions::default(),
+                kinds.clone(),
+            )
+            .unwrap();
+            assert_eq!(store.status().unwrap().revision, Revision(1));
+            let (_, entry) = store.get(definition).unwrap();
+            assert_eq!(entry.stored.mod_revision, Revision(1));
+            store
+                .txn(
+                    &Actor::new("admin"),
+                    Txn::single(Op::Create(Object::Custom(tab.clone()))),
+                )
+                .await
+                .unwrap();
+            store.shutdown().await;
+        }
+        // Opened again with the same kinds: nothing more is recorded.
+        {
+            let store = Store::open_with_kinds(
+                Backing::Sim(disk.clone()),
+                clock.clone(),
+                OpenOptions::default(),
+                kinds,
+            )
+            .unwrap();
+            assert_eq!(store.status().unwrap().revision, Revision(2));
+            store.shutdown().await;
+        }
+        // Without the registry: strict open refuses, the stored kinds decode.
+        let Err(StoreError::Corrupt { reason, .. }) =
+            Store::open(Backing::Sim(disk.clone()), clock.clone())
+        else {
+            panic!("the built-in kinds alone decoded a CronTab");
+        };
+        assert_eq!(
+            reason,
+            "payload does not decode: OtherString(\"no kind \\\"CronTab\\\" is registered in version \\\"stable.example.com/v1\\\"\")"
+        );
+        let store =
+            Store::open_with_stored_kinds(Backing::Sim(disk), clock, OpenOptions::default())
+                .unwrap();
+        let (_, entry) = store.get(key).unwrap();
+        let StoredValue::Object(Object::Custom(read)) = entry.stored.value else {
+            panic!("not a custom object: {:?}", entry.stored.value);
+        };
+        assert_eq!(read.info().kind, "CronTab");
+        assert_eq!(read.metadata.name.as_deref(), Some("nightly"));
+        assert!(read.custom_kind().status_subresource);
+        store.verify().unwrap();
+        store.shutdown().await;
+    }
 }

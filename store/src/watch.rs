@@ -97,6 +97,16 @@ impl WatchHub {
         }
     }
 
+    /// Ends every live watch with [`WatchError::Stopped`] and lets new ones start: a member of
+    /// a replicated store installed a Raft snapshot, so its history jumped (raft/image.rs).
+    /// A stopped hub stays stopped.
+    pub(crate) fn reset(&self) {
+        let mut sender = self.lock();
+        if sender.is_some() {
+            *sender = Some(broadcast::channel(WATCH_BUFFER_EVENTS).0);
+        }
+    }
+
     /// Ends every live watch (the store stopped).
     pub(crate) fn stop(&self) {
         self.lock().take();

@@ -1,6 +1,7 @@
-//! Three replicated members on loopback TCP (issue #11, first slice): a leader is elected,
-//! writes through it are acknowledged after commit and apply, a follower refuses writes with
-//! the leader's id, and every member ends with the same log and projections.
+//! Three replicated members on loopback TCP (issue #11): a leader is elected, writes through
+//! it are acknowledged after commit and apply, a write on a follower is forwarded to the leader
+//! and acknowledged once the follower applied it, malformed or misdirected requests are
+//! refused, and every member ends with the same log and projections.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use skiff_core::event::Actor;
 use skiff_core::object::{ConfigMap, Object, ObjectMeta};
 use skiff_store::raft::{MemberConfig, RaftTiming, Replica, Replication};
 use skiff_store::wire::frame;
-use skiff_store::{Backing, Store, StoreError, WriteError};
+use skiff_store::{Backing, Store, WriteError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -46,9 +47,9 @@ async fn start_members() -> (BTreeMap<u64, Node>, BTreeMap<u64, String>) {
     let mut nodes: BTreeMap<u64, Node> = BTreeMap::new();
     for (id, listener) in listeners {
         let member = MemberConfig {
-            id,
-            members: members.clone(),
             timing,
+            snapshot_every: 0,
+            ..MemberConfig::new(id, members.clone())
         };
         let node = Store::open_member(Backing::Memory, clock.clone(), &member, listener)
             .await
@@ -66,6 +67,19 @@ async fn answer_to(addr: &str, bytes: &[u8]) -> Vec<u8> {
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
     assert!(read.is_ok(), "the member kept a bad connection open");
+    answer
+}
+
+/// Sends one frame to a member's Raft port; returns the payload of the one frame it answers.
+async fn one_answer(addr: &str, payload: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&frame(payload).unwrap()).await.unwrap();
+    stream.flush().await.unwrap();
+    let mut prefix = [0u8; 4];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut prefix)).await;
+    assert!(read.is_ok(), "no answer");
+    let mut answer = vec![0u8; usize::try_from(u32::from_le_bytes(prefix)).unwrap()];
+    stream.read_exact(&mut answer).await.unwrap();
     answer
 }
 
@@ -96,6 +110,30 @@ async fn elected_leader(nodes: &BTreeMap<u64, Node>) -> u64 {
     leader
 }
 
+/// skiff's own requests on the Raft port, encoded by hand (bincode: variant index, then the
+/// fields), get exact answers.
+async fn check_own_requests(
+    nodes: &BTreeMap<u64, Node>,
+    addrs: &BTreeMap<u64, String>,
+    leader: u64,
+) {
+    // A forwarded batch that does not decode is refused, never proposed:
+    // `Forwarded(Err(Unavailable(..)))`.
+    let answer = one_answer(&addrs[&leader], &[4, 3, 0xde, 0xad, 0xbe]).await;
+    assert_eq!(answer[..3], [4, 1, 2], "{answer:?}");
+    assert!(
+        String::from_utf8_lossy(&answer).contains("forwarded batch refused"),
+        "{answer:?}"
+    );
+    // A follower asked for a read index names the leader: `ReadIndex(Err(NotLeader(Some(l))))`.
+    let follower = *nodes.keys().find(|id| **id != leader).unwrap();
+    let leader_byte = u8::try_from(leader).unwrap();
+    assert_eq!(
+        one_answer(&addrs[&follower], &[5]).await,
+        [5, 1, 0, 1, leader_byte]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_replicate_writes_through_the_leader() {
     let (nodes, addrs) = start_members().await;
@@ -110,6 +148,8 @@ async fn three_members_replicate_writes_through_the_leader() {
     }
 
     let leader = elected_leader(&nodes).await;
+
+    check_own_requests(&nodes, &addrs, leader).await;
 
     // 100 writes through the leader, each acknowledged with the next revision.
     let admin = Actor::new("admin");
@@ -135,18 +175,32 @@ async fn three_members_replicate_writes_through_the_leader() {
         "{duplicate:?}"
     );
 
-    // A follower refuses writes and names the leader.
+    // A write on a follower is forwarded to the leader, and acknowledged once the follower
+    // has applied it: its own reads see it at once.
     let follower = *nodes.keys().find(|id| **id != leader).unwrap();
-    let refused = nodes[&follower]
-        .0
+    let (follower_store, _) = &nodes[&follower];
+    let forwarded = follower_store
         .create(&admin, config_map("on-a-follower"))
-        .await;
-    match refused {
-        Err(WriteError::Fatal(StoreError::NotLeader { leader: hint })) => {
-            assert_eq!(hint, Some(leader));
-        }
-        other => panic!("a follower accepted or failed otherwise: {other:?}"),
-    }
+        .await
+        .unwrap();
+    assert_eq!(
+        forwarded.metadata().resource_version.as_deref(),
+        Some("101")
+    );
+    let (revision, entry) = follower_store
+        .get("/registry/configmaps/default/on-a-follower")
+        .unwrap();
+    assert_eq!((revision.0, entry.stored.mod_revision.0), (101, 101));
+    // A rejected forwarded write answers the rejection, as on the leader.
+    let duplicate = follower_store.create(&admin, config_map("cm-2")).await;
+    assert!(
+        matches!(
+            &duplicate,
+            Err(WriteError::Rejected(skiff_store::Rejection::AlreadyExists { key }))
+                if key == "/registry/configmaps/default/cm-2"
+        ),
+        "{duplicate:?}"
+    );
 
     // Every member applies everything: same revision, same log, same projections.
     let leader_status = leader_replica.status();
@@ -161,7 +215,8 @@ async fn three_members_replicate_writes_through_the_leader() {
             replica.id()
         );
         // endpoint status: every member agrees on leader and term, and has applied and
-        // committed the same index (the blank entry of the election, 100 writes, 1 rejected).
+        // committed the same index (the blank entry of the election, 100 writes, 1 rejected,
+        // 2 forwarded).
         let member = replica.status();
         assert_eq!(
             (
@@ -182,9 +237,9 @@ async fn three_members_replicate_writes_through_the_leader() {
             )
         );
         let status = store.status().unwrap();
-        assert_eq!(status.revision.0, 100);
-        assert_eq!(status.events, 100);
-        assert_eq!(status.keys, 100);
+        assert_eq!(status.revision.0, 101);
+        assert_eq!(status.events, 101);
+        assert_eq!(status.keys, 101);
         assert_eq!(status, leader_store.status().unwrap());
         assert_eq!(store.state_hash().unwrap(), store.rebuild_hash().unwrap());
         assert_eq!(

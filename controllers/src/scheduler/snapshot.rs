@@ -340,34 +340,40 @@ impl Snapshot {
     /// Recounts the pods that changed since the last refresh (added, removed, or another
     /// resourceVersion), walking the view's pods and `counted` together in key order.
     fn merge_pods(&mut self, view: &View) {
-        let mut old = std::mem::take(&mut self.counted).into_iter().peekable();
+        // One ordered pass that only reads; the few changes are applied after it, so an
+        // unchanged pod costs a key and version comparison and no allocation.
+        let mut gone: Vec<(String, String)> = Vec::new();
+        let mut recount: Vec<&Pod> = Vec::new();
+        let mut old = self.counted.iter().peekable();
         for pod in view.list::<Pod>() {
             let key = (
                 pod.metadata.namespace_or_empty(),
                 pod.metadata.name_or_empty(),
             );
-            while let Some((_, gone)) = old.next_if(|(k, _)| (k.0.as_str(), k.1.as_str()) < key) {
-                self.nodes[gone.node].remove(&gone.footprint);
+            while let Some((k, _)) = old.next_if(|(k, _)| (k.0.as_str(), k.1.as_str()) < key) {
+                gone.push(k.clone());
             }
-            let previous = old.next_if(|(k, _)| (k.0.as_str(), k.1.as_str()) == key);
-            match previous {
+            match old.next_if(|(k, _)| (k.0.as_str(), k.1.as_str()) == key) {
                 // Same resourceVersion, same object: same node (the node list is unchanged),
                 // same footprint.
-                Some((k, c)) if c.resource_version == pod.metadata.resource_version => {
-                    self.counted.insert(k, c);
+                Some((_, c)) if c.resource_version == pod.metadata.resource_version => {}
+                Some((k, _)) => {
+                    gone.push(k.clone());
+                    recount.push(pod);
                 }
-                previous => {
-                    if let Some((_, c)) = previous {
-                        self.nodes[c.node].remove(&c.footprint);
-                    }
-                    if let Some(i) = counts_on(self, pod) {
-                        self.count(i, pod);
-                    }
-                }
+                None => recount.push(pod),
             }
         }
-        for (_, gone) in old {
-            self.nodes[gone.node].remove(&gone.footprint);
+        gone.extend(old.map(|(k, _)| k.clone()));
+        for key in gone {
+            if let Some(c) = self.counted.remove(&key) {
+                self.nodes[c.node].remove(&c.footprint);
+            }
+        }
+        for pod in recount {
+            if let Some(i) = counts_on(self, pod) {
+                self.count(i, pod);
+            }
         }
     }
 

@@ -14,7 +14,15 @@ use super::{
 
 /// A `Namespace`: a scope for names (upstream `core/v1.Namespace`).
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Namespace {
@@ -38,7 +46,16 @@ impl_resource!(Namespace, info::NAMESPACE);
 
 /// The desired state of a [`Namespace`].
 #[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NamespaceSpec {
@@ -54,7 +71,15 @@ pub struct NamespaceSpec {
 
 /// The observed state of a [`Namespace`].
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NamespaceStatus {
@@ -72,7 +97,15 @@ pub struct NamespaceStatus {
 
 /// A `ConfigMap`: non-secret configuration as key/value pairs (upstream `core/v1.ConfigMap`).
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfigMap {
@@ -107,7 +140,15 @@ impl_resource!(ConfigMap, info::CONFIG_MAP);
 
 /// A `Secret`: sensitive key/value data (upstream `core/v1.Secret`).
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Secret {
@@ -146,7 +187,15 @@ impl_resource!(Secret, info::SECRET);
 
 /// A `ServiceAccount`: an identity for processes in pods (upstream `core/v1.ServiceAccount`).
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceAccount {
@@ -429,6 +478,19 @@ pub(crate) mod test_support {
             bytes,
             "bincode re-encoding differs"
         );
+    }
+}
+
+/// OpenAPI: a base64 string (upstream `byte` format).
+impl schemars::JsonSchema for Bytes {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Bytes".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "byte"})
     }
 }
 

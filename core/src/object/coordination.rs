@@ -8,7 +8,15 @@ use super::{ApiVersion, Kind, MicroTime, ObjectMeta, impl_resource, info};
 /// A `Lease`: a named lock with a holder and an expiry. Each node's kubelet renews the Lease
 /// named after it in `kube-node-lease`; the node lifecycle controller reads `renewTime`.
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Lease {
@@ -51,7 +59,16 @@ impl Lease {
 
 /// Holder and timing of a [`Lease`].
 #[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LeaseSpec {

@@ -17,7 +17,16 @@ pub(crate) fn is_default<T: Default + PartialEq>(value: &T) -> bool {
 /// (`claimRef`) and ServiceAccount (`secrets`). Every field is optional upstream; which ones must
 /// be set depends on where the reference is used.
 #[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectReference {
@@ -50,7 +59,15 @@ pub struct ObjectReference {
 /// ones (`eventTime`, `series`, `reportingComponent`, `reportingInstance`) are typed: recorders
 /// in the wild write either set.
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Event {
@@ -109,7 +126,16 @@ impl_resource!(Event, info::EVENT);
 
 /// Who reported an [`Event`] (upstream `EventSource`).
 #[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventSource {
@@ -123,7 +149,16 @@ pub struct EventSource {
 
 /// A run of repeated occurrences folded into one [`Event`] (upstream `EventSeries`).
 #[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventSeries {

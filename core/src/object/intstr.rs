@@ -141,6 +141,20 @@ impl<'de> Deserialize<'de> for IntOrString {
     }
 }
 
+/// OpenAPI: upstream's `int-or-string` format (`x-kubernetes-int-or-string`).
+impl schemars::JsonSchema for IntOrString {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "IntOrString".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "int-or-string",
+                                "x-kubernetes-int-or-string": true})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use super::serde_util::null_as_default;
 use super::{Time, Value};
 
 /// `apiVersion` and `kind`, the first thing read from every manifest document.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TypeMeta {
     /// `apps/v1`, `v1`, …
@@ -21,7 +21,15 @@ pub struct TypeMeta {
 
 /// Standard object metadata (upstream `metav1.ObjectMeta`).
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectMeta {
@@ -94,7 +102,16 @@ pub struct ObjectMeta {
 
 /// A reference from a dependent to its owner (upstream `metav1.OwnerReference`).
 #[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OwnerReference {

@@ -11,7 +11,15 @@ use crate::quantity::Quantity;
 
 /// A `Node`: a machine pods run on (upstream `core/v1.Node`).
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Node {
@@ -42,7 +50,15 @@ impl Node {
 
 /// The desired state of a [`Node`].
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeSpec {
@@ -94,7 +110,15 @@ pub struct NodeSpec {
 
 /// The observed state of a [`Node`].
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeStatus {
@@ -190,7 +214,16 @@ pub struct NodeStatus {
 /// One condition of a [`Node`]: like [`StatusCondition`](super::StatusCondition), plus the last
 /// heartbeat.
 #[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeCondition {
@@ -215,7 +248,16 @@ pub struct NodeCondition {
 
 /// An address of a [`Node`].
 #[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeAddress {
@@ -228,7 +270,16 @@ pub struct NodeAddress {
 
 /// Ports of the daemons on a [`Node`].
 #[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeDaemonEndpoints {
@@ -239,7 +290,16 @@ pub struct NodeDaemonEndpoints {
 
 /// A daemon's port (upstream `DaemonEndpoint`).
 #[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(deny_unknown_fields)]
 pub struct DaemonEndpoint {
@@ -253,7 +313,15 @@ pub struct DaemonEndpoint {
 /// Upstream lists every string as required, but real node manifests (kwok's among them) give
 /// only some: absent ones stay absent rather than becoming `""`.
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeSystemInfo {
@@ -302,7 +370,16 @@ pub struct NodeSystemInfo {
 
 /// A container image present on a [`Node`].
 #[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerImage {

@@ -16,7 +16,15 @@ use crate::selector::LabelSelector;
 /// A `PersistentVolume`: a piece of storage provisioned for claims (upstream
 /// `core/v1.PersistentVolume`).
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PersistentVolume {
@@ -42,7 +50,15 @@ impl_resource!(PersistentVolume, info::PERSISTENT_VOLUME);
 /// (`PersistentVolumeSource`) into this struct; so does skiff, one field per source, of which
 /// exactly one should be set.
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PersistentVolumeSpec {
@@ -244,7 +260,16 @@ pub struct PersistentVolumeSpec {
 
 /// The binding phase of a [`PersistentVolume`].
 #[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PersistentVolumeStatus {
@@ -265,7 +290,15 @@ pub struct PersistentVolumeStatus {
 /// A `PersistentVolumeClaim`: a request for storage, bound to one [`PersistentVolume`]
 /// (upstream `core/v1.PersistentVolumeClaim`).
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PersistentVolumeClaim {
@@ -289,7 +322,15 @@ impl_resource!(PersistentVolumeClaim, info::PERSISTENT_VOLUME_CLAIM);
 
 /// What a [`PersistentVolumeClaim`] requests.
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PersistentVolumeClaimSpec {
@@ -336,7 +377,15 @@ pub struct PersistentVolumeClaimSpec {
 
 /// Storage a [`PersistentVolumeClaim`] asks for (upstream `VolumeResourceRequirements`).
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VolumeResourceRequirements {
@@ -358,7 +407,15 @@ pub struct VolumeResourceRequirements {
 
 /// What a [`PersistentVolumeClaim`] was bound to.
 #[derive(
-    Debug, Clone, PartialEq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PersistentVolumeClaimStatus {
@@ -415,7 +472,16 @@ pub struct PersistentVolumeClaimStatus {
 /// A condition of a [`PersistentVolumeClaim`]: like
 /// [`StatusCondition`](super::StatusCondition), plus when it was last probed.
 #[derive(
-    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    bincode::Encode,
+    bincode::Decode,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PersistentVolumeClaimCondition {

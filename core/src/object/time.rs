@@ -254,6 +254,32 @@ impl<'de> Deserialize<'de> for MicroTime {
     }
 }
 
+/// OpenAPI: a string in RFC 3339 form (upstream `date-time`).
+impl schemars::JsonSchema for Time {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Time".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "date-time"})
+    }
+}
+
+/// OpenAPI: a string in RFC 3339 form with microseconds (upstream `date-time`).
+impl schemars::JsonSchema for MicroTime {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "MicroTime".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "date-time"})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,6 +62,17 @@ macro_rules! type_field {
                 }
             }
         }
+        impl<K: HasKindInfo> schemars::JsonSchema for $name<K> {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                "string".into()
+            }
+            fn inline_schema() -> bool {
+                true
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({"type": "string"})
+            }
+        }
         impl<K> bincode::Encode for $name<K> {
             fn encode<E: bincode::enc::Encoder>(
                 &self,

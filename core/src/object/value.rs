@@ -241,6 +241,19 @@ impl<'de, Context> bincode::BorrowDecode<'de, Context> for Value {
     }
 }
 
+/// OpenAPI: any value, carried as written (`x-kubernetes-preserve-unknown-fields`).
+impl schemars::JsonSchema for Value {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Value".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"x-kubernetes-preserve-unknown-fields": true})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

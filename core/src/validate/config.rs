@@ -279,6 +279,70 @@ fn validate_taints(taints: &[Taint], path: &Path, errs: &mut Errors) {
 /// manifests where upstream says `reportingController`.
 pub(crate) fn validate_event(event: &Event, errs: &mut Errors) {
     meta::validate_object_meta(&event.metadata, true, NameRule::Subdomain, errs);
+    legacy_validate_event(event, "reportingComponent", errs);
+}
+
+/// upstream `ValidateEventCreate` for a request in `events.k8s.io/v1`: the legacy rules (the
+/// controller named `reportingController`, as that API spells it), the metadata, then the
+/// strict rules of the new API: `eventTime` set, `type` `Normal` or `Warning`, a series of at
+/// least 2 with its last observed time, and none of the deprecated fields (named by their
+/// core/v1 paths, as upstream's internal object names them).
+pub(crate) fn validate_event_v1_create(event: &Event, errs: &mut Errors) {
+    legacy_validate_event(event, "reportingController", errs);
+    meta::validate_object_meta(&event.metadata, true, NameRule::Subdomain, errs);
+    // upstream validateV1EventSeries.
+    if let Some(series) = &event.series {
+        if series.count.unwrap_or(0) < 2 {
+            errs.push(FieldError::invalid(
+                &Path::root("series").child("count"),
+                "\"\"",
+                "should be at least 2",
+            ));
+        }
+        if series.last_observed_time.is_none() {
+            errs.push(FieldError::required(
+                &Path::root("series").child("lastObservedTime"),
+                "",
+            ));
+        }
+    }
+    if event.event_time.is_none() {
+        errs.push(FieldError::required(&Path::root("eventTime"), ""));
+    }
+    let type_ = event.type_.as_deref().unwrap_or("");
+    if type_ != "Normal" && type_ != "Warning" {
+        errs.push(FieldError::invalid(
+            &Path::root("type"),
+            "\"\"",
+            format!("has invalid value: {type_}"),
+        ));
+    }
+    for (field, set) in [
+        ("firstTimestamp", event.first_timestamp.is_some()),
+        ("lastTimestamp", event.last_timestamp.is_some()),
+        ("count", event.count.is_some_and(|c| c != 0)),
+        (
+            "source",
+            event
+                .source
+                .component
+                .as_deref()
+                .is_some_and(|c| !c.is_empty())
+                || event.source.host.as_deref().is_some_and(|h| !h.is_empty()),
+        ),
+    ] {
+        if set {
+            errs.push(FieldError::invalid(
+                &Path::root(field),
+                "\"\"",
+                "needs to be unset",
+            ));
+        }
+    }
+}
+
+/// upstream `legacyValidateEvent`, the controller field named `controller_field`.
+fn legacy_validate_event(event: &Event, controller_field: &str, errs: &mut Errors) {
     let namespace = event.metadata.namespace.as_deref();
     let involved = event.involved_object.namespace.as_deref().unwrap_or("");
     let mismatch = |errs: &mut Errors| {
@@ -301,7 +365,7 @@ pub(crate) fn validate_event(event: &Event, errs: &mut Errors) {
         mismatch(errs);
     }
     let controller = event.reporting_component.as_deref().unwrap_or("");
-    let controller_path = Path::root("reportingComponent");
+    let controller_path = Path::root(controller_field);
     if controller.is_empty() {
         errs.push(FieldError::required(&controller_path, ""));
     }

@@ -29,6 +29,8 @@ pub(crate) const META_PURGED: &str = "purged";
 pub(crate) const META_APPLIED: &str = "applied";
 /// The membership in effect as of the last applied membership entry.
 pub(crate) const META_MEMBERSHIP: &str = "membership";
+/// How many times this member's Raft node has started (tags forwarded batches).
+pub(crate) const META_BOOTS: &str = "boots";
 
 fn io_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
@@ -42,6 +44,17 @@ pub(crate) fn init_tables(db: &Database) -> Result<(), StoreError> {
     drop(txn.open_table(RAFT_META)?);
     txn.commit()?;
     Ok(())
+}
+
+/// Counts one more start of this member's Raft node, durably; returns the new count.
+pub(crate) fn next_boot(db: &Database) -> Result<u64, StoreError> {
+    let boots: u64 = read_meta(db, META_BOOTS)
+        .map_err(|e| StoreError::Database(e.to_string()))?
+        .unwrap_or(0);
+    let boot = boots + 1;
+    write(db, |txn| put_meta(txn, META_BOOTS, &boot))
+        .map_err(|e| StoreError::Database(e.to_string()))?;
+    Ok(boot)
 }
 
 /// Reads and decodes a meta row.

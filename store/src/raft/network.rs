@@ -3,9 +3,14 @@
 //! payloads are openraft's messages through bincode's serde path. The server feeds
 //! `Raft::{append_entries, vote, pre_vote, install_full_snapshot}`; a frame that is too large
 //! or does not decode ends its connection, never the process.
+//!
+//! Two requests are skiff's own, on the same port and frames: a follower forwards a writer
+//! batch to the leader ([`RaftRequest::Forward`]), and asks it for a read index
+//! ([`RaftRequest::ReadIndex`]) for a linearizable read.
 
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
@@ -14,17 +19,22 @@ use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
-use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
+use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, VoteOf};
+use openraft::type_config::async_runtime::WatchReceiver;
+use skiff_core::clock::Clock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::state_machine::SnapshotData;
-use super::{SkiffRaft, TypeConfig, decode, encode};
+use super::{
+    BATCH_FORMAT, Batch, ProposeError, RaftTiming, SkiffRaft, TypeConfig, decode, encode,
+    propose_record, read_index,
+};
 use crate::wire::{FRAME_BYTES_MAX, LENGTH_PREFIX_BYTES, frame};
 
 /// A request from one member to another.
 #[derive(serde::Serialize, serde::Deserialize)]
-enum RaftRequest {
+pub(crate) enum RaftRequest {
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<TypeConfig>),
     PreVote(VoteRequest<TypeConfig>),
@@ -33,16 +43,58 @@ enum RaftRequest {
         meta: SnapshotMetaOf<TypeConfig>,
         data: SnapshotData,
     },
+    /// A follower's writer batch (a `Batch` record) for the leader to propose.
+    Forward(Vec<u8>),
+    /// A follower asks the leader for a read index.
+    ReadIndex,
 }
 
 /// The answer to a [`RaftRequest`].
 #[derive(serde::Serialize, serde::Deserialize)]
-enum RaftResponse {
+pub(crate) enum RaftResponse {
     Append(AppendEntriesResponse<TypeConfig>),
     Vote(VoteResponse<TypeConfig>),
     Snapshot(SnapshotResponse<TypeConfig>),
     /// The receiving Raft node failed (it is shutting down, or fatal).
     Failed(String),
+    /// A forwarded batch was committed and applied on the leader at this log index, or why
+    /// not.
+    Forwarded(Result<u64, ProposeError>),
+    /// The leader's read index (its leadership confirmed by a quorum), or why not.
+    ReadIndex(Result<LogIdOf<TypeConfig>, ProposeError>),
+}
+
+/// What the serving side of a member needs.
+pub(crate) struct Server {
+    pub raft: SkiffRaft,
+    pub id: u64,
+    pub timing: RaftTiming,
+    /// Stamps forwarded batches with the leader's time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Server {
+    /// Proposes a batch a follower forwarded: decoded (a batch that does not decode is refused,
+    /// never proposed), stamped with this leader's time, proposed as the leader's own.
+    async fn forwarded(&self, record: &[u8]) -> Result<u64, ProposeError> {
+        let kinds = skiff_core::object::KindRegistry::builtin();
+        let mut batch: Batch = crate::codec::decode_with(BATCH_FORMAT, record, &kinds)
+            .map_err(|e| ProposeError::Unavailable(format!("forwarded batch refused: {e}")))?;
+        if batch.origin.is_none() {
+            return Err(ProposeError::Unavailable(
+                "forwarded batch refused: it names no origin".into(),
+            ));
+        }
+        let leader = self.raft.metrics().borrow_watched().current_leader;
+        if leader != Some(self.id) {
+            return Err(ProposeError::NotLeader(leader));
+        }
+        batch.at = self.clock.now_micro_time();
+        let record = crate::codec::encode_with(BATCH_FORMAT, &batch);
+        propose_record(&self.raft, self.id, self.timing, record)
+            .await
+            .map(|(index, _)| index)
+    }
 }
 
 /// Reads one frame's payload; `Ok(None)` on a clean end of stream.
@@ -72,13 +124,13 @@ async fn write_frame(stream: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
 }
 
 /// Serves Raft requests from peers until the listener fails.
-pub(crate) async fn serve(listener: TcpListener, raft: SkiffRaft) {
+pub(crate) async fn serve(listener: TcpListener, server: Arc<Server>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 // Small request/response frames: Nagle's delay would add tens of ms per RPC.
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(stream, raft.clone()));
+                tokio::spawn(serve_connection(stream, server.clone()));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "raft listener failed");
@@ -88,7 +140,8 @@ pub(crate) async fn serve(listener: TcpListener, raft: SkiffRaft) {
     }
 }
 
-async fn serve_connection(mut stream: TcpStream, raft: SkiffRaft) {
+async fn serve_connection(mut stream: TcpStream, server: Arc<Server>) {
+    let raft = &server.raft;
     loop {
         let payload = match read_frame(&mut stream).await {
             Ok(Some(payload)) => payload,
@@ -131,6 +184,10 @@ async fn serve_connection(mut stream: TcpStream, raft: SkiffRaft) {
                     |e| RaftResponse::Failed(e.to_string()),
                     RaftResponse::Snapshot,
                 ),
+            RaftRequest::Forward(record) => {
+                RaftResponse::Forwarded(server.forwarded(&record).await)
+            }
+            RaftRequest::ReadIndex => RaftResponse::ReadIndex(read_index(raft).await),
         };
         let Ok(bytes) = encode(&response) else {
             return;
@@ -164,7 +221,7 @@ pub(crate) struct Peer {
 }
 
 /// Why a call to a peer failed.
-enum CallError {
+pub(crate) enum CallError {
     /// Could not connect.
     Unreachable(io::Error),
     /// Connected, but the exchange failed or timed out, or the peer answered `Failed`.
@@ -235,6 +292,85 @@ impl Peer {
             *self.stream.get_mut() = None;
         }
         result
+    }
+}
+
+/// Connections to other members for skiff's own requests (forwarded writes, read indexes),
+/// kept for reuse; one per concurrent call.
+#[derive(Default)]
+pub(crate) struct Client {
+    idle: std::sync::Mutex<Vec<(String, TcpStream)>>,
+}
+
+impl Client {
+    fn take(&self, addr: &str) -> Option<TcpStream> {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = idle.iter().position(|(a, _)| a == addr)?;
+        Some(idle.swap_remove(at).1)
+    }
+
+    fn put(&self, addr: &str, stream: TcpStream) {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A few idle connections are plenty; drop the rest.
+        if idle.len() < 8 {
+            idle.push((addr.to_owned(), stream));
+        }
+    }
+
+    /// One request to the member at `addr` and its answer within `ttl`. A connection that
+    /// fails is dropped; a successful one is kept for the next call.
+    pub(crate) async fn call(
+        &self,
+        addr: &str,
+        request: &RaftRequest,
+        ttl: Duration,
+    ) -> Result<RaftResponse, CallError> {
+        let bytes = encode(request).map_err(CallError::Network)?;
+        let exchange = async {
+            let mut stream = if let Some(stream) = self.take(addr) {
+                stream
+            } else {
+                let stream = TcpStream::connect(addr)
+                    .await
+                    .map_err(CallError::Unreachable)?;
+                let _ = stream.set_nodelay(true);
+                stream
+            };
+            write_frame(&mut stream, &bytes)
+                .await
+                .map_err(CallError::Network)?;
+            let payload = read_frame(&mut stream)
+                .await
+                .map_err(CallError::Network)?
+                .ok_or_else(|| {
+                    CallError::Network(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "peer closed the connection",
+                    ))
+                })?;
+            let response = decode(&payload).map_err(CallError::Network)?;
+            Ok((stream, response))
+        };
+        match tokio::time::timeout(ttl, exchange).await {
+            Ok(Ok((stream, response))) => {
+                self.put(addr, stream);
+                match response {
+                    RaftResponse::Failed(why) => Err(CallError::Network(io::Error::other(why))),
+                    response => Ok(response),
+                }
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(CallError::Network(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer from {addr} within {ttl:?}"),
+            ))),
+        }
     }
 }
 

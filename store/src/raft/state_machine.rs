@@ -13,7 +13,7 @@ use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMe
 use redb::{Database, Durability};
 
 use super::log_store::{META_APPLIED, META_MEMBERSHIP, put_meta, read_meta};
-use super::{BATCH_FORMAT, Batch, Outcomes, TypeConfig};
+use super::{BATCH_FORMAT, Batch, Outcomes, Pending, TypeConfig};
 use crate::error::StoreError;
 use crate::watch::WatchHub;
 use crate::writer::{BatchWrite, apply_batch};
@@ -22,25 +22,59 @@ fn io_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
 }
 
-/// A Raft snapshot's bytes. Snapshots are not built yet (mod.rs: "Not done yet").
+/// A Raft snapshot's bytes: a store image (`image.rs`).
 pub(crate) type SnapshotData = Vec<u8>;
 
-fn snapshots_unsupported() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        "raft snapshots are not implemented yet (the log is never purged)",
-    )
+/// The last snapshot this member built or installed, shared by the state machine and its
+/// builders.
+type LastSnapshot = Arc<std::sync::Mutex<Option<SnapshotOf<TypeConfig, SnapshotData>>>>;
+
+fn remember(last: &LastSnapshot, snapshot: &SnapshotOf<TypeConfig, SnapshotData>) {
+    let mut slot = last
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *slot = Some(openraft::storage::Snapshot {
+        meta: snapshot.meta.clone(),
+        snapshot: snapshot.snapshot.clone(),
+    });
+}
+
+/// Builds a snapshot of the store now (as of its applied log id) and remembers it.
+fn build_now(
+    db: &Database,
+    last: &LastSnapshot,
+) -> io::Result<SnapshotOf<TypeConfig, SnapshotData>> {
+    let (meta, data) = super::image::build(db)?;
+    let snapshot = openraft::storage::Snapshot {
+        meta,
+        snapshot: data,
+    };
+    remember(last, &snapshot);
+    tracing::info!(
+        last_log_id = ?snapshot.meta.last_log_id,
+        bytes = snapshot.snapshot.len(),
+        "raft snapshot built"
+    );
+    Ok(snapshot)
 }
 
 /// One member's store as Raft's state machine.
 pub(crate) struct StateMachine {
     db: Arc<Database>,
     hub: WatchHub,
+    /// This member's writers waiting for batches they forwarded to the leader.
+    pending: Arc<Pending>,
+    last_snapshot: LastSnapshot,
 }
 
 impl StateMachine {
-    pub(crate) fn new(db: Arc<Database>, hub: WatchHub) -> Self {
-        Self { db, hub }
+    pub(crate) fn new(db: Arc<Database>, hub: WatchHub, pending: Arc<Pending>) -> Self {
+        Self {
+            db,
+            hub,
+            pending,
+            last_snapshot: LastSnapshot::default(),
+        }
     }
 
     /// Moves the applied mark (and the membership) without a batch.
@@ -59,7 +93,8 @@ impl StateMachine {
         txn.commit().map_err(io_err)
     }
 
-    /// Applies one committed batch; returns its outcomes.
+    /// Applies one committed batch; returns its outcomes, unless a writer of this member
+    /// forwarded the batch and takes them.
     fn apply_normal(&self, log_id: LogIdOf<TypeConfig>, record: &[u8]) -> io::Result<Outcomes> {
         // The leader encoded this record; one that does not decode is corruption or a bug, and
         // applying anything else would make this member diverge: stop (openraft goes fatal).
@@ -72,7 +107,11 @@ impl StateMachine {
                     format!("raft entry {log_id}: {e}"),
                 )
             })?;
-        let Batch { at, mut writes } = batch;
+        let Batch {
+            at,
+            origin,
+            mut writes,
+        } = batch;
         let mut refs: Vec<BatchWrite<'_>> = writes.iter_mut().map(|(a, t)| (&*a, t)).collect();
         let mut outcomes = Vec::with_capacity(refs.len());
         let mut events = Vec::new();
@@ -90,13 +129,16 @@ impl StateMachine {
         )
         .map_err(io_err)?;
         self.hub.publish(events);
-        Ok(Outcomes(outcomes))
+        Ok(self
+            .pending
+            .deliver(origin, Outcomes(outcomes))
+            .unwrap_or_default())
     }
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotData = SnapshotData;
-    type SnapshotBuilder = NoSnapshots;
+    type SnapshotBuilder = Builder;
 
     async fn applied_state(
         &mut self,
@@ -135,33 +177,68 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        NoSnapshots
+        Builder {
+            db: self.db.clone(),
+            last: self.last_snapshot.clone(),
+        }
     }
 
     async fn install_snapshot(
         &mut self,
-        _meta: &SnapshotMetaOf<TypeConfig>,
-        _snapshot: Self::SnapshotData,
+        meta: &SnapshotMetaOf<TypeConfig>,
+        snapshot: Self::SnapshotData,
     ) -> Result<(), io::Error> {
-        Err(snapshots_unsupported())
+        super::image::install(&self.db, meta, &snapshot)?;
+        // The store's history jumped: live watches cannot go on without a gap; they end
+        // (`WatchError::Stopped`) and clients watch again from the new state.
+        self.hub.reset();
+        tracing::info!(last_log_id = ?meta.last_log_id, "raft snapshot installed");
+        remember(
+            &self.last_snapshot,
+            &openraft::storage::Snapshot {
+                meta: meta.clone(),
+                snapshot,
+            },
+        );
+        Ok(())
     }
 
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<SnapshotOf<TypeConfig, Self::SnapshotData>>, io::Error> {
-        Ok(None)
+        let last = self
+            .last_snapshot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|s| openraft::storage::Snapshot {
+                meta: s.meta.clone(),
+                snapshot: s.snapshot.clone(),
+            });
+        if last.is_some() {
+            return Ok(last);
+        }
+        // None kept in memory (this member restarted): a snapshot of the store now is as good
+        // (it covers at least what the log lost to purging), unless nothing was applied yet.
+        if read_meta::<LogIdOf<TypeConfig>>(&self.db, META_APPLIED)?.is_none() {
+            return Ok(None);
+        }
+        build_now(&self.db, &self.last_snapshot).map(Some)
     }
 }
 
-/// The snapshot builder until snapshots exist: building fails (the policy never asks).
-pub(crate) struct NoSnapshots;
+/// Builds snapshots of the store (a consistent copy in one read transaction).
+pub(crate) struct Builder {
+    db: Arc<Database>,
+    last: LastSnapshot,
+}
 
-impl RaftSnapshotBuilder<TypeConfig> for NoSnapshots {
+impl RaftSnapshotBuilder<TypeConfig> for Builder {
     type SnapshotData = SnapshotData;
 
     async fn build_snapshot(
         &mut self,
     ) -> Result<SnapshotOf<TypeConfig, Self::SnapshotData>, io::Error> {
-        Err(snapshots_unsupported())
+        build_now(&self.db, &self.last)
     }
 }

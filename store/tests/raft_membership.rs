@@ -1,0 +1,356 @@
+//! Membership changes, follower reads and snapshots of a replicated store on loopback TCP
+//! (issue #11): a learner joins, is promoted, the old leader is removed, and writes keep
+//! working throughout; a follower read after `read_barrier` sees a write acknowledged on the
+//! leader just before; a learner added after the log was purged catches up by snapshot.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use skiff_core::clock::ManualClock;
+use skiff_core::event::Actor;
+use skiff_core::object::{ConfigMap, Object, ObjectMeta};
+use skiff_store::raft::{Member, MemberConfig, RaftTiming, Replica, Replication};
+use skiff_store::{Backing, ReadError, Store, StoreError};
+use tokio::net::TcpListener;
+
+const TIMING: RaftTiming = RaftTiming {
+    heartbeat_ms: 50,
+    election_min_ms: 300,
+    election_max_ms: 600,
+};
+
+fn config_map(name: &str) -> Object {
+    ConfigMap {
+        metadata: ObjectMeta {
+            namespace: Some("default".into()),
+            ..ObjectMeta::named(name)
+        },
+        ..ConfigMap::default()
+    }
+    .into()
+}
+
+fn key(name: &str) -> String {
+    format!("/registry/configmaps/default/{name}")
+}
+
+type Node = (Store, Arc<Replica>);
+
+struct Cluster {
+    nodes: BTreeMap<u64, Node>,
+    addrs: BTreeMap<u64, String>,
+    snapshot_every: u64,
+}
+
+impl Cluster {
+    /// Opens `count` members of a new cluster on loopback ports, in memory.
+    async fn start(count: u64, snapshot_every: u64) -> Cluster {
+        let mut listeners = Vec::new();
+        let mut addrs = BTreeMap::new();
+        for id in 1..=count {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addrs.insert(id, listener.local_addr().unwrap().to_string());
+            listeners.push((id, listener));
+        }
+        let mut nodes = BTreeMap::new();
+        for (id, listener) in listeners {
+            let member = MemberConfig {
+                timing: TIMING,
+                snapshot_every,
+                ..MemberConfig::new(id, addrs.clone())
+            };
+            let node = Store::open_member(Backing::Memory, clock(), &member, listener)
+                .await
+                .unwrap();
+            nodes.insert(id, node);
+        }
+        Cluster {
+            nodes,
+            addrs,
+            snapshot_every,
+        }
+    }
+
+    /// Opens a member that joins the existing cluster (not yet added); returns its address.
+    async fn open_joining(&mut self, id: u64) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let member = MemberConfig {
+            timing: TIMING,
+            join: true,
+            snapshot_every: self.snapshot_every,
+            ..MemberConfig::new(id, BTreeMap::new())
+        };
+        let node = Store::open_member(Backing::Memory, clock(), &member, listener)
+            .await
+            .unwrap();
+        self.nodes.insert(id, node);
+        self.addrs.insert(id, addr.clone());
+        addr
+    }
+
+    /// Waits until the members in `among` agree on one leader among them; returns it.
+    async fn leader(&self, among: &[u64]) -> u64 {
+        for _ in 0..200 {
+            let leaders: Vec<Option<u64>> =
+                among.iter().map(|id| self.nodes[id].1.leader()).collect();
+            if let Some(Some(l)) = leaders.first()
+                && among.contains(l)
+                && leaders.iter().all(|x| *x == Some(*l))
+                && self.nodes[l].1.is_leader()
+            {
+                return *l;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no agreed leader among {among:?}");
+    }
+
+    fn store(&self, id: u64) -> &Store {
+        &self.nodes[&id].0
+    }
+
+    fn replica(&self, id: u64) -> &Arc<Replica> {
+        &self.nodes[&id].1
+    }
+
+    /// The exact member list `ids` (voter flag each) with their addresses.
+    fn expected(&self, ids: &[(u64, bool)]) -> Vec<Member> {
+        ids.iter()
+            .map(|(id, voter)| Member {
+                id: *id,
+                addr: self.addrs[id].clone(),
+                voter: *voter,
+            })
+            .collect()
+    }
+
+    async fn shutdown(&self) {
+        for (_, replica) in self.nodes.values() {
+            replica.shutdown().await;
+        }
+    }
+}
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(1_700_000_000))
+}
+
+/// Writes `names` through `store`, each acknowledged.
+async fn write_all(store: &Store, names: impl IntoIterator<Item = String>) {
+    let admin = Actor::new("admin");
+    for name in names {
+        if let Err(e) = store.create(&admin, config_map(&name)).await {
+            panic!("write {name}: {e:?}");
+        }
+    }
+}
+
+/// Waits until every member in `ids` has applied the same index as `leader`, then asserts
+/// their stores are equal (status, state hash, rebuilt hash).
+async fn assert_converged(cluster: &Cluster, leader: u64, ids: &[u64]) {
+    let applied = cluster.replica(leader).status().applied_index;
+    let expected = cluster.store(leader).status().unwrap();
+    for id in ids {
+        let replica = cluster.replica(*id);
+        assert!(
+            replica
+                .wait_for(Duration::from_secs(10), |s| s.applied_index >= applied)
+                .await,
+            "member {id} did not apply up to {applied:?}"
+        );
+        let store = cluster.store(*id);
+        assert_eq!(store.status().unwrap(), expected, "member {id}");
+        assert_eq!(
+            store.state_hash().unwrap(),
+            store.rebuild_hash().unwrap(),
+            "member {id}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learner_joins_is_promoted_and_the_old_leader_is_removed() {
+    let mut cluster = Cluster::start(3, 0).await;
+    let leader = cluster.leader(&[1, 2, 3]).await;
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    write_all(cluster.store(leader), (1..=10).map(|i| format!("a-{i}"))).await;
+    assert_eq!(
+        cluster.replica(leader).members(),
+        cluster.expected(&[(1, true), (2, true), (3, true)])
+    );
+
+    // Membership changes are the leader's: a follower answers with the leader's id.
+    let refused = cluster
+        .replica(follower)
+        .add_learner(4, "127.0.0.1:9".into())
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::NotLeader { leader: Some(l) }) if l == leader),
+        "{refused:?}"
+    );
+    // Only a learner can be promoted; only a member can be removed.
+    let not_learner = cluster.replica(leader).promote(follower).await;
+    assert_eq!(
+        not_learner.map_err(|e| e.to_string()),
+        Err(format!(
+            "membership change refused: member {follower} is not a learner of the cluster"
+        ))
+    );
+    let unknown = cluster.replica(leader).remove(9).await;
+    assert_eq!(
+        unknown.map_err(|e| e.to_string()),
+        Err("membership change refused: member 9 is not in the cluster".to_owned())
+    );
+
+    // A fourth member joins as a learner and catches up from the log.
+    let addr = cluster.open_joining(4).await;
+    cluster
+        .replica(leader)
+        .add_learner(4, addr.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster.replica(leader).members(),
+        cluster.expected(&[(1, true), (2, true), (3, true), (4, false)])
+    );
+    write_all(cluster.store(follower), (1..=10).map(|i| format!("b-{i}"))).await;
+    assert_converged(&cluster, leader, &[1, 2, 3, 4]).await;
+    // A learner forwards writes like any member.
+    write_all(cluster.store(4), ["from-the-learner".to_owned()]).await;
+    assert_eq!(cluster.store(4).status().unwrap().revision.0, 21);
+
+    // Promoted, it votes.
+    cluster.replica(leader).promote(4).await.unwrap();
+    assert_eq!(
+        cluster.replica(leader).members(),
+        cluster.expected(&[(1, true), (2, true), (3, true), (4, true)])
+    );
+    write_all(cluster.store(leader), (1..=10).map(|i| format!("c-{i}"))).await;
+
+    // The old leader removes itself; the other three elect a new leader and go on.
+    cluster.replica(leader).remove(leader).await.unwrap();
+    let rest: Vec<u64> = [1, 2, 3, 4]
+        .into_iter()
+        .filter(|id| *id != leader)
+        .collect();
+    let new_leader = cluster.leader(&rest).await;
+    let expected: Vec<(u64, bool)> = rest.iter().map(|id| (*id, true)).collect();
+    for id in &rest {
+        assert!(
+            cluster
+                .replica(*id)
+                .wait_for(Duration::from_secs(5), |s| s.voters
+                    == rest.iter().copied().collect())
+                .await
+        );
+        assert_eq!(
+            cluster.replica(*id).members(),
+            cluster.expected(&expected),
+            "member {id}"
+        );
+    }
+    let other = *rest.iter().find(|id| **id != new_leader).unwrap();
+    write_all(cluster.store(new_leader), (1..=5).map(|i| format!("d-{i}"))).await;
+    write_all(cluster.store(other), (6..=10).map(|i| format!("d-{i}"))).await;
+    assert_converged(&cluster, new_leader, &rest).await;
+    assert_eq!(cluster.store(new_leader).status().unwrap().revision.0, 41);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_read_after_read_barrier_sees_the_write_acknowledged_just_before() {
+    let cluster = Cluster::start(3, 0).await;
+    let leader = cluster.leader(&[1, 2, 3]).await;
+    let followers: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
+    for i in 1..=20 {
+        let name = format!("r-{i}");
+        write_all(cluster.store(leader), [name.clone()]).await;
+        for follower in &followers {
+            let store = cluster.store(*follower);
+            store.read_barrier().await.unwrap();
+            let (_, entry) = store.get(&key(&name)).unwrap();
+            assert_eq!(entry.stored.mod_revision.0, i, "member {follower}");
+        }
+        // The leader's barrier is a quorum round; its own reads see the write too.
+        cluster.store(leader).read_barrier().await.unwrap();
+        assert!(cluster.store(leader).get(&key(&name)).is_ok());
+    }
+
+    // A follower that stopped replicating serves stale serializable reads; its barrier fails
+    // rather than let a linearizable read be stale.
+    let lagging = followers[0];
+    cluster.replica(lagging).shutdown().await;
+    write_all(cluster.store(leader), ["after-the-lag".to_owned()]).await;
+    let stale = cluster.store(lagging).get(&key("after-the-lag"));
+    assert!(
+        matches!(stale, Err(ReadError::NotFound { .. })),
+        "{stale:?}"
+    );
+    let barrier = cluster.store(lagging).read_barrier().await;
+    assert!(
+        matches!(barrier, Err(StoreError::Unavailable(_))),
+        "{barrier:?}"
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_store_read_barrier_returns_at_once() {
+    let store = Store::open(Backing::Memory, clock()).unwrap();
+    store.read_barrier().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_added_after_the_log_was_purged_catches_up_by_snapshot() {
+    let mut cluster = Cluster::start(3, 20).await;
+    let leader = cluster.leader(&[1, 2, 3]).await;
+    write_all(cluster.store(leader), (1..=100).map(|i| format!("s-{i}"))).await;
+    // Snapshots every 20 entries; the log below the last but one is purged.
+    let status = cluster.replica(leader).status();
+    assert!(
+        cluster
+            .replica(leader)
+            .wait_for(Duration::from_secs(5), |s| s.purged_index.is_some())
+            .await,
+        "nothing purged: {status:?}"
+    );
+    let purged = cluster.replica(leader).status().purged_index.unwrap();
+    assert!(purged >= 20, "purged only up to {purged}");
+
+    // The new member cannot get entry 1 from anyone's log: it must install a snapshot.
+    let addr = cluster.open_joining(4).await;
+    cluster.replica(leader).add_learner(4, addr).await.unwrap();
+    write_all(cluster.store(leader), ["after-the-join".to_owned()]).await;
+    assert_converged(&cluster, leader, &[1, 2, 3, 4]).await;
+    let learner = cluster.replica(4).status();
+    assert!(
+        learner.snapshot_index.is_some_and(|i| i >= purged),
+        "learner did not install a snapshot covering {purged}: {learner:?}"
+    );
+    let learner_store = cluster.store(4);
+    assert_eq!(learner_store.status().unwrap().revision.0, 101);
+    let (_, entry) = learner_store.get(&key("s-1")).unwrap();
+    assert_eq!(entry.stored.mod_revision.0, 1);
+    // The learner's history is the leader's: the same events from the first revision.
+    assert_eq!(
+        learner_store
+            .events(
+                skiff_core::event::Revision(1),
+                skiff_core::event::Revision(101)
+            )
+            .unwrap(),
+        cluster
+            .store(leader)
+            .events(
+                skiff_core::event::Revision(1),
+                skiff_core::event::Revision(101)
+            )
+            .unwrap()
+    );
+    // Writes through the learner still work after the install.
+    write_all(learner_store, ["via-the-learner".to_owned()]).await;
+    assert_eq!(learner_store.status().unwrap().revision.0, 102);
+    cluster.shutdown().await;
+}
