@@ -68,18 +68,9 @@ pub const WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub(crate) fn next_event(mut stream: Box<dyn WatchStream>) -> NextEvent {
     Box::pin(async move {
-        // An event already waiting needs no idle timer. Only a wait arms one: a timer per
-        // event piled up in the simulator, which keeps every timer until its deadline
-        // (5 minutes of events × watchers; 537 MB at 20 workers and 600 pods).
-        let event = {
-            let mut next = stream.next();
-            match std::future::poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await {
-                Poll::Ready(event) => event,
-                Poll::Pending => tokio::time::timeout(WATCH_IDLE_TIMEOUT, next)
-                    .await
-                    .unwrap_or(None),
-            }
-        };
+        let event = tokio::time::timeout(WATCH_IDLE_TIMEOUT, stream.next())
+            .await
+            .unwrap_or(None);
         (event, stream)
     })
 }
