@@ -9,6 +9,7 @@ use skiff_controllers::builtin::{self, ControlPlaneConfig};
 use skiff_controllers::kubelet::server::NodeServer;
 use skiff_controllers::reconcile::Controller;
 use skiff_controllers::runtime::Manager;
+use skiff_controllers::runtime::election::LeaderElectionConfig;
 use skiff_controllers::runtime::{RunOptions, Shutdown, ShutdownTrigger};
 use skiff_core::client::{Client, ClientError};
 use skiff_core::clock::{Clock, SystemClock, unix_micros};
@@ -77,6 +78,7 @@ pub struct ClusterBuilder {
     nodes: u8,
     custom_kinds: Vec<&'static CustomKind>,
     controllers: Vec<crate::controller::Registered>,
+    replicated: Option<(Store, String)>,
 }
 
 impl std::fmt::Debug for ClusterBuilder {
@@ -104,6 +106,18 @@ impl ClusterBuilder {
     /// log with nothing lost. Without it the cluster lives in memory.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Serve `store`, one member of a replicated store (`Store::open_member`), instead of
+    /// opening one (issue #11). Only the leader accepts writes, so the bootstrap objects are
+    /// created in the background, retried every second until this member's bootstrap succeeds
+    /// (it does on the leader; the objects then replicate to every member). The controller
+    /// manager and scheduler run here as on every member: their Lease election lets exactly
+    /// one act: each is a candidate named `identity` (upstream: hostname plus a unique suffix;
+    /// it must differ between members).
+    pub fn replicated(mut self, store: Store, identity: impl Into<String>) -> Self {
+        self.replicated = Some((store, identity.into()));
         self
     }
 
@@ -201,17 +215,28 @@ impl ClusterBuilder {
         for kind in &self.custom_kinds {
             kinds.register(kind)?;
         }
-        let store = open_store(self.data_dir.as_ref(), &clock, &kinds)?;
+        let replicated = self.replicated.is_some();
+        let (store, identity) = match self.replicated {
+            Some((store, identity)) => (store, Some(identity)),
+            None => (open_store(self.data_dir.as_ref(), &clock, &kinds)?, None),
+        };
         let seed = self
             .seed
             .unwrap_or_else(|| unix_micros(clock.wall()).unsigned_abs());
         let api = Arc::new(ApiServer::new(store.clone(), clock.clone(), seed));
-        api.bootstrap()
-            .await
-            .map_err(|e| StartError::Bootstrap(e.to_string()))?;
-        let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), EMBEDDER_USER));
         let (stop, shutdown) = Shutdown::channel();
         let mut tasks = Vec::new();
+        if replicated {
+            tasks.push(tokio::spawn(bootstrap_replicated(
+                api.clone(),
+                shutdown.clone(),
+            )));
+        } else {
+            api.bootstrap()
+                .await
+                .map_err(|e| StartError::Bootstrap(e.to_string()))?;
+        }
+        let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), EMBEDDER_USER));
         let managers = control_loops(self.without_controllers, &self.control_plane, &kinds, seed);
         {
             for (mut manager, user) in managers {
@@ -219,6 +244,10 @@ impl ClusterBuilder {
                 let options = RunOptions {
                     seed,
                     shutdown: shutdown.clone(),
+                    // Every member runs the loops; the Lease lets one act.
+                    leader_election: identity
+                        .as_ref()
+                        .map(|identity| LeaderElectionConfig::new(identity.clone())),
                     ..RunOptions::default()
                 };
                 let manager_clock = clock.clone();
@@ -309,6 +338,22 @@ impl ClusterBuilder {
             stop,
             tasks,
         })
+    }
+}
+
+/// Bootstraps a replicated member's API server: retried every second until it succeeds (on
+/// whichever member leads; followers refuse writes) or the cluster shuts down.
+async fn bootstrap_replicated(api: Arc<ApiServer>, mut shutdown: Shutdown) {
+    loop {
+        match api.bootstrap().await {
+            Ok(()) => return,
+            Err(e) => tracing::debug!(error = %e, "bootstrap deferred"),
+        }
+        tokio::select! {
+            biased;
+            () = shutdown.wait() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
     }
 }
 

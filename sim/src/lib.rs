@@ -13,6 +13,8 @@
 //! - [`trace`]: the trace hash that proves a seed replays exactly.
 //! - [`report`]: the end-of-run report (text and `--json` lines).
 //! - `cluster`, `faults`, `workload`, `worker`, `run` (simulator build only): the harness.
+//! - `replicated` (simulator build only): `--control-plane 3|5`, a Raft-replicated store with
+//!   Raft's faults, its checkers and the linearizability checker over client histories.
 //! - `testkit` (simulator build only): `ChaosTest`, seeded chaos tests of your own
 //!   controllers with your own checkers ([`check::user::Checker`]).
 //!
@@ -37,6 +39,8 @@ pub mod cluster;
 #[cfg(madsim)]
 pub mod faults;
 pub mod fill;
+#[cfg(madsim)]
+pub mod replicated;
 #[cfg(madsim)]
 pub mod run;
 #[cfg(madsim)]

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use skiff_core::rng::SplitMix64;
@@ -163,6 +164,14 @@ pub struct Options {
     /// A standing pod population the client creates besides the workload (`--pods`, see
     /// [`crate::fill`]); 0 for none. Never drawn from the seed.
     pub pods: u32,
+    /// Control-plane members: 1 is the single-node store; 3 or 5 run a replicated store
+    /// (Raft, issue #11) with its own faults and checkers (`cargo sim --control-plane 3`).
+    /// Never drawn from the seed, so a seed's single-node run is unchanged.
+    pub control_plane: u32,
+    /// **Test only, a planted bug**: serve some reads of the replicated run's linearizability
+    /// clients from a follower's applied state with no read barrier (a stale read). The
+    /// linearizability checker must catch it; never set outside the tests that prove so.
+    pub plant_stale_reads: bool,
 }
 
 /// Overrides of [`Options::from_seed`]: `None` keeps the seed's choice.
@@ -242,23 +251,30 @@ impl Options {
             op_interval,
             compaction,
             pods: 0,
+            control_plane: 1,
+            plant_stale_reads: false,
         }
     }
 
     /// The command line that reproduces this run.
     pub fn repro_command(&self) -> String {
-        let pods = if self.pods == 0 {
-            String::new()
-        } else {
-            format!(" --pods {}", self.pods)
-        };
-        format!(
-            "cargo sim --seed {} --workers {} --duration {} --faults {}{pods}",
+        let mut command = format!(
+            "cargo sim --seed {} --workers {} --duration {} --faults {}",
             self.seed,
             self.workers,
             format_duration(self.duration),
             faults_arg(&self.faults)
-        )
+        );
+        if self.control_plane > 1 {
+            let _ = write!(command, " --control-plane {}", self.control_plane);
+        }
+        if self.pods > 0 {
+            let _ = write!(command, " --pods {}", self.pods);
+        }
+        if self.plant_stale_reads {
+            command.push_str(" (with the planted stale reads of the tests)");
+        }
+        command
     }
 }
 
@@ -296,6 +312,12 @@ impl fmt::Display for Options {
         // Only when set, so the default run's first trace line (and its hash) is unchanged.
         if self.pods > 0 {
             write!(f, " · {} standing pods", self.pods)?;
+        }
+        if self.control_plane > 1 {
+            write!(f, " · {} control-plane members (Raft)", self.control_plane)?;
+        }
+        if self.plant_stale_reads {
+            write!(f, " · PLANTED stale follower reads")?;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use crate::check::{Class, Violation};
 use crate::options::{FaultKind, Options, format_duration};
 
 /// Every checker, in report order.
-pub const CHECKERS: [&str; 11] = [
+pub const CHECKERS: [&str; 15] = [
     crate::check::acked_writes::NAME,
     crate::check::revisions::NAME,
     crate::check::watch_order::NAME,
@@ -20,6 +20,10 @@ pub const CHECKERS: [&str; 11] = [
     crate::check::node_lease::NAME,
     crate::check::leader::NAME,
     crate::check::orphans::NAME,
+    crate::check::raft_leader::NAME,
+    crate::check::committed::NAME,
+    crate::check::member_state::NAME,
+    crate::check::linearizability::NAME,
     "liveness",
     "crash",
 ];

@@ -407,6 +407,9 @@ pub async fn run_with(
     extras: Extras,
     user: UserCheckers,
 ) -> (Report, Trace) {
+    if options.control_plane > 1 {
+        return crate::replicated::run(options, flags).await;
+    }
     let start = Instant::now();
     let mut h = Harness {
         cluster: Cluster::start_with(
@@ -535,6 +538,16 @@ fn build_report(
         options: Some(options),
         ..Report::default()
     };
+    for name in [
+        crate::check::raft_leader::NAME,
+        crate::check::committed::NAME,
+        crate::check::member_state::NAME,
+        crate::check::linearizability::NAME,
+    ] {
+        report
+            .checkers_off
+            .insert(name, "needs --control-plane 3 or 5");
+    }
     let components = &h.cluster.components;
     report.controllers = components.names();
     if !components.runs("garbage-collector-controller") {

@@ -59,6 +59,15 @@ pub struct StoreArgs {
     /// Events in the log before the simulated crash [default: 1000000; 10000 with --quick].
     #[arg(long, value_name = "N")]
     pub events: Option<u64>,
+    /// Run only these phases (comma-separated): `put` (durable puts and the fsync probe),
+    /// `get`, `watch` (on disk), `memory` (in-memory puts and watch), `crash`, `list`
+    /// [default: all].
+    #[arg(long, value_name = "PHASES", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Writer counts of the put runs, on disk and in memory [default: 1,16,256 on disk and
+    /// 1,256 in memory].
+    #[arg(long, value_name = "N,..", value_delimiter = ',')]
+    pub writers: Vec<usize>,
 }
 
 /// Runs a benchmark; false if it failed (the reason is on standard error).

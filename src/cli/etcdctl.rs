@@ -148,6 +148,40 @@ pub enum EtcdctlCommand {
         #[command(subcommand)]
         command: EndpointCommand,
     },
+    /// The members of a replicated control plane (through a running member: `--endpoints`).
+    Member {
+        /// The member command.
+        #[command(subcommand)]
+        command: MemberCommand,
+    },
+}
+
+/// `skiff etcdctl member …` (etcdctl 3.4's).
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Lists the members: ID, STATUS, NAME, PEER ADDRS, CLIENT ADDRS, IS LEARNER.
+    List,
+    /// Adds a member as a learner; start it with the printed `skiff up` line, then promote it.
+    Add {
+        /// The new member's name (its id derives from it).
+        name: String,
+        /// Its Raft peer address, `HOST:PORT` (its API will be on port + 1).
+        #[arg(long = "peer-urls")]
+        peer_urls: String,
+        /// Add as a learner (always: skiff adds members as learners first).
+        #[arg(long)]
+        learner: bool,
+    },
+    /// Removes a member by its hex id.
+    Remove {
+        /// The member's id, in hex.
+        id: String,
+    },
+    /// Makes a learner that has caught up a voter.
+    Promote {
+        /// The learner's id, in hex.
+        id: String,
+    },
 }
 
 /// `skiff etcdctl snapshot …`.
@@ -198,7 +232,7 @@ pub fn run(
         .enable_all()
         .build()
     {
-        Ok(runtime) if connect.server.is_some() => {
+        Ok(runtime) if connect.server_flag().is_some() => {
             runtime.block_on(remote(connect, args, stdin, out, err))
         }
         Ok(runtime) => runtime.block_on(dispatch(&connect.data_dir, args, stdin, out)),
@@ -293,6 +327,9 @@ async fn dispatch(
         },
         EtcdctlCommand::Snapshot { command } => snapshot(dir, command, w, out).await,
         EtcdctlCommand::Endpoint { command } => endpoint(dir, command, w, out).await,
+        EtcdctlCommand::Member { .. } => Err(
+            "member commands go through a running member: pass --endpoints HOST:PORT,...".into(),
+        ),
     }
 }
 
@@ -321,7 +358,7 @@ async fn remote(
         );
     }
     let client = connect.connect().await?;
-    let server = connect.server.clone().unwrap_or_default();
+    let server = connect.server_flag().unwrap_or_default().to_owned();
     match &args.command {
         EtcdctlCommand::Get {
             key,
@@ -365,9 +402,13 @@ async fn remote(
         EtcdctlCommand::Snapshot {
             command: SnapshotCommand::Save { file },
         } => remote_snapshot_save(&client, file, out).await,
+        EtcdctlCommand::Endpoint {
+            command: EndpointCommand::Status,
+        } => remote_status(connect, w, out, err).await,
         EtcdctlCommand::Endpoint { command } => {
             remote_endpoint(&client, server, command, w, out).await
         }
+        EtcdctlCommand::Member { command } => member(&client, command, w, out).await,
         EtcdctlCommand::Snapshot { .. } | EtcdctlCommand::Defrag => {
             unreachable!("handled before connecting")
         }
@@ -448,6 +489,322 @@ async fn remote_endpoint(
             )
         }
     }
+}
+
+/// One member's `endpoint status` row.
+struct MemberRow {
+    endpoint: String,
+    status: Status,
+    raft: Option<skiff_store::wire::RaftStatus>,
+}
+
+/// `endpoint status` through the server(s): one row per endpoint, each asked on its own
+/// connection (a member's Raft state is its own); an endpoint that does not answer is reported
+/// on stderr, as etcdctl does, and fails the command only when none answers.
+async fn remote_status(
+    connect: &ConnectArgs,
+    w: WriteOut,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), String> {
+    let mut rows = Vec::new();
+    let mut failed = None;
+    let endpoints = connect.endpoint_list()?;
+    let several = endpoints.len() > 1;
+    for endpoint in endpoints {
+        let asked = match connect.connect_one(&endpoint).await {
+            Ok(client) => client.etcd_status().await.map_err(refused),
+            Err(e) => Err(e),
+        };
+        if !several {
+            // One endpoint: its error is the command's, as before.
+            asked.as_ref().map_err(Clone::clone)?;
+        }
+        match asked {
+            Ok(s) => rows.push(MemberRow {
+                endpoint,
+                status: Status {
+                    revision: Revision(s.revision),
+                    compacted: Revision(s.compacted),
+                    events: s.events,
+                    keys: s.keys,
+                    hash: s.hash,
+                },
+                raft: s.raft,
+            }),
+            Err(e) => {
+                let message = format!("Failed to get the status of endpoint {endpoint} ({e})");
+                let _ = writeln!(err, "{message}");
+                failed = Some(message);
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Err(failed.unwrap_or_else(|| "no endpoint".into()));
+    }
+    if rows.iter().all(|r| r.raft.is_none()) && rows.len() == 1 {
+        let row = rows.remove(0);
+        return print_status(row.endpoint, &row.status, None, w, out);
+    }
+    print_member_status(&rows, w, out)
+}
+
+/// `endpoint status` of replicated members, as etcdctl 3.4 prints it (its columns, then
+/// skiff's revision and hash); the database size is unknown through the server.
+fn print_member_status(rows: &[MemberRow], w: WriteOut, out: &mut dyn Write) -> Result<(), String> {
+    let version = env!("CARGO_PKG_VERSION");
+    if w == WriteOut::Json {
+        let json: Vec<MemberStatusJson> = rows
+            .iter()
+            .map(|r| MemberStatusJson {
+                Endpoint: r.endpoint.clone(),
+                Status: MemberStatusInner {
+                    header: MemberHeader {
+                        member_id: r.raft.as_ref().map_or(0, |s| s.member),
+                        revision: r.status.revision.0,
+                    },
+                    version,
+                    db_size: 0,
+                    leader: r.raft.as_ref().and_then(|s| s.leader).unwrap_or(0),
+                    raft_index: r.raft.as_ref().map_or(0, |s| s.committed),
+                    raft_term: r.raft.as_ref().map_or(0, |s| s.term),
+                    raft_applied_index: r.raft.as_ref().map_or(0, |s| s.applied),
+                    is_learner: r.raft.as_ref().is_some_and(|s| s.learner),
+                    compact_revision: r.status.compacted.0,
+                    keys: r.status.keys,
+                    events: r.status.events,
+                    hash: r.status.hash,
+                },
+            })
+            .collect();
+        return print_json(out, &json);
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let (id, leader, learner, term, index, applied) = match &r.raft {
+                Some(s) => (
+                    format!("{:x}", s.member),
+                    (s.leader == Some(s.member)).to_string(),
+                    s.learner.to_string(),
+                    s.term.to_string(),
+                    s.committed.to_string(),
+                    s.applied.to_string(),
+                ),
+                None => ["-"; 6].map(str::to_owned).into(),
+            };
+            vec![
+                r.endpoint.clone(),
+                id,
+                version.to_owned(),
+                "-".to_owned(),
+                leader,
+                learner,
+                term,
+                index,
+                applied,
+                r.status.revision.to_string(),
+                format!("{:x}", r.status.hash),
+                String::new(),
+            ]
+        })
+        .collect();
+    if w == WriteOut::Table {
+        let headers = [
+            "ENDPOINT",
+            "ID",
+            "VERSION",
+            "DB SIZE",
+            "IS LEADER",
+            "IS LEARNER",
+            "RAFT TERM",
+            "RAFT INDEX",
+            "RAFT APPLIED INDEX",
+            "REVISION",
+            "HASH",
+            "ERRORS",
+        ];
+        let mut align = [Align::Left; 12];
+        for i in [3, 6, 7, 8, 9] {
+            align[i] = Align::Right;
+        }
+        return out
+            .write_all(table(&headers, &align, &cells).as_bytes())
+            .map_err(|e| format!("writing output: {e}"));
+    }
+    for row in cells {
+        line(out, &row.join(", "))?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct MemberHeader {
+    member_id: u64,
+    revision: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MemberStatusInner {
+    header: MemberHeader,
+    version: &'static str,
+    db_size: u64,
+    leader: u64,
+    raft_index: u64,
+    raft_term: u64,
+    raft_applied_index: u64,
+    is_learner: bool,
+    compact_revision: u64,
+    keys: u64,
+    events: u64,
+    hash: u64,
+}
+
+#[derive(Serialize)]
+#[allow(
+    non_snake_case,
+    reason = "etcdctl prints its epStatus struct's Go field names"
+)]
+struct MemberStatusJson {
+    Endpoint: String,
+    Status: MemberStatusInner,
+}
+
+/// A member id as etcdctl takes it: hex.
+fn member_id_arg(id: &str) -> Result<u64, String> {
+    u64::from_str_radix(id.trim_start_matches("0x"), 16)
+        .map_err(|_| format!("bad member ID arg ({id:?}: not a hex id)"))
+}
+
+/// `member list|add|remove|promote` through a running member.
+async fn member(
+    client: &skiff_store::wire::WireClient,
+    command: &MemberCommand,
+    w: WriteOut,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    match command {
+        MemberCommand::List => {
+            let members = client.etcd_member_list().await.map_err(refused)?;
+            print_members(&members, w, out)
+        }
+        MemberCommand::Add {
+            name, peer_urls, ..
+        } => {
+            let peer = peer_urls.trim_start_matches("http://").to_owned();
+            let members = client.etcd_member_add(name, &peer).await.map_err(refused)?;
+            let id = super::up::member_id(name);
+            let initial: Vec<String> = members
+                .iter()
+                .map(|m| {
+                    let name = if m.id == id {
+                        name.clone()
+                    } else {
+                        m.name.clone()
+                    };
+                    format!("{name}={}", m.peer)
+                })
+                .collect();
+            line(out, &format!("Member {id:16x} added to cluster"))?;
+            line(out, "")?;
+            line(
+                out,
+                &format!(
+                    "skiff --data-dir DIR up --name {name} --initial-cluster {} --initial-cluster-state existing",
+                    initial.join(",")
+                ),
+            )
+        }
+        MemberCommand::Remove { id } => {
+            let id = member_id_arg(id)?;
+            client.etcd_member_remove(id).await.map_err(refused)?;
+            line(out, &format!("Member {id:16x} removed from cluster"))
+        }
+        MemberCommand::Promote { id } => {
+            let id = member_id_arg(id)?;
+            client.etcd_member_promote(id).await.map_err(refused)?;
+            line(out, &format!("Member {id:16x} promoted in cluster"))
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[allow(non_snake_case, reason = "etcdctl prints etcd's member fields")]
+struct MemberJson {
+    ID: u64,
+    name: String,
+    peerURLs: Vec<String>,
+    clientURLs: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    isLearner: bool,
+}
+
+#[derive(Serialize)]
+struct MembersJson {
+    members: Vec<MemberJson>,
+}
+
+/// `member list` as etcdctl 3.4 prints it: `ID, STATUS, NAME, PEER ADDRS, CLIENT ADDRS, IS
+/// LEARNER`, ids in hex; a member whose name the answering member does not know is
+/// `unstarted`, as etcd shows a member that never joined.
+fn print_members(
+    members: &[skiff_store::wire::MemberInfo],
+    w: WriteOut,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    if w == WriteOut::Json {
+        return print_json(
+            out,
+            &MembersJson {
+                members: members
+                    .iter()
+                    .map(|m| MemberJson {
+                        ID: m.id,
+                        name: m.name.clone(),
+                        peerURLs: vec![format!("http://{}", m.peer)],
+                        clientURLs: vec![format!("http://{}", m.client)],
+                        isLearner: m.learner,
+                    })
+                    .collect(),
+            },
+        );
+    }
+    let rows: Vec<Vec<String>> = members
+        .iter()
+        .map(|m| {
+            vec![
+                format!("{:x}", m.id),
+                if m.name.is_empty() {
+                    "unstarted"
+                } else {
+                    "started"
+                }
+                .to_owned(),
+                m.name.clone(),
+                format!("http://{}", m.peer),
+                format!("http://{}", m.client),
+                m.learner.to_string(),
+            ]
+        })
+        .collect();
+    if w == WriteOut::Table {
+        let headers = [
+            "ID",
+            "STATUS",
+            "NAME",
+            "PEER ADDRS",
+            "CLIENT ADDRS",
+            "IS LEARNER",
+        ];
+        return out
+            .write_all(table(&headers, &[Align::Left; 6], &rows).as_bytes())
+            .map_err(|e| format!("writing output: {e}"));
+    }
+    for row in rows {
+        line(out, &row.join(", "))?;
+    }
+    Ok(())
 }
 
 /// The message of a refused or failed call, as etcdctl prints it after `Error: `.

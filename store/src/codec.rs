@@ -188,12 +188,17 @@ const RECORD_CAPACITY: usize = 1536;
 
 pub(crate) fn encode_with<T: Encode>(format: u8, value: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(RECORD_CAPACITY);
-    out.extend_from_slice(&[format, 0, 0, 0, 0]);
-    bincode::encode_into_writer(value, VecWriter(&mut out), config())
-        .expect("encoding to a Vec never fails for our types");
-    let crc = crc32fast::hash(&out[HEADER_LEN..]);
-    out[1..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+    encode_into(format, value, &mut out);
     out
+}
+
+/// Appends the record of `value` (envelope and payload) to `out`.
+fn encode_into<T: Encode>(format: u8, value: &T, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[format, 0, 0, 0, 0]);
+    bincode::encode_into_writer(value, VecWriter(out), config())
+        .expect("encoding to a Vec never fails for our types");
+    seal(&mut out[start..]);
 }
 
 /// Checks the envelope (length, format, checksum) and returns the payload.
@@ -247,6 +252,18 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
 /// struct or enum as the concatenation of its fields after the variant index, so the object's
 /// bytes are the same in both records. Byte-identical to encoding each (tested below).
 pub fn encode_event_and_row(event: &Event) -> (Vec<u8>, Option<Vec<u8>>) {
+    let mut record = Vec::with_capacity(RECORD_CAPACITY);
+    let mut row = Vec::with_capacity(RECORD_CAPACITY);
+    let has_row = encode_event_and_row_into(event, &mut record, &mut row);
+    (record, has_row.then_some(row))
+}
+
+/// [`encode_event_and_row`] into buffers the caller reuses (cleared first): the writer encodes
+/// a whole batch through the same two buffers, since redb copies what it inserts. Returns
+/// whether `row` was written (creates and updates); otherwise only `record` is.
+pub fn encode_event_and_row_into(event: &Event, record: &mut Vec<u8>, row: &mut Vec<u8>) -> bool {
+    record.clear();
+    row.clear();
     let (variant, object, create_revision, version) = match &event.change {
         Change::Create(object) => (0u32, object, event.revision, 1),
         Change::Update {
@@ -254,27 +271,25 @@ pub fn encode_event_and_row(event: &Event) -> (Vec<u8>, Option<Vec<u8>>) {
             create_revision,
             version,
         } => (1u32, object, *create_revision, *version),
-        _ => return (encode_event(event), None),
+        _ => {
+            encode_into(EVENT_FORMAT, event, record);
+            return false;
+        }
     };
-    let mut body = Vec::with_capacity(RECORD_CAPACITY);
-    append(&mut body, object);
-    let mut record = Vec::with_capacity(HEADER_LEN + 96 + body.len());
     record.extend_from_slice(&[EVENT_FORMAT, 0, 0, 0, 0]);
-    append(
-        &mut record,
-        (event.revision, event.at, &event.actor, variant),
-    );
-    record.extend_from_slice(&body);
-    if variant == 1 {
-        append(&mut record, (create_revision, version));
-    }
-    seal(&mut record);
-    let mut row = Vec::with_capacity(HEADER_LEN + 32 + body.len());
+    append(record, (event.revision, event.at, &event.actor, variant));
+    let body_start = record.len();
+    append(record, object);
+    let body = body_start..record.len();
     row.extend_from_slice(&[STORED_FORMAT, 0, 0, 0, 0]);
-    append(&mut row, (create_revision, event.revision, version, 0u32));
-    row.extend_from_slice(&body);
-    seal(&mut row);
-    (record, Some(row))
+    append(row, (create_revision, event.revision, version, 0u32));
+    row.extend_from_slice(&record[body]);
+    seal(row);
+    if variant == 1 {
+        append(record, (create_revision, version));
+    }
+    seal(record);
+    true
 }
 
 /// Appends `value`'s bincode encoding to `out`.
@@ -488,6 +503,36 @@ mod tests {
         let (record, row) = encode_event_and_row(&raw);
         assert_eq!(record, encode_event(&raw));
         assert!(row.is_none());
+    }
+
+    /// The writer encodes a whole batch through two reused buffers: an earlier, longer record
+    /// must leave nothing behind, and an event without a row leaves the row buffer empty.
+    #[test]
+    fn reused_buffers_encode_the_same_bytes_as_fresh_ones() {
+        let created = event();
+        let Change::Create(object) = created.change.clone() else {
+            unreachable!()
+        };
+        let mut long = object.clone();
+        long.metadata_mut().name = Some("a-much-longer-name-than-settings".repeat(8));
+        let first = Event {
+            change: Change::Create(long),
+            ..created.clone()
+        };
+        let raw = Event {
+            change: Change::DeleteRaw { key: "k".into() },
+            ..created.clone()
+        };
+        let (mut record, mut row) = (Vec::new(), Vec::new());
+        assert!(encode_event_and_row_into(&first, &mut record, &mut row));
+        assert!(encode_event_and_row_into(&created, &mut record, &mut row));
+        let (fresh_record, fresh_row) = encode_event_and_row(&created);
+        assert_eq!(record, fresh_record);
+        assert_eq!(Some(row.clone()), fresh_row);
+        assert_eq!(record, encode_event(&created));
+        assert!(!encode_event_and_row_into(&raw, &mut record, &mut row));
+        assert_eq!(record, encode_event(&raw));
+        assert!(row.is_empty());
     }
 
     #[test]

@@ -233,22 +233,24 @@ fn put(
     key: &str,
     row: Row<'_>,
     prior: Option<IndexEntries>,
-    encoded: Option<Vec<u8>>,
+    encoded: Option<&[u8]>,
 ) -> Result<(), StoreError> {
     let old = prior_entries(t, key, prior)?;
     let new = match row.value {
         StoredValueRef::Object(object) => object_index_entries(object),
         StoredValueRef::Raw(_) => IndexEntries::default(),
     };
-    let bytes = encoded.unwrap_or_else(|| {
-        codec::encode_stored_parts(
+    if let Some(bytes) = encoded {
+        t.objects.insert(key, bytes)?;
+    } else {
+        let bytes = codec::encode_stored_parts(
             row.create_revision,
             row.mod_revision,
             row.version,
             row.value,
-        )
-    });
-    t.objects.insert(key, bytes.as_slice())?;
+        );
+        t.objects.insert(key, bytes.as_slice())?;
+    }
     update_indexes(t, key, &old, &new)?;
     t.key_revisions.insert((key, row.mod_revision.0), ())?;
     Ok(())
@@ -300,38 +302,49 @@ fn apply_known(
         "event {} applied at or below head {head}",
         event.revision
     );
-    apply_event(t, event, prior, None)?;
+    apply_event(t, event, prior, None, None)?;
     t.meta.insert(META_HEAD, event.revision.0)?;
     Ok(())
 }
 
 /// The writer's [`apply`]: given the old row's index entries (`prior`) and, when it already
 /// encoded it with the event record, the new projection row (`row`, exactly the bytes
-/// [`codec::encode_stored`] gives). It does not touch `meta`'s head: the writer, which checked
-/// the revision (pair assertion with [`apply`]), writes the head once per batch.
+/// [`codec::encode_stored`] gives), and the key the event changes (the writer derived it from
+/// the object while planning; [`event_key`] of the change). It does not touch `meta`'s head:
+/// the writer, which checked the revision (pair assertion with [`apply`]), writes the head once
+/// per batch.
 pub(crate) fn apply_change(
     t: &mut ProjectionTables<'_>,
     event: &Event,
     prior: IndexEntries,
-    row: Option<Vec<u8>>,
+    row: Option<&[u8]>,
+    key: &str,
 ) -> Result<(), StoreError> {
-    apply_event(t, event, Some(prior), row)
+    apply_event(t, event, Some(prior), row, Some(key))
 }
 
 fn apply_event(
     t: &mut ProjectionTables<'_>,
     event: &Event,
     prior: Option<IndexEntries>,
-    encoded: Option<Vec<u8>>,
+    encoded: Option<&[u8]>,
+    known_key: Option<&str>,
 ) -> Result<(), StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         what: "event",
         revision: event.revision.0,
         reason,
     };
+    // The key given, else derived from the object (a failure means a corrupt or foreign log).
+    let object_key = |object: &Object| match known_key {
+        Some(key) => Ok(std::borrow::Cow::Borrowed(key)),
+        None => object_key(object)
+            .map(std::borrow::Cow::Owned)
+            .map_err(corrupt),
+    };
     match &event.change {
         Change::Create(object) => {
-            let key = object_key(object).map_err(corrupt)?;
+            let key = object_key(object)?;
             let row = Row {
                 create_revision: event.revision,
                 mod_revision: event.revision,
@@ -345,7 +358,7 @@ fn apply_event(
             create_revision,
             version,
         } => {
-            let key = object_key(object).map_err(corrupt)?;
+            let key = object_key(object)?;
             let row = Row {
                 create_revision: *create_revision,
                 mod_revision: event.revision,
@@ -355,7 +368,7 @@ fn apply_event(
             put(t, &key, row, prior, encoded)?;
         }
         Change::Delete(object) => {
-            let key = object_key(object).map_err(corrupt)?;
+            let key = object_key(object)?;
             remove(t, &key, event.revision, prior)?;
         }
         Change::PutRaw {

@@ -35,6 +35,9 @@ pub const BATCH_REQUESTS_MAX: usize = 1024;
 /// Operations in one transaction at most (etcd's default `--max-txn-ops` is 128).
 pub const TXN_OPS_MAX: usize = 128;
 const _: () = assert!(BATCH_REQUESTS_MAX > 0 && QUEUE_REQUESTS_MAX >= BATCH_REQUESTS_MAX);
+/// Scheduler turns the writer gives its callers before committing a batch, at most, while
+/// each turn brings more requests (adaptive group commit; see [`Writer::run`]).
+pub const GATHER_TURNS_MAX: usize = 8;
 
 /// One queued write, or the request to stop.
 pub(crate) enum Request {
@@ -64,8 +67,10 @@ pub(crate) struct Write {
     reason = "planned changes live for one batch; a delete's removed value is moved, not copied"
 )]
 enum Planned {
-    Create,
+    /// The key, derived from the object once while planning.
+    Create(String),
     Update {
+        key: String,
         create_revision: Revision,
         version: u64,
         old_index: IndexEntries,
@@ -153,7 +158,8 @@ fn plan(
             Op::Compact { .. } => String::new(),
             _ => op.explicit_key().unwrap_or_default().to_owned(),
         };
-        if !key.is_empty() && !keys.insert(key.clone()) {
+        // A single operation cannot repeat a key: no set (and no key copy) needed.
+        if ops.len() > 1 && !key.is_empty() && !keys.insert(key.clone()) {
             return Err(
                 Rejection::Invalid(format!("duplicate key {key} in one transaction")).into(),
             );
@@ -175,7 +181,7 @@ fn plan_op(
             if t.exists(&key)? {
                 return Err(Rejection::AlreadyExists { key }.into());
             }
-            Planned::Create
+            Planned::Create(key)
         }
         Op::Update { expected, .. } => {
             let Some(stored) = t.get(&key)? else {
@@ -183,9 +189,10 @@ fn plan_op(
             };
             check_expected(&key, stored.mod_revision, *expected)?;
             Planned::Update {
+                old_index: tables::index_entries(&stored.value),
+                key,
                 create_revision: stored.create_revision,
                 version: stored.version + 1,
-                old_index: tables::index_entries(&stored.value),
             }
         }
         Op::Delete { key, expected } => {
@@ -250,12 +257,11 @@ fn realize(planned: Planned, op: Op, revision: Revision) -> (Change, Applied, In
         object
     };
     match planned {
-        Planned::Create => {
+        Planned::Create(key) => {
             let Op::Create(object) = op else {
                 unreachable!("a create is planned from a create")
             };
             let object = stamp(object);
-            let key = object_key(&object).expect("key checked in plan");
             let applied = Applied {
                 revision,
                 key,
@@ -264,6 +270,7 @@ fn realize(planned: Planned, op: Op, revision: Revision) -> (Change, Applied, In
             (Change::Create(object), applied, IndexEntries::default())
         }
         Planned::Update {
+            key,
             create_revision,
             version,
             old_index,
@@ -272,7 +279,6 @@ fn realize(planned: Planned, op: Op, revision: Revision) -> (Change, Applied, In
                 unreachable!("an update is planned from an update")
             };
             let object = stamp(object);
-            let key = object_key(&object).expect("key checked in plan");
             let applied = Applied {
                 revision,
                 key,
@@ -349,24 +355,34 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Runs until every sender is gone, a shutdown is asked for, or a commit fails.
+    ///
+    /// Group commit is adaptive: when the previous batch held more than one request, callers
+    /// are writing concurrently, and those just answered are about to send their next
+    /// request. The writer then yields (one scheduler turn, no timer) and takes what arrived,
+    /// as long as each turn brings more, before committing: one fsync for all of them instead
+    /// of a small batch now and the rest in the next. A lone writer never waits.
     pub(crate) async fn run(self, mut rx: mpsc::Receiver<Request>) {
         let mut shutdown = None;
+        let mut previous_batch = 0;
         while shutdown.is_none() {
             let Some(first) = rx.recv().await else { break };
             let mut batch = Vec::new();
-            let mut next = Some(first);
-            while let Some(request) = next.take() {
-                match request {
-                    Request::Write { actor, txn, reply } => batch.push(Write { actor, txn, reply }),
-                    Request::Shutdown(done) => {
-                        shutdown = Some(done);
+            take(first, &mut batch, &mut shutdown);
+            drain(&mut rx, &mut batch, &mut shutdown);
+            if previous_batch > 1 {
+                for _ in 0..GATHER_TURNS_MAX {
+                    if shutdown.is_some() || batch.len() >= BATCH_REQUESTS_MAX {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                    let before = batch.len();
+                    drain(&mut rx, &mut batch, &mut shutdown);
+                    if batch.len() == before {
                         break;
                     }
                 }
-                if batch.len() < BATCH_REQUESTS_MAX {
-                    next = rx.try_recv().ok();
-                }
             }
+            previous_batch = batch.len();
             if batch.is_empty() {
                 continue;
             }
@@ -468,6 +484,27 @@ impl Writer {
     }
 }
 
+/// Adds a queued request to the batch, or takes note of a shutdown.
+fn take(request: Request, batch: &mut Vec<Write>, shutdown: &mut Option<oneshot::Sender<()>>) {
+    match request {
+        Request::Write { actor, txn, reply } => batch.push(Write { actor, txn, reply }),
+        Request::Shutdown(done) => *shutdown = Some(done),
+    }
+}
+
+/// Takes what is queued, up to the batch bound or a shutdown (which finishes what was queued
+/// before it: nothing after it is taken).
+fn drain(
+    rx: &mut mpsc::Receiver<Request>,
+    batch: &mut Vec<Write>,
+    shutdown: &mut Option<oneshot::Sender<()>>,
+) {
+    while shutdown.is_none() && batch.len() < BATCH_REQUESTS_MAX {
+        let Ok(request) = rx.try_recv() else { break };
+        take(request, batch, shutdown);
+    }
+}
+
 /// One write of a batch: who asks, and the transaction (its chosen branch's operations are
 /// moved out while applying).
 pub(crate) type BatchWrite<'a> = (&'a Actor, &'a mut Txn);
@@ -499,6 +536,9 @@ pub(crate) fn apply_batch(
         let mut log = txn.open_table(EVENTS)?;
         let first_head = t.head()?;
         let mut head = first_head;
+        // Encoding buffers reused for every event of the batch (redb copies what it inserts):
+        // no allocation per event for its two records.
+        let (mut record, mut row) = (Vec::new(), Vec::new());
         for (actor, request) in batch.iter_mut() {
             let outcome = match plan(&t, request, head) {
                 Err(WriteError::Fatal(e)) => return Err(e),
@@ -522,9 +562,11 @@ pub(crate) fn apply_batch(
                             actor: (*actor).clone(),
                             change,
                         };
-                        let (record, row) = codec::encode_event_and_row(&event);
+                        let has_row =
+                            codec::encode_event_and_row_into(&event, &mut record, &mut row);
                         log.insert(revision.0, record.as_slice())?;
-                        tables::apply_change(&mut t, &event, old_index, row)?;
+                        let row = has_row.then_some(row.as_slice());
+                        tables::apply_change(&mut t, &event, old_index, row, &done.key)?;
                         head = revision;
                         applied.push(done);
                         events.push(Arc::new(event));

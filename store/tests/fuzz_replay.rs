@@ -225,6 +225,7 @@ fn wire_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
             user: "admin".into(),
+            member: Some(3),
         },
         ServerMessage::Response {
             id: 1,

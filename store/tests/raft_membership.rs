@@ -354,3 +354,77 @@ async fn a_learner_added_after_the_log_was_purged_catches_up_by_snapshot() {
     assert_eq!(learner_store.status().unwrap().revision.0, 102);
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_api_server_reads_linearizably_and_refuses_when_it_cannot_confirm() {
+    use skiff_core::client::{Client, ClientError, ListParams};
+    use skiff_core::object::info;
+    use skiff_core::status::Reason;
+    use skiff_store::apiserver::{ApiServer, LocalClient};
+
+    let cluster = Cluster::start(3, 0).await;
+    let leader = cluster.leader(&[1, 2, 3]).await;
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    let api = |id: u64| {
+        let server = ApiServer::new(cluster.store(id).clone(), clock(), 7);
+        LocalClient::new(Arc::new(server), "admin")
+    };
+    let (on_leader, on_follower) = (api(leader), api(follower));
+    let namespace = skiff_core::object::Namespace {
+        metadata: ObjectMeta::named("default"),
+        ..Default::default()
+    };
+    on_leader.create(None, namespace.into()).await.unwrap();
+    // Every write acknowledged by the leader is seen by the follower's next get and list.
+    for i in 1..=10 {
+        let name = format!("lin-{i}");
+        on_leader.create(None, config_map(&name)).await.unwrap();
+        let got = on_follower
+            .get(&info::CONFIG_MAP, "default", &name)
+            .await
+            .unwrap();
+        assert_eq!(got.metadata().name.as_deref(), Some(name.as_str()));
+        let listed = on_follower
+            .list(&info::CONFIG_MAP, Some("default"), ListParams::default())
+            .await
+            .unwrap();
+        assert_eq!(listed.items.len(), i);
+    }
+
+    // Cut off, the follower refuses a default (most recent) read rather than answer stale;
+    // resourceVersion "0" (any) is served from what it has.
+    cluster.replica(follower).shutdown().await;
+    on_leader
+        .create(None, config_map("after-the-cut"))
+        .await
+        .unwrap();
+    let refused = on_follower
+        .get(&info::CONFIG_MAP, "default", "after-the-cut")
+        .await;
+    match refused {
+        Err(ClientError::Status(status)) => {
+            assert_eq!(status.reason, Reason::InternalError);
+            assert!(
+                status.message.starts_with(&format!(
+                    "replication unavailable: member {follower}: raft stopped"
+                )),
+                "{}",
+                status.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let any = on_follower
+        .list(
+            &info::CONFIG_MAP,
+            Some("default"),
+            ListParams {
+                resource_version: Some("0".into()),
+                ..ListParams::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(any.items.len(), 10);
+    cluster.shutdown().await;
+}

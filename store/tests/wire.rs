@@ -187,7 +187,7 @@ async fn a_wrong_protocol_version_is_refused() {
     };
     assert_eq!(
         status.message,
-        "protocol version 99 is not supported; this server speaks 2"
+        "protocol version 99 is not supported; this server speaks 3"
     );
 }
 

@@ -8,6 +8,7 @@
 //! cargo sim --seed 42 --check-determinism  # twice in child processes, trace hashes compared
 //! cargo sim --seed 42 --timeline run.svg   # the picture: nodes × time, faults and pods
 //! cargo sim --seed 42 --workers 100 --pods 3000 --duration 5m   # a scale run
+//! cargo sim --seed 7 --control-plane 3      # a Raft-replicated store: Raft faults, linearizability
 //! ```
 
 fn main() {
@@ -68,6 +69,10 @@ mod cli {
         /// Fault kinds: crash,partition,loss,skew,disk, `all` or `none`.
         #[arg(long, default_value = "all")]
         faults: String,
+        /// Control-plane members: 1, or 3 or 5 for a Raft-replicated store with Raft's faults
+        /// and the linearizability checker.
+        #[arg(long, default_value_t = 1)]
+        control_plane: u32,
         /// Draw workers, duration and faults from the seed too (VOPR swarm).
         #[arg(long)]
         swarm: bool,
@@ -118,7 +123,12 @@ mod cli {
         if args.check_determinism {
             return check_determinism(args.seed);
         }
+        if args.control_plane == 0 {
+            eprintln!("error: --control-plane takes 1, 3 or 5");
+            return 2;
+        }
         let mut options = Options::from_seed(args.seed, &overrides);
+        options.control_plane = args.control_plane;
         options.pods = args.pods;
         one(&args, options)
     }
@@ -174,8 +184,10 @@ mod cli {
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                     .unwrap_or_else(|| "a node panicked".to_owned());
-                let repro =
-                    Options::from_seed(seed, &overrides(args).unwrap_or_default()).repro_command();
+                let mut repro_options =
+                    Options::from_seed(seed, &overrides(args).unwrap_or_default());
+                repro_options.control_plane = args.control_plane;
+                let repro = repro_options.repro_command();
                 if args.json {
                     println!(
                         r#"{{"bench":"sim","metric":"violations","params":{{"seed":{seed}}},"value":1,"unit":"count"}}"#

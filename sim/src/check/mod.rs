@@ -10,10 +10,14 @@
 pub mod acked_writes;
 pub mod binding;
 pub mod capacity;
+pub mod committed;
 pub mod leader;
+pub mod linearizability;
+pub mod member_state;
 pub mod node_lease;
 pub mod orphans;
 pub mod projection;
+pub mod raft_leader;
 pub mod revisions;
 pub mod user;
 pub mod watch_order;
@@ -165,6 +169,38 @@ pub enum Violation {
         /// Its message.
         message: String,
     },
+    /// Two members claimed to lead the same Raft term.
+    TwoLeaders {
+        /// The term.
+        term: u64,
+        /// The member first seen leading it.
+        first: u64,
+        /// The other member that claimed it.
+        second: u64,
+    },
+    /// A committed Raft entry changed (store/src/raft/check.rs's text).
+    CommittedEntryChanged {
+        /// The store checker's violation.
+        detail: String,
+    },
+    /// Two members showed different projection hashes at the same revision.
+    MembersDiverged {
+        /// The revision.
+        revision: u64,
+        /// The member first seen at it.
+        first: u64,
+        /// Its hash.
+        first_hash: u64,
+        /// The member that differs.
+        member: u64,
+        /// Its hash.
+        hash: u64,
+    },
+    /// The client history of store operations has no linearization.
+    NotLinearizable {
+        /// The checker's explanation for one key.
+        detail: String,
+    },
     /// A node crashed (a panic) or the store failed to reopen.
     Crashed {
         /// The node.
@@ -202,6 +238,10 @@ impl Violation {
             Violation::NodeMarkedWhileRenewing { .. } => node_lease::NAME,
             Violation::ActedWithoutLease { .. } => leader::NAME,
             Violation::OrphanNotCollected { .. } => orphans::NAME,
+            Violation::TwoLeaders { .. } => raft_leader::NAME,
+            Violation::CommittedEntryChanged { .. } => committed::NAME,
+            Violation::MembersDiverged { .. } => member_state::NAME,
+            Violation::NotLinearizable { .. } => linearizability::NAME,
             Violation::NotConverged { .. } => "liveness",
             Violation::Crashed { .. } => "crash",
             Violation::User { checker, .. } => checker,
@@ -210,6 +250,7 @@ impl Violation {
 }
 
 impl fmt::Display for Violation {
+    #[allow(clippy::too_many_lines, reason = "one arm per violation")]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Violation::AckedWriteLost {
@@ -287,6 +328,28 @@ impl fmt::Display for Violation {
             Violation::OrphanNotCollected { object, owners } => write!(
                 f,
                 "{object} still exists although its owners {owners:?} are gone"
+            ),
+            Violation::TwoLeaders {
+                term,
+                first,
+                second,
+            } => write!(
+                f,
+                "two leaders in term {term}: member {first} and member {second}"
+            ),
+            Violation::CommittedEntryChanged { detail } | Violation::NotLinearizable { detail } => {
+                f.write_str(detail)
+            }
+            Violation::MembersDiverged {
+                revision,
+                first,
+                first_hash,
+                member,
+                hash,
+            } => write!(
+                f,
+                "members diverged at revision {revision}: member {first} hash {first_hash:016x}, \
+                 member {member} hash {hash:016x}"
             ),
             Violation::NotConverged { detail } => write!(f, "did not converge: {detail}"),
             Violation::Crashed { node, message } => write!(f, "{node} crashed: {message}"),

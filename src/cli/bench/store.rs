@@ -63,8 +63,8 @@ struct Plan {
     keys: u64,
     events: u64,
     put_keys: u64,
-    put_writers: [usize; 3],
-    memory_writers: [usize; 2],
+    put_writers: Vec<usize>,
+    memory_writers: Vec<usize>,
     put_warm: Duration,
     put_run: Duration,
     fsync_ops: usize,
@@ -74,7 +74,12 @@ struct Plan {
     watch_rate: f64,
     range_iters: usize,
     reopen_rounds: usize,
+    /// Phases to run (`--only`); empty for all.
+    only: Vec<String>,
 }
+
+/// The phases `--only` may name.
+const PHASES: [&str; 6] = ["put", "get", "watch", "memory", "crash", "list"];
 
 impl Plan {
     fn new(args: &StoreArgs) -> Result<Plan, String> {
@@ -85,8 +90,8 @@ impl Plan {
                     keys: 0,
                     events: 0,
                     put_keys: 1_024,
-                    put_writers: [1, 16, 256],
-                    memory_writers: [1, 256],
+                    put_writers: vec![1, 16, 256],
+                    memory_writers: vec![1, 256],
                     put_warm: Duration::from_millis(100),
                     put_run: Duration::from_millis(400),
                     fsync_ops: 20,
@@ -96,6 +101,7 @@ impl Plan {
                     watch_rate: 500.0,
                     range_iters: 10,
                     reopen_rounds: 3,
+                    only: Vec::new(),
                 },
             )
         } else {
@@ -105,8 +111,8 @@ impl Plan {
                     keys: 0,
                     events: 0,
                     put_keys: 102_400,
-                    put_writers: [1, 16, 256],
-                    memory_writers: [1, 256],
+                    put_writers: vec![1, 16, 256],
+                    memory_writers: vec![1, 256],
                     put_warm: Duration::from_secs(1),
                     put_run: Duration::from_secs(10),
                     fsync_ops: 1_000,
@@ -116,6 +122,7 @@ impl Plan {
                     watch_rate: 200.0,
                     range_iters: 100,
                     reopen_rounds: 3,
+                    only: Vec::new(),
                 },
             )
         };
@@ -124,11 +131,33 @@ impl Plan {
         if keys == 0 || events == 0 {
             return Err("--keys and --events must be at least 1".into());
         }
+        if let Some(unknown) = args.only.iter().find(|p| !PHASES.contains(&p.as_str())) {
+            return Err(format!(
+                "unknown phase {unknown}; --only takes {}",
+                PHASES.join(",")
+            ));
+        }
+        let (put_writers, memory_writers) = if args.writers.is_empty() {
+            (plan.put_writers.clone(), plan.memory_writers.clone())
+        } else {
+            (args.writers.clone(), args.writers.clone())
+        };
+        if put_writers.contains(&0) {
+            return Err("--writers must be at least 1".into());
+        }
         Ok(Plan {
             keys,
             events,
+            put_writers,
+            memory_writers,
+            only: args.only.clone(),
             ..plan
         })
+    }
+
+    /// Whether `--only` asked for this phase (or for every phase).
+    fn runs(&self, phase: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == phase)
     }
 }
 
@@ -528,13 +557,25 @@ fn nanos_since(origin: Instant) -> u64 {
     u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// One watch run: returns the put→event latencies of every watcher and the put latencies.
+/// What one watch run measured.
+struct WatchRun {
+    /// Put sent → event received, every watcher's every event.
+    latencies: Samples,
+    /// Put sent → put acknowledged (after the commit's fsync).
+    puts: Samples,
+    /// Put acknowledged → event received, every watcher's every event (zero when the watcher
+    /// had the event before the putter saw its reply): the delivery part of the latency.
+    delivery: Samples,
+}
+
+/// One watch run: the put→event latencies of every watcher, the put latencies, and the
+/// delivery part (acknowledgement → event).
 async fn watch_run(
     store: &Store,
     template: &Arc<Pod>,
     watchers: usize,
     plan: &Plan,
-) -> Result<(Samples, Samples), String> {
+) -> Result<WatchRun, String> {
     let origin = now();
     let (head, _) = store.get(&format!("{WATCH_PREFIX}w-000")).map_err(err)?;
     let puts = plan.watch_puts;
@@ -542,18 +583,20 @@ async fn watch_run(
     for _ in 0..watchers {
         let mut watch = store.watch(WATCH_PREFIX, head).map_err(err)?;
         tasks.push(tokio::spawn(async move {
-            let mut latencies = Samples::with_capacity(usize::try_from(puts).unwrap_or(0));
+            // The k-th event is the k-th put: only the putter writes under the prefix.
+            let mut received = Vec::with_capacity(usize::try_from(puts).unwrap_or(0));
             for _ in 0..puts {
                 let event = watch.next().await.map_err(err)?;
-                let received = nanos_since(origin);
+                let at = nanos_since(origin);
                 let sent = sent_at(&event).ok_or("a watched event without its send time")?;
-                latencies.push(Duration::from_nanos(received.saturating_sub(sent)));
+                received.push((sent, at));
             }
-            Ok::<_, String>(latencies)
+            Ok::<_, String>(received)
         }));
     }
     let actor = Actor::new("bench");
     let mut put_latencies = Samples::with_capacity(usize::try_from(puts).unwrap_or(0));
+    let mut acked = Vec::with_capacity(usize::try_from(puts).unwrap_or(0));
     let start = now();
     for i in 0..puts {
         #[allow(clippy::cast_precision_loss, reason = "a put count")]
@@ -579,32 +622,64 @@ async fn watch_run(
             .await
             .map_err(err)?;
         put_latencies.push(started.elapsed());
+        acked.push(nanos_since(origin));
     }
-    let mut latencies = Samples::default();
+    let mut run = WatchRun {
+        latencies: Samples::default(),
+        puts: put_latencies,
+        delivery: Samples::default(),
+    };
     let deadline = Duration::from_secs(60);
     for task in tasks {
         let joined = tokio::time::timeout(deadline, task)
             .await
             .map_err(|_| "a watcher did not receive every event within 60 s".to_owned())?;
-        latencies.extend(joined.map_err(err)??);
+        for ((sent, at), acked) in joined.map_err(err)??.into_iter().zip(&acked) {
+            run.latencies
+                .push(Duration::from_nanos(at.saturating_sub(sent)));
+            run.delivery
+                .push(Duration::from_nanos(at.saturating_sub(*acked)));
+        }
     }
-    Ok((latencies, put_latencies))
+    Ok(run)
 }
 
 async fn watch_phase(
     store: &Store,
     template: &Arc<Pod>,
     disk: &'static str,
+    fsync_dir: Option<&Path>,
     plan: &Plan,
     report: &mut Report<'_, impl Write>,
 ) -> Result<(), String> {
     create_watch_keys(store, template).await?;
     for watchers in plan.watch_watchers {
+        if let Some(dir) = fsync_dir {
+            // The disk's state right before this run: a commit is two fdatasyncs (quick-repair
+            // implies two-phase commit), so the watch p99 cannot be below this probe's p99.
+            let mut probe = fsync_probe(dir, plan.fsync_ops, false)?;
+            let params = [
+                ("mode", Param::from("overwrite")),
+                ("watchers", Param::from(watchers)),
+            ];
+            report.metric(
+                "fsync_4k_latency_p50",
+                &params,
+                us(probe.p50()),
+                "µs",
+                format!("just before the watch run, {} ops", probe.len()),
+            );
+            report.metric("fsync_4k_latency_p99", &params, us(probe.p99()), "µs", "");
+        }
         progress(&format!(
             "watch: {watchers} watcher(s), {} puts at {}/s, {disk}",
             plan.watch_puts, plan.watch_rate
         ));
-        let (mut latencies, mut puts) = watch_run(store, template, watchers, plan).await?;
+        let WatchRun {
+            mut latencies,
+            mut puts,
+            mut delivery,
+        } = watch_run(store, template, watchers, plan).await?;
         let params = [("watchers", Param::from(watchers)), ("disk", disk.into())];
         let note = format!(
             "p50 {:.0} µs; put p50 {:.0} µs in the same run; {} events",
@@ -620,6 +695,26 @@ async fn watch_phase(
             note,
         );
         report.metric("watch_latency_p50", &params, us(latencies.p50()), "µs", "");
+        report.metric(
+            "watch_put_latency_p99",
+            &params,
+            us(puts.p99()),
+            "µs",
+            format!(
+                "the commit part: put sent → acknowledged, p50 {:.0} µs",
+                us(puts.p50())
+            ),
+        );
+        report.metric(
+            "watch_delivery_p99",
+            &params,
+            us(delivery.p99()),
+            "µs",
+            format!(
+                "the delivery part: put acknowledged → event at the watcher (0 if first), p50 {:.0} µs",
+                us(delivery.p50())
+            ),
+        );
     }
     Ok(())
 }
@@ -802,216 +897,231 @@ async fn phases(
     );
 
     // 1. Durable puts.
-    let put_dir = dir.join("put");
-    let store = Store::open(Backing::Dir(put_dir.clone()), clock.clone()).map_err(err)?;
-    progress(&format!("put: preloading {} keys", plan.put_keys));
-    load(&store, &template, plan.put_keys, put_key).await?;
-    for append in [false, true] {
-        let mode = if append { "append" } else { "overwrite" };
-        let mut probe = fsync_probe(dir, plan.fsync_ops, append)?;
-        let params = [("mode", Param::from(mode))];
-        report.metric(
-            "fsync_4k_latency_p50",
-            &params,
-            us(probe.p50()),
-            "µs",
-            format!("bare 4 KiB write + fdatasync, {} ops", probe.len()),
-        );
-        report.metric("fsync_4k_latency_p99", &params, us(probe.p99()), "µs", "");
-    }
-    put_phase(&store, &template, plan, &plan.put_writers, None, report).await?;
+    if plan.runs("put") || plan.runs("get") || plan.runs("watch") {
+        let put_dir = dir.join("put");
+        let store = Store::open(Backing::Dir(put_dir.clone()), clock.clone()).map_err(err)?;
+        if plan.runs("put") || plan.runs("get") {
+            progress(&format!("put: preloading {} keys", plan.put_keys));
+            load(&store, &template, plan.put_keys, put_key).await?;
+        }
+        if plan.runs("put") {
+            for append in [false, true] {
+                let mode = if append { "append" } else { "overwrite" };
+                let mut probe = fsync_probe(dir, plan.fsync_ops, append)?;
+                let params = [("mode", Param::from(mode))];
+                report.metric(
+                    "fsync_4k_latency_p50",
+                    &params,
+                    us(probe.p50()),
+                    "µs",
+                    format!("bare 4 KiB write + fdatasync, {} ops", probe.len()),
+                );
+                report.metric("fsync_4k_latency_p99", &params, us(probe.p99()), "µs", "");
+            }
+            put_phase(&store, &template, plan, &plan.put_writers, None, report).await?;
+        }
 
-    // 2. Point get, warm.
-    progress(&format!("get: {} random keys", plan.gets));
-    let keys: Vec<String> = (0..plan.put_keys)
-        .map(|i| {
-            let (ns, name) = put_key(i);
-            format!("/registry/pods/{ns}/{name}")
-        })
-        .collect();
-    for key in &keys {
-        store.get(key).map_err(err)?;
-    }
-    let mut gets = Samples::with_capacity(plan.gets);
-    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-    for _ in 0..plan.gets {
-        x = x
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let key = &keys[usize::try_from((x >> 33) % keys.len() as u64).unwrap_or(0)];
-        let started = now();
-        let got = store.get(key).map_err(err)?;
-        gets.push(started.elapsed());
-        std::hint::black_box(got);
-    }
-    report.metric(
-        "get_latency_p50",
-        &[],
-        us(gets.p50()),
-        "µs",
-        format!(
-            "{} keys of {}, decoded; p99 {:.1} µs",
-            keys.len(),
-            plan.put_keys,
-            us(gets.p99())
-        ),
-    );
-    report.metric("get_latency_p99", &[], us(gets.p99()), "µs", "");
+        // 2. Point get, warm.
+        if plan.runs("get") {
+            progress(&format!("get: {} random keys", plan.gets));
+            let keys: Vec<String> = (0..plan.put_keys)
+                .map(|i| {
+                    let (ns, name) = put_key(i);
+                    format!("/registry/pods/{ns}/{name}")
+                })
+                .collect();
+            for key in &keys {
+                store.get(key).map_err(err)?;
+            }
+            let mut gets = Samples::with_capacity(plan.gets);
+            let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+            for _ in 0..plan.gets {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let key = &keys[usize::try_from((x >> 33) % keys.len() as u64).unwrap_or(0)];
+                let started = now();
+                let got = store.get(key).map_err(err)?;
+                gets.push(started.elapsed());
+                std::hint::black_box(got);
+            }
+            report.metric(
+                "get_latency_p50",
+                &[],
+                us(gets.p50()),
+                "µs",
+                format!(
+                    "{} keys of {}, decoded; p99 {:.1} µs",
+                    keys.len(),
+                    plan.put_keys,
+                    us(gets.p99())
+                ),
+            );
+            report.metric("get_latency_p99", &[], us(gets.p99()), "µs", "");
+        }
 
-    // 3. Watch, on disk, then in memory.
-    watch_phase(&store, &template, "dir", plan, report).await?;
-    store.shutdown().await;
-    drop(store);
-    let memory = Store::open(Backing::Memory, clock.clone()).map_err(err)?;
-    progress(&format!("put: preloading {} keys in memory", plan.put_keys));
-    load(&memory, &template, plan.put_keys, put_key).await?;
-    put_phase(
-        &memory,
-        &template,
-        plan,
-        &plan.memory_writers,
-        Some("memory"),
-        report,
-    )
-    .await?;
-    watch_phase(&memory, &template, "memory", plan, report).await?;
-    memory.shutdown().await;
-    drop(memory);
+        // 3. Watch, on disk, then in memory.
+        if plan.runs("watch") {
+            watch_phase(&store, &template, "dir", Some(dir), plan, report).await?;
+        }
+        store.shutdown().await;
+        drop(store);
+    }
+    if plan.runs("memory") {
+        let memory = Store::open(Backing::Memory, clock.clone()).map_err(err)?;
+        progress(&format!("put: preloading {} keys in memory", plan.put_keys));
+        load(&memory, &template, plan.put_keys, put_key).await?;
+        put_phase(
+            &memory,
+            &template,
+            plan,
+            &plan.memory_writers,
+            Some("memory"),
+            report,
+        )
+        .await?;
+        watch_phase(&memory, &template, "memory", None, plan, report).await?;
+        memory.shutdown().await;
+        drop(memory);
+    }
 
     // 4. Reopen after a crash.
     let crash_dir = dir.join("crash");
-    progress(&format!(
-        "crash: a child process loads {} events, then is killed",
-        plan.events
-    ));
-    let (acked, load_ms) = crash_round(&crash_dir, plan.events, None, false)?;
-    #[allow(clippy::cast_precision_loss, reason = "an event count")]
-    let load_rate = plan.events as f64 / (load_ms / 1e3);
-    report.metric(
-        "bulk_load_throughput",
-        &[("events", plan.events.into())],
-        load_rate,
-        "events/s",
-        format!("creates in {TXN_OPS_MAX}-op transactions, {LOAD_TASKS} in flight"),
-    );
-    let mut crash_reopens = Vec::new();
-    let mut store = None;
-    for round in 0..plan.reopen_rounds {
-        let acked = if round == 0 {
-            acked
-        } else {
-            drop(store.take());
-            crash_round(&crash_dir, 0, Some(&format!("extra-{round}")), false)?.0
-        };
-        let (opened, took) = timed_open(&crash_dir, &clock)?;
-        let (head, _) = opened
-            .get(&format!("{LIST_PREFIX}crash-extra/extra-{round}"))
-            .or_else(|_| {
-                let (ns, name) = list_key(plan.events - 1);
-                opened.get(&format!("{LIST_PREFIX}{ns}/{name}"))
-            })
-            .map_err(err)?;
-        if head.0 < acked {
-            return Err(format!(
-                "acknowledged revision {acked} lost in the crash (head {head})"
-            ));
+    if plan.runs("crash") {
+        progress(&format!(
+            "crash: a child process loads {} events, then is killed",
+            plan.events
+        ));
+        let (acked, load_ms) = crash_round(&crash_dir, plan.events, None, false)?;
+        #[allow(clippy::cast_precision_loss, reason = "an event count")]
+        let load_rate = plan.events as f64 / (load_ms / 1e3);
+        report.metric(
+            "bulk_load_throughput",
+            &[("events", plan.events.into())],
+            load_rate,
+            "events/s",
+            format!("creates in {TXN_OPS_MAX}-op transactions, {LOAD_TASKS} in flight"),
+        );
+        let mut crash_reopens = Vec::new();
+        let mut store = None;
+        for round in 0..plan.reopen_rounds {
+            let acked = if round == 0 {
+                acked
+            } else {
+                drop(store.take());
+                crash_round(&crash_dir, 0, Some(&format!("extra-{round}")), false)?.0
+            };
+            let (opened, took) = timed_open(&crash_dir, &clock)?;
+            let (head, _) = opened
+                .get(&format!("{LIST_PREFIX}crash-extra/extra-{round}"))
+                .or_else(|_| {
+                    let (ns, name) = list_key(plan.events - 1);
+                    opened.get(&format!("{LIST_PREFIX}{ns}/{name}"))
+                })
+                .map_err(err)?;
+            if head.0 < acked {
+                return Err(format!(
+                    "acknowledged revision {acked} lost in the crash (head {head})"
+                ));
+            }
+            crash_reopens.push(ms(took));
+            opened.shutdown().await;
+            store = Some(opened);
         }
-        crash_reopens.push(ms(took));
+        let note = format!(
+            "median of {} rounds [{}] ms; SIGKILL after acknowledgement; quick-repair on",
+            crash_reopens.len(),
+            list_all(&crash_reopens)
+        );
+        report.metric(
+            "reopen_after_crash",
+            &[("events", plan.events.into())],
+            median(&mut crash_reopens),
+            "ms",
+            note,
+        );
+        // A crash after an open that wrote nothing: the open's own commit (which creates missing
+        // tables) runs without quick-repair, and every redb commit drops the saved allocator state
+        // unless it saves it again, so this reopen pays a full repair.
+        if let Some(open) = store.take() {
+            drop(open);
+        }
+        crash_round(&crash_dir, 0, None, true)?;
+        let (opened, took) = timed_open(&crash_dir, &clock)?;
+        report.metric(
+            "reopen_after_crash_before_first_write",
+            &[("events", plan.events.into())],
+            ms(took),
+            "ms",
+            "killed right after Store::open, before any write",
+        );
         opened.shutdown().await;
-        store = Some(opened);
+        drop(opened);
     }
-    let note = format!(
-        "median of {} rounds [{}] ms; SIGKILL after acknowledgement; quick-repair on",
-        crash_reopens.len(),
-        list_all(&crash_reopens)
-    );
-    report.metric(
-        "reopen_after_crash",
-        &[("events", plan.events.into())],
-        median(&mut crash_reopens),
-        "ms",
-        note,
-    );
-    // A crash after an open that wrote nothing: the open's own commit (which creates missing
-    // tables) runs without quick-repair, and every redb commit drops the saved allocator state
-    // unless it saves it again, so this reopen pays a full repair.
-    if let Some(open) = store.take() {
-        drop(open);
-    }
-    crash_round(&crash_dir, 0, None, true)?;
-    let (opened, took) = timed_open(&crash_dir, &clock)?;
-    report.metric(
-        "reopen_after_crash_before_first_write",
-        &[("events", plan.events.into())],
-        ms(took),
-        "ms",
-        "killed right after Store::open, before any write",
-    );
-    opened.shutdown().await;
-    drop(opened);
 
     // 5. Prefix list of 1,000 keys over N keys.
-    let range_dir = if plan.keys == plan.events {
-        crash_dir.clone()
-    } else {
-        let range_dir = dir.join("range");
-        let store = Store::open(Backing::Dir(range_dir.clone()), clock.clone()).map_err(err)?;
-        progress(&format!("list: loading {} keys", plan.keys));
-        load(&store, &template, plan.keys, list_key).await?;
-        store.shutdown().await;
-        range_dir
-    };
-    let mut clean_reopens = Vec::new();
-    let mut store: Option<Store> = None;
-    for _ in 0..plan.reopen_rounds {
-        // Without `shutdown` the writer task still holds the database and closes it only when
-        // it next runs: an immediate reopen would find it open.
-        if let Some(open) = store.take() {
-            open.shutdown().await;
-        }
-        let (opened, took) = timed_open(&range_dir, &clock)?;
-        clean_reopens.push(ms(took));
-        store = Some(opened);
-    }
-    let store = store.expect("at least one round");
-    let note = format!(
-        "median of {} rounds [{}] ms",
-        clean_reopens.len(),
-        list_all(&clean_reopens)
-    );
-    report.metric(
-        "reopen_clean",
-        &[("events", plan.keys.into())],
-        median(&mut clean_reopens),
-        "ms",
-        note,
-    );
-    progress(&format!("list: {} lists of 1000 keys", plan.range_iters));
-    let measure = |keys_only: bool| -> Result<(Samples, skiff_store::ListPage), String> {
-        let options = ListOptions {
-            limit: 1000,
-            keys_only,
-            ..ListOptions::default()
+    if plan.runs("list") {
+        let range_dir = if plan.keys == plan.events && plan.runs("crash") {
+            crash_dir.clone()
+        } else {
+            let range_dir = dir.join("range");
+            let store = Store::open(Backing::Dir(range_dir.clone()), clock.clone()).map_err(err)?;
+            progress(&format!("list: loading {} keys", plan.keys));
+            load(&store, &template, plan.keys, list_key).await?;
+            store.shutdown().await;
+            range_dir
         };
-        for _ in 0..3 {
-            store.list(LIST_PREFIX, &options).map_err(err)?;
+        let mut clean_reopens = Vec::new();
+        let mut store: Option<Store> = None;
+        for _ in 0..plan.reopen_rounds {
+            // Without `shutdown` the writer task still holds the database and closes it only when
+            // it next runs: an immediate reopen would find it open.
+            if let Some(open) = store.take() {
+                open.shutdown().await;
+            }
+            let (opened, took) = timed_open(&range_dir, &clock)?;
+            clean_reopens.push(ms(took));
+            store = Some(opened);
         }
-        let mut lists = Samples::with_capacity(plan.range_iters);
-        let mut page = None;
-        for _ in 0..plan.range_iters {
-            let started = now();
-            let got = store.list(LIST_PREFIX, &options).map_err(err)?;
-            lists.push(started.elapsed());
-            page = Some(got);
-        }
-        Ok((lists, page.ok_or("no list ran")?))
-    };
-    let (mut lists, page) = measure(true)?;
-    let params = [
-        ("keys", Param::from(plan.keys)),
-        ("keys_only", Param::from(true)),
-    ];
-    report.metric(
+        let store = store.expect("at least one round");
+        let note = format!(
+            "median of {} rounds [{}] ms",
+            clean_reopens.len(),
+            list_all(&clean_reopens)
+        );
+        report.metric(
+            "reopen_clean",
+            &[("events", plan.keys.into())],
+            median(&mut clean_reopens),
+            "ms",
+            note,
+        );
+        progress(&format!("list: {} lists of 1000 keys", plan.range_iters));
+        let measure = |keys_only: bool| -> Result<(Samples, skiff_store::ListPage), String> {
+            let options = ListOptions {
+                limit: 1000,
+                keys_only,
+                ..ListOptions::default()
+            };
+            for _ in 0..3 {
+                store.list(LIST_PREFIX, &options).map_err(err)?;
+            }
+            let mut lists = Samples::with_capacity(plan.range_iters);
+            let mut page = None;
+            for _ in 0..plan.range_iters {
+                let started = now();
+                let got = store.list(LIST_PREFIX, &options).map_err(err)?;
+                lists.push(started.elapsed());
+                page = Some(got);
+            }
+            Ok((lists, page.ok_or("no list ran")?))
+        };
+        let (mut lists, page) = measure(true)?;
+        let params = [
+            ("keys", Param::from(plan.keys)),
+            ("keys_only", Param::from(true)),
+        ];
+        report.metric(
         "range_keys_only_limit_1000",
         &params,
         ms(lists.p50()),
@@ -1022,49 +1132,50 @@ async fn phases(
             ms(lists.p99())
         ),
     );
-    report.metric("range_limit_1000_p99", &params, ms(lists.p99()), "ms", "");
-    // The same list with values decoded (what the API server's list does).
-    let (mut value_lists, page) = measure(false)?;
-    let value_params = [
-        ("keys", Param::from(plan.keys)),
-        ("keys_only", Param::from(false)),
-    ];
-    report.metric(
-        "range_limit_1000",
-        &value_params,
-        ms(value_lists.p50()),
-        "ms",
-        format!(
-            "{} entries per page, values decoded; p99 {:.2} ms",
-            page.entries.len(),
-            ms(value_lists.p99())
-        ),
-    );
+        report.metric("range_limit_1000_p99", &params, ms(lists.p99()), "ms", "");
+        // The same list with values decoded (what the API server's list does).
+        let (mut value_lists, page) = measure(false)?;
+        let value_params = [
+            ("keys", Param::from(plan.keys)),
+            ("keys_only", Param::from(false)),
+        ];
+        report.metric(
+            "range_limit_1000",
+            &value_params,
+            ms(value_lists.p50()),
+            "ms",
+            format!(
+                "{} entries per page, values decoded; p99 {:.2} ms",
+                page.entries.len(),
+                ms(value_lists.p99())
+            ),
+        );
 
-    // What decoding the page's values costs: the part a keys-only list saves.
-    let rows: Vec<Vec<u8>> = page
-        .entries
-        .iter()
-        .map(|e| codec::encode_stored(&e.stored))
-        .collect();
-    let mut passes = Vec::new();
-    for _ in 0..5 {
-        let started = now();
-        for row in &rows {
-            std::hint::black_box(codec::decode_stored(row).map_err(err)?);
+        // What decoding the page's values costs: the part a keys-only list saves.
+        let rows: Vec<Vec<u8>> = page
+            .entries
+            .iter()
+            .map(|e| codec::encode_stored(&e.stored))
+            .collect();
+        let mut passes = Vec::new();
+        for _ in 0..5 {
+            let started = now();
+            for row in &rows {
+                std::hint::black_box(codec::decode_stored(row).map_err(err)?);
+            }
+            #[allow(clippy::cast_precision_loss, reason = "a row count")]
+            passes.push(us(started.elapsed()) / rows.len().max(1) as f64);
         }
-        #[allow(clippy::cast_precision_loss, reason = "a row count")]
-        passes.push(us(started.elapsed()) / rows.len().max(1) as f64);
+        report.metric(
+            "object_decode_latency",
+            &[],
+            median(&mut passes),
+            "µs",
+            "decoding one stored pod row (mean over a page, median of 5 passes)",
+        );
+        store.shutdown().await;
+        drop(store);
     }
-    report.metric(
-        "object_decode_latency",
-        &[],
-        median(&mut passes),
-        "µs",
-        "decoding one stored pod row (mean over a page, median of 5 passes)",
-    );
-    store.shutdown().await;
-    drop(store);
 
     // 6. Memory.
     if let Some((rss, hwm)) = measure::rss_kib() {

@@ -24,6 +24,29 @@ use crate::store::{ListOptions, Store};
 use crate::watch::{Watch, WatchError, WatchEvent as StoreWatchEvent, WatchOptions};
 use crate::wire::{Handler, ItemStream, Request, Response, StreamItem};
 
+/// Whether a list must see every write acknowledged before it (upstream: a list without a
+/// resourceVersion is a "most recent" read, served by a quorum read from etcd; `"0"` means
+/// "any", served from the watch cache; a continue token or a given resourceVersion names the
+/// revision to read at).
+fn needs_consistent_read(params: &ListParams) -> bool {
+    params.continue_token.is_none() && params.resource_version.as_deref().is_none_or(str::is_empty)
+}
+
+/// Makes the read that follows linearizable: on a member of a replicated control plane, waits
+/// until this member has applied everything committed before the call (ReadIndex, etcd's
+/// default read consistency); a no-op on a single-node store. A member that cannot confirm it
+/// (no leader, partitioned) answers as a write would: an internal error carrying the store's
+/// message, which multi-endpoint clients read to move to another member.
+async fn consistent_read(store: &Store) -> Result<(), Status> {
+    store.read_barrier().await.map_err(|e| Status {
+        reason: Reason::InternalError,
+        message: e.to_string(),
+        name: None,
+        kind: None,
+        causes: Vec::new(),
+    })
+}
+
 fn to_status(e: ApiError) -> Status {
     match e {
         ApiError::Rejected(status) => status,
@@ -482,12 +505,15 @@ pub const ETCD_PATH: &str = "/etcd";
 /// `put`, `delete`, `compact`, `watch`, `snapshot`; `None` for other requests.
 fn etcd_verb(request: &Request) -> Option<&'static str> {
     Some(match request {
-        Request::EtcdRange { .. } | Request::EtcdStatus => "get",
+        Request::EtcdRange { .. } | Request::EtcdStatus | Request::EtcdMemberList => "get",
         Request::EtcdPut { .. } => "put",
         Request::EtcdDelete { .. } => "delete",
         Request::EtcdCompact { .. } => "compact",
         Request::EtcdWatch { .. } => "watch",
         Request::EtcdSnapshot => "snapshot",
+        Request::EtcdMemberAdd { .. }
+        | Request::EtcdMemberRemove { .. }
+        | Request::EtcdMemberPromote { .. } => "member",
         _ => return None,
     })
 }
@@ -748,6 +774,10 @@ impl Handler for ApiHandler {
         self.authn.authenticate(Some(token))
     }
 
+    fn authorize(&self, user: &UserInfo, request: &Request) -> Result<(), Status> {
+        ApiHandler::authorize(self, user, request)
+    }
+
     fn kinds(&self) -> KindRegistry {
         self.api.kinds().clone()
     }
@@ -777,21 +807,25 @@ impl Handler for ApiHandler {
                         resource: r,
                         namespace,
                         name,
-                    } => api
-                        .get(resource(self.api.kinds(), &r)?, &namespace, &name)
-                        .map(Response::Object)
-                        .map_err(to_status),
+                    } => {
+                        let info = resource(self.api.kinds(), &r)?;
+                        consistent_read(api.store()).await?;
+                        api.get(info, &namespace, &name)
+                            .map(Response::Object)
+                            .map_err(to_status)
+                    }
                     Request::List {
                         resource: r,
                         namespace,
                         params,
-                    } => api
-                        .list_params(
-                            resource(self.api.kinds(), &r)?,
-                            namespace.as_deref(),
-                            &params,
-                        )
-                        .map(Response::List),
+                    } => {
+                        let info = resource(self.api.kinds(), &r)?;
+                        if needs_consistent_read(&params) {
+                            consistent_read(api.store()).await?;
+                        }
+                        api.list_params(info, namespace.as_deref(), &params)
+                            .map(Response::List)
+                    }
                     Request::Update { object } => api
                         .update(&actor, object)
                         .await
@@ -905,8 +939,16 @@ impl Handler for ApiHandler {
                             events: s.events,
                             keys: s.keys,
                             hash: s.hash,
+                            raft: None,
                         }))
                     }
+                    // Answered by a replicated member's wire server (`wire::serve_member`).
+                    Request::EtcdMemberList
+                    | Request::EtcdMemberAdd { .. }
+                    | Request::EtcdMemberRemove { .. }
+                    | Request::EtcdMemberPromote { .. } => Err(Status::bad_request(
+                        "etcdserver: this server is not a member of a replicated control plane",
+                    )),
                     Request::CustomKinds => Ok(Response::CustomKinds(
                         api.kinds().custom_kinds().map(Into::into).collect(),
                     )),
@@ -1125,9 +1167,19 @@ impl Client for LocalClient {
         namespace: &str,
         name: &str,
     ) -> BoxFuture<'_, Result<Object, ClientError>> {
-        let _span = self.span("get", resource, namespace, name);
-        let result = self.api.get(resource, namespace, name).map_err(client_err);
-        Box::pin(async move { result })
+        let span = self.span("get", resource, namespace, name);
+        let (namespace, name) = (namespace.to_owned(), name.to_owned());
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                consistent_read(self.api.store())
+                    .await
+                    .map_err(ClientError::Status)?;
+                self.api
+                    .get(resource, &namespace, &name)
+                    .map_err(client_err)
+            },
+            span,
+        ))
     }
 
     fn list(
@@ -1136,12 +1188,21 @@ impl Client for LocalClient {
         namespace: Option<&str>,
         params: ListParams,
     ) -> BoxFuture<'_, Result<ObjectList, ClientError>> {
-        let _span = self.span("list", resource, namespace.unwrap_or(""), "");
-        let result = self
-            .api
-            .list_params(resource, namespace, &params)
-            .map_err(ClientError::Status);
-        Box::pin(async move { result })
+        let span = self.span("list", resource, namespace.unwrap_or(""), "");
+        let namespace = namespace.map(str::to_owned);
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                if needs_consistent_read(&params) {
+                    consistent_read(self.api.store())
+                        .await
+                        .map_err(ClientError::Status)?;
+                }
+                self.api
+                    .list_params(resource, namespace.as_deref(), &params)
+                    .map_err(ClientError::Status)
+            },
+            span,
+        ))
     }
 
     fn update(&self, object: Object) -> BoxFuture<'_, Result<Object, ClientError>> {

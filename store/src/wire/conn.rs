@@ -21,7 +21,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
+use super::endpoints::{ATTEMPTS_MAX, Endpoints, Move, RETRY_PAUSE_MS, not_leader};
 use super::frame::{FrameError, Split, split_frame};
+use super::member::{MemberInfo, Membership};
 use super::message::{
     ClientMessage, EtcdRange, EtcdStatus, PROTOCOL_VERSION, Request, Response, ServerMessage,
     StreamItem,
@@ -130,6 +132,18 @@ pub trait Handler: Send + Sync + 'static {
         let _ = (user, request);
         Box::pin(async { Err(Status::bad_request("this server streams no such request")) })
     }
+    /// Authorizes `request` for `user` without serving it (requests the wire server answers
+    /// itself: a replicated member's `member` requests). By default everything is refused.
+    fn authorize(&self, user: &UserInfo, request: &Request) -> Result<(), Status> {
+        let _ = (user, request);
+        Err(Status {
+            reason: skiff_core::status::Reason::Forbidden,
+            message: "forbidden".into(),
+            name: None,
+            kind: None,
+            causes: Vec::new(),
+        })
+    }
     /// The kinds requests may carry objects of (the frames' decode context); the built-ins
     /// unless the handler serves custom kinds.
     fn kinds(&self) -> KindRegistry {
@@ -146,12 +160,24 @@ pub trait ItemStream: Send {
 
 /// Accepts connections forever, serving each on its own task.
 pub async fn serve(listener: TcpListener, handler: Arc<dyn Handler>) {
+    serve_member(listener, handler, None).await;
+}
+
+/// Accepts connections forever as the API server of a replicated member (`member`): its id
+/// is named in each handshake (so clients with several endpoints learn where the leader is),
+/// `endpoint status` carries its Raft state and it answers etcdctl's `member` requests.
+pub async fn serve_member(
+    listener: TcpListener,
+    handler: Arc<dyn Handler>,
+    member: Option<Arc<dyn Membership>>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let handler = handler.clone();
+                let member = member.clone();
                 tokio::spawn(async move {
-                    if let Err(reason) = serve_connection(stream, handler).await {
+                    if let Err(reason) = serve_connection(stream, handler, member).await {
                         tracing::warn!(%peer, %reason, "connection closed");
                     }
                 });
@@ -172,7 +198,11 @@ async fn send(outbox: &mpsc::Sender<Vec<u8>>, message: &ServerMessage) -> Result
 }
 
 /// Serves one connection: handshake, then requests until the peer leaves or misbehaves.
-async fn serve_connection(stream: TcpStream, handler: Arc<dyn Handler>) -> Result<(), String> {
+async fn serve_connection(
+    stream: TcpStream,
+    handler: Arc<dyn Handler>,
+    member: Option<Arc<dyn Membership>>,
+) -> Result<(), String> {
     let (read, write) = tokio::io::split(stream);
     let mut reader = FrameReader::new(read);
     let (outbox, rx) = mpsc::channel::<Vec<u8>>(OUTBOX_FRAMES_MAX);
@@ -212,6 +242,7 @@ async fn serve_connection(stream: TcpStream, handler: Arc<dyn Handler>) -> Resul
         &ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
             user: user.name.clone(),
+            member: member.as_ref().map(|m| m.id()),
         },
     )
     .await?;
@@ -246,8 +277,9 @@ async fn serve_connection(stream: TcpStream, handler: Arc<dyn Handler>) -> Resul
                         old.abort();
                     }
                 } else {
+                    let member = member.clone();
                     tokio::spawn(async move {
-                        let result = handler.call(&user, request).await;
+                        let result = answer(&*handler, member.as_deref(), &user, request).await;
                         let _ = send(&outbox, &ServerMessage::Response { id, result }).await;
                     });
                 }
@@ -260,6 +292,48 @@ async fn serve_connection(stream: TcpStream, handler: Arc<dyn Handler>) -> Resul
     drop(outbox);
     writer.abort();
     result
+}
+
+/// Serves one request: the handler's answer, with a member's Raft state added to `endpoint
+/// status` and its `member` requests answered here once the handler authorized them.
+async fn answer(
+    handler: &dyn Handler,
+    member: Option<&dyn Membership>,
+    user: &UserInfo,
+    request: Request,
+) -> Result<Response, Status> {
+    let Some(member) = member else {
+        return handler.call(user, request).await;
+    };
+    let members = match request {
+        Request::EtcdStatus => {
+            return match handler.call(user, request).await? {
+                Response::EtcdStatus(mut status) => {
+                    status.raft = Some(member.status());
+                    Ok(Response::EtcdStatus(status))
+                }
+                other => Ok(other),
+            };
+        }
+        Request::EtcdMemberList => {
+            handler.authorize(user, &request)?;
+            member.list().await?
+        }
+        Request::EtcdMemberAdd { ref name, ref peer } => {
+            handler.authorize(user, &request)?;
+            member.add(name.clone(), peer.clone()).await?
+        }
+        Request::EtcdMemberRemove { id } => {
+            handler.authorize(user, &request)?;
+            member.remove(id).await?
+        }
+        Request::EtcdMemberPromote { id } => {
+            handler.authorize(user, &request)?;
+            member.promote(id).await?
+        }
+        other => return handler.call(user, other).await,
+    };
+    Ok(Response::EtcdMembers(members))
 }
 
 async fn run_watch(
@@ -362,19 +436,323 @@ struct Pending {
     closed: Option<String>,
 }
 
-/// A client of the wire protocol: implements [`Client`] over one TCP connection.
+/// One connection of a client to one endpoint.
+struct Conn {
+    outbox: mpsc::Sender<Vec<u8>>,
+    pending: Arc<Mutex<Pending>>,
+}
+
+/// Where a request's later answers (watch events, stream items) go.
+enum Sink {
+    None,
+    Watch(mpsc::Sender<WatchEvent>),
+    Stream(mpsc::Sender<StreamItem>),
+}
+
+/// The receiving end of a [`Sink`].
+enum Answers {
+    None,
+    Watch(mpsc::Receiver<WatchEvent>),
+    Stream(mpsc::Receiver<StreamItem>),
+}
+
+/// What kind of answer a request expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Call,
+    Watch,
+    Stream,
+}
+
+impl Expect {
+    fn channel(self) -> (Sink, Answers) {
+        match self {
+            Expect::Call => (Sink::None, Answers::None),
+            Expect::Watch => {
+                let (tx, rx) = mpsc::channel(WATCH_BUFFER_EVENTS_MAX);
+                (Sink::Watch(tx), Answers::Watch(rx))
+            }
+            Expect::Stream => {
+                let (tx, rx) = mpsc::channel(STREAM_BUFFER_ITEMS_MAX);
+                (Sink::Stream(tx), Answers::Stream(rx))
+            }
+        }
+    }
+}
+
+/// Why a request on one connection failed.
+#[derive(Debug)]
+enum Failure {
+    /// No connection could be made (or the handshake was refused: a `Status`).
+    Connect(ClientError),
+    /// The server answered with an error.
+    Status(Status),
+    /// The request never left: the connection was already closed.
+    NotSent(String),
+    /// The request was sent and its answer lost: its outcome is unknown.
+    Lost(String),
+    /// The request could not be encoded.
+    Local(String),
+}
+
+impl Failure {
+    fn into_error(self) -> ClientError {
+        match self {
+            Failure::Connect(e) => e,
+            Failure::Status(s) => ClientError::Status(s),
+            Failure::NotSent(why) | Failure::Lost(why) | Failure::Local(why) => {
+                ClientError::Transport(why)
+            }
+        }
+    }
+}
+
+impl Conn {
+    /// Sends one request and waits for its (first) answer; watch events and stream items go
+    /// to `sink`.
+    async fn request(&self, id: u64, request: Request, sink: Sink) -> Result<Response, Failure> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut pending = lock(&self.pending);
+            if let Some(reason) = &pending.closed {
+                return Err(Failure::NotSent(reason.clone()));
+            }
+            pending.calls.insert(id, reply);
+            match sink {
+                Sink::None => {}
+                Sink::Watch(tx) => {
+                    pending.watches.insert(id, tx);
+                }
+                Sink::Stream(tx) => {
+                    pending.streams.insert(id, tx);
+                }
+            }
+        }
+        let frame = match (ClientMessage::Request { id, request }).to_frame() {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.forget(id);
+                return Err(Failure::Local(e.to_string()));
+            }
+        };
+        if self.outbox.send(frame).await.is_err() {
+            self.forget(id);
+            return Err(Failure::NotSent("connection closed".into()));
+        }
+        match answer.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(status)) => {
+                self.forget(id);
+                Err(Failure::Status(status))
+            }
+            Err(_) => Err(Failure::Lost(
+                lock(&self.pending)
+                    .closed
+                    .clone()
+                    .unwrap_or_else(|| "connection closed".into()),
+            )),
+        }
+    }
+
+    /// Drops whatever waits for request `id`'s answers.
+    fn forget(&self, id: u64) {
+        let mut pending = lock(&self.pending);
+        pending.calls.remove(&id);
+        pending.watches.remove(&id);
+        pending.streams.remove(&id);
+    }
+
+    fn is_closed(&self) -> bool {
+        lock(&self.pending).closed.is_some()
+    }
+}
+
+/// Whether a request may be sent again after its answer was lost: reads only (a write's
+/// outcome is then unknown and the caller decides).
+fn retry_safe(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Get { .. }
+            | Request::List { .. }
+            | Request::History { .. }
+            | Request::Watch { .. }
+            | Request::GetScale { .. }
+            | Request::AccessReview { .. }
+            | Request::EtcdRange { .. }
+            | Request::EtcdStatus
+            | Request::EtcdMemberList
+            | Request::EtcdWatch { .. }
+            | Request::CustomKinds
+            | Request::PodLogs { .. }
+    )
+}
+
+/// What a client shares with its watches: the endpoints, the credential and the connection
+/// in use.
+struct Inner {
+    endpoints: Mutex<Endpoints>,
+    token: String,
+    kinds: KindRegistry,
+    conn: Mutex<Option<Arc<Conn>>>,
+    next_id: Mutex<u64>,
+}
+
+/// A request that was answered, with the connection it went over.
+struct Sent {
+    conn: Arc<Conn>,
+    id: u64,
+    response: Response,
+    answers: Answers,
+}
+
+impl Inner {
+    fn id(&self) -> u64 {
+        let mut next = lock(&self.next_id);
+        let id = *next;
+        *next += 1;
+        id
+    }
+
+    fn fails_over(&self) -> bool {
+        lock(&self.endpoints).fails_over()
+    }
+
+    /// Connects to the current endpoint: the handshake, then the connection's reader and
+    /// writer tasks. Returns the connection and the user the server authenticated.
+    async fn dial(&self) -> Result<(Arc<Conn>, String), ClientError> {
+        let addr = lock(&self.endpoints).current().to_owned();
+        let transport = |e: &dyn std::fmt::Display| ClientError::Transport(format!("{addr}: {e}"));
+        let stream = TcpStream::connect(&addr).await.map_err(|e| transport(&e))?;
+        let (read, mut write) = tokio::io::split(stream);
+        let hello = ClientMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            token: self.token.clone(),
+        };
+        let frame = hello.to_frame().map_err(|e| transport(&e))?;
+        write_frame(&mut write, &frame)
+            .await
+            .map_err(|e| transport(&e))?;
+        let mut reader = FrameReader::new(read);
+        let payload = reader
+            .next()
+            .await
+            .map_err(|e| transport(&format!("{e:?}")))?;
+        let (user, member) =
+            match ServerMessage::decode_in(&payload, &self.kinds).map_err(|e| transport(&e))? {
+                ServerMessage::Welcome { user, member, .. } => (user, member),
+                ServerMessage::Refused(status) => return Err(ClientError::Status(status)),
+                other => return Err(transport(&format!("unexpected handshake answer {other:?}"))),
+            };
+        lock(&self.endpoints).connected(member);
+        let (outbox, rx) = mpsc::channel(OUTBOX_FRAMES_MAX);
+        tokio::spawn(writer_loop(write, rx));
+        let pending: Arc<Mutex<Pending>> = Arc::default();
+        tokio::spawn(client_reader(reader, pending.clone(), self.kinds.clone()));
+        let conn = Arc::new(Conn { outbox, pending });
+        *lock(&self.conn) = Some(conn.clone());
+        Ok((conn, user))
+    }
+
+    /// The connection in use; with several endpoints, a closed one is replaced by a new one
+    /// to the current endpoint. A client of one endpoint keeps its one connection.
+    async fn connection(&self) -> Result<Arc<Conn>, ClientError> {
+        let current = lock(&self.conn).clone();
+        if let Some(conn) = current
+            && (!conn.is_closed() || !self.fails_over())
+        {
+            return Ok(conn);
+        }
+        self.dial().await.map(|(conn, _)| conn)
+    }
+
+    /// Forgets `conn` if it is still the one in use (the next request dials again).
+    fn drop_conn(&self, conn: &Arc<Conn>) {
+        let mut current = lock(&self.conn);
+        if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+            *current = None;
+        }
+    }
+
+    /// Sends `request` and waits for its answer. With several endpoints, fails over
+    /// ([`super::endpoints`]): a connection that cannot be made or a refusal as not the leader
+    /// moves to another member and sends again; a lost answer too, for reads only. At most
+    /// [`ATTEMPTS_MAX`] attempts.
+    async fn send(&self, request: &Request, expect: Expect) -> Result<Sent, ClientError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let failure = match self.connection().await {
+                Err(e) => Failure::Connect(e),
+                Ok(conn) => {
+                    let id = self.id();
+                    let (sink, answers) = expect.channel();
+                    match conn.request(id, request.clone(), sink).await {
+                        Ok(response) => {
+                            return Ok(Sent {
+                                conn,
+                                id,
+                                response,
+                                answers,
+                            });
+                        }
+                        Err(failure) => {
+                            if matches!(failure, Failure::NotSent(_) | Failure::Lost(_)) {
+                                self.drop_conn(&conn);
+                            }
+                            if let Failure::Status(status) = &failure
+                                && not_leader(status).is_some()
+                            {
+                                self.drop_conn(&conn);
+                            }
+                            failure
+                        }
+                    }
+                }
+            };
+            if !self.fails_over() || attempt >= ATTEMPTS_MAX {
+                return Err(failure.into_error());
+            }
+            let moved = {
+                let mut endpoints = lock(&self.endpoints);
+                match &failure {
+                    Failure::Connect(ClientError::Transport(_)) | Failure::NotSent(_) => {
+                        endpoints.failed()
+                    }
+                    Failure::Lost(_) if retry_safe(request) => endpoints.failed(),
+                    Failure::Status(status) => match not_leader(status) {
+                        Some(leader) => endpoints.not_leader(leader),
+                        None => return Err(failure.into_error()),
+                    },
+                    _ => return Err(failure.into_error()),
+                }
+            };
+            tracing::debug!(?failure, attempt, "failing over");
+            if moved == Move::Next {
+                tokio::time::sleep(std::time::Duration::from_millis(RETRY_PAUSE_MS)).await;
+            }
+        }
+    }
+}
+
+/// A client of the wire protocol: implements [`Client`] over TCP, to one API server or to
+/// several (the members of a replicated control plane).
 ///
 /// # Guarantees
 ///
-/// A request whose answer is lost (connection reset, server gone) fails with
-/// [`ClientError::Transport`]; its outcome is unknown. Watches end with `None` when the
+/// With one endpoint, the client is one connection: a request whose answer is lost
+/// (connection reset, server gone) fails with [`ClientError::Transport`] (its outcome is
+/// unknown), later requests fail the same way, and watches end with `None` when the
 /// connection closes.
+///
+/// With several endpoints (`a,b,c`), the client fails over as [`super::endpoints`] describes:
+/// a request that could not be sent, or that a member refused because it does not lead, is
+/// sent again to another member (the leader when known); a read whose answer was lost is sent
+/// again; a write whose answer was lost fails with [`ClientError::Transport`] (its outcome is
+/// unknown). A watch whose connection is lost resumes on another member from the last
+/// revision it delivered, so no event is lost or repeated.
 pub struct WireClient {
-    outbox: mpsc::Sender<Vec<u8>>,
-    pending: Arc<Mutex<Pending>>,
-    next_id: Arc<Mutex<u64>>,
+    inner: Arc<Inner>,
     user: String,
-    kinds: KindRegistry,
 }
 
 /// A resource as a wire request names it: the plural for a built-in kind,
@@ -388,55 +766,52 @@ fn wire_resource(resource: &KindInfo) -> String {
 }
 
 impl WireClient {
-    /// Connects to `addr` and authenticates with `token`.
+    /// Connects to `addr` and authenticates with `token`. `addr` may list several endpoints,
+    /// comma-separated (`127.0.0.1:7443,127.0.0.1:7453`): the client then fails over between
+    /// them.
     pub async fn connect(addr: &str, token: &str) -> Result<WireClient, ClientError> {
         Self::connect_with_kinds(addr, token, KindRegistry::builtin()).await
     }
 
-    /// Connects to `addr` and authenticates with `token`, decoding objects of the custom kinds
-    /// of `kinds` too (the server must serve them).
+    /// Connects to `addr` (one endpoint or several, comma-separated) and authenticates with
+    /// `token`, decoding objects of the custom kinds of `kinds` too (the server must serve
+    /// them). With several endpoints, each is tried in turn until one answers.
     pub async fn connect_with_kinds(
         addr: &str,
         token: &str,
         kinds: KindRegistry,
     ) -> Result<WireClient, ClientError> {
-        let transport = |e: &dyn std::fmt::Display| ClientError::Transport(format!("{addr}: {e}"));
-        let stream = TcpStream::connect(addr).await.map_err(|e| transport(&e))?;
-        let (read, mut write) = tokio::io::split(stream);
-        let hello = ClientMessage::Hello {
-            protocol: PROTOCOL_VERSION,
+        let endpoints = Endpoints::parse(addr).map_err(ClientError::Transport)?;
+        let tries = endpoints.all().len();
+        let inner = Arc::new(Inner {
+            endpoints: Mutex::new(endpoints),
             token: token.to_owned(),
-        };
-        let frame = hello.to_frame().map_err(|e| transport(&e))?;
-        write_frame(&mut write, &frame)
-            .await
-            .map_err(|e| transport(&e))?;
-        let mut reader = FrameReader::new(read);
-        let payload = reader
-            .next()
-            .await
-            .map_err(|e| transport(&format!("{e:?}")))?;
-        let user = match ServerMessage::decode_in(&payload, &kinds).map_err(|e| transport(&e))? {
-            ServerMessage::Welcome { user, .. } => user,
-            ServerMessage::Refused(status) => return Err(ClientError::Status(status)),
-            other => return Err(transport(&format!("unexpected handshake answer {other:?}"))),
-        };
-        let (outbox, rx) = mpsc::channel(OUTBOX_FRAMES_MAX);
-        tokio::spawn(writer_loop(write, rx));
-        let pending: Arc<Mutex<Pending>> = Arc::default();
-        tokio::spawn(client_reader(reader, pending.clone(), kinds.clone()));
-        Ok(WireClient {
-            outbox,
-            pending,
-            next_id: Arc::new(Mutex::new(1)),
-            user,
             kinds,
-        })
+            conn: Mutex::new(None),
+            next_id: Mutex::new(1),
+        });
+        let mut last = None;
+        for _ in 0..tries {
+            match inner.dial().await {
+                Ok((_, user)) => return Ok(WireClient { inner, user }),
+                Err(e @ ClientError::Status(_)) => return Err(e),
+                Err(e) => {
+                    lock(&inner.endpoints).failed();
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::Transport("no endpoint".into())))
     }
 
-    /// The user the server authenticated this connection as.
+    /// The user the server authenticated this client as (at its first connection).
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// The endpoint in use now.
+    pub fn endpoint(&self) -> String {
+        lock(&self.inner.endpoints).current().to_owned()
     }
 
     /// etcdctl's range read on the store behind the server (admins only): `key`, or every
@@ -476,13 +851,48 @@ impl WireClient {
 
     /// The kinds this client decodes objects of.
     pub fn kinds(&self) -> &KindRegistry {
-        &self.kinds
+        &self.inner.kinds
     }
 
     /// The status of the store behind the server (admins only).
     pub async fn etcd_status(&self) -> Result<EtcdStatus, ClientError> {
         match self.call(Request::EtcdStatus).await? {
             Response::EtcdStatus(status) => Ok(status),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// etcdctl's `member list` (a replicated member; admins only).
+    pub async fn etcd_member_list(&self) -> Result<Vec<MemberInfo>, ClientError> {
+        self.members(Request::EtcdMemberList).await
+    }
+
+    /// etcdctl's `member add NAME --peer-urls PEER` (as a learner); the members afterwards.
+    pub async fn etcd_member_add(
+        &self,
+        name: &str,
+        peer: &str,
+    ) -> Result<Vec<MemberInfo>, ClientError> {
+        self.members(Request::EtcdMemberAdd {
+            name: name.to_owned(),
+            peer: peer.to_owned(),
+        })
+        .await
+    }
+
+    /// etcdctl's `member remove ID`; the members afterwards.
+    pub async fn etcd_member_remove(&self, id: u64) -> Result<Vec<MemberInfo>, ClientError> {
+        self.members(Request::EtcdMemberRemove { id }).await
+    }
+
+    /// etcdctl's `member promote ID`; the members afterwards.
+    pub async fn etcd_member_promote(&self, id: u64) -> Result<Vec<MemberInfo>, ClientError> {
+        self.members(Request::EtcdMemberPromote { id }).await
+    }
+
+    async fn members(&self, request: Request) -> Result<Vec<MemberInfo>, ClientError> {
+        match self.call(request).await? {
+            Response::EtcdMembers(members) => Ok(members),
             other => Err(unexpected(&other)),
         }
     }
@@ -544,83 +954,40 @@ impl WireClient {
 
     /// Sends a streamed request and waits for the server to start the stream.
     async fn open_stream(&self, request: Request) -> Result<RemoteStream, ClientError> {
-        let id = self.id();
-        let (sink, items) = mpsc::channel(STREAM_BUFFER_ITEMS_MAX);
-        let (reply, answer) = oneshot::channel();
-        {
-            let mut pending = lock(&self.pending);
-            if let Some(reason) = &pending.closed {
-                return Err(ClientError::Transport(reason.clone()));
-            }
-            pending.calls.insert(id, reply);
-            pending.streams.insert(id, sink);
-        }
-        let fail = |pending: &Mutex<Pending>| {
-            let mut pending = lock(pending);
-            pending.streams.remove(&id);
-            pending.calls.remove(&id);
-        };
-        let frame = match (ClientMessage::Request { id, request }).to_frame() {
-            Ok(frame) => frame,
-            Err(e) => {
-                fail(&self.pending);
-                return Err(ClientError::Transport(e.to_string()));
-            }
-        };
-        if self.outbox.send(frame).await.is_err() {
-            fail(&self.pending);
-            return Err(ClientError::Transport("connection closed".into()));
-        }
-        match answer.await {
-            Ok(Ok(Response::StreamStarted)) => Ok(RemoteStream {
+        let sent = self.inner.send(&request, Expect::Stream).await?;
+        match (sent.response, sent.answers) {
+            (Response::StreamStarted, Answers::Stream(items)) => Ok(RemoteStream {
                 items,
-                id,
-                outbox: self.outbox.clone(),
+                id: sent.id,
+                outbox: sent.conn.outbox.clone(),
             }),
-            Ok(Ok(other)) => {
-                fail(&self.pending);
+            (other, _) => {
+                sent.conn.forget(sent.id);
                 Err(unexpected(&other))
             }
-            Ok(Err(status)) => {
-                fail(&self.pending);
-                Err(ClientError::Status(status))
-            }
-            Err(_) => Err(ClientError::Transport("connection closed".into())),
         }
-    }
-
-    fn id(&self) -> u64 {
-        let mut next = lock(&self.next_id);
-        let id = *next;
-        *next += 1;
-        id
     }
 
     async fn call(&self, request: Request) -> Result<Response, ClientError> {
-        let id = self.id();
-        let (reply, answer) = oneshot::channel();
-        {
-            let mut pending = lock(&self.pending);
-            if let Some(reason) = &pending.closed {
-                return Err(ClientError::Transport(reason.clone()));
-            }
-            pending.calls.insert(id, reply);
-        }
-        let frame = ClientMessage::Request { id, request }
-            .to_frame()
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        if self.outbox.send(frame).await.is_err() {
-            lock(&self.pending).calls.remove(&id);
-            return Err(ClientError::Transport("connection closed".into()));
-        }
-        match answer.await {
-            Ok(result) => result.map_err(ClientError::Status),
-            Err(_) => Err(ClientError::Transport(
-                lock(&self.pending)
-                    .closed
-                    .clone()
-                    .unwrap_or_else(|| "connection closed".into()),
-            )),
+        self.inner
+            .send(&request, Expect::Call)
+            .await
+            .map(|sent| sent.response)
+    }
+}
+
+/// Starts a watch over `inner`'s connection (failing over as any request).
+async fn start_watch(inner: &Inner, request: &Request) -> Result<RemoteWatch, ClientError> {
+    let sent = inner.send(request, Expect::Watch).await?;
+    match (sent.response, sent.answers) {
+        (Response::WatchStarted, Answers::Watch(events)) => Ok(RemoteWatch {
+            events,
+            id: sent.id,
+            outbox: sent.conn.outbox.clone(),
+        }),
+        (other, _) => {
+            sent.conn.forget(sent.id);
+            Err(unexpected(&other))
         }
     }
 }
@@ -981,51 +1348,92 @@ impl Client for WireClient {
         namespace: Option<&str>,
         params: ListParams,
     ) -> BoxFuture<'_, Result<Box<dyn WatchStream>, ClientError>> {
-        let request = Request::Watch {
-            resource: wire_resource(resource),
-            namespace: namespace.map(str::to_owned),
-            params,
-        };
+        let resource = wire_resource(resource);
+        let namespace = namespace.map(str::to_owned);
         Box::pin(async move {
-            let id = self.id();
-            let (sink, events) = mpsc::channel(WATCH_BUFFER_EVENTS_MAX);
-            let (reply, answer) = oneshot::channel();
-            {
-                let mut pending = lock(&self.pending);
-                if let Some(reason) = &pending.closed {
-                    return Err(ClientError::Transport(reason.clone()));
-                }
-                pending.calls.insert(id, reply);
-                pending.watches.insert(id, sink);
-            }
-            let frame = ClientMessage::Request { id, request }
-                .to_frame()
-                .map_err(|e| ClientError::Transport(e.to_string()))?;
-            let fail = |pending: &Mutex<Pending>| {
-                let mut pending = lock(pending);
-                pending.watches.remove(&id);
-                pending.calls.remove(&id);
+            let request = Request::Watch {
+                resource: resource.clone(),
+                namespace: namespace.clone(),
+                params: params.clone(),
             };
-            if self.outbox.send(frame).await.is_err() {
-                fail(&self.pending);
-                return Err(ClientError::Transport("connection closed".into()));
+            let current = start_watch(&self.inner, &request).await?;
+            if !self.inner.fails_over() {
+                return Ok(Box::new(current) as Box<dyn WatchStream>);
             }
-            match answer.await {
-                Ok(Ok(Response::WatchStarted)) => Ok(Box::new(RemoteWatch {
-                    events,
-                    id,
-                    outbox: self.outbox.clone(),
-                }) as Box<dyn WatchStream>),
-                Ok(Ok(other)) => {
-                    fail(&self.pending);
-                    Err(unexpected(&other))
-                }
-                Ok(Err(status)) => {
-                    fail(&self.pending);
-                    Err(ClientError::Status(status))
-                }
-                Err(_) => Err(ClientError::Transport("connection closed".into())),
-            }
+            Ok(Box::new(ResumingWatch {
+                inner: self.inner.clone(),
+                current: Some(current),
+                resource,
+                namespace,
+                params,
+                last: None,
+            }) as Box<dyn WatchStream>)
         })
+    }
+}
+
+/// A watch of a client with several endpoints: when its connection is lost it starts again on
+/// another member from the last resourceVersion it delivered (every member serves the same
+/// revisions from its applied log), so no event is lost or repeated. It ends when no member
+/// takes it within the client's bound, or after a [`WatchEvent::Error`].
+struct ResumingWatch {
+    inner: Arc<Inner>,
+    current: Option<RemoteWatch>,
+    resource: String,
+    namespace: Option<String>,
+    params: ListParams,
+    /// The resourceVersion of the last event delivered.
+    last: Option<u64>,
+}
+
+impl ResumingWatch {
+    async fn next_event(&mut self) -> Option<WatchEvent> {
+        loop {
+            if let Some(current) = &mut self.current {
+                if let Some(event) = current.events.recv().await {
+                    match &event {
+                        WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => {
+                            if let Some(rv) = o
+                                .metadata()
+                                .resource_version
+                                .as_deref()
+                                .and_then(|rv| rv.parse().ok())
+                            {
+                                self.last = Some(rv);
+                            }
+                        }
+                        WatchEvent::Bookmark(rv) => self.last = Some(*rv),
+                        WatchEvent::Error(_) => self.current = None,
+                    }
+                    return Some(event);
+                }
+            } else {
+                return None;
+            }
+            // The connection was lost: resume elsewhere from the last revision delivered.
+            let mut params = self.params.clone();
+            if let Some(last) = self.last {
+                params.resource_version = Some(last.to_string());
+            }
+            let request = Request::Watch {
+                resource: self.resource.clone(),
+                namespace: self.namespace.clone(),
+                params,
+            };
+            match start_watch(&self.inner, &request).await {
+                Ok(watch) => self.current = Some(watch),
+                Err(e) => {
+                    tracing::debug!(error = %e, "watch not resumed");
+                    self.current = None;
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+impl WatchStream for ResumingWatch {
+    fn next(&mut self) -> BoxFuture<'_, Option<WatchEvent>> {
+        Box::pin(self.next_event())
     }
 }

@@ -20,8 +20,10 @@ use crate::codec::Stored;
 use skiff_core::status::Status;
 
 /// Version of this protocol; a server refuses other versions in the handshake. Version 2 added
-/// etcdctl's writes, watch and snapshot stream ([`Request::EtcdPut`] and after).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// etcdctl's writes, watch and snapshot stream ([`Request::EtcdPut`] and after); version 3 the
+/// member id in [`ServerMessage::Welcome`], Raft state in [`EtcdStatus`] and the `member`
+/// requests (replicated control planes, issue #11).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// What a client sends.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
@@ -242,6 +244,27 @@ pub enum Request {
     /// Discovery of the custom kinds the server serves (every authenticated user, as
     /// upstream's `system:discovery`).
     CustomKinds,
+    /// etcdctl's `member list` (a replicated member; admins only). Answered with
+    /// [`Response::EtcdMembers`].
+    EtcdMemberList,
+    /// etcdctl's `member add NAME --peer-urls ADDR --learner`: a learner that catches up and
+    /// is then promoted. Answered with [`Response::EtcdMembers`].
+    EtcdMemberAdd {
+        /// The new member's name (its id derives from it).
+        name: String,
+        /// Its Raft peer address.
+        peer: String,
+    },
+    /// etcdctl's `member remove ID`. Answered with [`Response::EtcdMembers`].
+    EtcdMemberRemove {
+        /// The member's id.
+        id: u64,
+    },
+    /// etcdctl's `member promote ID`. Answered with [`Response::EtcdMembers`].
+    EtcdMemberPromote {
+        /// The learner's id.
+        id: u64,
+    },
 }
 
 impl Request {
@@ -297,6 +320,8 @@ pub struct EtcdStatus {
     pub keys: u64,
     /// Hash of the projection.
     pub hash: u64,
+    /// Replication, when the server is a member of a replicated control plane.
+    pub raft: Option<super::member::RaftStatus>,
 }
 
 /// The answer to one request.
@@ -338,6 +363,8 @@ pub enum Response {
     Exec(ExecOutput),
     /// The custom kinds served, in registration order.
     CustomKinds(Vec<skiff_core::object::KindDescription>),
+    /// The members of a replicated control plane, by id.
+    EtcdMembers(Vec<super::member::MemberInfo>),
 }
 
 /// What a server sends.
@@ -354,6 +381,9 @@ pub enum ServerMessage {
         protocol: u32,
         /// The authenticated user.
         user: String,
+        /// The id of the replicated member serving this connection (`None`: a single-node
+        /// store). Clients with several endpoints learn from it where each member is.
+        member: Option<u64>,
     },
     /// Handshake refused (wrong version, bad token); the server closes the connection.
     Refused(Status),

@@ -6,14 +6,17 @@
 //! `wire_frame` fuzz target. The server and client loops build on it.
 
 mod conn;
+pub mod endpoints;
 mod frame;
+mod member;
 mod message;
 
 pub use conn::{
     Handler, ItemStream, OUTBOX_FRAMES_MAX, RemoteStream, STREAM_BUFFER_ITEMS_MAX,
-    WATCH_BUFFER_EVENTS_MAX, WireClient, serve,
+    WATCH_BUFFER_EVENTS_MAX, WireClient, serve, serve_member,
 };
 pub use frame::{FRAME_BYTES_MAX, FrameError, LENGTH_PREFIX_BYTES, Split, frame, split_frame};
+pub use member::{MemberInfo, Membership, RaftStatus};
 pub use message::{
     ClientMessage, EtcdRange, EtcdStatus, PROTOCOL_VERSION, Request, Response, ServerMessage,
     StreamItem,
