@@ -272,7 +272,7 @@ impl Cluster {
     ///
     /// # Panics
     ///
-    /// With more than 255 workers (one /24 of addresses).
+    /// With more than 65,535 workers.
     pub fn start(options: &Options, config: &ControlPlaneConfig) -> Cluster {
         Self::start_with(options, config, &Extras::default())
     }
@@ -282,7 +282,7 @@ impl Cluster {
     ///
     /// # Panics
     ///
-    /// With more than 255 workers or user controllers.
+    /// With more than 65,535 workers or 255 user controllers.
     pub fn start_with(options: &Options, config: &ControlPlaneConfig, extras: &Extras) -> Cluster {
         let handle = Handle::current();
         let authn = Authenticator::new(options.seed);
@@ -319,16 +319,15 @@ impl Cluster {
         )];
         let mut worker_stats = BTreeMap::new();
         for i in 1..=options.workers {
-            let octet = u8::try_from(i).expect("at most 255 workers");
             let stats = Arc::new(Mutex::new(WorkerStats::default()));
-            let node = start_worker(&handle, &common, &authn, octet, stats.clone());
+            let node = start_worker(&handle, &common, &authn, i, stats.clone());
             worker_stats.insert(node.name.clone(), stats);
             nodes.push(node);
         }
         if extras.quiet {
             lock(&workload).stopped = true;
         } else {
-            nodes.push(start_client(&handle, &common, &workload));
+            nodes.push(start_client(&handle, &common, &workload, options.pods));
         }
         for (i, controller) in extras.controllers.iter().enumerate() {
             let octet = u8::try_from(i + 1).expect("at most 255 user controllers");
@@ -411,11 +410,26 @@ fn start_control_plane(
     }
 }
 
+/// Worker `i`'s address: `10.0.1.i` for the first 255 (as always), then `10.1.hi.lo`.
+///
+/// # Panics
+///
+/// Past 65,535 workers.
+pub fn worker_ip(i: u32) -> Ipv4Addr {
+    let i = u16::try_from(i).expect("at most 65,535 workers");
+    let [hi, lo] = i.to_be_bytes();
+    if hi == 0 {
+        Ipv4Addr::new(10, 0, 1, lo)
+    } else {
+        Ipv4Addr::new(10, 1, hi, lo)
+    }
+}
+
 fn start_worker(
     handle: &Handle,
     common: &Common,
     authn: &Authenticator,
-    octet: u8,
+    octet: u32,
     stats: Arc<Mutex<WorkerStats>>,
 ) -> SimNode {
     let name = format!("worker-{octet}");
@@ -436,7 +450,7 @@ fn start_worker(
     let node = handle
         .create_node()
         .name(&name)
-        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, octet)))
+        .ip(IpAddr::V4(worker_ip(octet)))
         .init(move || {
             let (config, stats, common, boots) =
                 (config.clone(), stats.clone(), common.clone(), boots.clone());
@@ -485,10 +499,10 @@ fn start_worker(
 /// The kubelet of one boot of a worker: a fresh simulated container runtime (a machine crash
 /// loses its containers), the node's own clock, and a reconnecting wire client with the
 /// node's token.
-async fn run_kubelet(config: &WorkerConfig, octet: u8, boots: &AtomicU64) {
+async fn run_kubelet(config: &WorkerConfig, octet: u32, boots: &AtomicU64) {
     let boot = boots.fetch_add(1, Ordering::SeqCst);
     let clock: Arc<dyn Clock> = Arc::new(config.clock.clone());
-    let node_ip = Ipv4Addr::new(10, 0, 1, octet);
+    let node_ip = worker_ip(octet);
     let runtime = Arc::new(SimRuntime::new(
         clock.clone(),
         SimConfig {
@@ -515,7 +529,12 @@ async fn run_kubelet(config: &WorkerConfig, octet: u8, boots: &AtomicU64) {
     .await;
 }
 
-fn start_client(handle: &Handle, common: &Common, workload: &Arc<Mutex<WorkloadState>>) -> SimNode {
+fn start_client(
+    handle: &Handle,
+    common: &Common,
+    workload: &Arc<Mutex<WorkloadState>>,
+    pods: u32,
+) -> SimNode {
     let clock = SkewedClock::new(base_clock(), Skew::default());
     let (common, workload) = (common.clone(), workload.clone());
     let node = handle
@@ -523,12 +542,20 @@ fn start_client(handle: &Handle, common: &Common, workload: &Arc<Mutex<WorkloadS
         .name("client")
         .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)))
         .init(move || {
-            crate::workload::run(
-                common.server.clone(),
-                common.admin_token.clone(),
-                workload.clone(),
-                common.oracle.clone(),
-            )
+            let (common, workload) = (common.clone(), workload.clone());
+            // Spawned inside the node's future: `init` itself runs outside the node.
+            async move {
+                if pods > 0 {
+                    tokio::spawn(crate::fill::run(
+                        common.server.clone(),
+                        common.admin_token.clone(),
+                        pods,
+                        common.oracle.clone(),
+                    ));
+                }
+                crate::workload::run(common.server, common.admin_token, workload, common.oracle)
+                    .await;
+            }
         })
         .build();
     SimNode {

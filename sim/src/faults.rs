@@ -13,7 +13,7 @@
 //!   to strike inside a later write, set_len or sync (`SimDisk::arm_crash_after`), typically
 //!   mid-commit — then a restart.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,6 +68,8 @@ pub struct Injector {
     start: Instant,
     /// Faults injected, by name (`crash`, `crash-control-plane`, `partition-isolate`, …).
     pub counts: BTreeMap<String, u64>,
+    /// Disk power losses that struck so far (now, or armed and struck).
+    pub disk_losses: u64,
 }
 
 impl Injector {
@@ -84,6 +86,7 @@ impl Injector {
             next_at: start + first,
             start,
             counts: BTreeMap::new(),
+            disk_losses: 0,
         }
     }
 
@@ -112,6 +115,30 @@ impl Injector {
             .filter(|(name, _)| name.split('-').next() == Some(kind.name()))
             .map(|(_, n)| *n)
             .sum()
+    }
+
+    /// Nodes cut off now: isolated ones, and those with a cut link to or from `hub` (the
+    /// control plane; itself only when isolated). For the timeline.
+    pub fn partitioned(&self, hub: NodeId) -> BTreeSet<NodeId> {
+        let mut cut = BTreeSet::new();
+        for episode in &self.episodes {
+            match &episode.heal {
+                Heal::UnclogNode(id) => {
+                    cut.insert(*id);
+                }
+                Heal::UnclogLinks(links) => {
+                    for (a, b) in links {
+                        if *a == hub {
+                            cut.insert(*b);
+                        } else if *b == hub {
+                            cut.insert(*a);
+                        }
+                    }
+                }
+                Heal::Restart(_) | Heal::ResetNetwork => {}
+            }
+        }
+        cut
     }
 
     /// One harness tick of the safety phase: heal what is due, follow an armed disk crash,
@@ -179,6 +206,7 @@ impl Injector {
         let Some(armed) = self.armed else { return };
         if cluster.disk.generation() != armed.generation {
             self.armed = None;
+            self.disk_losses += 1;
             trace.decision(self.at_ms(now), "disk: armed power loss struck");
             self.kill_and_schedule(cluster, trace, now, 0, false);
         } else if now >= armed.give_up_at {
@@ -422,6 +450,7 @@ impl Injector {
         } else {
             self.kill_and_schedule(cluster, trace, now, 0, false);
             let report = cluster.disk.crash_torn(self.rng.next_u64());
+            self.disk_losses += 1;
             self.count("disk-now");
             trace.decision(
                 self.at_ms(now),

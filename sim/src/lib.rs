@@ -31,12 +31,14 @@ pub mod options;
 pub mod oracle;
 pub mod reconnect;
 pub mod report;
+pub mod timeline;
 pub mod trace;
 
 #[cfg(madsim)]
 pub mod cluster;
 #[cfg(madsim)]
 pub mod faults;
+pub mod fill;
 #[cfg(madsim)]
 pub mod replicated;
 #[cfg(madsim)]

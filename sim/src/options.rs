@@ -161,6 +161,9 @@ pub struct Options {
     pub op_interval: Duration,
     /// Run the store's automatic compactor (watches then meet `Expired`).
     pub compaction: bool,
+    /// A standing pod population the client creates besides the workload (`--pods`, see
+    /// [`crate::fill`]); 0 for none. Never drawn from the seed.
+    pub pods: u32,
     /// Control-plane members: 1 is the single-node store; 3 or 5 run a replicated store
     /// (Raft, issue #11) with its own faults and checkers (`cargo sim --control-plane 3`).
     /// Never drawn from the seed, so a seed's single-node run is unchanged.
@@ -247,6 +250,7 @@ impl Options {
             workload,
             op_interval,
             compaction,
+            pods: 0,
             control_plane: 1,
             plant_stale_reads: false,
         }
@@ -263,6 +267,9 @@ impl Options {
         );
         if self.control_plane > 1 {
             let _ = write!(command, " --control-plane {}", self.control_plane);
+        }
+        if self.pods > 0 {
+            let _ = write!(command, " --pods {}", self.pods);
         }
         if self.plant_stale_reads {
             command.push_str(" (with the planted stale reads of the tests)");
@@ -302,6 +309,10 @@ impl fmt::Display for Options {
             self.op_interval.as_millis(),
             if self.compaction { "on" } else { "off" },
         )?;
+        // Only when set, so the default run's first trace line (and its hash) is unchanged.
+        if self.pods > 0 {
+            write!(f, " · {} standing pods", self.pods)?;
+        }
         if self.control_plane > 1 {
             write!(f, " · {} control-plane members (Raft)", self.control_plane)?;
         }

@@ -91,6 +91,8 @@ pub struct Report {
     pub wall: Option<Duration>,
     /// Controllers wired into the control plane.
     pub controllers: Vec<&'static str>,
+    /// The run's timeline, when asked for (`--timeline`).
+    pub timeline: Option<crate::timeline::Timeline>,
 }
 
 impl Report {

@@ -57,6 +57,8 @@ pub struct RunFlags {
     /// the node-lease checker's bound it is a re-introduced bug (a controller that marks
     /// renewing nodes), which the tests use to prove the checker fires.
     pub node_grace_period: Option<Duration>,
+    /// Record the run's [`crate::timeline::Timeline`] (`--timeline FILE.svg`) into the report.
+    pub timeline: bool,
 }
 
 struct Harness {
@@ -79,6 +81,7 @@ struct Harness {
     renewals_after_heal: BTreeMap<String, u64>,
     next_progress: Duration,
     flags: RunFlags,
+    timeline: Option<crate::timeline::Recorder>,
 }
 
 fn summary(event: &Event) -> String {
@@ -134,6 +137,9 @@ impl Harness {
         self.checkers.observe(event, out);
         self.user.observe(event, out);
         self.trace.event(event.revision.0, event_hash(event));
+        if let Some(timeline) = &mut self.timeline {
+            timeline.observe(event);
+        }
         if self.recent_events.len() == RECENT_EVENTS_MAX {
             self.recent_events.pop_front();
         }
@@ -257,6 +263,13 @@ impl Harness {
             .watches
             .check(&lock(&self.cluster.watch_log), &mut out);
         self.push(out);
+    }
+
+    fn sample_timeline(&mut self, injector: &Injector) {
+        let at = self.now_ms();
+        if let Some(timeline) = &mut self.timeline {
+            timeline.sample(at, &self.cluster, injector);
+        }
     }
 
     fn progress(&mut self, phase: &str, injector: &Injector) {
@@ -425,7 +438,14 @@ pub async fn run_with(
         renewals_after_heal: BTreeMap::new(),
         next_progress: Duration::ZERO,
         flags,
+        timeline: None,
     };
+    if flags.timeline {
+        h.timeline = Some(crate::timeline::Recorder::new(
+            format!("skiff-sim: {options}"),
+            &h.cluster,
+        ));
+    }
     if !h.cluster.components.controller_manager.is_empty() {
         h.checkers.leader.register(Candidate {
             actor: crate::cluster::CONTROLLER_MANAGER_USER.to_owned(),
@@ -467,6 +487,7 @@ pub async fn run_with(
         let now = Instant::now();
         injector.tick(&mut h.cluster, &mut h.trace, now);
         h.read_log();
+        h.sample_timeline(&injector);
         h.progress("safety", &injector);
     }
 
@@ -509,6 +530,11 @@ fn build_report(
         last_decisions: std::mem::take(&mut h.last_decisions),
         trace_hash: h.trace.hash(),
         simulated: Instant::now().duration_since(start),
+        timeline: h.timeline.take().map(|t| {
+            t.finish(
+                u64::try_from(Instant::now().duration_since(start).as_millis()).unwrap_or(u64::MAX),
+            )
+        }),
         options: Some(options),
         ..Report::default()
     };
@@ -568,6 +594,7 @@ async fn liveness(h: &mut Harness, injector: &mut Injector, options: &Options) -
     loop {
         tokio::time::sleep(LIVENESS_POLL).await;
         h.read_log();
+        h.sample_timeline(injector);
         h.progress("liveness", injector);
         if h.failed() {
             break;

@@ -6,6 +6,8 @@
 //! cargo sim --seed 42                      # 1 control plane + 5 workers, all faults, 30 min
 //! cargo sim --seeds 1..20 --duration 2m    # a sweep, one child process per seed
 //! cargo sim --seed 42 --check-determinism  # twice in child processes, trace hashes compared
+//! cargo sim --seed 42 --timeline run.svg   # the picture: nodes × time, faults and pods
+//! cargo sim --seed 42 --workers 100 --pods 3000 --duration 5m   # a scale run
 //! cargo sim --seed 7 --control-plane 3      # a Raft-replicated store: Raft faults, linearizability
 //! ```
 
@@ -74,6 +76,13 @@ mod cli {
         /// Draw workers, duration and faults from the seed too (VOPR swarm).
         #[arg(long)]
         swarm: bool,
+        /// A standing population of this many pods (ReplicaSets of 100 created by the client).
+        #[arg(long, default_value_t = 0)]
+        pods: u32,
+        /// Write the run's timeline (nodes × simulated time: up, down, disk power loss,
+        /// partitioned, skewed, running pods) to this SVG file.
+        #[arg(long)]
+        timeline: Option<std::path::PathBuf>,
         /// Write the harness trace (decisions and violations) to this file.
         #[arg(long)]
         trace: Option<std::path::PathBuf>,
@@ -120,7 +129,28 @@ mod cli {
         }
         let mut options = Options::from_seed(args.seed, &overrides);
         options.control_plane = args.control_plane;
+        options.pods = args.pods;
         one(&args, options)
+    }
+
+    /// CPU time this process has used (user + system), from `/proc/self/stat` in clock ticks
+    /// of 1/100 s (Linux's `USER_HZ`); `None` off Linux.
+    fn cpu_time() -> Option<Duration> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name (which may hold spaces) start at the state, field 3.
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: u64 = fields.get(11)?.parse().ok()?;
+        let stime: u64 = fields.get(12)?.parse().ok()?;
+        Some(Duration::from_millis((utime + stime) * 10))
+    }
+
+    /// Peak resident memory of this process (`VmHWM` in `/proc/self/status`), in bytes.
+    fn peak_rss_bytes() -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
     }
 
     /// Runs one seed on a fresh thread (madsim's own `Builder::run` does the same: std's
@@ -131,8 +161,10 @@ mod cli {
             progress: !args.quiet && !args.json,
             legacy_deleted_revision: false,
             node_grace_period: None,
+            timeline: args.timeline.is_some(),
         };
         let wall = Instant::now();
+        let cpu_before = cpu_time();
         let seed = options.seed;
         let outcome = std::thread::spawn(move || {
             let runtime =
@@ -141,6 +173,9 @@ mod cli {
         })
         .join();
         let wall = wall.elapsed();
+        let cpu = cpu_time()
+            .zip(cpu_before)
+            .map(|(after, before)| after.saturating_sub(before));
         let (mut report, trace) = match outcome {
             Ok(r) => r,
             Err(panic) => {
@@ -171,12 +206,50 @@ mod cli {
                 eprintln!("error: {}: {e}", path.display());
             }
         }
+        if let (Some(path), Some(timeline)) = (&args.timeline, &report.timeline)
+            && let Err(e) = std::fs::write(path, timeline.svg())
+        {
+            eprintln!("error: {}: {e}", path.display());
+        }
+        let simulated = report.simulated.as_secs_f64();
+        let cpu_speed = cpu
+            .map(|c| c.as_secs_f64())
+            .filter(|c| *c > 0.0)
+            .map(|c| simulated / c);
+        let rss = peak_rss_bytes();
         if args.json {
             for line in report.json_lines() {
                 println!("{line}");
             }
+            let params = report.json_lines()[0]
+                .split(r#""params":"#)
+                .nth(1)
+                .and_then(|p| p.split(r#","value""#).next())
+                .unwrap_or("{}")
+                .to_owned();
+            if let Some(speed) = cpu_speed {
+                println!(
+                    r#"{{"bench":"sim","metric":"sim_speed_cpu","params":{params},"value":{speed:.1},"unit":"x"}}"#
+                );
+            }
+            if let Some(rss) = rss {
+                println!(
+                    r#"{{"bench":"sim","metric":"peak_rss","params":{params},"value":{},"unit":"MiB"}}"#,
+                    rss >> 20
+                );
+            }
         } else {
             print!("{}", report.text());
+            println!(
+                "cost: {:.1} s wall, {} CPU ({}), peak RSS {}",
+                wall.as_secs_f64(),
+                cpu.map_or_else(|| "?".to_owned(), |c| format!("{:.1} s", c.as_secs_f64())),
+                cpu_speed.map_or_else(
+                    || "simulated/CPU ?".to_owned(),
+                    |s| format!("{s:.0}× simulated/CPU")
+                ),
+                rss.map_or_else(|| "?".to_owned(), |r| format!("{} MiB", r >> 20))
+            );
         }
         i32::from(!report.violations.is_empty())
     }
