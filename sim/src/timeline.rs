@@ -2,9 +2,9 @@
 //! per node, simulated time across, bands for up, down (crashed), disk power loss, partitioned
 //! and skewed (with the offset), and each worker's running pods as a thin step line.
 //!
-//! The harness samples every node once per tick ([`Recorder::sample`]) and keeps only changes,
+//! The harness samples every node once per tick (`Recorder::sample`, simulator build only) and keeps only changes,
 //! so memory grows with what happened, not with the run's length. Running pods are counted from
-//! the committed log ([`Recorder::observe`]): a pod is running on a node from the first event
+//! the committed log (`Recorder::observe`): a pod is running on a node from the first event
 //! that shows it bound there with phase `Running` until an event shows it otherwise or deletes
 //! it. The SVG is written by hand with integer coordinates only, so a seed gives a
 //! byte-identical file.
