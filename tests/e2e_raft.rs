@@ -87,13 +87,15 @@ fn start(dir: &Path, name: &str, initial: &str) -> Child {
         .expect("skiff up starts")
 }
 
-/// Waits until `addr` accepts connections.
-fn wait_listening(addr: &str, within: Duration) {
+/// Waits until `addr` accepts connections; on a timeout the members' logs under `dir` are
+/// part of the failure.
+fn wait_listening(dir: &Path, addr: &str, within: Duration) {
     let start = Stopwatch::start();
     while std::net::TcpStream::connect(addr).is_err() {
         assert!(
             start.elapsed() < within,
-            "{addr} did not listen within {within:?}"
+            "{addr} did not listen within {within:?}\n{}",
+            logs(dir)
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -234,7 +236,7 @@ fn the_cli_survives_killing_the_leader_and_nothing_acknowledged_is_lost() {
         member.child = Some(start(dir, member.name, &initial));
     }
     for member in &members {
-        wait_listening(&member.client, Duration::from_secs(60));
+        wait_listening(dir, &member.client, Duration::from_secs(60));
     }
     let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
     for member in &members {
@@ -416,7 +418,7 @@ fn the_cli_survives_killing_the_leader_and_nothing_acknowledged_is_lost() {
     // Restart the killed member: it catches up to the same objects.
     let victim = members.iter_mut().find(|m| m.name == victim_name).unwrap();
     victim.child = Some(start(dir, victim_name, &initial));
-    wait_listening(&victim.client, Duration::from_secs(60));
+    wait_listening(dir, &victim.client, Duration::from_secs(60));
     let caught_up = Stopwatch::start();
     loop {
         if configmaps(dir, Some(&victim.client)).is_ok_and(|l| l == acknowledged) {
