@@ -282,7 +282,19 @@ impl std::fmt::Debug for State {
 pub struct SimRuntime {
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
+    /// The wall clock as seen from the monotonic one: from each elapsed time on, the wall
+    /// time at elapsed zero (a new entry when the wall clock is stepped).
+    epochs: Mutex<Vec<(Duration, SystemTime)>>,
 }
+
+/// How far the wall clock must move against the monotonic one to count as a step (the two
+/// are read a moment apart, and a real wall clock is slewed by parts per million; NTP steps
+/// only past 128 ms).
+const WALL_STEP: Duration = Duration::from_millis(100);
+
+/// How many wall-clock steps the runtime remembers (moments before the oldest kept one take
+/// its time).
+const WALL_STEPS_KEPT: usize = 256;
 
 fn fnv(s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -368,6 +380,7 @@ impl SimRuntime {
         Self {
             clock,
             state: Mutex::new(state),
+            epochs: Mutex::new(Vec::new()),
         }
     }
 
@@ -425,13 +438,28 @@ impl SimRuntime {
         s.listener(now, ip, port).is_some()
     }
 
+    /// The wall time of the runtime's moment `at`: the wall clock as it stood then, as a
+    /// real runtime stamps a line when it is written. The same moment gets the same time on
+    /// every read (a log follower relies on it); a later wall-clock step moves only what
+    /// comes after it.
     fn wall_of(&self, at: Duration) -> SystemTime {
         let now = self.clock.elapsed();
         let wall = self.clock.wall();
-        match now.checked_sub(at) {
-            Some(ago) => wall.checked_sub(ago).unwrap_or(wall),
-            None => wall.checked_add(at.saturating_sub(now)).unwrap_or(wall),
+        let epoch = wall.checked_sub(now).unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut epochs = self.epochs.lock().unwrap_or_else(PoisonError::into_inner);
+        let stepped = epochs.last().is_none_or(|(_, last)| {
+            let gap = epoch.duration_since(*last).unwrap_or_else(|e| e.duration());
+            gap > WALL_STEP
+        });
+        if stepped {
+            if epochs.len() == WALL_STEPS_KEPT {
+                epochs.remove(0);
+            }
+            epochs.push((now, epoch));
         }
+        let i = epochs.partition_point(|(from, _)| *from <= at).max(1) - 1;
+        let (_, epoch) = epochs[i];
+        epoch.checked_add(at).unwrap_or(wall)
     }
 }
 

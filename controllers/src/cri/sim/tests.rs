@@ -603,3 +603,88 @@ fn conformance_suite_catches_a_runtime_that_breaks_idempotent_removal() {
     let failed: Vec<&str> = report.failures().iter().map(|c| c.name).collect();
     assert_eq!(failed, ["remove_container is idempotent"]);
 }
+
+/// A wall clock read a moment after the monotonic one: each wall read lands a few
+/// microseconds later than the last (as two real clocks read in turn do).
+#[derive(Debug)]
+struct JitteryClock {
+    base: ManualClock,
+    reads: std::sync::Mutex<u64>,
+}
+
+impl Clock for JitteryClock {
+    fn elapsed(&self) -> Duration {
+        self.base.elapsed()
+    }
+
+    fn wall(&self) -> SystemTime {
+        let mut reads = self.reads.lock().unwrap();
+        *reads += 1;
+        self.base.wall() + Duration::from_micros(*reads % 7)
+    }
+}
+
+#[test]
+fn a_log_line_has_the_same_time_on_every_read() {
+    let base = ManualClock::new(1_700_000_000);
+    let clock = Arc::new(JitteryClock {
+        base: base.clone(),
+        reads: std::sync::Mutex::new(0),
+    });
+    let rt = SimRuntime::new(clock, SimConfig::default());
+    rt.update_runtime_config("10.244.1.0/24").unwrap();
+    let sb = sandbox(&rt, "counter");
+    let id = start(
+        &rt,
+        &sb,
+        "c",
+        "busybox",
+        &["sh", "-c", "echo one; sleep 2; echo two"],
+    );
+    base.advance(S(1));
+    let first = rt.container_logs(&id, &LogOptions::default()).unwrap();
+    base.advance(S(2));
+    let second = rt.container_logs(&id, &LogOptions::default()).unwrap();
+    let third = rt.container_logs(&id, &LogOptions::default()).unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(second.len(), 2);
+    assert_eq!(first[0], second[0]);
+    assert_eq!(second, third);
+    assert_eq!(second[1].time - S(2), second[0].time);
+}
+
+#[test]
+fn a_wall_clock_step_moves_only_the_lines_written_after_the_runtime_sees_it() {
+    use skiff_core::clock::{Skew, SkewedClock};
+    let base = ManualClock::new(1_700_000_000);
+    let clock = SkewedClock::new(Arc::new(base.clone()), Skew::default());
+    let rt = SimRuntime::new(Arc::new(clock.clone()), SimConfig::default());
+    rt.update_runtime_config("10.244.1.0/24").unwrap();
+    let sb = sandbox(&rt, "counter");
+    let id = start(
+        &rt,
+        &sb,
+        "c",
+        "busybox",
+        &["sh", "-c", "echo one; sleep 2; echo two"],
+    );
+    base.advance(S(1));
+    let before = rt.container_logs(&id, &LogOptions::default()).unwrap();
+    clock.set_skew(Skew {
+        offset_ns: -17_000_000_000,
+        drift_ppm: 0,
+    });
+    // The runtime sees the step at its next call (the kubelet calls it every sync).
+    let _ = rt.container_status(&id).unwrap();
+    base.advance(S(2));
+    let after = rt.container_logs(&id, &LogOptions::default()).unwrap();
+    let times: Vec<SystemTime> = after.iter().map(|l| l.time).collect();
+    assert_eq!(before[0].time, UNIX_EPOCH + S(1_700_000_000));
+    assert_eq!(
+        times,
+        [
+            UNIX_EPOCH + S(1_700_000_000),
+            UNIX_EPOCH + S(1_700_000_002) - S(17)
+        ]
+    );
+}
