@@ -8,7 +8,11 @@
 //! From the log, on the API server's commit times (`Event::at`, one clock for the server and
 //! the controllers beside it): when a writer other than the node itself turns the node's Ready
 //! condition from `True` to `False` or `Unknown`, the node's last lease renewal must have been
-//! committed at least the grace period earlier.
+//! committed at least the grace period earlier. The controller measures the grace on its
+//! monotonic clock, so the checker takes out the control plane's wall-clock offset as it stood
+//! at each commit ([`NodeLeaseChecker::control_plane_offset`]): a step of that clock between a
+//! renewal and the marking is no violation (what is left of `at` is the control plane's
+//! monotonic time, drift included, as the controller sees it).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -32,9 +36,11 @@ pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 #[derive(Debug)]
 pub struct NodeLeaseChecker {
     grace_micros: i64,
-    /// node → (renewTime written, commit time of that renewal).
+    /// node → (renewTime written, commit time of that renewal less the offset then).
     renewed: BTreeMap<String, (i64, i64)>,
     ready: BTreeMap<String, String>,
+    /// The control plane's wall-clock offset for the events read from now on (µs).
+    offset_micros: i64,
 }
 
 impl Default for NodeLeaseChecker {
@@ -50,7 +56,20 @@ impl NodeLeaseChecker {
             grace_micros: i64::try_from(grace.as_micros()).unwrap_or(i64::MAX),
             renewed: BTreeMap::new(),
             ready: BTreeMap::new(),
+            offset_micros: 0,
         }
+    }
+
+    /// The control plane's wall clock runs `offset_ns` from the simulation's true time for
+    /// every event observed from now on (the harness calls this after each injected step,
+    /// having read every event committed before it).
+    pub fn control_plane_offset(&mut self, offset_ns: i64) {
+        self.offset_micros = offset_ns / 1000;
+    }
+
+    /// An event's commit time on the control plane's monotonic scale.
+    fn committed_at(&self, event: &Event) -> i64 {
+        event.at.unix_micros.saturating_sub(self.offset_micros)
     }
 
     /// Checks one event.
@@ -66,7 +85,7 @@ impl NodeLeaseChecker {
                 let renew = lease.spec.renew_time.map_or(i64::MIN, |t| t.unix_micros);
                 let changed = self.renewed.get(&node).is_none_or(|(r, _)| *r != renew);
                 if changed {
-                    self.renewed.insert(node, (renew, event.at.unix_micros));
+                    self.renewed.insert(node, (renew, self.committed_at(event)));
                 }
             }
             Some(Object::Node(node)) => {
@@ -82,7 +101,7 @@ impl NodeLeaseChecker {
                     && !by_itself
                     && let Some(&(_, renewed_at)) = self.renewed.get(&name)
                 {
-                    let ago = event.at.unix_micros - renewed_at;
+                    let ago = self.committed_at(event) - renewed_at;
                     if ago < self.grace_micros {
                         out.push(Violation::NodeMarkedWhileRenewing {
                             node: name,
@@ -191,5 +210,55 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, []);
+    }
+
+    #[test]
+    fn a_control_plane_clock_step_between_renewal_and_marking_is_no_violation() {
+        let mut c = NodeLeaseChecker::default();
+        let mut out = Vec::new();
+        c.observe(
+            &event_by(1, "system:node:worker-1", Change::Create(node("True"))),
+            &mut out,
+        );
+        c.observe(
+            &event_by(10, "system:node:worker-1", update(lease(10))),
+            &mut out,
+        );
+        // The control plane's clock steps back 17 s; 43 s of its monotonic time later its
+        // wall clock reads 26 s after the renewal.
+        c.control_plane_offset(-17_000_000_000);
+        c.observe(
+            &event_by(36, "node-controller", update(node("Unknown"))),
+            &mut out,
+        );
+        assert_eq!(out, []);
+    }
+
+    #[test]
+    fn a_forward_step_does_not_hide_an_early_marking() {
+        let mut c = NodeLeaseChecker::default();
+        let mut out = Vec::new();
+        c.observe(
+            &event_by(1, "system:node:worker-1", Change::Create(node("True"))),
+            &mut out,
+        );
+        c.observe(
+            &event_by(10, "system:node:worker-1", update(lease(10))),
+            &mut out,
+        );
+        c.control_plane_offset(60_000_000_000);
+        c.observe(
+            &event_by(80, "node-controller", update(node("Unknown"))),
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            [Violation::NodeMarkedWhileRenewing {
+                node: "worker-1".into(),
+                status: "Unknown".into(),
+                renewed_ago_ms: 10_000,
+                revision: 80,
+            }]
+        );
     }
 }
