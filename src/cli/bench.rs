@@ -15,6 +15,7 @@ use serde::Serialize;
 mod api;
 mod kubelet;
 mod measure;
+mod members;
 mod scheduler;
 mod store;
 
@@ -68,6 +69,12 @@ pub struct StoreArgs {
     /// 1,256 in memory].
     #[arg(long, value_name = "N,..", value_delimiter = ',')]
     pub writers: Vec<usize>,
+    /// Replicated durable writes instead (issue #11): start N members of one replicated store
+    /// in this process, each with its own data directory and its own Raft port on loopback
+    /// TCP, and run the put phase through the leader and then through a follower (which
+    /// forwards). Only the put phase runs; `--keys`/`--events` do not apply.
+    #[arg(long, value_name = "N")]
+    pub members: Option<usize>,
 }
 
 /// Runs a benchmark; false if it failed (the reason is on standard error).
@@ -75,7 +82,10 @@ pub fn run(target: BenchTarget, out: &mut impl Write) -> bool {
     let result = match target {
         BenchTarget::Store(args) => {
             let mut report = Report::new("store", args.json, out);
-            store::run(&args, &mut report)
+            match args.members {
+                Some(members) => members::run(members, &args, &mut report),
+                None => store::run(&args, &mut report),
+            }
         }
         BenchTarget::Scheduler(args) => {
             let mut report = Report::new("scheduler", args.json, out);

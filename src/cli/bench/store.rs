@@ -230,7 +230,7 @@ fn container(name: &str, image: &str, port: i32) -> Container {
 
 /// A bound ReplicaSet pod with labels, annotations and two containers: ≈ 1 KiB encoded
 /// (reported as `object_size`).
-fn template_pod() -> Pod {
+pub(super) fn template_pod() -> Pod {
     let mut pod = Pod::new(
         "template",
         vec![
@@ -276,7 +276,7 @@ fn template_pod() -> Pod {
     pod
 }
 
-fn named(template: &Pod, namespace: &str, name: String) -> Object {
+pub(super) fn named(template: &Pod, namespace: &str, name: String) -> Object {
     let mut pod = template.clone();
     pod.metadata = ObjectMeta {
         name: Some(name),
@@ -294,7 +294,7 @@ fn list_key(i: u64) -> (String, String) {
     )
 }
 
-fn put_key(i: u64) -> (String, String) {
+pub(super) fn put_key(i: u64) -> (String, String) {
     (PUT_NAMESPACE.to_owned(), format!("pod-{i:06}"))
 }
 
@@ -352,22 +352,27 @@ async fn load(
 }
 
 /// The result of one closed-loop put run.
-struct PutRun {
-    ops: u64,
-    latencies: Samples,
-    cpu: measure::CpuUse,
+pub(super) struct PutRun {
+    /// Puts acknowledged within the measured interval.
+    pub(super) ops: u64,
+    /// Every put acknowledged, warm-up included.
+    pub(super) all_ops: u64,
+    pub(super) latencies: Samples,
+    pub(super) cpu: measure::CpuUse,
 }
 
-async fn put_run(
+/// One closed-loop put run: `writers` tasks update keys `0..keys` (writer `t`'s `j`-th put
+/// goes to key `(t + j·T) mod keys`) for `warm`, then for `measured`, which alone is counted.
+pub(super) async fn put_run(
     store: &Store,
     template: &Arc<Pod>,
     writers: usize,
     keys: u64,
-    plan: &Plan,
+    (warm, measured): (Duration, Duration),
 ) -> Result<PutRun, String> {
     let t0 = now();
-    let measure_from = t0 + plan.put_warm;
-    let end = measure_from + plan.put_run;
+    let measure_from = t0 + warm;
+    let end = measure_from + measured;
     let mut tasks = Vec::new();
     for t in 0..writers {
         let (store, template) = (store.clone(), template.clone());
@@ -375,6 +380,7 @@ async fn put_run(
             let actor = Actor::new("bench");
             let mut latencies = Samples::with_capacity(1024);
             let mut ops = 0u64;
+            let mut all_ops = 0u64;
             let writers = writers as u64;
             for j in 0u64.. {
                 let (ns, name) = put_key((t as u64 + j * writers) % keys);
@@ -394,6 +400,7 @@ async fn put_run(
                     .await
                     .map_err(err)?;
                 let finished = now();
+                all_ops += 1;
                 if finished >= measure_from && finished <= end {
                     ops += 1;
                     if started >= measure_from {
@@ -401,7 +408,7 @@ async fn put_run(
                     }
                 }
             }
-            Ok::<_, String>((ops, latencies))
+            Ok::<_, String>((ops, all_ops, latencies))
         }));
     }
     tokio::time::sleep_until(tokio::time::Instant::from_std(measure_from)).await;
@@ -410,12 +417,14 @@ async fn put_run(
     let cpu = meter.stop();
     let mut run = PutRun {
         ops: 0,
+        all_ops: 0,
         latencies: Samples::default(),
         cpu,
     };
     for task in tasks {
-        let (ops, latencies) = task.await.map_err(err)??;
+        let (ops, all_ops, latencies) = task.await.map_err(err)??;
         run.ops += ops;
+        run.all_ops += all_ops;
         run.latencies.extend(latencies);
     }
     Ok(run)
@@ -437,7 +446,14 @@ async fn put_phase(
             plan.put_warm,
             memory.map_or(String::new(), |m| format!(", {m}"))
         ));
-        let mut run = put_run(store, template, writers, plan.put_keys, plan).await?;
+        let mut run = put_run(
+            store,
+            template,
+            writers,
+            plan.put_keys,
+            (plan.put_warm, plan.put_run),
+        )
+        .await?;
         let mut params = vec![("writers", Param::from(writers))];
         if let Some(m) = memory {
             params.push(("disk", m.into()));
