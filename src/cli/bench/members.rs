@@ -263,10 +263,12 @@ async fn phases(
         "load1",
         "1-minute load average (2 = both cores of a 2-core machine busy)",
     );
+    #[allow(clippy::cast_precision_loss, reason = "a byte count")]
+    let object_bytes = object_size(&template, &clock) as f64;
     report.metric(
         "object_size",
         &[],
-        object_size(&template, &clock) as f64,
+        object_bytes,
         "bytes",
         "one encoded update event of the benchmark's pod",
     );
