@@ -2,6 +2,7 @@
 //! TCP, runs a tiny put workload through the leader and through a follower, and prints exactly
 //! the expected metric lines (no timed assertions: only which figures appear).
 
+use std::fmt::Write as _;
 use std::process::{Command, Output};
 
 fn skiff(args: &[&str]) -> Output {
@@ -43,9 +44,10 @@ fn three_member_bench_reports_puts_through_leader_and_follower() {
             .get("params")
             .and_then(serde_json::Value::as_object)
             .map(|p| {
-                p.iter()
-                    .map(|(k, v)| format!(" {k}={v}"))
-                    .collect::<String>()
+                p.iter().fold(String::new(), |mut text, (k, v)| {
+                    let _ = write!(text, " {k}={v}");
+                    text
+                })
             })
             .unwrap_or_default();
         ids.push(format!(
