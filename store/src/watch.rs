@@ -590,7 +590,7 @@ impl Watch {
             let read = db.begin_read()?;
             let head = read_meta(&read, tables::META_HEAD)?;
             check_readable(&read, from)?;
-            let mut held = Vec::new();
+            let mut pods_on_node = Vec::new();
             if let Interest::Node(_) = interest {
                 scan(
                     &read,
@@ -601,12 +601,12 @@ impl Watch {
                     &filter,
                     &kinds,
                     |entry| {
-                        held.push(entry.key);
+                        pods_on_node.push(entry.key);
                         true
                     },
                 )?;
             }
-            Ok(((read, head), held))
+            Ok(((read, head), pods_on_node))
         })?;
         let matching = if filter.selects_everything() {
             None
