@@ -1339,6 +1339,23 @@ impl Filter {
         }
     }
 
+    /// Which events a watch with this filter can care about, for the hub's index: those of
+    /// one object name when `metadata.name` is pinned, of one node's pods when a pod's
+    /// `spec.nodeName` is, else all.
+    pub(crate) fn interest(&self) -> crate::watch::Interest {
+        if let Some(name) = self
+            .fields
+            .as_ref()
+            .and_then(|f| f.requires_exact_match("metadata.name"))
+        {
+            return crate::watch::Interest::Name(name.to_owned());
+        }
+        match self.indexed_node() {
+            Some(node) => crate::watch::Interest::Node(node.to_owned()),
+            None => crate::watch::Interest::All,
+        }
+    }
+
     /// The node a pods filter pins `spec.nodeName` to, if it pins a non-empty one: the
     /// `pods_by_node` index holds exactly those pods (unscheduled pods are not indexed).
     fn indexed_node(&self) -> Option<&str> {

@@ -1,10 +1,11 @@
 //! Watch: every event after a revision, in order, with no gaps and no duplicates — first caught
 //! up from the log, then live.
 //!
-//! Live events reach watchers through one bounded broadcast ring ([`WATCH_BUFFER_EVENTS`]). A
-//! watcher that falls further behind than the ring is cut off with
-//! [`WatchError::Overflowed`] naming the last revision it received; it resumes from there
-//! (catch-up then reads the log). The writer never waits for a watcher.
+//! Live events reach each watcher through its own bounded queue ([`WATCH_BUFFER_EVENTS`]),
+//! holding only the events that can concern it (the hub indexes watchers by prefix, and by
+//! pinned name or pod node: see `WatchHub`). A watcher that falls further behind than its
+//! queue is cut off with [`WatchError::Overflowed`] naming the last revision it received; it
+//! resumes from there (catch-up then reads the log). The writer never waits for a watcher.
 //!
 //! A watch can filter by label and field selectors and ask for progress bookmarks
 //! ([`WatchOptions`]); [`Watch::next_event`] then says what each event means to this watcher
@@ -12,25 +13,25 @@
 //! matching arrives as [`WatchEvent::Added`] and one that makes it stop matching as
 //! [`WatchEvent::Deleted`].
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use redb::{Database, ReadableDatabase};
 use skiff_core::clock::Clock;
 use skiff_core::event::{Change, Event, Revision};
-use skiff_core::object::KindRegistry;
+use skiff_core::object::{KindRegistry, Object};
 use skiff_core::selector::{FieldSelector, Selector};
-use tokio::sync::broadcast;
+use tokio::sync::Notify;
 
 use crate::codec;
 use crate::error::{ReadError, StoreError};
 use crate::store::{Filter, check_readable, read_meta, scan};
 use crate::tables::{self, EVENTS};
 
-/// Live events buffered for slow watchers before they are cut off. upstream etcd buffers 1024
+/// Live events buffered for a slow watcher before it is cut off. upstream etcd buffers 1024
 /// events per watch stream (`chanBufLen`) and syncs at most 512 watchers per round
-/// (`maxWatchersPerSync`); a shared ring of this size holds several seconds of peak load.
+/// (`maxWatchersPerSync`); a queue of this size holds several seconds of peak load.
 pub const WATCH_BUFFER_EVENTS: usize = 16_384;
 /// Events read from the log per catch-up step, so catch-up never holds a read transaction for
 /// long or buffers an unbounded history.
@@ -66,33 +67,275 @@ pub enum WatchError {
     Store(String),
 }
 
-/// The writer's side: publishes committed events in revision order. Holds the only sender, so
-/// stopping the hub ends every live watch with [`WatchError::Stopped`].
+/// The writer's side: publishes committed events in revision order. Stopping the hub ends
+/// every live watch with [`WatchError::Stopped`].
+///
+/// Each watcher has its own queue, and the hub indexes watchers by key prefix, so a watcher
+/// is handed (and woken for) only the events that can concern it: those under its prefix
+/// and, when its field selector pins `metadata.name`, those of objects of that name, or when
+/// it pins a pod's `spec.nodeName`, those of pods on that node plus every later change of a
+/// pod it was handed on that node (the pod left the node or was deleted). Upstream's watch
+/// cache does the same for pods: it indexes watchers by the `spec.nodeName` of their field
+/// selector (`pkg/registry/core/pod/storage/storage.go` registers the `spec.nodeName`
+/// trigger; `staging/src/k8s.io/apiserver/pkg/storage/cacher/cacher.go` dispatches an event
+/// to the watchers of the old and the new object's node). Everything a watcher was not
+/// handed cannot change what it reports; it still counts as passed for its bookmarks, through
+/// the revision published last.
 #[derive(Clone)]
 pub(crate) struct WatchHub {
-    sender: Arc<std::sync::Mutex<Option<broadcast::Sender<Arc<Event>>>>>,
+    state: Arc<std::sync::Mutex<HubState>>,
+}
+
+/// What the hub knows of its watchers.
+struct HubState {
+    /// False once stopped: no new watches, every live one ended.
+    open: bool,
+    /// The revision of the last event published (zero after a reset): every event at or below
+    /// it is in the queue of each watcher it concerns.
+    published: Revision,
+    next_id: u64,
+    subscribers: BTreeMap<u64, Subscriber>,
+    /// Watchers by prefix.
+    groups: BTreeMap<String, Group>,
+    /// Watchers to wake at the next publish, whatever it holds (a bookmark waits for progress).
+    progress_waiters: BTreeSet<u64>,
+}
+
+/// One watcher, as the hub indexes it.
+struct Subscriber {
+    prefix: String,
+    interest: Interest,
+    slot: Arc<Slot>,
+}
+
+/// Which events under its prefix a watcher can care about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Interest {
+    /// All of them (compaction records too, under the prefix `""`).
+    All,
+    /// Those of objects with this `metadata.name` (the field selector requires it; a key's
+    /// name never changes, raw values never match a selector).
+    Name(String),
+    /// Those of pods whose `spec.nodeName` is this (the field selector requires it), and every
+    /// later change of a pod handed to the watcher on that node.
+    Node(String),
+}
+
+/// The watchers of one prefix.
+#[derive(Default)]
+struct Group {
+    all: BTreeSet<u64>,
+    by_name: BTreeMap<String, BTreeSet<u64>>,
+    by_node: BTreeMap<String, BTreeSet<u64>>,
+    /// Pod key → the node watchers its last published state was handed to (those of its
+    /// node): they see its next change whatever it is.
+    holding: BTreeMap<String, BTreeSet<u64>>,
+}
+
+impl Group {
+    fn is_empty(&self) -> bool {
+        self.all.is_empty() && self.by_name.is_empty() && self.by_node.is_empty()
+    }
+
+    /// The watchers of this group `event` (under the group's prefix, key `key`) concerns;
+    /// keeps `holding` up to date.
+    fn route(&mut self, key: &str, change: &Change, targets: &mut BTreeSet<u64>) {
+        targets.extend(self.all.iter().copied());
+        let (object, deleted) = match change {
+            Change::Create(o) | Change::Update { object: o, .. } => (o, false),
+            Change::Delete(o) => (o, true),
+            // Raw values never pass a selector; compactions go to `all` of `""` only.
+            Change::PutRaw { .. } | Change::DeleteRaw { .. } | Change::Compact { .. } => return,
+        };
+        if let Some(ids) = object
+            .metadata()
+            .name
+            .as_deref()
+            .and_then(|name| self.by_name.get(name))
+        {
+            targets.extend(ids.iter().copied());
+        }
+        if self.by_node.is_empty() && self.holding.is_empty() {
+            return;
+        }
+        if let Object::Pod(pod) = object {
+            if let Some(previous) = self.holding.remove(key) {
+                targets.extend(previous);
+            }
+            if !deleted
+                && let Some(ids) = pod
+                    .spec
+                    .node_name
+                    .as_deref()
+                    .filter(|n| !n.is_empty())
+                    .and_then(|node| self.by_node.get(node))
+            {
+                targets.extend(ids.iter().copied());
+                self.holding.insert(key.to_owned(), ids.clone());
+            }
+        }
+    }
+}
+
+/// One watcher's queue of events handed to it.
+pub(crate) struct Slot {
+    state: std::sync::Mutex<SlotState>,
+    notify: Notify,
+}
+
+#[derive(Default)]
+struct SlotState {
+    events: VecDeque<Arc<Event>>,
+    end: Option<SlotEnd>,
+}
+
+/// Why a watcher's queue takes no more events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotEnd {
+    /// More than [`WATCH_BUFFER_EVENTS`] waited: the watcher fell behind.
+    Overflowed,
+    /// The hub stopped or reset.
+    Stopped,
+}
+
+impl Slot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn push(&self, event: &Arc<Event>) {
+        let mut state = self.lock();
+        if state.end.is_some() {
+            return;
+        }
+        if state.events.len() >= WATCH_BUFFER_EVENTS {
+            state.events.clear();
+            state.end = Some(SlotEnd::Overflowed);
+        } else {
+            state.events.push_back(event.clone());
+        }
+        drop(state);
+        self.notify.notify_one();
+    }
+
+    fn end(&self, end: SlotEnd) {
+        let mut state = self.lock();
+        if state.end.is_none() {
+            state.end = Some(end);
+        }
+        drop(state);
+        self.notify.notify_one();
+    }
+}
+
+/// What a watcher finds in its queue.
+enum Take {
+    /// Events handed to it, in revision order.
+    Events(Vec<Arc<Event>>),
+    /// Nothing: every event it was handed is taken; `published` is the revision published
+    /// last, which every event it cares about up to there has been handed already.
+    Idle { published: Revision },
+    /// The queue ended (after everything handed before was taken, unless it overflowed).
+    End(SlotEnd),
+}
+
+/// A watcher's registration; dropping it unregisters.
+struct Subscription {
+    hub: WatchHub,
+    id: u64,
+    slot: Arc<Slot>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(self.id);
+    }
+}
+
+impl Subscription {
+    /// Takes up to `max` queued events. When there are none and `progress_after` is given and
+    /// nothing was published past it, the next publish wakes this watcher whatever it holds.
+    fn take(&self, max: usize, progress_after: Option<Revision>) -> Take {
+        let mut hub = self.hub.lock();
+        let mut slot = self.slot.lock();
+        if !slot.events.is_empty() {
+            let n = slot.events.len().min(max);
+            return Take::Events(slot.events.drain(..n).collect());
+        }
+        if let Some(end) = slot.end {
+            return Take::End(end);
+        }
+        if progress_after.is_some_and(|after| hub.published <= after) {
+            hub.progress_waiters.insert(self.id);
+        }
+        Take::Idle {
+            published: hub.published,
+        }
+    }
 }
 
 impl WatchHub {
     pub(crate) fn new() -> Self {
         Self {
-            sender: Arc::new(std::sync::Mutex::new(Some(
-                broadcast::channel(WATCH_BUFFER_EVENTS).0,
-            ))),
+            state: Arc::new(std::sync::Mutex::new(HubState {
+                open: true,
+                published: Revision::ZERO,
+                next_id: 0,
+                subscribers: BTreeMap::new(),
+                groups: BTreeMap::new(),
+                progress_waiters: BTreeSet::new(),
+            })),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<broadcast::Sender<Arc<Event>>>> {
-        self.sender
+    fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Hands each event, in order, to the watchers it concerns.
     pub(crate) fn publish(&self, events: Vec<Arc<Event>>) {
-        if let Some(sender) = self.lock().as_ref() {
-            for event in events {
-                // No receivers is fine: nobody is watching.
-                let _ = sender.send(event);
+        let mut state = self.lock();
+        if !state.open {
+            return;
+        }
+        let HubState {
+            published,
+            subscribers,
+            groups,
+            progress_waiters,
+            ..
+        } = &mut *state;
+        let mut targets = BTreeSet::new();
+        for event in events {
+            targets.clear();
+            match tables::event_key(&event.change) {
+                Some(key) => {
+                    for (prefix, group) in groups.iter_mut() {
+                        if key.starts_with(prefix.as_str()) {
+                            group.route(&key, &event.change, &mut targets);
+                        }
+                    }
+                }
+                None => {
+                    if let Some(group) = groups.get("") {
+                        targets.extend(group.all.iter().copied());
+                    }
+                }
+            }
+            for id in &targets {
+                if let Some(subscriber) = subscribers.get(id) {
+                    subscriber.slot.push(&event);
+                }
+            }
+            *published = (*published).max(event.revision);
+        }
+        for id in std::mem::take(progress_waiters) {
+            if let Some(subscriber) = subscribers.get(&id) {
+                subscriber.slot.notify.notify_one();
             }
         }
     }
@@ -101,19 +344,114 @@ impl WatchHub {
     /// a replicated store installed a Raft snapshot, so its history jumped (raft/image.rs).
     /// A stopped hub stays stopped.
     pub(crate) fn reset(&self) {
-        let mut sender = self.lock();
-        if sender.is_some() {
-            *sender = Some(broadcast::channel(WATCH_BUFFER_EVENTS).0);
+        let mut state = self.lock();
+        if state.open {
+            Self::end_all(&mut state);
         }
     }
 
     /// Ends every live watch (the store stopped).
     pub(crate) fn stop(&self) {
-        self.lock().take();
+        let mut state = self.lock();
+        state.open = false;
+        Self::end_all(&mut state);
     }
 
-    pub(crate) fn subscribe(&self) -> Option<broadcast::Receiver<Arc<Event>>> {
-        self.lock().as_ref().map(broadcast::Sender::subscribe)
+    fn end_all(state: &mut HubState) {
+        for subscriber in std::mem::take(&mut state.subscribers).into_values() {
+            subscriber.slot.end(SlotEnd::Stopped);
+        }
+        state.groups.clear();
+        state.progress_waiters.clear();
+        state.published = Revision::ZERO;
+    }
+
+    /// Registers a watcher of `prefix`. `under_lock` runs while no event can be published:
+    /// it reads the store's head and returns, for a [`Interest::Node`] watcher, the keys under
+    /// `prefix` of the pods matching its filter at that head (the pods it holds).
+    fn subscribe<T>(
+        &self,
+        prefix: &str,
+        interest: Interest,
+        under_lock: impl FnOnce() -> Result<(T, Vec<String>), ReadError>,
+    ) -> Result<(Subscription, T), ReadError> {
+        let mut state = self.lock();
+        if !state.open {
+            return Err(ReadError::Fatal(StoreError::Stopped));
+        }
+        let (value, held) = under_lock()?;
+        let id = state.next_id;
+        state.next_id += 1;
+        let slot = Arc::new(Slot {
+            state: std::sync::Mutex::new(SlotState::default()),
+            notify: Notify::new(),
+        });
+        let group = state.groups.entry(prefix.to_owned()).or_default();
+        match &interest {
+            Interest::All => {
+                group.all.insert(id);
+            }
+            Interest::Name(name) => {
+                group.by_name.entry(name.clone()).or_default().insert(id);
+            }
+            Interest::Node(node) => {
+                group.by_node.entry(node.clone()).or_default().insert(id);
+                for key in held {
+                    group.holding.entry(key).or_default().insert(id);
+                }
+            }
+        }
+        state.subscribers.insert(
+            id,
+            Subscriber {
+                prefix: prefix.to_owned(),
+                interest,
+                slot: slot.clone(),
+            },
+        );
+        Ok((
+            Subscription {
+                hub: self.clone(),
+                id,
+                slot,
+            },
+            value,
+        ))
+    }
+
+    fn unsubscribe(&self, id: u64) {
+        let mut state = self.lock();
+        state.progress_waiters.remove(&id);
+        let Some(subscriber) = state.subscribers.remove(&id) else {
+            return;
+        };
+        let Some(group) = state.groups.get_mut(&subscriber.prefix) else {
+            return;
+        };
+        let remove = |map: &mut BTreeMap<String, BTreeSet<u64>>, key: &str| {
+            if let Some(ids) = map.get_mut(key) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    map.remove(key);
+                }
+            }
+        };
+        match &subscriber.interest {
+            Interest::All => {
+                group.all.remove(&id);
+            }
+            Interest::Name(name) => remove(&mut group.by_name, name),
+            Interest::Node(node) => {
+                remove(&mut group.by_node, node);
+                group.holding.retain(|_, ids| {
+                    ids.remove(&id);
+                    !ids.is_empty()
+                });
+            }
+        }
+        if group.is_empty() {
+            state.groups.remove(&subscriber.prefix);
+        }
     }
 }
 
@@ -212,12 +550,12 @@ pub struct Watch {
     db: Arc<Database>,
     kinds: KindRegistry,
     prefix: String,
-    /// The last revision delivered or skipped: the next event must be `last + 1`.
+    /// Every event up to here was delivered or filtered out.
     last: Revision,
     /// The head revision when the watch started: catch-up reads the log up to it.
     caught_up_to: Revision,
     pending: VecDeque<Arc<Event>>,
-    live: broadcast::Receiver<Arc<Event>>,
+    live: Subscription,
     failed: Option<WatchError>,
     filter: Filter,
     /// With selectors: the keys whose state as of `last` matches them, to tell a matching
@@ -247,12 +585,29 @@ impl Watch {
             bookmark_interval,
         } = options;
         let filter = Filter::new(&prefix, label_selector.as_ref(), field_selector.as_ref())?;
-        let live = hub
-            .subscribe()
-            .ok_or(ReadError::Fatal(StoreError::Stopped))?;
-        let read = db.begin_read()?;
-        let head = read_meta(&read, tables::META_HEAD)?;
-        check_readable(&read, from)?;
+        let interest = filter.interest();
+        let (live, (read, head)) = hub.subscribe(&prefix, interest.clone(), || {
+            let read = db.begin_read()?;
+            let head = read_meta(&read, tables::META_HEAD)?;
+            check_readable(&read, from)?;
+            let mut pods_on_node = Vec::new();
+            if let Interest::Node(_) = interest {
+                scan(
+                    &read,
+                    &prefix,
+                    &prefix,
+                    head,
+                    head,
+                    &filter,
+                    &kinds,
+                    |entry| {
+                        pods_on_node.push(entry.key);
+                        true
+                    },
+                )?;
+            }
+            Ok(((read, head), pods_on_node))
+        })?;
         let matching = if filter.selects_everything() {
             None
         } else {
@@ -456,11 +811,13 @@ impl Watch {
     async fn next_inner(&mut self) -> Result<WatchEvent, WatchError> {
         loop {
             while let Some(event) = self.pending.pop_front() {
-                assert_eq!(
-                    event.revision,
-                    self.last.next(),
-                    "watch gap after {}",
-                    self.last
+                // Catch-up reads the log without gaps (checked there); live events skip
+                // what this watcher was not handed.
+                assert!(
+                    event.revision > self.last,
+                    "watch went back from {} to {}",
+                    self.last,
+                    event.revision
                 );
                 self.last = event.revision;
                 if let Some(out) = self.classify(event) {
@@ -477,50 +834,214 @@ impl Watch {
                 self.catch_up_chunk()?;
                 continue;
             }
-            let received = match self.bookmark_wait() {
-                None => self.live.recv().await,
-                Some(wait) => {
-                    let received = tokio::select! {
-                        biased;
-                        received = self.live.recv() => Some(received),
-                        () = tokio::time::sleep(wait) => None,
-                    };
-                    // Woken for a bookmark: check the clock again.
-                    let Some(received) = received else { continue };
-                    received
+            // With nothing to report yet, a bookmark waits for the next publish.
+            let progress_after = self
+                .bookmarks
+                .as_ref()
+                .filter(|b| self.last <= b.reported)
+                .map(|b| b.reported);
+            match self.live.take(LIVE_DRAIN_EVENTS, progress_after) {
+                Take::Events(events) => {
+                    let last = self.last;
+                    // Catch-up already delivered those at or below `last`.
+                    self.pending
+                        .extend(events.into_iter().filter(|e| e.revision > last));
+                    continue;
                 }
-            };
-            match received {
-                Ok(event) => {
-                    if event.revision <= self.last {
-                        continue; // already delivered by catch-up
-                    }
-                    self.pending.push_back(event);
-                    // Take what else is already published, so a bookmark reports the latest
-                    // progress rather than the first filtered event of a burst.
-                    while self.pending.len() < LIVE_DRAIN_EVENTS {
-                        match self.live.try_recv() {
-                            Ok(event) => self.pending.push_back(event),
-                            Err(broadcast::error::TryRecvError::Lagged(_)) => {
-                                return Err(WatchError::Overflowed {
-                                    resume_from: self.last,
-                                });
-                            }
-                            // Closed is reported by the next `recv`, after these are delivered.
-                            Err(
-                                broadcast::error::TryRecvError::Empty
-                                | broadcast::error::TryRecvError::Closed,
-                            ) => break,
-                        }
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
+                Take::End(SlotEnd::Overflowed) => {
                     return Err(WatchError::Overflowed {
                         resume_from: self.last,
                     });
                 }
-                Err(broadcast::error::RecvError::Closed) => return Err(WatchError::Stopped),
+                Take::End(SlotEnd::Stopped) => return Err(WatchError::Stopped),
+                Take::Idle { published } => {
+                    if published > self.last {
+                        // Everything up to `published` this watcher cares about was handed
+                        // to it and taken: the rest is filtered out.
+                        self.last = published;
+                        continue;
+                    }
+                }
+            }
+            let notified = self.live.slot.notify.notified();
+            match self.bookmark_wait() {
+                None => notified.await,
+                Some(wait) => {
+                    // Woken for a bookmark or an event: look again.
+                    tokio::select! {
+                        biased;
+                        () = notified => {}
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Backing, Op, Store};
+    use skiff_core::clock::ManualClock;
+    use skiff_core::event::Actor;
+    use skiff_core::object::{Container, Pod};
+
+    const PODS: &str = "/registry/pods/";
+
+    fn pod(name: &str, node: Option<&str>, app: &str) -> Object {
+        let mut pod = Pod::new(name, vec![Container::new("c", "nginx")]);
+        pod.metadata.namespace = Some("default".into());
+        pod.metadata.labels.insert("app".into(), app.into());
+        pod.spec.node_name = node.map(str::to_owned);
+        pod.into()
+    }
+
+    fn update(object: Object) -> Op {
+        Op::Update {
+            object,
+            expected: None,
+        }
+    }
+
+    /// The revisions waiting in a watcher's queue: what the hub handed it.
+    fn handed(watch: &Watch) -> Vec<u64> {
+        watch
+            .live
+            .slot
+            .lock()
+            .events
+            .iter()
+            .map(|e| e.revision.0)
+            .collect()
+    }
+
+    fn seen(event: &WatchEvent) -> (&'static str, u64) {
+        let kind = match event {
+            WatchEvent::Added(_) => "added",
+            WatchEvent::Modified(_) => "modified",
+            WatchEvent::Deleted(_) => "deleted",
+            WatchEvent::Compaction(_) => "compaction",
+            WatchEvent::Bookmark(_) => "bookmark",
+        };
+        (kind, event.revision().0)
+    }
+
+    #[tokio::test]
+    async fn a_node_watch_is_handed_only_its_nodes_pods_and_sees_pods_arrive_and_leave() {
+        let clock = Arc::new(ManualClock::new(1_700_000_000));
+        let store = Store::open(Backing::Memory, clock.clone()).unwrap();
+        let admin = Actor::new("admin");
+        let write = |op: Op| store.op(&admin, op);
+        write(Op::Create(pod("here", Some("n1"), "web")))
+            .await
+            .unwrap(); // 1
+        write(Op::Create(pod("mover", None, "web"))).await.unwrap(); // 2
+        let mut on_n1 = store
+            .watch_with(WatchOptions {
+                prefix: PODS.into(),
+                from: Revision(2),
+                field_selector: Some(FieldSelector::parse("spec.nodeName=n1").unwrap()),
+                bookmarks: true,
+                bookmark_interval: Duration::from_secs(10),
+                ..WatchOptions::default()
+            })
+            .unwrap();
+        // Fed live from here: once it has an event, every watcher's queue has it too.
+        let mut probe = store.watch("", Revision(2)).unwrap();
+        let mut published = async |revision: u64| {
+            while probe.next().await.unwrap().revision.0 < revision {}
+        };
+        // Other nodes' pods and unscheduled ones: nothing is handed to the n1 watch.
+        write(Op::Create(pod("there", Some("n2"), "web")))
+            .await
+            .unwrap(); // 3
+        write(update(pod("there", Some("n2"), "db"))).await.unwrap(); // 4
+        write(Op::Create(pod("pending", None, "web")))
+            .await
+            .unwrap(); // 5
+        write(Op::Delete {
+            key: format!("{PODS}default/there"),
+            expected: None,
+        })
+        .await
+        .unwrap(); // 6
+        published(6).await;
+        assert_eq!(handed(&on_n1), Vec::<u64>::new());
+        // Progress past them is still reported, as a bookmark at the last published revision.
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(seen(&on_n1.next_event().await.unwrap()), ("bookmark", 6));
+        // A pod bound to n1 arrives (ADDED); a change of a pod already there (MODIFIED); the
+        // pod moved to another node leaves (DELETED, with its new state); once gone, its
+        // changes are not handed; a delete of a pod on n1 is.
+        write(update(pod("mover", Some("n1"), "web")))
+            .await
+            .unwrap(); // 7
+        write(update(pod("here", Some("n1"), "db"))).await.unwrap(); // 8
+        write(update(pod("mover", Some("n3"), "web")))
+            .await
+            .unwrap(); // 9
+        write(update(pod("mover", Some("n3"), "db"))).await.unwrap(); // 10
+        write(Op::Delete {
+            key: format!("{PODS}default/here"),
+            expected: None,
+        })
+        .await
+        .unwrap(); // 11
+        published(11).await;
+        assert_eq!(handed(&on_n1), [7, 8, 9, 11]);
+        let mut events = Vec::new();
+        for _ in 0..4 {
+            events.push(seen(&on_n1.next_event().await.unwrap()));
+        }
+        assert_eq!(
+            events,
+            [
+                ("added", 7),
+                ("modified", 8),
+                ("deleted", 9),
+                ("deleted", 11)
+            ]
+        );
+        let WatchEvent::Deleted(left) = store
+            .watch_with(WatchOptions {
+                prefix: PODS.into(),
+                from: Revision(8),
+                field_selector: Some(FieldSelector::parse("spec.nodeName=n1").unwrap()),
+                ..WatchOptions::default()
+            })
+            .unwrap()
+            .next_event()
+            .await
+            .unwrap()
+        else {
+            panic!("expected the move off n1 as DELETED");
+        };
+        // The same from the log (catch-up): the DELETED carries the state that left.
+        assert_eq!(left.revision, Revision(9));
+    }
+
+    #[tokio::test]
+    async fn a_name_watch_is_handed_only_that_names_events() {
+        let clock = Arc::new(ManualClock::new(1_700_000_000));
+        let store = Store::open(Backing::Memory, clock).unwrap();
+        let admin = Actor::new("admin");
+        let mut named = store
+            .watch_with(WatchOptions {
+                prefix: PODS.into(),
+                field_selector: Some(FieldSelector::parse("metadata.name=a").unwrap()),
+                ..WatchOptions::default()
+            })
+            .unwrap();
+        let mut probe = store.watch("", Revision(0)).unwrap();
+        for name in ["b", "a", "c"] {
+            store
+                .op(&admin, Op::Create(pod(name, Some("n1"), "web")))
+                .await
+                .unwrap();
+        }
+        while probe.next().await.unwrap().revision.0 < 3 {}
+        assert_eq!(handed(&named), [2]);
+        assert_eq!(seen(&named.next_event().await.unwrap()), ("added", 2));
     }
 }

@@ -54,9 +54,8 @@ impl Backoff {
     }
 }
 
-/// A watch stream's next event, owning the stream so it can be kept across loop turns.
-pub(crate) type NextEvent =
-    Pin<Box<dyn Future<Output = (Option<WatchEvent>, Box<dyn WatchStream>)> + Send>>;
+/// A running watch's next event, owning the watch so it can be kept across loop turns.
+pub(crate) type NextEvent = Pin<Box<dyn Future<Output = (Option<WatchEvent>, LiveWatch)> + Send>>;
 
 /// A list or a watch start not answered within this long failed (kube-apiserver's default
 /// `--request-timeout` is 1 minute).
@@ -66,12 +65,103 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// `minWatchTimeout` = 5 minutes at least).
 pub const WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub(crate) fn next_event(mut stream: Box<dyn WatchStream>) -> NextEvent {
+/// A watch stream with its idle deadline.
+pub(crate) struct LiveWatch {
+    stream: Box<dyn WatchStream>,
+    idle: IdleTimer,
+}
+
+impl LiveWatch {
+    /// A watch that started at `now` (the runner's clock).
+    fn new(stream: Box<dyn WatchStream>, now: Duration) -> Self {
+        Self {
+            stream,
+            idle: IdleTimer::new(now),
+        }
+    }
+}
+
+/// One idle deadline per watch: [`WATCH_IDLE_TIMEOUT`] after the last event. The timer is
+/// armed once and moved only when it fires: if an event came after it was armed, it is
+/// re-armed as far past its old deadline as that event was past the arming, so it fires
+/// exactly [`WATCH_IDLE_TIMEOUT`] after the last event. (A fresh timeout per event would leave
+/// one timer per event in the timer heap for five minutes: under madsim a timer stays queued
+/// until its deadline, and every poll of a pending `Sleep` queues another.)
+struct IdleTimer {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    /// The waker the pending `Sleep` was last polled with (its timer wakes that one).
+    registered: Option<std::task::Waker>,
+    /// The runner's clock when the deadline was set.
+    armed_at: Duration,
+    /// The runner's clock at the last event.
+    last_event: Duration,
+}
+
+impl IdleTimer {
+    fn new(now: Duration) -> Self {
+        Self {
+            sleep: Box::pin(tokio::time::sleep(WATCH_IDLE_TIMEOUT)),
+            registered: None,
+            armed_at: now,
+            last_event: now,
+        }
+    }
+
+    /// An event arrived at `now`.
+    fn touch(&mut self, now: Duration) {
+        self.last_event = self.last_event.max(now);
+    }
+
+    /// Ready once [`WATCH_IDLE_TIMEOUT`] passed since the last event.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            // Under madsim every poll of a pending `Sleep` queues one more timer, so the
+            // sleep is polled only to register (first time, or another task's waker) and
+            // once its deadline has passed. tokio's own `Sleep` keeps one registration, and
+            // its poll may return early for cooperative scheduling without registering, so
+            // there it is polled every time.
+            let must_poll = !cfg!(madsim)
+                || self
+                    .registered
+                    .as_ref()
+                    .is_none_or(|w| !w.will_wake(cx.waker()))
+                || self.sleep.is_elapsed();
+            if !must_poll {
+                return Poll::Pending;
+            }
+            self.registered = Some(cx.waker().clone());
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let moved = self.last_event.saturating_sub(self.armed_at);
+            if moved.is_zero() {
+                return Poll::Ready(());
+            }
+            let deadline = self.sleep.deadline() + moved;
+            self.sleep.as_mut().reset(deadline);
+            self.armed_at = self.last_event;
+            self.registered = None;
+        }
+    }
+}
+
+/// The watch's next event; `None` when the stream ended or delivered nothing for
+/// [`WATCH_IDLE_TIMEOUT`] since its last event.
+pub(crate) fn next_event(mut watch: LiveWatch) -> NextEvent {
     Box::pin(async move {
-        let event = tokio::time::timeout(WATCH_IDLE_TIMEOUT, stream.next())
+        let event = {
+            let LiveWatch { stream, idle } = &mut watch;
+            let mut next = stream.next();
+            std::future::poll_fn(|cx| {
+                // The stream first, as `timeout` does.
+                if let Poll::Ready(event) = next.as_mut().poll(cx) {
+                    return Poll::Ready(event);
+                }
+                idle.poll_idle(cx).map(|()| None)
+            })
             .await
-            .unwrap_or(None);
-        (event, stream)
+        };
+        (event, watch)
     })
 }
 
@@ -112,7 +202,7 @@ pub(crate) enum Progress {
     /// A watch started (or did not).
     Started(Result<Box<dyn WatchStream>, ClientError>),
     /// The watch delivered an event, or ended (`None`).
-    Delivered(Option<WatchEvent>, Box<dyn WatchStream>),
+    Delivered(Option<WatchEvent>, LiveWatch),
 }
 
 /// One list+watch cache.
@@ -237,7 +327,7 @@ impl Informer {
         rng: &mut SplitMix64,
     ) {
         match result {
-            Ok(stream) => self.state = State::Watching(next_event(stream)),
+            Ok(stream) => self.state = State::Watching(next_event(LiveWatch::new(stream, now))),
             Err(ClientError::Status(s)) if s.reason == Reason::Expired => {
                 self.state = State::List;
                 self.failed(now, rng);
@@ -253,7 +343,7 @@ impl Informer {
     pub(crate) fn delivered(
         &mut self,
         event: Option<WatchEvent>,
-        stream: Box<dyn WatchStream>,
+        mut watch: LiveWatch,
         now: Duration,
         rng: &mut SplitMix64,
     ) -> Option<WatchEvent> {
@@ -285,7 +375,8 @@ impl Informer {
                     WatchEvent::Error(_) => 0,
                 };
                 self.revision = self.revision.max(revision);
-                self.state = State::Watching(next_event(stream));
+                watch.idle.touch(now);
+                self.state = State::Watching(next_event(watch));
                 Some(event)
             }
         }
@@ -424,6 +515,68 @@ mod tests {
                 .is_none()
         );
         assert_eq!(view.revision(), 10);
+    }
+
+    /// A stream that delivers a bookmark after each of `gaps`, then nothing.
+    struct Scripted {
+        gaps: Vec<Duration>,
+        sent: u64,
+    }
+
+    impl WatchStream for Scripted {
+        fn next(&mut self) -> skiff_core::client::BoxFuture<'_, Option<WatchEvent>> {
+            Box::pin(async move {
+                let Some(gap) = self.gaps.get(usize::try_from(self.sent).unwrap()).copied() else {
+                    return std::future::pending().await;
+                };
+                tokio::time::sleep(gap).await;
+                self.sent += 1;
+                Some(WatchEvent::Bookmark(self.sent))
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watch_ends_five_minutes_after_its_last_event_not_its_first_wait() {
+        use skiff_core::clock::Clock;
+        let clock = crate::runtime::TokioClock::new(std::time::UNIX_EPOCH);
+        let stream = Scripted {
+            gaps: vec![Duration::from_secs(200), Duration::from_secs(250)],
+            sent: 0,
+        };
+        let mut watch = LiveWatch::new(Box::new(stream), clock.elapsed());
+        let mut seen = Vec::new();
+        loop {
+            let (event, mut next) = next_event(watch).await;
+            seen.push((event.clone(), clock.elapsed().as_secs()));
+            if event.is_none() {
+                break;
+            }
+            next.idle.touch(clock.elapsed());
+            watch = next;
+        }
+        // Events at 200 s and 450 s (each within five minutes of the one before, though the
+        // second comes 450 s after the watch started); then silence: it ends at 450 + 300 s.
+        assert_eq!(
+            seen,
+            [
+                (Some(WatchEvent::Bookmark(1)), 200),
+                (Some(WatchEvent::Bookmark(2)), 450),
+                (None, 750)
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_watch_ends_after_five_minutes() {
+        use skiff_core::clock::Clock;
+        let clock = crate::runtime::TokioClock::new(std::time::UNIX_EPOCH);
+        let stream = Scripted {
+            gaps: Vec::new(),
+            sent: 0,
+        };
+        let (event, _) = next_event(LiveWatch::new(Box::new(stream), clock.elapsed())).await;
+        assert_eq!((event, clock.elapsed()), (None, WATCH_IDLE_TIMEOUT));
     }
 
     #[test]

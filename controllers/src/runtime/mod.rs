@@ -48,7 +48,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use skiff_core::client::{Client, ClientError, Deleted, WatchEvent, WatchStream};
+use skiff_core::client::{Client, ClientError, Deleted, WatchEvent};
 use skiff_core::clock::Clock;
 use skiff_core::object::Object;
 use skiff_core::rng::SplitMix64;
@@ -710,11 +710,11 @@ impl<'a> Runner<'a> {
         u: usize,
         i: usize,
         event: Option<WatchEvent>,
-        stream: Box<dyn WatchStream>,
+        watch: informer::LiveWatch,
     ) {
         let now = self.clock.elapsed();
         let unit = &mut self.units[u];
-        let Some(event) = unit.informers[i].delivered(event, stream, now, &mut self.rng) else {
+        let Some(event) = unit.informers[i].delivered(event, watch, now, &mut self.rng) else {
             return;
         };
         let old = match &event {

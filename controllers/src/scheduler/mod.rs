@@ -24,8 +24,9 @@
 //!   ephemeral-storage, extended resources or pod overhead).
 //! - NodeAffinity's PreFilter narrowing (`metadata.name` field terms) is not done: such nodes
 //!   report the NodeAffinity reason, not "node is filtered out by the prefilter result".
-//! - Queueing hints are coarse: any node change, any change of a bound pod or a failed binding
-//!   that may have freed room wakes every waiting pod (upstream asks each plugin).
+//! - Queueing hints are coarse: any node change, a bound pod that left or shrank (deleted,
+//!   finished, fewer requests or ports) or a failed binding wakes every waiting pod (upstream
+//!   asks each plugin); a pod being bound or added never does.
 //! - Nodes are searched one by one in name order from the rotating start index (upstream runs
 //!   16 filters in parallel over a zone-interleaved node list).
 //! - Assumed pods never expire (upstream's default since its assume TTL became 0).
@@ -463,6 +464,39 @@ impl Scheduler {
     }
 }
 
+/// Whether `pod`, a state the view held before its latest change, held room on a node that
+/// the view's current state no longer holds: the pod was deleted (or replaced by another of
+/// the same name), finished, or now asks for other requests or ports (upstream wakes on a
+/// scale-down only; any change is taken here). Only then can a waiting pod fit where it
+/// did not (upstream's queueing hints: NodeResourcesFit and NodePorts register
+/// `AssignedPodDelete` and `UpdatePodScaleDown`, `pkg/scheduler/framework/plugins/
+/// noderesources/fit.go` `EventsToRegister`; a pod being bound or added only takes room, and
+/// InterPodAffinity and PodTopologySpread, which a bound pod could satisfy, are not run). For
+/// the current state itself (the view holds it unchanged) this is false.
+fn released_room(view: &View, pod: &Pod) -> bool {
+    if snapshot::is_terminated(pod) {
+        return false;
+    }
+    let Some(node) = pod.spec.node_name.as_deref().filter(|n| !n.is_empty()) else {
+        return false;
+    };
+    let Some(now) = view.get::<Pod>(
+        pod.metadata.namespace_or_empty(),
+        pod.metadata.name_or_empty(),
+    ) else {
+        return true;
+    };
+    if now.metadata.uid != pod.metadata.uid
+        || now.spec.node_name.as_deref() != Some(node)
+        || snapshot::is_terminated(now)
+    {
+        return true;
+    }
+    let before = Footprint::from(&PodInfo::new(pod));
+    let after = Footprint::from(&PodInfo::new(now));
+    before != after
+}
+
 /// The weighted total score of each feasible node, in `feasible`'s order (upstream
 /// `prioritizeNodes`): TaintToleration ×3 and NodeAffinity ×2, each normalized over these
 /// nodes, plus NodeResourcesFit ×1 and BalancedAllocation ×1.
@@ -563,7 +597,7 @@ impl Controller for Scheduler {
     /// A pending pod is its own key. A node change, or a change of a bound pod (which may have
     /// freed room), concerns every pod waiting after a failure (upstream moves them to the
     /// active or backoff queue on such cluster events).
-    fn keys_for(&self, _view: &View, object: &Object) -> Vec<ObjectKey> {
+    fn keys_for(&self, view: &View, object: &Object) -> Vec<ObjectKey> {
         match object {
             Object::Pod(pod) => {
                 let key = ObjectKey::of(object);
@@ -572,7 +606,7 @@ impl Controller for Scheduler {
                 if !bound || self.queue.contains_key(&key) || self.assumed.contains_key(&key) {
                     keys.push(key.clone());
                 }
-                if bound {
+                if released_room(view, pod) {
                     keys.extend(self.unschedulable_keys().filter(|k| *k != key));
                 }
                 keys

@@ -1095,6 +1095,71 @@ fn deleted_pod_frees_room_for_a_waiting_pod() {
 }
 
 #[test]
+fn only_a_pod_that_leaves_or_finishes_requeues_the_waiting_pods_never_a_bind() {
+    let n = node("n1", "1", "4Gi", "110");
+    let hog = bound(pod("hog", "1", "1Gi"), "n1");
+    let (w1, w2) = (pod("w1", "1", "1Gi"), pod("w2", "1", "1Gi"));
+    let fresh = pod("fresh", "", "");
+    let view = view_of(
+        std::slice::from_ref(&n),
+        &[hog.clone(), w1, w2, fresh.clone()],
+    );
+    let mut s = Scheduler::new(0);
+    for waiting in ["w1", "w2"] {
+        s.reconcile(&view, &key(waiting), t0());
+    }
+    assert_eq!(
+        s.queued().keys().cloned().collect::<Vec<_>>(),
+        [key("w1"), key("w2")]
+    );
+    // A bind (the runtime asks for the state after and the one before): only the pod itself.
+    let mut placed = bound(fresh.clone(), "n1");
+    placed.metadata.resource_version = Some("11".into());
+    let mut after_bind = view.clone();
+    after_bind.insert(placed.clone().into());
+    assert_eq!(
+        s.keys_for(&after_bind, &placed.clone().into()),
+        Vec::<ObjectKey>::new()
+    );
+    assert_eq!(s.keys_for(&after_bind, &fresh.into()), [key("fresh")]);
+    // A bound pod's status changes, its requests do not: nothing.
+    let mut running = hog.clone();
+    running.status.phase = Some("Running".into());
+    running.metadata.resource_version = Some("12".into());
+    let mut after_status = view.clone();
+    after_status.insert(running.clone().into());
+    assert_eq!(
+        s.keys_for(&after_status, &running.clone().into()),
+        Vec::<ObjectKey>::new()
+    );
+    assert_eq!(
+        s.keys_for(&after_status, &hog.clone().into()),
+        Vec::<ObjectKey>::new()
+    );
+    // It finishes: its room is free, both waiting pods are queued.
+    let mut done = running.clone();
+    done.status.phase = Some("Succeeded".into());
+    done.metadata.resource_version = Some("13".into());
+    let mut after_done = after_status.clone();
+    after_done.insert(done.clone().into());
+    assert_eq!(
+        s.keys_for(&after_done, &done.into()),
+        Vec::<ObjectKey>::new()
+    );
+    assert_eq!(
+        s.keys_for(&after_done, &running.into()),
+        [key("w1"), key("w2")]
+    );
+    // Deleted (the runtime passes the deleted state): the same.
+    let mut after_delete = view.clone();
+    after_delete.remove(&hog.clone().into());
+    assert_eq!(
+        s.keys_for(&after_delete, &hog.into()),
+        [key("w1"), key("w2")]
+    );
+}
+
+#[test]
 fn status_is_not_rewritten_when_the_condition_already_says_so() {
     let n = node("n1", "1", "4Gi", "110");
     let mut p = pod("p", "2", "");
