@@ -1626,6 +1626,22 @@ impl Harness {
     }
 }
 
+/// How the watch sessions ended, by the first word of the reason (`closed`, `silent`,
+/// `Expired:` …), for the trace: a run with member crashes shows sessions that ended and the
+/// watchers' later sessions, which the watch checker held to the same rules.
+pub fn watch_endings(log: &WatchLog) -> BTreeMap<String, u64> {
+    let mut endings = BTreeMap::new();
+    for session in &log.sessions {
+        for record in &session.records {
+            if let crate::check::watch_order::Record::Ended(reason) = record {
+                let word = reason.split_whitespace().next().unwrap_or("").to_owned();
+                *endings.entry(word).or_default() += 1;
+            }
+        }
+    }
+    endings
+}
+
 /// Every object in a store at its head.
 fn all_objects(store: &Store) -> Vec<Object> {
     store
@@ -1783,6 +1799,10 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
         h.m.clients.stop.store(true, Ordering::SeqCst);
         h.check_history();
     }
+    let endings = watch_endings(&lock(&h.m.fleet.watch_log));
+    let at = h.now_ms();
+    h.trace
+        .decision(at, &format!("watch sessions ended: {endings:?}"));
     let lin = lock(&h.m.clients.oracle).clone();
     let wire = lock(&h.m.fleet.oracle).clone();
     let report = Report {
