@@ -1,23 +1,41 @@
-//! `cargo sim --control-plane 3|5`: a replicated control-plane store (Raft, issue #11) under
-//! the simulator, with Raft's faults and checkers.
+//! `cargo sim --control-plane 3|5`: the whole cluster on a replicated control plane (Raft,
+//! issue #11 items 3–5) under the simulator, with Raft's faults and checkers.
 //!
 //! # What runs
 //!
-//! - **N members**, each a madsim node with its own [`SimDisk`] and [`SkewedClock`] (both
-//!   survive restarts), opened with [`Store::open_member`]: a Raft node serving its peers on
-//!   simulated TCP, the store's writer proposing batches to it.
+//! - **N members**, each a madsim node (`10.0.0.<id>`) with its own [`SimDisk`] and
+//!   [`SkewedClock`] (both survive restarts), opened with [`Store::open_member`]: a Raft node
+//!   serving its peers on simulated TCP, the store's writer proposing batches to it. Each boot
+//!   of a member also runs what `skiff up` runs on a member: the **API server** over the
+//!   member's store (wire protocol on [`crate::cluster::API_PORT`], the member's id in each
+//!   handshake; reads linearizable by default through the ReadIndex barrier, writes on a
+//!   follower forwarded to the leader, watches served from the member's applied log; its
+//!   bootstrap retried until it succeeds), and **kube-controller-manager and kube-scheduler**
+//!   beside it, each a candidate for its Lease as `member-<id>` ([`member_identity`]), so
+//!   exactly one of each acts. Their users carry the member ([`controller_manager_user`]) so
+//!   the single-leader checker can attribute every write.
+//! - **The fleet** ([`crate::cluster::start_fleet`]): the workers (kubelet, kube-proxy and the
+//!   simulated runtime) and the seeded workload's client, given every member's endpoint
+//!   ([`api_endpoints`]): their wire clients fail over between members; the first worker also
+//!   runs a watcher of Pods and one of ConfigMaps given every endpoint.
+//! - **Pinned watchers** (node `watchers`): for every member, a watch of Pods and one of
+//!   ConfigMaps through that member's API server only, which end or stall when the member
+//!   crashes or is cut off and resume from the last revision delivered (or relist after an
+//!   error such as `Expired`), whether or not the member leads.
 //! - **Linearizability clients** ([`LIN_CLIENTS`] of them, on a client node of their own) doing
 //!   get / create / update (with and without a `resourceVersion` precondition) / delete on a
 //!   small set of ConfigMaps, each value unique, every operation recorded with its simulated
 //!   invocation and answer times ([`History`]). Clients call the members' [`Store`] handles
-//!   in process (the wire's failing-over clients are not used here): mostly the member the
-//!   harness knows leads, a quarter of the writes a follower (which forwards them), a third
-//!   of the reads a follower. Reads are linearizable: [`Store::read_barrier`] (ReadIndex),
-//!   then the member's applied state. With [`Options::plant_stale_reads`] (tests only) half
-//!   of the reads go to the most lagging follower with no barrier — the planted bug the
-//!   checker must catch.
+//!   in process: mostly the member the harness knows leads, a quarter of the writes a
+//!   follower (which forwards them), a third of the reads a follower. Reads are linearizable:
+//!   [`Store::read_barrier`] (ReadIndex), then the member's applied state. With
+//!   [`Options::plant_stale_reads`] (tests only) half of the reads go to the most lagging
+//!   follower with no barrier — the planted bug the checker must catch.
 //!
 //! # Faults (when N > 1; each enabled by its [`FaultKind`])
+//!
+//! Faults strike the members only (the workers and clients are not crashed, cut off or
+//! skewed here; the single-node run covers those):
 //!
 //! - crash: the leader (half the time) or a member crashes (process crash: the OS keeps what
 //!   redb handed it) and restarts after an episode;
@@ -35,17 +53,29 @@
 //!
 //! Every tick: at most one leader per term ([`check::raft_leader`]), equal state hashes at
 //! equal revisions ([`check::member_state`]), committed entries never change
-//! ([`check::committed`], every [`COMMITTED_CHECK_TICKS`] ticks), the log read from the most
-//! advanced member through the revision and acknowledged-write checkers (after a member's
-//! restart its whole log is re-read and compared). After the heal, once every member applied
-//! the same revision: all of it again on every member, each member's projection against a
-//! rebuild, and the linearizability checker over the whole client history.
+//! ([`check::committed`], every [`COMMITTED_CHECK_TICKS`] ticks), and the log read from the
+//! most advanced member through the single-node run's log checkers ([`LogCheckers`]:
+//! revisions, acknowledged writes of the fleet and of the linearizability clients, watch
+//! order of every session — pinned and failing over, across crashes and leader changes —,
+//! single binding, node capacity, node lease, single leader per Lease); after a member's
+//! restart its whole log is re-read and compared. An acknowledged write is looked for once
+//! the log read reaches its revision (a delete, whose answer names none, after
+//! [`DELETE_ACK_GRACE`] with every member up). The node-lease checker is given true commit
+//! times bounded by the harness's reads (the members' clocks differ, and any of them may
+//! have stamped a batch), so a gap between a renewal and a marking is only overestimated.
+//!
+//! After the heal (clients and workload stopped), the run converges when every member agrees
+//! on one leader and applied the same revision, and the cluster converged as in the
+//! single-node run (every worker Ready with its Lease renewed twice since the heal,
+//! ReplicaSets and Endpoints at their wanted state, no pending pod, no orphan). Then: every
+//! member's whole log and projection against a rebuild, every acknowledgement, and the
+//! linearizability checker over the whole client history.
 //!
 //! # Not covered (yet)
 //!
-//! The workers, controllers, scheduler and API servers of the single-node run do not run on
-//! the members yet (no wire front per member, no failing-over wire client); watches across
-//! leader changes are not checked here; membership changes are not injected.
+//! Membership changes are not injected (`member add/remove/promote` are refused); the store's
+//! compactor does not run on the members (`compaction` of the options is ignored); faults do
+//! not strike the workers or clients.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
