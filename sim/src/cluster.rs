@@ -367,6 +367,63 @@ impl Cluster {
     }
 }
 
+/// The nodes of a cluster besides its control plane: the workers (kubelet, kube-proxy; the
+/// first also runs the watcher client) and the workload's client, all given `server` (one
+/// endpoint, or several comma-separated: the wire clients then fail over between them).
+/// The replicated harness ([`crate::replicated`]) runs them against its members.
+pub struct Fleet {
+    /// The workers, then the client, in creation order.
+    pub nodes: Vec<SimNode>,
+    /// What the clients were told.
+    pub oracle: Arc<Mutex<Oracle>>,
+    /// The watcher's sessions.
+    pub watch_log: Arc<Mutex<WatchLog>>,
+    /// The workload's memory.
+    pub workload: Arc<Mutex<WorkloadState>>,
+    /// Per-worker counters, by node name.
+    pub worker_stats: BTreeMap<String, Arc<Mutex<WorkerStats>>>,
+}
+
+/// Boots `options.workers` workers and the workload's client against `server` (see
+/// [`Fleet`]); the first worker's watcher records into `watch_log`. Must run inside the
+/// madsim runtime.
+pub fn start_fleet(
+    handle: &Handle,
+    options: &Options,
+    server: &str,
+    authn: &Authenticator,
+    watch_log: Arc<Mutex<WatchLog>>,
+) -> Fleet {
+    let common = Common {
+        server: server.to_owned(),
+        admin_token: authn.admin_token().to_owned(),
+        oracle: Arc::new(Mutex::new(Oracle::default())),
+        watch_log,
+        kinds: KindRegistry::builtin(),
+    };
+    let workload = Arc::new(Mutex::new(WorkloadState::new(
+        options.seed,
+        options.workload,
+        options.op_interval,
+    )));
+    let mut nodes = Vec::new();
+    let mut worker_stats = BTreeMap::new();
+    for i in 1..=options.workers {
+        let stats = Arc::new(Mutex::new(WorkerStats::default()));
+        let node = start_worker(handle, &common, authn, i, stats.clone());
+        worker_stats.insert(node.name.clone(), stats);
+        nodes.push(node);
+    }
+    nodes.push(start_client(handle, &common, &workload, options.pods));
+    Fleet {
+        nodes,
+        oracle: common.oracle,
+        watch_log: common.watch_log,
+        workload,
+        worker_stats,
+    }
+}
+
 #[allow(
     clippy::too_many_arguments,
     reason = "everything the control plane's boots share, passed once"

@@ -23,6 +23,10 @@ pub struct ReconnectingClient {
     token: String,
     kinds: KindRegistry,
     current: Mutex<Option<Arc<WireClient>>>,
+    /// Connections made so far: with several endpoints, each reconnection starts from the
+    /// next one (a fresh `WireClient` starts from its first endpoint, which may be the member
+    /// that just stalled the last call).
+    connects: Mutex<usize>,
 }
 
 impl ReconnectingClient {
@@ -43,6 +47,7 @@ impl ReconnectingClient {
             token: token.into(),
             kinds,
             current: Mutex::new(None),
+            connects: Mutex::new(0),
         }
     }
 
@@ -50,9 +55,15 @@ impl ReconnectingClient {
         if let Some(c) = lock(&self.current).clone() {
             return Ok(c);
         }
+        let server = {
+            let mut connects = lock(&self.connects);
+            let server = rotated(&self.server, *connects);
+            *connects += 1;
+            server
+        };
         let c = Arc::new(
             timed(WireClient::connect_with_kinds(
-                &self.server,
+                &server,
                 &self.token,
                 self.kinds.clone(),
             ))
@@ -77,6 +88,22 @@ impl ReconnectingClient {
         }
         result
     }
+}
+
+/// `server`'s comma-separated endpoints starting from the `n`-th (modulo their number); a
+/// single endpoint unchanged.
+fn rotated(server: &str, n: usize) -> String {
+    if !server.contains(',') {
+        return server.to_owned();
+    }
+    let endpoints: Vec<&str> = server.split(',').collect();
+    let start = n % endpoints.len();
+    endpoints[start..]
+        .iter()
+        .chain(&endpoints[..start])
+        .copied()
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl Client for ReconnectingClient {
@@ -156,5 +183,18 @@ impl Client for ReconnectingClient {
     ) -> BoxFuture<'_, Result<Box<dyn WatchStream>, ClientError>> {
         let namespace = namespace.map(str::to_owned);
         Box::pin(self.call(move |c| c.watch(resource, namespace.as_deref(), params)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rotated;
+
+    #[test]
+    fn each_reconnection_starts_from_the_next_endpoint() {
+        assert_eq!(rotated("a:1", 5), "a:1");
+        assert_eq!(rotated("a:1,b:2,c:3", 0), "a:1,b:2,c:3");
+        assert_eq!(rotated("a:1,b:2,c:3", 1), "b:2,c:3,a:1");
+        assert_eq!(rotated("a:1,b:2,c:3", 5), "c:3,a:1,b:2");
     }
 }

@@ -1,23 +1,41 @@
-//! `cargo sim --control-plane 3|5`: a replicated control-plane store (Raft, issue #11) under
-//! the simulator, with Raft's faults and checkers.
+//! `cargo sim --control-plane 3|5`: the whole cluster on a replicated control plane (Raft,
+//! issue #11 items 3–5) under the simulator, with Raft's faults and checkers.
 //!
 //! # What runs
 //!
-//! - **N members**, each a madsim node with its own [`SimDisk`] and [`SkewedClock`] (both
-//!   survive restarts), opened with [`Store::open_member`]: a Raft node serving its peers on
-//!   simulated TCP, the store's writer proposing batches to it.
+//! - **N members**, each a madsim node (`10.0.0.<id>`) with its own [`SimDisk`] and
+//!   [`SkewedClock`] (both survive restarts), opened with [`Store::open_member`]: a Raft node
+//!   serving its peers on simulated TCP, the store's writer proposing batches to it. Each boot
+//!   of a member also runs what `skiff up` runs on a member: the **API server** over the
+//!   member's store (wire protocol on [`crate::cluster::API_PORT`], the member's id in each
+//!   handshake; reads linearizable by default through the ReadIndex barrier, writes on a
+//!   follower forwarded to the leader, watches served from the member's applied log; its
+//!   bootstrap retried until it succeeds), and **kube-controller-manager and kube-scheduler**
+//!   beside it, each a candidate for its Lease as `member-<id>` ([`member_identity`]), so
+//!   exactly one of each acts. Their users carry the member ([`controller_manager_user`]) so
+//!   the single-leader checker can attribute every write.
+//! - **The fleet** ([`crate::cluster::start_fleet`]): the workers (kubelet, kube-proxy and the
+//!   simulated runtime) and the seeded workload's client, given every member's endpoint
+//!   ([`api_endpoints`]): their wire clients fail over between members; the first worker also
+//!   runs a watcher of Pods and one of ConfigMaps given every endpoint.
+//! - **Pinned watchers** (node `watchers`): for every member, a watch of Pods and one of
+//!   ConfigMaps through that member's API server only, which end or stall when the member
+//!   crashes or is cut off and resume from the last revision delivered (or relist after an
+//!   error such as `Expired`), whether or not the member leads.
 //! - **Linearizability clients** ([`LIN_CLIENTS`] of them, on a client node of their own) doing
 //!   get / create / update (with and without a `resourceVersion` precondition) / delete on a
 //!   small set of ConfigMaps, each value unique, every operation recorded with its simulated
 //!   invocation and answer times ([`History`]). Clients call the members' [`Store`] handles
-//!   in process (the wire's failing-over clients are not used here): mostly the member the
-//!   harness knows leads, a quarter of the writes a follower (which forwards them), a third
-//!   of the reads a follower. Reads are linearizable: [`Store::read_barrier`] (ReadIndex),
-//!   then the member's applied state. With [`Options::plant_stale_reads`] (tests only) half
-//!   of the reads go to the most lagging follower with no barrier — the planted bug the
-//!   checker must catch.
+//!   in process: mostly the member the harness knows leads, a quarter of the writes a
+//!   follower (which forwards them), a third of the reads a follower. Reads are linearizable:
+//!   [`Store::read_barrier`] (ReadIndex), then the member's applied state. With
+//!   [`Options::plant_stale_reads`] (tests only) half of the reads go to the most lagging
+//!   follower with no barrier — the planted bug the checker must catch.
 //!
 //! # Faults (when N > 1; each enabled by its [`FaultKind`])
+//!
+//! Faults strike the members only (the workers and clients are not crashed, cut off or
+//! skewed here; the single-node run covers those):
 //!
 //! - crash: the leader (half the time) or a member crashes (process crash: the OS keeps what
 //!   redb handed it) and restarts after an episode;
@@ -35,19 +53,31 @@
 //!
 //! Every tick: at most one leader per term ([`check::raft_leader`]), equal state hashes at
 //! equal revisions ([`check::member_state`]), committed entries never change
-//! ([`check::committed`], every [`COMMITTED_CHECK_TICKS`] ticks), the log read from the most
-//! advanced member through the revision and acknowledged-write checkers (after a member's
-//! restart its whole log is re-read and compared). After the heal, once every member applied
-//! the same revision: all of it again on every member, each member's projection against a
-//! rebuild, and the linearizability checker over the whole client history.
+//! ([`check::committed`], every [`COMMITTED_CHECK_TICKS`] ticks), and the log read from the
+//! most advanced member through the single-node run's log checkers ([`LogCheckers`]:
+//! revisions, acknowledged writes of the fleet and of the linearizability clients, watch
+//! order of every session — pinned and failing over, across crashes and leader changes —,
+//! single binding, node capacity, node lease, single leader per Lease); after a member's
+//! restart its whole log is re-read and compared. An acknowledged write is looked for once
+//! the log read reaches its revision (a delete, whose answer names none, after
+//! [`DELETE_ACK_GRACE`] with every member up). The node-lease checker is given true commit
+//! times bounded by the harness's reads (the members' clocks differ, and any of them may
+//! have stamped a batch), so a gap between a renewal and a marking is only overestimated.
+//!
+//! After the heal (clients and workload stopped), the run converges when every member agrees
+//! on one leader and applied the same revision, and the cluster converged as in the
+//! single-node run (every worker Ready with its Lease renewed twice since the heal,
+//! ReplicaSets and Endpoints at their wanted state, no pending pod, no orphan). Then: every
+//! member's whole log and projection against a rebuild, every acknowledgement, and the
+//! linearizability checker over the whole client history.
 //!
 //! # Not covered (yet)
 //!
-//! The workers, controllers, scheduler and API servers of the single-node run do not run on
-//! the members yet (no wire front per member, no failing-over wire client); watches across
-//! leader changes are not checked here; membership changes are not injected.
+//! Membership changes are not injected (`member add/remove/promote` are refused); the store's
+//! compactor does not run on the members (`compaction` of the options is ignored); faults do
+//! not strike the workers or clients.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,27 +86,43 @@ use std::time::Duration;
 use madsim::net::NetSim;
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
+use skiff_controllers::builtin::{self, ControlPlaneConfig};
+use skiff_controllers::runtime::RunOptions;
+use skiff_controllers::runtime::election::LeaderElectionConfig;
+use skiff_core::client::{BoxFuture, Client};
 use skiff_core::clock::{Clock, Skew, SkewedClock, SystemClock};
-use skiff_core::event::{Actor, Revision};
+use skiff_core::event::{Actor, Change, Event, Revision};
+use skiff_core::object::info;
 use skiff_core::object::{ConfigMap, Object, ObjectMeta};
 use skiff_core::rng::SplitMix64;
+use skiff_core::status::Status;
+use skiff_store::apiserver::authn::Authenticator;
+use skiff_store::apiserver::{ApiHandler, ApiServer, LocalClient};
 use skiff_store::codec::StoredValue;
 use skiff_store::disk::{Generation, PowerLoss, SIMULATED_POWER_LOSS, SimDisk};
 use skiff_store::raft::{MemberConfig, RaftTiming, Replica, Replication};
 use skiff_store::request::{Applied, Op as StoreOp};
-use skiff_store::{Backing, ReadError, Rejection, Store, StoreError, WriteError};
+use skiff_store::wire::{MemberInfo, Membership, RaftStatus, serve_member};
+use skiff_store::{Backing, ListOptions, ReadError, Rejection, Store, StoreError, WriteError};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::check::committed::CommittedChecker;
+use crate::check::leader::Candidate;
 use crate::check::linearizability::{self, Bounds, History, Op, Outcome, Refusal};
 use crate::check::member_state::MemberStates;
+use crate::check::node_lease::NODE_LEASE_NAMESPACE;
 use crate::check::raft_leader::LeaderPerTerm;
-use crate::check::revisions::RevisionChecker;
-use crate::check::{Violation, acked_writes::AckedWritesChecker, projection};
+use crate::check::watch_order::WatchLog;
+use crate::check::{
+    LogCheckers, Violation, acked_writes::AckedWritesChecker, object_of, orphans, projection,
+};
+use crate::cluster::{Components, Role};
+use crate::cluster::{Fleet, start_fleet};
+use crate::liveness::{Wanted, unconverged};
 use crate::options::{FaultKind, Options};
 use crate::oracle::{Ack, AckOp, Oracle};
-use crate::report::{Found, Report};
+use crate::report::{Found, PodCounts, Report};
 use crate::run::{RunFlags, TICK};
 use crate::trace::{Trace, event_hash};
 use crate::worker::lock;
@@ -150,6 +196,11 @@ struct Boot {
     slot: Slot,
     boots: Arc<AtomicU64>,
     errors: Arc<Mutex<Vec<String>>>,
+    /// Every member's API server authenticates with the same keys (one cluster).
+    authn: Authenticator,
+    seed: u64,
+    /// The controller manager's settings.
+    controllers: ControlPlaneConfig,
 }
 
 /// One boot of a member: open its store on its disk and start Raft.
@@ -163,9 +214,12 @@ async fn boot(b: Boot) {
             return;
         }
     };
-    let clock: Arc<dyn Clock> = Arc::new(b.clock);
-    match Store::open_member(Backing::Sim(b.disk), clock, &b.config, listener).await {
-        Ok(pair) => *lock(&b.slot) = Some(pair),
+    let clock: Arc<dyn Clock> = Arc::new(b.clock.clone());
+    match Store::open_member(Backing::Sim(b.disk.clone()), clock, &b.config, listener).await {
+        Ok((store, replica)) => {
+            *lock(&b.slot) = Some((store.clone(), replica.clone()));
+            serve_api(&b, boot, store, replica).await;
+        }
         // A power loss armed on its disk struck inside the open: the machine is down again;
         // madsim restarts it (`restart_on_panic_matching`), as it does for a strike later on.
         Err(e) if e.to_string().contains(SIMULATED_POWER_LOSS) => {
@@ -174,6 +228,187 @@ async fn boot(b: Boot) {
         Err(e) => lock(&b.errors).push(format!("member {} boot {boot}: open: {e}", b.config.id)),
     }
     std::future::pending::<()>().await;
+}
+
+/// The identity member `id`'s controller manager and scheduler hold their leader Leases
+/// under (upstream: the host name plus a unique suffix; it differs between members).
+pub fn member_identity(id: u64) -> String {
+    format!("member-{id}")
+}
+
+/// The user member `id`'s controller manager acts as: upstream's
+/// `system:kube-controller-manager`, suffixed with the member so that the single-leader
+/// checker can tell the members' writes apart (the in-process client is not authorized, so
+/// the suffix changes no permission).
+pub fn controller_manager_user(id: u64) -> String {
+    format!(
+        "{}:{}",
+        crate::cluster::CONTROLLER_MANAGER_USER,
+        member_identity(id)
+    )
+}
+
+/// The user member `id`'s scheduler acts as (upstream's `system:kube-scheduler`, suffixed as
+/// [`controller_manager_user`]).
+pub fn scheduler_user(id: u64) -> String {
+    format!("{}:{}", crate::cluster::SCHEDULER_USER, member_identity(id))
+}
+
+/// Member `id`'s API endpoint (the wire protocol on [`crate::cluster::API_PORT`]).
+///
+/// # Panics
+///
+/// Past member 255.
+pub fn api_endpoint(id: u64) -> String {
+    let octet = u8::try_from(id).expect("at most 255 members");
+    format!("10.0.0.{octet}:{}", crate::cluster::API_PORT)
+}
+
+/// Every member's API endpoint, comma-separated: what the workers, the workload's client and
+/// the failing-over watcher are given (etcd clientv3's `--endpoints`).
+pub fn api_endpoints(count: u64) -> String {
+    (1..=count).map(api_endpoint).collect::<Vec<_>>().join(",")
+}
+
+/// A member's replication as its wire server reports it: its id in each handshake (clients
+/// with several endpoints learn where the leader is) and its Raft state in `endpoint status`.
+/// Membership changes are not simulated: `member add/remove/promote` are refused.
+struct SimMembership {
+    replica: Arc<Replica>,
+}
+
+impl SimMembership {
+    fn rows(&self) -> Vec<MemberInfo> {
+        self.replica
+            .members()
+            .into_iter()
+            .map(|m| MemberInfo {
+                id: m.id,
+                name: member_identity(m.id),
+                client: api_endpoint(m.id),
+                peer: m.addr,
+                learner: !m.voter,
+            })
+            .collect()
+    }
+
+    fn refused() -> BoxFuture<'static, Result<Vec<MemberInfo>, Status>> {
+        Box::pin(async {
+            Err(Status::bad_request(
+                "etcdserver: membership changes are not simulated",
+            ))
+        })
+    }
+}
+
+impl Membership for SimMembership {
+    fn id(&self) -> u64 {
+        self.replica.id()
+    }
+
+    fn status(&self) -> RaftStatus {
+        let s = self.replica.status();
+        RaftStatus {
+            member: s.id,
+            leader: s.leader,
+            term: s.term,
+            committed: s.committed_index.unwrap_or(0),
+            applied: s.applied_index.unwrap_or(0),
+            learner: !s.voters.contains(&s.id),
+        }
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<MemberInfo>, Status>> {
+        Box::pin(async move { Ok(self.rows()) })
+    }
+
+    fn add(&self, _name: String, _peer: String) -> BoxFuture<'_, Result<Vec<MemberInfo>, Status>> {
+        Self::refused()
+    }
+
+    fn remove(&self, _id: u64) -> BoxFuture<'_, Result<Vec<MemberInfo>, Status>> {
+        Self::refused()
+    }
+
+    fn promote(&self, _id: u64) -> BoxFuture<'_, Result<Vec<MemberInfo>, Status>> {
+        Self::refused()
+    }
+}
+
+/// The rest of one boot of a member, as `skiff up` runs a member (issue #11 item 3): the API
+/// server over the member's store (its bootstrap retried every second until it succeeds, as
+/// `ClusterBuilder::replicated` does), kube-controller-manager and kube-scheduler beside it
+/// under their leader Leases (every member runs them; the Lease lets one act; after a lost
+/// election a fresh one starts, as upstream's process exits and is restarted), and the wire
+/// protocol served as member `id`.
+async fn serve_api(b: &Boot, boot: u64, store: Store, replica: Arc<Replica>) {
+    let id = b.config.id;
+    let clock: Arc<dyn Clock> = Arc::new(b.clock.clone());
+    // A uid stream of its own per member and boot: uids must never repeat.
+    let seed = b.seed ^ id.rotate_left(47) ^ (boot + 1).rotate_left(29);
+    let api = Arc::new(ApiServer::new(store, clock.clone(), seed));
+    let bootstrap = api.clone();
+    tokio::spawn(async move {
+        while bootstrap.bootstrap().await.is_err() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let listener = match TcpListener::bind(("0.0.0.0", crate::cluster::API_PORT)).await {
+        Ok(l) => l,
+        Err(e) => {
+            lock(&b.errors).push(format!("member {id} boot {boot}: bind the API: {e}"));
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    let client: Arc<dyn Client> =
+        Arc::new(LocalClient::new(api.clone(), &controller_manager_user(id)));
+    let (config, manager_clock) = (b.controllers.clone(), clock.clone());
+    tokio::spawn(async move {
+        let mut attempt: u64 = 0;
+        loop {
+            attempt += 1;
+            let mut manager = builtin::controller_manager(&config);
+            let options = RunOptions {
+                leader_election: Some(LeaderElectionConfig::new(member_identity(id))),
+                seed: seed ^ attempt.rotate_left(11),
+                ..RunOptions::default()
+            };
+            if manager
+                .run(client.clone(), manager_clock.clone(), options)
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), &scheduler_user(id)));
+    let scheduler_clock = clock;
+    tokio::spawn(async move {
+        let mut attempt: u64 = 0;
+        loop {
+            attempt += 1;
+            let mut scheduler = builtin::scheduler(seed ^ attempt.rotate_left(23));
+            let options = RunOptions {
+                leader_election: Some(LeaderElectionConfig::new(member_identity(id))),
+                seed: seed ^ attempt.rotate_left(13),
+                ..RunOptions::default()
+            };
+            if scheduler
+                .run(client.clone(), scheduler_clock.clone(), options)
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let handler = Arc::new(ApiHandler::new(api, b.authn.clone()));
+    let member: Arc<dyn Membership> = Arc::new(SimMembership { replica });
+    serve_member(listener, handler, Some(member)).await;
 }
 
 /// The member slots, shared with the clients: who leads, who lags.
@@ -471,13 +706,46 @@ async fn client(id: u32, c: Clients) {
     }
 }
 
-/// The replicated cluster: members and the clients' node.
+/// The watchers pinned to one member each (`10.0.2.8`): for every member, a watch of Pods and
+/// one of ConfigMaps through that member's API server only (a single endpoint: when the member
+/// crashes, is cut off or loses leadership, the session ends or stalls, and the watcher
+/// resumes from the last revision it was delivered, or relists after an error such as
+/// `Expired`). The first worker's watchers are given every endpoint and fail over instead.
+fn start_watchers(handle: &Handle, count: u64, authn: &Authenticator, log: &Arc<Mutex<WatchLog>>) {
+    let (token, log) = (authn.admin_token().to_owned(), log.clone());
+    handle
+        .create_node()
+        .name("watchers")
+        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 8)))
+        .init(move || {
+            let (token, log) = (token.clone(), log.clone());
+            async move {
+                for id in 1..=count {
+                    for kind in [&info::POD, &info::CONFIG_MAP] {
+                        tokio::spawn(crate::watcher::run(
+                            api_endpoint(id),
+                            token.clone(),
+                            kind,
+                            log.clone(),
+                        ));
+                    }
+                }
+                std::future::pending::<()>().await;
+            }
+        })
+        .build();
+}
+
+/// The replicated cluster: members, the linearizability clients' node, the watchers' node
+/// and the fleet (workers and the workload's client).
 pub struct Members {
     handle: Handle,
     /// By Raft id.
     pub members: BTreeMap<u64, Member>,
     errors: Arc<Mutex<Vec<String>>>,
     clients: Clients,
+    /// The workers and the workload's client, given every member's endpoint.
+    pub fleet: Fleet,
 }
 
 impl Members {
@@ -487,7 +755,26 @@ impl Members {
     ///
     /// With more than 255 members.
     pub fn start(options: &Options, start: Instant) -> Members {
+        Self::start_with(
+            options,
+            start,
+            &ControlPlaneConfig::default()
+                .with_node_grace_period(crate::check::node_lease::NODE_MONITOR_GRACE_PERIOD),
+        )
+    }
+
+    /// [`Members::start`] with the controller manager's settings. Must run inside madsim.
+    ///
+    /// # Panics
+    ///
+    /// With more than 255 members.
+    pub fn start_with(
+        options: &Options,
+        start: Instant,
+        controllers: &ControlPlaneConfig,
+    ) -> Members {
         let handle = Handle::current();
+        let authn = Authenticator::new(options.seed);
         let count = u64::from(options.control_plane.max(1));
         let errors = Arc::new(Mutex::new(Vec::new()));
         let addrs: BTreeMap<u64, String> = (1..=count)
@@ -507,6 +794,9 @@ impl Members {
                 slot: Arc::default(),
                 boots: Arc::default(),
                 errors: errors.clone(),
+                authn: authn.clone(),
+                seed: options.seed,
+                controllers: controllers.clone(),
             };
             let (disk, clock, slot, boots) = (
                 b.disk.clone(),
@@ -554,7 +844,7 @@ impl Members {
         handle
             .create_node()
             .name("lin-clients")
-            .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)))
+            .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 9)))
             .init(move || {
                 let c = c.clone();
                 async move {
@@ -565,11 +855,16 @@ impl Members {
                 }
             })
             .build();
+        // One watch log: the pinned watchers' and the first worker's failing-over ones.
+        let watch_log = Arc::new(Mutex::new(WatchLog::default()));
+        start_watchers(&handle, count, &authn, &watch_log);
+        let fleet = start_fleet(&handle, options, &api_endpoints(count), &authn, watch_log);
         Members {
             handle,
             members,
             errors,
             clients,
+            fleet,
         }
     }
 
@@ -998,6 +1293,16 @@ fn name_of(m: &Members, node: NodeId) -> String {
         .map_or_else(|| node.to_string(), |x| format!("member-{}", x.id))
 }
 
+/// An acknowledged delete (whose answer names no revision) is looked for in the log once it
+/// was acknowledged this long ago and every member is up: by then the log read from the most
+/// advanced member holds whatever any member applied.
+pub const DELETE_ACK_GRACE: Duration = Duration::from_secs(10);
+
+/// The true (unskewed) wall time, in µs since the epoch.
+fn true_micros() -> i64 {
+    skiff_core::clock::unix_micros(SystemClock::new().wall())
+}
+
 /// The harness of a replicated run.
 struct Harness {
     m: Members,
@@ -1007,10 +1312,23 @@ struct Harness {
     leaders: LeaderPerTerm,
     states: MemberStates,
     committed: CommittedChecker,
-    revisions: RevisionChecker,
-    acked: AckedWritesChecker,
+    /// The single-node run's log checkers, fed from the most advanced member's log; their
+    /// acknowledged-write checker takes the fleet's (wire) acknowledgements.
+    checkers: LogCheckers,
+    /// The linearizability clients' acknowledgements.
+    lin_acked: AckedWritesChecker,
     boots_seen: BTreeMap<u64, u64>,
     ticks: u64,
+    /// True time of the previous log read (µs): a renewal read now was committed after it.
+    last_read_us: i64,
+    /// `(when, how many)` the fleet's acknowledgements were at each read, oldest first.
+    ack_marks: std::collections::VecDeque<(Instant, usize)>,
+    /// The fleet's acknowledgements handed to the checker so far (a prefix).
+    wire_due: usize,
+    pods: PodCounts,
+    bound: BTreeSet<String>,
+    heal_revision: Option<u64>,
+    renewals_after_heal: BTreeMap<String, u64>,
 }
 
 impl Harness {
@@ -1033,7 +1351,60 @@ impl Harness {
         !self.found.is_empty()
     }
 
-    /// One look at every member: leaders, hashes, committed entries, the log.
+    /// Feeds one newly read event everywhere.
+    fn feed(&mut self, event: &Event, now_us: i64, out: &mut Vec<Violation>) {
+        // Commit times: a batch is stamped by whichever member led, on its own skewed clock,
+        // so the node-lease checker is given true times instead: a node's renewal was
+        // committed after the previous read (its earliest), anything else before this read
+        // (its latest). The gap between a renewal and a marking is only ever overestimated.
+        let object = object_of(&event.change);
+        let renewal = matches!(object, Some(Object::Lease(l))
+            if l.metadata.namespace.as_deref() == Some(NODE_LEASE_NAMESPACE));
+        let committed = if renewal { self.last_read_us } else { now_us };
+        self.checkers.node_lease.control_plane_offset(
+            event
+                .at
+                .unix_micros
+                .saturating_sub(committed)
+                .saturating_mul(1000),
+        );
+        self.checkers.observe(event, out);
+        self.lin_acked.observe(event, out);
+        self.trace.event(event.revision.0, event_hash(event));
+        let by_controller = event.actor.user.starts_with("system:kube-");
+        match (object, &event.change) {
+            (Some(Object::Pod(pod)), change) => match change {
+                Change::Create(_) => {
+                    self.pods.created += 1;
+                    if by_controller {
+                        self.pods.created_by_controllers += 1;
+                    }
+                }
+                Change::Delete(_) if by_controller => self.pods.deleted_by_controllers += 1,
+                Change::Update { .. }
+                    if pod.spec.node_name.as_deref().is_some_and(|n| !n.is_empty())
+                        && self
+                            .bound
+                            .insert(pod.metadata.uid.clone().unwrap_or_default()) =>
+                {
+                    self.pods.bound += 1;
+                }
+                _ => {}
+            },
+            (Some(Object::Lease(lease)), Change::Update { .. } | Change::Create(_))
+                if renewal && self.heal_revision.is_some_and(|h| event.revision.0 > h) =>
+            {
+                *self
+                    .renewals_after_heal
+                    .entry(lease.metadata.name_or_empty().to_owned())
+                    .or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+
+    /// One look at every member: leaders, hashes, committed entries, the log, the clients'
+    /// acknowledgements and the watches.
     fn observe(&mut self, committed_too: bool) {
         let mut out = Vec::new();
         for e in std::mem::take(&mut *lock(&self.m.errors)) {
@@ -1065,30 +1436,73 @@ impl Harness {
                 self.boots_seen.insert(*id, boots);
                 if let Ok(events) = store.events(Revision(1), Revision(u64::MAX)) {
                     for event in &events {
-                        self.revisions.recheck(event, &mut out);
+                        self.checkers.revisions.recheck(event, &mut out);
                     }
                 }
             }
         }
+        let now_us = true_micros();
         if let Some((_, store)) = best
-            && let Ok(events) =
-                store.events(Revision(self.revisions.last() + 1), Revision(u64::MAX))
+            && let Ok(events) = store.events(
+                Revision(self.checkers.revisions.last() + 1),
+                Revision(u64::MAX),
+            )
         {
             for event in &events {
-                self.revisions.observe(event, &mut out);
-                self.acked.observe(event, &mut out);
-                self.trace.event(event.revision.0, event_hash(event));
+                self.feed(event, now_us, &mut out);
             }
         }
+        self.last_read_us = now_us;
+        let head = self.checkers.revisions.last();
         // An acknowledged write is looked for once the log read so far reaches its revision:
         // followers apply a commit a heartbeat after the leader answered, and the leader may
         // have died since (the longest prefix of the acknowledgements, in answer order).
-        let acks = lock(&self.m.clients.oracle).acks.clone();
-        let due = lock(&self.m.clients.ack_revisions)
-            .iter()
-            .take_while(|r| **r <= self.revisions.last())
-            .count();
-        self.acked.check(&acks[..due.min(acks.len())], &mut out);
+        {
+            let oracle = lock(&self.m.clients.oracle);
+            let due = lock(&self.m.clients.ack_revisions)
+                .iter()
+                .take_while(|r| **r <= head)
+                .count();
+            self.lin_acked
+                .check(&oracle.acks[..due.min(oracle.acks.len())], &mut out);
+        }
+        // The fleet's: a create or update once its revision is read; a delete (no revision in
+        // its answer) after a grace with every member up.
+        {
+            let now = Instant::now();
+            let all_up = self.m.members.values().all(|m| m.store().is_some());
+            let oracle = lock(&self.m.fleet.oracle);
+            self.ack_marks.push_back((now, oracle.acks.len()));
+            while self.wire_due < oracle.acks.len() {
+                while self
+                    .ack_marks
+                    .front()
+                    .is_some_and(|(_, n)| *n <= self.wire_due)
+                {
+                    self.ack_marks.pop_front();
+                }
+                let ready = match oracle.acks[self.wire_due].revision {
+                    Some(revision) => revision <= head,
+                    None => {
+                        all_up
+                            && self
+                                .ack_marks
+                                .front()
+                                .is_some_and(|(at, _)| *at + DELETE_ACK_GRACE <= now)
+                    }
+                };
+                if !ready {
+                    break;
+                }
+                self.wire_due += 1;
+            }
+            self.checkers
+                .acked
+                .check(&oracle.acks[..self.wire_due], &mut out);
+        }
+        self.checkers
+            .watches
+            .check(&lock(&self.m.fleet.watch_log), &mut out);
         self.push(out);
     }
 
@@ -1111,7 +1525,64 @@ impl Harness {
         (agreed && equal).then(|| revisions[0].0)
     }
 
-    /// At quiescence: every member's whole log and projection, and the history.
+    /// The leader's store, if a member leads.
+    fn leader_store(&self) -> Option<Store> {
+        self.m.clients.directory.leader().map(|(_, store)| store)
+    }
+
+    /// What still keeps the cluster itself from having converged (as in the single-node run:
+    /// the workload stopped, every worker's Node Ready with its Lease renewed since the heal,
+    /// ReplicaSets and Endpoints at their wanted state, no pending pod, no orphan).
+    fn not_converged(&self) -> Vec<String> {
+        let mut missing = Vec::new();
+        if !lock(&self.m.fleet.workload).stopped {
+            missing.push("the workload has not stopped and uncordoned the nodes".to_owned());
+        }
+        let Some(store) = self.leader_store() else {
+            return vec!["no member leads".to_owned()];
+        };
+        for node in self.m.fleet.nodes.iter().filter(|n| n.role == Role::Worker) {
+            let ready = match store.get(&format!("/registry/minions/{}", node.name)) {
+                Ok((_, entry)) => match entry.stored.value {
+                    StoredValue::Object(Object::Node(n)) => {
+                        n.condition("Ready").is_some_and(|c| c.status == "True")
+                    }
+                    _ => false,
+                },
+                Err(_) => false,
+            };
+            if !ready {
+                missing.push(format!("{} is not Ready", node.name));
+            }
+            let renewals = self
+                .renewals_after_heal
+                .get(&node.name)
+                .copied()
+                .unwrap_or(0);
+            if renewals < crate::run::RENEWALS_AFTER_HEAL {
+                missing.push(format!(
+                    "{} renewed its lease {renewals} times since the heal",
+                    node.name
+                ));
+            }
+        }
+        let objects = all_objects(&store);
+        missing.extend(unconverged(
+            &objects,
+            Wanted {
+                replica_sets: true,
+                endpoints: true,
+                no_pending: true,
+            },
+        ));
+        let mut orphaned = Vec::new();
+        orphans::check(&objects, &mut orphaned);
+        missing.extend(orphaned.iter().map(ToString::to_string));
+        missing
+    }
+
+    /// At quiescence: every member's whole log and projection, the history, every
+    /// acknowledgement, no orphan.
     fn final_checks(&mut self) {
         let mut out = Vec::new();
         for (id, member) in &self.m.members {
@@ -1126,7 +1597,7 @@ impl Harness {
             }
             if let Ok(events) = store.events(Revision(1), Revision(u64::MAX)) {
                 for event in &events {
-                    self.revisions.recheck(event, &mut out);
+                    self.checkers.revisions.recheck(event, &mut out);
                 }
             }
             let hashes = store
@@ -1141,8 +1612,14 @@ impl Harness {
             projection::check(&format!("member-{id} at the end"), hashes, &mut out);
         }
         // Quiescent: every acknowledged write must be in the log now.
-        self.acked
+        self.lin_acked
             .check(&lock(&self.m.clients.oracle).acks, &mut out);
+        self.checkers
+            .acked
+            .check(&lock(&self.m.fleet.oracle).acks, &mut out);
+        if let Some(store) = self.leader_store() {
+            orphans::check(&all_objects(&store), &mut out);
+        }
         self.push(out);
     }
 
@@ -1179,6 +1656,38 @@ impl Harness {
     }
 }
 
+/// How the watch sessions ended, by the first word of the reason (`closed`, `silent`,
+/// `Expired:` …), for the trace: a run with member crashes shows sessions that ended and the
+/// watchers' later sessions, which the watch checker held to the same rules.
+pub fn watch_endings(log: &WatchLog) -> BTreeMap<String, u64> {
+    let mut endings = BTreeMap::new();
+    for session in &log.sessions {
+        for record in &session.records {
+            if let crate::check::watch_order::Record::Ended(reason) = record {
+                let word = reason.split_whitespace().next().unwrap_or("").to_owned();
+                *endings.entry(word).or_default() += 1;
+            }
+        }
+    }
+    endings
+}
+
+/// Every object in a store at its head.
+fn all_objects(store: &Store) -> Vec<Object> {
+    store
+        .list("/registry/", &ListOptions::default())
+        .map(|page| {
+            page.entries
+                .into_iter()
+                .filter_map(|e| match e.stored.value {
+                    StoredValue::Object(o) => Some(o),
+                    StoredValue::Raw(_) => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Runs one replicated simulation (`options.control_plane` > 1). Must be called inside a
 /// madsim runtime.
 #[allow(
@@ -1187,19 +1696,47 @@ impl Harness {
 )]
 pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
     let start = Instant::now();
+    let controllers = ControlPlaneConfig::default().with_node_grace_period(
+        flags
+            .node_grace_period
+            .unwrap_or(crate::check::node_lease::NODE_MONITOR_GRACE_PERIOD),
+    );
     let mut h = Harness {
-        m: Members::start(&options, start),
+        m: Members::start_with(&options, start, &controllers),
         trace: Trace::new(flags.keep_trace),
         found: Vec::new(),
         start,
         leaders: LeaderPerTerm::default(),
         states: MemberStates::default(),
         committed: CommittedChecker::default(),
-        revisions: RevisionChecker::default(),
-        acked: AckedWritesChecker::default(),
+        checkers: LogCheckers::default(),
+        lin_acked: AckedWritesChecker::default(),
         boots_seen: BTreeMap::new(),
         ticks: 0,
+        last_read_us: true_micros(),
+        ack_marks: std::collections::VecDeque::new(),
+        wire_due: 0,
+        pods: PodCounts::default(),
+        bound: BTreeSet::new(),
+        heal_revision: None,
+        renewals_after_heal: BTreeMap::new(),
     };
+    if flags.legacy_deleted_revision {
+        h.checkers.watches.deleted_revision = crate::check::watch_order::DeletedRevision::LastState;
+    }
+    // Every member's controller manager and scheduler may act only while their Lease names it.
+    for id in h.m.members.keys() {
+        h.checkers.leader.register(Candidate {
+            actor: controller_manager_user(*id),
+            lease: format!("kube-system/{}", builtin::CONTROLLER_MANAGER),
+            identity: member_identity(*id),
+        });
+        h.checkers.leader.register(Candidate {
+            actor: scheduler_user(*id),
+            lease: format!("kube-system/{}", crate::cluster::SCHEDULER_LEASE),
+            identity: member_identity(*id),
+        });
+    }
     let mut injector = Injector::new(&options, start);
     h.trace.decision(0, &format!("start: {options}"));
 
@@ -1207,27 +1744,37 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
     let safety_end = start + options.duration;
     while Instant::now() < safety_end && !h.failed() {
         tokio::time::sleep(TICK).await;
-        injector.tick(&mut h.m, &mut h.trace, Instant::now());
+        // Everything committed before this tick's faults is read first (as the single-node
+        // run does).
         h.ticks += 1;
         h.observe(h.ticks.is_multiple_of(COMMITTED_CHECK_TICKS));
+        if h.failed() {
+            break;
+        }
+        injector.tick(&mut h.m, &mut h.trace, Instant::now());
         if flags.progress && h.ticks.is_multiple_of(240) {
             eprintln!(
                 "[sim {:>7.1} s] safety: {} events, {} violations",
                 Instant::now().duration_since(start).as_secs_f64(),
-                h.revisions.last(),
+                h.checkers.revisions.last(),
                 h.found.len()
             );
         }
     }
 
-    // Liveness: heal, stop the clients, wait for every member to agree.
+    // Liveness: heal, stop the clients and the workload, wait for every member to agree and
+    // for the cluster to converge.
     let mut converged_after = None;
     if !h.failed() {
         let heal = Instant::now();
         injector.heal_all(&mut h.m, &mut h.trace, heal);
         h.m.clients.stop.store(true, Ordering::SeqCst);
+        lock(&h.m.fleet.workload).stop = true;
         let at = h.now_ms();
-        h.trace.decision(at, "clients: stop");
+        h.trace
+            .decision(at, "clients: stop; workload: stop, uncordon every node");
+        h.observe(false);
+        h.heal_revision = Some(h.checkers.revisions.last());
         let deadline = heal + options.converge_within;
         loop {
             tokio::time::sleep(TICK).await;
@@ -1235,7 +1782,9 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
             if h.failed() {
                 break;
             }
-            if let Some(revision) = h.quiescent() {
+            if let Some(revision) = h.quiescent()
+                && h.not_converged().is_empty()
+            {
                 converged_after = Some(Instant::now().duration_since(heal));
                 let at = h.now_ms();
                 h.trace.decision(
@@ -1257,10 +1806,13 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
                             )
                         })
                         .collect();
+                let missing = h.not_converged();
                 h.push(vec![Violation::NotConverged {
                     detail: format!(
-                        "members did not agree within {} s: {}",
+                        "not converged within {} s: {}{}members: {}",
                         options.converge_within.as_secs(),
+                        missing.join("; "),
+                        if missing.is_empty() { "" } else { "; " },
                         statuses.join("; ")
                     ),
                 }]);
@@ -1277,51 +1829,35 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
         h.m.clients.stop.store(true, Ordering::SeqCst);
         h.check_history();
     }
-    let oracle = lock(&h.m.clients.oracle).clone();
-    let mut report = Report {
+    let endings = watch_endings(&lock(&h.m.fleet.watch_log));
+    let at = h.now_ms();
+    h.trace
+        .decision(at, &format!("watch sessions ended: {endings:?}"));
+    let lin = lock(&h.m.clients.oracle).clone();
+    let wire = lock(&h.m.fleet.oracle).clone();
+    let report = Report {
         faults: injector.counts.clone(),
         faults_by_kind: FaultKind::ALL
             .iter()
             .map(|k| (k.name(), injector.injected(*k)))
             .collect(),
-        events: h.revisions.last(),
-        writes: (oracle.acks.len() as u64, oracle.unknown, oracle.rejected),
+        events: h.checkers.revisions.last(),
+        writes: (
+            (lin.acks.len() + wire.acks.len()) as u64,
+            lin.unknown + wire.unknown,
+            lin.rejected + wire.rejected,
+        ),
         control_plane_boots: h.m.boots(),
+        watch_sessions: lock(&h.m.fleet.watch_log).sessions.len() as u64,
+        pods: h.pods,
         converged_after,
         violations: std::mem::take(&mut h.found),
         last_decisions: h.trace.recent(),
         trace_hash: h.trace.hash(),
         simulated: Instant::now().duration_since(start),
+        controllers: Components::wired().names(),
         options: Some(options),
         ..Report::default()
     };
-    for (name, why) in [
-        (
-            crate::check::watch_order::NAME,
-            "no watcher on the members yet",
-        ),
-        (
-            crate::check::binding::NAME,
-            "no scheduler on the members yet",
-        ),
-        (
-            crate::check::capacity::NAME,
-            "no scheduler on the members yet",
-        ),
-        (
-            crate::check::node_lease::NAME,
-            "no workers on the members yet",
-        ),
-        (
-            crate::check::leader::NAME,
-            "no controllers on the members yet",
-        ),
-        (
-            crate::check::orphans::NAME,
-            "no garbage collector on the members yet",
-        ),
-    ] {
-        report.checkers_off.insert(name, why);
-    }
     (report, h.trace)
 }

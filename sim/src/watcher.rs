@@ -50,6 +50,13 @@ pub async fn run(
                 tokio::time::sleep(RETRY_BACKOFF_MAX).await;
                 continue;
             };
+            // An empty store (a replicated member before its bootstrap): nothing to watch
+            // from yet, since resourceVersion "0" means "any" to a watch (upstream), not
+            // "after revision 0".
+            if list.resource_version == 0 {
+                tokio::time::sleep(RETRY_BACKOFF_MAX).await;
+                continue;
+            }
             list.resource_version
         };
         let params = ListParams {

@@ -1,5 +1,6 @@
-//! Replicated control planes under the simulator (issue #11): seeded sweeps with 3 and 5
-//! members and every fault on — leader crashes, the leader isolated or left in a minority,
+//! Replicated control planes under the simulator (issue #11): the whole cluster (API server,
+//! controller manager and scheduler on every member; workers, workload and watchers given
+//! every endpoint) in seeded sweeps with 3 and 5 members and every fault on — leader crashes, the leader isolated or left in a minority,
 //! minority splits, one-way links, power loss of members (mid-commit), packet loss, clock skew
 //! — with zero violations of every checker, the linearizability checker included; and the
 //! planted stale read (follower reads with no barrier) caught by the linearizability checker
@@ -47,10 +48,12 @@ fn sweep(members: u32, seeds: std::ops::Range<u64>) {
     let mut failures = Vec::new();
     let mut faults = 0;
     let mut operations = 0;
+    let mut bound = 0;
     for seed in seeds.clone() {
         let report = run_seed(short(seed, members));
         faults += report.faults.values().sum::<u64>();
         operations += report.writes.0;
+        bound += report.pods.bound;
         if !report.violations.is_empty() || report.converged_after.is_none() {
             failures.push(report.text());
         }
@@ -65,6 +68,8 @@ fn sweep(members: u32, seeds: std::ops::Range<u64>) {
         operations >= 20 * runs,
         "only {operations} acknowledged writes"
     );
+    // The members' schedulers bound pods through their API servers.
+    assert!(bound > 0, "no pod was bound");
 }
 
 #[test]
