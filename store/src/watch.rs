@@ -71,14 +71,22 @@ pub enum WatchError {
 #[derive(Clone)]
 pub(crate) struct WatchHub {
     sender: Arc<std::sync::Mutex<Option<broadcast::Sender<Arc<Event>>>>>,
+    /// The ring's size ([`WATCH_BUFFER_EVENTS`] unless the store was opened with
+    /// [`crate::OpenOptions::watch_buffer_events`]).
+    capacity: usize,
 }
 
 impl WatchHub {
     pub(crate) fn new() -> Self {
+        Self::with_capacity(WATCH_BUFFER_EVENTS)
+    }
+
+    /// A hub whose ring holds `capacity` events (rounded up to a power of two by the ring);
+    /// `capacity` must be above zero.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
-            sender: Arc::new(std::sync::Mutex::new(Some(
-                broadcast::channel(WATCH_BUFFER_EVENTS).0,
-            ))),
+            sender: Arc::new(std::sync::Mutex::new(Some(broadcast::channel(capacity).0))),
+            capacity,
         }
     }
 
@@ -103,7 +111,7 @@ impl WatchHub {
     pub(crate) fn reset(&self) {
         let mut sender = self.lock();
         if sender.is_some() {
-            *sender = Some(broadcast::channel(WATCH_BUFFER_EVENTS).0);
+            *sender = Some(broadcast::channel(self.capacity).0);
         }
     }
 
