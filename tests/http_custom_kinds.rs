@@ -7,25 +7,19 @@
 #[allow(dead_code, reason = "only the GameServer kind is used here")]
 mod example;
 
-use std::path::{Path, PathBuf};
+#[path = "support/kubectl.rs"]
+mod kubectl;
+
 use std::process::Command;
 use std::sync::Arc;
 
 use example::GameServer;
 use skiff::core::clock::ManualClock;
 use skiff::core::object::KindRegistry;
-use skiff::http::{HttpApi, HttpRequest, TlsIdentity, kubeconfig, serve_with};
+use skiff::http::{HttpApi, HttpRequest};
 use skiff::store::apiserver::authn::Authenticator;
 use skiff::store::apiserver::{ApiHandler, ApiServer};
 use skiff::store::{Backing, OpenOptions, Store};
-
-fn kubectl_on_path() -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("kubectl"))
-            .find(|p| p.is_file())
-    })
-}
 
 fn kinds() -> KindRegistry {
     let mut kinds = KindRegistry::builtin();
@@ -190,58 +184,15 @@ async fn discovery_and_rest_paths_serve_a_custom_kind() {
 
 #[test]
 fn kubectl_applies_gets_patches_and_deletes_a_game_server() {
-    let Some(binary) = kubectl_on_path() else {
+    let Some(binary) = kubectl::kubectl_on_path() else {
         eprintln!("kubectl is not on PATH: skipping");
         return;
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let identity = TlsIdentity::self_signed(&["127.0.0.1".to_owned()]).unwrap();
-    let acceptor = identity.acceptor().unwrap();
-    let config = runtime.block_on(async {
-        let api = http_api(Arc::new(ManualClock::new(1_700_000_000))).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve_with(listener, Arc::new(api), Some(acceptor)));
-        kubeconfig(
-            &format!("https://{addr}"),
-            "admin-token",
-            Some(&identity.cert_pem),
-        )
-    });
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("kubeconfig"), config).unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(&binary)
-            .arg("--kubeconfig")
-            .arg(dir.path().join("kubeconfig"))
-            .arg("--cache-dir")
-            .arg(dir.path().join("cache"))
-            .args(args)
-            .env_remove("KUBECONFIG")
-            .env("HOME", dir.path())
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let ok = |args: &[&str]| {
-        let (ok, stdout, stderr) = run(args);
-        assert!(ok, "kubectl {args:?} failed:\n{stdout}{stderr}");
-        stdout
-    };
-    let file = |name: &str, text: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path.display().to_string()
-    };
+    let (runtime, config) = kubectl::serve(http_api);
+    let k = kubectl::Kubectl::new(binary, &config);
+    let ok = |args: &[&str]| k.ok(args);
+    let run = |args: &[&str]| k.run(args);
+    let file = |name: &str, text: &str| k.file(name, text);
 
     assert_eq!(
         ok(&["api-resources", "--api-group=games.example.com"]),

@@ -10,99 +10,12 @@
 //! on PATH.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 
-use skiff::core::clock::ManualClock;
-use skiff::http::{HttpApi, TlsIdentity, kubeconfig, serve_with};
-use skiff::store::apiserver::authn::Authenticator;
-use skiff::store::apiserver::{ApiHandler, ApiServer};
-use skiff::store::{Backing, Store};
+#[path = "support/kubectl.rs"]
+mod kubectl;
 
-fn kubectl_on_path() -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("kubectl"))
-            .find(|p| p.is_file())
-    })
-}
-
-/// Starts the API (store in memory, manual clock) and its HTTPS front on a free loopback
-/// port; returns the runtime that serves it and the kubeconfig.
-fn start() -> (tokio::runtime::Runtime, String) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let identity = TlsIdentity::self_signed(&["127.0.0.1".to_owned()]).unwrap();
-    let acceptor = identity.acceptor().unwrap();
-    let config = runtime.block_on(async {
-        let clock = Arc::new(ManualClock::new(1_700_000_000));
-        let store = Store::open(Backing::Memory, clock.clone()).unwrap();
-        let api = Arc::new(ApiServer::new(store, clock.clone(), 7));
-        api.bootstrap().await.unwrap();
-        let handler = Arc::new(ApiHandler::new(
-            api,
-            Authenticator::with_key([7; 32], "admin-token"),
-        ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let http = HttpApi::new(handler, clock);
-        tokio::spawn(serve_with(listener, Arc::new(http), Some(acceptor)));
-        kubeconfig(
-            &format!("https://{addr}"),
-            "admin-token",
-            Some(&identity.cert_pem),
-        )
-    });
-    (runtime, config)
-}
-
-struct Kubectl {
-    binary: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Kubectl {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(&self.binary);
-        command
-            .arg("--kubeconfig")
-            .arg(self.dir.path().join("kubeconfig"))
-            .arg("--cache-dir")
-            .arg(self.dir.path().join("cache"))
-            .args(args)
-            .env_remove("KUBECONFIG")
-            .env("HOME", self.dir.path())
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")));
-        command
-    }
-
-    /// Runs kubectl; returns (success, stdout, stderr).
-    fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = self.command(args).output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// Runs kubectl, which must succeed; returns its standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        let (ok, stdout, stderr) = self.run(args);
-        assert!(ok, "kubectl {args:?} failed:\n{stdout}{stderr}");
-        stdout
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path.display().to_string()
-    }
-}
+use kubectl::{Kubectl, kubectl_on_path, start};
 
 const NODE: &str = "apiVersion: v1
 kind: Node
@@ -123,9 +36,7 @@ fn the_seed_cka_session_runs_with_real_kubectl() {
         return;
     };
     let (_runtime, config) = start();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("kubeconfig"), config).unwrap();
-    let k = Kubectl { binary, dir };
+    let k = Kubectl::new(binary, &config);
 
     // kubectl run nginx --image=nginx; kubectl get pods
     assert_eq!(
@@ -425,8 +336,7 @@ fn kubectl_rolls_out_a_deployment_on_skiff_up() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    std::fs::copy(&kubeconfig, dir.path().join("kubeconfig")).unwrap();
-    let k = Kubectl { binary, dir };
+    let k = Kubectl::new(binary, &std::fs::read_to_string(&kubeconfig).unwrap());
     let mut nodes = String::new();
     for _ in 0..100 {
         nodes = k.ok(&["get", "nodes", "-o", "custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type==\"Ready\")].status"]);

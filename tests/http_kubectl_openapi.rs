@@ -6,22 +6,11 @@
 //! message, when `kubectl` is not on PATH.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Arc;
 
-use skiff::core::clock::ManualClock;
-use skiff::http::{HttpApi, TlsIdentity, kubeconfig, serve_with};
-use skiff::store::apiserver::authn::Authenticator;
-use skiff::store::apiserver::{ApiHandler, ApiServer};
-use skiff::store::{Backing, Store};
+#[path = "support/kubectl.rs"]
+mod kubectl;
 
-fn kubectl_on_path() -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("kubectl"))
-            .find(|p| p.is_file())
-    })
-}
+use kubectl::{Kubectl, kubectl_on_path, start};
 
 /// The per-minor binaries next to the dispatcher (`kubectl.1.27` …), or the one on PATH.
 fn kubectl_binaries() -> Vec<(String, PathBuf)> {
@@ -38,80 +27,6 @@ fn kubectl_binaries() -> Vec<(String, PathBuf)> {
         out.push(("PATH".to_owned(), dispatcher));
     }
     out
-}
-
-fn start() -> (tokio::runtime::Runtime, String) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let identity = TlsIdentity::self_signed(&["127.0.0.1".to_owned()]).unwrap();
-    let acceptor = identity.acceptor().unwrap();
-    let config = runtime.block_on(async {
-        let clock = Arc::new(ManualClock::new(1_700_000_000));
-        let store = Store::open(Backing::Memory, clock.clone()).unwrap();
-        let api = Arc::new(ApiServer::new(store, clock.clone(), 7));
-        api.bootstrap().await.unwrap();
-        let handler = Arc::new(ApiHandler::new(
-            api,
-            Authenticator::with_key([7; 32], "admin-token"),
-        ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let http = HttpApi::new(handler, clock);
-        tokio::spawn(serve_with(listener, Arc::new(http), Some(acceptor)));
-        kubeconfig(
-            &format!("https://{addr}"),
-            "admin-token",
-            Some(&identity.cert_pem),
-        )
-    });
-    (runtime, config)
-}
-
-struct Kubectl {
-    binary: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Kubectl {
-    fn new(binary: PathBuf, config: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("kubeconfig"), config).unwrap();
-        Self { binary, dir }
-    }
-
-    /// Runs kubectl; returns (success, stdout, stderr).
-    fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(&self.binary)
-            .arg("--kubeconfig")
-            .arg(self.dir.path().join("kubeconfig"))
-            .arg("--cache-dir")
-            .arg(self.dir.path().join("cache"))
-            .args(args)
-            .env_remove("KUBECONFIG")
-            .env("HOME", self.dir.path())
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (ok, stdout, stderr) = self.run(args);
-        assert!(ok, "kubectl {args:?} failed:\n{stdout}{stderr}");
-        stdout
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path.display().to_string()
-    }
 }
 
 /// The first occurrence of each line of `text` that is in `wanted`, in order (kubectl's layout

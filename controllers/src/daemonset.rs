@@ -163,26 +163,6 @@ fn backoff_key(ds: &DaemonSet, node: &str) -> String {
 // Taints, tolerations, node affinity.
 // ---------------------------------------------------------------------------------------------
 
-/// upstream `Toleration.ToleratesTaint`: the effect (when set) and key (when set) match, and
-/// the operator `Exists`, or `Equal`/empty with an equal value.
-pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    let effect = toleration.effect.as_deref().unwrap_or("");
-    if !effect.is_empty() && effect != taint.effect {
-        return false;
-    }
-    let key = toleration.key.as_deref().unwrap_or("");
-    if !key.is_empty() && key != taint.key {
-        return false;
-    }
-    match toleration.operator.as_deref().unwrap_or("") {
-        "" | "Equal" => {
-            toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
-        }
-        "Exists" => true,
-        _ => false,
-    }
-}
-
 /// upstream `FindMatchingUntoleratedTaint`: the first taint passing `filter` that no
 /// toleration tolerates.
 pub fn untolerated_taint<'a>(
@@ -193,7 +173,7 @@ pub fn untolerated_taint<'a>(
     taints
         .iter()
         .filter(|t| filter(t))
-        .find(|t| !tolerations.iter().any(|tol| tolerates(tol, t)))
+        .find(|t| !tolerations.iter().any(|tol| tol.tolerates(t)))
 }
 
 fn requirement_matches(requirement: &NodeSelectorRequirement, value: Option<&str>) -> Option<bool> {

@@ -323,44 +323,6 @@ pub fn zone_of(node: &Node) -> String {
         .unwrap_or_default()
 }
 
-/// upstream `Toleration.ToleratesTaint`: the effect and key match when set (empty matches
-/// all), then `Exists` matches any value, `Equal` (or empty) needs the same value, and the
-/// numeric `Lt`/`Gt` compare the taint's value with the toleration's (taint < toleration for
-/// `Lt`, taint > toleration for `Gt`; both must be integers).
-pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    if toleration
-        .effect
-        .as_deref()
-        .is_some_and(|e| !e.is_empty() && e != taint.effect)
-    {
-        return false;
-    }
-    if toleration
-        .key
-        .as_deref()
-        .is_some_and(|k| !k.is_empty() && k != taint.key)
-    {
-        return false;
-    }
-    let taint_value = taint.value.as_deref().unwrap_or("");
-    let value = toleration.value.as_deref().unwrap_or("");
-    match toleration.operator.as_deref().unwrap_or("") {
-        "" | "Equal" => value == taint_value,
-        "Exists" => true,
-        op @ ("Lt" | "Gt") => match (taint_value.parse::<i64>(), value.parse::<i64>()) {
-            (Ok(t), Ok(v)) => {
-                if op == "Lt" {
-                    t < v
-                } else {
-                    t > v
-                }
-            }
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
 /// When a pod on a node with `taints` (the NoExecute ones, each with the time its timer
 /// started) must go: `Some(at)` (µs; at or before now means at once) or `None` (tolerated
 /// forever). upstream `GetMatchingTolerations` (the first toleration matching each taint) and
@@ -369,7 +331,7 @@ pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
 pub fn eviction_deadline(tolerations: &[Toleration], taints: &[(&Taint, i64)]) -> Option<i64> {
     let mut deadline: Option<i64> = None;
     for (taint, started) in taints {
-        let Some(used) = tolerations.iter().find(|t| tolerates(t, taint)) else {
+        let Some(used) = tolerations.iter().find(|t| t.tolerates(taint)) else {
             return Some(i64::MIN);
         };
         if let Some(seconds) = used.toleration_seconds {

@@ -45,6 +45,7 @@ pub mod manifest;
 pub mod object;
 pub mod quantity;
 pub mod rng;
+pub mod secret;
 pub mod selector;
 pub mod status;
 pub mod validate;

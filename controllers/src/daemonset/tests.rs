@@ -12,7 +12,7 @@ use skiff_core::selector::LabelSelector;
 use super::{
     CONTROLLER_REVISION_HASH, DaemonSetController, FailedPodBackoff, add_daemon_tolerations,
     node_should_run, reconcile_daemon_set, reconcile_daemon_set_with, revision_hash,
-    rollout_status, target_node, tolerates,
+    rollout_status, target_node,
 };
 use crate::reconcile::{Action, Controller, Output};
 use crate::replicaset::podutil;
@@ -510,35 +510,6 @@ fn status_counts_ready_and_available_after_min_ready_seconds() {
             requeue_after: Some(Duration::from_millis(20_001)),
         }
     );
-}
-
-#[test]
-fn toleration_operators_follow_upstream() {
-    let taint = Taint {
-        key: "k".into(),
-        value: Some("v".into()),
-        effect: "NoSchedule".into(),
-        ..Taint::default()
-    };
-    let t = |key: Option<&str>, op: Option<&str>, value: Option<&str>, effect: Option<&str>| {
-        Toleration {
-            key: key.map(Into::into),
-            operator: op.map(Into::into),
-            value: value.map(Into::into),
-            effect: effect.map(Into::into),
-            ..Toleration::default()
-        }
-    };
-    assert!(tolerates(&t(Some("k"), None, Some("v"), None), &taint));
-    assert!(!tolerates(
-        &t(Some("k"), Some("Equal"), Some("w"), None),
-        &taint
-    ));
-    assert!(tolerates(&t(None, Some("Exists"), None, None), &taint));
-    assert!(!tolerates(
-        &t(Some("k"), Some("Exists"), None, Some("NoExecute")),
-        &taint
-    ));
 }
 
 #[test]

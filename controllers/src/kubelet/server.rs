@@ -115,9 +115,12 @@ impl NodeServer {
                 request.protocol
             )));
         }
-        // Not a timing-safe comparison: the credential travels on the node network in the
-        // clear anyway (no TLS on skiff's wire yet).
-        if self.token.is_empty() || request.token != self.token {
+        if self.token.is_empty()
+            || !skiff_core::secret::constant_time_eq(
+                request.token.as_bytes(),
+                self.token.as_bytes(),
+            )
+        {
             return Err(KubeletError::Unauthorized);
         }
         match request.call {

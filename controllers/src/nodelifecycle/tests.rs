@@ -975,55 +975,6 @@ fn whole_story_node_dies_pod_evicted_about_grace_plus_300s_later() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn tolerations_match_as_upstream() {
-    let t = taint("k", "NoExecute", None);
-    let valued = Taint {
-        value: Some("v".into()),
-        ..t.clone()
-    };
-    let tol = |key: Option<&str>, op: Option<&str>, value: Option<&str>, effect: Option<&str>| {
-        Toleration {
-            key: key.map(Into::into),
-            operator: op.map(Into::into),
-            value: value.map(Into::into),
-            effect: effect.map(Into::into),
-            toleration_seconds: None,
-        }
-    };
-    assert!(tolerates(&tol(None, Some("Exists"), None, None), &valued));
-    assert!(tolerates(&tol(Some("k"), None, Some("v"), None), &valued));
-    assert!(!tolerates(
-        &tol(Some("k"), Some("Equal"), Some("w"), None),
-        &valued
-    ));
-    assert!(tolerates(&tol(Some("k"), Some("Equal"), None, None), &t));
-    assert!(!tolerates(
-        &tol(Some("k"), Some("Exists"), None, Some("NoSchedule")),
-        &t
-    ));
-    assert!(!tolerates(
-        &tol(Some("other"), Some("Exists"), None, None),
-        &t
-    ));
-    let numeric = Taint {
-        value: Some("5".into()),
-        ..t.clone()
-    };
-    assert!(tolerates(
-        &tol(Some("k"), Some("Lt"), Some("10"), None),
-        &numeric
-    ));
-    assert!(!tolerates(
-        &tol(Some("k"), Some("Gt"), Some("10"), None),
-        &numeric
-    ));
-    assert!(!tolerates(
-        &tol(Some("k"), Some("Lt"), Some("x"), None),
-        &numeric
-    ));
-}
-
-#[test]
 fn zone_state_follows_compute_zone_state() {
     let t = Some("True");
     let f = Some("False");

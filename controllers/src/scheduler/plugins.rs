@@ -113,31 +113,8 @@ impl fmt::Display for FitError {
     }
 }
 
-/// Whether `toleration` tolerates `taint` (upstream `Toleration.ToleratesTaint`): the effect
-/// and key match when set, and `Exists` ignores the value while `Equal` (the default) compares
-/// it. The alpha numeric `Lt`/`Gt` operators tolerate nothing here.
-pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    if let Some(effect) = toleration.effect.as_deref().filter(|e| !e.is_empty())
-        && effect != taint.effect
-    {
-        return false;
-    }
-    if let Some(key) = toleration.key.as_deref().filter(|k| !k.is_empty())
-        && key != taint.key
-    {
-        return false;
-    }
-    match toleration.operator.as_deref() {
-        None | Some("" | "Equal") => {
-            toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
-        }
-        Some("Exists") => true,
-        Some(_) => false,
-    }
-}
-
 fn tolerated(tolerations: &[Toleration], taint: &Taint) -> bool {
-    tolerations.iter().any(|t| tolerates(t, taint))
+    tolerations.iter().any(|t| t.tolerates(taint))
 }
 
 /// NodeUnschedulable: a cordoned node takes only pods tolerating
@@ -403,7 +380,7 @@ pub fn intolerable_prefer_no_schedule(tolerations: &[&Toleration], node: &NodeIn
         .taints
         .iter()
         .filter(|t| {
-            t.effect == "PreferNoSchedule" && !tolerations.iter().any(|tol| tolerates(tol, t))
+            t.effect == "PreferNoSchedule" && !tolerations.iter().any(|tol| tol.tolerates(t))
         })
         .count();
     i64::try_from(count).unwrap_or(i64::MAX)

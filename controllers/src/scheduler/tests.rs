@@ -362,6 +362,38 @@ fn pod_naming_a_node_fits_only_that_node() {
     );
 }
 
+/// The conformance manifest `pod-with-numeric-toleration.yaml`: `Gt 900` tolerates a
+/// service level of 950 and not one of 800 (KEP-5471's numeric operators, which validation
+/// accepts; the node lifecycle controller and the DaemonSet controller use the same rule).
+#[test]
+fn a_numeric_gt_toleration_fits_a_node_whose_taint_value_is_above_it() {
+    let key = "servicelevel.organization.example/agreed-service-level";
+    let mut p = pod("p", "", "");
+    p.spec
+        .tolerations
+        .push(toleration(key, "Gt", Some("900"), Some("NoSchedule")));
+    let gold = tainted(
+        node("gold", "4", "8Gi", "110"),
+        key,
+        Some("950"),
+        "NoSchedule",
+    );
+    let bronze = tainted(
+        node("bronze", "4", "8Gi", "110"),
+        key,
+        Some("800"),
+        "NoSchedule",
+    );
+    assert_eq!(reasons(&p, &gold, &[]), []);
+    assert_eq!(
+        reasons(&p, &bronze, &[]),
+        [Reason::UntoleratedTaint {
+            key: key.into(),
+            value: "800".into()
+        }]
+    );
+}
+
 #[test]
 fn first_untolerated_no_schedule_or_no_execute_taint_filters_the_node() {
     let n = tainted(

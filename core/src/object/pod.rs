@@ -1719,6 +1719,55 @@ pub struct Taint {
     pub time_added: Option<Time>,
 }
 
+impl Toleration {
+    /// Whether this toleration tolerates `taint` (upstream `Toleration.ToleratesTaint`): the
+    /// effect and key match when set (empty matches all), then `Exists` matches any value,
+    /// `Equal` (or empty) needs the same value, and the numeric `Lt`/`Gt` (KEP-5471, which the
+    /// validation accepts) compare the taint's value with the toleration's: the taint's below
+    /// for `Lt`, above for `Gt`, both integers, else no match.
+    ///
+    /// ```
+    /// use skiff_core::object::{Taint, Toleration};
+    /// let taint = Taint { key: "tier".into(), value: Some("950".into()), effect: "NoSchedule".into(), ..Taint::default() };
+    /// let gt = Toleration { key: Some("tier".into()), operator: Some("Gt".into()), value: Some("900".into()), ..Toleration::default() };
+    /// assert!(gt.tolerates(&taint));
+    /// ```
+    #[must_use]
+    pub fn tolerates(&self, taint: &Taint) -> bool {
+        if self
+            .effect
+            .as_deref()
+            .is_some_and(|e| !e.is_empty() && e != taint.effect)
+        {
+            return false;
+        }
+        if self
+            .key
+            .as_deref()
+            .is_some_and(|k| !k.is_empty() && k != taint.key)
+        {
+            return false;
+        }
+        let taint_value = taint.value.as_deref().unwrap_or("");
+        let value = self.value.as_deref().unwrap_or("");
+        match self.operator.as_deref().unwrap_or("") {
+            "" | "Equal" => value == taint_value,
+            "Exists" => true,
+            op @ ("Lt" | "Gt") => match (taint_value.parse::<i64>(), value.parse::<i64>()) {
+                (Ok(t), Ok(v)) => {
+                    if op == "Lt" {
+                        t < v
+                    } else {
+                        t > v
+                    }
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Status
 // ---------------------------------------------------------------------------------------------
@@ -3429,5 +3478,41 @@ spec:
         assert_eq!(serde_json::from_str::<Taint>(&json).unwrap(), taint);
         let yaml = serde_saphyr::to_string(&taint).unwrap();
         assert_eq!(serde_saphyr::from_str::<Taint>(&yaml).unwrap(), taint);
+    }
+
+    #[test]
+    fn tolerations_match_taints_as_upstream() {
+        let t = Taint {
+            key: "k".into(),
+            effect: "NoExecute".into(),
+            ..Taint::default()
+        };
+        let valued = Taint {
+            value: Some("v".into()),
+            ..t.clone()
+        };
+        let tol =
+            |key: Option<&str>, op: Option<&str>, value: Option<&str>, effect: Option<&str>| {
+                Toleration {
+                    key: key.map(Into::into),
+                    operator: op.map(Into::into),
+                    value: value.map(Into::into),
+                    effect: effect.map(Into::into),
+                    toleration_seconds: None,
+                }
+            };
+        assert!(tol(None, Some("Exists"), None, None).tolerates(&valued));
+        assert!(tol(Some("k"), None, Some("v"), None).tolerates(&valued));
+        assert!(!tol(Some("k"), Some("Equal"), Some("w"), None).tolerates(&valued));
+        assert!(tol(Some("k"), Some("Equal"), None, None).tolerates(&t));
+        assert!(!tol(Some("k"), Some("Exists"), None, Some("NoSchedule")).tolerates(&t));
+        assert!(!tol(Some("other"), Some("Exists"), None, None).tolerates(&t));
+        let numeric = Taint {
+            value: Some("5".into()),
+            ..t.clone()
+        };
+        assert!(tol(Some("k"), Some("Lt"), Some("10"), None).tolerates(&numeric));
+        assert!(!tol(Some("k"), Some("Gt"), Some("10"), None).tolerates(&numeric));
+        assert!(!tol(Some("k"), Some("Lt"), Some("x"), None).tolerates(&numeric));
     }
 }

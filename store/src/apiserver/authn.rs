@@ -36,6 +36,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use skiff_core::rng::SplitMix64;
+use skiff_core::secret::constant_time_eq;
 
 use super::status::{Reason, Status};
 
@@ -337,14 +338,6 @@ fn assert_token_part(part: &str) {
         !part.is_empty() && !part.contains(TOKEN_SEPARATOR) && !part.contains('\0'),
         "cannot issue a token for {part:?}: empty or contains '_'"
     );
-}
-
-/// Compares without an early exit, so the time taken does not reveal a matching prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -863,13 +856,6 @@ mod tests {
             )),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
-    }
-
-    #[test]
-    fn constant_time_eq_compares_whole_slices() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 
     #[test]
