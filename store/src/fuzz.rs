@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::{Future, poll_fn};
+use std::num::NonZeroUsize;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
@@ -24,8 +25,8 @@ use crate::codec::{self, DecodeError, EVENT_FORMAT, STORED_FORMAT, Stored, Store
 use crate::key::{REGISTRY_PREFIX, object_key};
 use crate::watch::{CATCH_UP_CHUNK_EVENTS, Watch, WatchError};
 use crate::{
-    Applied, Backing, Compare, Entry, ListOptions, ListPage, Op, ReadError, Rejection, Store,
-    StoreError, TXN_OPS_MAX, Txn, TxnResponse, WriteError,
+    Applied, Backing, Compare, Entry, ListOptions, ListPage, Op, OpenOptions, ReadError, Rejection,
+    Store, StoreError, TXN_OPS_MAX, Txn, TxnResponse, WriteError,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -853,6 +854,31 @@ fn build_object(spec: &ObjectSpec) -> Object {
     }
 }
 
+/// Where a check runs, for its failure message. Formatted only when a check fails: a step's
+/// `Debug` text costs more than most steps do.
+#[derive(Clone, Copy)]
+enum Context<'a> {
+    /// `step {index}: {step:?}`.
+    Step(usize, &'a Step),
+    /// One transaction of a batch step.
+    Transaction(&'a Context<'a>, usize),
+    /// Draining watch `i` at the end, before shutdown.
+    FinalDrain(usize),
+    /// Draining watch `i` after shutdown.
+    DrainAfterShutdown(usize),
+}
+
+impl std::fmt::Display for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Context::Step(index, step) => write!(f, "step {index}: {step:?}"),
+            Context::Transaction(step, i) => write!(f, "{step}, transaction {i}"),
+            Context::FinalDrain(i) => write!(f, "final drain {i}"),
+            Context::DrainAfterShutdown(i) => write!(f, "drain {i} after shutdown"),
+        }
+    }
+}
+
 /// Everything a run holds: the store and its clock, the model, the open watches.
 struct Run {
     store: Store,
@@ -901,7 +927,13 @@ pub fn store_ops_input(input: StoreOps) {
 async fn run(mut input: StoreOps) {
     input.steps.truncate(STEPS_MAX);
     let clock = ManualClock::new(CLOCK_START_UNIX_SECONDS);
-    let store = Store::open(Backing::Memory, Arc::new(clock.clone())).expect("memory store opens");
+    let ring = events_bound(&input.steps).max(1);
+    let options = OpenOptions {
+        watch_buffer_events: NonZeroUsize::new(ring),
+        ..OpenOptions::default()
+    };
+    let store = Store::open_with(Backing::Memory, Arc::new(clock.clone()), options)
+        .expect("memory store opens");
     let mut run = Run {
         store,
         clock,
@@ -913,7 +945,30 @@ async fn run(mut input: StoreOps) {
     for (index, step) in input.steps.iter().enumerate() {
         run.step(index, step).await;
     }
+    assert!(
+        usize::try_from(run.model.head.0).is_ok_and(|head| head <= ring),
+        "{} events written, more than the ring of {ring} the input was given",
+        run.model.head
+    );
     run.finish().await;
+}
+
+/// The most events `steps` can write (each write step's larger branch; a refused step writes
+/// none, and [`Step::OversizedTxn`] must be refused). The store under test gets a watch ring of
+/// this size ([`OpenOptions::watch_buffer_events`]): as with the default ring of
+/// [`crate::watch::WATCH_BUFFER_EVENTS`], no watch can be cut off for falling behind (the
+/// model has no overflow), and a short input opens a small ring instead of 16,384 slots.
+fn events_bound(steps: &[Step]) -> usize {
+    let txn = |t: &TxnSpec| t.success.len().max(t.failure.len()).min(TXN_OPS_FUZZ_MAX);
+    steps
+        .iter()
+        .map(|step| match step {
+            Step::Txn { txn: t, .. } => txn(t),
+            Step::Batch(specs) => specs.iter().take(BATCH_TXNS_MAX).map(txn).sum(),
+            Step::Op(_) => 1,
+            _ => 0,
+        })
+        .sum()
 }
 
 impl Run {
@@ -969,7 +1024,7 @@ impl Run {
     }
 
     async fn step(&mut self, index: usize, step: &Step) {
-        let context = format!("step {index}: {step:?}");
+        let context = Context::Step(index, step);
         match step {
             Step::Txn { actor, txn } => {
                 let actor = self.actors[usize::from(*actor)].clone();
@@ -992,7 +1047,7 @@ impl Run {
                 let answers = join_in_order(pending).await;
                 for (i, (txn, store)) in txns.iter().zip(answers).enumerate() {
                     let model = self.model.txn(&actor, txn);
-                    check_write(&format!("{context}, transaction {i}"), store, &model);
+                    check_write(&Context::Transaction(&context, i), store, &model);
                 }
             }
             Step::Op(spec) => self.convenience(&context, spec).await,
@@ -1035,7 +1090,7 @@ impl Run {
     }
 
     /// A read or watch step: the store's answer against the model's.
-    async fn read(&mut self, context: &str, step: &Step) {
+    async fn read(&mut self, context: &Context<'_>, step: &Step) {
         match step {
             Step::Get(key) => {
                 let key = pick(&self.keys, *key);
@@ -1117,7 +1172,7 @@ impl Run {
     }
 
     /// One operation through the convenience methods, which unwrap the transaction response.
-    async fn convenience(&mut self, context: &str, spec: &OpSpec) {
+    async fn convenience(&mut self, context: &Context<'_>, spec: &OpSpec) {
         let op = self.op(spec);
         let actor = &self.actors[0];
         let model = self.model.txn(actor, &Txn::single(op.clone()));
@@ -1166,7 +1221,7 @@ impl Run {
         }
     }
 
-    fn list_all(&self, context: &str, prefix: u8, revision: Option<RevSpec>, limit: u8) {
+    fn list_all(&self, context: &Context<'_>, prefix: u8, revision: Option<RevSpec>, limit: u8) {
         let prefix = pick(&PREFIXES, prefix);
         let mut options = ListOptions {
             revision: revision.map(|r| self.model.resolve(r, &self.keys)),
@@ -1240,14 +1295,7 @@ impl Run {
 
         // Drain before shutdown, so what is left after it is only the end of the stream.
         for (i, (watch, model)) in self.watches.iter_mut().enumerate() {
-            drain_and_compare(
-                &format!("final drain {i}"),
-                watch,
-                model,
-                &self.model,
-                false,
-            )
-            .await;
+            drain_and_compare(&Context::FinalDrain(i), watch, model, &self.model, false).await;
         }
         self.store.shutdown().await;
         let refused = self
@@ -1259,8 +1307,14 @@ impl Run {
             "a write after shutdown: {refused:?}"
         );
         for (i, (watch, model)) in self.watches.iter_mut().enumerate() {
-            let context = format!("drain {i} after shutdown");
-            drain_and_compare(&context, watch, model, &self.model, true).await;
+            drain_and_compare(
+                &Context::DrainAfterShutdown(i),
+                watch,
+                model,
+                &self.model,
+                true,
+            )
+            .await;
         }
     }
 
@@ -1315,7 +1369,7 @@ impl Run {
 }
 
 fn check_write(
-    context: &str,
+    context: &Context<'_>,
     store: Result<TxnResponse, WriteError>,
     model: &Result<TxnResponse, Rejection>,
 ) {
@@ -1329,7 +1383,7 @@ fn check_write(
 /// Equal results; rejections by variant, key and revisions (not the prose of `Invalid` and
 /// `BadCompaction`).
 fn compare_results<T: PartialEq + std::fmt::Debug>(
-    context: &str,
+    context: &Context<'_>,
     store: &Result<T, Rejection>,
     model: &Result<T, Rejection>,
 ) {
@@ -1346,7 +1400,7 @@ fn compare_results<T: PartialEq + std::fmt::Debug>(
 /// Takes every event the store's watch has ready (polling `next` until it would wait) and
 /// compares with the model's.
 async fn drain_and_compare(
-    context: &str,
+    context: &Context<'_>,
     watch: &mut Watch,
     model: &mut ModelWatch,
     m: &Model,

@@ -1,5 +1,6 @@
 //! [`Store`]: open, read, write, watch, rebuild and verify.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use crate::tables::{
     self, BY_NAMESPACE, BY_OWNER, EVENTS, KEY_REVISIONS, META, OBJECTS, PODS_BY_NODE,
     ProjectionTables,
 };
-use crate::watch::{Watch, WatchHub, WatchOptions};
+use crate::watch::{WATCH_BUFFER_EVENTS, Watch, WatchHub, WatchOptions};
 use crate::writer::{QUEUE_REQUESTS_MAX, Request, Writer};
 
 /// Where a store keeps its bytes.
@@ -33,7 +34,9 @@ pub enum Backing {
     Sim(crate::disk::SimDisk),
     /// Any other redb backend.
     Backend(Box<dyn StorageBackend>),
-    /// In memory, gone when dropped (tests).
+    /// In memory, gone when dropped (tests, fuzzing). Its commits skip redb's quick-repair
+    /// record (the allocator state saved with every commit so that reopening after a crash
+    /// needs no repair walk): a memory database is never reopened.
     Memory,
 }
 
@@ -131,6 +134,11 @@ pub struct OpenOptions {
     /// what remains (in one transaction), instead of failing with [`StoreError::Corrupt`].
     /// Acknowledged writes after the bad record are lost: this is the operator's choice.
     pub truncate_corrupt_tail: bool,
+    /// Live events each watcher's queue holds before a watcher that fell further behind is
+    /// cut off with [`crate::watch::WatchError::Overflowed`]; `None` for
+    /// [`WATCH_BUFFER_EVENTS`]. A short run (the `store_ops` fuzz target) can ask for a queue
+    /// just larger than everything it will write, so that no watcher is ever cut off.
+    pub watch_buffer_events: Option<NonZeroUsize>,
 }
 
 /// Events checked on open, counting back from the head. A torn or corrupt write lands at the
@@ -461,12 +469,14 @@ impl Store {
         options: OpenOptions,
         kinds: Option<KindRegistry>,
     ) -> Result<Store, StoreError> {
+        // Every commit keeps redb's allocator state (quick-repair); one commit without it
+        // would make the next crash cost a full repair walk (seconds per million events). A
+        // memory database is never reopened, so it skips the record.
+        let quick_repair = !matches!(backing, Backing::Memory);
         let db = open_database(backing)?;
         {
             let mut txn = db.begin_write()?;
-            // Every commit keeps redb's allocator state (quick-repair); one commit without it
-            // would make the next crash cost a full repair walk (seconds per million events).
-            txn.set_quick_repair(true);
+            txn.set_quick_repair(quick_repair);
             init_tables(&txn)?;
             txn.commit()?;
         }
@@ -482,7 +492,11 @@ impl Store {
         check_tail(&db, &kinds)?;
         persist_kind_definitions(&db, &*clock, &kinds)?;
         let db = Arc::new(db);
-        let hub = WatchHub::new();
+        let hub = WatchHub::with_capacity(
+            options
+                .watch_buffer_events
+                .map_or(WATCH_BUFFER_EVENTS, NonZeroUsize::get),
+        );
         let (requests, rx) = mpsc::channel(QUEUE_REQUESTS_MAX);
         let writer = Writer {
             db: db.clone(),
@@ -490,6 +504,7 @@ impl Store {
             hub: hub.clone(),
             kinds: kinds.clone(),
             replica: None,
+            quick_repair,
         };
         tokio::spawn(writer.run(rx));
         Ok(Store {
@@ -579,6 +594,7 @@ impl Store {
             hub: hub.clone(),
             kinds: kinds.clone(),
             replica: Some(replica.clone()),
+            quick_repair: true,
         };
         tokio::spawn(writer.run(rx));
         Ok((
@@ -1496,6 +1512,7 @@ pub(crate) fn scan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::watch::WatchError;
     use skiff_core::clock::ManualClock;
     use skiff_core::object::{DynamicKind, DynamicObject, ObjectMeta};
 
@@ -1504,6 +1521,42 @@ mod tests {
         kind.short_names = vec!["ct".into()];
         kind.status_subresource = true;
         kind.define()
+    }
+
+    /// `OpenOptions::watch_buffer_events`: each watcher's queue holds 3 events. A watcher
+    /// that took the first before the 4th was published gets every event; one 4 events
+    /// behind is cut off, naming the revision to resume from.
+    #[tokio::test]
+    async fn a_watcher_further_behind_than_the_chosen_queue_is_cut_off() {
+        let clock = Arc::new(ManualClock::new(1_700_000_000));
+        let options = OpenOptions {
+            watch_buffer_events: NonZeroUsize::new(3),
+            ..OpenOptions::default()
+        };
+        let store = Store::open_with(Backing::Memory, clock, options).unwrap();
+        let actor = Actor::new("admin");
+        let mut keeping_up = store.watch("/", Revision::ZERO).unwrap();
+        let mut behind = store.watch("/", Revision::ZERO).unwrap();
+        let put = |i: u64| Op::PutRaw {
+            key: format!("/k{i}"),
+            value: Vec::new(),
+        };
+        let mut delivered = Vec::new();
+        for i in 1..=3 {
+            store.op(&actor, put(i)).await.unwrap();
+        }
+        delivered.push(keeping_up.next().await.unwrap().revision.0);
+        store.op(&actor, put(4)).await.unwrap();
+        for _ in 2..=4 {
+            delivered.push(keeping_up.next().await.unwrap().revision.0);
+        }
+        assert_eq!(delivered, [1, 2, 3, 4]);
+        assert_eq!(
+            behind.next().await.unwrap_err(),
+            WatchError::Overflowed {
+                resume_from: Revision::ZERO
+            }
+        );
     }
 
     #[test]

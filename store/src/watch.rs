@@ -84,6 +84,9 @@ pub enum WatchError {
 #[derive(Clone)]
 pub(crate) struct WatchHub {
     state: Arc<std::sync::Mutex<HubState>>,
+    /// How many events each watcher's queue holds ([`WATCH_BUFFER_EVENTS`] unless the store
+    /// was opened with [`crate::OpenOptions::watch_buffer_events`]).
+    capacity: usize,
 }
 
 /// What the hub knows of its watchers.
@@ -181,6 +184,8 @@ impl Group {
 pub(crate) struct Slot {
     state: std::sync::Mutex<SlotState>,
     notify: Notify,
+    /// How many events may wait before the watcher is cut off.
+    limit: usize,
 }
 
 #[derive(Default)]
@@ -192,7 +197,7 @@ struct SlotState {
 /// Why a watcher's queue takes no more events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SlotEnd {
-    /// More than [`WATCH_BUFFER_EVENTS`] waited: the watcher fell behind.
+    /// More than the queue's limit waited: the watcher fell behind.
     Overflowed,
     /// The hub stopped or reset.
     Stopped,
@@ -210,7 +215,7 @@ impl Slot {
         if state.end.is_some() {
             return;
         }
-        if state.events.len() >= WATCH_BUFFER_EVENTS {
+        if state.events.len() >= self.limit {
             state.events.clear();
             state.end = Some(SlotEnd::Overflowed);
         } else {
@@ -278,6 +283,12 @@ impl Subscription {
 
 impl WatchHub {
     pub(crate) fn new() -> Self {
+        Self::with_capacity(WATCH_BUFFER_EVENTS)
+    }
+
+    /// A hub whose watchers' queues hold `capacity` events each; `capacity` must be above
+    /// zero.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
             state: Arc::new(std::sync::Mutex::new(HubState {
                 open: true,
@@ -287,6 +298,7 @@ impl WatchHub {
                 groups: BTreeMap::new(),
                 progress_waiters: BTreeSet::new(),
             })),
+            capacity,
         }
     }
 
@@ -385,6 +397,7 @@ impl WatchHub {
         let slot = Arc::new(Slot {
             state: std::sync::Mutex::new(SlotState::default()),
             notify: Notify::new(),
+            limit: self.capacity,
         });
         let group = state.groups.entry(prefix.to_owned()).or_default();
         match &interest {

@@ -351,6 +351,9 @@ pub(crate) struct Writer {
     /// Set in a replicated store: batches are proposed to Raft and applied by its state
     /// machine on every member (raft/), instead of committed here.
     pub replica: Option<Arc<crate::raft::Replica>>,
+    /// Whether commits keep redb's allocator state for a fast repair after a crash (off only
+    /// for [`crate::Backing::Memory`], which is never reopened).
+    pub quick_repair: bool,
 }
 
 impl Writer {
@@ -472,7 +475,7 @@ impl Writer {
         let at = self.clock.now_micro_time();
         let mut writes: Vec<(&Actor, &mut Txn)> =
             batch.iter_mut().map(|w| (&w.actor, &mut w.txn)).collect();
-        apply_batch(
+        apply_batch_with(
             &self.db,
             at,
             &mut writes,
@@ -480,6 +483,7 @@ impl Writer {
             events,
             &|_| Ok(()),
             &self.kinds,
+            self.quick_repair,
         )
     }
 }
@@ -525,11 +529,27 @@ pub(crate) fn apply_batch(
     extra: &dyn Fn(&redb::WriteTransaction) -> Result<(), StoreError>,
     kinds: &KindRegistry,
 ) -> Result<(), StoreError> {
+    apply_batch_with(db, at, batch, outcomes, events, extra, kinds, true)
+}
+
+/// [`apply_batch`], with redb's quick-repair record kept or (`quick_repair: false`, a memory
+/// database that is never reopened) skipped.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn apply_batch_with(
+    db: &Database,
+    at: skiff_core::object::MicroTime,
+    batch: &mut [BatchWrite<'_>],
+    outcomes: &mut Vec<Result<TxnResponse, WriteError>>,
+    events: &mut Vec<Arc<Event>>,
+    extra: &dyn Fn(&redb::WriteTransaction) -> Result<(), StoreError>,
+    kinds: &KindRegistry,
+    quick_repair: bool,
+) -> Result<(), StoreError> {
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
     // storage.md §3: without quick-repair a crash costs a full repair walk (3.3 s per 1M
     // events); with batched commits its cost is unmeasurable.
-    txn.set_quick_repair(true);
+    txn.set_quick_repair(quick_repair);
     let mut compact_to = None;
     {
         let mut t = ProjectionTables::open(&txn, kinds)?;

@@ -1064,6 +1064,7 @@ fn reopen(dir: &Path, truncate_corrupt_tail: bool) -> Result<Store, StoreError> 
         clock(),
         OpenOptions {
             truncate_corrupt_tail,
+            ..OpenOptions::default()
         },
     )
 }
