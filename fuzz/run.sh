@@ -11,6 +11,8 @@
 # FUZZ_SANITIZER=none builds without AddressSanitizer (our crates are forbid(unsafe_code); ASan
 # then mostly costs allocation bookkeeping: store_ops runs several times faster) into its own
 # target dir, <target dir>/nosan, so the ASan build is not rebuilt. Default: address.
+# FUZZ_TIMEOUT=N: libFuzzer's -timeout (default 30 s). On a machine short of memory a process
+# can stall for minutes (a store_ops input of 1 ms was reported as a 41 s timeout): raise it.
 set -euo pipefail
 
 seconds="${1:-120}"
@@ -45,7 +47,7 @@ for target in "${targets[@]}"; do
       fi
     done
   fi
-  flags=(-max_total_time="$seconds" -timeout=30 -print_final_stats=1)
+  flags=(-max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-30}" -print_final_stats=1)
   if [ "$target" = store_ops ]; then
     # Room for up to STEPS_MAX (64) steps; libFuzzer's default cap follows the seeds (256 bytes).
     flags+=(-max_len=4096)
