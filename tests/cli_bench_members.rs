@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 fn skiff(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_skiff"))
@@ -12,21 +13,57 @@ fn skiff(args: &[&str]) -> Output {
         .expect("the skiff binary runs")
 }
 
+/// Runs skiff, killing it (and failing with what it printed) if it has not ended within
+/// `limit`: a bench that never finishes must fail the test, not hang the suite.
+fn skiff_within(args: &[&str], limit: Duration) -> Output {
+    let logs = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (logs.path().join("stdout"), logs.path().join("stderr"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(args)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("the skiff binary runs");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "skiff {args:?} still running after {limit:?}; stderr:\n{}",
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    }
+}
+
 #[test]
 fn three_member_bench_reports_puts_through_leader_and_follower() {
     let scratch = tempfile::tempdir().unwrap();
-    let out = skiff(&[
-        "bench",
-        "store",
-        "--members",
-        "3",
-        "--quick",
-        "--writers",
-        "1,4",
-        "--json",
-        "--data-dir",
-        scratch.path().to_str().unwrap(),
-    ]);
+    let out = skiff_within(
+        &[
+            "bench",
+            "store",
+            "--members",
+            "3",
+            "--quick",
+            "--writers",
+            "1,4",
+            "--json",
+            "--data-dir",
+            scratch.path().to_str().unwrap(),
+        ],
+        Duration::from_secs(300),
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
