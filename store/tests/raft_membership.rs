@@ -161,6 +161,14 @@ async fn assert_converged(cluster: &Cluster, leader: u64, ids: &[u64]) {
             "member {id} did not apply up to {applied:?}"
         );
         let store = cluster.store(*id);
+        // The leader's applied index and its status are two reads: the leader may apply one
+        // more entry between them, so wait for this member's head to reach the status's.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while store.status().unwrap().revision < expected.revision
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert_eq!(store.status().unwrap(), expected, "member {id}");
         assert_eq!(
             store.state_hash().unwrap(),
