@@ -624,13 +624,9 @@ impl Clock for JitteryClock {
     }
 }
 
-#[test]
-fn a_log_line_has_the_same_time_on_every_read() {
-    let base = ManualClock::new(1_700_000_000);
-    let clock = Arc::new(JitteryClock {
-        base: base.clone(),
-        reads: std::sync::Mutex::new(0),
-    });
+/// A runtime on `clock` running the counter program (`one`, 2 s later `two`); returns the
+/// runtime and the container's id.
+fn counter_on(clock: Arc<dyn Clock>) -> (SimRuntime, String) {
     let rt = SimRuntime::new(clock, SimConfig::default());
     rt.update_runtime_config("10.244.1.0/24").unwrap();
     let sb = sandbox(&rt, "counter");
@@ -641,6 +637,17 @@ fn a_log_line_has_the_same_time_on_every_read() {
         "busybox",
         &["sh", "-c", "echo one; sleep 2; echo two"],
     );
+    (rt, id)
+}
+
+#[test]
+fn a_log_line_has_the_same_time_on_every_read() {
+    let base = ManualClock::new(1_700_000_000);
+    let clock = Arc::new(JitteryClock {
+        base: base.clone(),
+        reads: std::sync::Mutex::new(0),
+    });
+    let (rt, id) = counter_on(clock);
     base.advance(S(1));
     let first = rt.container_logs(&id, &LogOptions::default()).unwrap();
     base.advance(S(2));
@@ -658,16 +665,7 @@ fn a_wall_clock_step_moves_only_the_lines_written_after_the_runtime_sees_it() {
     use skiff_core::clock::{Skew, SkewedClock};
     let base = ManualClock::new(1_700_000_000);
     let clock = SkewedClock::new(Arc::new(base.clone()), Skew::default());
-    let rt = SimRuntime::new(Arc::new(clock.clone()), SimConfig::default());
-    rt.update_runtime_config("10.244.1.0/24").unwrap();
-    let sb = sandbox(&rt, "counter");
-    let id = start(
-        &rt,
-        &sb,
-        "c",
-        "busybox",
-        &["sh", "-c", "echo one; sleep 2; echo two"],
-    );
+    let (rt, id) = counter_on(Arc::new(clock.clone()));
     base.advance(S(1));
     let before = rt.container_logs(&id, &LogOptions::default()).unwrap();
     clock.set_skew(Skew {
