@@ -123,16 +123,7 @@ pub(super) fn run(
     report: &mut Report<'_, impl Write>,
 ) -> Result<(), String> {
     let plan = MembersPlan::new(members, args)?;
-    let mut scratch = tempfile::Builder::new();
-    scratch.prefix("skiff-bench-members-");
-    let scratch = match &args.data_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            scratch.tempdir_in(dir)
-        }
-        None => scratch.tempdir(),
-    }
-    .map_err(|e| format!("creating the scratch directory: {e}"))?;
+    let scratch = super::store::scratch_dir("skiff-bench-members-", args.data_dir.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -843,19 +843,28 @@ fn list_all(values: &[f64]) -> String {
         .join(", ")
 }
 
-/// Runs `skiff bench store`.
-pub(crate) fn run(args: &StoreArgs, report: &mut Report<'_, impl Write>) -> Result<(), String> {
-    let plan = Plan::new(args)?;
+/// A scratch directory named `prefix…` under `data_dir` (created if missing) or the system's
+/// temporary directory; removed when dropped.
+pub(super) fn scratch_dir(
+    prefix: &str,
+    data_dir: Option<&std::path::Path>,
+) -> Result<tempfile::TempDir, String> {
     let mut scratch = tempfile::Builder::new();
-    scratch.prefix("skiff-bench-");
-    let scratch = match &args.data_dir {
+    scratch.prefix(prefix);
+    match data_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             scratch.tempdir_in(dir)
         }
         None => scratch.tempdir(),
     }
-    .map_err(|e| format!("creating the scratch directory: {e}"))?;
+    .map_err(|e| format!("creating the scratch directory: {e}"))
+}
+
+/// Runs `skiff bench store`.
+pub(crate) fn run(args: &StoreArgs, report: &mut Report<'_, impl Write>) -> Result<(), String> {
+    let plan = Plan::new(args)?;
+    let scratch = scratch_dir("skiff-bench-", args.data_dir.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
