@@ -644,6 +644,80 @@ async fn a_failed_action_stops_the_rest_and_retries_with_doubling_backoff() {
     assert_eq!(labels_in(&api, "default").len(), 1);
 }
 
+/// Asks to be reconciled again at once, every time, and writes nothing (as the deployment
+/// controller does in the last second before a progress deadline).
+struct AsksAgainNow {
+    clock: Arc<dyn Clock>,
+    attempts: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl Controller for AsksAgainNow {
+    fn name(&self) -> &'static str {
+        "asks-again-now"
+    }
+
+    fn watches(&self) -> Vec<Watched> {
+        vec![Watched::all(&info::NAMESPACE)]
+    }
+
+    fn keys_for(&self, _view: &View, object: &Object) -> Vec<ObjectKey> {
+        (object.metadata().name_or_empty() == "work")
+            .then(|| ObjectKey::new("", "work"))
+            .into_iter()
+            .collect()
+    }
+
+    fn resync_keys(&self, _view: &View) -> Vec<ObjectKey> {
+        Vec::new()
+    }
+
+    fn reconcile(&mut self, _view: &View, _key: &ObjectKey, _now: SystemTime) -> Output {
+        self.attempts.lock().unwrap().push(self.clock.elapsed());
+        Output {
+            actions: Vec::new(),
+            requeue_after: Some(Duration::ZERO),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_requeue_backs_off_instead_of_spinning_at_one_instant() {
+    let (api, clock) = cluster().await;
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let (stop, shutdown) = Shutdown::channel();
+    let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), "asker"));
+    let mut controller = AsksAgainNow {
+        clock: clock.clone(),
+        attempts: attempts.clone(),
+    };
+    let task = tokio::spawn({
+        let clock = clock.clone();
+        async move {
+            run(
+                &mut controller,
+                client,
+                clock,
+                RunOptions {
+                    shutdown,
+                    ..RunOptions::default()
+                },
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(ms(100)).await;
+    let mut ns = Namespace::default();
+    ns.metadata.name = Some("work".into());
+    api.create(&admin(), None, ns.into()).await.unwrap();
+    tokio::time::sleep(ms(700)).await;
+    stop.trigger();
+    assert_eq!(task.await.unwrap(), Ok(()));
+    let attempts = attempts.lock().unwrap().clone();
+    let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
+    // Rate-limited, as upstream's AddRateLimited: 5 ms doubling, never the same instant.
+    assert_eq!(gaps, [5, 10, 20, 40, 80, 160, 320].map(ms));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_relist_after_compaction_sees_the_deletes_the_watch_missed() {
     let (api, clock) = cluster().await;

@@ -92,7 +92,9 @@ pub struct Output {
     /// Writes to send, in order.
     pub actions: Vec<Action>,
     /// Reconcile this key again after this long even if nothing changes (timers such as
-    /// toleration expiry, backoff, minReadySeconds).
+    /// toleration expiry, backoff, minReadySeconds). `Some(Duration::ZERO)` means "look
+    /// again now": the runtime requeues the key after its rate-limited backoff (5 ms
+    /// doubling, upstream's `AddRateLimited`), never at the same instant.
     pub requeue_after: Option<Duration>,
 }
 

@@ -27,6 +27,10 @@ use crate::view::View;
 
 /// How often a round runs when nothing asks for one sooner (upstream PLEG relist period).
 pub const ROUND: Duration = Duration::from_secs(1);
+/// The shortest gap between two rounds: a round that asks for the next one at once (after it
+/// changed the runtime) still lets the clock move, so a round that keeps asking cannot hold a
+/// simulated clock at one instant.
+pub const MIN_ROUND: Duration = Duration::from_millis(1);
 /// How long a fetched ConfigMap or Secret is trusted before it is read again.
 pub const REFERENCED_TTL: Duration = Duration::from_secs(10);
 /// Wait after a failed list or watch before trying again.
@@ -192,7 +196,7 @@ impl Agent {
             match event {
                 None => {
                     let requeue = self.round().await;
-                    next_round = self.clock.elapsed() + requeue.min(ROUND);
+                    next_round = self.clock.elapsed() + requeue.clamp(MIN_ROUND, ROUND);
                     if watches.iter().any(|w| w.pending.is_none()) {
                         tokio::time::sleep(RELIST_BACKOFF).await;
                     }

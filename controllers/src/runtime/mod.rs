@@ -40,7 +40,7 @@ pub mod expectations;
 pub mod informer;
 pub mod queue;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -72,6 +72,9 @@ pub const EVENTS_PER_TURN: u32 = 64;
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the loop sleeps when nothing at all is scheduled.
 const IDLE: Duration = Duration::from_secs(3600);
+/// Reconciles of one key at one instant of the runner's clock beyond which the runner is
+/// livelocked (see [`SpinGuard`]).
+const SPIN_LIMIT: u32 = 10_000;
 
 /// A stop signal for [`run`] and [`Manager::run`]: the loop stops (cleanly: writes in flight
 /// finish, the lease is released) once the trigger fires or is dropped.
@@ -322,6 +325,39 @@ struct InFlight {
     sending: Sending,
 }
 
+/// Counts the reconciles of each key at the current instant of the runner's clock. A key
+/// reconciled [`SPIN_LIMIT`] times without the clock moving is a livelock: under a simulated
+/// clock, which moves only when every task waits, that instant would never end and the
+/// simulation would stop while memory grows. Failing loudly names the controller and key.
+#[derive(Debug, Default)]
+struct SpinGuard {
+    at: Duration,
+    counts: BTreeMap<(&'static str, ObjectKey), u32>,
+}
+
+impl SpinGuard {
+    /// One reconcile of `key` by `controller` at `now`.
+    ///
+    /// # Panics
+    ///
+    /// When the key was reconciled [`SPIN_LIMIT`] times at `now` (an invariant of the
+    /// runtime: each reconcile at one instant is driven by a change, and changes at one
+    /// instant are finite).
+    fn reconciled(&mut self, now: Duration, controller: &'static str, key: &ObjectKey) {
+        if now != self.at {
+            self.at = now;
+            self.counts.clear();
+        }
+        let count = self.counts.entry((controller, key.clone())).or_insert(0);
+        *count += 1;
+        assert!(
+            *count < SPIN_LIMIT,
+            "livelock: controller {controller} reconciled {key} {count} times at one instant \
+             ({now:?} of its clock) without the clock moving"
+        );
+    }
+}
+
 /// The acting deadline shared with writes in flight, in nanoseconds of the clock's
 /// monotonic time: no action starts at or after it.
 #[derive(Debug, Clone)]
@@ -428,6 +464,8 @@ struct Runner<'a> {
     /// Rotating start of the watch poll and of the unit to take work from.
     watch_turn: usize,
     work_turn: usize,
+    /// Fails loudly if one key is reconciled without end at one instant.
+    spin_guard: SpinGuard,
 }
 
 impl<'a> Runner<'a> {
@@ -482,6 +520,7 @@ impl<'a> Runner<'a> {
             in_flight: Vec::new(),
             watch_turn: 0,
             work_turn: 0,
+            spin_guard: SpinGuard::default(),
         }
     }
 
@@ -780,11 +819,10 @@ impl<'a> Runner<'a> {
                     output
                 });
                 self.work_turn = (u + 1) % count;
+                self.spin_guard
+                    .reconciled(now, unit.controller.name(), &key);
                 if output.actions.is_empty() {
-                    unit.queue.forget(&key);
-                    if let Some(after) = output.requeue_after {
-                        unit.queue.add_after(key.clone(), after, now);
-                    }
+                    requeue(&mut unit.queue, &key, output.requeue_after, now);
                     unit.queue.done(&key);
                 } else {
                     self.in_flight.push(InFlight {
@@ -823,12 +861,39 @@ impl<'a> Runner<'a> {
         } else if report.stopped {
             unit.queue.add(key.clone());
         } else {
-            unit.queue.forget(&key);
+            requeue(&mut unit.queue, &key, done.requeue_after, now);
+            unit.queue.done(&key);
+            return;
         }
-        if let Some(after) = done.requeue_after {
+        // Already queued again (after a backoff, or at once): a timer asked for still
+        // stands, the earliest winning.
+        if let Some(after) = done.requeue_after.filter(|d| !d.is_zero()) {
             unit.queue.add_after(key.clone(), after, now);
         }
         unit.queue.done(&key);
+    }
+}
+
+/// Queues `key` again after a reconcile that succeeded, as its output asked: after a delay
+/// (its backoff reset), or for a zero delay after its rate-limited backoff without resetting it
+/// (upstream's `AddRateLimited` for "look again now", as `requeueStuckDeployment` does). A
+/// zero delay taken literally would reconcile the key again at the same instant, and under a
+/// simulated clock that instant never ends.
+fn requeue(
+    queue: &mut WorkQueue<ObjectKey>,
+    key: &ObjectKey,
+    after: Option<Duration>,
+    now: Duration,
+) {
+    match after {
+        Some(after) if after.is_zero() => {
+            queue.add_rate_limited(key.clone(), now);
+        }
+        Some(after) => {
+            queue.forget(key);
+            queue.add_after(key.clone(), after, now);
+        }
+        None => queue.forget(key),
     }
 }
 
@@ -912,6 +977,35 @@ mod tests {
     use super::*;
 
     fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn spin_guard_counts_per_key_and_instant() {
+        let mut guard = SpinGuard::default();
+        let (a, b) = (ObjectKey::new("ns", "a"), ObjectKey::new("ns", "b"));
+        let at = Duration::from_secs(5);
+        for _ in 1..SPIN_LIMIT {
+            guard.reconciled(at, "c", &a);
+        }
+        // Another key, or another controller's same key, counts on its own.
+        guard.reconciled(at, "c", &b);
+        guard.reconciled(at, "d", &a);
+        // The clock moved: the count starts again.
+        guard.reconciled(at + Duration::from_nanos(1), "c", &a);
+        assert_eq!(guard.counts.get(&("c", a.clone())), Some(&1));
+        assert_eq!(guard.counts.len(), 1);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "livelock: controller c reconciled ns/a 10000 times at one instant (5s of its clock)"
+    )]
+    fn spin_guard_fails_loudly_on_a_key_reconciled_without_end_at_one_instant() {
+        let mut guard = SpinGuard::default();
+        let a = ObjectKey::new("ns", "a");
+        for _ in 0..SPIN_LIMIT {
+            guard.reconciled(Duration::from_secs(5), "c", &a);
+        }
+    }
 
     /// The loops can be spawned on a multi-threaded runtime too.
     #[test]
