@@ -610,8 +610,13 @@ fn start_client(
                         common.oracle.clone(),
                     ));
                 }
-                crate::workload::run(common.server, common.admin_token, workload, common.oracle)
-                    .await;
+                Box::pin(crate::workload::run(
+                    common.server,
+                    common.admin_token,
+                    workload,
+                    common.oracle,
+                ))
+                .await;
             }
         })
         .build();

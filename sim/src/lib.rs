@@ -33,6 +33,7 @@ pub mod reconnect;
 pub mod report;
 pub mod timeline;
 pub mod trace;
+pub mod watchdog;
 
 #[cfg(madsim)]
 pub mod cluster;

@@ -1752,6 +1752,7 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
             break;
         }
         injector.tick(&mut h.m, &mut h.trace, Instant::now());
+        flags.beat(Instant::now().duration_since(start));
         if flags.progress && h.ticks.is_multiple_of(240) {
             eprintln!(
                 "[sim {:>7.1} s] safety: {} events, {} violations",
@@ -1778,6 +1779,7 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
         let deadline = heal + options.converge_within;
         loop {
             tokio::time::sleep(TICK).await;
+            flags.beat(Instant::now().duration_since(start));
             h.observe(false);
             if h.failed() {
                 break;

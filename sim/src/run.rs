@@ -11,6 +11,8 @@
 //! The run stops at the first safety violation.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use skiff_core::event::{Change, Event, Revision};
@@ -43,7 +45,11 @@ pub const RECENT_EVENTS_MAX: usize = 20;
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(60);
 
 /// What the caller wants besides the report.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent switches of one run, each set by its own flag or test"
+)]
 pub struct RunFlags {
     /// Keep the text trace.
     pub keep_trace: bool,
@@ -59,6 +65,22 @@ pub struct RunFlags {
     pub node_grace_period: Option<Duration>,
     /// Record the run's [`crate::timeline::Timeline`] (`--timeline FILE.svg`) into the report.
     pub timeline: bool,
+    /// Simulated milliseconds reached, stored at every harness tick, for a watchdog outside
+    /// the simulation: if it stops moving while wall time passes, some task is spinning at
+    /// one simulated instant (a livelock that no checker inside can see). Only written.
+    pub heartbeat: Option<Arc<AtomicU64>>,
+}
+
+impl RunFlags {
+    /// Stores the simulated time reached into the heartbeat, if any.
+    pub(crate) fn beat(&self, simulated: Duration) {
+        if let Some(heartbeat) = &self.heartbeat {
+            heartbeat.store(
+                u64::try_from(simulated.as_millis()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+        }
+    }
 }
 
 struct Harness {
@@ -282,10 +304,11 @@ impl Harness {
     }
 
     fn progress(&mut self, phase: &str, injector: &Injector) {
+        let elapsed = Instant::now().duration_since(self.start);
+        self.flags.beat(elapsed);
         if !self.flags.progress {
             return;
         }
-        let elapsed = Instant::now().duration_since(self.start);
         if elapsed < self.next_progress {
             return;
         }
@@ -446,10 +469,10 @@ pub async fn run_with(
         heal_revision: None,
         renewals_after_heal: BTreeMap::new(),
         next_progress: Duration::ZERO,
-        flags,
         timeline: None,
+        flags,
     };
-    if flags.timeline {
+    if h.flags.timeline {
         h.timeline = Some(crate::timeline::Recorder::new(
             format!("skiff-sim: {options}"),
             &h.cluster,
@@ -483,7 +506,7 @@ pub async fn run_with(
             identity: crate::cluster::user_controller_node(controller.name),
         });
     }
-    if flags.legacy_deleted_revision {
+    if h.flags.legacy_deleted_revision {
         h.checkers.watches.deleted_revision = crate::check::watch_order::DeletedRevision::LastState;
     }
     let mut injector = Injector::new(&options, start);

@@ -41,14 +41,20 @@ mod cli {
 mod cli {
     use std::collections::VecDeque;
     use std::process::{Child, Command, Stdio};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
     use std::time::{Duration, Instant};
 
     use clap::Parser;
     use skiff_sim::options::{Options, Overrides, parse_duration, parse_faults};
+    use skiff_sim::report::Report;
     use skiff_sim::run::{RunFlags, run};
+    use skiff_sim::watchdog::join_unless_stalled;
 
     /// Sweep children running at once (the CI machine has 2 cores).
     const SWEEP_JOBS_MAX: usize = 2;
+    /// How often the watchdog reads the simulation's heartbeat.
+    const WATCHDOG_POLL: Duration = Duration::from_millis(200);
 
     #[derive(Debug, Parser)]
     #[allow(clippy::struct_excessive_bools, reason = "command-line switches")]
@@ -95,6 +101,10 @@ mod cli {
         /// No progress lines.
         #[arg(long)]
         quiet: bool,
+        /// Wall time without simulated time moving after which the run fails as stalled (a
+        /// task spinning at one simulated instant, which no checker inside can see).
+        #[arg(long, default_value = "120s")]
+        stall_timeout: String,
     }
 
     fn overrides(args: &Args) -> Result<Overrides, String> {
@@ -156,22 +166,44 @@ mod cli {
     /// Runs one seed on a fresh thread (madsim's own `Builder::run` does the same: std's
     /// per-thread hash keys then start from the seed).
     fn one(args: &Args, options: Options) -> i32 {
+        let stall_timeout = match parse_duration(&args.stall_timeout) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: --stall-timeout: {e}");
+                return 2;
+            }
+        };
+        let heartbeat = Arc::new(AtomicU64::new(0));
         let flags = RunFlags {
             keep_trace: args.trace.is_some(),
             progress: !args.quiet && !args.json,
             legacy_deleted_revision: false,
             node_grace_period: None,
             timeline: args.timeline.is_some(),
+            heartbeat: Some(heartbeat.clone()),
         };
         let wall = Instant::now();
         let cpu_before = cpu_time();
         let seed = options.seed;
-        let outcome = std::thread::spawn(move || {
+        let simulation = std::thread::spawn(move || {
             let runtime =
                 madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
             runtime.block_on(run(options, flags))
-        })
-        .join();
+        });
+        let outcome =
+            match join_unless_stalled(simulation, &heartbeat, stall_timeout, WATCHDOG_POLL) {
+                Ok(outcome) => outcome,
+                Err(stalled) => {
+                    let repro = repro(args, seed);
+                    if args.json {
+                        violation_json(seed);
+                    } else {
+                        println!("FAILED (stall): seed {seed}: {stalled}\nreproduce: {repro}");
+                    }
+                    // The simulation thread cannot be stopped; the caller exits the process.
+                    return 1;
+                }
+            };
         let wall = wall.elapsed();
         let cpu = cpu_time()
             .zip(cpu_before)
@@ -184,14 +216,9 @@ mod cli {
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                     .unwrap_or_else(|| "a node panicked".to_owned());
-                let mut repro_options =
-                    Options::from_seed(seed, &overrides(args).unwrap_or_default());
-                repro_options.control_plane = args.control_plane;
-                let repro = repro_options.repro_command();
+                let repro = repro(args, seed);
                 if args.json {
-                    println!(
-                        r#"{{"bench":"sim","metric":"violations","params":{{"seed":{seed}}},"value":1,"unit":"count"}}"#
-                    );
+                    violation_json(seed);
                 } else {
                     println!("FAILED (crash): seed {seed}: {message}\nreproduce: {repro}");
                 }
@@ -211,6 +238,12 @@ mod cli {
         {
             eprintln!("error: {}: {e}", path.display());
         }
+        print_report(args, &report, wall, cpu);
+        i32::from(!report.violations.is_empty())
+    }
+
+    /// Prints the report: JSON lines or text, with the run's cost.
+    fn print_report(args: &Args, report: &Report, wall: Duration, cpu: Option<Duration>) {
         let simulated = report.simulated.as_secs_f64();
         let cpu_speed = cpu
             .map(|c| c.as_secs_f64())
@@ -251,7 +284,20 @@ mod cli {
                 rss.map_or_else(|| "?".to_owned(), |r| format!("{} MiB", r >> 20))
             );
         }
-        i32::from(!report.violations.is_empty())
+    }
+
+    /// The one line that reproduces `seed` with these flags.
+    fn repro(args: &Args, seed: u64) -> String {
+        let mut options = Options::from_seed(seed, &overrides(args).unwrap_or_default());
+        options.control_plane = args.control_plane;
+        options.repro_command()
+    }
+
+    /// The JSON line of a run that failed before its report.
+    fn violation_json(seed: u64) {
+        println!(
+            r#"{{"bench":"sim","metric":"violations","params":{{"seed":{seed}}},"value":1,"unit":"count"}}"#
+        );
     }
 
     /// Re-executes this binary with the same flags but one `--seed`.
