@@ -555,6 +555,40 @@ struct Bookmarks {
     reported: Revision,
     /// Clock time (monotonic) before which no bookmark is sent.
     next_due: Duration,
+    /// The timer that wakes a waiting watcher when `next_due` comes, kept across waits.
+    alarm: Option<Alarm>,
+}
+
+/// One timer per bookmark deadline, kept across waits. A fresh `sleep` per wait would queue
+/// one timer per wake-up (every live event handed to the watcher), each left in madsim's timer
+/// heap until the bookmark deadline and each waking the watcher again when it fires; and under
+/// madsim every poll of a pending `Sleep` queues another timer. So the sleep is polled only to
+/// register (first time, or another task's waker) and once its deadline has passed. tokio's own
+/// `Sleep` keeps one registration and may return early for cooperative scheduling without
+/// registering, so there it is polled every time.
+struct Alarm {
+    /// The clock time (`Bookmarks::next_due`) this timer is armed for.
+    due: Duration,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// The waker the pending `Sleep` was last polled with (its timer wakes that one).
+    registered: Option<std::task::Waker>,
+}
+
+impl Alarm {
+    /// Ready once the deadline has passed.
+    fn poll_due(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let must_poll = !cfg!(madsim)
+            || self
+                .registered
+                .as_ref()
+                .is_none_or(|w| !w.will_wake(cx.waker()))
+            || self.sleep.is_elapsed();
+        if !must_poll {
+            return std::task::Poll::Pending;
+        }
+        self.registered = Some(cx.waker().clone());
+        self.sleep.as_mut().poll(cx)
+    }
 }
 
 /// A stream of events whose key starts with a prefix (`""` for every event, compactions
@@ -645,6 +679,7 @@ impl Watch {
             clock,
             interval: bookmark_interval,
             reported: from,
+            alarm: None,
         });
         Ok(Watch {
             db,
@@ -876,17 +911,29 @@ impl Watch {
                     }
                 }
             }
+            let wait = self.bookmark_wait();
             let notified = self.live.slot.notify.notified();
-            match self.bookmark_wait() {
-                None => notified.await,
-                Some(wait) => {
+            match (wait, self.bookmarks.as_mut()) {
+                (Some(wait), Some(bookmarks)) => {
+                    let due = bookmarks.next_due;
+                    let alarm = match &mut bookmarks.alarm {
+                        // (A timer that fired before the clock reached `due` is armed anew
+                        // for what remains, never polled again as ready.)
+                        Some(alarm) if alarm.due == due && !alarm.sleep.is_elapsed() => alarm,
+                        slot => slot.insert(Alarm {
+                            due,
+                            sleep: Box::pin(tokio::time::sleep(wait)),
+                            registered: None,
+                        }),
+                    };
                     // Woken for a bookmark or an event: look again.
                     tokio::select! {
                         biased;
                         () = notified => {}
-                        () = tokio::time::sleep(wait) => {}
+                        () = std::future::poll_fn(|cx| alarm.poll_due(cx)) => {}
                     }
                 }
+                _ => notified.await,
             }
         }
     }
@@ -1056,5 +1103,74 @@ mod tests {
         while probe.next().await.unwrap().revision.0 < 3 {}
         assert_eq!(handed(&named), [2]);
         assert_eq!(seen(&named.next_event().await.unwrap()), ("added", 2));
+    }
+
+    /// tokio's (paused) time as the store's clock, so a bookmark deadline and the watch's
+    /// timer agree.
+    #[derive(Debug)]
+    struct TokioTime(tokio::time::Instant);
+
+    impl skiff_core::clock::Clock for TokioTime {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the test's clock is tokio's paused time"
+        )]
+        fn elapsed(&self) -> Duration {
+            tokio::time::Instant::now().saturating_duration_since(self.0)
+        }
+
+        fn wall(&self) -> std::time::SystemTime {
+            std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000) + self.elapsed()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the test's clock is tokio's paused time"
+    )]
+    async fn a_waiting_watch_gets_its_bookmark_at_the_deadline_though_woken_by_filtered_events() {
+        let clock = Arc::new(TokioTime(tokio::time::Instant::now()));
+        let store = Store::open(Backing::Memory, clock.clone()).unwrap();
+        let admin = Actor::new("admin");
+        let mut watch = store
+            .watch_with(WatchOptions {
+                prefix: PODS.into(),
+                label_selector: Some(Selector::parse("app=web").unwrap()),
+                bookmarks: true,
+                bookmark_interval: Duration::from_secs(10),
+                ..WatchOptions::default()
+            })
+            .unwrap();
+        // Six filtered-out pods, one at the start and one a second for five seconds: each
+        // wakes the waiting watcher, which must keep waiting for the same deadline.
+        let writer = async {
+            for i in 0..6 {
+                if i > 0 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                let name = format!("db{i}");
+                store
+                    .op(&admin, Op::Create(pod(&name, Some("n1"), "db")))
+                    .await
+                    .unwrap();
+            }
+        };
+        let waiter = async {
+            let event = watch.next_event().await.unwrap();
+            (seen(&event), clock.elapsed())
+        };
+        let ((), got) = tokio::join!(writer, waiter);
+        assert_eq!(got, (("bookmark", 6), Duration::from_secs(10)));
+        // The next bookmark only once there is progress past 6 and another interval passed.
+        store
+            .op(&admin, Op::Create(pod("db6", Some("n1"), "db")))
+            .await
+            .unwrap();
+        let event = watch.next_event().await.unwrap();
+        assert_eq!(
+            (seen(&event), clock.elapsed()),
+            (("bookmark", 7), Duration::from_secs(20))
+        );
     }
 }
