@@ -1168,6 +1168,35 @@ fn node_may_act_on_pods_bound_to_it_only() {
 }
 
 #[test]
+fn node_pod_status_update_is_judged_by_the_stored_pod_it_acts_on() {
+    let node = worker_1();
+    let status = |name: &str| {
+        Attributes::resource(&node, "update", &info::POD)
+            .namespace("dev")
+            .name(name)
+            .subresource("status")
+    };
+    // A pod the node's pod list does not hold, stored bound to worker-1: allowed.
+    let ghost: Object = bound_pod("ghost", "worker-1", "db-password").into();
+    assert_eq!(
+        node_outcome(&status("ghost"), Some(&ghost), Some(&ghost)),
+        Ok(())
+    );
+    // The stored "web" is bound to worker-2 whatever the pod list says: refused.
+    let moved: Object = bound_pod("web", "worker-2", "db-password").into();
+    let sent: Object = bound_pod("web", "worker-1", "db-password").into();
+    assert_eq!(
+        node_outcome(&status("web"), Some(&sent), Some(&moved)),
+        Err(r#"pods "web" is forbidden: node "worker-1" can only update pod status for pods with spec.nodeName set to itself"#.into())
+    );
+    // A stored object of another name is not the pod acted on: the pod list decides.
+    assert_eq!(
+        node_outcome(&status("web"), Some(&sent), Some(&ghost)),
+        Ok(())
+    );
+}
+
+#[test]
 fn node_may_create_mirror_pods_bound_to_it_only() {
     let node = worker_1();
     let create = Attributes::resource(&node, "create", &info::POD).namespace("dev");

@@ -486,6 +486,16 @@ fn admit_pod(
 ) -> Result<(), Status> {
     let deny = |why: String| Err(refuse(attrs, ctx, &why));
     let bound = |namespace: &str, name: &str| -> Option<Pod> {
+        // Upstream reads the existing pod by name (`podsGetter.Pods(ns).Get(name)`) and
+        // compares its `spec.nodeName`: the stored object an update or delete acts on is that
+        // pod, so it is used when the request carries it, rather than decoding every pod of
+        // the node.
+        if let Some(Object::Pod(stored)) = ctx.old_object
+            && stored.metadata.namespace_or_empty() == namespace
+            && stored.metadata.name_or_empty() == name
+        {
+            return (stored.spec.node_name.as_deref() == Some(node)).then(|| stored.clone());
+        }
         (ctx.pods_on_node)(node).into_iter().find(|p| {
             p.metadata.namespace_or_empty() == namespace
                 && p.metadata.name_or_empty() == name
