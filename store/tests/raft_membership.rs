@@ -10,7 +10,10 @@ use std::time::Duration;
 use skiff_core::clock::ManualClock;
 use skiff_core::event::Actor;
 use skiff_core::object::{ConfigMap, Object, ObjectMeta};
-use skiff_store::raft::{Member, MemberConfig, RaftTiming, Replica, Replication};
+use skiff_store::raft::{
+    Member, MemberConfig, RaftTiming, Replica, Replication, SNAPSHOT_CHUNK_BYTES,
+    SNAPSHOT_CHUNK_BYTES_MAX,
+};
 use skiff_store::{Backing, ReadError, Store, StoreError};
 use tokio::net::TcpListener;
 
@@ -41,11 +44,18 @@ struct Cluster {
     nodes: BTreeMap<u64, Node>,
     addrs: BTreeMap<u64, String>,
     snapshot_every: u64,
+    /// Every member's largest snapshot chunk.
+    chunk: usize,
 }
 
 impl Cluster {
     /// Opens `count` members of a new cluster on loopback ports, in memory.
     async fn start(count: u64, snapshot_every: u64) -> Cluster {
+        Self::start_chunked(count, snapshot_every, SNAPSHOT_CHUNK_BYTES).await
+    }
+
+    /// As [`Cluster::start`], snapshots sent in chunks of at most `chunk` bytes.
+    async fn start_chunked(count: u64, snapshot_every: u64, chunk: usize) -> Cluster {
         let mut listeners = Vec::new();
         let mut addrs = BTreeMap::new();
         for id in 1..=count {
@@ -58,6 +68,7 @@ impl Cluster {
             let member = MemberConfig {
                 timing: TIMING,
                 snapshot_every,
+                snapshot_chunk_bytes: chunk,
                 ..MemberConfig::new(id, addrs.clone())
             };
             let node = Store::open_member(Backing::Memory, clock(), &member, listener)
@@ -69,6 +80,7 @@ impl Cluster {
             nodes,
             addrs,
             snapshot_every,
+            chunk,
         }
     }
 
@@ -80,6 +92,7 @@ impl Cluster {
             timing: TIMING,
             join: true,
             snapshot_every: self.snapshot_every,
+            snapshot_chunk_bytes: self.chunk,
             ..MemberConfig::new(id, BTreeMap::new())
         };
         let node = Store::open_member(Backing::Memory, clock(), &member, listener)
@@ -312,7 +325,37 @@ async fn a_single_node_store_read_barrier_returns_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_learner_added_after_the_log_was_purged_catches_up_by_snapshot() {
-    let mut cluster = Cluster::start(3, 20).await;
+    learner_catches_up_by_snapshot(SNAPSHOT_CHUNK_BYTES).await;
+}
+
+/// The image of 100 ConfigMaps is tens of KiB: in 1 KiB chunks it travels in dozens of
+/// frames, reassembled by the learner before it installs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_larger_than_one_chunk_reaches_the_learner_in_chunks() {
+    learner_catches_up_by_snapshot(1024).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_chunk_size_out_of_bounds_is_refused() {
+    for chunk in [0, SNAPSHOT_CHUNK_BYTES_MAX + 1] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let member = MemberConfig {
+            snapshot_chunk_bytes: chunk,
+            ..MemberConfig::new(1, BTreeMap::from([(1, addr)]))
+        };
+        let refused = Store::open_member(Backing::Memory, clock(), &member, listener).await;
+        assert_eq!(
+            refused.err().map(|e| e.to_string()),
+            Some(format!(
+                "database error: raft configuration: a snapshot chunk of {chunk} bytes is not between 1 and {SNAPSHOT_CHUNK_BYTES_MAX}"
+            ))
+        );
+    }
+}
+
+async fn learner_catches_up_by_snapshot(chunk: usize) {
+    let mut cluster = Cluster::start_chunked(3, 20, chunk).await;
     let leader = cluster.leader(&[1, 2, 3]).await;
     write_all(cluster.store(leader), (1..=100).map(|i| format!("s-{i}"))).await;
     // Snapshots every 20 entries; the log below the last but one is purged.
@@ -337,6 +380,14 @@ async fn a_learner_added_after_the_log_was_purged_catches_up_by_snapshot() {
         learner.snapshot_index.is_some_and(|i| i >= purged),
         "learner did not install a snapshot covering {purged}: {learner:?}"
     );
+    // The image the learner installed (reassembled from chunks) is many chunks long.
+    let image_bytes = cluster.replica(4).snapshot_bytes().unwrap();
+    if chunk < SNAPSHOT_CHUNK_BYTES {
+        assert!(
+            image_bytes > 8 * chunk,
+            "an image of {image_bytes} bytes is not many chunks of {chunk}"
+        );
+    }
     let learner_store = cluster.store(4);
     assert_eq!(learner_store.status().unwrap().revision.0, 101);
     let (_, entry) = learner_store.get(&key("s-1")).unwrap();
@@ -467,6 +518,7 @@ async fn custom_objects_replicate_when_every_member_knows_the_kind() {
         nodes,
         addrs,
         snapshot_every: 0,
+        chunk: SNAPSHOT_CHUNK_BYTES,
     };
     let leader = cluster.leader(&[1, 2, 3]).await;
     let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();

@@ -36,10 +36,16 @@
 //!   A leader that removes itself steps down once the change commits.
 //! - **A Raft snapshot is a store image** (`image.rs`): every store table copied in one read
 //!   transaction, with the projection's state hash and a CRC-32. A lagging member receives it
-//!   whole (`full_snapshot`, one frame) and installs it only after the CRC and the state hash
-//!   of the rows (loaded into a scratch database) check out, replacing its tables, applied mark
-//!   and membership in one transaction; its live watches then end (`WatchHub::reset`), since
-//!   its history jumped. Snapshots are built every [`MemberConfig::snapshot_every`] entries;
+//!   in chunks of at most [`MemberConfig::snapshot_chunk_bytes`] ([`SNAPSHOT_CHUNK_BYTES`],
+//!   4 MiB, by default; `chunks.rs`), one frame each, each naming the sender's vote, the
+//!   snapshot's meta, the image's length and CRC, its offset and whether it is the last (Raft
+//!   §7's InstallSnapshot). The receiver reassembles one image at a time (a first chunk, or a
+//!   newer vote, replaces a half-received one; a chunk out of order or of another snapshot is
+//!   refused and the leader starts again), and once the last chunk is in and the image's CRC
+//!   matches, installs it (`install_full_snapshot`) only after the image's own CRC and the
+//!   state hash of the rows (loaded into a scratch database) check out, replacing its tables,
+//!   applied mark and membership in one transaction; its live watches then end
+//!   (`WatchHub::reset`), since its history jumped. Snapshots are built every [`MemberConfig::snapshot_every`] entries;
 //!   the Raft log is purged below the snapshot, keeping `min(snapshot_every, 1000)` entries so
 //!   a member a little behind catches up from the log. The store's own compaction drops events
 //!   from the image as it does from the log.
@@ -81,10 +87,9 @@
 //!
 //! # Not done yet
 //!
-//! - A snapshot travels in one frame: stores whose image exceeds
-//!   [`crate::wire::FRAME_BYTES_MAX`] (16 MiB) cannot be sent to a lagging member (building and
-//!   purging still work; sending fails and is retried). Chunked streaming is next. The last
-//!   snapshot is also kept in memory (one copy of the store).
+//! - A snapshot image is built, kept (the last one) and reassembled in memory: one copy of the
+//!   store on the sender, one on the receiver while it arrives (bounded by one image). Chunks
+//!   are sent one at a time, each waiting for its answer.
 //! - Snapshot images are trusted once their CRC checks: a malicious member could make an
 //!   install panic inside redb's key decoding (members are trusted peers).
 //! - Membership changes are not forwarded: on a follower they answer
@@ -107,7 +112,10 @@
 //! (a learner joins, is promoted, the old leader removes itself, exact member lists and writes
 //! throughout; a follower read after the barrier sees the leader's write, a stopped follower is
 //! stale without it and its barrier fails; a learner added after purging catches up by
-//! snapshot with the same history); `sim/tests/raft_replication.rs` (madsim, 3 and 5 members:
+//! snapshot with the same history, also in 1 KiB chunks of an image more than 8 chunks long);
+//! `chunks` unit tests (exact chunk offsets, reassembly, an out-of-order chunk or another
+//! snapshot refused, a newer vote replacing a half-received image, a corrupt image refused);
+//! `sim/tests/raft_replication.rs` (madsim, 3 and 5 members:
 //! leader crash with power loss, new leader within the bound, catch-up after restart, equal
 //! state hashes, committed entries checked throughout, the same seed giving the same trace in
 //! two processes; an isolated leader whose write is never acknowledged and which rejoins as a
@@ -118,6 +126,7 @@
 //! apply by a moment; compare stores, not metrics, when exactness matters.
 
 pub mod check;
+pub(crate) mod chunks;
 pub(crate) mod image;
 pub(crate) mod log_store;
 pub(crate) mod network;
@@ -272,6 +281,14 @@ impl Default for RaftTiming {
 /// Raft log entries between two snapshots by default (etcd's `--snapshot-count` is 10 000).
 pub const SNAPSHOT_EVERY_DEFAULT: u64 = 10_000;
 
+/// Largest piece of a snapshot image sent in one frame by default (4 MiB; one frame holds at
+/// most [`crate::wire::FRAME_BYTES_MAX`], 16 MiB). openraft's own default chunk is 3 MiB.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 4 << 20;
+
+/// Largest chunk a member accepts to send: a frame's limit less 1 MiB for the chunk's vote,
+/// snapshot meta (the membership) and encoding.
+pub const SNAPSHOT_CHUNK_BYTES_MAX: usize = crate::wire::FRAME_BYTES_MAX - (1 << 20);
+
 /// Who a member is and who its peers are (etcd's `--name` and `--initial-cluster`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberConfig {
@@ -289,6 +306,9 @@ pub struct MemberConfig {
     /// Build a Raft snapshot (a copy of the store) after this many log entries since the last
     /// one, and purge the log below it; 0 never snapshots (the log is never purged).
     pub snapshot_every: u64,
+    /// Largest piece of a snapshot image sent to a lagging member in one frame
+    /// ([`SNAPSHOT_CHUNK_BYTES`] by default; between 1 and [`SNAPSHOT_CHUNK_BYTES_MAX`]).
+    pub snapshot_chunk_bytes: usize,
 }
 
 impl MemberConfig {
@@ -301,6 +321,7 @@ impl MemberConfig {
             timing: RaftTiming::default(),
             join: false,
             snapshot_every: SNAPSHOT_EVERY_DEFAULT,
+            snapshot_chunk_bytes: SNAPSHOT_CHUNK_BYTES,
         }
     }
 }
@@ -424,6 +445,8 @@ pub struct Replica {
     pending: Arc<Pending>,
     next_seq: AtomicU64,
     client: network::Client,
+    /// The last snapshot the state machine built or installed.
+    last_snapshot: state_machine::LastSnapshot,
 }
 
 impl fmt::Debug for Replica {
@@ -784,6 +807,17 @@ impl Replica {
             .map_err(|e| StoreError::Database(e.to_string()))
     }
 
+    /// Size in bytes of the last Raft snapshot (store image) this member built or installed
+    /// since it started, if any.
+    #[must_use]
+    pub fn snapshot_bytes(&self) -> Option<usize> {
+        self.last_snapshot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|s| s.snapshot.len())
+    }
+
     /// Stops the Raft node (its tasks end; the store's database stays open).
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
@@ -857,6 +891,12 @@ pub(crate) async fn start(
     clock: Arc<dyn Clock>,
     kinds: skiff_core::object::KindRegistry,
 ) -> Result<Replica, StoreError> {
+    if !(1..=SNAPSHOT_CHUNK_BYTES_MAX).contains(&config.snapshot_chunk_bytes) {
+        return Err(StoreError::Database(format!(
+            "raft configuration: a snapshot chunk of {} bytes is not between 1 and {SNAPSHOT_CHUNK_BYTES_MAX}",
+            config.snapshot_chunk_bytes
+        )));
+    }
     let snapshot_policy = if config.snapshot_every == 0 {
         openraft::SnapshotPolicy::Never
     } else {
@@ -871,8 +911,12 @@ pub(crate) async fn start(
         // Keep this many applied entries below a snapshot, so a member that lags a little
         // catches up from the log rather than a whole snapshot.
         max_in_snapshot_log_to_keep: config.snapshot_every.min(1000),
-        // A snapshot is sent in one frame and installed in one transaction.
+        // Bounds each chunk of a snapshot (openraft: "the timeout for sending then installing
+        // the last snapshot segment", and every other segment); the last one includes the
+        // install, one transaction.
         install_snapshot_timeout: config.timing.election_max_ms.saturating_mul(10).max(5000),
+        // Handed to the network as `RPCOption::snapshot_chunk_size` (network.rs).
+        snapshot_max_chunk_size: config.snapshot_chunk_bytes as u64,
         broadcast_submitted_on_append: Some(true),
         ..Default::default()
     }
@@ -886,7 +930,14 @@ pub(crate) async fn start(
         waiters: std::sync::Mutex::new(BTreeMap::new()),
     });
     let log = log_store::LogStore::new(db.clone());
-    let sm = state_machine::StateMachine::new(db.clone(), hub, pending.clone(), kinds.clone());
+    let last_snapshot = state_machine::LastSnapshot::default();
+    let sm = state_machine::StateMachine::new(
+        db.clone(),
+        hub,
+        pending.clone(),
+        last_snapshot.clone(),
+        kinds.clone(),
+    );
     let raft = Raft::new(
         config.id,
         Arc::new(raft_config),
@@ -902,6 +953,7 @@ pub(crate) async fn start(
         timing: config.timing,
         clock,
         kinds,
+        snapshots: std::sync::Mutex::default(),
     });
     tokio::spawn(network::serve(listener, server));
     let initialized = raft
@@ -927,5 +979,6 @@ pub(crate) async fn start(
         pending,
         next_seq: AtomicU64::new(0),
         client: network::Client::default(),
+        last_snapshot,
     })
 }

@@ -4,9 +4,16 @@
 //! `Raft::{append_entries, vote, pre_vote, install_full_snapshot}`; a frame that is too large
 //! or does not decode ends its connection, never the process.
 //!
+//! A snapshot image travels in chunks ([`RaftRequest::SnapshotChunk`], `chunks.rs`), one
+//! frame each, reassembled by the receiver before it is installed.
+//!
 //! Two requests are skiff's own, on the same port and frames: a follower forwards a writer
 //! batch to the leader ([`RaftRequest::Forward`]), and asks it for a read index
 //! ([`RaftRequest::ReadIndex`]) for a linearizable read.
+//!
+//! New variants are appended to [`RaftRequest`] and [`RaftResponse`] (bincode encodes the
+//! variant's index): an older member refuses a request it does not know by closing the
+//! connection, which the sender sees as a network error.
 
 use std::future::Future;
 use std::io;
@@ -25,10 +32,11 @@ use skiff_core::clock::Clock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::chunks::{Accepted, ChunkAnswer, Complete, Reassembly, SnapshotChunk, split};
 use super::state_machine::SnapshotData;
 use super::{
-    BATCH_FORMAT, Batch, ProposeError, RaftTiming, SkiffRaft, TypeConfig, decode, encode,
-    propose_record, read_index,
+    BATCH_FORMAT, Batch, ProposeError, RaftTiming, SNAPSHOT_CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES_MAX,
+    SkiffRaft, TypeConfig, decode, encode, propose_record, read_index,
 };
 use crate::wire::{FRAME_BYTES_MAX, LENGTH_PREFIX_BYTES, frame};
 
@@ -47,6 +55,9 @@ pub(crate) enum RaftRequest {
     Forward(Vec<u8>),
     /// A follower asks the leader for a read index.
     ReadIndex,
+    /// One piece of a snapshot image (`chunks.rs`); replaces [`RaftRequest::Snapshot`],
+    /// which a member still accepts from an older peer.
+    SnapshotChunk(SnapshotChunk),
 }
 
 /// The answer to a [`RaftRequest`].
@@ -62,6 +73,8 @@ pub(crate) enum RaftResponse {
     Forwarded(Result<u64, ProposeError>),
     /// The leader's read index (its leadership confirmed by a quorum), or why not.
     ReadIndex(Result<LogIdOf<TypeConfig>, ProposeError>),
+    /// What became of a snapshot chunk.
+    SnapshotChunk(ChunkAnswer),
 }
 
 /// What the serving side of a member needs.
@@ -73,6 +86,8 @@ pub(crate) struct Server {
     pub clock: Arc<dyn Clock>,
     /// The kinds forwarded batches' objects may be of (the member's store's).
     pub kinds: skiff_core::object::KindRegistry,
+    /// The snapshot image being received in chunks, at most one.
+    pub snapshots: std::sync::Mutex<Reassembly>,
 }
 
 impl Server {
@@ -95,6 +110,37 @@ impl Server {
         propose_record(&self.raft, self.id, self.timing, record)
             .await
             .map(|(index, _)| index)
+    }
+
+    /// Takes one chunk of a snapshot image; once the last is in, installs the whole image
+    /// (`install_full_snapshot` checks the vote, the image its CRC and state hash).
+    async fn snapshot_chunk(&self, chunk: SnapshotChunk) -> RaftResponse {
+        let accepted = self
+            .snapshots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .accept(&chunk);
+        match accepted {
+            Ok(Accepted::Next(offset)) => RaftResponse::SnapshotChunk(ChunkAnswer::Next(offset)),
+            Ok(Accepted::Complete(Complete { vote, meta, image })) => self
+                .raft
+                .install_full_snapshot(
+                    vote,
+                    openraft::storage::Snapshot {
+                        meta,
+                        snapshot: image,
+                    },
+                )
+                .await
+                .map_or_else(
+                    |e| RaftResponse::Failed(e.to_string()),
+                    |r| RaftResponse::SnapshotChunk(ChunkAnswer::Done(r)),
+                ),
+            Err(why) => {
+                tracing::info!(member = self.id, %why, "snapshot chunk refused");
+                RaftResponse::SnapshotChunk(ChunkAnswer::Refused(why))
+            }
+        }
     }
 }
 
@@ -189,6 +235,7 @@ async fn serve_connection(mut stream: TcpStream, server: Arc<Server>) {
                 RaftResponse::Forwarded(server.forwarded(&record).await)
             }
             RaftRequest::ReadIndex => RaftResponse::ReadIndex(read_index(raft).await),
+            RaftRequest::SnapshotChunk(chunk) => server.snapshot_chunk(chunk).await,
         };
         let Ok(bytes) = encode(&response) else {
             return;
@@ -427,6 +474,10 @@ impl RaftNetworkV2<TypeConfig> for Peer {
         }
     }
 
+    /// Streams the image in chunks of at most `option.snapshot_chunk_size()` bytes
+    /// ([`super::MemberConfig::snapshot_chunk_bytes`]), one frame each, every chunk within
+    /// the hard TTL (openraft's `install_snapshot_timeout` bounds one segment). A refused
+    /// chunk fails the transfer; openraft then sends the snapshot again from the start.
     async fn full_snapshot(
         &mut self,
         vote: VoteOf<TypeConfig>,
@@ -434,20 +485,39 @@ impl RaftNetworkV2<TypeConfig> for Peer {
         cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let request = RaftRequest::Snapshot {
-            vote,
-            meta: snapshot.meta,
-            data: snapshot.snapshot,
-        };
+        let chunk = option
+            .snapshot_chunk_size()
+            .unwrap_or(SNAPSHOT_CHUNK_BYTES)
+            .clamp(1, SNAPSHOT_CHUNK_BYTES_MAX);
         let ttl = option.hard_ttl();
-        tokio::select! {
-            biased;
-            closed = cancel => Err(StreamingError::Closed(closed)),
-            result = self.call(&request, ttl) => match result {
-                Ok(RaftResponse::Snapshot(r)) => Ok(r),
-                Ok(_) => Err(unexpected().into_streaming()),
-                Err(e) => Err(e.into_streaming()),
-            },
+        let mut cancel = std::pin::pin!(cancel);
+        for piece in split(&vote, &snapshot.meta, &snapshot.snapshot, chunk) {
+            let (offset, last) = (piece.offset, piece.last);
+            let request = RaftRequest::SnapshotChunk(piece);
+            let answer = tokio::select! {
+                biased;
+                closed = &mut cancel => return Err(StreamingError::Closed(closed)),
+                result = self.call(&request, ttl) => result,
+            };
+            match answer {
+                Ok(RaftResponse::SnapshotChunk(ChunkAnswer::Done(r))) => return Ok(r),
+                Ok(RaftResponse::SnapshotChunk(ChunkAnswer::Next(next))) if !last => {
+                    if next != offset + chunk as u64 {
+                        return Err(unexpected().into_streaming());
+                    }
+                }
+                Ok(RaftResponse::SnapshotChunk(ChunkAnswer::Refused(why))) => {
+                    return Err(CallError::Network(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("snapshot chunk at offset {offset} refused: {why}"),
+                    ))
+                    .into_streaming());
+                }
+                Ok(_) => return Err(unexpected().into_streaming()),
+                Err(e) => return Err(e.into_streaming()),
+            }
         }
+        // The receiver answers the last chunk with `Done` or `Refused`.
+        Err(unexpected().into_streaming())
     }
 }
