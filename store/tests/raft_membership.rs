@@ -202,15 +202,6 @@ async fn learner_joins_is_promoted_and_the_old_leader_is_removed() {
         cluster.expected(&[(1, true), (2, true), (3, true)])
     );
 
-    // Membership changes are the leader's: a follower answers with the leader's id.
-    let refused = cluster
-        .replica(follower)
-        .add_learner(4, "127.0.0.1:9".into())
-        .await;
-    assert!(
-        matches!(refused, Err(StoreError::NotLeader { leader: Some(l) }) if l == leader),
-        "{refused:?}"
-    );
     // Only a learner can be promoted; only a member can be removed.
     let not_learner = cluster.replica(leader).promote(follower).await;
     assert_eq!(
@@ -277,6 +268,90 @@ async fn learner_joins_is_promoted_and_the_old_leader_is_removed() {
     write_all(cluster.store(other), (6..=10).map(|i| format!("d-{i}"))).await;
     assert_converged(&cluster, new_leader, &rest).await;
     assert_eq!(cluster.store(new_leader).status().unwrap().revision.0, 41);
+    cluster.shutdown().await;
+}
+
+/// Waits until every member in `on` shows exactly `expected` as its membership.
+async fn assert_members_everywhere(cluster: &Cluster, on: &[u64], expected: &[(u64, bool)]) {
+    let expected = cluster.expected(expected);
+    for id in on {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while cluster.replica(*id).members() != expected && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(cluster.replica(*id).members(), expected, "member {id}");
+    }
+}
+
+/// etcd forwards `member add|promote|remove` from a follower to its leader; so does a
+/// member here, over the Raft port, answering with the leader's outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_changes_sent_to_a_follower_are_made_by_the_leader() {
+    let mut cluster = Cluster::start(3, 0).await;
+    let leader = cluster.leader(&[1, 2, 3]).await;
+    let followers: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
+    let (f1, f2) = (followers[0], followers[1]);
+    write_all(cluster.store(leader), (1..=5).map(|i| format!("a-{i}"))).await;
+
+    // Added through a follower: the leader adds the learner, which catches up.
+    let addr = cluster.open_joining(4).await;
+    cluster.replica(f1).add_learner(4, addr).await.unwrap();
+    assert_members_everywhere(
+        &cluster,
+        &[1, 2, 3, 4],
+        &[(1, true), (2, true), (3, true), (4, false)],
+    )
+    .await;
+    assert_converged(&cluster, leader, &[1, 2, 3, 4]).await;
+
+    // The leader's refusal comes back through the follower, word for word.
+    let refused = cluster.replica(f2).promote(f1).await;
+    assert_eq!(
+        refused.map_err(|e| e.to_string()),
+        Err(format!(
+            "membership change refused: member {f1} is not a learner of the cluster"
+        ))
+    );
+    let unknown = cluster.replica(f2).remove(9).await;
+    assert_eq!(
+        unknown.map_err(|e| e.to_string()),
+        Err("membership change refused: member 9 is not in the cluster".to_owned())
+    );
+
+    // Promoted and removed through followers.
+    cluster.replica(f2).promote(4).await.unwrap();
+    assert_members_everywhere(
+        &cluster,
+        &[1, 2, 3, 4],
+        &[(1, true), (2, true), (3, true), (4, true)],
+    )
+    .await;
+    cluster.replica(f1).remove(4).await.unwrap();
+    assert_members_everywhere(&cluster, &[1, 2, 3], &[(1, true), (2, true), (3, true)]).await;
+    assert_eq!(cluster.leader(&[1, 2, 3]).await, leader);
+    write_all(cluster.store(f2), ["after-the-changes".to_owned()]).await;
+    assert_converged(&cluster, leader, &[1, 2, 3]).await;
+
+    // The leader stops (its Raft port closes) and so does the other follower, so no new
+    // leader can be elected: f2 still names the old leader until its election timeout, and
+    // answers at once that the leader cannot be reached (the change certainly not made).
+    cluster.replica(leader).shutdown().await;
+    cluster.replica(f1).shutdown().await;
+    let unreachable = cluster.replica(f2).remove(f1).await;
+    let prefix = format!(
+        "replication unavailable: the leader (member {leader} at {}) is unreachable: ",
+        cluster.addrs[&leader]
+    );
+    match &unreachable {
+        Err(e @ StoreError::Unavailable(_)) => {
+            assert!(e.to_string().starts_with(&prefix), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        cluster.replica(f2).members(),
+        cluster.expected(&[(1, true), (2, true), (3, true)])
+    );
     cluster.shutdown().await;
 }
 

@@ -33,7 +33,13 @@
 //!   [`Replica::remove`]): openraft's joint consensus; a learner is added with its address and
 //!   catches up (from the log, or by snapshot when the log was purged) before `add_learner`
 //!   returns; a member started with [`MemberConfig::join`] never initializes a cluster itself.
-//!   A leader that removes itself steps down once the change commits.
+//!   A leader that removes itself steps down once the change commits. Any member takes a
+//!   change: a follower forwards it to the leader over the Raft port
+//!   (`RaftRequest::Membership`), as etcd forwards member changes to its leader, and answers
+//!   with the leader's outcome (unreachable leader: [`crate::StoreError::Unavailable`]
+//!   naming it; connection broken after sending: [`crate::StoreError::ReplicationUnknown`]).
+//!   [`Replica::shutdown`] also closes the member's Raft port, so its peers find it
+//!   unreachable.
 //! - **A Raft snapshot is a store image** (`image.rs`): every store table copied in one read
 //!   transaction, with the projection's state hash and a CRC-32. A lagging member receives it
 //!   in chunks of at most [`MemberConfig::snapshot_chunk_bytes`] ([`SNAPSHOT_CHUNK_BYTES`],
@@ -92,8 +98,6 @@
 //!   are sent one at a time, each waiting for its answer.
 //! - Snapshot images are trusted once their CRC checks: a malicious member could make an
 //!   install panic inside redb's key decoding (members are trusted peers).
-//! - Membership changes are not forwarded: on a follower they answer
-//!   [`crate::StoreError::NotLeader`] with the leader's id.
 //! - `etcdctl snapshot save` (snapshot.rs) refuses a member's database: it does not know the
 //!   `raft_log`/`raft_meta` tables.
 //! - One batch is in flight at a time per member (the writer waits for its commit before
@@ -110,7 +114,9 @@
 //! loopback TCP, bad frames refused, writes through the leader and forwarded through a
 //! follower, equal state and endpoint status on every member); `store/tests/raft_membership.rs`
 //! (a learner joins, is promoted, the old leader removes itself, exact member lists and writes
-//! throughout; a follower read after the barrier sees the leader's write, a stopped follower is
+//! throughout; the same changes sent to followers are made by the leader and seen by every
+//! member, its refusals come back word for word, and with the leader stopped a follower
+//! answers that the leader, named, is unreachable; a follower read after the barrier sees the leader's write, a stopped follower is
 //! stale without it and its barrier fails; a learner added after purging catches up by
 //! snapshot with the same history, also in 1 KiB chunks of an image more than 8 chunks long);
 //! `chunks` unit tests (exact chunk offsets, reassembly, an out-of-order chunk or another
@@ -447,6 +453,8 @@ pub struct Replica {
     client: network::Client,
     /// The last snapshot the state machine built or installed.
     last_snapshot: state_machine::LastSnapshot,
+    /// Turns true on shutdown: the Raft port stops serving.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl fmt::Debug for Replica {
@@ -696,105 +704,109 @@ impl Replica {
     /// not), voters and learners, by id.
     #[must_use]
     pub fn members(&self) -> Vec<Member> {
-        let metrics = self.raft.metrics();
-        let m = metrics.borrow_watched();
-        let membership = m.membership_config.membership();
-        let voters: BTreeSet<u64> = membership.voter_ids().collect();
-        membership
-            .nodes()
-            .map(|(id, node)| Member {
-                id: *id,
-                addr: node.addr.clone(),
-                voter: voters.contains(id),
-            })
-            .collect()
-    }
-
-    fn require_leader(&self) -> Result<(), StoreError> {
-        if self.is_leader() {
-            Ok(())
-        } else {
-            Err(StoreError::NotLeader {
-                leader: self.leader(),
-            })
-        }
+        members_of(&self.raft)
     }
 
     /// Adds a member as a learner (etcd's `member add --learner`): it receives the log (or a
     /// snapshot) but does not vote. Returns once the leader sees it caught up, or fails after
-    /// ten election timeouts (the learner stays in the membership; retry or remove it).
+    /// ten election timeouts (the learner stays in the membership; retry or remove it). On a
+    /// follower the change is forwarded to the leader ([`Replica::promote`] tells how).
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotLeader`] on a member that does not lead; [`StoreError::Membership`] when
+    /// [`StoreError::NotLeader`] when no leader is known; [`StoreError::Membership`] when
     /// the change is refused (another change in progress); [`StoreError::Unavailable`] when the
-    /// learner does not catch up in time; [`StoreError::ReplicationUnknown`] otherwise.
+    /// learner does not catch up in time, or the leader cannot be reached;
+    /// [`StoreError::ReplicationUnknown`] otherwise.
     pub async fn add_learner(&self, id: u64, addr: String) -> Result<(), StoreError> {
-        self.require_leader()?;
-        let ttl = Duration::from_millis(self.timing.election_max_ms.saturating_mul(10));
-        match tokio::time::timeout(ttl, self.raft.add_learner(id, BasicNode::new(addr), true)).await
-        {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(membership_error(e)),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "member {id} was added as a learner but did not catch up within {ttl:?}"
-            ))),
-        }
+        self.change(MembershipChange::AddLearner { id, addr }).await
     }
 
     /// Promotes a learner to a voter (etcd's `member promote`), through a joint configuration;
     /// returns once the new membership is committed.
     ///
+    /// Any member takes a membership change: on a follower it is forwarded to the leader over
+    /// the Raft port (`RaftRequest::Membership`), as etcd forwards `member promote` to its
+    /// leader, and as etcd's Raft forwards a follower's proposals (conf changes among them) to
+    /// the leader; the follower answers with the leader's outcome.
+    ///
     /// # Errors
     ///
-    /// [`StoreError::NotLeader`] on a member that does not lead; [`StoreError::Membership`] when
-    /// `id` is not a learner or another change is in progress;
-    /// [`StoreError::ReplicationUnknown`] when the change's fate is unknown.
+    /// [`StoreError::NotLeader`] when no leader is known; [`StoreError::Membership`] when
+    /// `id` is not a learner or another change is in progress; [`StoreError::Unavailable`]
+    /// when the leader cannot be reached (the change was certainly not made);
+    /// [`StoreError::ReplicationUnknown`] when the change's fate is unknown (the connection
+    /// to the leader broke after sending, or leadership changed in flight).
     pub async fn promote(&self, id: u64) -> Result<(), StoreError> {
-        self.require_leader()?;
-        if !self.members().iter().any(|m| m.id == id && !m.voter) {
-            return Err(StoreError::Membership(format!(
-                "member {id} is not a learner of the cluster"
-            )));
-        }
-        self.raft
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
-            .await
-            .map(|_| ())
-            .map_err(membership_error)
+        self.change(MembershipChange::Promote(id)).await
     }
 
     /// Removes a member, voter or learner (etcd's `member remove`); returns once the new
     /// membership is committed. A leader that removes itself steps down once the change is
-    /// committed, and the remaining voters elect a new one.
+    /// committed, and the remaining voters elect a new one. Forwarded from a follower as
+    /// [`Replica::promote`] tells.
     ///
     /// # Errors
     ///
     /// As [`Replica::promote`]; also [`StoreError::Membership`] for an unknown member or the
     /// last voter.
     pub async fn remove(&self, id: u64) -> Result<(), StoreError> {
-        self.require_leader()?;
-        let members = self.members();
-        let Some(member) = members.iter().find(|m| m.id == id) else {
-            return Err(StoreError::Membership(format!(
-                "member {id} is not in the cluster"
-            )));
-        };
-        let change = if member.voter {
-            if members.iter().filter(|m| m.voter).count() == 1 {
-                return Err(StoreError::Membership(format!(
-                    "member {id} is the last voter of the cluster"
-                )));
+        self.change(MembershipChange::Remove(id)).await
+    }
+
+    /// Makes a membership change on the leader: here when this member leads, else forwarded;
+    /// a stale leader hint is followed, a couple of hops at most (as [`Replica::propose`]).
+    async fn change(&self, change: MembershipChange) -> Result<(), StoreError> {
+        let mut target = self.known_leader().await;
+        let mut hops = 0;
+        loop {
+            let result = match target {
+                None => return Err(StoreError::NotLeader { leader: None }),
+                Some(leader) if leader == self.id => {
+                    change_membership(&self.raft, self.id, self.timing, &change).await
+                }
+                Some(leader) => self.forward_change(leader, &change).await,
+            };
+            match result {
+                Err(StoreError::NotLeader {
+                    leader: Some(other),
+                }) if Some(other) != target && hops < 2 => {
+                    hops += 1;
+                    target = Some(other);
+                }
+                result => return result,
             }
-            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
-        } else {
-            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        }
+    }
+
+    /// Sends a membership change to the leader and returns its outcome.
+    async fn forward_change(
+        &self,
+        leader: u64,
+        change: &MembershipChange,
+    ) -> Result<(), StoreError> {
+        let Some(addr) = self.addr_of(leader) else {
+            return Err(StoreError::NotLeader {
+                leader: Some(leader),
+            });
         };
-        self.raft
-            .change_membership(change, false)
-            .await
-            .map(|_| ())
-            .map_err(membership_error)
+        // The leader may wait ten election timeouts for a learner to catch up.
+        let ttl = membership_ttl(self.timing) + self.rpc_ttl();
+        let request = network::RaftRequest::Membership(change.clone());
+        match self.client.call(&addr, &request, ttl).await {
+            Ok(network::RaftResponse::Membership(result)) => {
+                result.map_err(ChangeError::into_store_error)
+            }
+            Ok(_) => Err(StoreError::ReplicationUnknown(format!(
+                "member {leader} answered a forwarded membership change with a response of another kind"
+            ))),
+            Err(network::CallError::Unreachable(e)) => Err(StoreError::Unavailable(format!(
+                "the leader (member {leader} at {addr}) is unreachable: {e}"
+            ))),
+            Err(network::CallError::Network(e)) => Err(StoreError::ReplicationUnknown(format!(
+                "forwarding the membership change to the leader (member {leader} at {addr}): {e}"
+            ))),
+        }
     }
 
     /// The entries of this member's log that it knows committed, oldest first, for
@@ -818,8 +830,10 @@ impl Replica {
             .map(|s| s.snapshot.len())
     }
 
-    /// Stops the Raft node (its tasks end; the store's database stays open).
+    /// Stops the Raft node (its tasks end, its Raft port closes and peers find it
+    /// unreachable; the store's database stays open).
     pub async fn shutdown(&self) {
+        self.stop.send_replace(true);
         let _ = self.raft.shutdown().await;
     }
 
@@ -837,6 +851,136 @@ impl Replica {
             }
         };
         tokio::time::timeout(timeout, wait).await.is_ok()
+    }
+}
+
+/// Longest the leader waits for a new learner to catch up (ten election timeouts).
+fn membership_ttl(timing: RaftTiming) -> Duration {
+    Duration::from_millis(timing.election_max_ms.saturating_mul(10))
+}
+
+/// The current membership of `raft` (the last membership entry in its log), by id.
+fn members_of(raft: &SkiffRaft) -> Vec<Member> {
+    let metrics = raft.metrics();
+    let m = metrics.borrow_watched();
+    let membership = m.membership_config.membership();
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    membership
+        .nodes()
+        .map(|(id, node)| Member {
+            id: *id,
+            addr: node.addr.clone(),
+            voter: voters.contains(id),
+        })
+        .collect()
+}
+
+/// A membership change, made by the leader; a follower forwards it
+/// (`network::RaftRequest::Membership`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum MembershipChange {
+    /// Add a learner at this Raft address.
+    AddLearner { id: u64, addr: String },
+    /// Make a learner a voter.
+    Promote(u64),
+    /// Remove a voter or learner.
+    Remove(u64),
+}
+
+/// Why a membership change failed, as it crosses the network back to a follower.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum ChangeError {
+    /// [`StoreError::NotLeader`].
+    NotLeader(Option<u64>),
+    /// [`StoreError::Membership`]: refused, nothing changed.
+    Refused(String),
+    /// [`StoreError::Unavailable`].
+    Unavailable(String),
+    /// [`StoreError::ReplicationUnknown`] (and any other store error).
+    Unknown(String),
+}
+
+impl ChangeError {
+    pub(crate) fn from_store_error(e: StoreError) -> Self {
+        match e {
+            StoreError::NotLeader { leader } => ChangeError::NotLeader(leader),
+            StoreError::Membership(why) => ChangeError::Refused(why),
+            StoreError::Unavailable(why) => ChangeError::Unavailable(why),
+            StoreError::ReplicationUnknown(why) => ChangeError::Unknown(why),
+            other => ChangeError::Unknown(other.to_string()),
+        }
+    }
+
+    fn into_store_error(self) -> StoreError {
+        match self {
+            ChangeError::NotLeader(leader) => StoreError::NotLeader { leader },
+            ChangeError::Refused(why) => StoreError::Membership(why),
+            ChangeError::Unavailable(why) => StoreError::Unavailable(why),
+            ChangeError::Unknown(why) => StoreError::ReplicationUnknown(why),
+        }
+    }
+}
+
+/// Makes a membership change on this member, which must lead (openraft's joint consensus).
+pub(crate) async fn change_membership(
+    raft: &SkiffRaft,
+    id: u64,
+    timing: RaftTiming,
+    change: &MembershipChange,
+) -> Result<(), StoreError> {
+    let leader = raft.metrics().borrow_watched().current_leader;
+    if leader != Some(id) {
+        return Err(StoreError::NotLeader { leader });
+    }
+    match change {
+        MembershipChange::AddLearner { id, addr } => {
+            let ttl = membership_ttl(timing);
+            match tokio::time::timeout(
+                ttl,
+                raft.add_learner(*id, BasicNode::new(addr.clone()), true),
+            )
+            .await
+            {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(membership_error(e)),
+                Err(_) => Err(StoreError::Unavailable(format!(
+                    "member {id} was added as a learner but did not catch up within {ttl:?}"
+                ))),
+            }
+        }
+        MembershipChange::Promote(id) => {
+            if !members_of(raft).iter().any(|m| m.id == *id && !m.voter) {
+                return Err(StoreError::Membership(format!(
+                    "member {id} is not a learner of the cluster"
+                )));
+            }
+            raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([*id])), false)
+                .await
+                .map(|_| ())
+                .map_err(membership_error)
+        }
+        MembershipChange::Remove(id) => {
+            let members = members_of(raft);
+            let Some(member) = members.iter().find(|m| m.id == *id) else {
+                return Err(StoreError::Membership(format!(
+                    "member {id} is not in the cluster"
+                )));
+            };
+            let change = if member.voter {
+                if members.iter().filter(|m| m.voter).count() == 1 {
+                    return Err(StoreError::Membership(format!(
+                        "member {id} is the last voter of the cluster"
+                    )));
+                }
+                ChangeMembers::RemoveVoters(BTreeSet::from([*id]))
+            } else {
+                ChangeMembers::RemoveNodes(BTreeSet::from([*id]))
+            };
+            raft.change_membership(change, false)
+                .await
+                .map(|_| ())
+                .map_err(membership_error)
+        }
     }
 }
 
@@ -955,7 +1099,8 @@ pub(crate) async fn start(
         kinds,
         snapshots: std::sync::Mutex::default(),
     });
-    tokio::spawn(network::serve(listener, server));
+    let (stop, stop_serving) = tokio::sync::watch::channel(false);
+    tokio::spawn(network::serve(listener, server, stop_serving));
     let initialized = raft
         .is_initialized()
         .await
@@ -980,5 +1125,6 @@ pub(crate) async fn start(
         next_seq: AtomicU64::new(0),
         client: network::Client::default(),
         last_snapshot,
+        stop,
     })
 }

@@ -7,9 +7,10 @@
 //! A snapshot image travels in chunks ([`RaftRequest::SnapshotChunk`], `chunks.rs`), one
 //! frame each, reassembled by the receiver before it is installed.
 //!
-//! Two requests are skiff's own, on the same port and frames: a follower forwards a writer
-//! batch to the leader ([`RaftRequest::Forward`]), and asks it for a read index
-//! ([`RaftRequest::ReadIndex`]) for a linearizable read.
+//! Three requests are skiff's own, on the same port and frames: a follower forwards a writer
+//! batch to the leader ([`RaftRequest::Forward`]), asks it for a read index
+//! ([`RaftRequest::ReadIndex`]) for a linearizable read, and forwards it a membership change
+//! ([`RaftRequest::Membership`]).
 //!
 //! New variants are appended to [`RaftRequest`] and [`RaftResponse`] (bincode encodes the
 //! variant's index): an older member refuses a request it does not know by closing the
@@ -31,12 +32,14 @@ use openraft::type_config::async_runtime::WatchReceiver;
 use skiff_core::clock::Clock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 use super::chunks::{Accepted, ChunkAnswer, Complete, Reassembly, SnapshotChunk, split};
 use super::state_machine::SnapshotData;
 use super::{
-    BATCH_FORMAT, Batch, ProposeError, RaftTiming, SNAPSHOT_CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES_MAX,
-    SkiffRaft, TypeConfig, decode, encode, propose_record, read_index,
+    BATCH_FORMAT, Batch, ChangeError, MembershipChange, ProposeError, RaftTiming,
+    SNAPSHOT_CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES_MAX, SkiffRaft, TypeConfig, change_membership,
+    decode, encode, propose_record, read_index,
 };
 use crate::wire::{FRAME_BYTES_MAX, LENGTH_PREFIX_BYTES, frame};
 
@@ -58,6 +61,8 @@ pub(crate) enum RaftRequest {
     /// One piece of a snapshot image (`chunks.rs`); replaces [`RaftRequest::Snapshot`],
     /// which a member still accepts from an older peer.
     SnapshotChunk(SnapshotChunk),
+    /// A follower forwards a membership change (`member add|promote|remove`) to the leader.
+    Membership(MembershipChange),
 }
 
 /// The answer to a [`RaftRequest`].
@@ -75,6 +80,8 @@ pub(crate) enum RaftResponse {
     ReadIndex(Result<LogIdOf<TypeConfig>, ProposeError>),
     /// What became of a snapshot chunk.
     SnapshotChunk(ChunkAnswer),
+    /// The outcome of a forwarded membership change on the leader.
+    Membership(Result<(), ChangeError>),
 }
 
 /// What the serving side of a member needs.
@@ -170,14 +177,29 @@ async fn write_frame(stream: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
     stream.flush().await
 }
 
-/// Serves Raft requests from peers until the listener fails.
-pub(crate) async fn serve(listener: TcpListener, server: Arc<Server>) {
+/// Returns once `stop` turns true; never if its sender is dropped without that.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Serves Raft requests from peers until the listener fails or `stop` turns true (the member
+/// shut down): then the listener and every connection close, and peers find this member
+/// unreachable rather than talk to a stopped Raft node.
+pub(crate) async fn serve(listener: TcpListener, server: Arc<Server>, stop: watch::Receiver<bool>) {
+    let mut stop_accepting = stop.clone();
     loop {
-        match listener.accept().await {
+        let accepted = tokio::select! {
+            biased;
+            () = stopped(&mut stop_accepting) => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
             Ok((stream, _)) => {
                 // Small request/response frames: Nagle's delay would add tens of ms per RPC.
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(stream, server.clone()));
+                tokio::spawn(serve_connection(stream, server.clone(), stop.clone()));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "raft listener failed");
@@ -187,10 +209,19 @@ pub(crate) async fn serve(listener: TcpListener, server: Arc<Server>) {
     }
 }
 
-async fn serve_connection(mut stream: TcpStream, server: Arc<Server>) {
+async fn serve_connection(
+    mut stream: TcpStream,
+    server: Arc<Server>,
+    mut stop: watch::Receiver<bool>,
+) {
     let raft = &server.raft;
     loop {
-        let payload = match read_frame(&mut stream).await {
+        let read = tokio::select! {
+            biased;
+            () = stopped(&mut stop) => return,
+            read = read_frame(&mut stream) => read,
+        };
+        let payload = match read {
             Ok(Some(payload)) => payload,
             Ok(None) => return,
             Err(e) => {
@@ -236,6 +267,11 @@ async fn serve_connection(mut stream: TcpStream, server: Arc<Server>) {
             }
             RaftRequest::ReadIndex => RaftResponse::ReadIndex(read_index(raft).await),
             RaftRequest::SnapshotChunk(chunk) => server.snapshot_chunk(chunk).await,
+            RaftRequest::Membership(change) => RaftResponse::Membership(
+                change_membership(raft, server.id, server.timing, &change)
+                    .await
+                    .map_err(ChangeError::from_store_error),
+            ),
         };
         let Ok(bytes) = encode(&response) else {
             return;
@@ -244,6 +280,18 @@ async fn serve_connection(mut stream: TcpStream, server: Arc<Server>) {
             return;
         }
     }
+}
+
+/// True when an idle connection has nothing to read and has not ended: one poll of a read,
+/// which must be pending.
+fn still_open(stream: &mut TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    let mut buf = tokio::io::ReadBuf::new(&mut byte);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    matches!(
+        tokio::io::AsyncRead::poll_read(std::pin::Pin::new(stream), &mut cx, &mut buf),
+        std::task::Poll::Pending
+    )
 }
 
 /// Makes a [`Peer`] per target member.
@@ -356,8 +404,16 @@ impl Client {
             .idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let at = idle.iter().position(|(a, _)| a == addr)?;
-        Some(idle.swap_remove(at).1)
+        // A connection the peer closed while it was idle (it restarted or shut down) is
+        // dropped here: a request sent on it would fail after sending, an unknown outcome,
+        // where a fresh connection tells at once whether the peer is reachable.
+        while let Some(at) = idle.iter().position(|(a, _)| a == addr) {
+            let (_, mut stream) = idle.swap_remove(at);
+            if still_open(&mut stream) {
+                return Some(stream);
+            }
+        }
+        None
     }
 
     fn put(&self, addr: &str, stream: TcpStream) {
