@@ -356,6 +356,45 @@ async fn membership_changes_sent_to_a_follower_are_made_by_the_leader() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_that_has_not_caught_up_is_not_promoted() {
+    let mut cluster = Cluster::start(3, 0).await;
+    let leader = cluster.leader(&[1, 2, 3]).await;
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    write_all(cluster.store(leader), (1..=5).map(|i| format!("a-{i}"))).await;
+    // A learner at an address where nothing listens: added, but it never catches up.
+    let nobody = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = nobody.local_addr().unwrap().to_string();
+    drop(nobody);
+    cluster
+        .replica(leader)
+        .add_learner(4, addr.clone())
+        .await
+        .unwrap();
+    cluster.addrs.insert(4, addr);
+    assert_members_everywhere(
+        &cluster,
+        &[1, 2, 3],
+        &[(1, true), (2, true), (3, true), (4, false)],
+    )
+    .await;
+    // etcd's ErrLearnerNotReady, through a follower too; the membership is unchanged.
+    let last = cluster.replica(leader).status().last_log_index.unwrap();
+    let refused = cluster.replica(follower).promote(4).await;
+    assert_eq!(
+        refused.map_err(|e| e.to_string()),
+        Err(format!(
+            "membership change refused: can only promote a learner member which is in sync \
+             with leader (member 4 holds the log up to index 0 of the leader's {last})"
+        ))
+    );
+    assert_eq!(
+        cluster.replica(leader).members(),
+        cluster.expected(&[(1, true), (2, true), (3, true), (4, false)])
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_read_after_read_barrier_sees_the_write_acknowledged_just_before() {
     let cluster = Cluster::start(3, 0).await;
     let leader = cluster.leader(&[1, 2, 3]).await;

@@ -733,7 +733,8 @@ impl Replica {
     /// # Errors
     ///
     /// [`StoreError::NotLeader`] when no leader is known; [`StoreError::Membership`] when
-    /// `id` is not a learner or another change is in progress; [`StoreError::Unavailable`]
+    /// `id` is not a learner, holds less than 90 % of the leader's log (etcd's
+    /// `ErrLearnerNotReady`), or another change is in progress; [`StoreError::Unavailable`]
     /// when the leader cannot be reached (the change was certainly not made);
     /// [`StoreError::ReplicationUnknown`] when the change's fate is unknown (the connection
     /// to the leader broke after sending, or leadership changed in flight).
@@ -859,6 +860,32 @@ fn membership_ttl(timing: RaftTiming) -> Duration {
     Duration::from_millis(timing.election_max_ms.saturating_mul(10))
 }
 
+/// The share of the leader's log a learner must hold before it may become a voter (etcd's
+/// `readyPercentThreshold`, 0.9, in `isLearnerReady`): a voter that lags far behind would
+/// count toward quorums it cannot serve, and could even cost the cluster its quorum.
+const LEARNER_READY_PERCENT: u64 = 90;
+
+/// Refuses to promote learner `id` while it holds less than [`LEARNER_READY_PERCENT`] of the
+/// leader's log, as etcd's `member promote` answers `ErrLearnerNotReady`.
+fn learner_ready(raft: &SkiffRaft, id: u64) -> Result<(), StoreError> {
+    let metrics = raft.metrics();
+    let m = metrics.borrow_watched();
+    let leader_last = m.last_log_index.unwrap_or(0);
+    let matched = m
+        .replication
+        .as_ref()
+        .and_then(|r| r.get(&id))
+        .and_then(|l| l.as_ref().map(|l| l.index))
+        .unwrap_or(0);
+    if u128::from(matched) * 100 < u128::from(leader_last) * u128::from(LEARNER_READY_PERCENT) {
+        return Err(StoreError::Membership(format!(
+            "can only promote a learner member which is in sync with leader (member {id} \
+             holds the log up to index {matched} of the leader's {leader_last})"
+        )));
+    }
+    Ok(())
+}
+
 /// The current membership of `raft` (the last membership entry in its log), by id.
 fn members_of(raft: &SkiffRaft) -> Vec<Member> {
     let metrics = raft.metrics();
@@ -954,6 +981,7 @@ pub(crate) async fn change_membership(
                     "member {id} is not a learner of the cluster"
                 )));
             }
+            learner_ready(raft, *id)?;
             raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([*id])), false)
                 .await
                 .map(|_| ())
