@@ -599,6 +599,33 @@ async fn a_follower_api_server_reads_linearizably_and_refuses_when_it_cannot_con
         .await
         .unwrap();
     assert_eq!(any.items.len(), 10);
+    // etcdctl's range through the follower's server is linearizable too (etcd's default).
+    let handler = skiff_store::apiserver::ApiHandler::new(
+        Arc::new(ApiServer::new(cluster.store(follower).clone(), clock(), 7)),
+        skiff_store::apiserver::authn::Authenticator::new(7),
+    );
+    let range = skiff_store::wire::Handler::call(
+        &handler,
+        &skiff_store::apiserver::authn::UserInfo::admin(),
+        skiff_store::wire::Request::EtcdRange {
+            key: "/registry/configmaps/default/after-the-cut".into(),
+            prefix: false,
+            limit: 0,
+            revision: 0,
+            keys_only: true,
+        },
+    )
+    .await;
+    match range {
+        Err(status) => assert!(
+            status.message.starts_with(&format!(
+                "replication unavailable: member {follower}: raft stopped"
+            )),
+            "{}",
+            status.message
+        ),
+        Ok(other) => panic!("a stale range was answered: {other:?}"),
+    }
     cluster.shutdown().await;
 }
 
