@@ -2,7 +2,8 @@
 //! `skiff up --name X --initial-cluster a=…,b=…,c=…` three times, objects created through the
 //! CLI (given every member's address), the leader's process killed with SIGKILL, the CLI keeps
 //! working within a bound, nothing acknowledged is lost, `etcdctl endpoint status` shows a new
-//! leader, and the killed member, restarted, catches up to the same objects.
+//! leader, and the killed member, restarted, catches up to the same objects. Before that,
+//! `etcdctl member add|remove` sent to followers only are forwarded to the leader.
 
 use std::fmt::Write as _;
 use std::net::TcpListener;
@@ -208,6 +209,114 @@ fn logs(dir: &Path) -> String {
     all
 }
 
+/// `member list -w json` of the member at `endpoint`: (hex id, peer URL, is learner).
+fn member_list(dir: &Path, endpoint: &str) -> Vec<(String, String, bool)> {
+    let out = skiff(
+        dir,
+        &[
+            "etcdctl",
+            "--endpoints",
+            endpoint,
+            "member",
+            "list",
+            "-w",
+            "json",
+        ],
+    );
+    let Ok(list) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+        return Vec::new();
+    };
+    let mut rows: Vec<(String, String, bool)> = list["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            (
+                format!("{:x}", m["ID"].as_u64().unwrap_or(0)),
+                m["peerURLs"][0].as_str().unwrap_or_default().to_owned(),
+                m["isLearner"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// `member add` sent to a follower alone (no other endpoint to move to) is forwarded to the
+/// leader, as etcd forwards member changes; every member then lists the learner, and
+/// `member remove` through the other follower takes it out again.
+fn member_changes_through_followers(
+    dir: &Path,
+    members: &[Member],
+    leader_endpoint: &str,
+    taken: &[u16],
+) {
+    let followers: Vec<&str> = members
+        .iter()
+        .map(|m| m.client.as_str())
+        .filter(|c| *c != leader_endpoint)
+        .collect();
+    let before = member_list(dir, leader_endpoint);
+    assert_eq!(before.len(), 3, "{before:?}");
+    let peer = format!("127.0.0.1:{}", free_base(taken));
+    let out = skiff(
+        dir,
+        &[
+            "etcdctl",
+            "--endpoints",
+            followers[0],
+            "member",
+            "add",
+            "d",
+            "--peer-urls",
+            &peer,
+        ],
+    );
+    assert!(out.status.success(), "{}\n{}", text(&out), logs(dir));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let id = stdout
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("Member "))
+        .and_then(|l| l.strip_suffix(" added to cluster"))
+        .map_or_else(|| panic!("{stdout}"), |id| id.trim().to_owned());
+    let mut with_learner = before.clone();
+    with_learner.push((id.clone(), format!("http://{peer}"), true));
+    with_learner.sort();
+    for list in [&with_learner, &before] {
+        if list == &before {
+            let out = skiff(
+                dir,
+                &[
+                    "etcdctl",
+                    "--endpoints",
+                    followers[1],
+                    "member",
+                    "remove",
+                    &id,
+                ],
+            );
+            assert!(out.status.success(), "{}\n{}", text(&out), logs(dir));
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                format!("Member {id:>16} removed from cluster\n")
+            );
+        }
+        for m in members {
+            let listed = Stopwatch::start();
+            while member_list(dir, &m.client) != *list {
+                assert!(
+                    listed.elapsed() < Duration::from_secs(10),
+                    "{}: {:?}, expected {list:?}",
+                    m.client,
+                    member_list(dir, &m.client)
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
 #[test]
 #[allow(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn the_cli_survives_killing_the_leader_and_nothing_acknowledged_is_lost() {
@@ -245,6 +354,8 @@ fn the_cli_survives_killing_the_leader_and_nothing_acknowledged_is_lost() {
 
     // A leader is elected and every member agrees.
     let (leader_endpoint, leader_id) = agreed_leader(dir, &endpoints, 3, Duration::from_secs(30));
+
+    member_changes_through_followers(dir, &members, &leader_endpoint, &taken);
 
     // Objects created through the CLI; the first waits for the leader's bootstrap (the
     // `default` namespace).

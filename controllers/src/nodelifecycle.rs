@@ -10,7 +10,8 @@
 //! key, [`monitor_key`]; [`monitor`] is the pure function behind it. A pass:
 //!
 //! 1. **Health** (upstream `tryUpdateNodeHealth`). Per node the controller keeps a
-//!    [`NodeHealth`] (upstream `nodeHealthData`): `probe` is **the controller's own `now`** at
+//!    [`NodeHealth`] (upstream `nodeHealthData`): `probe` is **the controller's own `now`**
+//!    (its monotonic clock, so a step of its own wall clock moves no grace period) at
 //!    the pass that observed the kubelet post — a new `lastHeartbeatTime` on the Ready
 //!    condition, or a Lease (`kube-node-lease/<node>`) whose `spec.renewTime` changed. The
 //!    kubelet's timestamps are compared only with the kubelet's own earlier ones, never with
@@ -78,7 +79,7 @@ use skiff_core::object::{
     Toleration, info,
 };
 
-use crate::reconcile::{Action, Controller, EventType, Output, Watched, event, time_of};
+use crate::reconcile::{Action, Controller, EventType, Now, Output, Watched, event, time_of};
 use crate::view::{ObjectKey, View};
 
 #[cfg(test)]
@@ -161,13 +162,15 @@ impl Default for Config {
 pub struct NodeHealth {
     /// The Ready condition as last posted by the kubelet or written by this controller.
     pub ready: Option<NodeCondition>,
-    /// When this controller last observed the kubelet post (upstream `probeTimestamp`).
+    /// When this controller last observed the kubelet post (upstream `probeTimestamp`), on
+    /// the monotonic clock of [`monitor_at`].
     pub probe_micros: i64,
-    /// When this controller last observed Ready change (upstream `readyTransitionTimestamp`).
+    /// When this controller last observed Ready change (upstream `readyTransitionTimestamp`),
+    /// on the monotonic clock.
     pub ready_transition_micros: i64,
     /// The Lease `renewTime` last observed, once a Lease was seen.
     pub lease_renew_time: Option<Option<MicroTime>>,
-    /// Since when the node waits in its zone's queue for a NoExecute taint.
+    /// Since when the node waits in its zone's queue for a NoExecute taint (monotonic).
     pub taint_queued_micros: Option<i64>,
     /// The last pass took a token to add the node's NoExecute taint (given back if that
     /// write fails).
@@ -390,9 +393,28 @@ struct NodePass<'a> {
 }
 
 /// One pass of the node lifecycle controller over the view at `now` (see the module
-/// documentation). Changes `state` and returns the writes.
+/// documentation), the wall clock standing in for the monotonic one (for tests and callers
+/// without one: see [`monitor_at`]). Changes `state` and returns the writes.
 pub fn monitor(view: &View, state: &mut State, config: &Config, now: SystemTime) -> Output {
+    monitor_at(view, state, config, now, unix_micros(now))
+}
+
+/// One pass at wall time `now` and monotonic time `monotonic_us` (microseconds of the
+/// runtime's clock). The intervals kept only in memory — each node's grace since the
+/// controller last saw it heartbeat, the zones' rate limiters, the taint queue — run on the
+/// monotonic clock, so a step of the controller's own wall clock neither marks a renewing
+/// node early nor lets evictions through faster (upstream gets the same from Go's
+/// `time.Now()`, whose monotonic reading `After`/`Sub` use). Times written into objects or
+/// read from them (taints' `timeAdded`, conditions) stay wall times.
+pub fn monitor_at(
+    view: &View,
+    state: &mut State,
+    config: &Config,
+    now: SystemTime,
+    monotonic_us: i64,
+) -> Output {
     let now_us = unix_micros(now);
+    let mono_us = monotonic_us;
     let mut out = Output::none();
     state
         .nodes
@@ -402,17 +424,17 @@ pub fn monitor(view: &View, state: &mut State, config: &Config, now: SystemTime)
     }
     let mut passes: Vec<NodePass<'_>> = view
         .list::<Node>()
-        .map(|node| update_health(view, state, config, node, now_us, now))
+        .map(|node| update_health(view, state, config, node, mono_us, now))
         .collect();
     let zones = zone_sizes_and_states(&passes, config);
-    handle_disruption(state, config, &zones, now_us);
+    handle_disruption(state, config, &zones, mono_us);
     let full_disruption = state.in_full_disruption();
     let mut desired: BTreeMap<String, Vec<Taint>> = BTreeMap::new();
     for pass in &mut passes {
-        let taints = plan_taints(state, pass, full_disruption, now, now_us);
+        let taints = plan_taints(state, pass, full_disruption, now, mono_us);
         desired.insert(pass.node.metadata.name_or_empty().to_owned(), taints);
     }
-    take_tokens(state, config, &passes, &mut desired, now, now_us, &mut out);
+    take_tokens(state, config, &passes, &mut desired, now, mono_us, &mut out);
     let mut evictions = Output::none();
     let evicted = evict(view, state, &desired, now, now_us, &mut evictions);
     for pass in &passes {
@@ -446,7 +468,7 @@ fn update_health<'a>(
     state: &mut State,
     config: &Config,
     node: &'a Node,
-    now_us: i64,
+    mono_us: i64,
     now: SystemTime,
 ) -> NodePass<'a> {
     let name = node.metadata.name_or_empty().to_owned();
@@ -460,8 +482,14 @@ fn update_health<'a>(
     let first_seen = !state.nodes.contains_key(&name);
     let health = state.nodes.entry(name.clone()).or_default();
     if first_seen {
-        // Never-posted nodes are timed from their creation (upstream), others from now.
-        let start = if current.is_some() { now_us } else { created };
+        // Never-posted nodes are timed from their creation (upstream), others from now; the
+        // creation's wall time is carried over to the monotonic scale at first sight.
+        let since_created = unix_micros(now).saturating_sub(created).max(0);
+        let start = if current.is_some() {
+            mono_us
+        } else {
+            mono_us.saturating_sub(since_created)
+        };
         *health = NodeHealth {
             ready: current.cloned(),
             probe_micros: start,
@@ -472,21 +500,21 @@ fn update_health<'a>(
         match (&health.ready, current) {
             (None, Some(c)) => {
                 health.ready = Some(c.clone());
-                health.probe_micros = now_us;
-                health.ready_transition_micros = now_us;
+                health.probe_micros = mono_us;
+                health.ready_transition_micros = mono_us;
             }
             (Some(saved), None) if saved.reason.as_deref() != Some("NodeStatusNeverUpdated") => {
                 // The Ready condition was removed: upstream restarts the timers.
                 health.ready = None;
-                health.probe_micros = now_us;
-                health.ready_transition_micros = now_us;
+                health.probe_micros = mono_us;
+                health.ready_transition_micros = mono_us;
             }
             (Some(saved), Some(c)) if saved.last_heartbeat_time != c.last_heartbeat_time => {
                 if saved.last_transition_time != c.last_transition_time {
-                    health.ready_transition_micros = now_us;
+                    health.ready_transition_micros = mono_us;
                 }
                 health.ready = Some(c.clone());
-                health.probe_micros = now_us;
+                health.probe_micros = mono_us;
             }
             _ => {}
         }
@@ -497,18 +525,18 @@ fn update_health<'a>(
         let renew = lease.spec.renew_time;
         if health.lease_renew_time != Some(renew) {
             health.lease_renew_time = Some(renew);
-            health.probe_micros = now_us;
+            health.probe_micros = mono_us;
         }
     }
     let observed_ready_status = current.map_or_else(|| "Unknown".to_owned(), |c| c.status.clone());
     let mut status_write = None;
     let mut ready = current.cloned();
-    if now_us > health.probe_micros.saturating_add(grace) {
+    if mono_us > health.probe_micros.saturating_add(grace) {
         let mut updated = node.clone();
         if mark_unknown(&mut updated, now) {
             ready = updated.condition("Ready").cloned();
             health.ready.clone_from(&ready);
-            health.ready_transition_micros = now_us;
+            health.ready_transition_micros = mono_us;
             status_write = Some(updated);
         }
     }
@@ -580,14 +608,14 @@ fn handle_disruption(
     state: &mut State,
     config: &Config,
     zones: &BTreeMap<String, (usize, ZoneState)>,
-    now_us: i64,
+    mono_us: i64,
 ) {
     let all_are_full = zones.values().all(|(_, s)| *s == ZoneState::FullDisruption);
     state.zones.retain(|zone, _| zones.contains_key(zone));
     for zone in zones.keys() {
         state.zones.entry(zone.clone()).or_insert_with(|| Zone {
             state: ZoneState::Initial,
-            bucket: TokenBucket::full(config.eviction_rate_per_1000s, now_us),
+            bucket: TokenBucket::full(config.eviction_rate_per_1000s, mono_us),
         });
     }
     let all_were_full = state
@@ -601,7 +629,7 @@ fn handle_disruption(
         // "Controller detected that all Nodes are not-Ready. Entering master disruption
         // mode": stop tainting; the taints themselves are removed by the pass.
         for zone in state.zones.values_mut() {
-            zone.bucket.swap_rate(0, now_us);
+            zone.bucket.swap_rate(0, mono_us);
             zone.state = ZoneState::FullDisruption;
         }
         return;
@@ -609,15 +637,15 @@ fn handle_disruption(
     if all_were_full {
         // "Exiting master disruption mode": every node gets a fresh grace period.
         for health in state.nodes.values_mut() {
-            health.probe_micros = now_us;
-            health.ready_transition_micros = now_us;
+            health.probe_micros = mono_us;
+            health.ready_transition_micros = mono_us;
         }
     }
     for (name, (size, new_state)) in zones {
         let zone = state.zones.get_mut(name).expect("inserted above");
         if zone.state != *new_state || all_were_full {
             zone.bucket
-                .swap_rate(zone_rate(config, *new_state, *size), now_us);
+                .swap_rate(zone_rate(config, *new_state, *size), mono_us);
             zone.state = *new_state;
         }
     }
@@ -748,7 +776,7 @@ fn plan_taints(
     pass: &NodePass<'_>,
     full_disruption: bool,
     now: SystemTime,
-    now_us: i64,
+    mono_us: i64,
 ) -> Vec<Taint> {
     let node = pass.node;
     let conditions_node = pass.status_write.as_ref().unwrap_or(node);
@@ -801,7 +829,7 @@ fn plan_taints(
         taints.push(new_taint(want, "NoExecute", now));
         health.taint_queued_micros = None;
     } else if health.taint_queued_micros.is_none() {
-        health.taint_queued_micros = Some(now_us);
+        health.taint_queued_micros = Some(mono_us);
     }
     taints
 }
@@ -814,7 +842,7 @@ fn take_tokens(
     passes: &[NodePass<'_>],
     desired: &mut BTreeMap<String, Vec<Taint>>,
     now: SystemTime,
-    now_us: i64,
+    mono_us: i64,
     out: &mut Output,
 ) {
     let mut queues: BTreeMap<&str, BTreeSet<(i64, &str)>> = BTreeMap::new();
@@ -840,7 +868,7 @@ fn take_tokens(
                 // The node is written this pass already; its taint waits for the next.
                 continue;
             }
-            if !zone.bucket.try_take(now_us) {
+            if !zone.bucket.try_take(mono_us) {
                 if let Some(wait) = zone.bucket.wait_micros() {
                     out.requeue_at_most(duration_of_micros(wait).max(config.tainting_period));
                 }
@@ -1034,6 +1062,16 @@ impl Controller for NodeLifecycleController {
             return Output::none();
         }
         monitor(view, &mut self.state, &self.config, now)
+    }
+
+    /// The runtime's entry: grace periods and rate limits on the monotonic clock
+    /// ([`monitor_at`]).
+    fn reconcile_at(&mut self, view: &View, key: &ObjectKey, now: Now) -> Output {
+        if *key != monitor_key() {
+            return Output::none();
+        }
+        let monotonic_us = i64::try_from(now.monotonic.as_micros()).unwrap_or(i64::MAX);
+        monitor_at(view, &mut self.state, &self.config, now.wall, monotonic_us)
     }
 
     fn action_failed(&mut self, _key: &ObjectKey, action: &Action, _error: &ClientError) {

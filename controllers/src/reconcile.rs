@@ -86,6 +86,17 @@ impl Action {
     }
 }
 
+/// The time a reconcile runs at: the wall clock and the runtime's monotonic clock, read
+/// together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Wall time (what objects record: conditions' transition times, taints' `timeAdded`).
+    pub wall: SystemTime,
+    /// Monotonic time since the runtime's clock began: it never steps; only differences
+    /// between two readings of one runtime mean anything.
+    pub monotonic: Duration,
+}
+
 /// What one reconcile returns.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Output {
@@ -239,6 +250,17 @@ pub trait Controller: Send {
     fn resync_keys(&self, view: &View) -> Vec<ObjectKey>;
     /// Reconciles one key at `now`.
     fn reconcile(&mut self, view: &View, key: &ObjectKey, now: SystemTime) -> Output;
+    /// Reconciles one key at `now`, with the runtime's monotonic time beside the wall time.
+    /// What the runtime calls. A controller that measures intervals it keeps only in memory
+    /// (a grace period since it last saw a heartbeat, a rate limiter's refill) overrides this
+    /// and measures them on [`Now::monotonic`], so a step of its own wall clock moves none of
+    /// them — as upstream's Go controllers do without asking, `time.Now()` carrying a
+    /// monotonic reading that `Sub`, `Add` and `After` use. Times written into objects or read
+    /// from them stay wall times. The default calls [`Controller::reconcile`] with the wall
+    /// time.
+    fn reconcile_at(&mut self, view: &View, key: &ObjectKey, now: Now) -> Output {
+        self.reconcile(view, key, now.wall)
+    }
     /// The view just changed: `old` is the object before the change (for a deletion, the
     /// deleted object), `new` the object after it (`None` for a deletion). The runtime calls
     /// this for every change it applies to the view, before [`Controller::keys_for`], so a

@@ -2,7 +2,7 @@
 //! the simulation waits, so a task that spins at one simulated instant (a livelock) stops the
 //! clock and every checker with it: from inside, nothing can see it, and memory may grow
 //! until the machine runs out. The harness stores the simulated time it reached in a
-//! heartbeat at every tick ([`crate::run::RunFlags::heartbeat`]); this watchdog, on the
+//! heartbeat at every tick (`RunFlags::heartbeat` in the simulator build); this watchdog, on the
 //! thread that started the simulation, fails the run when the heartbeat stands still for a
 //! stated wall time.
 

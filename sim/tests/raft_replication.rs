@@ -32,6 +32,9 @@ const TIMING: RaftTiming = RaftTiming {
 /// Raft snapshots every this many entries (the log is purged below them, keeping as many): a
 /// member restarted after a crash catches up by snapshot when it missed more than that.
 const SNAPSHOT_EVERY: u64 = 10;
+/// Snapshots travel in chunks this small, so an image of a few dozen objects takes many
+/// frames, reassembled by the member that catches up (crashes and all).
+const SNAPSHOT_CHUNK_BYTES: usize = 1024;
 /// A new leader must be in place within this long after the old one's crash: one election
 /// timeout to notice, one more for a split vote, and slack for the vote round trips.
 const NEW_LEADER_BOUND: Duration = Duration::from_millis(3 * TIMING.election_max_ms);
@@ -157,6 +160,7 @@ fn start_members(
         let config = MemberConfig {
             timing: TIMING,
             snapshot_every: SNAPSHOT_EVERY,
+            snapshot_chunk_bytes: SNAPSHOT_CHUNK_BYTES,
             ..MemberConfig::new(id, addrs.clone())
         };
         let disk = SimDisk::new();
@@ -557,6 +561,7 @@ fn start_joining(handle: &Handle, errors: &Arc<Mutex<Vec<String>>>, id: u64) -> 
         timing: TIMING,
         join: true,
         snapshot_every: SNAPSHOT_EVERY,
+        snapshot_chunk_bytes: SNAPSHOT_CHUNK_BYTES,
         ..MemberConfig::new(id, BTreeMap::new())
     };
     let disk = SimDisk::new();
@@ -580,8 +585,8 @@ fn start_joining(handle: &Handle, errors: &Arc<Mutex<Vec<String>>>, id: u64) -> 
     }
 }
 
-/// Three members; a fourth joins as a learner, is promoted, and the old leader removes
-/// itself; writes keep working throughout and the member lists are exact at every step.
+/// Three members; a fourth joins as a learner, is promoted (through a follower), and the
+/// old leader removes itself; writes keep working throughout and the member lists are exact at every step.
 async fn membership_changes() -> Vec<String> {
     let handle = Handle::current();
     let errors = Arc::new(Mutex::new(Vec::new()));
@@ -612,7 +617,17 @@ async fn membership_changes() -> Vec<String> {
         list(&[(1, true), (2, true), (3, true), (4, false)])
     );
     write_many(&store(&members[&4]), 11, 20, &mut trace).await;
-    lead.promote(4).await.unwrap();
+    // Promoted through a follower (on its own node, where its connections start): forwarded
+    // to the leader, which makes the change.
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    let on_follower = replica(&members[&follower]).unwrap();
+    handle
+        .get_node(members[&follower].node)
+        .expect("the follower's node")
+        .spawn(async move { on_follower.promote(4).await })
+        .await
+        .expect("the promote task")
+        .unwrap();
     assert_eq!(
         lead.members(),
         list(&[(1, true), (2, true), (3, true), (4, true)])

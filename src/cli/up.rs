@@ -577,7 +577,9 @@ impl Membership for Member {
 
     /// Adds a learner and answers once the membership names it, as etcd's `member add`
     /// answers before the member starts: the learner catches up (by log or snapshot) once it
-    /// is started, in the background.
+    /// is started, in the background. On a follower the change is forwarded to the leader
+    /// (`Replica::add_learner`), as etcd forwards member changes; this member answers once
+    /// its own copy of the membership names the learner.
     fn add(&self, name: String, peer: String) -> BoxFuture<'_, Result<Vec<MemberInfo>, Status>> {
         Box::pin(async move {
             let id = member_id(&name);
@@ -585,11 +587,6 @@ impl Membership for Member {
                 return Err(Status::bad_request(format!(
                     "etcdserver: member {id:x} ({name}) already exists"
                 )));
-            }
-            if !self.replica.is_leader() {
-                return Err(membership_status(&StoreError::NotLeader {
-                    leader: self.replica.leader(),
-                }));
             }
             lock(&self.names).insert(id, name);
             let replica = self.replica.clone();

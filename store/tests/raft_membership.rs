@@ -10,7 +10,10 @@ use std::time::Duration;
 use skiff_core::clock::ManualClock;
 use skiff_core::event::Actor;
 use skiff_core::object::{ConfigMap, Object, ObjectMeta};
-use skiff_store::raft::{Member, MemberConfig, RaftTiming, Replica, Replication};
+use skiff_store::raft::{
+    Member, MemberConfig, RaftTiming, Replica, Replication, SNAPSHOT_CHUNK_BYTES,
+    SNAPSHOT_CHUNK_BYTES_MAX,
+};
 use skiff_store::{Backing, ReadError, Store, StoreError};
 use tokio::net::TcpListener;
 
@@ -41,11 +44,18 @@ struct Cluster {
     nodes: BTreeMap<u64, Node>,
     addrs: BTreeMap<u64, String>,
     snapshot_every: u64,
+    /// Every member's largest snapshot chunk.
+    chunk: usize,
 }
 
 impl Cluster {
     /// Opens `count` members of a new cluster on loopback ports, in memory.
     async fn start(count: u64, snapshot_every: u64) -> Cluster {
+        Self::start_chunked(count, snapshot_every, SNAPSHOT_CHUNK_BYTES).await
+    }
+
+    /// As [`Cluster::start`], snapshots sent in chunks of at most `chunk` bytes.
+    async fn start_chunked(count: u64, snapshot_every: u64, chunk: usize) -> Cluster {
         let mut listeners = Vec::new();
         let mut addrs = BTreeMap::new();
         for id in 1..=count {
@@ -58,6 +68,7 @@ impl Cluster {
             let member = MemberConfig {
                 timing: TIMING,
                 snapshot_every,
+                snapshot_chunk_bytes: chunk,
                 ..MemberConfig::new(id, addrs.clone())
             };
             let node = Store::open_member(Backing::Memory, clock(), &member, listener)
@@ -69,6 +80,7 @@ impl Cluster {
             nodes,
             addrs,
             snapshot_every,
+            chunk,
         }
     }
 
@@ -80,6 +92,7 @@ impl Cluster {
             timing: TIMING,
             join: true,
             snapshot_every: self.snapshot_every,
+            snapshot_chunk_bytes: self.chunk,
             ..MemberConfig::new(id, BTreeMap::new())
         };
         let node = Store::open_member(Backing::Memory, clock(), &member, listener)
@@ -189,15 +202,6 @@ async fn learner_joins_is_promoted_and_the_old_leader_is_removed() {
         cluster.expected(&[(1, true), (2, true), (3, true)])
     );
 
-    // Membership changes are the leader's: a follower answers with the leader's id.
-    let refused = cluster
-        .replica(follower)
-        .add_learner(4, "127.0.0.1:9".into())
-        .await;
-    assert!(
-        matches!(refused, Err(StoreError::NotLeader { leader: Some(l) }) if l == leader),
-        "{refused:?}"
-    );
     // Only a learner can be promoted; only a member can be removed.
     let not_learner = cluster.replica(leader).promote(follower).await;
     assert_eq!(
@@ -267,6 +271,129 @@ async fn learner_joins_is_promoted_and_the_old_leader_is_removed() {
     cluster.shutdown().await;
 }
 
+/// Waits until every member in `on` shows exactly `expected` as its membership.
+async fn assert_members_everywhere(cluster: &Cluster, on: &[u64], expected: &[(u64, bool)]) {
+    let expected = cluster.expected(expected);
+    for id in on {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while cluster.replica(*id).members() != expected && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(cluster.replica(*id).members(), expected, "member {id}");
+    }
+}
+
+/// etcd forwards `member add|promote|remove` from a follower to its leader; so does a
+/// member here, over the Raft port, answering with the leader's outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_changes_sent_to_a_follower_are_made_by_the_leader() {
+    let mut cluster = Cluster::start(3, 0).await;
+    let leader = cluster.leader(&[1, 2, 3]).await;
+    let followers: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
+    let (f1, f2) = (followers[0], followers[1]);
+    write_all(cluster.store(leader), (1..=5).map(|i| format!("a-{i}"))).await;
+
+    // Added through a follower: the leader adds the learner, which catches up.
+    let addr = cluster.open_joining(4).await;
+    cluster.replica(f1).add_learner(4, addr).await.unwrap();
+    assert_members_everywhere(
+        &cluster,
+        &[1, 2, 3, 4],
+        &[(1, true), (2, true), (3, true), (4, false)],
+    )
+    .await;
+    assert_converged(&cluster, leader, &[1, 2, 3, 4]).await;
+
+    // The leader's refusal comes back through the follower, word for word.
+    let refused = cluster.replica(f2).promote(f1).await;
+    assert_eq!(
+        refused.map_err(|e| e.to_string()),
+        Err(format!(
+            "membership change refused: member {f1} is not a learner of the cluster"
+        ))
+    );
+    let unknown = cluster.replica(f2).remove(9).await;
+    assert_eq!(
+        unknown.map_err(|e| e.to_string()),
+        Err("membership change refused: member 9 is not in the cluster".to_owned())
+    );
+
+    // Promoted and removed through followers.
+    cluster.replica(f2).promote(4).await.unwrap();
+    assert_members_everywhere(
+        &cluster,
+        &[1, 2, 3, 4],
+        &[(1, true), (2, true), (3, true), (4, true)],
+    )
+    .await;
+    cluster.replica(f1).remove(4).await.unwrap();
+    assert_members_everywhere(&cluster, &[1, 2, 3], &[(1, true), (2, true), (3, true)]).await;
+    assert_eq!(cluster.leader(&[1, 2, 3]).await, leader);
+    write_all(cluster.store(f2), ["after-the-changes".to_owned()]).await;
+    assert_converged(&cluster, leader, &[1, 2, 3]).await;
+
+    // The leader stops (its Raft port closes) and so does the other follower, so no new
+    // leader can be elected: f2 still names the old leader until its election timeout, and
+    // answers at once that the leader cannot be reached (the change certainly not made).
+    cluster.replica(leader).shutdown().await;
+    cluster.replica(f1).shutdown().await;
+    let unreachable = cluster.replica(f2).remove(f1).await;
+    let prefix = format!(
+        "replication unavailable: the leader (member {leader} at {}) is unreachable: ",
+        cluster.addrs[&leader]
+    );
+    match &unreachable {
+        Err(e @ StoreError::Unavailable(_)) => {
+            assert!(e.to_string().starts_with(&prefix), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        cluster.replica(f2).members(),
+        cluster.expected(&[(1, true), (2, true), (3, true)])
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_that_has_not_caught_up_is_not_promoted() {
+    let mut cluster = Cluster::start(3, 0).await;
+    let leader = cluster.leader(&[1, 2, 3]).await;
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    write_all(cluster.store(leader), (1..=5).map(|i| format!("a-{i}"))).await;
+    // A learner at an address where nothing listens: added, but it never catches up.
+    let nobody = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = nobody.local_addr().unwrap().to_string();
+    drop(nobody);
+    cluster
+        .replica(leader)
+        .add_learner(4, addr.clone())
+        .await
+        .unwrap();
+    cluster.addrs.insert(4, addr);
+    assert_members_everywhere(
+        &cluster,
+        &[1, 2, 3],
+        &[(1, true), (2, true), (3, true), (4, false)],
+    )
+    .await;
+    // etcd's ErrLearnerNotReady, through a follower too; the membership is unchanged.
+    let last = cluster.replica(leader).status().last_log_index.unwrap();
+    let refused = cluster.replica(follower).promote(4).await;
+    assert_eq!(
+        refused.map_err(|e| e.to_string()),
+        Err(format!(
+            "membership change refused: can only promote a learner member which is in sync \
+             with leader (member 4 holds the log up to index 0 of the leader's {last})"
+        ))
+    );
+    assert_eq!(
+        cluster.replica(leader).members(),
+        cluster.expected(&[(1, true), (2, true), (3, true), (4, false)])
+    );
+    cluster.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_read_after_read_barrier_sees_the_write_acknowledged_just_before() {
     let cluster = Cluster::start(3, 0).await;
@@ -312,7 +439,37 @@ async fn a_single_node_store_read_barrier_returns_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_learner_added_after_the_log_was_purged_catches_up_by_snapshot() {
-    let mut cluster = Cluster::start(3, 20).await;
+    learner_catches_up_by_snapshot(SNAPSHOT_CHUNK_BYTES).await;
+}
+
+/// The image of 100 ConfigMaps is tens of KiB: in 1 KiB chunks it travels in dozens of
+/// frames, reassembled by the learner before it installs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_larger_than_one_chunk_reaches_the_learner_in_chunks() {
+    learner_catches_up_by_snapshot(1024).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_chunk_size_out_of_bounds_is_refused() {
+    for chunk in [0, SNAPSHOT_CHUNK_BYTES_MAX + 1] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let member = MemberConfig {
+            snapshot_chunk_bytes: chunk,
+            ..MemberConfig::new(1, BTreeMap::from([(1, addr)]))
+        };
+        let refused = Store::open_member(Backing::Memory, clock(), &member, listener).await;
+        assert_eq!(
+            refused.err().map(|e| e.to_string()),
+            Some(format!(
+                "database error: raft configuration: a snapshot chunk of {chunk} bytes is not between 1 and {SNAPSHOT_CHUNK_BYTES_MAX}"
+            ))
+        );
+    }
+}
+
+async fn learner_catches_up_by_snapshot(chunk: usize) {
+    let mut cluster = Cluster::start_chunked(3, 20, chunk).await;
     let leader = cluster.leader(&[1, 2, 3]).await;
     write_all(cluster.store(leader), (1..=100).map(|i| format!("s-{i}"))).await;
     // Snapshots every 20 entries; the log below the last but one is purged.
@@ -337,6 +494,14 @@ async fn a_learner_added_after_the_log_was_purged_catches_up_by_snapshot() {
         learner.snapshot_index.is_some_and(|i| i >= purged),
         "learner did not install a snapshot covering {purged}: {learner:?}"
     );
+    // The image the learner installed (reassembled from chunks) is many chunks long.
+    let image_bytes = cluster.replica(4).snapshot_bytes().unwrap();
+    if chunk < SNAPSHOT_CHUNK_BYTES {
+        assert!(
+            image_bytes > 8 * chunk,
+            "an image of {image_bytes} bytes is not many chunks of {chunk}"
+        );
+    }
     let learner_store = cluster.store(4);
     assert_eq!(learner_store.status().unwrap().revision.0, 101);
     let (_, entry) = learner_store.get(&key("s-1")).unwrap();
@@ -434,6 +599,33 @@ async fn a_follower_api_server_reads_linearizably_and_refuses_when_it_cannot_con
         .await
         .unwrap();
     assert_eq!(any.items.len(), 10);
+    // etcdctl's range through the follower's server is linearizable too (etcd's default).
+    let handler = skiff_store::apiserver::ApiHandler::new(
+        Arc::new(ApiServer::new(cluster.store(follower).clone(), clock(), 7)),
+        skiff_store::apiserver::authn::Authenticator::new(7),
+    );
+    let range = skiff_store::wire::Handler::call(
+        &handler,
+        &skiff_store::apiserver::authn::UserInfo::admin(),
+        skiff_store::wire::Request::EtcdRange {
+            key: "/registry/configmaps/default/after-the-cut".into(),
+            prefix: false,
+            limit: 0,
+            revision: 0,
+            keys_only: true,
+        },
+    )
+    .await;
+    match range {
+        Err(status) => assert!(
+            status.message.starts_with(&format!(
+                "replication unavailable: member {follower}: raft stopped"
+            )),
+            "{}",
+            status.message
+        ),
+        Ok(other) => panic!("a stale range was answered: {other:?}"),
+    }
     cluster.shutdown().await;
 }
 
@@ -467,6 +659,7 @@ async fn custom_objects_replicate_when_every_member_knows_the_kind() {
         nodes,
         addrs,
         snapshot_every: 0,
+        chunk: SNAPSHOT_CHUNK_BYTES,
     };
     let leader = cluster.leader(&[1, 2, 3]).await;
     let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();

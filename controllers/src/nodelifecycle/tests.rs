@@ -405,6 +405,83 @@ fn lease_that_stops_renewing_makes_the_node_unknown_grace_after_the_last_observe
     );
 }
 
+/// A pass through the runtime's entry at wall time `wall` and monotonic `mono` seconds.
+fn pass_at(c: &mut NodeLifecycleController, view: &View, wall: SystemTime, mono: f64) -> Output {
+    c.reconcile_at(
+        view,
+        &monitor_key(),
+        Now {
+            wall,
+            monotonic: Duration::from_secs_f64(mono),
+        },
+    )
+}
+
+#[test]
+fn a_forward_step_of_the_controllers_own_wall_clock_does_not_mark_a_renewing_node() {
+    let n = node("n1", "", Some(("True", 0)));
+    let mut view = view_of([n.clone().into(), lease("n1", 1).into()]);
+    let mut c = NodeLifecycleController::default();
+    pass_at(&mut c, &view, at(0.0), 100.0);
+    view.insert(lease("n1", 2).into());
+    // The renewal is observed at monotonic 110 s; then the controller's wall clock jumps
+    // 60 s ahead. 35 s of monotonic time later its wall clock reads 95 s after the renewal.
+    pass_at(&mut c, &view, at(10.0), 110.0);
+    assert_eq!(pass_at(&mut c, &view, at(105.0), 145.0).actions, vec![]);
+    assert_eq!(pass_at(&mut c, &view, at(110.0), 150.0).actions, vec![]);
+    // The grace ends 40 s of monotonic time after the observation; the written times are
+    // the wall clock's.
+    let out = pass_at(&mut c, &view, at(115.0), 150.000_001);
+    assert_eq!(
+        out.actions,
+        vec![
+            Action::UpdateStatus(unknown_node(n.clone(), at(115.0)).into()),
+            not_ready_event(&n, at(115.0)),
+        ]
+    );
+}
+
+#[test]
+fn a_backward_step_of_the_controllers_own_wall_clock_does_not_delay_the_marking() {
+    let n = node("n1", "", Some(("True", 0)));
+    let mut view = view_of([n.clone().into(), lease("n1", 1).into()]);
+    let mut c = NodeLifecycleController::default();
+    pass_at(&mut c, &view, at(0.0), 0.0);
+    view.insert(lease("n1", 2).into());
+    pass_at(&mut c, &view, at(10.0), 10.0);
+    // The wall clock steps back 30 s; the lease stops renewing.
+    assert_eq!(pass_at(&mut c, &view, at(20.0), 50.0).actions, vec![]);
+    let out = pass_at(&mut c, &view, at(25.0), 55.0);
+    assert_eq!(
+        out.actions,
+        vec![
+            Action::UpdateStatus(unknown_node(n.clone(), at(25.0)).into()),
+            not_ready_event(&n, at(25.0)),
+        ]
+    );
+}
+
+#[test]
+fn a_never_posted_node_is_timed_from_its_creation_on_the_monotonic_scale() {
+    let mut n = node("n1", "", None);
+    n.metadata.creation_timestamp = Some(secs(50));
+    let view = view_of([n.into()]);
+    let mut c = NodeLifecycleController::default();
+    // First seen 50 s after its creation (wall), at monotonic 7 s: the 60 s startup grace
+    // ends at monotonic 17 s, whatever the wall clock does next (here: 90 s back).
+    assert_eq!(pass_at(&mut c, &view, at(100.0), 7.0).actions, vec![]);
+    assert_eq!(pass_at(&mut c, &view, at(10.0), 17.0).actions, vec![]);
+    let out = pass_at(&mut c, &view, at(11.0), 18.0);
+    let Some(Action::UpdateStatus(Object::Node(marked))) = out.actions.first() else {
+        panic!("{out:?}");
+    };
+    let ready = marked.condition("Ready").unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_deref()),
+        ("Unknown", Some("NodeStatusNeverUpdated"))
+    );
+}
+
 #[test]
 fn node_that_never_posted_gets_the_startup_grace_and_never_updated_conditions() {
     let n = node("n1", "", None);

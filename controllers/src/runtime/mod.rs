@@ -59,7 +59,7 @@ use self::election::{Elector, LeaderElectionConfig};
 use self::expectations::{Expectations, Expected, Observed};
 use self::informer::{Informer, Progress, replace_kind};
 use self::queue::{RateLimit, WorkQueue};
-use crate::reconcile::{Action, Controller};
+use crate::reconcile::{Action, Controller, Now};
 use crate::view::{ObjectKey, View};
 
 /// Default period of the level-triggered resync: every key is reconciled again this often
@@ -808,9 +808,11 @@ impl<'a> Runner<'a> {
                     key = %key
                 );
                 let output = span.in_scope(|| {
-                    let output = unit
-                        .controller
-                        .reconcile(&unit.view, &key, self.clock.wall());
+                    let at = Now {
+                        wall: self.clock.wall(),
+                        monotonic: self.clock.elapsed(),
+                    };
+                    let output = unit.controller.reconcile_at(&unit.view, &key, at);
                     tracing::debug!(
                         actions = output.actions.len(),
                         requeue_after = ?output.requeue_after,

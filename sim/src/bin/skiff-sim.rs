@@ -201,12 +201,7 @@ mod cli {
             match join_unless_stalled(simulation, &heartbeat, stall_timeout, WATCHDOG_POLL) {
                 Ok(outcome) => outcome,
                 Err(stalled) => {
-                    let repro = repro(args, seed);
-                    if args.json {
-                        violation_json(seed);
-                    } else {
-                        println!("FAILED (stall): seed {seed}: {stalled}\nreproduce: {repro}");
-                    }
+                    failed(args, seed, "stall", &stalled.to_string());
                     // The simulation thread cannot be stopped; the caller exits the process.
                     return 1;
                 }
@@ -223,12 +218,7 @@ mod cli {
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                     .unwrap_or_else(|| "a node panicked".to_owned());
-                let repro = repro(args, seed);
-                if args.json {
-                    violation_json(seed);
-                } else {
-                    println!("FAILED (crash): seed {seed}: {message}\nreproduce: {repro}");
-                }
+                failed(args, seed, "crash", &message);
                 return 1;
             }
         };
@@ -300,11 +290,22 @@ mod cli {
         options.repro_command()
     }
 
-    /// The JSON line of a run that failed before its report.
-    fn violation_json(seed: u64) {
-        println!(
-            r#"{{"bench":"sim","metric":"violations","params":{{"seed":{seed}}},"value":1,"unit":"count"}}"#
+    /// Reports a run that failed before its report (`class`: crash or stall) with the line
+    /// that reproduces it; with `--json` (as sweep children run) a JSON line on stdout and
+    /// the message on stderr, which a sweep passes through.
+    fn failed(args: &Args, seed: u64, class: &str, message: &str) {
+        let text = format!(
+            "FAILED ({class}): seed {seed}: {message}\nreproduce: {}",
+            repro(args, seed)
         );
+        if args.json {
+            println!(
+                r#"{{"bench":"sim","metric":"violations","params":{{"seed":{seed},"class":"{class}"}},"value":1,"unit":"count"}}"#
+            );
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
     }
 
     /// Re-executes this binary with the same flags but one `--seed`.
@@ -367,13 +368,20 @@ mod cli {
                     if args.json {
                         print!("{text}");
                     } else {
-                        let violations = text
+                        let line = text
                             .lines()
-                            .find(|l| l.contains(r#""metric":"violations""#))
+                            .find(|l| l.contains(r#""metric":"violations""#));
+                        let mut violations = line
                             .and_then(|l| l.split(r#""value":"#).nth(1))
                             .and_then(|v| v.split(',').next())
                             .unwrap_or("?")
                             .to_owned();
+                        if let Some(class) = line
+                            .and_then(|l| l.split(r#""class":""#).nth(1))
+                            .and_then(|c| c.split('"').next())
+                        {
+                            violations = format!("{violations} ({class})");
+                        }
                         let hash = text
                             .lines()
                             .find(|l| l.contains(r#""metric":"trace_hash""#))

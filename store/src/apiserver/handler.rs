@@ -908,8 +908,12 @@ impl Handler for ApiHandler {
                         limit,
                         revision,
                         keys_only,
-                    } => etcd_range(api.store(), &key, prefix, limit, revision, keys_only)
-                        .map(Response::EtcdRange),
+                    } => {
+                        // etcd's Range is linearizable unless asked to be serializable.
+                        consistent_read(api.store()).await?;
+                        etcd_range(api.store(), &key, prefix, limit, revision, keys_only)
+                            .map(Response::EtcdRange)
+                    }
                     Request::EtcdPut { key, value } => {
                         crate::etcd::put(api.store(), &actor, &key, value)
                             .await

@@ -48,8 +48,7 @@ fn invalid(why: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why)
 }
 
-/// Images are not bounded by the frame limit here: building one never fails for its size
-/// (sending it does, and the leader then retries; see mod.rs "Not done yet").
+/// Images are not bounded by the frame limit: they travel in chunks (`chunks.rs`).
 fn image_config() -> impl bincode::config::Config {
     bincode::config::standard()
 }

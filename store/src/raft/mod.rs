@@ -33,13 +33,25 @@
 //!   [`Replica::remove`]): openraft's joint consensus; a learner is added with its address and
 //!   catches up (from the log, or by snapshot when the log was purged) before `add_learner`
 //!   returns; a member started with [`MemberConfig::join`] never initializes a cluster itself.
-//!   A leader that removes itself steps down once the change commits.
+//!   A leader that removes itself steps down once the change commits. Any member takes a
+//!   change: a follower forwards it to the leader over the Raft port
+//!   (`RaftRequest::Membership`), as etcd forwards member changes to its leader, and answers
+//!   with the leader's outcome (unreachable leader: [`crate::StoreError::Unavailable`]
+//!   naming it; connection broken after sending: [`crate::StoreError::ReplicationUnknown`]).
+//!   [`Replica::shutdown`] also closes the member's Raft port, so its peers find it
+//!   unreachable.
 //! - **A Raft snapshot is a store image** (`image.rs`): every store table copied in one read
 //!   transaction, with the projection's state hash and a CRC-32. A lagging member receives it
-//!   whole (`full_snapshot`, one frame) and installs it only after the CRC and the state hash
-//!   of the rows (loaded into a scratch database) check out, replacing its tables, applied mark
-//!   and membership in one transaction; its live watches then end (`WatchHub::reset`), since
-//!   its history jumped. Snapshots are built every [`MemberConfig::snapshot_every`] entries;
+//!   in chunks of at most [`MemberConfig::snapshot_chunk_bytes`] ([`SNAPSHOT_CHUNK_BYTES`],
+//!   4 MiB, by default; `chunks.rs`), one frame each, each naming the sender's vote, the
+//!   snapshot's meta, the image's length and CRC, its offset and whether it is the last (Raft
+//!   §7's InstallSnapshot). The receiver reassembles one image at a time (a first chunk, or a
+//!   newer vote, replaces a half-received one; a chunk out of order or of another snapshot is
+//!   refused and the leader starts again), and once the last chunk is in and the image's CRC
+//!   matches, installs it (`install_full_snapshot`) only after the image's own CRC and the
+//!   state hash of the rows (loaded into a scratch database) check out, replacing its tables,
+//!   applied mark and membership in one transaction; its live watches then end
+//!   (`WatchHub::reset`), since its history jumped. Snapshots are built every [`MemberConfig::snapshot_every`] entries;
 //!   the Raft log is purged below the snapshot, keeping `min(snapshot_every, 1000)` entries so
 //!   a member a little behind catches up from the log. The store's own compaction drops events
 //!   from the image as it does from the log.
@@ -81,14 +93,11 @@
 //!
 //! # Not done yet
 //!
-//! - A snapshot travels in one frame: stores whose image exceeds
-//!   [`crate::wire::FRAME_BYTES_MAX`] (16 MiB) cannot be sent to a lagging member (building and
-//!   purging still work; sending fails and is retried). Chunked streaming is next. The last
-//!   snapshot is also kept in memory (one copy of the store).
+//! - A snapshot image is built, kept (the last one) and reassembled in memory: one copy of the
+//!   store on the sender, one on the receiver while it arrives (bounded by one image). Chunks
+//!   are sent one at a time, each waiting for its answer.
 //! - Snapshot images are trusted once their CRC checks: a malicious member could make an
 //!   install panic inside redb's key decoding (members are trusted peers).
-//! - Membership changes are not forwarded: on a follower they answer
-//!   [`crate::StoreError::NotLeader`] with the leader's id.
 //! - `etcdctl snapshot save` (snapshot.rs) refuses a member's database: it does not know the
 //!   `raft_log`/`raft_meta` tables.
 //! - One batch is in flight at a time per member (the writer waits for its commit before
@@ -105,9 +114,14 @@
 //! loopback TCP, bad frames refused, writes through the leader and forwarded through a
 //! follower, equal state and endpoint status on every member); `store/tests/raft_membership.rs`
 //! (a learner joins, is promoted, the old leader removes itself, exact member lists and writes
-//! throughout; a follower read after the barrier sees the leader's write, a stopped follower is
+//! throughout; the same changes sent to followers are made by the leader and seen by every
+//! member, its refusals come back word for word, and with the leader stopped a follower
+//! answers that the leader, named, is unreachable; a follower read after the barrier sees the leader's write, a stopped follower is
 //! stale without it and its barrier fails; a learner added after purging catches up by
-//! snapshot with the same history); `sim/tests/raft_replication.rs` (madsim, 3 and 5 members:
+//! snapshot with the same history, also in 1 KiB chunks of an image more than 8 chunks long);
+//! `chunks` unit tests (exact chunk offsets, reassembly, an out-of-order chunk or another
+//! snapshot refused, a newer vote replacing a half-received image, a corrupt image refused);
+//! `sim/tests/raft_replication.rs` (madsim, 3 and 5 members:
 //! leader crash with power loss, new leader within the bound, catch-up after restart, equal
 //! state hashes, committed entries checked throughout, the same seed giving the same trace in
 //! two processes; an isolated leader whose write is never acknowledged and which rejoins as a
@@ -118,6 +132,7 @@
 //! apply by a moment; compare stores, not metrics, when exactness matters.
 
 pub mod check;
+pub(crate) mod chunks;
 pub(crate) mod image;
 pub(crate) mod log_store;
 pub(crate) mod network;
@@ -272,6 +287,14 @@ impl Default for RaftTiming {
 /// Raft log entries between two snapshots by default (etcd's `--snapshot-count` is 10 000).
 pub const SNAPSHOT_EVERY_DEFAULT: u64 = 10_000;
 
+/// Largest piece of a snapshot image sent in one frame by default (4 MiB; one frame holds at
+/// most [`crate::wire::FRAME_BYTES_MAX`], 16 MiB). openraft's own default chunk is 3 MiB.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 4 << 20;
+
+/// Largest chunk a member accepts to send: a frame's limit less 1 MiB for the chunk's vote,
+/// snapshot meta (the membership) and encoding.
+pub const SNAPSHOT_CHUNK_BYTES_MAX: usize = crate::wire::FRAME_BYTES_MAX - (1 << 20);
+
 /// Who a member is and who its peers are (etcd's `--name` and `--initial-cluster`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberConfig {
@@ -289,6 +312,9 @@ pub struct MemberConfig {
     /// Build a Raft snapshot (a copy of the store) after this many log entries since the last
     /// one, and purge the log below it; 0 never snapshots (the log is never purged).
     pub snapshot_every: u64,
+    /// Largest piece of a snapshot image sent to a lagging member in one frame
+    /// ([`SNAPSHOT_CHUNK_BYTES`] by default; between 1 and [`SNAPSHOT_CHUNK_BYTES_MAX`]).
+    pub snapshot_chunk_bytes: usize,
 }
 
 impl MemberConfig {
@@ -301,6 +327,7 @@ impl MemberConfig {
             timing: RaftTiming::default(),
             join: false,
             snapshot_every: SNAPSHOT_EVERY_DEFAULT,
+            snapshot_chunk_bytes: SNAPSHOT_CHUNK_BYTES,
         }
     }
 }
@@ -424,6 +451,10 @@ pub struct Replica {
     pending: Arc<Pending>,
     next_seq: AtomicU64,
     client: network::Client,
+    /// The last snapshot the state machine built or installed.
+    last_snapshot: state_machine::LastSnapshot,
+    /// Turns true on shutdown: the Raft port stops serving.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl fmt::Debug for Replica {
@@ -673,105 +704,110 @@ impl Replica {
     /// not), voters and learners, by id.
     #[must_use]
     pub fn members(&self) -> Vec<Member> {
-        let metrics = self.raft.metrics();
-        let m = metrics.borrow_watched();
-        let membership = m.membership_config.membership();
-        let voters: BTreeSet<u64> = membership.voter_ids().collect();
-        membership
-            .nodes()
-            .map(|(id, node)| Member {
-                id: *id,
-                addr: node.addr.clone(),
-                voter: voters.contains(id),
-            })
-            .collect()
-    }
-
-    fn require_leader(&self) -> Result<(), StoreError> {
-        if self.is_leader() {
-            Ok(())
-        } else {
-            Err(StoreError::NotLeader {
-                leader: self.leader(),
-            })
-        }
+        members_of(&self.raft)
     }
 
     /// Adds a member as a learner (etcd's `member add --learner`): it receives the log (or a
     /// snapshot) but does not vote. Returns once the leader sees it caught up, or fails after
-    /// ten election timeouts (the learner stays in the membership; retry or remove it).
+    /// ten election timeouts (the learner stays in the membership; retry or remove it). On a
+    /// follower the change is forwarded to the leader ([`Replica::promote`] tells how).
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotLeader`] on a member that does not lead; [`StoreError::Membership`] when
+    /// [`StoreError::NotLeader`] when no leader is known; [`StoreError::Membership`] when
     /// the change is refused (another change in progress); [`StoreError::Unavailable`] when the
-    /// learner does not catch up in time; [`StoreError::ReplicationUnknown`] otherwise.
+    /// learner does not catch up in time, or the leader cannot be reached;
+    /// [`StoreError::ReplicationUnknown`] otherwise.
     pub async fn add_learner(&self, id: u64, addr: String) -> Result<(), StoreError> {
-        self.require_leader()?;
-        let ttl = Duration::from_millis(self.timing.election_max_ms.saturating_mul(10));
-        match tokio::time::timeout(ttl, self.raft.add_learner(id, BasicNode::new(addr), true)).await
-        {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(membership_error(e)),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "member {id} was added as a learner but did not catch up within {ttl:?}"
-            ))),
-        }
+        self.change(MembershipChange::AddLearner { id, addr }).await
     }
 
     /// Promotes a learner to a voter (etcd's `member promote`), through a joint configuration;
     /// returns once the new membership is committed.
     ///
+    /// Any member takes a membership change: on a follower it is forwarded to the leader over
+    /// the Raft port (`RaftRequest::Membership`), as etcd forwards `member promote` to its
+    /// leader, and as etcd's Raft forwards a follower's proposals (conf changes among them) to
+    /// the leader; the follower answers with the leader's outcome.
+    ///
     /// # Errors
     ///
-    /// [`StoreError::NotLeader`] on a member that does not lead; [`StoreError::Membership`] when
-    /// `id` is not a learner or another change is in progress;
-    /// [`StoreError::ReplicationUnknown`] when the change's fate is unknown.
+    /// [`StoreError::NotLeader`] when no leader is known; [`StoreError::Membership`] when
+    /// `id` is not a learner, holds less than 90 % of the leader's log (etcd's
+    /// `ErrLearnerNotReady`), or another change is in progress; [`StoreError::Unavailable`]
+    /// when the leader cannot be reached (the change was certainly not made);
+    /// [`StoreError::ReplicationUnknown`] when the change's fate is unknown (the connection
+    /// to the leader broke after sending, or leadership changed in flight).
     pub async fn promote(&self, id: u64) -> Result<(), StoreError> {
-        self.require_leader()?;
-        if !self.members().iter().any(|m| m.id == id && !m.voter) {
-            return Err(StoreError::Membership(format!(
-                "member {id} is not a learner of the cluster"
-            )));
-        }
-        self.raft
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
-            .await
-            .map(|_| ())
-            .map_err(membership_error)
+        self.change(MembershipChange::Promote(id)).await
     }
 
     /// Removes a member, voter or learner (etcd's `member remove`); returns once the new
     /// membership is committed. A leader that removes itself steps down once the change is
-    /// committed, and the remaining voters elect a new one.
+    /// committed, and the remaining voters elect a new one. Forwarded from a follower as
+    /// [`Replica::promote`] tells.
     ///
     /// # Errors
     ///
     /// As [`Replica::promote`]; also [`StoreError::Membership`] for an unknown member or the
     /// last voter.
     pub async fn remove(&self, id: u64) -> Result<(), StoreError> {
-        self.require_leader()?;
-        let members = self.members();
-        let Some(member) = members.iter().find(|m| m.id == id) else {
-            return Err(StoreError::Membership(format!(
-                "member {id} is not in the cluster"
-            )));
-        };
-        let change = if member.voter {
-            if members.iter().filter(|m| m.voter).count() == 1 {
-                return Err(StoreError::Membership(format!(
-                    "member {id} is the last voter of the cluster"
-                )));
+        self.change(MembershipChange::Remove(id)).await
+    }
+
+    /// Makes a membership change on the leader: here when this member leads, else forwarded;
+    /// a stale leader hint is followed, a couple of hops at most (as [`Replica::propose`]).
+    async fn change(&self, change: MembershipChange) -> Result<(), StoreError> {
+        let mut target = self.known_leader().await;
+        let mut hops = 0;
+        loop {
+            let result = match target {
+                None => return Err(StoreError::NotLeader { leader: None }),
+                Some(leader) if leader == self.id => {
+                    change_membership(&self.raft, self.id, self.timing, &change).await
+                }
+                Some(leader) => self.forward_change(leader, &change).await,
+            };
+            match result {
+                Err(StoreError::NotLeader {
+                    leader: Some(other),
+                }) if Some(other) != target && hops < 2 => {
+                    hops += 1;
+                    target = Some(other);
+                }
+                result => return result,
             }
-            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
-        } else {
-            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        }
+    }
+
+    /// Sends a membership change to the leader and returns its outcome.
+    async fn forward_change(
+        &self,
+        leader: u64,
+        change: &MembershipChange,
+    ) -> Result<(), StoreError> {
+        let Some(addr) = self.addr_of(leader) else {
+            return Err(StoreError::NotLeader {
+                leader: Some(leader),
+            });
         };
-        self.raft
-            .change_membership(change, false)
-            .await
-            .map(|_| ())
-            .map_err(membership_error)
+        // The leader may wait ten election timeouts for a learner to catch up.
+        let ttl = membership_ttl(self.timing) + self.rpc_ttl();
+        let request = network::RaftRequest::Membership(change.clone());
+        match self.client.call(&addr, &request, ttl).await {
+            Ok(network::RaftResponse::Membership(result)) => {
+                result.map_err(ChangeError::into_store_error)
+            }
+            Ok(_) => Err(StoreError::ReplicationUnknown(format!(
+                "member {leader} answered a forwarded membership change with a response of another kind"
+            ))),
+            Err(network::CallError::Unreachable(e)) => Err(StoreError::Unavailable(format!(
+                "the leader (member {leader} at {addr}) is unreachable: {e}"
+            ))),
+            Err(network::CallError::Network(e)) => Err(StoreError::ReplicationUnknown(format!(
+                "forwarding the membership change to the leader (member {leader} at {addr}): {e}"
+            ))),
+        }
     }
 
     /// The entries of this member's log that it knows committed, oldest first, for
@@ -784,8 +820,21 @@ impl Replica {
             .map_err(|e| StoreError::Database(e.to_string()))
     }
 
-    /// Stops the Raft node (its tasks end; the store's database stays open).
+    /// Size in bytes of the last Raft snapshot (store image) this member built or installed
+    /// since it started, if any.
+    #[must_use]
+    pub fn snapshot_bytes(&self) -> Option<usize> {
+        self.last_snapshot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|s| s.snapshot.len())
+    }
+
+    /// Stops the Raft node (its tasks end, its Raft port closes and peers find it
+    /// unreachable; the store's database stays open).
     pub async fn shutdown(&self) {
+        self.stop.send_replace(true);
         let _ = self.raft.shutdown().await;
     }
 
@@ -803,6 +852,163 @@ impl Replica {
             }
         };
         tokio::time::timeout(timeout, wait).await.is_ok()
+    }
+}
+
+/// Longest the leader waits for a new learner to catch up (ten election timeouts).
+fn membership_ttl(timing: RaftTiming) -> Duration {
+    Duration::from_millis(timing.election_max_ms.saturating_mul(10))
+}
+
+/// The share of the leader's log a learner must hold before it may become a voter (etcd's
+/// `readyPercentThreshold`, 0.9, in `isLearnerReady`): a voter that lags far behind would
+/// count toward quorums it cannot serve, and could even cost the cluster its quorum.
+const LEARNER_READY_PERCENT: u64 = 90;
+
+/// Refuses to promote learner `id` while it holds less than [`LEARNER_READY_PERCENT`] of the
+/// leader's log, as etcd's `member promote` answers `ErrLearnerNotReady`.
+fn learner_ready(raft: &SkiffRaft, id: u64) -> Result<(), StoreError> {
+    let metrics = raft.metrics();
+    let m = metrics.borrow_watched();
+    let leader_last = m.last_log_index.unwrap_or(0);
+    let matched = m
+        .replication
+        .as_ref()
+        .and_then(|r| r.get(&id))
+        .and_then(|l| l.as_ref().map(|l| l.index))
+        .unwrap_or(0);
+    if u128::from(matched) * 100 < u128::from(leader_last) * u128::from(LEARNER_READY_PERCENT) {
+        return Err(StoreError::Membership(format!(
+            "can only promote a learner member which is in sync with leader (member {id} \
+             holds the log up to index {matched} of the leader's {leader_last})"
+        )));
+    }
+    Ok(())
+}
+
+/// The current membership of `raft` (the last membership entry in its log), by id.
+fn members_of(raft: &SkiffRaft) -> Vec<Member> {
+    let metrics = raft.metrics();
+    let m = metrics.borrow_watched();
+    let membership = m.membership_config.membership();
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    membership
+        .nodes()
+        .map(|(id, node)| Member {
+            id: *id,
+            addr: node.addr.clone(),
+            voter: voters.contains(id),
+        })
+        .collect()
+}
+
+/// A membership change, made by the leader; a follower forwards it
+/// (`network::RaftRequest::Membership`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum MembershipChange {
+    /// Add a learner at this Raft address.
+    AddLearner { id: u64, addr: String },
+    /// Make a learner a voter.
+    Promote(u64),
+    /// Remove a voter or learner.
+    Remove(u64),
+}
+
+/// Why a membership change failed, as it crosses the network back to a follower.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum ChangeError {
+    /// [`StoreError::NotLeader`].
+    NotLeader(Option<u64>),
+    /// [`StoreError::Membership`]: refused, nothing changed.
+    Refused(String),
+    /// [`StoreError::Unavailable`].
+    Unavailable(String),
+    /// [`StoreError::ReplicationUnknown`] (and any other store error).
+    Unknown(String),
+}
+
+impl ChangeError {
+    pub(crate) fn from_store_error(e: StoreError) -> Self {
+        match e {
+            StoreError::NotLeader { leader } => ChangeError::NotLeader(leader),
+            StoreError::Membership(why) => ChangeError::Refused(why),
+            StoreError::Unavailable(why) => ChangeError::Unavailable(why),
+            StoreError::ReplicationUnknown(why) => ChangeError::Unknown(why),
+            other => ChangeError::Unknown(other.to_string()),
+        }
+    }
+
+    fn into_store_error(self) -> StoreError {
+        match self {
+            ChangeError::NotLeader(leader) => StoreError::NotLeader { leader },
+            ChangeError::Refused(why) => StoreError::Membership(why),
+            ChangeError::Unavailable(why) => StoreError::Unavailable(why),
+            ChangeError::Unknown(why) => StoreError::ReplicationUnknown(why),
+        }
+    }
+}
+
+/// Makes a membership change on this member, which must lead (openraft's joint consensus).
+pub(crate) async fn change_membership(
+    raft: &SkiffRaft,
+    id: u64,
+    timing: RaftTiming,
+    change: &MembershipChange,
+) -> Result<(), StoreError> {
+    let leader = raft.metrics().borrow_watched().current_leader;
+    if leader != Some(id) {
+        return Err(StoreError::NotLeader { leader });
+    }
+    match change {
+        MembershipChange::AddLearner { id, addr } => {
+            let ttl = membership_ttl(timing);
+            match tokio::time::timeout(
+                ttl,
+                raft.add_learner(*id, BasicNode::new(addr.clone()), true),
+            )
+            .await
+            {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(membership_error(e)),
+                Err(_) => Err(StoreError::Unavailable(format!(
+                    "member {id} was added as a learner but did not catch up within {ttl:?}"
+                ))),
+            }
+        }
+        MembershipChange::Promote(id) => {
+            if !members_of(raft).iter().any(|m| m.id == *id && !m.voter) {
+                return Err(StoreError::Membership(format!(
+                    "member {id} is not a learner of the cluster"
+                )));
+            }
+            learner_ready(raft, *id)?;
+            raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([*id])), false)
+                .await
+                .map(|_| ())
+                .map_err(membership_error)
+        }
+        MembershipChange::Remove(id) => {
+            let members = members_of(raft);
+            let Some(member) = members.iter().find(|m| m.id == *id) else {
+                return Err(StoreError::Membership(format!(
+                    "member {id} is not in the cluster"
+                )));
+            };
+            let change = if member.voter {
+                if members.iter().filter(|m| m.voter).count() == 1 {
+                    return Err(StoreError::Membership(format!(
+                        "member {id} is the last voter of the cluster"
+                    )));
+                }
+                ChangeMembers::RemoveVoters(BTreeSet::from([*id]))
+            } else {
+                ChangeMembers::RemoveNodes(BTreeSet::from([*id]))
+            };
+            raft.change_membership(change, false)
+                .await
+                .map(|_| ())
+                .map_err(membership_error)
+        }
     }
 }
 
@@ -857,6 +1063,12 @@ pub(crate) async fn start(
     clock: Arc<dyn Clock>,
     kinds: skiff_core::object::KindRegistry,
 ) -> Result<Replica, StoreError> {
+    if !(1..=SNAPSHOT_CHUNK_BYTES_MAX).contains(&config.snapshot_chunk_bytes) {
+        return Err(StoreError::Database(format!(
+            "raft configuration: a snapshot chunk of {} bytes is not between 1 and {SNAPSHOT_CHUNK_BYTES_MAX}",
+            config.snapshot_chunk_bytes
+        )));
+    }
     let snapshot_policy = if config.snapshot_every == 0 {
         openraft::SnapshotPolicy::Never
     } else {
@@ -871,8 +1083,12 @@ pub(crate) async fn start(
         // Keep this many applied entries below a snapshot, so a member that lags a little
         // catches up from the log rather than a whole snapshot.
         max_in_snapshot_log_to_keep: config.snapshot_every.min(1000),
-        // A snapshot is sent in one frame and installed in one transaction.
+        // Bounds each chunk of a snapshot (openraft: "the timeout for sending then installing
+        // the last snapshot segment", and every other segment); the last one includes the
+        // install, one transaction.
         install_snapshot_timeout: config.timing.election_max_ms.saturating_mul(10).max(5000),
+        // Handed to the network as `RPCOption::snapshot_chunk_size` (network.rs).
+        snapshot_max_chunk_size: config.snapshot_chunk_bytes as u64,
         broadcast_submitted_on_append: Some(true),
         ..Default::default()
     }
@@ -886,7 +1102,14 @@ pub(crate) async fn start(
         waiters: std::sync::Mutex::new(BTreeMap::new()),
     });
     let log = log_store::LogStore::new(db.clone());
-    let sm = state_machine::StateMachine::new(db.clone(), hub, pending.clone(), kinds.clone());
+    let last_snapshot = state_machine::LastSnapshot::default();
+    let sm = state_machine::StateMachine::new(
+        db.clone(),
+        hub,
+        pending.clone(),
+        last_snapshot.clone(),
+        kinds.clone(),
+    );
     let raft = Raft::new(
         config.id,
         Arc::new(raft_config),
@@ -902,8 +1125,10 @@ pub(crate) async fn start(
         timing: config.timing,
         clock,
         kinds,
+        snapshots: std::sync::Mutex::default(),
     });
-    tokio::spawn(network::serve(listener, server));
+    let (stop, stop_serving) = tokio::sync::watch::channel(false);
+    tokio::spawn(network::serve(listener, server, stop_serving));
     let initialized = raft
         .is_initialized()
         .await
@@ -927,5 +1152,7 @@ pub(crate) async fn start(
         pending,
         next_seq: AtomicU64::new(0),
         client: network::Client::default(),
+        last_snapshot,
+        stop,
     })
 }

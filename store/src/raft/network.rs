@@ -4,9 +4,17 @@
 //! `Raft::{append_entries, vote, pre_vote, install_full_snapshot}`; a frame that is too large
 //! or does not decode ends its connection, never the process.
 //!
-//! Two requests are skiff's own, on the same port and frames: a follower forwards a writer
-//! batch to the leader ([`RaftRequest::Forward`]), and asks it for a read index
-//! ([`RaftRequest::ReadIndex`]) for a linearizable read.
+//! A snapshot image travels in chunks ([`RaftRequest::SnapshotChunk`], `chunks.rs`), one
+//! frame each, reassembled by the receiver before it is installed.
+//!
+//! Three requests are skiff's own, on the same port and frames: a follower forwards a writer
+//! batch to the leader ([`RaftRequest::Forward`]), asks it for a read index
+//! ([`RaftRequest::ReadIndex`]) for a linearizable read, and forwards it a membership change
+//! ([`RaftRequest::Membership`]).
+//!
+//! New variants are appended to [`RaftRequest`] and [`RaftResponse`] (bincode encodes the
+//! variant's index): an older member refuses a request it does not know by closing the
+//! connection, which the sender sees as a network error.
 
 use std::future::Future;
 use std::io;
@@ -24,11 +32,14 @@ use openraft::type_config::async_runtime::WatchReceiver;
 use skiff_core::clock::Clock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
+use super::chunks::{Accepted, ChunkAnswer, Complete, Reassembly, SnapshotChunk, split};
 use super::state_machine::SnapshotData;
 use super::{
-    BATCH_FORMAT, Batch, ProposeError, RaftTiming, SkiffRaft, TypeConfig, decode, encode,
-    propose_record, read_index,
+    BATCH_FORMAT, Batch, ChangeError, MembershipChange, ProposeError, RaftTiming,
+    SNAPSHOT_CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES_MAX, SkiffRaft, TypeConfig, change_membership,
+    decode, encode, propose_record, read_index,
 };
 use crate::wire::{FRAME_BYTES_MAX, LENGTH_PREFIX_BYTES, frame};
 
@@ -47,6 +58,11 @@ pub(crate) enum RaftRequest {
     Forward(Vec<u8>),
     /// A follower asks the leader for a read index.
     ReadIndex,
+    /// One piece of a snapshot image (`chunks.rs`); replaces [`RaftRequest::Snapshot`],
+    /// which a member still accepts from an older peer.
+    SnapshotChunk(SnapshotChunk),
+    /// A follower forwards a membership change (`member add|promote|remove`) to the leader.
+    Membership(MembershipChange),
 }
 
 /// The answer to a [`RaftRequest`].
@@ -62,6 +78,10 @@ pub(crate) enum RaftResponse {
     Forwarded(Result<u64, ProposeError>),
     /// The leader's read index (its leadership confirmed by a quorum), or why not.
     ReadIndex(Result<LogIdOf<TypeConfig>, ProposeError>),
+    /// What became of a snapshot chunk.
+    SnapshotChunk(ChunkAnswer),
+    /// The outcome of a forwarded membership change on the leader.
+    Membership(Result<(), ChangeError>),
 }
 
 /// What the serving side of a member needs.
@@ -73,6 +93,8 @@ pub(crate) struct Server {
     pub clock: Arc<dyn Clock>,
     /// The kinds forwarded batches' objects may be of (the member's store's).
     pub kinds: skiff_core::object::KindRegistry,
+    /// The snapshot image being received in chunks, at most one.
+    pub snapshots: std::sync::Mutex<Reassembly>,
 }
 
 impl Server {
@@ -95,6 +117,37 @@ impl Server {
         propose_record(&self.raft, self.id, self.timing, record)
             .await
             .map(|(index, _)| index)
+    }
+
+    /// Takes one chunk of a snapshot image; once the last is in, installs the whole image
+    /// (`install_full_snapshot` checks the vote, the image its CRC and state hash).
+    async fn snapshot_chunk(&self, chunk: SnapshotChunk) -> RaftResponse {
+        let accepted = self
+            .snapshots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .accept(&chunk);
+        match accepted {
+            Ok(Accepted::Next(offset)) => RaftResponse::SnapshotChunk(ChunkAnswer::Next(offset)),
+            Ok(Accepted::Complete(Complete { vote, meta, image })) => self
+                .raft
+                .install_full_snapshot(
+                    vote,
+                    openraft::storage::Snapshot {
+                        meta,
+                        snapshot: image,
+                    },
+                )
+                .await
+                .map_or_else(
+                    |e| RaftResponse::Failed(e.to_string()),
+                    |r| RaftResponse::SnapshotChunk(ChunkAnswer::Done(r)),
+                ),
+            Err(why) => {
+                tracing::info!(member = self.id, %why, "snapshot chunk refused");
+                RaftResponse::SnapshotChunk(ChunkAnswer::Refused(why))
+            }
+        }
     }
 }
 
@@ -124,14 +177,29 @@ async fn write_frame(stream: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
     stream.flush().await
 }
 
-/// Serves Raft requests from peers until the listener fails.
-pub(crate) async fn serve(listener: TcpListener, server: Arc<Server>) {
+/// Returns once `stop` turns true; never if its sender is dropped without that.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Serves Raft requests from peers until the listener fails or `stop` turns true (the member
+/// shut down): then the listener and every connection close, and peers find this member
+/// unreachable rather than talk to a stopped Raft node.
+pub(crate) async fn serve(listener: TcpListener, server: Arc<Server>, stop: watch::Receiver<bool>) {
+    let mut stop_accepting = stop.clone();
     loop {
-        match listener.accept().await {
+        let accepted = tokio::select! {
+            biased;
+            () = stopped(&mut stop_accepting) => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
             Ok((stream, _)) => {
                 // Small request/response frames: Nagle's delay would add tens of ms per RPC.
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_connection(stream, server.clone()));
+                tokio::spawn(serve_connection(stream, server.clone(), stop.clone()));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "raft listener failed");
@@ -141,10 +209,19 @@ pub(crate) async fn serve(listener: TcpListener, server: Arc<Server>) {
     }
 }
 
-async fn serve_connection(mut stream: TcpStream, server: Arc<Server>) {
+async fn serve_connection(
+    mut stream: TcpStream,
+    server: Arc<Server>,
+    mut stop: watch::Receiver<bool>,
+) {
     let raft = &server.raft;
     loop {
-        let payload = match read_frame(&mut stream).await {
+        let read = tokio::select! {
+            biased;
+            () = stopped(&mut stop) => return,
+            read = read_frame(&mut stream) => read,
+        };
+        let payload = match read {
             Ok(Some(payload)) => payload,
             Ok(None) => return,
             Err(e) => {
@@ -189,6 +266,12 @@ async fn serve_connection(mut stream: TcpStream, server: Arc<Server>) {
                 RaftResponse::Forwarded(server.forwarded(&record).await)
             }
             RaftRequest::ReadIndex => RaftResponse::ReadIndex(read_index(raft).await),
+            RaftRequest::SnapshotChunk(chunk) => server.snapshot_chunk(chunk).await,
+            RaftRequest::Membership(change) => RaftResponse::Membership(
+                change_membership(raft, server.id, server.timing, &change)
+                    .await
+                    .map_err(ChangeError::from_store_error),
+            ),
         };
         let Ok(bytes) = encode(&response) else {
             return;
@@ -197,6 +280,18 @@ async fn serve_connection(mut stream: TcpStream, server: Arc<Server>) {
             return;
         }
     }
+}
+
+/// True when an idle connection has nothing to read and has not ended: one poll of a read,
+/// which must be pending.
+fn still_open(stream: &mut TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    let mut buf = tokio::io::ReadBuf::new(&mut byte);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    matches!(
+        tokio::io::AsyncRead::poll_read(std::pin::Pin::new(stream), &mut cx, &mut buf),
+        std::task::Poll::Pending
+    )
 }
 
 /// Makes a [`Peer`] per target member.
@@ -309,8 +404,16 @@ impl Client {
             .idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let at = idle.iter().position(|(a, _)| a == addr)?;
-        Some(idle.swap_remove(at).1)
+        // A connection the peer closed while it was idle (it restarted or shut down) is
+        // dropped here: a request sent on it would fail after sending, an unknown outcome,
+        // where a fresh connection tells at once whether the peer is reachable.
+        while let Some(at) = idle.iter().position(|(a, _)| a == addr) {
+            let (_, mut stream) = idle.swap_remove(at);
+            if still_open(&mut stream) {
+                return Some(stream);
+            }
+        }
+        None
     }
 
     fn put(&self, addr: &str, stream: TcpStream) {
@@ -427,6 +530,10 @@ impl RaftNetworkV2<TypeConfig> for Peer {
         }
     }
 
+    /// Streams the image in chunks of at most `option.snapshot_chunk_size()` bytes
+    /// ([`super::MemberConfig::snapshot_chunk_bytes`]), one frame each, every chunk within
+    /// the hard TTL (openraft's `install_snapshot_timeout` bounds one segment). A refused
+    /// chunk fails the transfer; openraft then sends the snapshot again from the start.
     async fn full_snapshot(
         &mut self,
         vote: VoteOf<TypeConfig>,
@@ -434,20 +541,39 @@ impl RaftNetworkV2<TypeConfig> for Peer {
         cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let request = RaftRequest::Snapshot {
-            vote,
-            meta: snapshot.meta,
-            data: snapshot.snapshot,
-        };
+        let chunk = option
+            .snapshot_chunk_size()
+            .unwrap_or(SNAPSHOT_CHUNK_BYTES)
+            .clamp(1, SNAPSHOT_CHUNK_BYTES_MAX);
         let ttl = option.hard_ttl();
-        tokio::select! {
-            biased;
-            closed = cancel => Err(StreamingError::Closed(closed)),
-            result = self.call(&request, ttl) => match result {
-                Ok(RaftResponse::Snapshot(r)) => Ok(r),
-                Ok(_) => Err(unexpected().into_streaming()),
-                Err(e) => Err(e.into_streaming()),
-            },
+        let mut cancel = std::pin::pin!(cancel);
+        for piece in split(&vote, &snapshot.meta, &snapshot.snapshot, chunk) {
+            let (offset, last) = (piece.offset, piece.last);
+            let request = RaftRequest::SnapshotChunk(piece);
+            let answer = tokio::select! {
+                biased;
+                closed = &mut cancel => return Err(StreamingError::Closed(closed)),
+                result = self.call(&request, ttl) => result,
+            };
+            match answer {
+                Ok(RaftResponse::SnapshotChunk(ChunkAnswer::Done(r))) => return Ok(r),
+                Ok(RaftResponse::SnapshotChunk(ChunkAnswer::Next(next))) if !last => {
+                    if next != offset + chunk as u64 {
+                        return Err(unexpected().into_streaming());
+                    }
+                }
+                Ok(RaftResponse::SnapshotChunk(ChunkAnswer::Refused(why))) => {
+                    return Err(CallError::Network(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("snapshot chunk at offset {offset} refused: {why}"),
+                    ))
+                    .into_streaming());
+                }
+                Ok(_) => return Err(unexpected().into_streaming()),
+                Err(e) => return Err(e.into_streaming()),
+            }
         }
+        // The receiver answers the last chunk with `Done` or `Refused`.
+        Err(unexpected().into_streaming())
     }
 }

@@ -28,7 +28,7 @@ pub(crate) type SnapshotData = Vec<u8>;
 
 /// The last snapshot this member built or installed, shared by the state machine and its
 /// builders.
-type LastSnapshot = Arc<std::sync::Mutex<Option<SnapshotOf<TypeConfig, SnapshotData>>>>;
+pub(crate) type LastSnapshot = Arc<std::sync::Mutex<Option<SnapshotOf<TypeConfig, SnapshotData>>>>;
 
 fn remember(last: &LastSnapshot, snapshot: &SnapshotOf<TypeConfig, SnapshotData>) {
     let mut slot = last
@@ -75,13 +75,14 @@ impl StateMachine {
         db: Arc<Database>,
         hub: WatchHub,
         pending: Arc<Pending>,
+        last_snapshot: LastSnapshot,
         kinds: KindRegistry,
     ) -> Self {
         Self {
             db,
             hub,
             pending,
-            last_snapshot: LastSnapshot::default(),
+            last_snapshot,
             kinds,
         }
     }
