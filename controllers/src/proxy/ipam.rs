@@ -287,10 +287,22 @@ impl Controller for NodeIpamController {
     }
 
     fn keys_for(&self, view: &View, object: &Object) -> Vec<ObjectKey> {
-        // The node itself, and every node still waiting for a range: a node gone (whether or
-        // not the view has dropped it yet) may have freed one.
+        // The node itself; and, when a range may have been freed — the node is gone from the
+        // view, or the view's copy lost the range this object held — every node still waiting
+        // for one. A node added or updated frees nothing: requeueing every waiting node on
+        // each such event made registering n nodes cost n³.
         let own = ObjectKey::of(object);
         let mut keys = vec![own.clone()];
+        let Object::Node(node) = object else {
+            return keys;
+        };
+        let freed = match view.get::<Node>("", &own.name) {
+            None => true,
+            Some(now) => Self::pod_cidr(node).is_some() && Self::pod_cidr(now).is_none(),
+        };
+        if !freed {
+            return keys;
+        }
         keys.extend(
             view.list::<Node>()
                 .filter(|n| Self::pod_cidr(n).is_none())
@@ -565,6 +577,28 @@ mod tests {
         assert_eq!(
             updated_cidr(&ipam.reconcile(&view, &key("c"), now())),
             [("c".into(), "10.0.1.0/24".into(), "3".into())]
+        );
+    }
+
+    #[test]
+    fn a_node_added_or_updated_queues_only_itself_and_one_losing_its_range_queues_the_waiting() {
+        let mut view = View::new();
+        view.insert(node("a", Some("10.244.0.0/24"), 1).into());
+        view.insert(node("b", None, 2).into());
+        view.insert(node("c", None, 3).into());
+        let ipam = NodeIpamController::default();
+        let added: Object = node("d", None, 4).into();
+        view.insert(added.clone());
+        assert_eq!(ipam.keys_for(&view, &added), [key("d")]);
+        let updated: Object = node("a", Some("10.244.0.0/24"), 5).into();
+        view.insert(updated.clone());
+        assert_eq!(ipam.keys_for(&view, &updated), [key("a")]);
+        // The old copy held a range the view's copy no longer has: it was freed.
+        let old: Object = node("a", Some("10.244.0.0/24"), 5).into();
+        view.insert(node("a", None, 6).into());
+        assert_eq!(
+            ipam.keys_for(&view, &old),
+            [key("a"), key("b"), key("c"), key("d")]
         );
     }
 
