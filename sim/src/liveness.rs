@@ -39,6 +39,24 @@ fn node_ready(node: &Node) -> bool {
     node.condition("Ready").is_some_and(|c| c.status == "True")
 }
 
+/// How many unconverged conditions a report lists before counting the rest.
+pub const SHOWN_MAX: usize = 20;
+
+/// `missing` joined with "; ", the first [`SHOWN_MAX`] only, then how many more: a
+/// thousand-node run's report stays readable.
+pub fn summarize(missing: &[String]) -> String {
+    let shown = missing
+        .iter()
+        .take(SHOWN_MAX)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    match missing.len().checked_sub(SHOWN_MAX) {
+        Some(more) if more > 0 => format!("{shown}; … and {more} more"),
+        _ => shown,
+    }
+}
+
 /// What is not yet converged, one line each; empty when everything wanted holds.
 pub fn unconverged(objects: &[Object], wanted: Wanted) -> Vec<String> {
     let mut missing = Vec::new();
@@ -224,6 +242,23 @@ fn pending(pods: &[&Pod], free: &BTreeMap<&str, (Amounts, &Node)>, missing: &mut
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_unconverged_list_shows_twenty_then_counts_the_rest() {
+        let missing: Vec<String> = (1..=23)
+            .map(|i| format!("worker-{i} is not Ready"))
+            .collect();
+        let text = summarize(&missing);
+        assert!(text.starts_with("worker-1 is not Ready; worker-2 is not Ready; "));
+        assert!(
+            text.ends_with("; worker-20 is not Ready; … and 3 more"),
+            "{text}"
+        );
+        assert_eq!(
+            summarize(&missing[..2]),
+            "worker-1 is not Ready; worker-2 is not Ready"
+        );
+    }
     use skiff_core::object::{
         Container, Endpoints, NodeCondition, ObjectMeta, OwnerReference, PodCondition, ReplicaSet,
         Service,

@@ -1813,7 +1813,7 @@ pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
                     detail: format!(
                         "not converged within {} s: {}{}members: {}",
                         options.converge_within.as_secs(),
-                        missing.join("; "),
+                        crate::liveness::summarize(&missing),
                         if missing.is_empty() { "" } else { "; " },
                         statuses.join("; ")
                     ),

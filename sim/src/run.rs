@@ -658,7 +658,7 @@ async fn liveness(h: &mut Harness, injector: &mut Injector, options: &Options) -
                     "{} after {} s: {}",
                     missing.len(),
                     options.converge_within.as_secs(),
-                    missing.join("; ")
+                    crate::liveness::summarize(&missing)
                 ),
             }]);
             break;
