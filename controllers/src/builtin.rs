@@ -11,7 +11,9 @@ use crate::endpoints::EndpointsController;
 use crate::gc::{GarbageCollector, PodGcController};
 use crate::namespace::NamespaceController;
 use crate::nodelifecycle::{self, NodeLifecycleController};
-use crate::proxy::ipam::NodeIpamController;
+use crate::proxy::ipam::{
+    DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_CIDR_MASK_SIZE, Ipv4Cidr, NodeIpamController,
+};
 use crate::replicaset::{ReplicaSetController, ReplicationManager};
 use crate::runtime::Manager;
 use crate::serviceaccount::ServiceAccountController;
@@ -27,6 +29,13 @@ pub struct ControlPlaneConfig {
     pub node_lifecycle: nodelifecycle::Config,
     /// Allocate pod CIDRs to nodes (`--allocate-node-cidrs`); on by default.
     pub allocate_node_cidrs: bool,
+    /// The range node pod CIDRs are cut from (`--cluster-cidr`, default `10.244.0.0/16`).
+    pub cluster_cidr: Ipv4Cidr,
+    /// The prefix length of each node's range (`--node-cidr-mask-size`, default 24): the
+    /// cluster holds `2^(mask − cluster prefix)` nodes with a range (256 by default); the
+    /// rest wait, with a `CIDRNotAvailable` event, as upstream's range allocator leaves them.
+    /// A mask that does not fit the cluster CIDR leaves node IPAM off (logged).
+    pub node_cidr_mask_size: u8,
     /// The kinds served: the garbage collector watches the custom ones too.
     pub kinds: skiff_core::object::KindRegistry,
 }
@@ -36,6 +45,8 @@ impl Default for ControlPlaneConfig {
         Self {
             node_lifecycle: nodelifecycle::Config::default(),
             allocate_node_cidrs: true,
+            cluster_cidr: DEFAULT_CLUSTER_CIDR,
+            node_cidr_mask_size: DEFAULT_NODE_CIDR_MASK_SIZE,
             kinds: skiff_core::object::KindRegistry::builtin(),
         }
     }
@@ -74,7 +85,10 @@ pub fn controller_manager(config: &ControlPlaneConfig) -> Manager {
         .with(PodGcController::default())
         .with(ServiceAccountController);
     if config.allocate_node_cidrs {
-        manager = manager.with(NodeIpamController::default());
+        match NodeIpamController::new(config.cluster_cidr, config.node_cidr_mask_size) {
+            Ok(ipam) => manager = manager.with(ipam),
+            Err(e) => tracing::error!(error = %e, "node IPAM is off"),
+        }
     }
     manager
 }

@@ -21,6 +21,7 @@ use skiff_controllers::builtin::{self, ControlPlaneConfig};
 use skiff_controllers::cri::sim::{SimConfig, SimRuntime};
 use skiff_controllers::kubelet::agent::Agent;
 use skiff_controllers::kubelet::{Kubelet, KubeletConfig};
+use skiff_controllers::proxy::ipam::{DEFAULT_CLUSTER_CIDR, Ipv4Cidr};
 use skiff_controllers::proxy::{self, KubeProxy};
 use skiff_controllers::reconcile::Controller;
 use skiff_controllers::runtime::election::LeaderElectionConfig;
@@ -265,6 +266,20 @@ struct Common {
     watch_log: Arc<Mutex<WatchLog>>,
     /// The kinds served (the user nodes' clients decode with it).
     kinds: KindRegistry,
+    /// The pods' range: node IPAM cuts nodes' ranges from it, kube-proxy masquerades
+    /// traffic from outside it.
+    cluster_cidr: Ipv4Cidr,
+}
+
+/// The cluster CIDR for `workers` nodes: upstream's usual `10.244.0.0/16` (256 node ranges of
+/// /24) up to 256 workers, else `10.128.0.0/9` (32,768 ranges; the simulator's own machines
+/// live in `10.0.0.0/16`), as an operator sizes `--cluster-cidr` for a large cluster.
+pub fn cluster_cidr_for(workers: u32) -> Ipv4Cidr {
+    if workers <= 256 {
+        DEFAULT_CLUSTER_CIDR
+    } else {
+        Ipv4Cidr::new(Ipv4Addr::new(10, 128, 0, 0), 9).unwrap_or(DEFAULT_CLUSTER_CIDR)
+    }
 }
 
 impl Cluster {
@@ -293,11 +308,13 @@ impl Cluster {
             oracle: Arc::new(Mutex::new(Oracle::default())),
             watch_log: Arc::new(Mutex::new(WatchLog::default())),
             kinds: extras.kinds.clone(),
+            cluster_cidr: cluster_cidr_for(options.workers),
         };
         // The control plane serves the test's kinds: its store decodes them, its API server
         // serves them, its garbage collector watches them.
         let config = &ControlPlaneConfig {
             kinds: extras.kinds.clone(),
+            cluster_cidr: common.cluster_cidr,
             ..config.clone()
         };
         let disk = SimDisk::new();
@@ -400,6 +417,7 @@ pub fn start_fleet(
         oracle: Arc::new(Mutex::new(Oracle::default())),
         watch_log,
         kinds: KindRegistry::builtin(),
+        cluster_cidr: cluster_cidr_for(options.workers),
     };
     let workload = Arc::new(Mutex::new(WorkloadState::new(
         options.seed,
@@ -530,8 +548,13 @@ fn start_worker(
                 ));
                 let proxy_clock: Arc<dyn Clock> = Arc::new(config.clock.clone());
                 let node = config.name.clone();
+                let cluster_cidr = common.cluster_cidr;
+                let proxy_config = proxy::Config {
+                    cluster_cidr: Some(cluster_cidr),
+                    ..proxy::Config::default()
+                };
                 tokio::spawn(async move {
-                    let mut proxy = KubeProxy::new(node, proxy::Config::default());
+                    let mut proxy = KubeProxy::new(node, proxy_config);
                     let _ =
                         runtime::run(&mut proxy, proxy_client, proxy_clock, RunOptions::default())
                             .await;

@@ -1696,11 +1696,14 @@ fn all_objects(store: &Store) -> Vec<Object> {
 )]
 pub async fn run(options: Options, flags: RunFlags) -> (Report, Trace) {
     let start = Instant::now();
-    let controllers = ControlPlaneConfig::default().with_node_grace_period(
-        flags
-            .node_grace_period
-            .unwrap_or(crate::check::node_lease::NODE_MONITOR_GRACE_PERIOD),
-    );
+    let controllers = ControlPlaneConfig {
+        cluster_cidr: crate::cluster::cluster_cidr_for(options.workers),
+        ..ControlPlaneConfig::default().with_node_grace_period(
+            flags
+                .node_grace_period
+                .unwrap_or(crate::check::node_lease::NODE_MONITOR_GRACE_PERIOD),
+        )
+    };
     let mut h = Harness {
         m: Members::start_with(&options, start, &controllers),
         trace: Trace::new(flags.keep_trace),
