@@ -846,6 +846,10 @@ fn take_tokens(
     out: &mut Output,
 ) {
     let mut queues: BTreeMap<&str, BTreeSet<(i64, &str)>> = BTreeMap::new();
+    let by_name: BTreeMap<&str, &NodePass<'_>> = passes
+        .iter()
+        .map(|p| (p.node.metadata.name_or_empty(), p))
+        .collect();
     for pass in passes {
         let name = pass.node.metadata.name_or_empty();
         if let Some(since) = state.nodes.get(name).and_then(|h| h.taint_queued_micros) {
@@ -860,10 +864,7 @@ fn take_tokens(
             continue;
         };
         for (_, name) in queue {
-            let pass = passes
-                .iter()
-                .find(|p| p.node.metadata.name_or_empty() == name)
-                .expect("queued from the passes");
+            let pass = by_name.get(name).expect("queued from the passes");
             if pass.status_write.is_some() {
                 // The node is written this pass already; its taint waits for the next.
                 continue;
