@@ -535,6 +535,40 @@ async fn labeler_converges_and_writes_each_config_map_once() {
     assert_eq!(log.lock().unwrap().len(), 4 * 3);
 }
 
+/// Runs `controller` as `user` for 800 ms of paused time, the Namespace `work` created at
+/// 100 ms, then stops it cleanly.
+async fn run_while_work_appears(
+    api: &Arc<ApiServer>,
+    clock: &Arc<dyn Clock>,
+    user: &str,
+    mut controller: impl Controller + Send + 'static,
+) {
+    let (stop, shutdown) = Shutdown::channel();
+    let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), user));
+    let task = tokio::spawn({
+        let clock = clock.clone();
+        async move {
+            run(
+                &mut controller,
+                client,
+                clock,
+                RunOptions {
+                    shutdown,
+                    ..RunOptions::default()
+                },
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(ms(100)).await;
+    let mut ns = Namespace::default();
+    ns.metadata.name = Some("work".into());
+    api.create(&admin(), None, ns.into()).await.unwrap();
+    tokio::time::sleep(ms(700)).await;
+    stop.trigger();
+    assert_eq!(task.await.unwrap(), Ok(()));
+}
+
 /// Creates `<key>-first` (which exists already) and then `<key>-second`.
 struct CreatesTwo {
     clock: Arc<dyn Clock>,
@@ -590,36 +624,13 @@ async fn a_failed_action_stops_the_rest_and_retries_with_doubling_backoff() {
     create_config_map(&api, "default", "work-first").await;
     let attempts = Arc::new(Mutex::new(Vec::new()));
     let failures = Arc::new(Mutex::new(Vec::new()));
-    let (stop, shutdown) = Shutdown::channel();
-    let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), "creator"));
-    let mut controller = CreatesTwo {
+    let controller = CreatesTwo {
         clock: clock.clone(),
         attempts: attempts.clone(),
         failures: failures.clone(),
     };
     let started = clock.elapsed();
-    let task = tokio::spawn({
-        let clock = clock.clone();
-        async move {
-            run(
-                &mut controller,
-                client,
-                clock,
-                RunOptions {
-                    shutdown,
-                    ..RunOptions::default()
-                },
-            )
-            .await
-        }
-    });
-    tokio::time::sleep(ms(100)).await;
-    let mut ns = Namespace::default();
-    ns.metadata.name = Some("work".into());
-    api.create(&admin(), None, ns.into()).await.unwrap();
-    tokio::time::sleep(ms(700)).await;
-    stop.trigger();
-    assert_eq!(task.await.unwrap(), Ok(()));
+    run_while_work_appears(&api, &clock, "creator", controller).await;
     let attempts = attempts.lock().unwrap().clone();
     let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
     // upstream's per-item backoff: 5 ms doubling.
@@ -684,34 +695,11 @@ impl Controller for AsksAgainNow {
 async fn a_zero_requeue_backs_off_instead_of_spinning_at_one_instant() {
     let (api, clock) = cluster().await;
     let attempts = Arc::new(Mutex::new(Vec::new()));
-    let (stop, shutdown) = Shutdown::channel();
-    let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), "asker"));
-    let mut controller = AsksAgainNow {
+    let controller = AsksAgainNow {
         clock: clock.clone(),
         attempts: attempts.clone(),
     };
-    let task = tokio::spawn({
-        let clock = clock.clone();
-        async move {
-            run(
-                &mut controller,
-                client,
-                clock,
-                RunOptions {
-                    shutdown,
-                    ..RunOptions::default()
-                },
-            )
-            .await
-        }
-    });
-    tokio::time::sleep(ms(100)).await;
-    let mut ns = Namespace::default();
-    ns.metadata.name = Some("work".into());
-    api.create(&admin(), None, ns.into()).await.unwrap();
-    tokio::time::sleep(ms(700)).await;
-    stop.trigger();
-    assert_eq!(task.await.unwrap(), Ok(()));
+    run_while_work_appears(&api, &clock, "asker", controller).await;
     let attempts = attempts.lock().unwrap().clone();
     let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
     // Rate-limited, as upstream's AddRateLimited: 5 ms doubling, never the same instant.
