@@ -541,7 +541,7 @@ async fn run_while_work_appears(
     api: &Arc<ApiServer>,
     clock: &Arc<dyn Clock>,
     user: &str,
-    mut controller: impl Controller + Send + 'static,
+    mut controller: impl Controller + 'static,
 ) {
     let (stop, shutdown) = Shutdown::channel();
     let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), user));
