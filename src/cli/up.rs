@@ -27,6 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use skiff::Cluster;
+use skiff_controllers::builtin::ControlPlaneConfig;
+use skiff_controllers::proxy::ipam::Ipv4Cidr;
 use skiff_core::clock::{Clock, SystemClock, unix_micros};
 use skiff_core::rng::SplitMix64;
 use skiff_store::apiserver::ApiHandler;
@@ -83,6 +85,42 @@ pub struct UpArgs {
     /// join a running one after `skiff etcdctl member add` (etcd's `--initial-cluster-state`).
     #[arg(long, value_enum, default_value_t = ClusterState::New)]
     pub initial_cluster_state: ClusterState,
+    /// The range node pod CIDRs are cut from (kube-controller-manager's `--cluster-cidr`).
+    /// Default `10.244.0.0/16`.
+    #[arg(long, value_name = "CIDR", value_parser = parse_cluster_cidr)]
+    pub cluster_cidr: Option<Ipv4Cidr>,
+    /// The prefix length of each node's pod range (kube-controller-manager's
+    /// `--node-cidr-mask-size`): the cluster CIDR holds `2^(mask − its prefix)` node ranges,
+    /// and nodes past that wait with a `CIDRNotAvailable` event. Default 24.
+    #[arg(long, value_name = "BITS", value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub node_cidr_mask_size: Option<u8>,
+}
+
+/// Parses `--cluster-cidr` (`a.b.c.d/n`, host bits clear).
+fn parse_cluster_cidr(s: &str) -> Result<Ipv4Cidr, String> {
+    s.parse::<Ipv4Cidr>().map_err(|e| e.to_string())
+}
+
+impl UpArgs {
+    /// The built-in controllers' settings these options ask for. A mask that does not fit
+    /// the cluster CIDR (not longer than its prefix) is refused here rather than leaving node
+    /// IPAM off.
+    pub fn control_plane(&self) -> Result<ControlPlaneConfig, String> {
+        let mut config = ControlPlaneConfig::default();
+        if let Some(cidr) = self.cluster_cidr {
+            config.cluster_cidr = cidr;
+        }
+        if let Some(mask) = self.node_cidr_mask_size {
+            config.node_cidr_mask_size = mask;
+        }
+        if config.node_cidr_mask_size <= config.cluster_cidr.prefix() {
+            return Err(format!(
+                "--node-cidr-mask-size {} must be longer than the cluster CIDR {}'s prefix",
+                config.node_cidr_mask_size, config.cluster_cidr
+            ));
+        }
+        Ok(config)
+    }
 }
 
 /// etcd's `--initial-cluster-state`.
@@ -307,7 +345,8 @@ async fn up(data_dir: PathBuf, args: UpArgs) -> Result<(), String> {
     let builder = Cluster::builder()
         .clock(clock.clone())
         .seed(seed)
-        .nodes(nodes);
+        .nodes(nodes)
+        .control_plane(args.control_plane()?);
     let (cluster, replica, member_dir) = match &plan {
         None => {
             let cluster = builder
@@ -641,6 +680,70 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `skiff up`'s own options, parsed as the binary parses them.
+    #[derive(clap::Parser)]
+    struct Up {
+        #[command(flatten)]
+        up: UpArgs,
+    }
+
+    fn up(argv: &[&str]) -> Result<UpArgs, String> {
+        use clap::Parser as _;
+        Up::try_parse_from(std::iter::once("up").chain(argv.iter().copied()))
+            .map(|u| u.up)
+            .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_owned())
+    }
+
+    #[test]
+    fn cluster_cidr_and_node_mask_reach_the_controllers() {
+        let config = up(&[
+            "--cluster-cidr",
+            "10.128.0.0/9",
+            "--node-cidr-mask-size",
+            "26",
+        ])
+        .unwrap()
+        .control_plane()
+        .unwrap();
+        assert_eq!(config.cluster_cidr, "10.128.0.0/9".parse().unwrap());
+        assert_eq!(config.node_cidr_mask_size, 26);
+        let defaults = up(&[]).unwrap().control_plane().unwrap();
+        assert_eq!(
+            defaults.cluster_cidr,
+            ControlPlaneConfig::default().cluster_cidr
+        );
+        assert_eq!(defaults.node_cidr_mask_size, 24);
+    }
+
+    #[test]
+    fn a_cluster_cidr_with_host_bits_or_a_mask_too_short_is_refused() {
+        assert_eq!(
+            up(&["--cluster-cidr", "10.244.1.0/16"]).err().as_deref(),
+            Some(
+                "error: invalid value '10.244.1.0/16' for '--cluster-cidr <CIDR>': \
+                 invalid CIDR address: 10.244.1.0/16"
+            )
+        );
+        assert_eq!(
+            up(&["--node-cidr-mask-size", "33"]).err().as_deref(),
+            Some(
+                "error: invalid value '33' for '--node-cidr-mask-size <BITS>': 33 is not in 1..=32"
+            )
+        );
+        assert_eq!(
+            up(&[
+                "--cluster-cidr",
+                "10.0.0.0/16",
+                "--node-cidr-mask-size",
+                "16"
+            ])
+            .unwrap()
+            .control_plane()
+            .unwrap_err(),
+            "--node-cidr-mask-size 16 must be longer than the cluster CIDR 10.0.0.0/16's prefix"
+        );
+    }
 
     #[test]
     fn member_ids_are_fnv1a_of_the_name() {
