@@ -163,11 +163,61 @@ pub async fn serve(listener: TcpListener, handler: Arc<dyn Handler>) {
     serve_member(listener, handler, None).await;
 }
 
+/// Accept loops sharing one listener. Under madsim every accept first waits a random delay,
+/// and a madsim sleep lasts at least 1 ms of simulated time, so one loop admits at most 1,000
+/// connections per simulated second. At 5,000 simulated workers the kubelets and kube-proxies
+/// connecting at boot queued for 10 s, their 5 s connect timeouts fired, each retry queued one
+/// more connection behind the stale ones, and half the kubelets never got in (BENCHMARKS.md,
+/// "5,000 workers"). Concurrent accepts on one listener are ordinary in tokio too.
+pub const ACCEPT_LOOPS: usize = 16;
+
 /// Accepts connections forever as the API server of a replicated member (`member`): its id
 /// is named in each handshake (so clients with several endpoints learn where the leader is),
 /// `endpoint status` carries its Raft state and it answers etcdctl's `member` requests.
+/// [`ACCEPT_LOOPS`] tasks accept at once; they stop when this future is dropped.
 pub async fn serve_member(
     listener: TcpListener,
+    handler: Arc<dyn Handler>,
+    member: Option<Arc<dyn Membership>>,
+) {
+    let listener = Arc::new(listener);
+    let mut loops = AbortOnDrop(
+        (0..ACCEPT_LOOPS)
+            .map(|_| {
+                tokio::spawn(accept_loop(
+                    listener.clone(),
+                    handler.clone(),
+                    member.clone(),
+                ))
+            })
+            .collect(),
+    );
+    // The loops never end; a panic in one ends this future, and dropping it aborts the rest.
+    std::future::poll_fn(|cx| {
+        for task in &mut loops.0 {
+            if std::pin::Pin::new(task).poll(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await;
+}
+
+/// Aborts its tasks when dropped.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// One accept loop: each connection is served on its own task.
+async fn accept_loop(
+    listener: Arc<TcpListener>,
     handler: Arc<dyn Handler>,
     member: Option<Arc<dyn Membership>>,
 ) {

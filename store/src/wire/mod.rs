@@ -12,7 +12,7 @@ mod member;
 mod message;
 
 pub use conn::{
-    Handler, ItemStream, OUTBOX_FRAMES_MAX, RemoteStream, STREAM_BUFFER_ITEMS_MAX,
+    ACCEPT_LOOPS, Handler, ItemStream, OUTBOX_FRAMES_MAX, RemoteStream, STREAM_BUFFER_ITEMS_MAX,
     WATCH_BUFFER_EVENTS_MAX, WireClient, serve, serve_member,
 };
 pub use frame::{FRAME_BYTES_MAX, FrameError, LENGTH_PREFIX_BYTES, Split, frame, split_frame};
