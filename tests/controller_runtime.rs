@@ -488,24 +488,13 @@ async fn labeler_converges_and_writes_each_config_map_once() {
         create_config_map(&api, "default", name).await;
     }
     let log = ActingLog::default();
-    let (stop, shutdown) = Shutdown::channel();
     let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), "labeler"));
-    let task = {
-        let (client, clock, log) = (client.clone(), clock.clone(), log.clone());
-        tokio::spawn(async move {
-            let mut controller = labeler("labeler", &clock, &log);
-            run(
-                &mut controller,
-                client,
-                clock,
-                RunOptions {
-                    shutdown,
-                    ..RunOptions::default()
-                },
-            )
-            .await
-        })
-    };
+    let (stop, task) = spawn_run(
+        labeler("labeler", &clock, &log),
+        client.clone(),
+        &clock,
+        RunOptions::default(),
+    );
     tokio::time::sleep(secs(1)).await;
     create_config_map(&api, "default", "d").await;
     // Past one resync (30 s): the level-triggered pass finds nothing left to do.
@@ -535,31 +524,44 @@ async fn labeler_converges_and_writes_each_config_map_once() {
     assert_eq!(log.lock().unwrap().len(), 4 * 3);
 }
 
+/// Runs `controller` on its own task with `options` and a fresh shutdown signal; trigger it,
+/// then await the task, to stop.
+fn spawn_run(
+    mut controller: impl Controller + 'static,
+    client: Arc<dyn Client>,
+    clock: &Arc<dyn Clock>,
+    options: RunOptions,
+) -> (
+    ShutdownTrigger,
+    tokio::task::JoinHandle<Result<(), RunError>>,
+) {
+    let (stop, shutdown) = Shutdown::channel();
+    let clock = clock.clone();
+    let task = tokio::spawn(async move {
+        run(
+            &mut controller,
+            client,
+            clock,
+            RunOptions {
+                shutdown,
+                ..options
+            },
+        )
+        .await
+    });
+    (stop, task)
+}
+
 /// Runs `controller` as `user` for 800 ms of paused time, the Namespace `work` created at
 /// 100 ms, then stops it cleanly.
 async fn run_while_work_appears(
     api: &Arc<ApiServer>,
     clock: &Arc<dyn Clock>,
     user: &str,
-    mut controller: impl Controller + 'static,
+    controller: impl Controller + 'static,
 ) {
-    let (stop, shutdown) = Shutdown::channel();
     let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), user));
-    let task = tokio::spawn({
-        let clock = clock.clone();
-        async move {
-            run(
-                &mut controller,
-                client,
-                clock,
-                RunOptions {
-                    shutdown,
-                    ..RunOptions::default()
-                },
-            )
-            .await
-        }
-    });
+    let (stop, task) = spawn_run(controller, client, clock, RunOptions::default());
     tokio::time::sleep(ms(100)).await;
     let mut ns = Namespace::default();
     ns.metadata.name = Some("work".into());
@@ -714,22 +716,7 @@ async fn a_relist_after_compaction_sees_the_deletes_the_watch_missed() {
     create_config_map(&api, "src", "a").await;
     create_config_map(&api, "src", "b").await;
     let flaky = Flaky::new(api.clone(), "mirror", clock.clone());
-    let (stop, shutdown) = Shutdown::channel();
-    let task = tokio::spawn({
-        let (client, clock) = (flaky.clone() as Arc<dyn Client>, clock.clone());
-        async move {
-            run(
-                &mut Mirror,
-                client,
-                clock,
-                RunOptions {
-                    shutdown,
-                    ..RunOptions::default()
-                },
-            )
-            .await
-        }
-    });
+    let (stop, task) = spawn_run(Mirror, flaky.clone(), &clock, RunOptions::default());
     tokio::time::sleep(secs(1)).await;
     assert_eq!(
         labels_in(&api, "dst").into_keys().collect::<Vec<_>>(),
@@ -1061,23 +1048,11 @@ async fn a_key_is_not_reconciled_again_until_the_view_shows_its_writes() {
     let flaky = Flaky::new(api.clone(), "scaler", clock.clone());
     // Watch events arrive a second late: ten 100 ms requeues would each see a stale view.
     flaky.state.lock().unwrap().watch_delay = secs(1);
-    let (stop, shutdown) = Shutdown::channel();
-    let task = tokio::spawn({
-        let (client, clock) = (flaky.clone() as Arc<dyn Client>, clock.clone());
-        async move {
-            run(
-                &mut Scaler,
-                client,
-                clock,
-                RunOptions {
-                    shutdown,
-                    workers: 4,
-                    ..RunOptions::default()
-                },
-            )
-            .await
-        }
-    });
+    let options = RunOptions {
+        workers: 4,
+        ..RunOptions::default()
+    };
+    let (stop, task) = spawn_run(Scaler, flaky.clone(), &clock, options);
     tokio::time::sleep(secs(10)).await;
     stop.trigger();
     assert_eq!(task.await.unwrap(), Ok(()));
@@ -1186,23 +1161,8 @@ async fn the_seeds_replica_set_converges_and_scales_through_the_runtime() {
     for object in skiff_core::manifest::parse_str("replicaset-definition.yaml", manifest).unwrap() {
         api.create(&admin(), Some("default"), object).await.unwrap();
     }
-    let (stop, shutdown) = Shutdown::channel();
     let client: Arc<dyn Client> = Arc::new(LocalClient::new(api.clone(), "replicaset-controller"));
-    let task = tokio::spawn({
-        let clock = clock.clone();
-        async move {
-            run(
-                &mut ReplicaSetController,
-                client,
-                clock,
-                RunOptions {
-                    shutdown,
-                    ..RunOptions::default()
-                },
-            )
-            .await
-        }
-    });
+    let (stop, task) = spawn_run(ReplicaSetController, client, &clock, RunOptions::default());
     tokio::time::sleep(secs(1)).await;
     let uid = replica_set(&api).metadata.uid.clone().unwrap();
     let pods = owned_pods(&api, &uid);
