@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use skiff::Cluster;
 use skiff_controllers::builtin::ControlPlaneConfig;
-use skiff_controllers::proxy::ipam::Ipv4Cidr;
+use skiff_controllers::proxy::ipam::{Ipv4Cidr, NodeIpamController};
 use skiff_core::clock::{Clock, SystemClock, unix_micros};
 use skiff_core::rng::SplitMix64;
 use skiff_store::apiserver::ApiHandler;
@@ -102,9 +102,9 @@ fn parse_cluster_cidr(s: &str) -> Result<Ipv4Cidr, String> {
 }
 
 impl UpArgs {
-    /// The built-in controllers' settings these options ask for. A mask that does not fit
-    /// the cluster CIDR (not longer than its prefix) is refused here rather than leaving node
-    /// IPAM off.
+    /// The built-in controllers' settings these options ask for. A mask the node IPAM
+    /// controller cannot cut the cluster CIDR with is refused here (by the controller's own
+    /// rule) rather than leaving node IPAM off.
     pub fn control_plane(&self) -> Result<ControlPlaneConfig, String> {
         let mut config = ControlPlaneConfig::default();
         if let Some(cidr) = self.cluster_cidr {
@@ -113,12 +113,8 @@ impl UpArgs {
         if let Some(mask) = self.node_cidr_mask_size {
             config.node_cidr_mask_size = mask;
         }
-        if config.node_cidr_mask_size <= config.cluster_cidr.prefix() {
-            return Err(format!(
-                "--node-cidr-mask-size {} must be longer than the cluster CIDR {}'s prefix",
-                config.node_cidr_mask_size, config.cluster_cidr
-            ));
-        }
+        NodeIpamController::new(config.cluster_cidr, config.node_cidr_mask_size)
+            .map_err(|e| e.to_string())?;
         Ok(config)
     }
 }
@@ -717,7 +713,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cluster_cidr_with_host_bits_or_a_mask_too_short_is_refused() {
+    fn a_cluster_cidr_with_host_bits_or_a_mask_that_does_not_fit_is_refused() {
         assert_eq!(
             up(&["--cluster-cidr", "10.244.1.0/16"]).err().as_deref(),
             Some(
@@ -731,17 +727,19 @@ mod tests {
                 "error: invalid value '33' for '--node-cidr-mask-size <BITS>': 33 is not in 1..=32"
             )
         );
+        let refused = |argv: &[&str]| up(argv).unwrap().control_plane().unwrap_err();
         assert_eq!(
-            up(&[
+            refused(&[
                 "--cluster-cidr",
                 "10.0.0.0/16",
                 "--node-cidr-mask-size",
-                "16"
-            ])
-            .unwrap()
-            .control_plane()
-            .unwrap_err(),
-            "--node-cidr-mask-size 16 must be longer than the cluster CIDR 10.0.0.0/16's prefix"
+                "8"
+            ]),
+            "--node-cidr-mask-size 8 does not fit the cluster CIDR 10.0.0.0/16"
+        );
+        assert_eq!(
+            refused(&["--node-cidr-mask-size", "31"]),
+            "--node-cidr-mask-size 31 does not fit the cluster CIDR 10.244.0.0/16"
         );
     }
 
